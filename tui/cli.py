@@ -1,0 +1,70 @@
+"""The ``mentiondesk`` command.
+
+``mentiondesk`` alone opens the console (on the built-in demo stream when nothing is configured);
+sub-commands validate files, dry-run the rules, run sources headless, act on the stored desk and
+report on a shift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import commands
+
+# Sub-commands that live next to what they drive: (module, description for --help).
+MODULES = (
+    "tui.core.check",
+    "tui.core.triage_cmd",
+    "tui.sources.ingest_cmd",
+    "tui.core.report_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mentiondesk",
+        description="A terminal console for social-media customer care. Without a command, "
+                    "opens the console (on the built-in demo stream when no source is set).",
+    )
+    commands.add_common(parser)
+    parser.add_argument("--source", action="append", metavar="SPEC",
+                        help="demo | replay:PATH | mastodon:URL | bluesky:HANDLE | feed:URL "
+                             "(repeatable; default: the config's sources, else demo)")
+    parser.add_argument("--speed", default="1", help="replay speed: N times real time, or max")
+    parser.add_argument("--map", help="CSV column mapping for replay: field=column,...")
+    parser.add_argument("--seed", type=int, default=7, help="demo stream seed")
+    parser.add_argument("--rate", type=float, default=0.5, help="demo mentions per second")
+    parser.add_argument("--burst", action="store_true",
+                        help="demo: a brand emergency, hundreds of mentions a minute")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:
+                raise
+            continue
+        before = set(sub.choices)
+        module.add_parser(sub)
+        for added in set(sub.choices) - before:
+            if sub.choices[added].get_default("handler") is None:
+                sub.choices[added].set_defaults(handler=module.run)
+    commands.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .app import run_console
+
+        return run_console(args)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

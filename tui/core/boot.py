@@ -1,0 +1,113 @@
+"""Opening a desk from the command line's options: config → rules + replies → store → Desk.
+
+Shared by every command that works on the stored desk (the console, ``ingest``, ``queue`` and the
+action commands, reports), so they all find the same files in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGED = Path(__file__).resolve().parent.parent / "data"
+
+
+class BootError(Exception):
+    """The desk cannot start; the message says why and what to do.  ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_file(name: str) -> Path:
+    """``./NAME`` when the current directory has one (a team's checkout), else the packaged copy."""
+    local = Path.cwd() / name
+    return local if local.is_file() else PACKAGED / name
+
+
+@dataclass
+class Options:
+    data_dir: str | None = None
+    rules: str | None = None
+    replies: str | None = None
+    config: str | None = None
+    agent: str | None = None
+
+
+def options_from(args: Any) -> Options:
+    return Options(*(getattr(args, n, None) for n in ("data_dir", "rules", "replies", "config",
+                                                        "agent")))
+
+
+def load_config(opts: Options) -> Any:
+    """The config file, or None when there is none (the demo needs none)."""
+    path = opts.config or os.environ.get("MENTIONDESK_CONFIG")
+    try:
+        from . import config as config_mod
+    except ImportError:  # pragma: no cover - config support arrives with the live sources
+        return None
+    if path is None:
+        found = config_mod.default_config_path()
+        if found is None or not Path(found).is_file():
+            return None
+        path = str(found)
+    try:
+        return config_mod.load_config(Path(path))
+    except config_mod.ConfigError as exc:
+        raise BootError("\n".join(str(p) for p in exc.problems)) from exc
+
+
+def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
+    """Rules and replies, validated together; a broken file never half-starts the desk."""
+    from .replies import RepliesError, load_replies
+    from .rules import RulesError, load_rules
+
+    rules_path = Path(opts.rules or getattr(config, "rules", None) or default_file("rules.yaml"))
+    replies_path = Path(opts.replies or getattr(config, "replies", None)
+                        or default_file("replies.yaml"))
+    for p in (rules_path, replies_path):
+        if not p.is_file():
+            raise BootError(f"{p}: no such file (give --rules/--replies or run from the checkout)")
+    try:
+        replies = load_replies(replies_path)
+        rules = load_rules(rules_path, reply_keys=set(replies.keys))
+    except (RulesError, RepliesError) as exc:
+        lines = [str(p) for p in exc.problems]
+        raise BootError("\n".join(lines) + "\n(run `mentiondesk check` after fixing)") from exc
+    override = getattr(config, "office_hours", None)
+    if override is not None:
+        rules.set_office_hours(override)
+    return rules, replies
+
+
+def data_dir(opts: Options, config: Any = None) -> Path:
+    from .store import default_data_dir
+
+    chosen = opts.data_dir or getattr(config, "data_dir", None)
+    return Path(chosen).expanduser() if chosen else Path(default_data_dir())
+
+
+def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True) -> Any:
+    """Build the desk.  Raises ``BootError`` with a clear message on any problem."""
+    from .desk import Desk
+    from .model import utcnow
+    from .store import Store, StoreLocked
+
+    config = load_config(opts)
+    rules, replies = load_policy(opts, config)
+    store = None
+    if with_store:
+        path = data_dir(opts, config)
+        try:
+            store = Store(path)
+        except StoreLocked as exc:
+            raise BootError(str(exc), code=3) from exc
+    agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
+    undo_seconds = getattr(config, "undo_seconds", None)
+    desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
+                undo_seconds=10.0 if undo_seconds is None else float(undo_seconds))
+    desk.config = config
+    return desk

@@ -1,0 +1,1025 @@
+"""The desk: conversations, the queue, agent actions, undo, and the clocks.
+
+A *conversation* groups one customer's mentions (public and direct) with what agents did about
+them.  Its state (open, needs reply, offline, handed off, deadline, ...) is never stored: it is
+folded from its timeline — mentions and non-undone events in the order they happened — so undo
+is simply "mark the event undone and fold again", and a restart rebuilds exactly what was there.
+
+Everything the desk reports as done has been flushed to the store's journal first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
+from .outbox import CANCELLED, FAILED, OPEN_STATES, SENDING, SENT, Outbox
+from .queue import Queue
+from .replies import ReplyRefused, check_reply, network_of
+
+# Conversation statuses.
+OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
+STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
+# Event kinds that answer the customer (clear "needs reply").
+ANSWERS = ("reply", "offline", "handoff")
+ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
+                "note")
+NEVER = float("inf")
+PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
+
+
+class ActionRefused(Exception):
+    """An action the desk will not do; ``reasons`` say why, in words an agent understands."""
+
+    def __init__(self, reasons: str | list[str]) -> None:
+        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
+class Outgrown(ActionRefused):
+    """New customer messages arrived since the agent opened the conversation."""
+
+    def __init__(self, count: int) -> None:
+        noun = "message has" if count == 1 else "messages have"
+        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
+        self.count = count
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    conv: str
+    seq: int
+    kind: str  # one of ACTION_KINDS, or "undo"
+    agent: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None  # events done as one step (accept) are undone together
+    undone: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
+                "agent": self.agent, "at": iso(self.at), "details": self.details,
+                "group": self.group, "undone": self.undone}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(d["id"], d["conv"], d["seq"], d["kind"], d["agent"], parse_time(d["at"]),
+                   d.get("details") or {}, d.get("group"), d.get("undone", False))
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    customer: str  # source|handle
+    source: str
+    handle: str
+    created_at: datetime
+    timeline: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, "m"|"e", key)
+    read_seq: int = 0
+    # --- folded state ---
+    status: str = MONITOR
+    pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
+    needs_reply: bool = False
+    triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
+    deadline: datetime | None = None
+    risk_at: datetime | None = None  # 75% of the response time used
+    assigned: str | None = None
+    offline: bool = False
+    team: str | None = None
+    case_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    snoozed_until: datetime | None = None
+    first_pending_at: datetime | None = None
+    last_activity: datetime | None = None
+    last_mention_seq: int = 0
+    reopened: int = 0
+
+    @property
+    def unread(self) -> bool:
+        return self.last_mention_seq > self.read_seq
+
+    @property
+    def score(self) -> float:
+        return self.triage.score if self.triage else 0.0
+
+    @property
+    def urgency(self) -> str:
+        return self.triage.urgency if self.triage else "none"
+
+    @property
+    def category(self) -> str:
+        return self.triage.category if self.triage else "general"
+
+    def header(self) -> dict[str, Any]:
+        return {"id": self.id, "customer": self.customer, "source": self.source,
+                "handle": self.handle, "created_at": iso(self.created_at),
+                "read_seq": self.read_seq}
+
+
+@dataclass(slots=True)
+class Ingested:
+    mention: Mention
+    triage: Triage
+    conv_id: str
+    new: bool  # False for a duplicate (already seen) mention
+    alert: str | None = None  # "critical" when a new critical item needs an answer
+
+
+@dataclass(slots=True)
+class HistoryItem:
+    at: datetime
+    conv_id: str
+    mention: Mention | None = None
+    triage: Triage | None = None
+    event: Event | None = None
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Suggestion:
+    triage: Triage
+    action: str
+    team: str | None
+    offline: bool
+    reply_key: str | None
+    text: str | None  # the reply, rendered for this customer and channel
+    bridge: str | None  # public "we've sent you a DM" when going offline
+    dm: str | None  # the direct message when going offline
+    refused: list[str]  # why a rendering was refused (shown, never silently dropped)
+    channel: str
+
+
+@dataclass(slots=True)
+class Alert:
+    conv_id: str
+    kind: str  # "critical" | "at_risk"
+    message: str
+
+
+class Desk:
+    def __init__(
+        self,
+        rules: Any,
+        replies: Any,
+        store: Any = None,
+        *,
+        agent: str = "agent",
+        clock: Callable[[], datetime] = utcnow,
+        undo_seconds: float = 10.0,
+        archive_after: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.rules = rules
+        self.replies = replies
+        self.store = store
+        self.agent = agent
+        self.clock = clock
+        self.undo_seconds = undo_seconds
+        self.archive_after = archive_after
+        self.config: Any = None  # the loaded config file, when the desk was opened with one
+        self.mentions: dict[str, Mention] = {}
+        self.triages: dict[str, Triage] = {}
+        self.mention_conv: dict[str, str] = {}
+        self.mention_seq: dict[str, int] = {}
+        self.events: dict[str, Event] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.current: dict[str, str] = {}  # customer -> their latest conversation id
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.drafts: dict[str, dict[str, Any]] = {}
+        self.queue = Queue(predicate=lambda c: c.status == OPEN)
+        self.views: list[Queue] = []
+        self.outbox = Outbox(store, clock)
+        self.listeners: list[Callable[[set[str]], None]] = []
+        self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
+        self._risk_heap: list[tuple[float, str, float]] = []
+        self._alerted: set[tuple[str, float]] = set()
+        self._snooze_heap: list[tuple[float, str]] = []
+        ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
+        self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
+        if store is not None:
+            self._load(store.load())
+
+    # ==== reading ==============================================================================
+
+    def get(self, conv_id: str) -> Conversation:
+        conv = self.conversations.get(str(conv_id))
+        if conv is None:
+            raise KeyError(f"no open conversation {conv_id!r} (it may be archived or mistyped)")
+        return conv
+
+    def next(self) -> Conversation | None:
+        """The most urgent open conversation."""
+        first = self.queue.first()
+        return self.conversations[first] if first is not None else None
+
+    def conversation_of(self, mention_key: str) -> Conversation | None:
+        cid = self.mention_conv.get(mention_key)
+        return self.conversations.get(cid) if cid else None
+
+    def mentions_of(self, conv_id: str) -> list[Mention]:
+        conv = self.get(conv_id)
+        return [self.mentions[k] for _, kind, k in conv.timeline if kind == "m"]
+
+    def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
+        for _, kind, key in reversed(conv.timeline):
+            if kind == "m":
+                m = self.mentions[key]
+                if not m.deleted and (channel is None or m.channel == channel):
+                    return m
+        return None
+
+    def history(self, conv_id: str) -> list[HistoryItem]:
+        """The customer's whole history on this desk — every conversation, public and private,
+        our replies, hand-offs and notes — oldest first."""
+        conv = self.get(conv_id)
+        items: list[HistoryItem] = []
+        for cid in self.customers.get(conv.customer, {}).get("conversations", [conv.id]):
+            other = self.conversations.get(cid)
+            if other is None:
+                continue
+            for _, kind, key in other.timeline:
+                if kind == "m":
+                    m = self.mentions[key]
+                    items.append(HistoryItem(m.created_at, cid, mention=m,
+                                             triage=self.triages.get(key)))
+                else:
+                    ev = self.events[key]
+                    items.append(HistoryItem(ev.at, cid, event=ev,
+                                             outbox=self.outbox.for_event(ev.id)))
+        items.sort(key=lambda h: (h.at, h.mention is None))
+        return items
+
+    def profile(self, conv_id: str) -> dict[str, Any]:
+        conv = self.get(conv_id)
+        cust = self.customers.get(conv.customer, {})
+        tags: list[str] = []
+        notes: list[str] = []
+        for cid in cust.get("conversations", []):
+            other = self.conversations.get(cid)
+            if other:
+                tags += [t for t in other.tags if t not in tags]
+                notes += other.notes
+        return {
+            "handle": conv.handle,
+            "name": cust.get("name", ""),
+            "followers": cust.get("followers", 0),
+            "verified": cust.get("verified", False),
+            "source": conv.source,
+            "contacts": len(cust.get("contacts", [])),
+            "conversations": len(cust.get("conversations", [])),
+            "first_seen": cust.get("first_seen"),
+            "tags": tags,
+            "notes": notes,
+        }
+
+    def time_left(self, conv: Conversation, now: datetime | None = None) -> timedelta | None:
+        if conv.deadline is None:
+            return None
+        level = conv.urgency if conv.urgency in self.rules.levels else None
+        return self.rules.time_left(conv.deadline, now or self.clock(), level)
+
+    def counts(self, now: datetime | None = None) -> dict[str, int]:
+        """Open / needing reply / at risk / breached, for the status bar."""
+        now = now or self.clock()
+        out = {"open": len(self.queue), "needs_reply": 0, "at_risk": 0, "breached": 0,
+               "snoozed": 0}
+        for conv in self.conversations.values():
+            if conv.status == SNOOZED:
+                out["snoozed"] += 1
+            if not conv.needs_reply or conv.status not in (OPEN, SNOOZED):
+                continue
+            out["needs_reply"] += 1
+            if conv.deadline is not None and conv.deadline <= now:
+                out["breached"] += 1
+            elif conv.risk_at is not None and conv.risk_at <= now:
+                out["at_risk"] += 1
+        return out
+
+    def view(self, predicate: Callable[[Conversation], bool]) -> Queue:
+        """A filtered queue kept up to date with every change (the console's `/` filter)."""
+        q = Queue(predicate=predicate)
+        for conv in self.conversations.values():
+            q.update(conv.id, self.sort_key(conv), conv)
+        self.views.append(q)
+        return q
+
+    def drop_view(self, view: Queue) -> None:
+        if view in self.views:
+            self.views.remove(view)
+
+    def subscribe(self, callback: Callable[[set[str]], None]) -> None:
+        self.listeners.append(callback)
+
+    # ==== suggestions ==========================================================================
+
+    def render_values(self, conv: Conversation, case_id: str | None = None,
+                      team: str | None = None) -> dict[str, str]:
+        cust = self.customers.get(conv.customer, {})
+        team_id = team or conv.team or (conv.triage.team if conv.triage else None)
+        team_obj = self.rules.teams.get(team_id) if team_id else None
+        return {
+            "name": cust.get("name") or conv.handle,
+            "handle": "@" + conv.handle,
+            "case_id": case_id or conv.case_id or self.peek_case_id(),
+            "team": getattr(team_obj, "description", None) or (team_id or "our team"),
+            "status_url": self.rules.status_url or "",
+            "agent": self.agent,
+        }
+
+    def suggestion(self, conv_id: str) -> Suggestion:
+        conv = self.get(conv_id)
+        t = conv.triage or self.triages[self.latest_mention(conv).key]
+        latest = self.latest_mention(conv)
+        channel = DIRECT if (conv.offline or (latest and latest.channel == DIRECT)) else PUBLIC
+        network = network_of(conv.source)
+        values = self.render_values(conv, team=t.team)
+        refused: list[str] = []
+        text = bridge = dm = None
+
+        def render(key: str | None, ch: str) -> str | None:
+            if not key:
+                return None
+            try:
+                return self.replies.render(key, ch, network, values)
+            except (ReplyRefused, KeyError) as exc:
+                refused.append(f"{key} ({ch}): {exc}")
+                return None
+
+        offline = t.offline or t.action == "take_offline"
+        if offline and channel == PUBLIC:
+            bridge = render("offline_bridge", PUBLIC)
+            dm = render(t.reply_key, DIRECT)
+        else:
+            text = render(t.reply_key, channel)
+        return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
+                          channel)
+
+    def peek_case_id(self) -> str:
+        return f"CASE-{self.meta['case'] + 1:05d}"
+
+    # ==== ingest ===============================================================================
+
+    def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
+        """Triage and file new mentions (and edits/deletes of known ones), persist, flush."""
+        results: list[Ingested] = []
+        changed: set[str] = set()
+        now = self.clock()
+        for m in mentions:
+            key = m.key
+            if key in self.mentions:
+                res = self._update_known(m, now)
+                if res is not None:
+                    results.append(res)
+                    changed.add(res.conv_id)
+                continue
+            if m.deleted:
+                continue  # a delete for something we never saw
+            cust = self._customer(m)
+            t = self.rules.triage(m, prior=cust["contacts"], now=now)
+            conv = self._conversation_for(m, t)
+            seq = self._next("seq")
+            self.mentions[key] = m
+            self.triages[key] = t
+            self.mention_conv[key] = conv.id
+            self.mention_seq[key] = seq
+            conv.timeline.append((seq, "m", key))
+            self._apply_mention(conv, key)
+            self._after_change(conv)
+            cust["contacts"] = (cust["contacts"] + [m.created_at])[-PRIOR_KEPT:]
+            self._put_mention(key)
+            self._put_customer(conv.customer)
+            alert = "critical" if t.needs_reply and t.rank == 0 and conv.status == OPEN else None
+            results.append(Ingested(m, t, conv.id, True, alert))
+            changed.add(conv.id)
+        if self.store is not None and results:
+            self.store.flush()
+        self._notify(changed)
+        return results
+
+    def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
+        key = m.key
+        old = self.mentions[key]
+        if m.deleted == old.deleted and m.text == old.text:
+            return None  # a duplicate (stream + backfill overlap): nothing to do
+        cid = self.mention_conv[key]
+        conv = self.conversations.get(cid)
+        if m.deleted:
+            updated = _replace(old, deleted=True)
+            t = self.triages[key]
+        else:
+            updated = _replace(old, text=m.text, edited=True)
+            cust = self.customers.get(old.customer, {"contacts": []})
+            prior = [c for c in cust["contacts"] if c < old.created_at]
+            t = self.rules.triage(updated, prior=prior, now=now)
+            self.triages[key] = t
+        self.mentions[key] = updated
+        self._put_mention(key)
+        if conv is not None:
+            self._refold(conv)
+        return Ingested(updated, t, cid, False)
+
+    def _customer(self, m: Mention) -> dict[str, Any]:
+        cust = self.customers.get(m.customer)
+        if cust is None:
+            cust = self.customers[m.customer] = {
+                "customer": m.customer, "handle": m.author.handle, "source": m.source,
+                "first_seen": iso(m.created_at), "contacts": [], "conversations": [],
+            }
+        # The profile follows the latest mention (names and follower counts change).
+        cust["name"] = m.author.name or cust.get("name", "")
+        cust["followers"] = m.author.followers
+        cust["verified"] = m.author.verified
+        return cust
+
+    def _conversation_for(self, m: Mention, t: Triage) -> Conversation:
+        """The customer's current conversation; a resolved one is reopened when they write
+        again within the reopen window, otherwise a new conversation starts."""
+        cid = self.current.get(m.customer)
+        conv = self.conversations.get(cid) if cid else None
+        if conv is not None and conv.status in (RESOLVED, IGNORED):
+            quiet = (m.created_at - conv.last_activity) if conv.last_activity else timedelta(0)
+            if quiet > self.archive_after:
+                conv = None
+        if conv is None:
+            cid = str(self._next("conv"))
+            conv = Conversation(cid, m.customer, m.source, m.author.handle, m.created_at)
+            self.conversations[cid] = conv
+            self.current[m.customer] = cid
+            self.customers[m.customer]["conversations"].append(cid)
+            if self.store is not None:
+                self.store.put("conversations", cid, conv.header())
+        return conv
+
+    # ==== actions ==============================================================================
+
+    def reply(self, conv_id: str, text: str, *, agent: str | None = None,
+              reply_key: str | None = None, seen_seq: int | None = None,
+              group: str | None = None) -> Event:
+        """Reply in the customer's channel (in DMs once the conversation went offline)."""
+        conv = self.get(conv_id)
+        self._check_outgrown(conv, seen_seq)
+        target = self.latest_mention(conv)
+        if target is None:
+            raise ActionRefused("there is no customer message left to reply to")
+        channel = DIRECT if (conv.offline or target.channel == DIRECT) else PUBLIC
+        self._check_text(text, channel, conv)
+        ev = self._event(conv, "reply", agent, {"text": text, "channel": channel,
+                                                "reply_key": reply_key}, group)
+        self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
+        return self._commit(conv, ev)
+
+    def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
+                     agent: str | None = None, seen_seq: int | None = None,
+                     group: str | None = None) -> Event:
+        """A public bridge reply ("we've sent you a DM") plus the direct message itself."""
+        conv = self.get(conv_id)
+        self._check_outgrown(conv, seen_seq)
+        public_target = self.latest_mention(conv, PUBLIC)
+        target = self.latest_mention(conv)
+        if target is None:
+            raise ActionRefused("there is no customer message left to answer")
+        reasons: list[str] = []
+        if public_text and public_target is not None:
+            problems = self._text_problems(public_text, PUBLIC, conv)
+            reasons += [f"public reply: {r}" for r in problems]
+        reasons += [f"direct message: {r}" for r in self._text_problems(dm_text, DIRECT, conv)]
+        if reasons:
+            raise ActionRefused(reasons)
+        ev = self._event(conv, "offline", agent, {"bridge": public_text if public_target else None,
+                                                  "dm": dm_text}, group)
+        if public_text and public_target is not None:
+            self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
+        self._post(conv, ev, "dm", DIRECT, dm_text, target)
+        return self._commit(conv, ev)
+
+    def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
+                case_id: str | None = None, group: str | None = None) -> Event:
+        """Hand the conversation to a team with a note; opens a case id."""
+        conv = self.get(conv_id)
+        if team not in self.rules.teams:
+            known = ", ".join(sorted(self.rules.teams))
+            raise ActionRefused(f"unknown team {team!r}; teams: {known}")
+        if case_id is None:
+            case_id = self.peek_case_id()
+        if case_id == self.peek_case_id():
+            self._next("case")
+        ev = self._event(conv, "handoff", agent, {"team": team, "note": note,
+                                                  "case_id": case_id}, group)
+        return self._commit(conv, ev)
+
+    def resolve(self, conv_id: str, close_loop: str | None = None, *,
+                agent: str | None = None, group: str | None = None) -> Event:
+        """Close the conversation; optionally close the loop publicly."""
+        conv = self.get(conv_id)
+        target = self.latest_mention(conv, PUBLIC) or self.latest_mention(conv)
+        channel = target.channel if target else PUBLIC
+        if close_loop:
+            if target is None:
+                raise ActionRefused("no customer message to close the loop on")
+            self._check_text(close_loop, channel, conv)
+        ev = self._event(conv, "resolve", agent, {"close_loop": close_loop or None,
+                                                  "channel": channel if close_loop else None},
+                         group)
+        if close_loop and target is not None:
+            self._post(conv, ev, "close_loop", channel, close_loop, target)
+        return self._commit(conv, ev)
+
+    def snooze(self, conv_id: str, until: datetime, *, agent: str | None = None,
+               group: str | None = None) -> Event:
+        conv = self.get(conv_id)
+        if until <= self.clock():
+            raise ActionRefused("snooze until a time in the future")
+        ev = self._event(conv, "snooze", agent, {"until": iso(until)}, group)
+        return self._commit(conv, ev)
+
+    def ignore(self, conv_id: str, reason: str = "spam", *, agent: str | None = None,
+               group: str | None = None) -> Event:
+        """Mark spam / ignore.  Nothing is deleted: the history keeps every message."""
+        conv = self.get(conv_id)
+        ev = self._event(conv, "ignore", agent, {"reason": reason}, group)
+        return self._commit(conv, ev)
+
+    def assign(self, conv_id: str, to: str | None = None, *, agent: str | None = None) -> Event:
+        conv = self.get(conv_id)
+        ev = self._event(conv, "assign", agent, {"to": to or agent or self.agent}, None)
+        return self._commit(conv, ev)
+
+    def tag(self, conv_id: str, tag: str, *, agent: str | None = None) -> Event:
+        conv = self.get(conv_id)
+        tag = tag.strip()
+        if not tag:
+            raise ActionRefused("a tag cannot be empty")
+        remove = tag.startswith("-")
+        ev = self._event(conv, "tag", agent, {"tag": tag.lstrip("-+"), "remove": remove}, None)
+        return self._commit(conv, ev)
+
+    def note(self, conv_id: str, text: str, *, agent: str | None = None) -> Event:
+        conv = self.get(conv_id)
+        if not text.strip():
+            raise ActionRefused("a note cannot be empty")
+        ev = self._event(conv, "note", agent, {"text": text}, None)
+        return self._commit(conv, ev)
+
+    def accept(self, conv_id: str, *, agent: str | None = None,
+               seen_seq: int | None = None) -> list[Event]:
+        """Do the whole suggested action in one step (undone as one step too)."""
+        conv = self.get(conv_id)
+        self._check_outgrown(conv, seen_seq)
+        s = self.suggestion(conv_id)
+        group = uuid.uuid4().hex[:12]
+        done: list[Event] = []
+        if s.action == "ignore":
+            return [self.ignore(conv_id, reason=s.triage.category, agent=agent, group=group)]
+        if s.action == "monitor":
+            return [self.resolve(conv_id, agent=agent, group=group)]
+        if s.refused:
+            raise ActionRefused(s.refused)
+        case_id = self.peek_case_id() if s.action == "handoff" else None
+        if s.offline and s.dm is not None:
+            done.append(self.take_offline(conv_id, s.bridge, s.dm, agent=agent, group=group))
+        elif s.text is not None:
+            done.append(self.reply(conv_id, s.text, agent=agent, reply_key=s.reply_key,
+                                   group=group))
+        if s.action == "handoff" and s.team:
+            done.append(self.handoff(conv_id, s.team, f"accepted suggestion: {s.triage.why}",
+                                     agent=agent, case_id=case_id, group=group))
+        if not done:
+            raise ActionRefused(f"the suggestion for {s.triage.category} has nothing to send")
+        return done
+
+    def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
+        """Undo the agent's last action (every event of it, when it was one step of several).
+
+        A reply still held in the outbox is cancelled; one already posted cannot be unsent, and
+        the undo is refused with the reason.
+        """
+        agent = agent or self.agent
+        target = None
+        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
+            if ev.kind == "undo" or ev.undone or ev.agent != agent:
+                continue
+            if conv_id is not None and ev.conv != str(conv_id):
+                continue
+            target = ev
+            break
+        if target is None:
+            raise ActionRefused("nothing to undo")
+        group = [target] if target.group is None else [
+            e for e in self.events.values() if e.group == target.group and not e.undone]
+        items = [i for e in group for i in self.outbox.for_event(e.id)]
+        posted = [i for i in items if i["status"] in (SENDING, SENT)]
+        if posted:
+            when = posted[0].get("sent_at") or "just now"
+            raise ActionRefused(
+                f"the {posted[0]['kind'].replace('_', ' ')} was already posted ({when}) and "
+                "cannot be unsent; add a note or a follow-up instead")
+        for item in items:
+            if item["status"] not in (CANCELLED, FAILED):
+                self.outbox.cancel(item["id"])
+        convs: dict[str, Conversation] = {}
+        for e in group:
+            e.undone = True
+            self._put_event(e)
+            convs[e.conv] = self.conversations[e.conv]
+        conv = self.conversations[target.conv]
+        undo_ev = self._event(conv, "undo", agent, {
+            "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
+        self.events[undo_ev.id] = undo_ev
+        conv.timeline.append((undo_ev.seq, "e", undo_ev.id))
+        self._put_event(undo_ev)
+        for c in convs.values():
+            self._refold(c)
+        self._flush()
+        self._notify(set(convs) | {conv.id})
+        return undo_ev
+
+    def open(self, conv_id: str) -> int:
+        """The agent looks at a conversation: it is read, but still needs a reply.
+
+        Returns the sequence number seen, to pass back as ``seen_seq`` when replying."""
+        conv = self.get(conv_id)
+        if conv.read_seq < conv.last_mention_seq:
+            conv.read_seq = conv.last_mention_seq
+            if self.store is not None:
+                self.store.put("conversations", conv.id, conv.header())
+            self._notify({conv.id})
+        return conv.last_mention_seq
+
+    def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+        if text.strip():
+            self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
+                                    "at": iso(self.clock())}
+            if self.store is not None:
+                self.store.put("drafts", conv_id, self.drafts[conv_id])
+        elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
+            self.store.delete("drafts", conv_id)
+
+    def tick(self, now: datetime | None = None) -> list[Alert]:
+        """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
+        now = now or self.clock()
+        ts = now.timestamp()
+        changed: set[str] = set()
+        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
+            _, cid = heapq.heappop(self._snooze_heap)
+            conv = self.conversations.get(cid)
+            if conv and conv.status == SNOOZED and conv.snoozed_until and conv.snoozed_until <= now:
+                conv.status = OPEN
+                conv.snoozed_until = None
+                self._after_change(conv)
+                changed.add(cid)
+        alerts: list[Alert] = []
+        while self._risk_heap and self._risk_heap[0][0] <= ts:
+            _, cid, deadline_ts = heapq.heappop(self._risk_heap)
+            conv = self.conversations.get(cid)
+            if (conv is None or not conv.needs_reply or conv.status != OPEN
+                    or conv.deadline is None or conv.deadline.timestamp() != deadline_ts
+                    or (cid, deadline_ts) in self._alerted):
+                continue
+            self._alerted.add((cid, deadline_ts))
+            left = self.time_left(conv, now) or timedelta(0)
+            mins = max(0, int(left.total_seconds() // 60))
+            alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
+                                                f"{conv.urgency}): {mins} min left"))
+        self._notify(changed)
+        return alerts
+
+    # ==== persistence ==========================================================================
+
+    def flush(self) -> None:
+        self._flush()
+
+    def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every hot table, for a store checkpoint."""
+        tables: dict[str, dict[str, dict[str, Any]]] = {
+            "mentions": {k: self._mention_doc(k) for k in self.mentions},
+            "events": {k: e.to_dict() for k, e in self.events.items()},
+            "conversations": {k: c.header() for k, c in self.conversations.items()},
+            "customers": {k: self._customer_doc(k) for k in self.customers},
+            "outbox": dict(self.outbox.items),
+            "drafts": dict(self.drafts),
+            "meta": {"counters": dict(self.meta)},
+        }
+        return tables
+
+    def checkpoint(self) -> int:
+        """Archive handled conversations out of the hot file, then snapshot.  Returns the number
+        of conversations archived."""
+        if self.store is None:
+            return 0
+        now = self.clock()
+        old = [c for c in self.conversations.values()
+               if c.status in (RESOLVED, IGNORED) and c.last_activity is not None
+               and now - c.last_activity > self.archive_after
+               and not any(i["status"] in OPEN_STATES for i in self.outbox.for_conversation(c.id))]
+        if old:
+            tables: dict[str, dict[str, dict[str, Any]]] = {
+                "conversations": {}, "mentions": {}, "events": {}, "outbox": {}}
+            for conv in old:
+                tables["conversations"][conv.id] = {**conv.header(), "status": conv.status,
+                                                    "category": conv.category}
+                for _, kind, key in conv.timeline:
+                    if kind == "m":
+                        tables["mentions"][key] = self._mention_doc(key)
+                    else:
+                        tables["events"][key] = self.events[key].to_dict()
+                for item in self.outbox.for_conversation(conv.id):
+                    tables["outbox"][item["id"]] = item
+            self.store.archive(tables)
+            for conv in old:
+                self._forget(conv)
+        self.store.checkpoint(self.dump)
+        return len(old)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.flush()
+
+    def _forget(self, conv: Conversation) -> None:
+        for _, kind, key in conv.timeline:
+            if kind == "m":
+                self.mentions.pop(key, None)
+                self.triages.pop(key, None)
+                self.mention_conv.pop(key, None)
+                self.mention_seq.pop(key, None)
+            else:
+                self.events.pop(key, None)
+        for item in self.outbox.for_conversation(conv.id):
+            self.outbox.items.pop(item["id"], None)
+        self.drafts.pop(conv.id, None)
+        del self.conversations[conv.id]
+        if self.current.get(conv.customer) == conv.id:
+            del self.current[conv.customer]
+        self.queue.remove(conv.id)
+        for v in self.views:
+            v.remove(conv.id)
+
+    def _mention_doc(self, key: str) -> dict[str, Any]:
+        doc = self.mentions[key].to_dict()
+        doc["conv"] = self.mention_conv[key]
+        doc["seq"] = self.mention_seq[key]
+        doc["triage"] = self.triages[key].to_dict()
+        return doc
+
+    def _put_mention(self, key: str) -> None:
+        if self.store is not None:
+            self.store.put("mentions", key, self._mention_doc(key))
+
+    def _customer_doc(self, customer: str) -> dict[str, Any]:
+        doc = dict(self.customers[customer])
+        doc["contacts"] = [iso(c) for c in doc["contacts"]]
+        return doc
+
+    def _put_customer(self, customer: str) -> None:
+        if self.store is not None:
+            self.store.put("customers", customer, self._customer_doc(customer))
+
+    def _put_event(self, ev: Event) -> None:
+        if self.store is not None:
+            self.store.put("events", ev.id, ev.to_dict())
+
+    def _flush(self) -> None:
+        if self.store is not None:
+            self.store.flush()
+
+    def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
+        meta = tables.get("meta", {}).get("counters", {})
+        self.meta.update({k: int(v) for k, v in meta.items() if k in self.meta})
+        for cust_key, doc in tables.get("customers", {}).items():
+            doc = dict(doc)
+            doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
+            doc["conversations"] = list(doc.get("conversations", []))
+            self.customers[cust_key] = doc
+        for cid, doc in tables.get("conversations", {}).items():
+            conv = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
+                                parse_time(doc["created_at"]), read_seq=doc.get("read_seq", 0))
+            self.conversations[cid] = conv
+            self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
+        for key, doc in tables.get("mentions", {}).items():
+            cid = doc.get("conv")
+            if cid not in self.conversations:
+                continue  # its conversation was archived; the archive holds it
+            self.mentions[key] = Mention.restore(doc)
+            self.triages[key] = Triage.from_dict(doc["triage"])
+            self.mention_conv[key] = cid
+            self.mention_seq[key] = doc["seq"]
+            self.conversations[cid].timeline.append((doc["seq"], "m", key))
+            self.meta["seq"] = max(self.meta["seq"], doc["seq"])
+        for eid, doc in sorted(tables.get("events", {}).items(), key=lambda kv: kv[1]["seq"]):
+            if doc.get("conv") not in self.conversations:
+                continue
+            ev = Event.from_dict(doc)
+            self.events[eid] = ev
+            self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
+            self.meta["seq"] = max(self.meta["seq"], ev.seq)
+            if ev.kind == "handoff" and not ev.undone:
+                num = str(ev.details.get("case_id", "")).rpartition("-")[2]
+                if num.isdigit():
+                    self.meta["case"] = max(self.meta["case"], int(num))
+        self.outbox.restore({k: v for k, v in tables.get("outbox", {}).items()
+                             if v.get("conv_id") in self.conversations})
+        self.drafts = {k: v for k, v in tables.get("drafts", {}).items()
+                       if k in self.conversations}
+        for conv in self.conversations.values():
+            conv.timeline.sort()
+            cust = self.customers.get(conv.customer)
+            if cust is not None:
+                if conv.id not in cust["conversations"]:
+                    cust["conversations"].append(conv.id)
+                cur = self.current.get(conv.customer)
+                if cur is None or int(conv.id) > int(cur):
+                    self.current[conv.customer] = conv.id
+            self._refold(conv, notify=False)
+
+    # ==== folding ==============================================================================
+
+    def _refold(self, conv: Conversation, notify: bool = True) -> None:
+        for name in ("pending", "tags", "notes"):
+            getattr(conv, name).clear()
+        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
+        conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
+        conv.assigned = conv.team = conv.case_id = conv.last_activity = None
+        conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
+        for _, kind, key in conv.timeline:
+            if kind == "m":
+                self._apply_mention(conv, key)
+            else:
+                ev = self.events[key]
+                if not ev.undone and ev.kind != "undo":
+                    self._apply_event(conv, ev)
+        self._after_change(conv)
+        if notify:
+            self._notify({conv.id})
+
+    def _apply_mention(self, conv: Conversation, key: str) -> None:
+        m = self.mentions[key]
+        t = self.triages[key]
+        conv.last_mention_seq = max(conv.last_mention_seq, self.mention_seq[key])
+        conv.last_activity = max(conv.last_activity or m.created_at, m.created_at)
+        if m.deleted:
+            if conv.triage is None:
+                conv.triage = t
+            return
+        if not t.needs_reply:
+            # Monitor-only and ignorable messages inform the history but ask for nothing.
+            if conv.triage is None or not conv.needs_reply:
+                conv.triage = t
+            return
+        if conv.status in (RESOLVED, IGNORED):
+            if t.rank >= self._lowest_rank:
+                # A thank-you after we closed the case is history, not a reopened case.
+                if conv.triage is None:
+                    conv.triage = t
+                return
+            conv.reopened += 1
+        conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
+        conv.snoozed_until = None
+        conv.pending.append(key)
+        conv.needs_reply = True
+        if conv.first_pending_at is None:
+            conv.first_pending_at = m.created_at
+        if conv.triage is None or not conv.triage.needs_reply or _more_urgent(t, conv.triage):
+            conv.triage = t
+        # Due when the earliest-due unanswered message is due: a follow-up never resets the
+        # clock, and an urgent follow-up brings it forward.
+        level = self.rules.levels.get(t.urgency)
+        target = getattr(level, "target", None)
+        if t.deadline is not None and target is not None:
+            risk = level.clock.add(m.created_at, target * 0.75)
+            if conv.deadline is None or t.deadline < conv.deadline:
+                conv.deadline = t.deadline
+            if conv.risk_at is None or risk < conv.risk_at:
+                conv.risk_at = risk
+
+    def _apply_event(self, conv: Conversation, ev: Event) -> None:
+        d = ev.details
+        conv.last_activity = max(conv.last_activity or ev.at, ev.at)
+        if ev.kind in ANSWERS:
+            conv.pending.clear()
+            conv.needs_reply = False
+            conv.first_pending_at = None
+            conv.deadline = conv.risk_at = None
+            if conv.status == MONITOR:
+                conv.status = OPEN  # we answered: it is now a conversation to see through
+        if ev.kind == "offline":
+            conv.offline = True
+        elif ev.kind == "handoff":
+            conv.team, conv.case_id = d.get("team"), d.get("case_id")
+        elif ev.kind == "resolve":
+            conv.status = RESOLVED
+            conv.pending.clear()
+            conv.needs_reply = False
+            conv.deadline = conv.risk_at = conv.first_pending_at = None
+        elif ev.kind == "ignore":
+            conv.status = IGNORED
+            conv.pending.clear()
+            conv.needs_reply = False
+            conv.deadline = conv.risk_at = conv.first_pending_at = None
+        elif ev.kind == "snooze":
+            until = parse_time(d["until"])
+            if until > self.clock():
+                conv.status = SNOOZED
+                conv.snoozed_until = until
+            elif conv.status == SNOOZED:
+                conv.status = OPEN
+        elif ev.kind == "assign":
+            conv.assigned = d.get("to")
+        elif ev.kind == "tag":
+            tag = d.get("tag", "")
+            if d.get("remove"):
+                if tag in conv.tags:
+                    conv.tags.remove(tag)
+            elif tag not in conv.tags:
+                conv.tags.append(tag)
+        elif ev.kind == "note":
+            conv.notes.append(d.get("text", ""))
+
+    def sort_key(self, conv: Conversation) -> tuple[Any, ...]:
+        group = {OPEN: 0, SNOOZED: 2, MONITOR: 3, RESOLVED: 4, IGNORED: 4}[conv.status]
+        if group == 0 and not conv.needs_reply:
+            group = 1
+        deadline = conv.deadline.timestamp() if conv.deadline else NEVER
+        since = conv.first_pending_at or conv.last_activity or conv.created_at
+        return (group, deadline, -conv.score, since.timestamp())
+
+    def _after_change(self, conv: Conversation) -> None:
+        key = self.sort_key(conv)
+        self.queue.update(conv.id, key, conv)
+        for v in self.views:
+            v.update(conv.id, key, conv)
+        if conv.risk_at is not None and conv.deadline is not None:
+            heapq.heappush(self._risk_heap,
+                           (conv.risk_at.timestamp(), conv.id, conv.deadline.timestamp()))
+        if conv.status == SNOOZED and conv.snoozed_until is not None:
+            heapq.heappush(self._snooze_heap, (conv.snoozed_until.timestamp(), conv.id))
+
+    # ==== helpers ==============================================================================
+
+    def _next(self, counter: str) -> int:
+        self.meta[counter] += 1
+        if counter != "seq" and self.store is not None:
+            self.store.put("meta", "counters", dict(self.meta))
+        return self.meta[counter]
+
+    def _event(self, conv: Conversation, kind: str, agent: str | None,
+               details: dict[str, Any], group: str | None) -> Event:
+        seq = self._next("seq")
+        return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
+                     group)
+
+    def _commit(self, conv: Conversation, ev: Event) -> Event:
+        self.events[ev.id] = ev
+        conv.timeline.append((ev.seq, "e", ev.id))
+        self._put_event(ev)
+        self._apply_event(conv, ev)
+        self._after_change(conv)
+        self._flush()
+        self._notify({conv.id})
+        return ev
+
+    def _post(self, conv: Conversation, ev: Event, kind: str, channel: str, text: str,
+              target: Mention) -> None:
+        item = self.outbox.new_item(
+            conv_id=conv.id, source=conv.source, kind=kind, channel=channel, text=text,
+            to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
+            event_id=ev.id, hold_seconds=self.undo_seconds)
+        self.outbox.add(item)
+
+    def _text_problems(self, text: str, channel: str, conv: Conversation) -> list[str]:
+        if not text or not text.strip():
+            return ["the message is empty"]
+        return check_reply(text, channel=channel, network=network_of(conv.source),
+                           limits=getattr(self.replies, "limits", None))
+
+    def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
+        problems = self._text_problems(text, channel, conv)
+        if problems:
+            raise ActionRefused(problems)
+
+    def _check_outgrown(self, conv: Conversation, seen_seq: int | None) -> None:
+        if seen_seq is None:
+            return
+        newer = sum(1 for seq, kind, key in conv.timeline
+                    if kind == "m" and seq > seen_seq and not self.mentions[key].deleted)
+        if newer:
+            raise Outgrown(newer)
+
+    def _notify(self, changed: set[str]) -> None:
+        if changed:
+            for callback in self.listeners:
+                callback(changed)
+
+
+def _more_urgent(a: Triage, b: Triage) -> bool:
+    return (a.rank, -a.score) < (b.rank, -b.score)
+
+
+def _replace(m: Mention, **changes: Any) -> Mention:
+    d = {name: getattr(m, name) for name in m.__slots__}
+    d.update(changes)
+    return Mention(**d)

@@ -1,0 +1,238 @@
+"""The records that flow through mentiondesk: mention → triage → conversation events → outbox.
+
+One name per concept: a *mention* arrives (public mention or direct message), a *triage* is the
+rules' verdict on it, an *event* is something an agent (or the desk) did to a conversation, an
+*outbox item* is a post waiting to go out.  All of them round-trip through plain dicts
+(``to_dict`` / ``from_dict``) because that is what the journal, TinyDB and the JSONL interchange
+format store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .text import MAX_TEXT, clean_name, clean_text
+
+PUBLIC = "public"
+DIRECT = "direct"
+CHANNELS = (PUBLIC, DIRECT)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: object) -> datetime:
+    """Parse an ISO 8601 timestamp (``Z`` allowed) or epoch seconds into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(float(value), UTC)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            try:
+                dt = datetime.fromtimestamp(float(text), UTC)
+            except ValueError:
+                # Twitter-style "Tue Oct 31 22:10:47 +0000 2017" (customer-support exports)
+                dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Author:
+    handle: str
+    name: str = ""
+    followers: int = 0
+    verified: bool = False
+    language: str | None = None
+
+    @classmethod
+    def from_value(cls, value: Any, language: str | None = None) -> Author:
+        """An author from a handle string or an object with ``handle``/``name``/..."""
+        if isinstance(value, str):
+            return cls(handle=clean_name(value.lstrip("@")), language=language)
+        if not isinstance(value, dict):
+            raise ValueError("author must be a handle string or an object with 'handle'")
+        handle = value.get("handle") or value.get("acct") or value.get("username")
+        if not handle:
+            raise ValueError("author has no 'handle'")
+        try:
+            followers = int(value.get("followers") or value.get("followers_count") or 0)
+        except (TypeError, ValueError):
+            followers = 0
+        return cls(
+            handle=clean_name(str(handle).lstrip("@")),
+            name=clean_name(value.get("name") or value.get("display_name") or ""),
+            followers=max(0, followers),
+            verified=bool(value.get("verified", False)),
+            language=value.get("language") or language,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Mention:
+    """One normalized message from a customer, whatever network it came from."""
+
+    id: str  # unique per source
+    source: str  # "demo", "mastodon:https://example.social", "bluesky:brand.bsky.social", ...
+    channel: str  # PUBLIC or DIRECT
+    author: Author
+    text: str  # cleaned plain text
+    created_at: datetime
+    received_at: datetime
+    in_reply_to: str | None = None
+    thread: str | None = None  # thread key (root id); defaults to the mention's own id
+    url: str | None = None
+    raw_id: str | None = None  # the network's own id (status id, at:// uri, ...)
+    language: str | None = None
+    edited: bool = False
+    deleted: bool = False
+
+    @property
+    def key(self) -> str:
+        """Globally unique: ``source|id``."""
+        return f"{self.source}|{self.id}"
+
+    @property
+    def customer(self) -> str:
+        """The customer this mention belongs to: ``source|handle``."""
+        return f"{self.source}|{self.author.handle.casefold()}"
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        source: str | None = None,
+        received_at: datetime | None = None,
+    ) -> Mention:
+        """Build a mention from the JSONL interchange format (see README), cleaning every text.
+
+        Raises ``ValueError`` with a clear message when a required field is missing or bad.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a mention must be a JSON object")
+        for name in ("id", "text", "author", "created_at"):
+            if data.get(name) in (None, ""):
+                raise ValueError(f"missing required field '{name}'")
+        channel = str(data.get("channel") or PUBLIC).lower()
+        if channel in ("dm", "private", "direct_message"):
+            channel = DIRECT
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be 'public' or 'direct', not {channel!r}")
+        language = data.get("language")
+        language = clean_name(language, 16) if language else None
+        author = Author.from_value(data["author"], language=language)
+        mid = clean_name(data["id"], 200)
+        in_reply_to = data.get("in_reply_to")
+        created = parse_time(data["created_at"])
+        received = parse_time(data["received_at"]) if data.get("received_at") else None
+        return cls(
+            id=mid,
+            source=clean_name(data.get("source") or source or "import", 200),
+            channel=channel,
+            author=author,
+            text=clean_text(data["text"], MAX_TEXT),
+            created_at=created,
+            received_at=received or received_at or utcnow(),
+            in_reply_to=clean_name(in_reply_to, 200) if in_reply_to not in (None, "") else None,
+            thread=clean_name(data["thread"], 200) if data.get("thread") else None,
+            url=clean_name(data["url"], 500) if data.get("url") else None,
+            raw_id=clean_name(data["raw_id"], 200) if data.get("raw_id") else None,
+            language=language or author.language,
+            edited=bool(data.get("edited", False)),
+            deleted=bool(data.get("deleted", False)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "channel": self.channel,
+            "author": self.author.to_dict(),
+            "text": self.text,
+            "created_at": iso(self.created_at),
+            "received_at": iso(self.received_at),
+            "in_reply_to": self.in_reply_to,
+            "thread": self.thread,
+            "url": self.url,
+            "raw_id": self.raw_id,
+            "language": self.language,
+            "edited": self.edited,
+            "deleted": self.deleted,
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Mention:
+        """Rebuild a mention we stored ourselves (already clean: no re-cleaning cost)."""
+        a = data["author"]
+        return cls(
+            id=data["id"],
+            source=data["source"],
+            channel=data["channel"],
+            author=Author(a["handle"], a.get("name", ""), a.get("followers", 0),
+                          a.get("verified", False), a.get("language")),
+            text=data["text"],
+            created_at=parse_time(data["created_at"]),
+            received_at=parse_time(data["received_at"]),
+            in_reply_to=data.get("in_reply_to"),
+            thread=data.get("thread"),
+            url=data.get("url"),
+            raw_id=data.get("raw_id"),
+            language=data.get("language"),
+            edited=data.get("edited", False),
+            deleted=data.get("deleted", False),
+        )
+
+
+# Suggested actions a triage can return.
+ACTIONS = ("reply", "assist_and_direct", "take_offline", "handoff", "update_and_link", "monitor",
+           "ignore")
+
+
+@dataclass(slots=True)
+class Triage:
+    """The rules' verdict on one mention."""
+
+    category: str
+    urgency: str  # a level name from rules.yaml ("critical", "high", "normal", "low", "none")
+    deadline: datetime | None  # None for monitor-only / ignore
+    team: str | None
+    action: str  # one of ACTIONS
+    reply_key: str | None
+    offline: bool
+    score: float
+    why: str  # one line: the rule and the words that matched
+    rank: int = 0  # urgency rank: 0 = most urgent level
+    offline_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def needs_reply(self) -> bool:
+        return self.action not in ("monitor", "ignore")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["deadline"] = iso(self.deadline)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Triage:
+        d = dict(d)
+        d["deadline"] = parse_time(d["deadline"]) if d.get("deadline") else None
+        return cls(**d)

@@ -1,0 +1,156 @@
+"""Posts going out: written down before they are sent, so none is lost and none is sent twice.
+
+Life of an item: ``pending`` (written and flushed when the agent acts; held for the undo window)
+→ ``sending`` (flushed right before the network call) → ``sent`` with the remote id, or back to
+``pending`` with a later ``not_before`` after a network error or 5xx, or ``failed`` on any other
+4xx (the server's message is kept for the agent).  ``cancelled`` when the agent undoes the action
+in time.  After a crash, ``sending`` items are sent again *with the same idempotency key* (the
+item id): Mastodon returns the first post for a repeated key, Bluesky refuses a second record
+with the same record key, so a retry never makes a second post.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .model import iso, parse_time, utcnow
+
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+OPEN_STATES = (PENDING, SENDING)
+
+
+class _Store(Protocol):
+    def put(self, table: str, key: str, doc: dict) -> None: ...
+    def flush(self) -> None: ...
+
+
+class Outbox:
+    def __init__(self, store: _Store | None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+        self.items: dict[str, dict[str, Any]] = {}
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    # --- creating ------------------------------------------------------------------------------
+
+    def new_item(
+        self,
+        *,
+        conv_id: str,
+        source: str,
+        kind: str,
+        channel: str,
+        text: str,
+        to: str,
+        in_reply_to: str | None,
+        in_reply_to_raw: str | None,
+        event_id: str,
+        hold_seconds: float = 0.0,
+    ) -> dict[str, Any]:
+        """Build (not yet save) an item; the desk saves it together with the action's event."""
+        now = self.clock()
+        return {
+            "id": uuid.uuid4().hex,
+            "conv_id": conv_id,
+            "event_id": event_id,
+            "source": source,
+            "kind": kind,
+            "channel": channel,
+            "text": text,
+            "to": to,
+            "in_reply_to": in_reply_to,
+            "in_reply_to_raw": in_reply_to_raw,
+            "status": PENDING,
+            "attempts": 0,
+            "not_before": iso(now + timedelta(seconds=hold_seconds)),
+            "remote_id": None,
+            "error": None,
+            "created_at": iso(now),
+            "sent_at": None,
+        }
+
+    def add(self, item: dict[str, Any]) -> None:
+        """Record an item (buffered: the caller flushes)."""
+        self._save(item)
+
+    def restore(self, items: dict[str, dict[str, Any]]) -> None:
+        self.items = dict(items)
+
+    # --- delivering ----------------------------------------------------------------------------
+
+    def due(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Items to (re)send now: pending past their hold, and ``sending`` left by a crash."""
+        now = now or self.clock()
+        out = [
+            item
+            for item in self.items.values()
+            if item["status"] == SENDING
+            or (item["status"] == PENDING and parse_time(item["not_before"]) <= now)
+        ]
+        out.sort(key=lambda i: i["created_at"])
+        return out
+
+    def start(self, item_id: str) -> dict[str, Any]:
+        """Mark ``sending`` and flush: call right before the network call."""
+        item = self.items[item_id]
+        if item["status"] not in OPEN_STATES:
+            raise ValueError(f"outbox item {item_id} is {item['status']}, not sendable")
+        item = {**item, "status": SENDING, "attempts": item["attempts"] + 1}
+        self._save(item, flush=True)
+        return item
+
+    def sent(self, item_id: str, remote_id: str) -> None:
+        item = {**self.items[item_id], "status": SENT, "remote_id": remote_id,
+                "sent_at": iso(self.clock()), "error": None}
+        self._save(item, flush=True)
+
+    def retry(self, item_id: str, error: str, delay_seconds: float) -> None:
+        later = self.clock() + timedelta(seconds=max(0.0, delay_seconds))
+        item = {**self.items[item_id], "status": PENDING, "error": error,
+                "not_before": iso(later)}
+        self._save(item, flush=True)
+
+    def fail(self, item_id: str, error: str) -> None:
+        item = {**self.items[item_id], "status": FAILED, "error": error}
+        self._save(item, flush=True)
+
+    def cancel(self, item_id: str) -> bool:
+        """Cancel an item that has not started sending; False if it is too late."""
+        item = self.items[item_id]
+        if item["status"] != PENDING:
+            return False
+        self._save({**item, "status": CANCELLED})
+        return True
+
+    def resend(self, item_id: str) -> None:
+        """The agent asks to try a failed item again."""
+        item = self.items[item_id]
+        if item["status"] == FAILED:
+            self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def for_event(self, event_id: str) -> list[dict[str, Any]]:
+        return [i for i in self.items.values() if i.get("event_id") == event_id]
+
+    def for_conversation(self, conv_id: str) -> list[dict[str, Any]]:
+        return sorted((i for i in self.items.values() if i["conv_id"] == conv_id),
+                      key=lambda i: i["created_at"])
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items.values():
+            out[item["status"]] = out.get(item["status"], 0) + 1
+        return out
+
+    def _save(self, item: dict[str, Any], flush: bool = False) -> None:
+        self.items[item["id"]] = item
+        if self.store is not None:
+            self.store.put("outbox", item["id"], item)
+            if flush:
+                self.store.flush()
+        for listener in self.listeners:
+            listener(item)

@@ -1,0 +1,80 @@
+"""The queue: open conversations in the order they must be handled.
+
+Order (see ``sort_key`` in desk.py): conversations that need a reply first, by response deadline
+(deadlines are computed in office-hours time, so the earliest deadline is the one that breaches
+first), then by score (influencer, repeat customer, negative wording, waiting), then by age.
+
+Backed by ``sortedcontainers.SortedList``: insert, update and remove are O(log n) and the i-th item
+is O(log n), which is what a virtualized view needs to draw only the rows on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sortedcontainers import SortedList
+
+Key = tuple[Any, ...]
+
+
+class Queue:
+    """A sorted set of conversation ids, each with a sort key; optionally filtered."""
+
+    def __init__(self, predicate: Callable[[Any], bool] | None = None) -> None:
+        self._items: SortedList = SortedList()
+        self._keys: dict[str, Key] = {}
+        self.predicate = predicate
+        self.version = 0  # bumped on every change: views redraw when it moves
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, conv_id: object) -> bool:
+        return conv_id in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return (item[-1] for item in self._items)
+
+    def __getitem__(self, index: int) -> str:
+        return self._items[index][-1]
+
+    def update(self, conv_id: str, key: Key | None, conv: Any = None) -> bool:
+        """Insert, move or remove ``conv_id``.  ``key=None`` (or a failing predicate) removes it.
+
+        Returns True when the queue changed.
+        """
+        if key is not None and self.predicate is not None and not self.predicate(conv):
+            key = None
+        old = self._keys.get(conv_id)
+        if old == key:
+            return False
+        if old is not None:
+            self._items.remove((*old, conv_id))
+            del self._keys[conv_id]
+        if key is not None:
+            self._items.add((*key, conv_id))
+            self._keys[conv_id] = key
+        self.version += 1
+        return True
+
+    def remove(self, conv_id: str) -> bool:
+        return self.update(conv_id, None)
+
+    def index(self, conv_id: str) -> int | None:
+        """Position of ``conv_id``, or None: O(log n)."""
+        key = self._keys.get(conv_id)
+        if key is None:
+            return None
+        return self._items.index((*key, conv_id))
+
+    def first(self) -> str | None:
+        return self._items[0][-1] if self._items else None
+
+    def key_of(self, conv_id: str) -> Key | None:
+        return self._keys.get(conv_id)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._keys.clear()
+        self.version += 1

@@ -1,0 +1,731 @@
+"""The durable store: a TinyDB snapshot of the hot tables plus an fsynced append-only journal.
+
+TinyDB rewrites its whole file on every write and a crash mid-write leaves a file that no longer
+parses, so the desk keeps its live state in memory and this module makes durability explicit:
+
+* ``put``/``delete`` append a record to an in-memory buffer; ``flush`` writes the buffer to
+  ``journal.jsonl`` with one write and one fsync.  **The promise: once ``flush()`` has returned,
+  those changes survive ``kill -9`` (and power loss, as far as the disk honours fsync).**
+* ``checkpoint`` writes the full hot tables as a TinyDB database to a temp file, fsyncs it, moves it
+  onto ``desk.json`` with ``os.replace`` and only then empties the journal.  The snapshot records
+  the journal sequence number it includes, so a crash between the replace and the truncate
+  replays nothing twice.
+* ``archive`` moves handled conversations into monthly TinyDB files (``archive/2026-11.json``)
+  so the hot snapshot stays small; each archive file is rewritten whole through a temp file too.
+* On start the store takes an exclusive lock on the data dir, repairs what a crash can leave
+  behind and says what it did in ``recovered`` (empty when the start was clean).
+
+Journal lines are ``<crc32 hex> <json>``: the checksum makes a torn or damaged line detectable.
+Snapshot and archive files are plain TinyDB JSON: ``TinyDB("desk.json").table("mentions")`` works,
+each document carrying its store key in the ``_k`` field, and the ``_store`` table holding the
+journal sequence number.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+SNAPSHOT = "desk.json"
+JOURNAL = "journal.jsonl"
+LOCK = "lock"
+ARCHIVE = "archive"
+TMP_SUFFIX = ".tmp"
+KEY_FIELD = "_k"  # the store key of a document inside a TinyDB file
+META_TABLE = "_store"  # TinyDB table holding the snapshot's own record (format, journal seq)
+FORMAT = 1
+
+AUTO_FLUSH_OPS = 512  # bounded memory when a caller forgets to flush
+CHECKPOINT_BYTES = 32 * 1024 * 1024
+CHECKPOINT_OPS = 200_000
+
+# Which document field decides the month of an archived document, first present wins.
+ARCHIVE_TIME_FIELDS = ("closed_at", "resolved_at", "updated_at", "created_at", "at")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH_NAME = re.compile(r"\d{4}-\d{2}\Z")
+
+# ASCII output: files stay readable by TinyDB under any locale, lone surrogates survive.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+Tables = dict[str, dict[str, dict[str, Any]]]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the data directory."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        self.data_dir = data_dir
+        self.pid = pid
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(
+            f"another mentiondesk ({who}) is using {data_dir}; quit it first or use --data-dir"
+        )
+
+
+def default_data_dir() -> Path:
+    """``$MENTIONDESK_DATA_DIR`` if set, else the platform's per-user data directory."""
+    env = os.environ.get("MENTIONDESK_DATA_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mentiondesk", appauthor=False))
+
+
+class Store:
+    """One writer's durable view of the desk's tables (see the module docstring for the promise).
+
+    Not for concurrent use by several threads doing independent work: calls are serialised by a
+    lock so a worker thread may call ``checkpoint`` while the main thread keeps putting (the
+    puts wait for the checkpoint).
+    """
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.recovered: list[str] = []
+        self._mutex = threading.RLock()
+        self._buffer: list[bytes] = []
+        self._closed = True
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StoreError(f"data dir {self.data_dir} exists but is not a directory")
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._snapshot = self.data_dir / SNAPSHOT
+        self._journal = self.data_dir / JOURNAL
+        self._archive = self.data_dir / ARCHIVE
+        self._lock_fd = _take_lock(self.data_dir)
+        self._jfd = -1
+        try:
+            self._initial: Tables | None = self._recover()
+            created = not self._journal.exists()
+            self._jfd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if created:
+                _fsync_dir(self.data_dir)
+        except BaseException:
+            if self._jfd >= 0:
+                os.close(self._jfd)
+            _release_lock(self._lock_fd)
+            raise
+        self._closed = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def load(self) -> Tables:
+        """table -> key -> document: the snapshot with every later journal change applied."""
+        with self._mutex:
+            self._check_open()
+            if self._initial is not None:
+                # The state recovery already built; hand it over once instead of reading twice.
+                tables, self._initial = self._initial, None
+                return tables
+            self._flush_locked()
+            tables, meta, _notes = _read_tinydb(self._snapshot, strict=True)
+            ops, _end, _damaged = _scan_journal(_read_bytes(self._journal))
+            _apply(tables, ops, int(meta.get("seq", 0)))
+            return tables
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put(self, table: str, key: str, doc: dict[str, Any]) -> None:
+        """Record ``doc`` under ``key``; durable after the next ``flush``.
+
+        The document is serialised now, so later changes to the dict are not recorded.
+        """
+        _check_table(table)
+        _check_key(key)
+        if not isinstance(doc, dict):
+            raise TypeError(f"store.put({table!r}, {key!r}): document must be a dict")
+        if KEY_FIELD in doc:
+            raise ValueError(f"store.put({table!r}, {key!r}): field {KEY_FIELD!r} is reserved")
+        self._append(table, key, {"t": table, "k": key, "d": doc})
+
+    def delete(self, table: str, key: str) -> None:
+        """Remove ``key`` from ``table``; durable after the next ``flush``."""
+        _check_table(table)
+        _check_key(key)
+        self._append(table, key, {"t": table, "k": key, "x": 1})
+
+    def flush(self) -> None:
+        """Write the buffered changes with one write + fsync; after it they survive kill -9."""
+        with self._mutex:
+            self._check_open()
+            self._flush_locked()
+
+    def checkpoint(self, dump: Callable[[], Tables]) -> None:
+        """Write ``dump()`` (the full hot tables, including every change put so far) as the new
+        snapshot, atomically, then empty the journal.  A crash at any point loses nothing."""
+        with self._mutex:
+            self._check_open()
+            self._flush_locked()
+            tables = dump()
+            _check_tables(tables)
+            seq = self._seq
+            _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()})
+            # Only now is the journal redundant; if we die before this line, replay skips
+            # everything with seq <= the snapshot's seq.
+            os.ftruncate(self._jfd, 0)
+            _fsync(self._jfd)
+            self._journal_bytes = 0
+            self._journal_ops = 0
+            self._snapshot_seq = seq
+            self._keys = {name: set(docs) for name, docs in tables.items()}
+
+    def archive(self, tables: Tables, *, month: str | None = None) -> None:
+        """Move documents out of the hot tables into monthly archive files.
+
+        Each document goes to ``archive/YYYY-MM.json`` by ``month`` if given, else by the first of
+        ``ARCHIVE_TIME_FIELDS`` it has (ISO timestamps), else the current month.  Re-archiving a
+        key replaces it.  Once the archive files are safely written, the keys are deleted from the
+        hot tables (journalled and flushed); the caller must drop them from the state its
+        ``checkpoint`` dump returns too.
+        """
+        _check_tables(tables)
+        if month is not None and not _MONTH_NAME.match(month):
+            raise ValueError(f"archive month must look like 2026-11, not {month!r}")
+        with self._mutex:
+            self._check_open()
+            by_file: dict[str, Tables] = {}
+            for table, docs in tables.items():
+                for key, doc in docs.items():
+                    m = month or _month_of(doc)
+                    by_file.setdefault(m, {}).setdefault(table, {})[key] = doc
+            if by_file and not self._archive.exists():
+                self._archive.mkdir(mode=0o700)
+                _fsync_dir(self.data_dir)
+            for m, content in sorted(by_file.items()):
+                path = self._archive / f"{m}.json"
+                existing, _meta, notes = _read_tinydb(path, strict=False)
+                self.recovered.extend(notes)
+                for table, docs in content.items():
+                    existing.setdefault(table, {}).update(docs)
+                _write_tinydb(path, existing, {"format": FORMAT, "month": m, "at": _now()})
+            for table, docs in tables.items():
+                for key in docs:
+                    self._append(table, key, {"t": table, "k": key, "x": 1})
+            self._flush_locked()
+
+    def archived(self, table: str) -> Iterator[dict[str, Any]]:
+        """The archived documents of ``table`` (the newest archived version of each key)."""
+        for _key, doc in self.archived_items(table):
+            yield doc
+
+    def archived_items(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key, document) pairs from every archive file, newest month first."""
+        _check_table(table)
+        seen: set[str] = set()
+        for path in sorted(self._archive_files(), reverse=True):
+            tables, _meta, notes = _read_tinydb(path, strict=False, move_aside=False)
+            for note in notes:
+                if note not in self.recovered:
+                    self.recovered.append(note)
+            for key, doc in tables.get(table, {}).items():
+                if key not in seen:
+                    seen.add(key)
+                    yield key, doc
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def needs_checkpoint(self) -> bool:
+        """The journal has grown enough that start-up replay would be slow."""
+        return self._journal_bytes > CHECKPOINT_BYTES or self._journal_ops > CHECKPOINT_OPS
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for the status bar and ``mentiondesk`` diagnostics."""
+        with self._mutex:
+            archives = self._archive_files()
+            return {
+                "data_dir": str(self.data_dir),
+                "tables": {name: len(keys) for name, keys in sorted(self._keys.items())},
+                "hot_docs": sum(len(keys) for keys in self._keys.values()),
+                "snapshot_bytes": _size(self._snapshot),
+                "journal_bytes": self._journal_bytes,
+                "journal_ops": self._journal_ops,
+                "buffered_ops": len(self._buffer),
+                "archive_files": [f"{ARCHIVE}/{p.name}" for p in archives],
+                "archive_bytes": sum(_size(p) for p in archives),
+                "needs_checkpoint": self.needs_checkpoint,
+            }
+
+    def close(self, checkpoint: Callable[[], Tables] | None = None) -> None:
+        """Flush, checkpoint with ``checkpoint`` if given, and release the data dir."""
+        with self._mutex:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+                if checkpoint is not None:
+                    self.checkpoint(checkpoint)
+            finally:
+                self._closed = True
+                os.close(self._jfd)
+                _release_lock(self._lock_fd)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Store {self.data_dir} {state}>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store at {self.data_dir} is closed")
+
+    def _append(self, table: str, key: str, op: dict[str, Any]) -> None:
+        with self._mutex:
+            self._check_open()
+            seq = self._seq + 1
+            line = _encode_line({"s": seq, **op})  # raises before any change if doc is not JSON
+            self._seq = seq
+            self._buffer.append(line)
+            if "x" in op:
+                self._keys.get(table, set()).discard(key)
+            else:
+                self._keys.setdefault(table, set()).add(key)
+            self._initial = None
+            if len(self._buffer) >= AUTO_FLUSH_OPS:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        data = b"".join(self._buffer)
+        try:
+            _write_all(self._jfd, data)
+            _fsync(self._jfd)
+        except OSError as exc:
+            # Cut a half-written batch off again: appended after, it would become a damaged
+            # line in the middle of the journal.
+            try:
+                os.ftruncate(self._jfd, self._journal_bytes)
+            except OSError:
+                pass
+            raise StoreError(
+                f"could not write {self._journal}: {exc.strerror or exc}; "
+                f"{len(self._buffer)} changes are still in memory, free some space and retry"
+            ) from exc
+        self._journal_bytes += len(data)
+        self._journal_ops += len(self._buffer)
+        self._buffer.clear()
+
+    def _archive_files(self) -> list[Path]:
+        if not self._archive.is_dir():
+            return []
+        return sorted(p for p in self._archive.glob("*.json") if _MONTH_NAME.match(p.stem))
+
+    def _recover(self) -> Tables:
+        """Repair what a crash can leave behind and build the current state."""
+        note = self.recovered.append
+        for tmp in [self._snapshot.with_name(SNAPSHOT + TMP_SUFFIX)]:
+            if tmp.exists():
+                tmp.unlink()
+                note(
+                    f"removed {tmp.name} left by a checkpoint interrupted by a crash "
+                    "(nothing lost: the journal still holds those changes)"
+                )
+        if self._archive.is_dir():
+            for tmp in sorted(self._archive.glob("*" + TMP_SUFFIX)):
+                tmp.unlink()
+                note(
+                    f"removed {ARCHIVE}/{tmp.name} left by an archive write interrupted by a "
+                    "crash (nothing lost: those conversations are still in the hot store)"
+                )
+
+        tables, meta, notes = _read_tinydb(self._snapshot, strict=False)
+        self.recovered.extend(notes)
+        snap_seq = _int(meta.get("seq"))
+        moved_aside = bool(notes) and not self._snapshot.exists()
+        if moved_aside and (tables or snap_seq):
+            # Keep the part of the broken snapshot we could read: the journal only holds what
+            # came after it.
+            _write_tinydb(self._snapshot, tables, {**meta, "seq": snap_seq, "at": _now()})
+
+        data = _read_bytes(self._journal)
+        ops, good_end, damaged = _scan_journal(data)
+        if good_end < len(data):
+            dropped = data[good_end:]
+            n = max(1, dropped.count(b"\n") + (not dropped.endswith(b"\n")))
+            what = "a torn last record" if n == 1 else f"{n} torn records at the end"
+            note(f"journal: dropped {what} ({len(dropped)} bytes) written during a crash")
+            with open(self._journal, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                _fsync(f.fileno())
+        if damaged:
+            copy = b"\n".join(line for _no, line, _why in damaged) + b"\n"
+            # Reported on every start until the next checkpoint; copied aside only once.
+            earlier = [p for p in self.data_dir.glob(JOURNAL + ".damaged-*") if p.is_file()]
+            same = [p for p in earlier if p.stat().st_size == len(copy) and p.read_bytes() == copy]
+            aside = same[0] if same else _aside(self._journal, "damaged")
+            if not same:
+                fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(copy)
+            for lineno, line, why in damaged:
+                note(
+                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was "
+                    f"skipped; the change it held is lost (copied to {aside.name})"
+                )
+
+        later = [op for op in ops if op["s"] > snap_seq]
+        if ops and not later:
+            # A checkpoint died after replacing desk.json but before emptying the journal.
+            note(
+                f"journal: the last checkpoint was interrupted after writing {SNAPSHOT}; "
+                f"its {len(ops)} journal records were already in it and were cleared"
+            )
+            with open(self._journal, "r+b") as f:
+                f.truncate(0)
+                _fsync(f.fileno())
+            ops, good_end = [], 0
+        elif later and later[0]["s"] != snap_seq + 1 and not damaged:
+            first = later[0]["s"]
+            where = SNAPSHOT if self._snapshot.exists() else f"{SNAPSHOT} (missing)"
+            note(
+                f"journal: changes {snap_seq + 1}..{first - 1} are in neither {where} nor the "
+                "journal (was a file of the data dir replaced or deleted?)"
+            )
+        _apply(tables, later, snap_seq)
+
+        self._seq = max([snap_seq, *(op["s"] for op in ops)])
+        self._snapshot_seq = snap_seq
+        self._journal_bytes = good_end
+        self._journal_ops = len(ops)
+        self._keys = {name: set(docs) for name, docs in tables.items()}
+        return tables
+
+
+# -- journal lines ---------------------------------------------------------------------------
+
+
+def _encode_line(op: dict[str, Any]) -> bytes:
+    try:
+        payload = _ENCODER.encode(op).encode("ascii")
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"store: {op['t']}/{op['k']} is not plain JSON data: {exc}") from None
+    return b"%08x " % zlib.crc32(payload) + payload + b"\n"
+
+
+def _decode_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    if len(line) < 10 or line[8:9] != b" ":
+        return None, "no checksum"
+    payload = line[9:]
+    try:
+        crc = int(line[:8], 16)
+    except ValueError:
+        return None, "no checksum"
+    if zlib.crc32(payload) != crc:
+        return None, "bad checksum"
+    try:
+        op = json.loads(payload)
+    except ValueError:
+        return None, "not JSON"
+    ok = (
+        isinstance(op, dict)
+        and type(op.get("s")) is int
+        and isinstance(op.get("t"), str)
+        and isinstance(op.get("k"), str)
+        and (op.get("x") == 1 or isinstance(op.get("d"), dict))
+    )
+    return (op, "") if ok else (None, "not a journal record")
+
+
+def _scan_journal(data: bytes) -> tuple[list[dict[str, Any]], int, list[tuple[int, bytes, str]]]:
+    """Good ops, the offset after the last good line, and damaged lines before it.
+
+    Unreadable lines after the last good one are a torn tail (a write cut short by a crash):
+    the caller cuts them off.  Unreadable lines followed by good ones are damage in the middle.
+    """
+    ops: list[dict[str, Any]] = []
+    bad: list[tuple[int, int, bytes, str]] = []
+    good_end = 0
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        lineno += 1
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break  # no newline: torn, whatever it holds
+        line = data[pos:nl]
+        op, why = _decode_line(line)
+        if op is None:
+            bad.append((lineno, pos, line, why))
+        else:
+            ops.append(op)
+            good_end = nl + 1
+        pos = nl + 1
+    damaged = [(no, line, why) for no, start, line, why in bad if start < good_end]
+    return ops, good_end, damaged
+
+
+def _apply(tables: Tables, ops: list[dict[str, Any]], after_seq: int) -> None:
+    for op in ops:
+        if op["s"] <= after_seq:
+            continue
+        if op.get("x") == 1:
+            tables.get(op["t"], {}).pop(op["k"], None)
+        else:
+            tables.setdefault(op["t"], {})[op["k"]] = op["d"]
+
+
+# -- TinyDB files ----------------------------------------------------------------------------
+
+
+def _read_tinydb(
+    path: Path, *, strict: bool, move_aside: bool = True
+) -> tuple[Tables, dict[str, Any], list[str]]:
+    """Tables, the ``_store`` record and notes about repairs from a TinyDB file we wrote.
+
+    A file that does not parse is moved aside (``strict=False``) and the first JSON document in
+    it recovered, which is what TinyDB's own crash leaves ("Extra data").
+    """
+    name = path.name if path.parent.name != ARCHIVE else f"{ARCHIVE}/{path.name}"
+    raw = _read_bytes(path)
+    if not raw and not path.exists():
+        return {}, {}, []
+    try:
+        data = json.loads(raw)
+        problem = None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        if strict:
+            raise StoreError(f"{path} does not parse: {exc}") from None
+        data, problem = None, str(exc).splitlines()[0]
+    notes: list[str] = []
+    if problem is not None:
+        good, used = _first_document(raw)
+        if move_aside:
+            aside = _aside(path, "broken")
+            os.replace(path, aside)
+            _fsync_dir(path.parent)
+            kept = f"moved to {aside.name}"
+        else:
+            kept = "left in place"
+        if good is not None:
+            data = good
+            notes.append(
+                f"{name} did not parse ({problem}); {kept}; recovered its first "
+                f"{used:,} bytes and replayed the journal on top"
+                if path.name == SNAPSHOT
+                else f"{name} did not parse ({problem}); {kept}; recovered its first {used:,} bytes"
+            )
+        else:
+            notes.append(
+                f"{name} could not be read ({problem}); {kept}; "
+                + (
+                    "state rebuilt from the journal alone"
+                    if path.name == SNAPSHOT
+                    else "its documents are not available"
+                )
+            )
+            return {}, {}, notes
+    if not isinstance(data, dict):
+        if strict:
+            raise StoreError(f"{path} is not a TinyDB database")
+        notes.append(f"{name} is not a TinyDB database; ignored")
+        return {}, {}, notes
+    meta: dict[str, Any] = {}
+    tables: Tables = {}
+    for table, docs in data.items():
+        if not isinstance(docs, dict):
+            notes.append(f"{name}: table {table!r} is not a TinyDB table; ignored")
+            continue
+        if table == META_TABLE:
+            for doc in docs.values():
+                if isinstance(doc, dict):
+                    meta.update(doc)
+            continue
+        if table.startswith("_"):
+            continue  # TinyDB's _default and other tables that are not ours
+        out: dict[str, dict[str, Any]] = {}
+        for doc_id, doc in docs.items():
+            key = doc.pop(KEY_FIELD, None) if isinstance(doc, dict) else None
+            if not isinstance(key, str):
+                notes.append(f"{name}: {table} document {doc_id} has no store key; ignored")
+                continue
+            out[key] = doc
+        tables[table] = out
+    return tables, meta, notes
+
+
+def _first_document(raw: bytes) -> tuple[dict[str, Any] | None, int]:
+    text = raw.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip())
+    try:
+        data, end = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None, 0
+    return (data, end) if isinstance(data, dict) else (None, 0)
+
+
+def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
+    """Write ``tables`` as a TinyDB file: temp file, fsync, ``os.replace``, fsync the dir.
+
+    Streamed document by document so a big snapshot is never one giant string in memory.
+    """
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    enc = _ENCODER.encode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as f:
+            f.write(f'{{"{META_TABLE}":{{"1":{enc(meta)}}}')
+            for table, docs in tables.items():
+                f.write(f",{enc(table)}:{{")
+                sep = ""
+                for doc_id, (key, doc) in enumerate(docs.items(), 1):
+                    if KEY_FIELD in doc:
+                        raise ValueError(f"{table}/{key}: field {KEY_FIELD!r} is reserved")
+                    f.write(f'{sep}"{doc_id}":{enc({KEY_FIELD: key, **doc})}')
+                    sep = ","
+                f.write("}")
+            f.write("}")
+            f.flush()
+            _fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _take_lock(data_dir: Path) -> int:
+    if fcntl is None:  # pragma: no cover - Windows
+        raise StoreError("the data dir lock needs fcntl (Linux, macOS, BSD)")
+    fd = os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        try:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise StoreError(f"cannot lock {data_dir}: {exc.strerror or exc}") from None
+            text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+        finally:
+            os.close(fd)
+        raise StoreLocked(data_dir, int(text) if text.isdigit() else None) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _release_lock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _fsync(fd: int) -> None:
+    # On macOS fsync does not reach the platter; F_FULLFSYNC does.
+    if fcntl is not None and hasattr(fcntl, "F_FULLFSYNC"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+            return
+        except OSError:
+            pass
+    os.fsync(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable."""
+    if os.name == "nt":  # pragma: no cover - directories cannot be opened there
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _aside(path: Path, why: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.{why}-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    return aside
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int and value >= 0 else 0
+
+
+def _month_of(doc: dict[str, Any]) -> str:
+    for field in ARCHIVE_TIME_FIELDS:
+        value = doc.get(field)
+        if isinstance(value, str) and (m := _MONTH.match(value)) and 1 <= int(m[2]) <= 12:
+            return f"{m[1]}-{m[2]}"
+    return time.strftime("%Y-%m", time.gmtime())
+
+
+def _check_table(table: object) -> None:
+    if not isinstance(table, str) or not table or table.startswith("_"):
+        raise ValueError(f"store: bad table name {table!r} (names starting with _ are reserved)")
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"store: keys are strings, not {type(key).__name__}")
+
+
+def _check_tables(tables: object) -> None:
+    if not isinstance(tables, dict):
+        raise TypeError("store: expected table -> key -> document")
+    for table, docs in tables.items():
+        _check_table(table)
+        if not isinstance(docs, dict):
+            raise TypeError(f"store: table {table!r} must map keys to documents")

@@ -1,0 +1,128 @@
+"""Cleaning stranger-supplied text once, when it arrives.
+
+Mention text, display names and handles come from strangers.  They are cleaned here, stored
+cleaned, and rendered only as data by the console.  Cleaning removes whole terminal escape
+sequences (CSI, OSC, DCS, ...), C0/C1 control characters except newline and tab, Unicode bidi
+overrides and isolates, and caps the length.  HTML (Mastodon's ``content``) is converted to
+plain text with the standard library's parser: paragraphs and ``<br>`` become newlines, links keep
+their visible text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html import unescape
+from html.parser import HTMLParser
+
+MAX_TEXT = 5000  # characters kept of a mention's text
+MAX_NAME = 100  # characters kept of a display name or handle
+
+# ESC followed by a whole sequence: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC (ESC ] ... BEL or
+# ESC \), or a two-character escape.  The 8-bit C1 forms (0x9b CSI, 0x9d OSC, ...) likewise.
+_ESCAPES = re.compile(
+    r"""
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?          # CSI ... final byte
+  | (?:\x1b[\]PX^_]|[\x90\x9d\x98\x9e\x9f])    # OSC, DCS, SOS, PM, APC ...
+        [^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # ... up to BEL / ST (or end of text)
+  | \x1b[ -/]*[0-~]?                           # other escapes (ESC ( B, ESC c, ESC 7 ...)
+    """,
+    re.VERBOSE,
+)
+# C0 controls but \t and \n, DEL, C1 controls.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidi embeddings/overrides/isolates and marks that can reorder what follows them on screen,
+# plus zero-width characters other than the joiner (kept: it builds emoji sequences).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff]")
+_SPACES = re.compile(r"[ \t]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """Return ``value`` as safe plain text: no escapes, no controls, no bidi tricks, capped."""
+    if value is None:
+        return ""
+    text = str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _ESCAPES.sub("", text)
+    text = _CONTROLS.sub("", text)
+    text = _BIDI.sub("", text)
+    text = text.replace("\t", " ")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def clean_name(value: object, limit: int = MAX_NAME) -> str:
+    """A display name or handle: one line, cleaned, capped."""
+    return clean_text(value, limit=limit * 4).replace("\n", " ")[:limit]
+
+
+class _HTMLToText(HTMLParser):
+    _BREAKS = {"br"}
+    _BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr"}
+    _SKIP = {"script", "style"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        # Mastodon hides parts of long URLs in <span class="invisible">; they are still text.
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+        elif tag in self._BLOCKS and self.parts and not self.parts[-1].endswith("\n"):
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+_LOOKS_LIKE_HTML = re.compile(r"<(?:p|br|a|span|div)[\s>/]", re.IGNORECASE)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment (as Mastodon sends ``content``)."""
+    if not html:
+        return ""
+    if not _LOOKS_LIKE_HTML.search(html):
+        return unescape(html)
+    parser = _HTMLToText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):  # a malformed fragment still yields what was parsed
+        pass
+    return "".join(parser.parts)
+
+
+# --- normalisation for matching (never for display) -------------------------------------------
+
+_NON_WORD = re.compile(r"[^\w\U0001F000-\U0001FAFF\u2600-\u27BF]+")
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form used by keyword matchers.
+
+    ``"Ça NE marche PAS!!! 😡"`` → ``" ca ne marche pas 😡 "``.  Emoji are kept as their own words
+    so that a keyword can be an emoji, and emoji glued to words (``refund💸please``) split them.
+    The result starts and ends with a space so that `` word `` finds whole words.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = stripped.replace("\u200d", "").replace("\ufe0f", "")
+    spaced = re.sub(r"([\U0001F000-\U0001FAFF\u2600-\u27BF])", r" \1 ", stripped)
+    return " " + " ".join(_NON_WORD.sub(" ", spaced).split()) + " "

@@ -1,0 +1,68 @@
+"""Reading the times agents type: ``30m``, ``2h``, ``1d``, ``17:30``, ``tomorrow``, ISO 8601.
+
+Used by snooze (``mentiondesk snooze 42 2h``, the console's snooze presets) and ``--since``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, tzinfo
+
+from .model import parse_time
+
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$",
+                       re.IGNORECASE)
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``4h30m``, ``7d`` → timedelta; ValueError with what to write otherwise."""
+    m = _DURATION.match(text or "")
+    if not m or not any(m.groups()):
+        raise ValueError(f"{text!r} is not a duration: write e.g. 30m, 2h, 4h30m or 7d")
+    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
+                next_open: object = None) -> datetime:
+    """A point in the future from what an agent typed.
+
+    ``tomorrow`` means the next office opening after midnight when ``next_open`` (a callable
+    ``datetime -> datetime``) is given, else 09:00 tomorrow in ``tz``.
+    """
+    text = (text or "").strip()
+    local_now = now.astimezone(tz) if tz else now
+    if text.lower() in ("tomorrow", "next-open", "morning"):
+        midnight = (local_now + timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                           microsecond=0)
+        if callable(next_open):
+            return next_open(midnight)
+        return midnight.replace(hour=9)
+    clock = _CLOCK.match(text)
+    if clock:
+        hour, minute = int(clock.group(1)), int(clock.group(2))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{text!r} is not a time of day: write e.g. 17:30")
+        at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return at if at > local_now else at + timedelta(days=1)
+    try:
+        return now + parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: write a duration (30m, 2h, 1d), a time (17:30), "
+                         "'tomorrow', or an ISO timestamp") from None
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``12h`` → 12 hours ago; an ISO timestamp as is."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        try:
+            return parse_time(text)
+        except ValueError:
+            raise ValueError(f"--since {text!r}: write e.g. 12h, 7d or an ISO timestamp") from None
