@@ -817,7 +817,7 @@ class Desk:
             self.events[eid] = ev
             self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
             self.meta["seq"] = max(self.meta["seq"], ev.seq)
-            if ev.kind == "handoff" and not ev.undone:
+            if ev.kind == "handoff":  # undone ones too: a case id is never reused
                 num = str(ev.details.get("case_id", "")).rpartition("-")[2]
                 if num.isdigit():
                     self.meta["case"] = max(self.meta["case"], int(num))
@@ -961,9 +961,9 @@ class Desk:
     # ==== helpers ==============================================================================
 
     def _next(self, counter: str) -> int:
+        # Not journalled: on load each counter is the larger of the snapshot's value and the
+        # highest id found in the documents (see _load), so ids are never reused.
         self.meta[counter] += 1
-        if counter != "seq" and self.store is not None:
-            self.store.put("meta", "counters", dict(self.meta))
         return self.meta[counter]
 
     def _event(self, conv: Conversation, kind: str, agent: str | None,

@@ -9,7 +9,7 @@ format store.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,8 @@ class Author:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"handle": self.handle, "name": self.name, "followers": self.followers,
+                "verified": self.verified, "language": self.language}
 
 
 @dataclass(slots=True)
@@ -227,9 +228,11 @@ class Triage:
         return self.action not in ("monitor", "ignore")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["deadline"] = iso(self.deadline)
-        return d
+        # Explicit (not dataclasses.asdict, whose deep copies cost more than the triage itself).
+        return {"category": self.category, "urgency": self.urgency,
+                "deadline": iso(self.deadline), "team": self.team, "action": self.action,
+                "reply_key": self.reply_key, "offline": self.offline, "score": self.score,
+                "why": self.why, "rank": self.rank, "offline_reasons": list(self.offline_reasons)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Triage:

@@ -1,0 +1,218 @@
+"""A fake Bluesky PDS (XRPC over HTTP on 127.0.0.1) built from the recorded fixtures.
+
+Notifications are the recorded ``listNotifications`` response plus posts captured from the live
+network by Jetstream (``jetstream_expected_v1.jsonl``), turned into mention/reply notifications
+(and likes, which a client must filter out).  Sessions, token expiry, record keys, chat and faults
+behave like the real service where the source depends on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from .server import FIXTURES, FakeServer, Reply, Request
+
+BSKY = FIXTURES / "bluesky"
+PASSWORD = "app-pass-word-s3cr"
+ME = "did:plc:ec72yg6n2sydzjvtovvdlxrk"  # the account mentioned in the recorded notification
+
+
+def recorded_notifications() -> dict:
+    return json.loads((BSKY / "listNotificationsResponse.json").read_text(encoding="utf-8"))
+
+
+def jetstream_posts() -> list[dict]:
+    out = []
+    for line in (BSKY / "jetstream_expected_v1.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        commit = event.get("commit") or {}
+        if (event.get("kind") == "commit" and commit.get("operation") == "create"
+                and commit.get("collection") == "app.bsky.feed.post"):
+            out.append(event)
+    return out
+
+
+def _iso(time_us: int) -> str:
+    t = time.gmtime(time_us / 1e6)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{(time_us // 1000) % 1000:03d}Z"
+
+
+def xrpc_error(status: int, error: str, message: str, **headers: str) -> Reply:
+    return Reply.json({"error": error, "message": message}, status, **headers)
+
+
+class FakeBluesky(FakeServer):
+    def __init__(self, *, chat_allowed: bool = True) -> None:
+        super().__init__(self._route)
+        self.lock = threading.Lock()
+        self.chat_allowed = chat_allowed
+        self.notifications: list[dict] = []  # newest first, as the service answers
+        self.records: dict[str, dict] = {}  # rkey -> record
+        self.faults: dict[str, deque] = {}
+        self.access: set[str] = set()
+        self.refresh: set[str] = set()
+        self.expired: set[str] = set()
+        self.sessions = 0
+        self._n = 0
+        self.convo_messages: list[dict] = []
+        self.sent_messages: list[dict] = []
+        self.template = recorded_notifications()["notifications"][0]
+        self.publish(copy.deepcopy(self.template))
+
+    # --- the timeline ---------------------------------------------------------------------------
+
+    def publish(self, *notes: dict) -> None:
+        with self.lock:
+            for note in notes:
+                self.notifications.insert(0, note)
+
+    def from_jetstream(self, event: dict, reason: str | None = None) -> dict:
+        """A notification for a post captured from the live network."""
+        commit = event["commit"]
+        record = commit["record"]
+        uri = f"at://{event['did']}/app.bsky.feed.post/{commit['rkey']}"
+        return {
+            "uri": uri, "cid": commit["cid"],
+            "author": {"did": event["did"], "handle": f"{event['did'][8:20]}.bsky.social",
+                       "displayName": ""},
+            "reason": reason or ("reply" if record.get("reply") else "mention"),
+            "record": record, "isRead": False, "indexedAt": _iso(event["time_us"]), "labels": [],
+        }
+
+    def like(self, n: int) -> dict:
+        note = copy.deepcopy(self.template)
+        note["uri"] = f"at://did:plc:liker{n}/app.bsky.feed.like/3k{n:011d}"
+        note["reason"] = "like"
+        return note
+
+    def served_uris(self) -> set[str]:
+        with self.lock:
+            return {n["uri"] for n in self.notifications if n["reason"] in
+                    ("mention", "reply", "quote")}
+
+    def expire_access(self) -> None:
+        with self.lock:
+            self.expired |= self.access
+
+    def expire_all(self) -> None:
+        with self.lock:
+            self.expired |= self.access | self.refresh
+
+    def fault(self, nsid: str, *replies: Reply | str) -> None:
+        self.faults.setdefault(nsid, deque()).extend(replies)
+
+    # --- routes ---------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {"RateLimit-Limit": "3000", "RateLimit-Remaining": "2999",
+                "RateLimit-Reset": str(int(time.time()) + 300), "RateLimit-Policy": "3000;w=300"}
+
+    def _token(self, req: Request) -> str:
+        return req.headers.get("authorization", "").removeprefix("Bearer ")
+
+    def _route(self, req: Request) -> Reply:
+        nsid = req.path.removeprefix("/xrpc/")
+        queue = self.faults.get(nsid)
+        fault = queue.popleft() if queue else None
+        if isinstance(fault, Reply):
+            return fault
+        if nsid == "com.atproto.server.createSession":
+            body = req.json()
+            if body.get("password") != PASSWORD:
+                return xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password")
+            return self._session()
+        token = self._token(req)
+        if nsid == "com.atproto.server.refreshSession":
+            if token in self.expired or token not in self.refresh:
+                return xrpc_error(400, "ExpiredToken", "Token has expired")
+            self.refresh.discard(token)
+            return self._session(count=False)
+        if token in self.expired:
+            return xrpc_error(400, "ExpiredToken", "Token has expired")
+        if token not in self.access:
+            return xrpc_error(401, "InvalidToken", "Bad token")
+        if req.headers.get("atproto-proxy"):
+            return self._chat(nsid, req)
+        if nsid == "app.bsky.notification.listNotifications":
+            if fault == "malformed":
+                return Reply(200, b'{"notifications": [{"uri": ', {"Content-Type":
+                                                                 "application/json"})
+            return self._list(req)
+        if nsid == "com.atproto.repo.createRecord":
+            return self._create(req, fault)
+        if nsid == "com.atproto.repo.getRecord":
+            rkey = req.arg("rkey")
+            with self.lock:
+                if rkey in self.records:
+                    return Reply.json({"uri": self.records[rkey]["uri"], "cid": "bafyfake",
+                                       "value": self.records[rkey]["record"]})
+            return xrpc_error(400, "RecordNotFound", f"Could not locate record: {rkey}")
+        return xrpc_error(404, "MethodNotImplemented", "Method Not Implemented")
+
+    def _session(self, count: bool = True) -> Reply:
+        with self.lock:
+            if count:
+                self.sessions += 1
+            self._n += 1
+            access, refresh = f"access-{self._n}", f"refresh-{self._n}"
+            self.access.add(access)
+            self.refresh.add(refresh)
+        return Reply.json({"did": ME, "handle": "sarcastabot.bsky.social", "accessJwt": access,
+                           "refreshJwt": refresh, "active": True}, **self._headers())
+
+    def _list(self, req: Request) -> Reply:
+        limit = int(req.arg("limit", "50"))
+        start = int(req.arg("cursor", "0"))
+        reasons = set(req.query.get("reasons", []))
+        with self.lock:
+            items = [n for n in self.notifications if not reasons or n["reason"] in reasons
+                     or n["reason"] == "like"]  # this server ignores the filter for likes
+        page = items[start:start + limit]
+        body: dict[str, Any] = {"notifications": page, "priority": False,
+                                "seenAt": "2024-01-01T00:00:00.000Z"}
+        if start + limit < len(items):
+            body["cursor"] = str(start + limit)
+        return Reply.json(body, **self._headers())
+
+    def _create(self, req: Request, fault: Any) -> Reply:
+        body = req.json()
+        rkey = body["rkey"]
+        with self.lock:
+            if rkey in self.records:
+                return xrpc_error(400, "InvalidRequest", "Record already exists")
+            uri = f"at://{ME}/app.bsky.feed.post/{rkey}"
+            self.records[rkey] = {"uri": uri, "record": body["record"], "repo": body["repo"]}
+        if fault == "create-then-500":
+            return xrpc_error(500, "InternalServerError", "Internal Server Error")
+        return Reply.json({"uri": uri, "cid": "bafyreifake"}, **self._headers())
+
+    def _chat(self, nsid: str, req: Request) -> Reply:
+        if req.headers.get("atproto-proxy") != "did:web:api.bsky.chat#bsky_chat":
+            return xrpc_error(400, "InvalidRequest", "bad proxy")
+        if not self.chat_allowed:
+            return xrpc_error(401, "InvalidToken", "Bad token scope")
+        member = {"did": "did:plc:customer1", "handle": "rider.bsky.social",
+                  "displayName": "A Rider"}
+        if nsid == "chat.bsky.convo.listConvos":
+            last = self.convo_messages[-1] if self.convo_messages else None
+            convo = {"id": "convo1", "rev": "1", "members": [member, {"did": ME}],
+                     "unreadCount": 1}
+            if last:
+                convo["lastMessage"] = last
+            return Reply.json({"convos": [convo] if last else []})
+        if nsid == "chat.bsky.convo.getMessages":
+            return Reply.json({"messages": list(reversed(self.convo_messages))})
+        if nsid == "chat.bsky.convo.getConvoForMembers":
+            return Reply.json({"convo": {"id": "convo1", "members": [member]}})
+        if nsid == "chat.bsky.convo.sendMessage":
+            body = req.json()
+            msg = {"id": f"msg{len(self.sent_messages) + 1}", "text": body["message"]["text"],
+                   "convoId": body["convoId"], "sender": {"did": ME}}
+            self.sent_messages.append(msg)
+            return Reply.json(msg)
+        return xrpc_error(404, "MethodNotImplemented", "Method Not Implemented")

@@ -1,0 +1,504 @@
+"""Mastodon: mentions and direct messages over REST + the streaming API (Server-Sent Events).
+
+How nothing is missed and nothing is doubled: the SSE stream has no ``id:`` lines and gaps on
+every reconnect, so after each (re)connect the source backfills over REST from the last id a REST
+pass confirmed (``min_id``, following ``Link rel="prev"`` to newer pages) and emits a status only
+once (a bounded set of seen status ids).  The stream is opened *before* the backfill so that
+events arriving during it wait in the socket instead of falling into a gap.  A stream that sends
+nothing (not even its ``:thump`` heartbeat) for ``stream_timeout`` seconds is treated as dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
+from ..core.text import MAX_TEXT, clean_name, clean_text, html_to_text
+from .base import (
+    CONNECTING,
+    FAILED,
+    LIVE,
+    RATE_LIMITED,
+    RETRYING,
+    DeliveryError,
+    Emit,
+    Source,
+)
+from .http import (
+    AuthError,
+    Backoff,
+    PayloadError,
+    RateLimit,
+    RateLimited,
+    SeenIds,
+    ServerError,
+    SourceConfigError,
+    describe_error,
+    error_message,
+    id_order,
+    make_client,
+    parse_json,
+    read_body,
+    retry_at,
+    sleep_until,
+    until_text,
+)
+
+log = logging.getLogger("mentiondesk.sources.mastodon")
+
+TOKEN_ENV = "MENTIONDESK_MASTODON_TOKEN"
+VISIBILITIES = ("public", "unlisted", "private")
+
+
+def read_token_file(path: str | Path) -> str:
+    """The token in ``path``, refusing a file that other users can read (it is a password)."""
+    p = Path(path).expanduser()
+    try:
+        mode = stat.S_IMODE(p.stat().st_mode)
+    except OSError as exc:
+        raise SourceConfigError(
+            f"cannot read the Mastodon token file {p}: {exc.strerror}") from None
+    if os.name == "posix" and mode & 0o077:
+        raise SourceConfigError(
+            f"the Mastodon token file {p} has mode {mode:04o}: other users can read it; "
+            f"run 'chmod 600 {p}' and start again")
+    token = p.read_text(encoding="utf-8").strip()
+    if not token:
+        raise SourceConfigError(f"the Mastodon token file {p} is empty")
+    return token
+
+
+class MastodonSource(Source):
+    """``mastodon:BASE_URL``: one account's mentions (notifications) and DMs (conversations)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        token_file: str | Path | None = None,
+        visibility: str = "public",
+        stream: bool = True,
+        streaming_url: str | None = None,
+        poll_seconds: float = 30.0,
+        stream_timeout: float = 60.0,
+        timeout: float = 10.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        page_limit: int = 40,
+        max_pages: int = 20,
+        seen_limit: int = 10_000,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        base_url = base_url.rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise SourceConfigError(
+                f"mastodon source needs a server URL like mastodon:https://mastodon.example, "
+                f"not {base_url!r}")
+        if visibility not in VISIBILITIES:
+            raise SourceConfigError(
+                f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
+        secret = token or os.environ.get(TOKEN_ENV) or (
+            read_token_file(token_file) if token_file else None)
+        if not secret:
+            raise SourceConfigError(
+                f"no Mastodon access token: set {TOKEN_ENV} or give a 'token_file' (mode 0600) "
+                "for this source in the config file")
+        self.name = name or f"mastodon:{base_url}"
+        self.base_url = base_url
+        self.streaming_url = (streaming_url or base_url).rstrip("/")
+        self.visibility = visibility
+        self.stream = stream
+        self.poll_seconds = poll_seconds
+        self.stream_timeout = stream_timeout
+        self.page_limit = page_limit
+        self.max_pages = max_pages
+        self._client = make_client(base_url, timeout=timeout,
+                                   headers={"Authorization": f"Bearer {secret}"})
+        del secret
+        self._backoff = Backoff(backoff_base, backoff_cap)
+        self._rate = RateLimit()
+        self._seen = SeenIds(seen_limit)  # status id -> Mention (for deletes and threads)
+        self._notification_mark: str | None = None  # newest notification id a REST pass saw
+        self._conversation_mark: str | None = None  # newest DM status id a REST pass saw
+        self.account_id: str | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"MastodonSource({self.name!r})"
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self, emit: Emit) -> None:
+        while True:
+            try:
+                self.status.set(CONNECTING, "connecting")
+                await self._verify()
+                if self.stream:
+                    await self._stream(emit)
+                    self.status.set(RETRYING, "stream closed by the server; reconnecting")
+                else:
+                    await self._poll(emit)
+                    self.status.set(LIVE, f"polling every {self.poll_seconds:g} s")
+                    self._backoff.reset()
+                    await asyncio.sleep(self.poll_seconds)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except AuthError as exc:
+                self.status.set(FAILED, str(exc))
+                log.error("%s: %s", self.name, exc)
+                return
+            except RateLimited as exc:
+                self.status.set(RATE_LIMITED, f"rate limited until {until_text(exc.until)}")
+                await sleep_until(exc.until)
+                continue
+            except (httpx.HTTPError, SSEError, ServerError, PayloadError) as exc:
+                detail = describe_error(exc)
+                if isinstance(exc, httpx.ReadTimeout) and self.stream:
+                    detail = f"stream silent for {self.stream_timeout:g} s"
+                self.status.set(RETRYING, f"{detail}; reconnecting")
+                log.warning("%s: %s", self.name, detail)
+            await asyncio.sleep(self._backoff.next())
+
+    async def poll(self, emit: Emit) -> None:
+        """One REST pass (the ``once`` mode): faults end up in the status, never raised."""
+        try:
+            await self._poll(emit)
+        except asyncio.CancelledError:
+            raise
+        except AuthError as exc:
+            self.status.set(FAILED, str(exc))
+        except RateLimited as exc:
+            self.status.set(RATE_LIMITED, f"rate limited until {until_text(exc.until)}")
+        except (httpx.HTTPError, ServerError, PayloadError) as exc:
+            self.status.set(RETRYING, describe_error(exc))
+
+    async def _poll(self, emit: Emit) -> None:
+        """New mentions and DMs since the last pass (the first pass: the newest page)."""
+        if self.account_id is None:
+            await self._verify()
+        await self._backfill_notifications(emit)
+        await self._backfill_conversations(emit)
+        if self.status.state != LIVE:
+            self.status.set(LIVE, "up to date")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- REST ----------------------------------------------------------------------------------
+
+    async def _get(self, url: str, params: Any = None) -> tuple[Any, httpx.Response]:
+        wait = self._rate.wait_until()
+        if wait is not None:
+            self.status.set(RATE_LIMITED, f"rate limited until {until_text(wait)}")
+            await sleep_until(wait)
+        async with self._client.stream("GET", url, params=params) as response:
+            self._rate.update(response.headers)
+            if response.status_code == 429:
+                raise RateLimited(retry_at(response))
+            if response.status_code in (401, 403):
+                await response.aread()
+                raise AuthError(f"token refused by {self.base_url}: {error_message(response)}")
+            if response.status_code >= 400:
+                await response.aread()
+                raise ServerError(error_message(response))
+            body = await read_body(response)
+        return parse_json(body), response
+
+    async def _verify(self) -> None:
+        me, _ = await self._get("/api/v1/accounts/verify_credentials")
+        if not isinstance(me, dict) or not me.get("id"):
+            raise PayloadError("verify_credentials answered without an account id")
+        self.account_id = str(me["id"])
+
+    async def _pages(self, path: str, params: list[tuple[str, str]], mark: str | None):
+        """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``); without a
+        mark, only the newest page."""
+        if mark is None:
+            data, _ = await self._safe_page(path, params)
+            yield data
+            return
+        url: str | None = path
+        query: Any = [*params, ("min_id", mark)]
+        for _ in range(self.max_pages):
+            data, response = await self._safe_page(url, query)
+            yield data
+            if not data:
+                return
+            prev = response.links.get("prev", {}).get("url")
+            if not prev:
+                return
+            url, query = prev, None
+
+    async def _safe_page(self, url: str, params: Any) -> tuple[list, httpx.Response]:
+        try:
+            data, response = await self._get(url, params)
+        except PayloadError as exc:
+            # Counted, then the pass fails: the marks do not move, so the next pass (after a
+            # backoff) asks for the same page again and nothing in it is lost.
+            self._skip(f"REST {url.split('?')[0]}: {exc}")
+            raise
+        if not isinstance(data, list):
+            self._skip(f"REST {url.split('?')[0]}: expected a list")
+            raise PayloadError("expected a list of notifications")
+        return data, response
+
+    async def _backfill_notifications(self, emit: Emit) -> None:
+        params = [("types[]", "mention"), ("limit", str(self.page_limit))]
+        newest = self._notification_mark
+        async for page in self._pages("/api/v1/notifications", params, self._notification_mark):
+            batch: list[Mention] = []
+            for note in page:
+                nid = str(note.get("id", "")) if isinstance(note, dict) else ""
+                if nid and (newest is None or id_order(nid) > id_order(newest)):
+                    newest = nid
+                mention = self._from_notification(note)
+                if mention is not None and self._is_new(mention):
+                    batch.append(mention)
+            self._emit(emit, batch)
+        self._notification_mark = newest
+
+    async def _backfill_conversations(self, emit: Emit) -> None:
+        params = [("limit", str(self.page_limit))]
+        newest = self._conversation_mark
+        async for page in self._pages("/api/v1/conversations", params, self._conversation_mark):
+            batch = []
+            for conv in page:
+                mention = self._from_conversation(conv)
+                if mention is None:
+                    continue
+                if newest is None or id_order(mention.id) > id_order(newest):
+                    newest = mention.id
+                if self._is_new(mention):
+                    batch.append(mention)
+            self._emit(emit, batch)
+        self._conversation_mark = newest
+
+    # --- streaming -----------------------------------------------------------------------------
+
+    async def _stream(self, emit: Emit) -> None:
+        # Any byte (an event or the ``:thump`` heartbeat) resets the read timeout, so a stream
+        # silent for longer than ``stream_timeout`` ends in ReadTimeout: dead, reconnect.
+        connect = self._client.timeout.connect or 5.0
+        timeout = httpx.Timeout(connect, read=self.stream_timeout)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        url = f"{self.streaming_url}/api/v1/streaming/user"
+        async with self._client.stream("GET", url, headers=headers, timeout=timeout) as response:
+            if response.status_code == 429:
+                raise RateLimited(retry_at(response))
+            if response.status_code in (401, 403):
+                await response.aread()
+                raise AuthError(f"stream refused by {self.base_url}: {error_message(response)}")
+            if response.status_code >= 400:
+                await response.aread()
+                raise ServerError(f"stream: {error_message(response)}")
+            ctype = response.headers.get("content-type", "").partition(";")[0].strip()
+            if ctype != "text/event-stream":
+                raise PayloadError(f"stream answered with content type {clean_name(ctype, 60)!r}, "
+                                   "not text/event-stream (is the URL a Mastodon server?)")
+            # Subscribed: events from now on wait in the socket while REST fills the gap.
+            await self._poll(emit)
+            self.status.set(LIVE, "streaming")
+            self._backoff.reset()
+            async for event in EventSource(response).aiter_sse():
+                self._on_event(event.event, event.data, emit)
+
+    def _on_event(self, kind: str, data: str, emit: Emit) -> None:
+        if kind == "delete":
+            known = self._seen.get(data.strip())
+            if isinstance(known, Mention) and not known.deleted:
+                gone = _copy(known, deleted=True, received_at=utcnow())
+                self._seen.add(known.id, gone)
+                self._emit(emit, [gone])
+            return
+        if kind not in ("notification", "update", "status.update", "conversation"):
+            return
+        try:
+            payload = parse_json(data)
+        except PayloadError as exc:
+            self._skip(f"stream event {kind!r}: {exc}")
+            return
+        if not isinstance(payload, dict):
+            self._skip(f"stream event {kind!r}: expected an object")
+            return
+        mention: Mention | None = None
+        if kind == "notification":
+            mention = self._from_notification(payload)
+        elif kind == "conversation":
+            mention = self._from_conversation(payload)
+        elif kind == "update":
+            if self._mentions_me(payload):
+                mention = self._from_status(payload)
+        elif kind == "status.update":
+            sid = str(payload.get("id", ""))
+            if sid in self._seen:
+                mention = self._from_status(payload, edited=True)
+                if mention is not None:
+                    self._seen.add(mention.id, mention)
+                    self._emit(emit, [mention])
+            return
+        if mention is not None and self._is_new(mention):
+            self._emit(emit, [mention])
+
+    # --- conversion ----------------------------------------------------------------------------
+
+    def _mentions_me(self, status: dict) -> bool:
+        mentions = status.get("mentions") or []
+        return any(isinstance(m, dict) and str(m.get("id")) == self.account_id for m in mentions)
+
+    def _from_notification(self, note: Any) -> Mention | None:
+        if not isinstance(note, dict):
+            self._skip("notification is not an object")
+            return None
+        if note.get("type") != "mention":
+            return None
+        if not isinstance(note.get("status"), dict):
+            # The post was deleted (or hidden) after notifying: nothing to answer.
+            self._skip(f"notification {clean_name(note.get('id'), 40)} has no status")
+            return None
+        return self._from_status(note["status"])
+
+    def _from_conversation(self, conv: Any) -> Mention | None:
+        if not isinstance(conv, dict):
+            self._skip("conversation is not an object")
+            return None
+        status = conv.get("last_status")
+        if not isinstance(status, dict):
+            self._skip(f"conversation {clean_name(conv.get('id'), 40)} has no last status")
+            return None
+        return self._from_status(status, conversation=str(conv.get("id") or ""))
+
+    def _from_status(self, status: dict, *, edited: bool = False,
+                     conversation: str = "") -> Mention | None:
+        try:
+            account = status["account"]
+            if self.account_id and str(account.get("id")) == self.account_id:
+                return None  # our own post (a DM thread's last status can be our reply)
+            sid = clean_name(status["id"], 200)
+            parent = status.get("in_reply_to_id")
+            parent = clean_name(parent, 200) if parent else None
+            direct = status.get("visibility") == "direct"
+            if conversation:
+                thread = f"conversation:{clean_name(conversation, 100)}"
+            else:
+                known = self._seen.get(parent) if parent else None
+                thread = (known.thread if isinstance(known, Mention) and known.thread
+                          else parent or sid)
+            text = html_to_text(status.get("content") or "")
+            if status.get("spoiler_text"):
+                text = f"{status['spoiler_text']}\n{text}"
+            language = status.get("language")
+            author = Author(
+                handle=clean_name(str(account["acct"]).lstrip("@")),
+                name=clean_name(account.get("display_name") or ""),
+                followers=max(0, int(account.get("followers_count") or 0)),
+                verified=bool(account.get("verified", False)),
+                language=clean_name(language, 16) if language else None,
+            )
+            return Mention(
+                id=sid,
+                source=self.name,
+                channel=DIRECT if direct else PUBLIC,
+                author=author,
+                text=clean_text(text, MAX_TEXT),
+                created_at=parse_time(status["created_at"]),
+                received_at=utcnow(),
+                in_reply_to=parent,
+                thread=thread,
+                url=clean_name(status["url"], 500) if status.get("url") else None,
+                raw_id=sid,
+                language=author.language,
+                edited=edited,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._skip(f"status {clean_name(status.get('id'), 40)}: {type(exc).__name__} {exc}")
+            return None
+
+    def _is_new(self, mention: Mention) -> bool:
+        if mention.id in self._seen:
+            return False
+        self._seen.add(mention.id, mention)
+        return True
+
+    def _emit(self, emit: Emit, batch: list[Mention]) -> None:
+        if batch:
+            self.status.received += len(batch)
+            emit(batch)
+
+    def _skip(self, reason: str) -> None:
+        self.status.skipped += 1
+        log.warning("%s: skipped %s", self.name, clean_name(reason, 300))
+
+    # --- context and delivery -------------------------------------------------------------------
+
+    async def context(self, mention: Mention) -> list[Mention]:
+        sid = mention.raw_id or mention.id
+        try:
+            data, _ = await self._get(f"/api/v1/statuses/{sid}/context")
+        except (httpx.HTTPError, ServerError, PayloadError, RateLimited, AuthError) as exc:
+            log.warning("%s: context of %s: %s", self.name, sid, describe_error(exc))
+            return []
+        if not isinstance(data, dict):
+            return []
+        out = []
+        for status in [*(data.get("ancestors") or []), *(data.get("descendants") or [])]:
+            if isinstance(status, dict):
+                m = self._from_status(status)
+                if m is not None:
+                    out.append(m)
+        out.sort(key=lambda m: m.created_at)
+        return out
+
+    async def deliver(self, item: dict) -> str:
+        wait = self._rate.wait_until()
+        if wait is not None:
+            raise DeliveryError(f"rate limited until {until_text(wait)}", retry=True,
+                                retry_after=(wait - utcnow()).total_seconds())
+        text = str(item.get("text") or "")
+        handle = str(item.get("to") or "").lstrip("@")
+        if handle and f"@{handle.casefold()}" not in text.casefold():
+            # Mastodon delivers a post only to the accounts it mentions.
+            text = f"@{handle} {text}"
+        if item.get("kind") == "dm" or item.get("channel") == DIRECT:
+            visibility = "direct"
+        else:
+            visibility = self.visibility
+        form = {"status": text, "visibility": visibility}
+        if item.get("in_reply_to_raw"):
+            form["in_reply_to_id"] = str(item["in_reply_to_raw"])
+        try:
+            response = await self._client.post(
+                "/api/v1/statuses", data=form, headers={"Idempotency-Key": str(item["id"])})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{describe_error(exc)} while posting", retry=True) from None
+        self._rate.update(response.headers)
+        if response.status_code == 429:
+            until = retry_at(response)
+            raise DeliveryError(f"rate limited until {until_text(until)}", retry=True,
+                                retry_after=(until - utcnow()).total_seconds())
+        if response.status_code >= 500:
+            raise DeliveryError(error_message(response), retry=True)
+        if response.status_code >= 400:
+            raise DeliveryError(error_message(response), retry=False)
+        try:
+            posted = response.json()
+            return clean_name(posted["id"], 200)
+        except (ValueError, KeyError, TypeError):
+            # Posted (2xx) but unreadable: retrying with the same key returns the same post.
+            raise DeliveryError("posted, but the answer had no status id", retry=True) from None
+
+
+def _copy(m: Mention, **changes: Any) -> Mention:
+    data = {name: getattr(m, name) for name in m.__slots__}  # type: ignore[attr-defined]
+    data.update(changes)
+    return Mention(**data)
+

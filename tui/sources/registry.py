@@ -1,0 +1,84 @@
+"""Turning a source spec (``mastodon:https://...``) plus its options into a Source.
+
+Options come from the config file's ``sources:`` entry for the same spec, then from the caller
+(command-line flags win).  Modules are imported only when their kind is asked for, so the demo
+never loads httpx and a missing optional piece never breaks the others.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .base import Source
+
+FORMS = "demo, replay:PATH, mastodon:URL, bluesky:HANDLE, feed:URL"
+
+# Options each kind accepts in the config file (the config file names the feed mapping `map`).
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "demo": ("seed", "rate", "burst"),
+    "replay": ("speed", "map", "shift"),
+    "mastodon": ("token_file", "visibility", "stream", "streaming_url", "poll_seconds",
+                 "stream_timeout", "timeout", "backoff_base", "backoff_cap", "page_limit",
+                 "max_pages"),
+    "bluesky": ("service", "poll_seconds", "timeout", "backoff_base", "backoff_cap",
+                "page_limit", "max_pages", "dms"),
+    "feed": ("format", "map", "poll_seconds", "stream_timeout", "timeout", "backoff_base",
+             "backoff_cap", "max_line", "max_body"),
+}
+
+
+def kind_of(spec: str) -> str:
+    """``"mastodon"`` for ``mastodon:https://...``; ValueError naming the forms otherwise."""
+    kind, sep, rest = spec.partition(":")
+    if spec == "demo":
+        return "demo"
+    if sep and rest and kind in OPTIONS and kind != "demo":
+        return kind
+    raise ValueError(f"unknown source {spec!r}: write one of {FORMS}")
+
+
+def make_source(spec: str, config: Any = None, *, options: dict[str, Any] | None = None
+                ) -> Source:
+    """Build the source for ``spec``.  Raises ValueError with a clear message."""
+    spec = spec.strip()
+    kind = kind_of(spec)
+    opts: dict[str, Any] = {}
+    if config is not None and hasattr(config, "source_options"):
+        opts.update(config.source_options(spec))
+    opts.update(options or {})
+    rest = spec.partition(":")[2]
+    if "map" in opts:
+        opts["mapping"] = opts.pop("map")
+    if kind == "demo":
+        from .demo import DemoSource
+
+        return _build(DemoSource, kind, opts)
+    if kind == "replay":
+        from .replay import ReplaySource
+
+        return _build(ReplaySource, kind, opts, rest)
+    if kind == "mastodon":
+        from .mastodon import MastodonSource
+
+        return _build(MastodonSource, kind, opts, rest)
+    if kind == "bluesky":
+        from .bluesky import BlueskySource
+
+        return _build(BlueskySource, kind, opts, rest)
+    from .feed import FeedSource
+
+    return _build(FeedSource, kind, opts, rest)
+
+
+def _build(cls: type, kind: str, opts: dict[str, Any], *args: Any) -> Source:
+    accepted = inspect.signature(cls).parameters
+    unknown = [k for k in opts if k not in accepted]
+    if unknown:
+        allowed = ", ".join(k for k in OPTIONS[kind])
+        raise ValueError(f"unknown option {', '.join(map(repr, unknown))} for {kind} sources "
+                         f"(allowed: {allowed})")
+    try:
+        return cls(*args, **opts)
+    except TypeError as exc:
+        raise ValueError(f"bad options for {kind} source: {exc}") from None
