@@ -35,11 +35,19 @@ class Options:
     replies: str | None = None
     config: str | None = None
     agent: str | None = None
+    sources: list[str] | None = None  # --source specs given on the command line
 
 
 def options_from(args: Any) -> Options:
     return Options(*(getattr(args, n, None) for n in ("data_dir", "rules", "replies", "config",
-                                                        "agent")))
+                                                        "agent", "source")))
+
+
+def is_demo(opts: Options, config: Any = None) -> bool:
+    """True when the console will run on the demo stream only (nothing else configured)."""
+    if opts.sources:
+        return all(s == "demo" for s in opts.sources)
+    return not getattr(config, "sources", None)
 
 
 def load_config(opts: Options) -> Any:
@@ -83,14 +91,20 @@ def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
     return rules, replies
 
 
-def data_dir(opts: Options, config: Any = None) -> Path:
+def data_dir(opts: Options, config: Any = None, *, demo: bool = False) -> Path:
+    """``--data-dir``, else the config's, else the platform data directory.  A demo run
+    without ``--data-dir`` keeps its desk in ``demo/`` inside it, apart from a real desk."""
     from .store import default_data_dir
 
-    chosen = opts.data_dir or getattr(config, "data_dir", None)
-    return Path(chosen).expanduser() if chosen else Path(default_data_dir())
+    if opts.data_dir:
+        return Path(opts.data_dir).expanduser()
+    chosen = getattr(config, "data_dir", None)
+    base = Path(chosen).expanduser() if chosen else Path(default_data_dir())
+    return base / "demo" if demo else base
 
 
-def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True) -> Any:
+def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
+              console: bool = False) -> Any:
     """Build the desk.  Raises ``BootError`` with a clear message on any problem."""
     from .desk import Desk
     from .model import utcnow
@@ -100,7 +114,7 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True) -> A
     rules, replies = load_policy(opts, config)
     store = None
     if with_store:
-        path = data_dir(opts, config)
+        path = data_dir(opts, config, demo=console and is_demo(opts, config))
         try:
             store = Store(path)
         except StoreLocked as exc:

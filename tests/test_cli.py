@@ -1,0 +1,142 @@
+"""The command line on a stored desk: queue, show, every action, undo, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.deskkit import ROOT, Clock, make_desk, mention
+from tui.cli import main
+from tui.core.store import Store
+
+SAFETY = "The doors closed on my child at Leeds, this is unsafe!"
+REFUND = "I want a refund for my cancelled ticket please"
+SPAM = "crypto giveaway dm me now"
+
+
+@pytest.fixture
+def desk_dir(tmp_path: Path) -> Path:
+    """A stored desk with three conversations: 1 safety (critical), 2 refund, 3 spam."""
+    store = Store(tmp_path / "d")
+    d = make_desk(store)
+    d.ingest([mention(SAFETY, "sam"), mention(REFUND, "rita"), mention(SPAM, "bot")])
+    store.close()
+    return tmp_path / "d"
+
+
+def run(capsys: pytest.CaptureFixture[str], desk_dir: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--data-dir", str(desk_dir), "--agent", "night-op",
+                 "--rules", str(ROOT / "rules.yaml"), "--replies", str(ROOT / "replies.yaml")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def reopen(desk_dir: Path):
+    store = Store(desk_dir)
+    return make_desk(store, Clock(datetime.now(UTC))), store  # the CLI acted on the real clock
+
+
+def test_queue_lists_most_urgent_first(capsys, desk_dir: Path) -> None:
+    code, out, _ = run(capsys, desk_dir, "queue", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and rows[0]["category"] == "safety" and rows[0]["urgency"] == "critical"
+    assert {r["id"] for r in rows} == {"1", "2"}  # spam is not waiting for an answer
+    code, out, _ = run(capsys, desk_dir, "queue")
+    assert "@sam" in out and "need a reply" in out
+    code, out, _ = run(capsys, desk_dir, "queue", "--all", "--json")
+    assert len(out.splitlines()) == 3
+
+
+def test_show_gives_history_profile_and_suggestion(capsys, desk_dir: Path) -> None:
+    code, out, _ = run(capsys, desk_dir, "show", "1", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["suggestion"]["action"] == "handoff" and data["suggestion"]["offline"]
+    assert data["suggestion"]["why"].startswith("safety:")
+    assert data["history"][0]["mention"]["text"] == SAFETY
+    code, out, _ = run(capsys, desk_dir, "show", "1")
+    assert "suggested: handoff" in out and "bridge:" in out
+
+
+def test_every_action_then_undo(capsys, desk_dir: Path) -> None:
+    assert run(capsys, desk_dir, "reply", "2", "--suggested")[0] == 0
+    assert run(capsys, desk_dir, "note", "2", "called helpline too")[0] == 0
+    assert run(capsys, desk_dir, "tag", "2", "refund")[0] == 0
+    assert run(capsys, desk_dir, "assign", "2")[0] == 0
+    assert run(capsys, desk_dir, "snooze", "2", "2h")[0] == 0
+    assert run(capsys, desk_dir, "offline", "1")[0] == 0
+    code, out, _ = run(capsys, desk_dir, "handoff", "1", "safety", "--note", "CCTV")
+    assert code == 0 and "CASE-00001" in out
+    assert run(capsys, desk_dir, "resolve", "1", "--close-loop-suggested")[0] == 0
+    assert run(capsys, desk_dir, "ignore", "3", "--reason", "spam")[0] == 0
+    d, store = reopen(desk_dir)
+    c1, c2, c3 = (d.conversations[i] for i in "123")
+    assert c1.status == "resolved" and c1.offline and c1.case_id == "CASE-00001"
+    assert c2.status == "snoozed" and c2.assigned == "night-op" and c2.tags == ["refund"]
+    assert c2.notes == ["called helpline too"] and not c2.needs_reply
+    assert c3.status == "ignored"
+    kinds = sorted(i["kind"] for i in d.outbox.items.values())
+    assert kinds == ["bridge", "close_loop", "dm", "reply"]
+    assert all(e.agent == "night-op" for e in d.events.values())
+    store.close()
+    code, out, _ = run(capsys, desk_dir, "undo")
+    assert code == 0 and "ignore" in out
+    code, out, _ = run(capsys, desk_dir, "undo", "1")
+    assert code == 0 and "resolve" in out
+    d, store = reopen(desk_dir)
+    assert d.conversations["3"].status != "ignored" and d.conversations["1"].status == "open"
+    store.close()
+    code, out, _ = run(capsys, desk_dir, "outbox", "--all", "--json")
+    statuses = {json.loads(line)["kind"]: json.loads(line)["status"] for line in out.splitlines()}
+    assert statuses["close_loop"] == "cancelled" and statuses["reply"] == "pending"
+
+
+def test_accept(capsys, desk_dir: Path) -> None:
+    code, out, _ = run(capsys, desk_dir, "accept", "1")
+    assert code == 0 and "offline" in out and "handoff" in out
+
+
+def test_refusals_and_errors_have_clear_messages_and_codes(capsys, desk_dir: Path) -> None:
+    code, _, err = run(capsys, desk_dir, "reply", "2", "Your card 4539 1488 0343 6467 is fine")
+    assert code == 1 and "refused" in err and "card" in err
+    code, _, err = run(capsys, desk_dir, "reply", "99", "hello")
+    assert code == 1 and "no open conversation '99'" in err
+    code, _, err = run(capsys, desk_dir, "handoff", "1", "nobody")
+    assert code == 1 and "unknown team" in err
+    code, _, err = run(capsys, desk_dir, "snooze", "1", "soonish")
+    assert code == 2 and "write a duration" in err
+    code, _, err = run(capsys, desk_dir, "undo")
+    assert code == 1 and "nothing to undo" in err
+
+
+def test_second_process_on_the_same_data_dir_is_refused(desk_dir: Path) -> None:
+    store = Store(desk_dir)  # this process holds the desk
+    try:
+        env = {**os.environ, "MENTIONDESK_DATA_DIR": str(desk_dir)}
+        out = subprocess.run([sys.executable, "-m", "tui", "queue"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 3
+        assert f"pid {os.getpid()}" in out.stderr and str(desk_dir) in out.stderr
+    finally:
+        store.close()
+
+
+def test_cli_as_a_real_process(desk_dir: Path) -> None:
+    env = {**os.environ, "MENTIONDESK_DATA_DIR": str(desk_dir)}
+    out = subprocess.run([sys.executable, "-m", "tui", "reply", "2", "--suggested"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([sys.executable, "-m", "tui", "queue", "--json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["1", "2"] and rows[1]["needs_reply"] is False
+    help_out = subprocess.run([sys.executable, "-m", "tui", "--help"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    for command in ("check", "triage", "ingest", "queue", "reply", "undo", "report"):
+        assert command in help_out.stdout
