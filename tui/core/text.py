@@ -111,7 +111,10 @@ def html_to_text(html: str) -> str:
 
 # --- normalisation for matching (never for display) -------------------------------------------
 
-_NON_WORD = re.compile(r"[^\w\U0001F000-\U0001FAFF\u2600-\u27BF]+")
+# Emoji and pictographs: the main emoji blocks plus the older symbol blocks emoji live in
+# (⌛ ⏰ in Misc Technical, ☀ ✈ in Misc Symbols/Dingbats, ⭐ ⬛ in Misc Symbols and Arrows).
+_EMOJI = "\U0001F000-\U0001FAFF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF"
+_NON_WORD = re.compile(rf"[^\w{_EMOJI}]+")
 
 
 def fold(text: str) -> str:
@@ -124,5 +127,5 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     stripped = stripped.replace("\u200d", "").replace("\ufe0f", "")
-    spaced = re.sub(r"([\U0001F000-\U0001FAFF\u2600-\u27BF])", r" \1 ", stripped)
+    spaced = re.sub(rf"([{_EMOJI}])", r" \1 ", stripped)
     return " " + " ".join(_NON_WORD.sub(" ", spaced).split()) + " "
