@@ -436,3 +436,46 @@ def test_checkpoint_archives_handled_conversations(tmp_path) -> None:
     r = d2.ingest([mention(REFUND, "a", at=clock.now)])[0]
     assert r.conv_id not in (a, b)
     store2.close()
+
+
+def test_counts_match_a_full_scan_through_random_actions() -> None:
+    import random
+
+    rng = random.Random(5)
+    clock = Clock()
+    d = make_desk(clock=clock)
+    texts = [SAFETY, REFUND, DISRUPTION, OPINION, SPAM, "thanks!", "hello?"]
+
+    def scan() -> dict[str, int]:
+        now = clock.now
+        out = {"open": len(d.queue), "needs_reply": 0, "at_risk": 0, "breached": 0,
+               "snoozed": sum(c.status == SNOOZED for c in d.conversations.values())}
+        for c in d.conversations.values():
+            if c.needs_reply and c.status in (OPEN, SNOOZED):
+                out["needs_reply"] += 1
+                if c.deadline <= now:
+                    out["breached"] += 1
+                elif c.risk_at <= now:
+                    out["at_risk"] += 1
+        return out
+
+    for step in range(400):
+        clock.advance(minutes=rng.choice([0, 1, 3, 10]))
+        ids = list(d.conversations)
+        roll = rng.random()
+        try:
+            if roll < 0.45 or not ids:
+                d.ingest([mention(rng.choice(texts), f"c{rng.randint(0, 30)}", at=clock.now)])
+            elif roll < 0.6:
+                d.reply(rng.choice(ids), f"On it ({step})")
+            elif roll < 0.7:
+                d.resolve(rng.choice(ids))
+            elif roll < 0.8:
+                d.snooze(rng.choice(ids), clock.now + timedelta(minutes=rng.randint(1, 90)))
+            elif roll < 0.9:
+                d.undo()
+            else:
+                d.tick()
+        except ActionRefused:
+            pass
+        assert d.counts() == scan(), step

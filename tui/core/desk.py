@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, SENDING, SENT, Outbox
 from .queue import Queue
@@ -200,6 +202,13 @@ class Desk:
         self._risk_heap: list[tuple[float, str, float]] = []
         self._alerted: set[tuple[str, float]] = set()
         self._snooze_heap: list[tuple[float, str]] = []
+        # Indexes for counts(): conversations waiting for an answer (open or snoozed), by
+        # deadline and by the moment 75 % of their response time is used.
+        self._needing: set[str] = set()
+        self._snoozed: set[str] = set()
+        self._due: SortedList = SortedList()
+        self._risk: SortedList = SortedList()
+        self._clocks: dict[str, tuple[float, float]] = {}
         ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
         self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
         if store is not None:
@@ -285,21 +294,13 @@ class Desk:
         return self.rules.time_left(conv.deadline, now or self.clock(), level)
 
     def counts(self, now: datetime | None = None) -> dict[str, int]:
-        """Open / needing reply / at risk / breached, for the status bar."""
-        now = now or self.clock()
-        out = {"open": len(self.queue), "needs_reply": 0, "at_risk": 0, "breached": 0,
-               "snoozed": 0}
-        for conv in self.conversations.values():
-            if conv.status == SNOOZED:
-                out["snoozed"] += 1
-            if not conv.needs_reply or conv.status not in (OPEN, SNOOZED):
-                continue
-            out["needs_reply"] += 1
-            if conv.deadline is not None and conv.deadline <= now:
-                out["breached"] += 1
-            elif conv.risk_at is not None and conv.risk_at <= now:
-                out["at_risk"] += 1
-        return out
+        """Open / needing reply / at risk / breached, for the status bar: O(log n)."""
+        ts = (now or self.clock()).timestamp()
+        breached = self._due.bisect_right((ts, "\uffff"))
+        used_75 = self._risk.bisect_right((ts, "\uffff"))  # risk_at <= deadline: includes breached
+        return {"open": len(self.queue), "needs_reply": len(self._needing),
+                "at_risk": used_75 - breached, "breached": breached,
+                "snoozed": len(self._snoozed)}
 
     def view(self, predicate: Callable[[Conversation], bool]) -> Queue:
         """A filtered queue kept up to date with every change (the console's `/` filter)."""
@@ -755,6 +756,8 @@ class Desk:
         del self.conversations[conv.id]
         if self.current.get(conv.customer) == conv.id:
             del self.current[conv.customer]
+        conv.needs_reply, conv.status = False, RESOLVED
+        self._index_clocks(conv)
         self.queue.remove(conv.id)
         for v in self.views:
             v.remove(conv.id)
@@ -947,7 +950,27 @@ class Desk:
         since = conv.first_pending_at or conv.last_activity or conv.created_at
         return (group, deadline, -conv.score, since.timestamp())
 
+    def _index_clocks(self, conv: Conversation) -> None:
+        cid = conv.id
+        waiting = conv.needs_reply and conv.status in (OPEN, SNOOZED)
+        (self._needing.add if waiting else self._needing.discard)(cid)
+        (self._snoozed.add if conv.status == SNOOZED else self._snoozed.discard)(cid)
+        new = ((conv.deadline.timestamp(), conv.risk_at.timestamp())
+               if waiting and conv.deadline is not None and conv.risk_at is not None else None)
+        old = self._clocks.get(cid)
+        if old == new:
+            return
+        if old is not None:
+            self._due.remove((old[0], cid))
+            self._risk.remove((old[1], cid))
+            del self._clocks[cid]
+        if new is not None:
+            self._due.add((new[0], cid))
+            self._risk.add((new[1], cid))
+            self._clocks[cid] = new
+
     def _after_change(self, conv: Conversation) -> None:
+        self._index_clocks(conv)
         key = self.sort_key(conv)
         self.queue.update(conv.id, key, conv)
         for v in self.views:
