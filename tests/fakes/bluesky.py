@@ -3,7 +3,10 @@
 Notifications are the recorded ``listNotifications`` response plus posts captured from the live
 network by Jetstream (``jetstream_expected_v1.jsonl``), turned into mention/reply notifications
 (and likes, which a client must filter out).  Sessions, token expiry, record keys, chat and faults
-behave like the real service where the source depends on it.
+behave like the real service where the source depends on it.  ``posted`` is set whenever a
+record or a chat message was stored; the faults ``create-then-hang`` (createRecord) and
+``send-then-hang`` (sendMessage) store it and then hold the answer until the server stops, which
+is what a client killed mid-request leaves behind.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections import deque
 from typing import Any
 
 from .server import FIXTURES, FakeServer, Reply, Request
+
+HANG = 3600.0  # seconds an answer is held back (the server's stop ends the wait)
 
 BSKY = FIXTURES / "bluesky"
 PASSWORD = "app-pass-word-s3cr"
@@ -59,8 +64,9 @@ class FakeBluesky(FakeServer):
         self.expired: set[str] = set()
         self.sessions = 0
         self._n = 0
-        self.convo_messages: list[dict] = []
-        self.sent_messages: list[dict] = []
+        self.convo_messages: list[dict] = []  # the conversation, oldest first (ours included)
+        self.sent_messages: list[dict] = []  # what sendMessage stored
+        self.posted = threading.Event()
         self.template = recorded_notifications()["notifications"][0]
         self.publish(copy.deepcopy(self.template))
 
@@ -137,7 +143,7 @@ class FakeBluesky(FakeServer):
         if token not in self.access:
             return xrpc_error(401, "InvalidToken", "Bad token")
         if req.headers.get("atproto-proxy"):
-            return self._chat(nsid, req)
+            return self._chat(nsid, req, fault)
         if nsid == "app.bsky.notification.listNotifications":
             if fault == "malformed":
                 return Reply(200, b'{"notifications": [{"uri": ', {"Content-Type":
@@ -187,11 +193,13 @@ class FakeBluesky(FakeServer):
                 return xrpc_error(400, "InvalidRequest", "Record already exists")
             uri = f"at://{ME}/app.bsky.feed.post/{rkey}"
             self.records[rkey] = {"uri": uri, "record": body["record"], "repo": body["repo"]}
+        self.posted.set()
         if fault == "create-then-500":
             return xrpc_error(500, "InternalServerError", "Internal Server Error")
-        return Reply.json({"uri": uri, "cid": "bafyreifake"}, **self._headers())
+        return _held(Reply.json({"uri": uri, "cid": "bafyreifake"}, **self._headers()),
+                     fault == "create-then-hang")
 
-    def _chat(self, nsid: str, req: Request) -> Reply:
+    def _chat(self, nsid: str, req: Request, fault: Any = None) -> Reply:
         if req.headers.get("atproto-proxy") != "did:web:api.bsky.chat#bsky_chat":
             return xrpc_error(400, "InvalidRequest", "bad proxy")
         if not self.chat_allowed:
@@ -206,13 +214,32 @@ class FakeBluesky(FakeServer):
                 convo["lastMessage"] = last
             return Reply.json({"convos": [convo] if last else []})
         if nsid == "chat.bsky.convo.getMessages":
-            return Reply.json({"messages": list(reversed(self.convo_messages))})
+            # Newest first, paged by cursor, like the chat service.
+            limit, start = int(req.arg("limit", "50")), int(req.arg("cursor", "0"))
+            with self.lock:
+                newest_first = list(reversed(self.convo_messages))
+            body: dict[str, Any] = {"messages": newest_first[start:start + limit]}
+            if start + limit < len(newest_first):
+                body["cursor"] = str(start + limit)
+            return Reply.json(body)
         if nsid == "chat.bsky.convo.getConvoForMembers":
             return Reply.json({"convo": {"id": "convo1", "members": [member]}})
         if nsid == "chat.bsky.convo.sendMessage":
             body = req.json()
-            msg = {"id": f"msg{len(self.sent_messages) + 1}", "text": body["message"]["text"],
-                   "convoId": body["convoId"], "sender": {"did": ME}}
-            self.sent_messages.append(msg)
-            return Reply.json(msg)
+            with self.lock:
+                n = len(self.sent_messages) + 1
+                msg = {"$type": "chat.bsky.convo.defs#messageView", "id": f"msg{n}",
+                       "rev": f"r{n}", "text": body["message"]["text"],
+                       "convoId": body["convoId"], "sender": {"did": ME},
+                       "sentAt": _iso(time.time_ns() // 1000)}
+                self.sent_messages.append(msg)
+                self.convo_messages.append(msg)
+            self.posted.set()
+            return _held(Reply.json(msg), fault == "send-then-hang")
         return xrpc_error(404, "MethodNotImplemented", "Method Not Implemented")
+
+
+def _held(reply: Reply, hang: bool) -> Reply:
+    if hang:
+        reply.delay = HANG
+    return reply

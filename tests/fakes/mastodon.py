@@ -3,8 +3,11 @@
 It serves the recorded responses (bodies and headers as recorded: ``Link``, ``X-RateLimit-*``),
 grown into a timeline of many notifications by cloning the recorded one, with Mastodon's paging
 semantics (``min_id``/``max_id``/``limit``, ``Link`` rel next/prev), a scripted SSE stream per
-connection, ``Idempotency-Key`` de-duplication on ``POST /api/v1/statuses``, and faults a test
-queues: status codes, malformed bodies, slow answers.
+connection, ``Idempotency-Key`` de-duplication on ``POST /api/v1/statuses`` (``expire_keys``
+forgets them, as Mastodon does after an hour), the account's own statuses
+(``GET /api/v1/accounts/:id/statuses``), and faults a test queues: status codes, malformed bodies,
+slow answers, and ``create-then-hang`` (the post is stored, the answer never comes: what a client
+killed mid-request sees).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class FakeMastodon(FakeServer):
         self.faults: dict[str, deque[Reply | str]] = {}  # path -> queued faults
         self.statuses: dict[str, dict] = {}  # created by POST
         self.idempotency: dict[str, dict] = {}
+        self.posted = threading.Event()  # set when a POST /api/v1/statuses was handled
         self.lock = threading.Lock()
         self._next_status = 900
         self.status_template = recorded_json("test_status_reply.yaml", "POST", "/statuses")
@@ -109,8 +113,14 @@ class FakeMastodon(FakeServer):
             out |= {c["last_status"]["id"] for c in self.conversations}
         return out
 
+    def expire_keys(self) -> None:
+        """Forget every Idempotency-Key (Mastodon keeps them for one hour)."""
+        with self.lock:
+            self.idempotency.clear()
+
     def fault(self, path: str, *replies: Reply | str) -> None:
-        """Queue faults for ``path``: a Reply, or 'malformed' / 'create-then-500'."""
+        """Queue faults for ``path``: a Reply, or 'malformed' / 'create-then-500' /
+        'create-then-hang'."""
         self.faults.setdefault(path, deque()).extend(replies)
 
     def _fault(self, path: str) -> Reply | str | None:
@@ -147,6 +157,8 @@ class FakeMastodon(FakeServer):
             return Reply.json(recorded_json("test_entity_context.yaml", "GET", "/context"))
         if req.path == "/api/v1/statuses" and req.method == "POST":
             return self._post_status(req, fault)
+        if req.path == f"/api/v1/accounts/{self.verify['id']}/statuses":
+            return self._own_statuses(req)
         return Reply.json({"error": "Record not found"}, 404)
 
     def _page(self, req: Request, items: list[dict], key: Any, path: str) -> Reply:
@@ -191,12 +203,42 @@ class FakeMastodon(FakeServer):
             status["content"] = f"<p>{form.get('status', '')}</p>"
             status["visibility"] = form.get("visibility", "public")
             status["in_reply_to_id"] = form.get("in_reply_to_id")
-            self.statuses[status["id"]] = {"form": form, "key": key}
+            status["created_at"] = _now_iso()
+            status["account"] = {**status["account"], "id": self.verify["id"],
+                                 "acct": self.verify["acct"]}
+            self.statuses[status["id"]] = {"form": form, "key": key, "status": status}
             if key:
                 self.idempotency[key] = status
+        self.posted.set()
         if fault == "create-then-500":  # posted, but the answer was lost (a proxy timeout)
             return Reply.json({"error": "Internal server error"}, 500)
+        if fault == "create-then-hang":  # posted; the answer waits until the server stops
+            held = Reply.json(status, **self._rest_headers)
+            held.delay = HANG
+            return held
         return Reply.json(status, **self._rest_headers)
+
+    def _own_statuses(self, req: Request) -> Reply:
+        """The account's statuses, newest first, paged with ``max_id`` like Mastodon."""
+        with self.lock:
+            mine = sorted((s["status"] for s in self.statuses.values()),
+                          key=lambda s: (len(s["id"]), s["id"]), reverse=True)
+        max_id = req.arg("max_id")
+        if max_id:
+            mine = [s for s in mine if (len(s["id"]), s["id"]) < (len(max_id), max_id)]
+        page = mine[:int(req.arg("limit", "20"))]
+        headers = dict(self._rest_headers)
+        if page:
+            path = f"/api/v1/accounts/{self.verify['id']}/statuses"
+            headers["Link"] = f'<{self.url}{path}?max_id={page[-1]["id"]}>; rel="next"'
+        return Reply(200, json.dumps(page).encode(), headers)
+
+
+HANG = 3600.0  # seconds an answer is held back (the server's stop ends the wait)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def sse(event: str, data: Any) -> str:

@@ -9,6 +9,14 @@ newest ``indexedAt`` and de-duplicating by post uri.
 A reply's record key is a TID computed from the outbox item (its creation time and id), so a post
 retried after a crash or a lost answer names the same record: the server refuses a second one and
 the source answers with the uri of the first.
+
+Chat messages (``chat.bsky.convo.sendMessage``) take no idempotency key.  So a DM item sent again
+(``attempts`` > 1: a crash or a lost answer left it unconfirmed) first reads the conversation's
+recent messages, and if one *from us* with the same text was sent at or after the item was
+created, that message is the answer and nothing is sent again.  The check compares the chat
+server's ``sentAt`` with the desk's clock: the undo hold (``undo_seconds``, 10 s by default) lies
+between the two, so only a local clock running ahead of the server's by more than that could
+make the check miss (and then a DM goes out twice rather than not at all).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ PASSWORD_ENV = "MENTIONDESK_BLUESKY_PASSWORD"
 REASONS = ("mention", "reply", "quote")
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 MAX_GRAPHEMES = 300
+DM_CHECK_PAGES = 4  # pages of 50 messages a re-sent DM looks back through for its first send
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
 
@@ -519,6 +528,10 @@ class BlueskySource(Source):
                 body = await self._xrpc("GET", "chat.bsky.convo.getConvoForMembers",
                                         params={"members": member}, proxy=CHAT_PROXY)
                 convo_id = body["convo"]["id"]
+            if int(item.get("attempts") or 0) > 1:
+                earlier = await self._sent_already(str(convo_id), text, item.get("created_at"))
+                if earlier is not None:
+                    return clean_name(f"chat:{convo_id}/{earlier}", 200)
             body = await self._xrpc("POST", "chat.bsky.convo.sendMessage",
                                     json={"convoId": convo_id, "message": {"text": text}},
                                     proxy=CHAT_PROXY)
@@ -530,6 +543,43 @@ class BlueskySource(Source):
         except (KeyError, TypeError):
             raise PayloadError("chat answer without a conversation id") from None
         return clean_name(f"chat:{convo_id}/{body.get('id', '')}", 200)
+
+    async def _sent_already(self, convo_id: str, text: str, created_at: object) -> str | None:
+        """The id of a message from us with ``text`` sent at or after ``created_at`` in the
+        conversation's recent messages (newest first), or None."""
+        try:
+            since = parse_time(created_at)
+        except (ValueError, TypeError):
+            return None  # no creation time: nothing tells an earlier send from an older message
+        wanted = text.strip()
+        cursor: str | None = None
+        for _ in range(DM_CHECK_PAGES):
+            params = {"convoId": convo_id, "limit": "50"}
+            if cursor:
+                params["cursor"] = cursor
+            body = await self._xrpc("GET", "chat.bsky.convo.getMessages", params=params,
+                                    proxy=CHAT_PROXY)
+            messages = body.get("messages") if isinstance(body, dict) else None
+            if not isinstance(messages, list):
+                raise PayloadError("getMessages answer without 'messages'")
+            reached_older = False
+            for msg in messages:
+                if not isinstance(msg, dict):
+                    continue
+                if _when(str(msg.get("sentAt") or "")) < since:
+                    reached_older = True
+                    continue
+                sender = msg.get("sender") if isinstance(msg.get("sender"), dict) else {}
+                body_text = msg.get("text")
+                if (sender.get("did") == self.did and msg.get("id")
+                        and isinstance(body_text, str) and body_text.strip() == wanted):
+                    log.info("%s: DM already sent before a restart, not sending it again",
+                             self.name)
+                    return str(msg["id"])
+            cursor = body.get("cursor")
+            if reached_older or not cursor or not messages:
+                return None
+        return None
 
     async def _member_did(self, item: dict, raw: list[str]) -> str:
         if raw and raw[0].startswith("at://did:"):

@@ -6,6 +6,12 @@ pass confirmed (``min_id``, following ``Link rel="prev"`` to newer pages) and em
 once (a bounded set of seen status ids).  The stream is opened *before* the backfill so that
 events arriving during it wait in the socket instead of falling into a gap.  A stream that sends
 nothing (not even its ``:thump`` heartbeat) for ``stream_timeout`` seconds is treated as dead.
+
+Posts carry the outbox item id as ``Idempotency-Key``: a re-send returns the first status.  But
+Mastodon forgets a key after one hour, so a re-send (``attempts`` > 1) of an item created more
+than ``KEY_SAFE`` ago first looks through the account's own recent statuses for one with the same
+words, in reply to the same status, created since the item was; if there is one, that is the
+answer and nothing is posted again.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import stat
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +29,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
-from ..core.text import MAX_TEXT, clean_name, clean_text, html_to_text
+from ..core.text import MAX_TEXT, clean_name, clean_text, fold, html_to_text
 from .base import (
     CONNECTING,
     FAILED,
@@ -56,6 +64,11 @@ log = logging.getLogger("mentiondesk.sources.mastodon")
 
 TOKEN_ENV = "MENTIONDESK_MASTODON_TOKEN"
 VISIBILITIES = ("public", "unlisted", "private")
+# Mastodon keeps an Idempotency-Key for one hour; the key's hour starts at the first POST, which
+# is after the item was created, so before this age a re-send is safe on the key alone.
+KEY_SAFE = timedelta(minutes=50)
+OWN_STATUS_PAGES = 5  # pages of 40 of our own statuses a late re-send looks back through
+_MENTION = re.compile(r"(?<![\w@])@[\w.-]+(?:@[\w.-]+)?")
 
 
 def read_token_file(path: str | Path) -> str:
@@ -475,6 +488,10 @@ class MastodonSource(Source):
         form = {"status": text, "visibility": visibility}
         if item.get("in_reply_to_raw"):
             form["in_reply_to_id"] = str(item["in_reply_to_raw"])
+        if int(item.get("attempts") or 0) > 1 and _older_than(item.get("created_at"), KEY_SAFE):
+            earlier = await self._posted_already(item, form)
+            if earlier is not None:
+                return earlier
         try:
             response = await self._client.post(
                 "/api/v1/statuses", data=form, headers={"Idempotency-Key": str(item["id"])})
@@ -495,6 +512,59 @@ class MastodonSource(Source):
         except (ValueError, KeyError, TypeError):
             # Posted (2xx) but unreadable: retrying with the same key returns the same post.
             raise DeliveryError("posted, but the answer had no status id", retry=True) from None
+
+
+    async def _posted_already(self, item: dict, form: dict[str, str]) -> str | None:
+        """Our status with the same words in reply to the same status, created since the item
+        was (newest first, a few pages back), or None.  A failed look is a retry, never a
+        blind post."""
+        since = parse_time(item["created_at"])
+        wanted = _words(form["status"])
+        parent = form.get("in_reply_to_id")
+        try:
+            if self.account_id is None:
+                await self._verify()
+            params: dict[str, str] = {"limit": "40", "exclude_reblogs": "true"}
+            for _ in range(OWN_STATUS_PAGES):
+                page, _ = await self._get(f"/api/v1/accounts/{self.account_id}/statuses",
+                                          params)
+                if not isinstance(page, list):
+                    raise PayloadError("expected a list of statuses")
+                for status in page:
+                    if not isinstance(status, dict) or not status.get("id"):
+                        continue
+                    if parse_time(status.get("created_at")) < since:
+                        return None  # newest first: the rest is older than the item
+                    if (str(status.get("in_reply_to_id") or "") == str(parent or "")
+                            and _words(html_to_text(status.get("content") or "")) == wanted):
+                        log.info("%s: status already posted before the key expired; "
+                                 "not posting it again", self.name)
+                        return clean_name(status["id"], 200)
+                if not page:
+                    return None
+                params = {**params, "max_id": str(page[-1].get("id"))}
+        except RateLimited as exc:
+            raise DeliveryError(f"rate limited until {until_text(exc.until)}", retry=True,
+                                retry_after=(exc.until - utcnow()).total_seconds()) from None
+        except AuthError as exc:
+            raise DeliveryError(str(exc), retry=False) from None
+        except (httpx.HTTPError, ServerError, PayloadError, ValueError, TypeError) as exc:
+            raise DeliveryError(f"{describe_error(exc)} while checking for an earlier post",
+                                retry=True) from None
+        return None
+
+
+def _words(text: str) -> str:
+    """The words of a post without its @mentions: Mastodon shows ``@user@host`` as ``@user``
+    and turns text into HTML, so posted and sent forms compare by words only."""
+    return fold(_MENTION.sub(" ", text))
+
+
+def _older_than(created_at: object, age: timedelta) -> bool:
+    try:
+        return utcnow() - parse_time(created_at) > age
+    except (ValueError, TypeError):
+        return False  # no age (never written by the outbox): the key is all we have
 
 
 def _copy(m: Mention, **changes: Any) -> Mention:
