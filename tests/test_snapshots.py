@@ -1,0 +1,37 @@
+"""SVG snapshots of the console: main screen at 80x24 and 160x48, and every modal.
+
+Deterministic: the demo history is generated from a fixed seed, the desk's clock is frozen, the
+cursor does not blink and no live source runs.  Regenerate after an intended change with
+``pytest tests/test_snapshots.py --snapshot-update`` and look at the SVGs before committing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from app_fixtures import make_app, make_desk
+
+
+def app():
+    return make_app(make_desk(None, n=30))
+
+
+def test_main_80x24(snap_compare):
+    assert snap_compare(app(), terminal_size=(80, 24))
+
+
+def test_main_160x48(snap_compare):
+    assert snap_compare(app(), terminal_size=(160, 48), press=["j"])
+
+
+@pytest.mark.parametrize("keys", [
+    ["r"],            # composer, prefilled with the suggested reply
+    ["o"],            # take offline: bridge and DM side by side
+    ["h"],            # hand off: team picker + note
+    ["o", "ctrl+s", "e"],  # resolve after going offline: close-the-loop prefilled
+    ["s"],            # snooze presets
+    ["slash"],        # filter with the field help
+    ["question_mark"],  # help: every key
+    ["x"],            # confirm spam
+], ids=["reply", "offline", "handoff", "resolve", "snooze", "filter", "help", "confirm"])
+def test_modal(snap_compare, keys):
+    assert snap_compare(app(), terminal_size=(80, 24), press=keys)

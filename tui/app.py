@@ -1,0 +1,617 @@
+"""The Textual console: a view of the desk that sends it commands.
+
+``mentiondesk`` with no sub-command calls :func:`run_console`.  The app owns no business rule: it
+reads the desk (queue, history, suggestion, counts), sends it commands (reply, take offline, hand
+off, resolve, snooze, ignore, assign, tag, note, accept, undo) and shows each result — or the
+desk's reasons for refusing — as a notification with ``markup=False``.
+
+Sources run on the app's own event loop in an async worker (the desk is single-threaded): the
+:class:`~tui.sources.runner.Runner` batches their mentions into ``desk.ingest`` and delivers the
+outbox.  The desk tells us what changed through ``desk.subscribe``; the queue widget coalesces
+that on its own tick and the detail panes redraw once per event-loop turn at most.
+
+Desk actions are bound on the main screen (not the app) so that a key pressed while a modal is
+open can never start a second action underneath it.  Every binding has an ``id`` so the config's
+``keys:`` mapping can remap it (``App.set_keymap``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Container, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from widgets.conversation import ConversationView
+from widgets.queue_view import QueueView
+from widgets.safe import one_line, scrub
+from widgets.status_bar import SourceLine, StatusBar
+from widgets.suggestion import SuggestionView
+
+from .core.desk import ActionRefused, Desk, Outgrown
+from .screens import (
+    ComposerScreen,
+    ConfirmScreen,
+    HandoffScreen,
+    HelpScreen,
+    OfflineScreen,
+    PromptScreen,
+    ResolveScreen,
+    SnoozeScreen,
+    filter_help,
+    parse_filter,
+)
+
+log = logging.getLogger("mentiondesk.console")
+
+# (binding id, key, action, footer label, description, shown in the footer)
+DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
+    ("desk.next", "n", "next", "Next", "Jump to the most urgent", True),
+    ("desk.reply", "r", "reply", "Reply", "Reply (composer, canned replies)", True),
+    ("desk.offline", "o", "offline", "Offline", "Take offline (public bridge + DM)", True),
+    ("desk.handoff", "h", "handoff", "Hand off", "Hand off to a team (case id)", True),
+    ("desk.resolve", "e", "resolve", "Resolve", "Resolve (optional close-the-loop)", True),
+    ("desk.snooze", "s", "snooze", "Snooze", "Snooze (30m, 1h, 4h, tomorrow)", False),
+    ("desk.ignore", "x", "ignore", "Spam", "Mark spam / ignore", False),
+    ("desk.assign", "a", "assign", "Assign", "Assign to me", False),
+    ("desk.tag", "t", "tag", "Tag", "Tag (-tag removes)", False),
+    ("desk.note", "m", "note", "Note", "Add an internal note", False),
+    ("desk.undo", "u", "undo", "Undo", "Undo my last action", True),
+    ("desk.filter", "slash", "filter", "Filter", "Filter the queue", True),
+    ("desk.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", False),
+    ("desk.accept", "A", "accept", "Accept", "Accept the whole suggested action", True),
+    ("desk.stats", "S", "stats", "Stats", "Shift statistics", False),
+    ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
+    ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
+)
+KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
+MAX_ALERT_TOASTS = 3  # per batch; more become one summary line
+
+
+class DeskCommands(Provider):
+    """The command palette (ctrl+p): every desk action by name."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for _id, _key, action, _label, description, _show in DESK_KEYS:
+            score = matcher.match(description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(description),
+                          partial(self.app.trigger, action), help=f"action: {action}")
+
+    async def discover(self) -> Hits:
+        for _id, _key, action, _label, description, _show in DESK_KEYS:
+            yield DiscoveryHit(description, partial(self.app.trigger, action),
+                               help=f"action: {action}")
+
+
+class MainScreen(Screen):
+    """Queue | conversation + suggestion, status bar, footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, f"app.{action}", label, show=show, id=bid, tooltip=description)
+        for bid, key, action, label, description, show in DESK_KEYS
+    ]
+    # Under 120 columns the panes stack (queue on top); from 120 they sit side by side.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(self, desk: Desk) -> None:
+        super().__init__(id="main")
+        self.desk = desk
+
+    def compose(self) -> ComposeResult:
+        with Container(id="panes"):
+            yield QueueView(self.desk, self.desk.queue, id="queue")
+            with Vertical(id="detail"):
+                yield ConversationView(id="conversation")
+                yield SuggestionView(id="suggestion")
+        yield StatusBar(id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(QueueView).focus()
+        self.app.redraw()  # type: ignore[attr-defined]
+
+
+class MentionDesk(App[int]):
+    """The console.  Tests build it with ``desk=`` (a fixed clock), ``sources=[]``."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mentiondesk"
+    COMMANDS = App.COMMANDS | {DeskCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, desk: Desk, sources: Iterable[Any] = (), *,
+                 clock: Callable[[], datetime] | None = None, blink: bool = True,
+                 tick_seconds: float = 1.0, keymap: dict[str, str] | None = None,
+                 runner_options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.desk = desk
+        self.sources = list(sources)
+        self.clock = clock or desk.clock
+        self.blink = blink
+        self.tick_seconds = tick_seconds
+        self.runner_options = runner_options or {}
+        self.runner: Any = None
+        self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
+        self.filter_text = ""
+        self.filter_view: Any = None
+        self.rings = 0  # bells rung (tests read it: the headless driver has no bell)
+        self.closed = False
+        self._changed: set[str] = set()
+        self._redraw_scheduled = False
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._stop: asyncio.Event | None = None
+        keys = dict(getattr(desk.config, "keys", None) or {})
+        keys.update(keymap or {})
+        self.keys = {k: str(v) for k, v in keys.items()}
+
+    # ==== life cycle ===========================================================================
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.desk)
+
+    def on_mount(self) -> None:
+        if self.keys:
+            self.set_keymap(self.keys)
+        self.desk.subscribe(self._desk_changed)
+        # Delivery progress (pending → sent / failed) is shown in the history as it happens.
+        self.desk.outbox.listeners.append(
+            lambda item: self._desk_changed({str(item.get("conv_id"))}))
+        self.set_interval(self.tick_seconds, self.tick, name="desk-tick")
+        if self.sources:
+            self.run_sources()
+
+    @work(exclusive=True, group="sources")
+    async def run_sources(self) -> None:
+        """Run every source and the outbox deliveries until quit (on this loop)."""
+        from .sources.runner import Runner
+
+        self._stop = asyncio.Event()
+        self.runner = Runner(self.desk, self.sources, on_ingested=self.ingested,
+                             clock=self.clock, **self.runner_options)
+        try:
+            await self.runner.run(until=self._stop)
+        except Exception as exc:  # the runner should not fail; if it does, say so and go on
+            log.exception("sources stopped")
+            self.notify(scrub(f"sources stopped: {exc}", 300), severity="error", markup=False)
+
+    def on_unmount(self) -> None:
+        self.close_desk()
+
+    def close_desk(self) -> None:
+        """Flush, snapshot and release the data directory (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        desk = self.desk
+        desk.flush()
+        if desk.store is not None:
+            try:
+                desk.checkpoint()
+            finally:
+                desk.store.close()
+
+    async def action_quit(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            # Let the runner hand over what it holds and finish posts in flight (5 s grace).
+            await self.workers.wait_for_complete()
+        self.close_desk()
+        self.exit(0)
+
+    # ==== desk → screen ========================================================================
+
+    def _desk_changed(self, conv_ids: set[str]) -> None:
+        self._changed |= conv_ids
+        if not self._redraw_scheduled:
+            self._redraw_scheduled = True
+            self.call_later(self._apply_changes)
+
+    def _apply_changes(self) -> None:
+        self._redraw_scheduled = False
+        changed, self._changed = self._changed, set()
+        try:
+            queue = self.main.query_one(QueueView)
+        except Exception:
+            return  # not mounted yet / shutting down
+        queue.changed(changed)
+        if self.selected in changed or self.selected is None:
+            self.redraw_detail()
+        self.redraw_status()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    @property
+    def queue_view(self) -> QueueView:
+        return self.main.query_one(QueueView)
+
+    @property
+    def selected(self) -> str | None:
+        try:
+            return self.queue_view.selected
+        except Exception:
+            return None
+
+    def redraw(self) -> None:
+        self.redraw_detail()
+        self.redraw_status()
+
+    def redraw_detail(self) -> None:
+        conv_id = self.selected
+        if conv_id is not None and conv_id not in self.desk.conversations:
+            conv_id = None
+        main = self.main
+        narrow = main.has_class("-narrow")
+        main.query_one(SuggestionView).show(self.desk, conv_id, compact=narrow)
+        main.query_one(ConversationView).show(self.desk, conv_id)
+
+    def redraw_status(self) -> None:
+        now = self.clock()
+        cutoff = now.timestamp() - 60
+        while self._arrivals and self._arrivals[0][0] < cutoff:
+            self._arrivals.popleft()
+        per_minute = float(sum(n for _, n in self._arrivals))
+        oh = self.desk.rules.office_hours
+        self.main.query_one(StatusBar).show(
+            sources=[SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources],
+            per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
+            office_open=bool(oh.is_open(now)) if oh is not None else True,
+            filter_text=self.filter_text or None)
+
+    @on(QueueView.Selected)
+    def _selected(self, event: QueueView.Selected) -> None:
+        self.redraw_detail()
+
+    @on(QueueView.Opened)
+    def _opened(self, event: QueueView.Opened) -> None:
+        self.open(event.conv_id)
+
+    def on_resize(self) -> None:
+        # Breakpoint classes change with the width: the suggestion moves in/out of its pane.
+        self.call_after_refresh(self.redraw_detail)
+
+    # ==== alerts ===============================================================================
+
+    def ingested(self, results: list[Any]) -> None:
+        """Called with each batch ``desk.ingest`` filed (by the runner, or by :meth:`ingest`)."""
+        new = sum(1 for r in results if r.new)
+        if new:
+            self._arrivals.append((self.clock().timestamp(), new))
+        critical = [r for r in results if r.alert == "critical"]
+        if critical:
+            lines = [f"CRITICAL #{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
+                     f"({r.triage.category}): {one_line(r.mention.text, 120)}"
+                     for r in critical]
+            self.alert(lines)
+
+    def ingest(self, mentions: Iterable[Any]) -> list[Any]:
+        """File mentions now (tests, pasted imports) with the same alerting as live ones."""
+        results = self.desk.ingest(mentions)
+        self.ingested(results)
+        return results
+
+    def tick(self) -> None:
+        """Every second: wake snoozes, raise at-risk alerts, redraw the status bar."""
+        alerts = self.desk.tick(self.clock())
+        if alerts:
+            self.alert([f"AT RISK {a.message}" for a in alerts], severity="warning")
+        self.redraw_status()
+
+    def alert(self, lines: list[str], severity: str = "error") -> None:
+        self.rings += 1
+        self.bell()
+        shown = lines[:MAX_ALERT_TOASTS]
+        if len(lines) > len(shown):
+            shown.append(f"... and {len(lines) - len(shown)} more")
+        for line in shown:
+            self.notify(scrub(line, 400), severity=severity, timeout=10,  # type: ignore[arg-type]
+                        markup=False)
+
+    # ==== commands =============================================================================
+
+    def trigger(self, action: str) -> None:
+        """Run a desk action by name (the command palette)."""
+        self.call_later(self.run_action, action)
+
+    def say(self, message: str, severity: str = "information") -> None:
+        self.notify(scrub(message, 600), severity=severity, markup=False)  # type: ignore[arg-type]
+
+    def refuse(self, reasons: Iterable[str]) -> None:
+        self.say("refused: " + "; ".join(reasons), "warning")
+
+    def current(self) -> str | None:
+        conv_id = self.selected
+        if conv_id is None or conv_id not in self.desk.conversations:
+            self.say("no conversation selected", "warning")
+            return None
+        return conv_id
+
+    def open(self, conv_id: str) -> int:
+        seq = self.desk.open(conv_id)
+        self.seen[conv_id] = seq
+        self.redraw_detail()
+        return seq
+
+    def seen_seq(self, conv_id: str) -> int:
+        """What the agent saw: recorded when they opened it, else now (they are looking at it)."""
+        if conv_id not in self.seen:
+            return self.open(conv_id)
+        return self.seen[conv_id]
+
+    def done(self, message: str | None) -> None:
+        """A modal's result: show it and redraw."""
+        if message:
+            self.say(message)
+        # The agent acted: show the queue's answer now rather than on the widget's next tick.
+        self.queue_view.apply_changes()
+        self.redraw()
+
+    def run_desk(self, do: Callable[[], str]) -> None:
+        try:
+            message = do()
+        except ActionRefused as exc:
+            self.refuse(exc.reasons)
+            return
+        except (KeyError, ValueError) as exc:
+            self.say(str(exc.args[0]) if exc.args else str(exc), "warning")
+            return
+        self.done(message)
+
+    def action_next(self) -> None:
+        conv = self.desk.next()
+        if conv is None:
+            self.say("nothing in the queue")
+            return
+        queue = self.queue_view
+        if conv.id not in queue.queue:
+            self.action_clear_filter()
+        queue.select(conv.id)
+        self.open(conv.id)
+
+    def _modal(self, screen_cls: type, **kw: Any) -> None:
+        conv_id = self.current()
+        if conv_id is None:
+            return
+        try:
+            screen = screen_cls(self.desk, conv_id, blink=self.blink, **kw)
+        except (KeyError, ActionRefused) as exc:
+            self.say(str(exc), "warning")
+            return
+        self.push_screen(screen, self.done)
+
+    def action_reply(self) -> None:
+        conv_id = self.current()
+        if conv_id is not None:
+            self._modal(ComposerScreen, seen_seq=self.seen_seq(conv_id))
+
+    def action_offline(self) -> None:
+        conv_id = self.current()
+        if conv_id is not None:
+            self._modal(OfflineScreen, seen_seq=self.seen_seq(conv_id))
+
+    def action_handoff(self) -> None:
+        self._modal(HandoffScreen)
+
+    def action_resolve(self) -> None:
+        self._modal(ResolveScreen)
+
+    def action_snooze(self) -> None:
+        self._modal(SnoozeScreen)
+
+    def action_ignore(self) -> None:
+        conv_id = self.current()
+        if conv_id is None:
+            return
+        conv = self.desk.conversations[conv_id]
+        question = Content.assemble(
+            ("Mark ", ""), (f"#{conv_id} @{one_line(conv.handle, 40)}", "bold"),
+            " as spam / ignore? Nothing is deleted; u undoes it.")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_desk(lambda: (self.desk.ignore(conv_id, "spam"),
+                                       f"marked #{conv_id} as spam (nothing deleted)")[1])
+
+        self.push_screen(ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
+
+    def action_assign(self) -> None:
+        conv_id = self.current()
+        if conv_id is not None:
+            self.run_desk(lambda: f"assigned #{conv_id} to "
+                                  f"{self.desk.assign(conv_id).details['to']}")
+
+    def action_tag(self) -> None:
+        conv_id = self.current()
+        if conv_id is None:
+            return
+
+        def act(text: str) -> str:
+            ev = self.desk.tag(conv_id, text)
+            verb = "untagged" if ev.details["remove"] else "tagged"
+            return f"{verb} #{conv_id} {ev.details['tag']}"
+
+        self.push_screen(PromptScreen(f"Tag #{conv_id} (-tag removes it)", placeholder="tag",
+                                      act=act, blink=self.blink), self.done)
+
+    def action_note(self) -> None:
+        conv_id = self.current()
+        if conv_id is None:
+            return
+
+        def act(text: str) -> str:
+            self.desk.note(conv_id, text)
+            return f"noted on #{conv_id}"
+
+        self.push_screen(PromptScreen(f"Internal note on #{conv_id}",
+                                      placeholder="what the next agent should know", act=act,
+                                      blink=self.blink), self.done)
+
+    def action_undo(self) -> None:
+        def do() -> str:
+            ev = self.desk.undo()
+            return f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
+
+        self.run_desk(do)
+
+    def action_accept(self) -> None:
+        conv_id = self.current()
+        if conv_id is None:
+            return
+
+        def accept(seen: int | None) -> None:
+            try:
+                events = self.desk.accept(conv_id, seen_seq=seen)
+            except Outgrown as exc:
+                def answer(yes: bool | None) -> None:
+                    if yes:
+                        accept(None)
+
+                noun = "message" if exc.count == 1 else "messages"
+                self.push_screen(ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
+                                               yes="Send anyway", no="Go back"), answer)
+                return
+            except ActionRefused as exc:
+                self.refuse(exc.reasons)
+                return
+            kinds = ", ".join(e.kind for e in events)
+            case = next((e.details["case_id"] for e in events if e.kind == "handoff"), None)
+            self.done(f"#{conv_id}: {kinds}" + (f" ({case})" if case else "")
+                      + " — u undoes it all")
+
+        accept(self.seen_seq(conv_id))
+
+    def action_filter(self) -> None:
+        def act(text: str) -> str:
+            return self.apply_filter(text)
+
+        self.push_screen(PromptScreen(
+            "Filter the queue", value=self.filter_text,
+            placeholder="category:refund team:refunds channel:dm urgency:high words",
+            help_lines=filter_help(self.desk), act=act, blink=self.blink), self.done)
+
+    def apply_filter(self, text: str) -> str:
+        """Show only open conversations matching ``text`` (empty: the whole queue)."""
+        predicate = parse_filter(text, self.desk)  # ValueError names what is wrong
+        old = self.filter_view
+        if predicate is None:
+            self.filter_view, self.filter_text = None, ""
+            self.queue_view.set_queue(self.desk.queue)
+            message = "filter cleared"
+        else:
+            self.filter_view, self.filter_text = self.desk.view(predicate), text.strip()
+            self.queue_view.set_queue(self.filter_view)
+            message = f"filter: {self.filter_text} ({len(self.filter_view)} open)"
+        if old is not None:
+            self.desk.drop_view(old)
+        self.redraw()
+        return message
+
+    def action_clear_filter(self) -> None:
+        if self.filter_view is not None:
+            self.say(self.apply_filter(""))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def key_of(self, binding_id: str, default: str) -> str:
+        key = self.keys.get(binding_id, default)
+        return ", ".join(KEY_LABELS.get(k.strip(), k.strip()) for k in key.split(","))
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        desk_rows = [(self.key_of(bid, key), description, bid)
+                     for bid, key, _action, _label, description, _show in DESK_KEYS]
+        queue_rows = []
+        for b in QueueView.BINDINGS:
+            assert isinstance(b, Binding)
+            queue_rows.append((self.key_of(b.id or "", b.key), b.description, b.id or ""))
+        modal_rows = [("ctrl+s", "Send / confirm in a modal", "modal.submit"),
+                      ("escape", "Close a modal (a reply draft is kept)", "modal.close"),
+                      ("ctrl+f", "Composer: search canned replies", "composer.search"),
+                      ("y / n", "Answer a confirmation", "confirm.yes / confirm.no")]
+        app_rows = [("ctrl+p", "Command palette: every action by name", "command_palette"),
+                    ("ctrl+q", "Quit (saves everything)", "quit")]
+        return [("Desk", desk_rows), ("Queue", queue_rows), ("Modals", modal_rows),
+                ("App", app_rows)]
+
+    def action_stats(self) -> None:
+        try:
+            from .stats_screen import StatsScreen
+        except ImportError:
+            self.say("the statistics screen is not available in this build", "warning")
+            return
+        self.push_screen(StatsScreen(self.desk))
+
+
+# ==== the command line =========================================================================
+
+def source_options(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags that apply to the source ``spec`` (flags win over the config)."""
+    kind = spec.partition(":")[0]
+    opts: dict[str, Any] = {}
+    if kind == "demo":
+        opts.update(seed=args.seed, rate=args.rate, burst=bool(args.burst))
+    elif kind == "replay":
+        opts["speed"] = args.speed
+        if getattr(args, "map", None):
+            from .core.interchange import parse_map
+            opts["map"] = parse_map(args.map)
+    return opts
+
+
+def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
+    """``--source`` specs, else the config's sources, else the demo stream."""
+    from .sources.registry import make_source
+
+    specs = list(getattr(args, "source", None) or [])
+    if not specs and config is not None:
+        configured = getattr(config, "sources", None) or []
+        specs = [s if isinstance(s, str) else getattr(s, "spec", str(s)) for s in configured]
+    if not specs:
+        specs = ["demo"]
+    return [make_source(spec, config, options=source_options(spec, args)) for spec in specs]
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """Open the desk from the command-line options and run the console until quit."""
+    from .core.boot import BootError, open_desk, options_from
+
+    try:
+        desk = open_desk(options_from(args), console=True)
+    except BootError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return exc.code
+    try:
+        sources = build_sources(args, desk.config)
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        desk.close()
+        if desk.store is not None:
+            desk.store.close()
+        return 2
+    log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
+    if log_dir is not None:
+        # Sources log to a file: the console owns the terminal.
+        logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = MentionDesk(desk, sources)
+    result = app.run()
+    app.close_desk()
+    return int(result or 0)

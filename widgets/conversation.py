@@ -1,0 +1,174 @@
+"""The conversation pane: who the customer is and everything that happened, oldest first.
+
+It shows the customer's whole history on the desk (``Desk.history``): earlier public mentions and
+DMs, our replies with their outbox delivery status, hand-offs, notes, and undone events struck
+through — newest at the bottom, scrolled there — under a profile line (``Desk.profile``).
+Every piece of stranger text goes through :mod:`widgets.safe`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from .safe import assemble, join, one_line, plain
+
+DIM = "dim"
+LABEL = "bold"
+
+
+def fmt_left(seconds: float | None) -> str:
+    """Time to a deadline as an agent reads it: ``12m``, ``1h05``, ``2d3h``, ``-4m`` (late)."""
+    if seconds is None:
+        return "-"
+    secs = int(seconds)
+    sign = "-" if secs < 0 else ""
+    secs = abs(secs)
+    if secs >= 86400:
+        return f"{sign}{secs // 86400}d{secs % 86400 // 3600}h"
+    if secs >= 3600:
+        return f"{sign}{secs // 3600}h{secs % 3600 // 60:02d}"
+    return f"{sign}{secs // 60}m"
+
+
+def fmt_time(at: datetime, now: datetime, tz: tzinfo | None) -> str:
+    local, today = (at.astimezone(tz), now.astimezone(tz)) if tz else (at, now)
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    return local.strftime("%d %b %H:%M")
+
+
+def event_text(ev: Any) -> str:
+    """What an event did, in one phrase (details are stored by the desk, some typed by agents)."""
+    d = ev.details
+    if ev.kind == "reply":
+        return f"replied ({d.get('channel', '')}): {d.get('text', '')}"
+    if ev.kind == "offline":
+        bridge = d.get("bridge")
+        out = f"took offline — DM: {d.get('dm', '')}"
+        return out + (f"\n  public: {bridge}" if bridge else "")
+    if ev.kind == "handoff":
+        note = d.get("note") or ""
+        return f"handed to {d.get('team')} as {d.get('case_id')}" + (f": {note}" if note else "")
+    if ev.kind == "resolve":
+        loop = d.get("close_loop")
+        return "resolved" + (f" — closed the loop: {loop}" if loop else "")
+    if ev.kind == "snooze":
+        return f"snoozed until {d.get('until', '')}"
+    if ev.kind == "ignore":
+        return f"marked {d.get('reason', 'spam')}"
+    if ev.kind == "assign":
+        return f"assigned to {d.get('to', '')}"
+    if ev.kind == "tag":
+        return ("untagged " if d.get("remove") else "tagged ") + str(d.get("tag", ""))
+    if ev.kind == "note":
+        return f"note: {d.get('text', '')}"
+    if ev.kind == "undo":
+        return "undid " + ", ".join(d.get("kinds", []))
+    return ev.kind
+
+
+def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
+    p = desk.profile(conv.id)
+    left = desk.time_left(conv, now)
+    head = assemble(
+        ("@" + one_line(p["handle"], 60), "bold $accent"),
+        (" " + one_line(p["name"], 60)) if p["name"] else None,
+        ("  ✔ verified" if p["verified"] else "", "$success"),
+        (f"  {p['followers']:,} followers · {p['contacts']} contact"
+         f"{'s' if p['contacts'] != 1 else ''} · "
+         f"{p['conversations']} conversation{'s' if p['conversations'] != 1 else ''}", DIM),
+    )
+    status = [f"#{conv.id} {conv.status}", conv.urgency, conv.category]
+    if conv.needs_reply and left is not None:
+        status.append(f"due {fmt_left(left.total_seconds())}")
+    team = conv.team or (conv.triage.team if conv.triage else None)
+    if team:
+        status.append(f"team {team}")
+    if conv.case_id:
+        status.append(conv.case_id)
+    if conv.offline:
+        status.append("offline")
+    if conv.assigned:
+        status.append(f"assigned {conv.assigned}")
+    if conv.snoozed_until:
+        status.append(f"snoozed until {conv.snoozed_until:%H:%M}")
+    lines = [head, assemble((" · ".join(status), "$secondary"))]
+    if p["tags"]:
+        lines.append(assemble(("tags: ", LABEL), ", ".join(one_line(t, 40) for t in p["tags"])))
+    for note in p["notes"][-3:]:
+        lines.append(assemble(("note: ", LABEL), one_line(note, 300)))
+    return join(lines)
+
+
+def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> Content:
+    lines: list[Content] = []
+    for h in desk.history(conv.id):
+        when = (fmt_time(h.at, now, tz) + " ", DIM)
+        other = (f"#{h.conv_id} ", DIM) if h.conv_id != conv.id else None
+        if h.mention is not None:
+            m = h.mention
+            channel = ("DM  ", "bold $warning") if m.channel == "direct" else ("pub ", DIM)
+            flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
+            lines.append(assemble(
+                when, other, channel, ("@" + one_line(m.author.handle, 60), "bold"), ": ",
+                plain(m.text, "strike dim" if m.deleted else ""), (flags, "italic dim")))
+            continue
+        ev = h.event
+        style = "strike dim" if ev.undone else ("$success" if ev.kind != "undo" else DIM)
+        delivery = ", ".join(
+            f"{i['kind'].replace('_', ' ')} {i['status']}"
+            + (f" ({one_line(i['error'], 120)})" if i.get("error") else "")
+            for i in h.outbox)
+        lines.append(assemble(
+            when, other, ("↳ ", "bold"), (one_line(ev.agent, 30) + " ", DIM),
+            plain(event_text(ev), style),
+            (" (undone)", "italic $warning") if ev.undone else None,
+            (f"  [{delivery}]", "italic $text-muted") if delivery else None))
+    return join(lines, "\n") if lines else Content("no messages")
+
+
+class ConversationView(Vertical, can_focus=False):
+    """The selected conversation's customer (fixed at the top) and its history (scrolled to the
+    newest message).  Read-only: the app sends the commands."""
+
+    DEFAULT_CSS = """
+    ConversationView { height: 1fr; padding: 0 1; }
+    ConversationView #profile { height: auto; max-height: 5; border-bottom: solid $primary 30%; }
+    ConversationView #history-scroll { height: 1fr; scrollbar-gutter: stable; }
+    ConversationView #history { width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.conv_id: str | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Content("no conversation selected"), id="profile")
+        with VerticalScroll(id="history-scroll"):
+            yield Static(Content(""), id="history")
+
+    def show(self, desk: Any, conv_id: str | None, extra: Content | None = None) -> None:
+        """Redraw for ``conv_id`` (None: nothing selected); ``extra`` is drawn under the history
+        (the suggestion, when the screen is too small for its own pane)."""
+        self.conv_id = conv_id
+        profile = self.query_one("#profile", Static)
+        history = self.query_one("#history", Static)
+        conv = desk.conversations.get(conv_id) if conv_id else None
+        if conv is None:
+            profile.update(Content("no conversation selected"))
+            history.update(Content("The queue is empty: new mentions appear in the queue."))
+            return
+        now = desk.clock()
+        tz = getattr(desk.rules.office_hours, "tz", None)
+        profile.update(profile_content(desk, conv, now))
+        body = history_content(desk, conv, now, tz)
+        if extra is not None:
+            body = join([body, Content("─" * 20), extra])
+        history.update(body)
+        # Anchored: stays at the newest message as the text reflows, until the agent scrolls up.
+        self.query_one("#history-scroll", VerticalScroll).anchor()

@@ -1,0 +1,83 @@
+"""Stranger text → something Textual draws as data, never as markup.
+
+Mention text, display names, handles and server error messages come from strangers.  In Textual a
+plain ``str`` handed to ``Static``, ``Label``, ``notify`` or an ``OptionList`` is parsed as markup
+(``[@click=app.quit]`` becomes an action, ``[/foo]`` raises), so every such string goes through
+this module and reaches widgets as a :class:`Content` (whose text is never parsed).
+
+The core already cleaned the text once at ingest (``tui.core.text.clean_text``); this module
+scrubs again because text also arrives from places the core does not see (server errors in a
+source's status, a draft typed by an agent who pasted from a terminal) and because a boundary that
+relies on every producer being careful is not a boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from textual.content import Content
+from textual.style import Style
+
+__all__ = ["assemble", "join", "one_line", "plain", "scrub"]
+
+# Whole escape sequences first (so their parameters do not survive as visible junk), then any
+# remaining C0/C1 control (but newline), then bidi overrides/isolates and invisible marks.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x9d\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff]")
+
+Part = str | Content | tuple[str, str | Style]
+
+
+def scrub(value: object, limit: int | None = None) -> str:
+    """``value`` as text with no escape sequence, control character or bidi override left."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _BIDI.sub("", _CONTROLS.sub("", _ESCAPES.sub("", text)))
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text
+
+
+def one_line(value: object, width: int | None = None) -> str:
+    """Scrubbed, whitespace folded onto one line, cut to ``width`` with an ellipsis."""
+    flat = " ".join(scrub(value).split())
+    if width is not None and len(flat) > width:
+        flat = flat[: max(0, width - 1)] + "…"
+    return flat
+
+
+def plain(value: object, style: str | Style = "", *, limit: int | None = None) -> Content:
+    """Stranger text as Content: drawn literally, optionally in a (trusted) style."""
+    content = Content(scrub(value, limit))
+    return content.stylize(style) if style else content
+
+
+def assemble(*parts: Part | None) -> Content:
+    """Join trusted styled labels and stranger text into one Content.
+
+    A ``str`` part is *text*, never markup (it is scrubbed); a ``(text, style)`` tuple is text in a
+    style the program chose; a Content part is kept as it is.  ``None`` parts are skipped so
+    callers can write optional pieces inline.
+    """
+    cleaned: list[Part] = []
+    for part in parts:
+        if part is None:
+            continue
+        if isinstance(part, str):
+            cleaned.append(scrub(part))
+        elif isinstance(part, tuple):
+            cleaned.append((scrub(part[0]), part[1]))
+        else:
+            cleaned.append(part)
+    return Content.assemble(*cleaned)
+
+
+def join(lines: Iterable[Content], separator: str = "\n") -> Content:
+    """Content lines joined with a separator."""
+    return Content(separator).join(list(lines))

@@ -1,0 +1,75 @@
+"""The suggested-action pane: what the rules propose for the selected conversation.
+
+Shows ``Desk.suggestion``: category, urgency, why the rules said so, the canned reply rendered for
+this customer (or the public bridge and the DM when the conversation should go offline), the team
+to route to, and any reason a reply could not be rendered — refusals are shown, never hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from .safe import assemble, join, one_line, plain
+
+ACTION_WORDS = {
+    "reply": "reply",
+    "assist_and_direct": "reply and point to self-service",
+    "take_offline": "take offline (public bridge + DM)",
+    "handoff": "hand off",
+    "update_and_link": "reply with a status update",
+    "monitor": "monitor (no reply needed)",
+    "ignore": "ignore",
+}
+URGENCY_STYLE = {"critical": "bold $error", "high": "bold $warning", "normal": "$text",
+                 "low": "dim", "none": "dim"}
+
+
+def suggestion_content(desk: Any, conv_id: str, *, compact: bool = False) -> Content:
+    """The suggestion as Content.  ``compact`` (drawn inside the conversation pane on small
+    screens) keeps the reason to one line and drops the hint."""
+    try:
+        s = desk.suggestion(conv_id)
+    except (KeyError, AttributeError) as exc:
+        return assemble(("no suggestion: ", "bold"), str(exc))
+    t = s.triage
+    head = assemble(
+        ("Suggested: ", "bold"), (ACTION_WORDS.get(s.action, s.action), "bold $accent"),
+        (f" → {s.team}" if s.team else "", "bold"),
+        "  ", (t.urgency, URGENCY_STYLE.get(t.urgency, "")), " · ", t.category,
+        None if compact else ("  (A accepts it all)", "dim"),
+    )
+    lines = [head, assemble(("why: ", "dim"), one_line(t.why, 72 if compact else 400))]
+    if s.offline:
+        reasons = ", ".join(t.offline_reasons) if t.offline_reasons else "the rules ask for it"
+        lines.append(assemble(("take offline: ", "bold $warning"), one_line(reasons, 200)))
+        if s.bridge:
+            lines.append(assemble(("public bridge: ", "bold"), plain(s.bridge)))
+        if s.dm:
+            lines.append(assemble(("DM: ", "bold"), plain(s.dm)))
+    elif s.text:
+        lines.append(assemble((f"{s.channel} reply ({s.reply_key}): ", "bold"), plain(s.text)))
+    for reason in s.refused:
+        lines.append(assemble(("refused: ", "bold $error"), one_line(reason, 400)))
+    return join(lines)
+
+
+class SuggestionView(VerticalScroll):
+    """Read-only: the app decides what to do with the suggestion (``A`` accepts it)."""
+
+    DEFAULT_CSS = """
+    SuggestionView { height: auto; max-height: 12; padding: 0 1; }
+    """
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Content(""), id="suggestion-text")
+
+    def show(self, desk: Any, conv_id: str | None, *, compact: bool = False) -> None:
+        body = self.query_one("#suggestion-text", Static)
+        if conv_id is None or conv_id not in desk.conversations:
+            body.update(Content(""))
+            return
+        body.update(suggestion_content(desk, conv_id, compact=compact))
