@@ -421,7 +421,9 @@ def test_checkpoint_archives_handled_conversations(tmp_path) -> None:
     a = d.ingest([mention(REFUND, "a")])[0].conv_id
     b = d.ingest([mention(REFUND, "b")])[0].conv_id
     d.resolve(a)
-    d.outbox.items.clear()
+    for item in list(d.outbox.items.values()):
+        d.outbox.start(item["id"])
+        d.outbox.sent(item["id"], "remote")
     clock.advance(days=2)
     assert d.checkpoint() == 1
     assert a not in d.conversations and b in d.conversations

@@ -719,11 +719,16 @@ class Desk:
                and now - c.last_activity > self.archive_after
                and not any(i["status"] in OPEN_STATES for i in self.outbox.for_conversation(c.id))]
         if old:
-            tables: dict[str, dict[str, dict[str, Any]]] = {
-                "conversations": {}, "mentions": {}, "events": {}, "outbox": {}}
+            # A conversation is archived whole in the month it was closed, so a report on a
+            # window can skip every earlier month's file.
+            by_month: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
             for conv in old:
-                tables["conversations"][conv.id] = {**conv.header(), "status": conv.status,
-                                                    "category": conv.category}
+                month = conv.last_activity.strftime("%Y-%m")
+                tables = by_month.setdefault(month, {
+                    "conversations": {}, "mentions": {}, "events": {}, "outbox": {}})
+                tables["conversations"][conv.id] = {
+                    **conv.header(), "status": conv.status, "category": conv.category,
+                    "closed_at": iso(conv.last_activity)}
                 for _, kind, key in conv.timeline:
                     if kind == "m":
                         tables["mentions"][key] = self._mention_doc(key)
@@ -731,7 +736,8 @@ class Desk:
                         tables["events"][key] = self.events[key].to_dict()
                 for item in self.outbox.for_conversation(conv.id):
                     tables["outbox"][item["id"]] = item
-            self.store.archive(tables)
+            for month, tables in sorted(by_month.items()):
+                self.store.archive(tables, month=month)
             for conv in old:
                 self._forget(conv)
         self.store.checkpoint(self.dump)
@@ -751,7 +757,7 @@ class Desk:
             else:
                 self.events.pop(key, None)
         for item in self.outbox.for_conversation(conv.id):
-            self.outbox.items.pop(item["id"], None)
+            self.outbox.forget(item["id"])
         self.drafts.pop(conv.id, None)
         del self.conversations[conv.id]
         if self.current.get(conv.customer) == conv.id:

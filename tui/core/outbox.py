@@ -32,6 +32,10 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.items: dict[str, dict[str, Any]] = {}
+        # Indexes: the desk asks per conversation and per event (history, undo, checkpoint).
+        self._by_conv: dict[str, set[str]] = {}
+        self._by_event: dict[str, set[str]] = {}
+        self._open: set[str] = set()  # pending or sending: what due() looks at
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # --- creating ------------------------------------------------------------------------------
@@ -77,7 +81,27 @@ class Outbox:
         self._save(item)
 
     def restore(self, items: dict[str, dict[str, Any]]) -> None:
-        self.items = dict(items)
+        self.items = {}
+        self._by_conv.clear()
+        self._by_event.clear()
+        self._open.clear()
+        for item in items.values():
+            self._index(item)
+
+    def forget(self, item_id: str) -> None:
+        """Drop an item from memory (its conversation was archived with it)."""
+        item = self.items.pop(item_id, None)
+        if item is not None:
+            self._open.discard(item_id)
+            self._by_conv.get(item["conv_id"], set()).discard(item_id)
+            self._by_event.get(item.get("event_id") or "", set()).discard(item_id)
+
+    def _index(self, item: dict[str, Any]) -> None:
+        self.items[item["id"]] = item
+        self._by_conv.setdefault(item["conv_id"], set()).add(item["id"])
+        (self._open.add if item["status"] in OPEN_STATES else self._open.discard)(item["id"])
+        if item.get("event_id"):
+            self._by_event.setdefault(item["event_id"], set()).add(item["id"])
 
     # --- delivering ----------------------------------------------------------------------------
 
@@ -86,7 +110,7 @@ class Outbox:
         now = now or self.clock()
         out = [
             item
-            for item in self.items.values()
+            for item in map(self.items.__getitem__, self._open)
             if item["status"] == SENDING
             or (item["status"] == PENDING and parse_time(item["not_before"]) <= now)
         ]
@@ -134,10 +158,11 @@ class Outbox:
     # --- reading -------------------------------------------------------------------------------
 
     def for_event(self, event_id: str) -> list[dict[str, Any]]:
-        return [i for i in self.items.values() if i.get("event_id") == event_id]
+        return sorted((self.items[i] for i in self._by_event.get(event_id, ())),
+                      key=lambda i: i["created_at"])
 
     def for_conversation(self, conv_id: str) -> list[dict[str, Any]]:
-        return sorted((i for i in self.items.values() if i["conv_id"] == conv_id),
+        return sorted((self.items[i] for i in self._by_conv.get(conv_id, ())),
                       key=lambda i: i["created_at"])
 
     def counts(self) -> dict[str, int]:
@@ -147,7 +172,7 @@ class Outbox:
         return out
 
     def _save(self, item: dict[str, Any], flush: bool = False) -> None:
-        self.items[item["id"]] = item
+        self._index(item)
         if self.store is not None:
             self.store.put("outbox", item["id"], item)
             if flush:
