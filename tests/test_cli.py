@@ -140,3 +140,19 @@ def test_cli_as_a_real_process(desk_dir: Path) -> None:
                               capture_output=True, text=True, timeout=60)
     for command in ("check", "triage", "ingest", "queue", "reply", "undo", "report"):
         assert command in help_out.stdout
+
+
+def test_a_refused_canned_reply_is_a_clear_message_not_a_traceback(capsys, desk_dir: Path) -> None:
+    code, _, err = run(capsys, desk_dir, "reply", "2", "--key", "nosuch")
+    assert code == 1 and "refused" in err and "Traceback" not in err
+    code, _, err = run(capsys, desk_dir, "snooze", "2", "30")
+    assert code == 2 and "30m" in err  # a bare number is a forgotten unit, not epoch seconds
+
+
+def test_offline_twice_sends_no_second_public_bridge(capsys, desk_dir: Path) -> None:
+    assert run(capsys, desk_dir, "offline", "2")[0] == 0
+    assert run(capsys, desk_dir, "offline", "2", "--dm", "one more thing")[0] == 0
+    d, store = reopen(desk_dir)
+    kinds = sorted(i["kind"] for i in d.outbox.items.values())
+    assert kinds == ["bridge", "dm", "dm"]
+    store.close()

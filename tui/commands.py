@@ -20,6 +20,7 @@ from typing import Any
 from .core.boot import BootError, open_desk, options_from
 from .core.desk import ActionRefused, Conversation, Desk
 from .core.model import iso
+from .core.replies import ReplyRefused
 
 OK, REFUSED, USAGE, LOCKED = 0, 1, 2, 3
 
@@ -190,9 +191,11 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     dm = args.dm or sug.dm or sug.text
     if not dm:
         raise ActionRefused(sug.refused or ["give --dm TEXT"])
-    if bridge is None:
+    conv = desk.get(args.id)
+    if conv.offline and args.bridge is None:
+        bridge = None  # already offline: no second "we've sent you a DM" in public
+    elif bridge is None:
         from .core.replies import network_of
-        conv = desk.get(args.id)
         bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
                                      desk.render_values(conv))
     ev = desk.take_offline(args.id, bridge, dm)
@@ -339,6 +342,9 @@ def run(args: argparse.Namespace) -> int:
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
+        return REFUSED
+    except ReplyRefused as exc:
+        print(f"mentiondesk: refused: {exc}", file=sys.stderr)
         return REFUSED
     except KeyError as exc:
         print(f"mentiondesk: {exc.args[0]}", file=sys.stderr)

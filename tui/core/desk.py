@@ -11,6 +11,7 @@ Everything the desk reports as done has been flushed to the store's journal firs
 from __future__ import annotations
 
 import heapq
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
-from .outbox import CANCELLED, FAILED, OPEN_STATES, SENDING, SENT, Outbox
+from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
+
+log = logging.getLogger("mentiondesk.desk")
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
@@ -32,6 +35,9 @@ ANSWERS = ("reply", "offline", "handoff")
 ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
                 "note")
 NEVER = float("inf")
+SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
+UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
+SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
 
 
@@ -200,8 +206,13 @@ class Desk:
         self.listeners: list[Callable[[set[str]], None]] = []
         self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
         self._risk_heap: list[tuple[float, str, float]] = []
-        self._alerted: set[tuple[str, float]] = set()
+        self._alerted: dict[str, float] = {}  # conv id -> deadline already warned about
+        self._pushed: dict[str, tuple[float, float]] = {}  # last (risk, deadline) on the heap
+        self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
+        self.last_action: dict[str, str] = {}  # agent -> their last action's event id
+        self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         self._snooze_heap: list[tuple[float, str]] = []
+        self._snooze_set: set[tuple[float, str]] = set()
         # Indexes for counts(): conversations waiting for an answer (open or snoozed), by
         # deadline and by the moment 75 % of their response time is used.
         self._needing: set[str] = set()
@@ -213,6 +224,8 @@ class Desk:
         self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
         if store is not None:
             self._load(store.load())
+            if not getattr(store, "read_only", False):
+                self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 
     # ==== reading ==============================================================================
 
@@ -379,10 +392,16 @@ class Desk:
                     results.append(res)
                     changed.add(res.conv_id)
                 continue
-            if m.deleted:
-                continue  # a delete for something we never saw
+            if m.deleted or key in self.archived_keys:
+                continue  # a delete for something we never saw, or a handled, archived one
+            known = self.customers.get(m.customer)
+            try:
+                t = self.rules.triage(m, prior=known["contacts"] if known else (), now=now)
+            except Exception:
+                log.exception("could not triage %s; skipped", key)
+                self.rejected += 1
+                continue
             cust = self._customer(m)
-            t = self.rules.triage(m, prior=cust["contacts"], now=now)
             conv = self._conversation_for(m, t)
             seq = self._next("seq")
             self.mentions[key] = m
@@ -398,7 +417,7 @@ class Desk:
             alert = "critical" if t.needs_reply and t.rank == 0 and conv.status == OPEN else None
             results.append(Ingested(m, t, conv.id, True, alert))
             changed.add(conv.id)
-        if self.store is not None and results:
+        if self.store is not None and (results or changed):
             self.store.flush()
         self._notify(changed)
         return results
@@ -470,8 +489,9 @@ class Desk:
             raise ActionRefused("there is no customer message left to reply to")
         channel = DIRECT if (conv.offline or target.channel == DIRECT) else PUBLIC
         self._check_text(text, channel, conv)
-        ev = self._event(conv, "reply", agent, {"text": text, "channel": channel,
-                                                "reply_key": reply_key}, group)
+        details = {"text": text, "channel": channel, "reply_key": reply_key}
+        details.update(self._case_told(conv, text))
+        ev = self._event(conv, "reply", agent, details, group)
         self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
         return self._commit(conv, ev)
 
@@ -492,8 +512,9 @@ class Desk:
         reasons += [f"direct message: {r}" for r in self._text_problems(dm_text, DIRECT, conv)]
         if reasons:
             raise ActionRefused(reasons)
-        ev = self._event(conv, "offline", agent, {"bridge": public_text if public_target else None,
-                                                  "dm": dm_text}, group)
+        details = {"bridge": public_text if public_target else None, "dm": dm_text}
+        details.update(self._case_told(conv, f"{public_text or ''} {dm_text}"))
+        ev = self._event(conv, "offline", agent, details, group)
         if public_text and public_target is not None:
             self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
         self._post(conv, ev, "dm", DIRECT, dm_text, target)
@@ -507,7 +528,7 @@ class Desk:
             known = ", ".join(sorted(self.rules.teams))
             raise ActionRefused(f"unknown team {team!r}; teams: {known}")
         if case_id is None:
-            case_id = self.peek_case_id()
+            case_id = conv.case_id or self.peek_case_id()  # one case per conversation
         if case_id == self.peek_case_id():
             self._next("case")
         ev = self._event(conv, "handoff", agent, {"team": team, "note": note,
@@ -536,6 +557,9 @@ class Desk:
         conv = self.get(conv_id)
         if until <= self.clock():
             raise ActionRefused("snooze until a time in the future")
+        if conv.status not in (OPEN, SNOOZED):
+            raise ActionRefused(f"only open conversations can be snoozed (#{conv.id} is "
+                                f"{conv.status})")
         ev = self._event(conv, "snooze", agent, {"until": iso(until)}, group)
         return self._commit(conv, ev)
 
@@ -575,13 +599,15 @@ class Desk:
         s = self.suggestion(conv_id)
         group = uuid.uuid4().hex[:12]
         done: list[Event] = []
+        if not conv.needs_reply and s.action not in ("ignore", "monitor"):
+            raise ActionRefused(f"#{conv.id} has nothing waiting for an answer")
         if s.action == "ignore":
             return [self.ignore(conv_id, reason=s.triage.category, agent=agent, group=group)]
         if s.action == "monitor":
             return [self.resolve(conv_id, agent=agent, group=group)]
         if s.refused:
             raise ActionRefused(s.refused)
-        case_id = self.peek_case_id() if s.action == "handoff" else None
+        case_id = (conv.case_id or self.peek_case_id()) if s.action == "handoff" else None
         if s.offline and s.dm is not None:
             done.append(self.take_offline(conv_id, s.bridge, s.dm, agent=agent, group=group))
         elif s.text is not None:
@@ -601,20 +627,29 @@ class Desk:
         the undo is refused with the reason.
         """
         agent = agent or self.agent
+        last = self.last_action.get(agent)
+        if conv_id is None and last is not None and last not in self.events:
+            raise ActionRefused("your last action was on a conversation that has since been "
+                                "archived; act on it again instead")
+        oldest = self.clock() - UNDO_WINDOW
         target = None
         for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
-            if ev.kind == "undo" or ev.undone or ev.agent != agent:
+            if ev.at < oldest:
+                break
+            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
                 continue
             if conv_id is not None and ev.conv != str(conv_id):
                 continue
             target = ev
             break
         if target is None:
-            raise ActionRefused("nothing to undo")
+            raise ActionRefused("nothing to undo (only actions of the last hour can be undone)")
         group = [target] if target.group is None else [
             e for e in self.events.values() if e.group == target.group and not e.undone]
         items = [i for e in group for i in self.outbox.for_event(e.id)]
-        posted = [i for i in items if i["status"] in (SENDING, SENT)]
+        # A post that was tried once may have reached the server even if we never heard back.
+        posted = [i for i in items if i["status"] in (SENDING, SENT)
+                  or (i["status"] == PENDING and i["attempts"] > 0)]
         if posted:
             when = posted[0].get("sent_at") or "just now"
             raise ActionRefused(
@@ -649,6 +684,7 @@ class Desk:
             conv.read_seq = conv.last_mention_seq
             if self.store is not None:
                 self.store.put("conversations", conv.id, conv.header())
+                self.store.flush()
             self._notify({conv.id})
         return conv.last_mention_seq
 
@@ -658,37 +694,45 @@ class Desk:
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
+                self.store.flush()  # an agent's half-written reply is work worth keeping
         elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
             self.store.delete("drafts", conv_id)
+            self.store.flush()
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
         now = now or self.clock()
         ts = now.timestamp()
-        changed: set[str] = set()
-        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
-            _, cid = heapq.heappop(self._snooze_heap)
-            conv = self.conversations.get(cid)
-            if conv and conv.status == SNOOZED and conv.snoozed_until and conv.snoozed_until <= now:
-                conv.status = OPEN
-                conv.snoozed_until = None
-                self._after_change(conv)
-                changed.add(cid)
+        changed = self._wake_snoozes(now)
         alerts: list[Alert] = []
         while self._risk_heap and self._risk_heap[0][0] <= ts:
             _, cid, deadline_ts = heapq.heappop(self._risk_heap)
             conv = self.conversations.get(cid)
             if (conv is None or not conv.needs_reply or conv.status != OPEN
                     or conv.deadline is None or conv.deadline.timestamp() != deadline_ts
-                    or (cid, deadline_ts) in self._alerted):
+                    or self._alerted.get(cid) == deadline_ts):
                 continue
-            self._alerted.add((cid, deadline_ts))
+            self._alerted[cid] = deadline_ts
             left = self.time_left(conv, now) or timedelta(0)
             mins = max(0, int(left.total_seconds() // 60))
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
                                                 f"{conv.urgency}): {mins} min left"))
         self._notify(changed)
         return alerts
+
+    def _wake_snoozes(self, now: datetime) -> set[str]:
+        """Snoozes that ran out wake with a recorded event (so a restart folds the same)."""
+        ts = now.timestamp()
+        changed: set[str] = set()
+        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
+            entry = heapq.heappop(self._snooze_heap)
+            self._snooze_set.discard(entry)
+            conv = self.conversations.get(entry[1])
+            if conv and conv.status == SNOOZED and conv.snoozed_until and conv.snoozed_until <= now:
+                self._commit(conv, self._event(conv, "wake", SYSTEM, {
+                    "snoozed_until": iso(conv.snoozed_until)}, None), notify=False)
+                changed.add(conv.id)
+        return changed
 
     # ==== persistence ==========================================================================
 
@@ -704,7 +748,8 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
-            "meta": {"counters": dict(self.meta)},
+            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
+            "seen": dict(self.archived_keys),
         }
         return tables
 
@@ -714,6 +759,10 @@ class Desk:
         if self.store is None:
             return 0
         now = self.clock()
+        forget_before = iso(now - SEEN_KEPT)
+        for key in [k for k, v in self.archived_keys.items() if v["at"] < forget_before]:
+            del self.archived_keys[key]
+            self.store.delete("seen", key)
         old = [c for c in self.conversations.values()
                if c.status in (RESOLVED, IGNORED) and c.last_activity is not None
                and now - c.last_activity > self.archive_after
@@ -736,6 +785,14 @@ class Desk:
                         tables["events"][key] = self.events[key].to_dict()
                 for item in self.outbox.for_conversation(conv.id):
                     tables["outbox"][item["id"]] = item
+            for tables in by_month.values():
+                for key, doc in tables["mentions"].items():
+                    entry = {"conv": doc["conv"], "at": doc["created_at"]}
+                    self.archived_keys[key] = entry
+                    self.store.put("seen", key, entry)
+            # The id counters go to the journal before archive() removes the documents they
+            # were derived from: a crash in between must never let an id be given twice.
+            self.store.put("meta", "counters", dict(self.meta))
             for month, tables in sorted(by_month.items()):
                 self.store.archive(tables, month=month)
             for conv in old:
@@ -762,6 +819,10 @@ class Desk:
         del self.conversations[conv.id]
         if self.current.get(conv.customer) == conv.id:
             del self.current[conv.customer]
+            left = [c for c in self.customers.get(conv.customer, {}).get("conversations", [])
+                    if c in self.conversations]
+            if left:
+                self.current[conv.customer] = max(left, key=int)
         conv.needs_reply, conv.status = False, RESOLVED
         self._index_clocks(conv)
         self.queue.remove(conv.id)
@@ -799,6 +860,8 @@ class Desk:
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
         meta = tables.get("meta", {}).get("counters", {})
         self.meta.update({k: int(v) for k, v in meta.items() if k in self.meta})
+        self.last_action = dict(tables.get("meta", {}).get("last_action", {}))
+        self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()}
         for cust_key, doc in tables.get("customers", {}).items():
             doc = dict(doc)
             doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
@@ -907,7 +970,10 @@ class Desk:
 
     def _apply_event(self, conv: Conversation, ev: Event) -> None:
         d = ev.details
-        conv.last_activity = max(conv.last_activity or ev.at, ev.at)
+        if ev.kind != "wake":  # the desk waking a snooze is not activity
+            conv.last_activity = max(conv.last_activity or ev.at, ev.at)
+        if d.get("case_id") and ev.kind in ("reply", "offline"):
+            conv.case_id = conv.case_id or d["case_id"]  # a case number told to the customer
         if ev.kind in ANSWERS:
             conv.pending.clear()
             conv.needs_reply = False
@@ -921,21 +987,26 @@ class Desk:
             conv.team, conv.case_id = d.get("team"), d.get("case_id")
         elif ev.kind == "resolve":
             conv.status = RESOLVED
+            conv.snoozed_until = None
             conv.pending.clear()
             conv.needs_reply = False
             conv.deadline = conv.risk_at = conv.first_pending_at = None
         elif ev.kind == "ignore":
             conv.status = IGNORED
+            conv.snoozed_until = None
             conv.pending.clear()
             conv.needs_reply = False
             conv.deadline = conv.risk_at = conv.first_pending_at = None
         elif ev.kind == "snooze":
-            until = parse_time(d["until"])
-            if until > self.clock():
+            # Never compare with the clock here: folding must give the same state on every
+            # restart.  Waking up is an event of its own ("wake"), recorded by tick().
+            if conv.status in (OPEN, SNOOZED):
                 conv.status = SNOOZED
-                conv.snoozed_until = until
-            elif conv.status == SNOOZED:
+                conv.snoozed_until = parse_time(d["until"])
+        elif ev.kind == "wake":
+            if conv.status == SNOOZED:
                 conv.status = OPEN
+                conv.snoozed_until = None
         elif ev.kind == "assign":
             conv.assigned = d.get("to")
         elif ev.kind == "tag":
@@ -982,10 +1053,15 @@ class Desk:
         for v in self.views:
             v.update(conv.id, key, conv)
         if conv.risk_at is not None and conv.deadline is not None:
-            heapq.heappush(self._risk_heap,
-                           (conv.risk_at.timestamp(), conv.id, conv.deadline.timestamp()))
+            pair = (conv.risk_at.timestamp(), conv.deadline.timestamp())
+            if self._pushed.get(conv.id) != pair:  # one heap entry per deadline, not per change
+                self._pushed[conv.id] = pair
+                heapq.heappush(self._risk_heap, (pair[0], conv.id, pair[1]))
         if conv.status == SNOOZED and conv.snoozed_until is not None:
-            heapq.heappush(self._snooze_heap, (conv.snoozed_until.timestamp(), conv.id))
+            entry = (conv.snoozed_until.timestamp(), conv.id)
+            if entry not in self._snooze_set:
+                self._snooze_set.add(entry)
+                heapq.heappush(self._snooze_heap, entry)
 
     # ==== helpers ==============================================================================
 
@@ -1001,14 +1077,19 @@ class Desk:
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
                      group)
 
-    def _commit(self, conv: Conversation, ev: Event) -> Event:
+    def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
         self.events[ev.id] = ev
         conv.timeline.append((ev.seq, "e", ev.id))
         self._put_event(ev)
+        if ev.agent != SYSTEM and ev.kind != "undo":
+            self.last_action[ev.agent] = ev.id
+            if self.store is not None:
+                self.store.put("meta", "last_action", dict(self.last_action))
         self._apply_event(conv, ev)
         self._after_change(conv)
         self._flush()
-        self._notify({conv.id})
+        if notify:
+            self._notify({conv.id})
         return ev
 
     def _post(self, conv: Conversation, ev: Event, kind: str, channel: str, text: str,
@@ -1018,6 +1099,13 @@ class Desk:
             to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
             event_id=ev.id, hold_seconds=self.undo_seconds)
         self.outbox.add(item)
+
+    def _case_told(self, conv: Conversation, text: str) -> dict[str, str]:
+        """A canned reply may tell the customer a case number before any hand-off: the number is
+        then reserved for this conversation, so no other customer is ever given it."""
+        if conv.case_id is None and self.peek_case_id() in text:
+            return {"case_id": f"CASE-{self._next('case'):05d}"}
+        return {}
 
     def _text_problems(self, text: str, channel: str, conv: Conversation) -> list[str]:
         if not text or not text.strip():

@@ -257,6 +257,9 @@ class Modifiers:
     vip_bump: bool = False
 
 
+_FAR = timedelta(days=14)
+
+
 class Rules:
     """A loaded, validated rules.yaml.  Build with :func:`load_rules`."""
 
@@ -307,6 +310,10 @@ class Rules:
     def time_left(self, deadline: datetime, now: datetime, level: str | None = None) -> timedelta:
         """Time until ``deadline`` counted on the level's clock (office hours when no level is
         given); negative once the deadline has passed."""
+        if abs(deadline - now) > _FAR:
+            # Weeks away (an old history replayed as is): office-hours precision no longer
+            # matters, and walking every day would cost a redraw per queue row.
+            return deadline - now
         clock: Clock
         if level is not None:
             clock = self.levels[level].clock

@@ -6,7 +6,7 @@ Used by snooze (``mentiondesk snooze 42 2h``, the console's snooze presets) and 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from .model import parse_time
 
@@ -51,10 +51,24 @@ def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
     except ValueError:
         pass
     try:
-        return parse_time(text)
+        return _timestamp(text, tz)
     except ValueError:
         raise ValueError(f"{text!r}: write a duration (30m, 2h, 1d), a time (17:30), "
                          "'tomorrow', or an ISO timestamp") from None
+
+
+def _timestamp(text: str, tz: tzinfo | None) -> datetime:
+    """An ISO 8601 timestamp; without an offset it is read in ``tz`` (office time), not UTC.
+    A bare number is refused: "30" is far more likely a forgotten unit than epoch seconds."""
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", text):
+        raise ValueError(text)
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return parse_time(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz or UTC)
+    return dt.astimezone(UTC)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -63,6 +77,6 @@ def parse_since(text: str, now: datetime) -> datetime:
         return now - parse_duration(text)
     except ValueError:
         try:
-            return parse_time(text)
+            return _timestamp(text, None)
         except ValueError:
             raise ValueError(f"--since {text!r}: write e.g. 12h, 7d or an ISO timestamp") from None
