@@ -61,6 +61,14 @@ def mention(mid: str, text: str, *, handle: str = "casey", name: str = "Casey",
                               "created_at": at.isoformat(), "received_at": at.isoformat()})
 
 
+async def show(app: MentionDesk, pilot: Any, conv_id: str) -> None:
+    """Put the cursor on ``conv_id`` and wait for every pane to show it.  The detail panes redraw
+    on a debounce timer; ``flush_redraws`` runs it now instead of the test sleeping for it."""
+    app.queue_view.select(conv_id)
+    app.flush_redraws()
+    await pilot.pause()
+
+
 def screen_text(app: MentionDesk) -> str:
     """What the terminal shows for the active screen (modals included), as plain text."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -13,6 +13,7 @@ from app_fixtures import (
     mention,
     notifications,
     screen_text,
+    show,
 )
 from textual.widgets import Input, TextArea
 
@@ -520,8 +521,7 @@ async def test_quit_flushes_and_restart_restores_everything(tmp_path):
         app2 = make_app(again)
         async with app2.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            app2.queue_view.select(first)
-            await pilot.pause()
+            await show(app2, pilot, first)
             assert "replied (public)" in screen_text(app2)
             await pilot.press("q")
     finally:
@@ -529,3 +529,123 @@ async def test_quit_flushes_and_restart_restores_everything(tmp_path):
             again.store.close()
     # Closed cleanly both times: the store opens again without recovery work.
     Store(data).close()
+
+
+# ==== staying quiet while mentions stream in ===================================================
+
+SMOKE = "there's smoke coming from under the carriage, people are scared, is anyone coming??"
+
+
+def words(text: str) -> str:
+    """Screen text with line wrapping undone (single spaces)."""
+    return " ".join(text.split())
+
+
+async def test_critical_alerts_are_coalesced_but_none_is_lost():
+    desk = make_desk(None)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        first = app.ingest([mention("c0", SMOKE, handle="first")])
+        assert app.rings == 1  # the first one at once
+        # More within the cooldown: no toast, no bell yet...
+        later = app.ingest([mention(f"c{i}", SMOKE, handle=f"rider{i}") for i in range(1, 9)])
+        assert [r.alert for r in later] == ["critical"] * 8
+        assert app.rings == 1
+        await pilot.pause()
+        assert sum("CRITICAL" in n for n in notifications(app)) == 1
+        # ...but counted at once in the status bar.
+        app.redraw_status()
+        await pilot.pause()
+        assert "‼ 9 critical unread" in screen_text(app)
+        # When the cooldown ends: one toast, one bell, every one of them counted.
+        app.flush_alerts()
+        assert app.rings == 2
+        await pilot.pause()
+        summary = [n for n in notifications(app) if "CRITICAL:" in n]
+        assert len(summary) == 1
+        assert "8 new critical" in summary[0] and "and 2 more" in summary[0]
+        for r in later[:6]:
+            assert f"#{r.conv_id} @{r.mention.author.handle}" in summary[0]
+        app.flush_alerts()  # nothing pending: no toast, no bell
+        assert app.rings == 2
+        # Opening one takes it off the count.
+        app.open(first[0].conv_id)
+        app.redraw_status()
+        app.clear_notifications()
+        await pilot.pause()
+        assert "‼ 8 critical unread" in screen_text(app)
+
+
+async def test_status_bar_repaints_only_when_its_text_changes(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        bar = app.main.query_one("#status")
+        before = bar.repaints
+        app.redraw_status()
+        app.tick()
+        assert bar.repaints == before  # same figures: nothing drawn
+        app.ingest([mention("new-1", "where is my refund?", handle="refundy")])
+        app.redraw_status()
+        assert bar.repaints == before + 1
+        await pilot.pause()
+        assert f"{len(desk.queue)} open" in screen_text(app)
+
+
+async def test_detail_panes_follow_the_cursor_once_it_rests(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conversation = app.main.query_one("#conversation")
+        assert conversation.conv_id == desk.queue[0]
+        # Every move counts as quick (a held key), whatever the wall clock says.
+        app.detail_debounce = 3600.0
+        await pilot.press("j", "j", "j", "j")
+        await pilot.pause()
+        assert app.selected == desk.queue[4]
+        assert conversation.conv_id == desk.queue[0]  # only the queue followed
+        app.flush_redraws()  # what the debounce timer does once the cursor rests
+        await pilot.pause()
+        assert conversation.conv_id == desk.queue[4]
+        assert f"#{desk.queue[4]} open" in screen_text(app)
+        # Every move counts as one after a rest: the panes follow each, with the cursor.
+        app.detail_debounce = 0.0
+        await pilot.press("k")
+        await pilot.pause()
+        assert conversation.conv_id == desk.queue[3] == app.selected
+
+
+async def test_delivery_progress_shows_in_the_history(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("r", "ctrl+s")
+        await pilot.pause()
+        app.clear_notifications()
+        await show(app, pilot, conv_id)  # replied, it moved down the queue
+        assert "[reply pending]" in words(screen_text(app))
+        item = desk.outbox.for_conversation(conv_id)[0]
+        desk.outbox.start(item["id"])
+        desk.outbox.sent(item["id"], "remote-1")
+        # The outbox tells the console; the history follows with the next redraw.
+        app.flush_redraws()
+        await pilot.pause()
+        assert "[reply sent]" in words(screen_text(app))
+        assert "pending" not in words(screen_text(app))
+
+
+async def test_nothing_redraws_after_the_app_is_gone(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "j")
+    # The desk outlives the console: it no longer calls into it...
+    assert app._desk_changed not in desk.listeners
+    desk.ingest([mention("after-1", SMOKE, handle="late")])
+    # ...and what a stray timer or callback would run is harmless.
+    app.redraw_status()
+    app.redraw_detail()
+    app._apply_changes()
+    app.flush_redraws()

@@ -16,6 +16,7 @@ from app_fixtures import (
     mention,
     notifications,
     screen_text,
+    show,
 )
 from textual.widgets import Input
 
@@ -81,20 +82,17 @@ async def test_hostile_text_is_literal_in_every_pane(hostile_desk):
         await pilot.pause()
         for i, (_raw, shown) in enumerate(HOSTILE):
             conv_id = desk.hostile[f"h{i}"]
-            app.queue_view.select(conv_id)
-            await pilot.pause()
+            await show(app, pilot, conv_id)
             text = screen_text(app)
             assert squash(shown) in squash(text), shown  # history
             assert f"@{HANDLE}{i}" in text  # queue row and profile
             assert NAME in text  # profile
             assert_sane(app)
-        app.queue_view.select(desk.hostile["long"])
-        await pilot.pause()
+        await show(app, pilot, desk.hostile["long"])
         assert "A" * 70 in screen_text(app)
         assert_sane(app)
         # Clicking on the literal "[@click=app.quit]" does nothing.
-        app.queue_view.select(desk.hostile["h1"])
-        await pilot.pause()
+        await show(app, pilot, desk.hostile["h1"])
         for y, strip in enumerate(app.screen._compositor.render_strips()):
             x = strip.text.find("[@click")
             if x >= 0:
@@ -109,8 +107,7 @@ async def test_hostile_text_in_the_wide_layout(hostile_desk):
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         for key in ("h1", "h2", "h8", "long"):
-            app.queue_view.select(desk.hostile[key])
-            await pilot.pause()
+            await show(app, pilot, desk.hostile[key])
             assert_sane(app, (160, 48))
         assert NAME in screen_text(app)
 
@@ -126,8 +123,7 @@ async def test_hostile_text_in_every_modal(hostile_desk, conv_key):
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        app.queue_view.select(desk.hostile[conv_key])
-        await pilot.pause()
+        await show(app, pilot, desk.hostile[conv_key])
         # The 10,000-character line goes through the modals that quote the message.
         modals = MODALS if conv_key == "h1" else MODALS[:2] + MODALS[3:4]
         for key, screen in modals:
@@ -150,8 +146,7 @@ async def test_hostile_text_in_notifications_status_and_filter(hostile_desk):
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         # A tag and a note typed as markup come back in notifications and the profile.
-        app.queue_view.select(desk.hostile["h2"])
-        await pilot.pause()
+        await show(app, pilot, desk.hostile["h2"])
         await pilot.press("t")
         app.screen.query_one(Input).value = "[/foo]"
         await pilot.press("enter")
@@ -201,3 +196,26 @@ async def test_hostile_text_in_notifications_status_and_filter(hostile_desk):
         await pilot.press("escape")
         await pilot.pause()
         assert app.is_running and app.return_code is None
+
+
+async def test_hostile_handles_in_a_coalesced_alert(hostile_desk):
+    desk = hostile_desk
+    app = make_app(desk)
+    smoke = "smoke in coach C, people are scared, is anyone coming??"
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        app.ingest([mention("fire-0", smoke, handle="calm")])
+        app.ingest([mention(f"fire-{i}", f"[@click=app.quit]{smoke}", handle=f"[red]pyro{i}[/]")
+                    for i in (1, 2)])
+        app.flush_alerts()
+        await pilot.pause()
+        assert app.rings == 2
+        summary = [n for n in notifications(app) if "2 new critical" in n]
+        assert len(summary) == 1
+        assert "@[red]pyro1[/]" in summary[0] and "@[red]pyro2[/]" in summary[0]
+        assert "\x1b" not in summary[0]
+        app.redraw_status()
+        app.clear_notifications()
+        await pilot.pause()
+        assert "‼ 3 critical unread" in screen_text(app)
+        assert_sane(app)

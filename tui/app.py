@@ -7,8 +7,22 @@ desk's reasons for refusing — as a notification with ``markup=False``.
 
 Sources run on the app's own event loop in an async worker (the desk is single-threaded): the
 :class:`~tui.sources.runner.Runner` batches their mentions into ``desk.ingest`` and delivers the
-outbox.  The desk tells us what changed through ``desk.subscribe``; the queue widget coalesces
-that on its own tick and the detail panes redraw once per event-loop turn at most.
+outbox.  The desk tells us what changed through ``desk.subscribe``.
+
+While 100 mentions a second stream in, the screen must stay quiet enough for keys to feel
+instant (p95 < 50 ms) and for a remote terminal to keep up (< 20 KB/s at 80x24), so every
+redraw is coalesced:
+
+* the queue widget applies changes on its own 4 Hz tick;
+* the status bar redraws once a second (on the desk's tick, ``tick_seconds``) and after the
+  agent's own actions, only when its text changed, and without a layout;
+* the detail panes (conversation + suggestion) redraw ``DETAIL_DEBOUNCE`` seconds after the
+  cursor stops moving, so holding ``j`` costs one queue row per key, not a screen layout;
+* alerts (critical arrivals, at-risk clocks) become at most one toast and one bell per kind
+  every ``ALERT_COOLDOWN`` seconds, naming how many arrived; the status bar counts unread
+  critical conversations, so an alert is never lost in a summary.
+
+:meth:`MentionDesk.flush_redraws` applies whatever is pending at once (tests, after an action).
 
 Desk actions are bound on the main screen (not the app) so that a key pressed while a modal is
 open can never start a second action underneath it.  Every binding has an ``id`` so the config's
@@ -21,12 +35,14 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -34,7 +50,10 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer
 
 from widgets.conversation import ConversationView
@@ -43,7 +62,7 @@ from widgets.safe import one_line, scrub
 from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
-from .core.desk import ActionRefused, Desk, Outgrown
+from .core.desk import OPEN, ActionRefused, Desk, Outgrown
 from .screens import (
     ComposerScreen,
     ConfirmScreen,
@@ -80,7 +99,42 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
 )
 KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
-MAX_ALERT_TOASTS = 3  # per batch; more become one summary line
+DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
+ALERT_COOLDOWN = 5.0  # at most one toast (and one bell) per kind of alert in this time
+ALERT_NAMED = 6  # conversations named in a summary toast; the count covers the rest
+
+
+PaneT = TypeVar("PaneT", bound=Widget)
+
+
+@dataclass(slots=True)
+class Alert:
+    """One alert: who (``#12 @casey (safety)``) and what (the message, may be empty)."""
+
+    who: str
+    what: str = ""
+
+
+@dataclass(slots=True)
+class AlertBatch:
+    """Alerts of one kind waiting for their toast."""
+
+    title: str  # "CRITICAL"
+    noun: str  # "new critical", for the summary: "3 new critical"
+    severity: str
+    pending: list[Alert] = field(default_factory=list)
+    last_shown: float = float("-inf")  # time.monotonic() of the last toast
+    timer: Timer | None = None
+
+    def summary(self, alerts: list[Alert]) -> str:
+        """One alert in full; several as a count and the first few by name."""
+        if len(alerts) == 1:
+            a = alerts[0]
+            return f"{self.title} {a.who}" + (f": {a.what}" if a.what else "")
+        named = ", ".join(a.who for a in alerts[:ALERT_NAMED])
+        more = len(alerts) - ALERT_NAMED
+        return (f"{self.title}: {len(alerts)} {self.noun} — {named}"
+                + (f", and {more} more" if more > 0 else "") + " (n: most urgent first)")
 
 
 class DeskCommands(Provider):
@@ -155,7 +209,17 @@ class MentionDesk(App[int]):
         self.closed = False
         self._changed: set[str] = set()
         self._redraw_scheduled = False
+        self._detail_timer: Timer | None = None
+        self._moved_at = float("-inf")  # time.monotonic() of the last cursor move
+        self.detail_debounce = DETAIL_DEBOUNCE
         self._arrivals: deque[tuple[float, int]] = deque()
+        self._alerts: dict[str, AlertBatch] = {
+            "critical": AlertBatch("CRITICAL", "new critical", "error"),
+            "at_risk": AlertBatch("AT RISK", "at risk", "warning"),
+        }
+        # Critical conversations alerted and not opened yet: the status bar's count, which
+        # includes every alert a summary toast did not name.
+        self.critical_unread: set[str] = set()
         self._stop: asyncio.Event | None = None
         keys = dict(getattr(desk.config, "keys", None) or {})
         keys.update(keymap or {})
@@ -171,11 +235,13 @@ class MentionDesk(App[int]):
             self.set_keymap(self.keys)
         self.desk.subscribe(self._desk_changed)
         # Delivery progress (pending → sent / failed) is shown in the history as it happens.
-        self.desk.outbox.listeners.append(
-            lambda item: self._desk_changed({str(item.get("conv_id"))}))
+        self.desk.outbox.listeners.append(self._delivery_changed)
         self.set_interval(self.tick_seconds, self.tick, name="desk-tick")
         if self.sources:
             self.run_sources()
+
+    def _delivery_changed(self, item: dict[str, Any]) -> None:
+        self._desk_changed({str(item.get("conv_id"))})
 
     @work(exclusive=True, group="sources")
     async def run_sources(self) -> None:
@@ -192,6 +258,16 @@ class MentionDesk(App[int]):
             self.notify(scrub(f"sources stopped: {exc}", 300), severity="error", markup=False)
 
     def on_unmount(self) -> None:
+        # The desk outlives the app (tests reuse it): stop hearing from it, stop pending redraws.
+        for listeners, callback in ((self.desk.listeners, self._desk_changed),
+                                    (self.desk.outbox.listeners, self._delivery_changed)):
+            if callback in listeners:
+                listeners.remove(callback)
+        self._cancel_detail()
+        for batch in self._alerts.values():
+            if batch.timer is not None:
+                batch.timer.stop()
+                batch.timer = None
         self.close_desk()
 
     def close_desk(self) -> None:
@@ -226,18 +302,25 @@ class MentionDesk(App[int]):
     def _apply_changes(self) -> None:
         self._redraw_scheduled = False
         changed, self._changed = self._changed, set()
-        try:
-            queue = self.main.query_one(QueueView)
-        except Exception:
+        queue = self._pane(QueueView)
+        if queue is None:
             return  # not mounted yet / shutting down
-        queue.changed(changed)
+        queue.changed(changed)  # applied on the queue's own tick
         if self.selected in changed or self.selected is None:
-            self.redraw_detail()
-        self.redraw_status()
+            self.schedule_detail()
+        # The status bar's counts follow on the next desk tick (1 s).
 
     @property
     def main(self) -> MainScreen:
         return self.screen_stack[0]  # type: ignore[return-value]
+
+    def _pane(self, cls: type[PaneT]) -> PaneT | None:
+        """The main screen's ``cls`` widget, or None while mounting or after unmount (timers
+        and desk callbacks can fire around both)."""
+        try:
+            return self.screen_stack[0].query_one(cls)
+        except (IndexError, NoMatches):
+            return None
 
     @property
     def queue_view(self) -> QueueView:
@@ -245,48 +328,99 @@ class MentionDesk(App[int]):
 
     @property
     def selected(self) -> str | None:
-        try:
-            return self.queue_view.selected
-        except Exception:
-            return None
+        queue = self._pane(QueueView)
+        return None if queue is None else queue.selected
 
     def redraw(self) -> None:
         self.redraw_detail()
         self.redraw_status()
 
-    def redraw_detail(self) -> None:
+    def flush_redraws(self) -> None:
+        """Apply every coalesced change now: the queue's, the detail panes' (debounced), the
+        status bar's and the alerts waiting for their cooldown.  After an agent's action, and
+        in tests instead of waiting for timers."""
+        queue = self._pane(QueueView)
+        if queue is not None:
+            if self._changed:
+                self._apply_changes()
+            queue.apply_changes()
+        self.flush_alerts()
+        self.redraw()
+
+    def schedule_detail(self) -> None:
+        """Redraw the detail panes once the cursor has rested for ``detail_debounce`` s."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(self.detail_debounce, self.redraw_detail,
+                                            name="detail-debounce")
+
+    def _cancel_detail(self) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+
+    def redraw_detail(self, force: bool = False) -> None:
+        """Redraw the conversation and suggestion panes now (``force``: lay them out even when
+        their text did not change)."""
+        self._cancel_detail()
+        conversation, suggestion = self._pane(ConversationView), self._pane(SuggestionView)
+        if conversation is None or suggestion is None:
+            return
         conv_id = self.selected
         if conv_id is not None and conv_id not in self.desk.conversations:
             conv_id = None
-        main = self.main
-        narrow = main.has_class("-narrow")
-        main.query_one(SuggestionView).show(self.desk, conv_id, compact=narrow)
-        main.query_one(ConversationView).show(self.desk, conv_id)
+        narrow = self.main.has_class("-narrow")
+        suggestion.show(self.desk, conv_id, compact=narrow, force=force)
+        conversation.show(self.desk, conv_id, force=force)
 
     def redraw_status(self) -> None:
+        """Redraw the status bar now (a no-op when its figures did not change)."""
+        bar = self._pane(StatusBar)
+        if bar is None:
+            return
         now = self.clock()
         cutoff = now.timestamp() - 60
         while self._arrivals and self._arrivals[0][0] < cutoff:
             self._arrivals.popleft()
         per_minute = float(sum(n for _, n in self._arrivals))
         oh = self.desk.rules.office_hours
-        self.main.query_one(StatusBar).show(
+        bar.show(
             sources=[SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources],
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
-            filter_text=self.filter_text or None)
+            filter_text=self.filter_text or None, critical=self._critical_unread())
+
+    def _critical_unread(self) -> int:
+        """Alerted critical conversations still open and unread (the set is pruned here, so it
+        never grows with the queue: only with alerts nobody has looked at)."""
+        conversations = self.desk.conversations
+        self.critical_unread = {
+            c for c in self.critical_unread
+            if (conv := conversations.get(c)) is not None and conv.status == OPEN
+            and conv.unread}
+        return len(self.critical_unread)
 
     @on(QueueView.Selected)
     def _selected(self, event: QueueView.Selected) -> None:
-        self.redraw_detail()
+        # A move after a pause redraws at once (with the cursor, no frame of its own); moves in
+        # quick succession (a held key) only repaint queue rows, and the panes follow once the
+        # cursor rests.
+        now = time.monotonic()
+        rested = now - self._moved_at >= self.detail_debounce
+        self._moved_at = now
+        if rested and self._detail_timer is None:
+            self.redraw_detail()
+        else:
+            self.schedule_detail()
 
     @on(QueueView.Opened)
     def _opened(self, event: QueueView.Opened) -> None:
         self.open(event.conv_id)
 
     def on_resize(self) -> None:
-        # Breakpoint classes change with the width: the suggestion moves in/out of its pane.
-        self.call_after_refresh(self.redraw_detail)
+        # Breakpoint classes change with the width: the suggestion is drawn compact or not,
+        # and the panes' heights depend on the width.
+        self.call_after_refresh(self.redraw_detail, True)
 
     # ==== alerts ===============================================================================
 
@@ -297,10 +431,11 @@ class MentionDesk(App[int]):
             self._arrivals.append((self.clock().timestamp(), new))
         critical = [r for r in results if r.alert == "critical"]
         if critical:
-            lines = [f"CRITICAL #{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
-                     f"({r.triage.category}): {one_line(r.mention.text, 120)}"
-                     for r in critical]
-            self.alert(lines)
+            self.critical_unread.update(r.conv_id for r in critical)
+            self.alert("critical", [
+                Alert(f"#{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
+                      f"({r.triage.category})", one_line(r.mention.text, 120))
+                for r in critical])
 
     def ingest(self, mentions: Iterable[Any]) -> list[Any]:
         """File mentions now (tests, pasted imports) with the same alerting as live ones."""
@@ -312,18 +447,40 @@ class MentionDesk(App[int]):
         """Every second: wake snoozes, raise at-risk alerts, redraw the status bar."""
         alerts = self.desk.tick(self.clock())
         if alerts:
-            self.alert([f"AT RISK {a.message}" for a in alerts], severity="warning")
+            self.alert("at_risk", [Alert(a.message, "") for a in alerts])
         self.redraw_status()
 
-    def alert(self, lines: list[str], severity: str = "error") -> None:
+    def alert(self, kind: str, alerts: list[Alert]) -> None:
+        """Toast and ring for ``alerts`` of ``kind`` ("critical", "at_risk"): at once when this
+        kind was quiet for ``ALERT_COOLDOWN`` s, else together with whatever else arrives
+        before the cooldown ends — one toast, one bell, every alert counted."""
+        batch = self._alerts[kind]
+        batch.pending.extend(alerts)
+        wait = batch.last_shown + ALERT_COOLDOWN - time.monotonic()
+        if wait <= 0:
+            self._show_alerts(kind)
+        elif batch.timer is None:
+            batch.timer = self.set_timer(wait, partial(self._show_alerts, kind),
+                                         name=f"alerts-{kind}")
+
+    def flush_alerts(self) -> None:
+        """Show the alerts waiting for their cooldown now."""
+        for kind in self._alerts:
+            self._show_alerts(kind)
+
+    def _show_alerts(self, kind: str) -> None:
+        batch = self._alerts[kind]
+        if batch.timer is not None:
+            batch.timer.stop()
+            batch.timer = None
+        alerts, batch.pending = batch.pending, []
+        if not alerts:
+            return
+        batch.last_shown = time.monotonic()
         self.rings += 1
         self.bell()
-        shown = lines[:MAX_ALERT_TOASTS]
-        if len(lines) > len(shown):
-            shown.append(f"... and {len(lines) - len(shown)} more")
-        for line in shown:
-            self.notify(scrub(line, 400), severity=severity, timeout=10,  # type: ignore[arg-type]
-                        markup=False)
+        self.notify(scrub(batch.summary(alerts), 600), severity=batch.severity,  # type: ignore[arg-type]
+                    timeout=10, markup=False)
 
     # ==== commands =============================================================================
 
@@ -361,7 +518,9 @@ class MentionDesk(App[int]):
         if message:
             self.say(message)
         # The agent acted: show the queue's answer now rather than on the widget's next tick.
-        self.queue_view.apply_changes()
+        queue = self._pane(QueueView)
+        if queue is not None:
+            queue.apply_changes()
         self.redraw()
 
     def run_desk(self, do: Callable[[], str]) -> None:

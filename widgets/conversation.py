@@ -4,6 +4,11 @@ It shows the customer's whole history on the desk (``Desk.history``): earlier pu
 DMs, our replies with their outbox delivery status, hand-offs, notes, and undone events struck
 through — newest at the bottom, scrolled there — under a profile line (``Desk.profile``).
 Every piece of stranger text goes through :mod:`widgets.safe`.
+
+Redrawing is cheap by design: a pane whose text did not change is not touched, and a pane whose
+text changed but not its height is repainted without a layout (:func:`repaint`) — in Textual any
+layout request reflows the whole screen, which while mentions stream in is what makes keys lag.
+So a delivery going from ``pending`` to ``sent`` repaints the history's lines, nothing more.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.visual import visualize
 from textual.widgets import Static
 
 from .safe import assemble, join, one_line, plain
@@ -132,6 +138,30 @@ def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> C
     return join(lines, "\n") if lines else Content("no messages")
 
 
+def repaint(static: Static, content: Content, *, force: bool = False) -> bool:
+    """Show ``content`` in ``static``: nothing when it is already shown (text and styles), a
+    repaint without layout when its height stays the same.  Returns False when unchanged.
+
+    ``force`` updates with a layout whatever changed: after a resize, and as a safety net —
+    Textual can drop a layout requested while another one is pending during start-up."""
+    shown = static.content
+    if force:
+        static.update(content)
+        return True
+    if (isinstance(shown, Content) and shown.plain == content.plain
+            and list(shown.spans) == list(content.spans)):
+        return False
+    width = static.content_size.width
+    layout = True
+    if width > 0 and static.is_mounted:
+        styles = static.styles
+        old = static.visual.get_height(styles, width)
+        new = visualize(static, content, markup=False).get_height(styles, width)
+        layout = old != new
+    static.update(content, layout=layout)
+    return True
+
+
 class ConversationView(Vertical, can_focus=False):
     """The selected conversation's customer (fixed at the top) and its history (scrolled to the
     newest message).  Read-only: the app sends the commands."""
@@ -152,23 +182,29 @@ class ConversationView(Vertical, can_focus=False):
         with VerticalScroll(id="history-scroll"):
             yield Static(Content(""), id="history")
 
-    def show(self, desk: Any, conv_id: str | None, extra: Content | None = None) -> None:
+    def show(self, desk: Any, conv_id: str | None, extra: Content | None = None, *,
+             force: bool = False) -> None:
         """Redraw for ``conv_id`` (None: nothing selected); ``extra`` is drawn under the history
-        (the suggestion, when the screen is too small for its own pane)."""
+        (the suggestion, when the screen is too small for its own pane); ``force`` redraws and
+        lays out even what did not change (after a resize)."""
+        other = conv_id != self.conv_id
         self.conv_id = conv_id
         profile = self.query_one("#profile", Static)
         history = self.query_one("#history", Static)
         conv = desk.conversations.get(conv_id) if conv_id else None
         if conv is None:
-            profile.update(Content("no conversation selected"))
-            history.update(Content("The queue is empty: new mentions appear in the queue."))
+            repaint(profile, Content("no conversation selected"), force=force)
+            repaint(history, Content("The queue is empty: new mentions appear in the queue."),
+                    force=force)
             return
         now = desk.clock()
         tz = getattr(desk.rules.office_hours, "tz", None)
-        profile.update(profile_content(desk, conv, now))
+        repaint(profile, profile_content(desk, conv, now), force=force)
         body = history_content(desk, conv, now, tz)
         if extra is not None:
             body = join([body, Content("─" * 20), extra])
-        history.update(body)
-        # Anchored: stays at the newest message as the text reflows, until the agent scrolls up.
-        self.query_one("#history-scroll", VerticalScroll).anchor()
+        if repaint(history, body, force=force) and (other or force):
+            # Another conversation starts at its newest message; anchored, it stays there as
+            # the text reflows, until the agent scrolls up (a redraw of the same conversation
+            # leaves their scroll position alone).
+            self.query_one("#history-scroll", VerticalScroll).anchor()

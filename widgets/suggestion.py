@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from .conversation import repaint
 from .safe import assemble, join, one_line, plain
 
 ACTION_WORDS = {
@@ -58,7 +59,8 @@ def suggestion_content(desk: Any, conv_id: str, *, compact: bool = False) -> Con
 
 
 class SuggestionView(VerticalScroll):
-    """Read-only: the app decides what to do with the suggestion (``A`` accepts it)."""
+    """Read-only: the app decides what to do with the suggestion (``A`` accepts it).  Repainted
+    only when its text changes, and laid out again only when its height does."""
 
     DEFAULT_CSS = """
     SuggestionView { height: auto; max-height: 12; padding: 0 1; }
@@ -67,9 +69,11 @@ class SuggestionView(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Content(""), id="suggestion-text")
 
-    def show(self, desk: Any, conv_id: str | None, *, compact: bool = False) -> None:
+    def show(self, desk: Any, conv_id: str | None, *, compact: bool = False,
+             force: bool = False) -> None:
+        """Draw the suggestion for ``conv_id``; ``force`` lays out even an unchanged text."""
         body = self.query_one("#suggestion-text", Static)
         if conv_id is None or conv_id not in desk.conversations:
-            body.update(Content(""))
+            repaint(body, Content(""), force=force)
             return
-        body.update(suggestion_content(desk, conv_id, compact=compact))
+        repaint(body, suggestion_content(desk, conv_id, compact=compact), force=force)
