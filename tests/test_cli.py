@@ -156,3 +156,14 @@ def test_offline_twice_sends_no_second_public_bridge(capsys, desk_dir: Path) -> 
     kinds = sorted(i["kind"] for i in d.outbox.items.values())
     assert kinds == ["bridge", "dm", "dm"]
     store.close()
+
+
+def test_ingest_takes_the_same_source_options_as_the_console(capsys, tmp_path: Path) -> None:
+    history = ROOT / "tests" / "data" / "support.csv"
+    code = main(["ingest", "--source", f"replay:{history}", "--speed", "max", "--once",
+                 "--map", "id=tweet_id,author=author_id,in_reply_to=in_response_to_tweet_id",
+                 "--data-dir", str(tmp_path / "d"), "--no-deliver"])
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, err
+    assert lines and all(line["category"] for line in lines)

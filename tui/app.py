@@ -721,23 +721,9 @@ class MentionDesk(App[int]):
 
 # ==== the command line =========================================================================
 
-def source_options(spec: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Command-line flags that apply to the source ``spec`` (flags win over the config)."""
-    kind = spec.partition(":")[0]
-    opts: dict[str, Any] = {}
-    if kind == "demo":
-        opts.update(seed=args.seed, rate=args.rate, burst=bool(args.burst))
-    elif kind == "replay":
-        opts["speed"] = args.speed
-        if getattr(args, "map", None):
-            from .core.interchange import parse_map
-            opts["map"] = parse_map(args.map)
-    return opts
-
-
 def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
     """``--source`` specs, else the config's sources, else the demo stream."""
-    from .sources.registry import make_source
+    from .sources.registry import make_source, source_options
 
     specs = list(getattr(args, "source", None) or [])
     if not specs and config is not None:

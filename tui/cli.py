@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import commands
+from .sources.registry import add_source_arguments
 
 # Sub-commands that live next to what they drive: (module, description for --help).
 MODULES = (
@@ -33,12 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", action="append", metavar="SPEC",
                         help="demo | replay:PATH | mastodon:URL | bluesky:HANDLE | feed:URL "
                              "(repeatable; default: the config's sources, else demo)")
-    parser.add_argument("--speed", default="1", help="replay speed: N times real time, or max")
-    parser.add_argument("--map", help="CSV column mapping for replay: field=column,...")
-    parser.add_argument("--seed", type=int, default=7, help="demo stream seed")
-    parser.add_argument("--rate", type=float, default=0.5, help="demo mentions per second")
-    parser.add_argument("--burst", action="store_true",
-                        help="demo: a brand emergency, hundreds of mentions a minute")
+    add_source_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in MODULES:
         try:

@@ -22,6 +22,7 @@ from ..core.model import iso
 
 def add_parser(subparsers: Any) -> None:
     from ..commands import add_common
+    from .registry import add_source_arguments
 
     p = subparsers.add_parser(
         "ingest", help="run sources headless into the desk, printing each triaged mention",
@@ -37,6 +38,7 @@ def add_parser(subparsers: Any) -> None:
     when.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                       help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--no-deliver", action="store_true", help="do not send due outbox items")
+    add_source_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -51,7 +53,7 @@ def line_for(result: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.boot import BootError, open_desk, options_from
-    from .registry import make_source
+    from .registry import make_source, source_options
     from .runner import Runner
 
     try:
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                   "file", file=sys.stderr)
             return 2
         try:
-            sources = [make_source(spec, config) for spec in specs]
+            sources = [make_source(spec, config, options=source_options(spec, args))
+                       for spec in specs]
         except ValueError as exc:
             print(f"mentiondesk: {exc}", file=sys.stderr)
             return 2

@@ -82,3 +82,28 @@ def _build(cls: type, kind: str, opts: dict[str, Any], *args: Any) -> Source:
         return cls(*args, **opts)
     except TypeError as exc:
         raise ValueError(f"bad options for {kind} source: {exc}") from None
+
+
+def add_source_arguments(parser: Any) -> None:
+    """The command-line options that shape sources: shared by the console and ``ingest``."""
+    parser.add_argument("--speed", default="1", help="replay speed: N times real time, or max")
+    parser.add_argument("--map", help="CSV column mapping for replay: field=column,...")
+    parser.add_argument("--seed", type=int, default=7, help="demo stream seed")
+    parser.add_argument("--rate", type=float, default=0.5, help="demo mentions per second")
+    parser.add_argument("--burst", action="store_true",
+                        help="demo: a brand emergency, hundreds of mentions a minute")
+
+
+def source_options(spec: str, args: Any) -> dict[str, Any]:
+    """Command-line flags that apply to the source ``spec`` (flags win over the config)."""
+    kind = spec.partition(":")[0]
+    opts: dict[str, Any] = {}
+    if kind == "demo":
+        opts.update(seed=args.seed, rate=args.rate, burst=bool(args.burst))
+    elif kind == "replay":
+        opts["speed"] = args.speed
+        if getattr(args, "map", None):
+            from ..core.interchange import parse_map
+
+            opts["map"] = parse_map(args.map)
+    return opts
