@@ -81,3 +81,10 @@ def test_bar_drawing() -> None:
     assert bar(0, 10, 8) == "" and bar(10, 10, 8) == "█" * 8
     assert bar(5, 10, 3) == "█▌"  # 1.5 cells
     assert bar(20, 10, 4) == "████"  # capped
+
+
+def test_a_level_with_nothing_measured_shows_no_rate_not_zero() -> None:
+    from widgets.charts import bar
+
+    assert bar(float("nan"), 100, 20) == "" and bar(0, 100, 20) == ""
+    assert bar(50, 100, 20) == "█" * 10

@@ -69,7 +69,7 @@ class StatsScreen(Screen[None]):
         with VerticalScroll(id="stats-body"), Grid(id="stats-grid"):
             yield self._panel("Response times (on each level's clock)", Static(id="times"))
             yield self._panel("SLA hit rate by urgency", BarChart(
-                id="sla", maximum=100, fmt=lambda v: f"{v:.0f}%", bar_style="$success",
+                id="sla", maximum=100, fmt=lambda v: f"{v:.0f}%" if v == v else "—", bar_style="$success",
                 empty="no answers due yet"))
             yield self._panel("Right now", Static(id="now"))
             with Vertical(classes="panel", id="trend-panel") as panel:
@@ -157,7 +157,8 @@ class StatsScreen(Screen[None]):
             if s.hits + s.misses + s.pending:
                 sla_rows.append((f"{s.level} {s.hits}/{s.hits + s.misses}"
                                  + (f" +{s.pending}" if s.pending else ""),
-                                 (s.rate or 0.0) * 100))
+                                 # nothing answered or missed yet: no rate, not 0 %
+                                 s.rate * 100 if s.rate is not None else float("nan")))
         self.query_one("#sla", BarChart).set_rows(sla_rows)
         c = m.now_counts
         rate = [fmt_rate(s.rate) for s in m.sla.values() if s.rate is not None]

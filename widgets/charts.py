@@ -18,7 +18,7 @@ PARTIAL = " ▏▎▍▌▋▊▉"  # eighths of a cell
 
 def bar(value: float, maximum: float, width: int) -> str:
     """A bar of ``value / maximum`` of ``width`` cells, drawn to an eighth of a cell."""
-    if maximum <= 0 or width <= 0 or value <= 0:
+    if maximum <= 0 or width <= 0 or not value > 0:  # also no bar for NaN (nothing measured)
         return ""
     eighths = round(min(1.0, value / maximum) * width * 8)
     whole, rest = divmod(eighths, 8)
