@@ -889,8 +889,8 @@ class Desk:
             self.events[eid] = ev
             self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
             self.meta["seq"] = max(self.meta["seq"], ev.seq)
-            if ev.kind == "handoff":  # undone ones too: a case id is never reused
-                num = str(ev.details.get("case_id", "")).rpartition("-")[2]
+            if ev.details.get("case_id"):  # hand-offs and replies; undone ones too: a case
+                num = str(ev.details["case_id"]).rpartition("-")[2]  # id is never reused
                 if num.isdigit():
                     self.meta["case"] = max(self.meta["case"], int(num))
         self.outbox.restore({k: v for k, v in tables.get("outbox", {}).items()
