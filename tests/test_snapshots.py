@@ -38,6 +38,9 @@ def test_main_160x48(snap_compare):
     ["slash"],        # filter with the field help
     ["question_mark"],  # help: every key
     ["x"],            # confirm spam
-], ids=["reply", "offline", "handoff", "resolve", "snooze", "filter", "help", "confirm"])
+    ["t"],            # tag prompt
+    ["m"],            # note prompt
+], ids=["reply", "offline", "handoff", "resolve", "snooze", "filter", "help", "confirm", "tag",
+        "note"])
 def test_modal(snap_compare, keys):
     assert snap_compare(app(), terminal_size=(80, 24), press=keys)
