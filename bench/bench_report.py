@@ -3,7 +3,10 @@
 Builds a desk in memory (30 days of traffic ending now: most conversations answered, some
 handed off or taken offline, resolved and then archived by ``desk.checkpoint``; the last few
 hours still hot), writes it to a real data dir, then times the commands in-process and once each
-as a child process.  Prints seconds and peak memory; never asserts (target: < 10 s each).
+as a child process — the children run while this process holds the data dir's lock, as the
+console does.  Prints seconds and peak memory; never asserts (target: < 10 s each).
+The 12h/7d windows read only the archive files of the months they reach into, so those figures
+depend on the day of the month the bench runs.
 
     /work/venv/bin/python bench/bench_report.py [--mentions 100000] [--keep DIR]
 """
@@ -123,10 +126,78 @@ def checkpoint(desk: Desk, store: Store) -> int:
         desk.store = desk.outbox.store = None
 
 
-def timed(label: str, fn) -> None:  # type: ignore[no-untyped-def]
+TARGET = 10.0  # seconds, each command (the issue: "under 10 seconds, measured in bench/")
+COMMANDS = (
+    ("report --since 12h", ["report", "--since", "12h"]),
+    ("report --since 31d --format json", ["report", "--since", "31d", "--format", "json"]),
+    ("review --since 7d", ["review", "--since", "7d"]),
+    ("export --format jsonl (everything)", ["export", "--format", "jsonl"]),
+    ("export --format csv (everything)", ["export", "--format", "csv"]),
+)
+# What each child prints on stderr last: its own peak RSS (VmHWM; ru_maxrss would include the
+# parent's on Linux) — after the command has run and written everything to /dev/null.
+CHILD = (
+    "import re, sys; from tui.cli import main; rc = main(sys.argv[1:]); sys.stdout.flush(); "
+    "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()); "
+    "print(hwm[1] if hwm else '?', file=sys.stderr); sys.exit(rc)"
+)
+
+
+def verdict(secs: float) -> str:
+    return "ok" if secs < TARGET else f"OVER {TARGET:.0f} s"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_process(opts: Options) -> None:
+    print(f"\nin-process: the desk opened once, read-only; each command writes to memory "
+          f"(target < {TARGET:.0f} s each)")
     t = time.perf_counter()
-    out = fn()
-    print(f"  {label:36} {time.perf_counter() - t:6.2f} s {out or ''}")
+    desk = open_desk(opts, read_only=True)
+    print(f"  {'open the desk (read-only)':38} {time.perf_counter() - t:6.2f} s")
+    for label, argv in COMMANDS:
+        fmt = argv[argv.index("--format") + 1] if "--format" in argv else "md"
+        since = argv[argv.index("--since") + 1] if "--since" in argv else None
+        sink = io.StringIO()
+        t = time.perf_counter()
+        if argv[0] == "report":
+            report(desk, since, fmt, sink)
+            extra = ""
+        elif argv[0] == "review":
+            review(desk, since, fmt, sink)
+            extra = ""
+        else:
+            extra = f"  {export(desk, since, fmt, sink):,} records"
+        secs = time.perf_counter() - t
+        print(f"  {label:38} {secs:6.2f} s  {verdict(secs):8} "
+              f"output {len(sink.getvalue()) / 1e6:5.1f} MB{extra}")
+        del sink
+    desk.store.close()
+    print(f"  peak RSS of this process so far: {rss_mb():.0f} MB")
+
+
+def as_children(data_dir: Path) -> None:
+    print(f"\nas a child process (python start + open + command + write to /dev/null), while "
+          f"this process holds the data dir like a running console (target < {TARGET:.0f} s):")
+    common = ["--data-dir", str(data_dir), "--rules", str(ROOT / "rules.yaml"),
+              "--replies", str(ROOT / "replies.yaml")]
+    console = Store(data_dir)  # the lock a running console holds
+    try:
+        for label, argv in COMMANDS:
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", CHILD, *argv, *common],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  cwd=ROOT)
+            secs = time.perf_counter() - t
+            lines = proc.stderr.strip().splitlines()
+            peak = lines[-1] if lines else "?"
+            peak_mb = f"{int(peak) / 1024:5.0f} MB" if peak.isdigit() else proc.stderr[-300:]
+            print(f"  {label:38} {secs:6.2f} s  {verdict(secs):8} exit {proc.returncode}  "
+                  f"peak RSS {peak_mb}")
+    finally:
+        console.close()
 
 
 def main() -> None:
@@ -142,47 +213,13 @@ def main() -> None:
         data_dir = Path(tmp.name) / "data"
     if not (data_dir / "desk.json").exists():
         build(data_dir, args.mentions)
-    files = " + ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in
-                       sorted(data_dir.rglob("*.json")))
+    files = " + ".join(f"{p.relative_to(data_dir)} {p.stat().st_size / 1e6:.0f} MB"
+                       for p in sorted(data_dir.rglob("*.json")))
     print(f"store: {files}")
     opts = Options(data_dir=str(data_dir), rules=str(ROOT / "rules.yaml"),
                    replies=str(ROOT / "replies.yaml"))
-
-    print("in-process (desk opened once):")
-    t = time.perf_counter()
-    desk = open_desk(opts)
-    print(f"  {'open the desk':36} {time.perf_counter() - t:6.2f} s")
-    sink = io.StringIO()
-    timed("report --since 12h (md)", lambda: report(desk, "12h", "md", sink))
-    timed("report --since 31d (json)", lambda: report(desk, "31d", "json", io.StringIO()))
-    timed("review --since 7d", lambda: review(desk, "7d", "md", io.StringIO()))
-    timed("export (jsonl, everything)",
-          lambda: f"{export(desk, None, 'jsonl', io.StringIO())} records")
-    timed("export (csv, everything)",
-          lambda: f"{export(desk, None, 'csv', io.StringIO())} records")
-    desk.close()
-    desk.store.close()
-    print(f"  peak RSS of this process so far: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-
-    print("as a child process (open + command + write to /dev/null):")
-    common = ["--data-dir", str(data_dir), "--rules", str(ROOT / "rules.yaml"),
-              "--replies", str(ROOT / "replies.yaml")]
-    for cmd in (["report", "--since", "31d"], ["export", "--format", "jsonl"],
-                ["export", "--format", "csv"]):
-        t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c",
-             # VmHWM: this process' own peak (ru_maxrss would include the parent's, on Linux)
-             "import re, sys; from tui.cli import main; rc = main(sys.argv[1:]); "
-             "sys.stdout.flush(); hwm = re.search(r'VmHWM:\\s+(\\d+)', "
-             "open('/proc/self/status').read()); print(hwm[1] if hwm else '?', "
-             "file=sys.stderr); sys.exit(rc)", *cmd, *common],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        secs = time.perf_counter() - t
-        peak = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "?"
-        peak_mb = f"{int(peak) / 1024:.0f} MB" if peak.isdigit() else proc.stderr[-300:]
-        print(f"  {' '.join(cmd):36} {secs:6.2f} s  exit {proc.returncode}  peak RSS {peak_mb}")
+    in_process(opts)
+    as_children(data_dir)
     if tmp is not None:
         tmp.cleanup()
 

@@ -130,11 +130,13 @@ def test_export_csv_and_since(shift: Any) -> None:
     n = export(desk, "4h", "csv", out)  # Tue 08:00 → 12:00: bob's reply, resolve, eve
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(parsed) == n
-    # bob's conversation record comes with its events, though it started before the window
+    # bob's conversation record comes with its events, though it started before the window;
+    # dan's with the desk waking his snooze at 12:00 (the tick)
     assert [(r["type"], r["what"]) for r in parsed] == [
-        ("conversation", "resolved"), ("event", "reply"), ("outbox", "reply"),
-        ("event", "resolve"), ("conversation", "open"), ("mention", "mention")]
-    assert json.loads(parsed[1]["details"])["channel"] == "public"
+        ("conversation", "open"), ("conversation", "resolved"), ("event", "reply"),
+        ("outbox", "reply"), ("event", "resolve"), ("conversation", "open"),
+        ("mention", "mention"), ("event", "wake")]
+    assert json.loads(parsed[2]["details"])["channel"] == "public"
 
 
 def test_csv_cells_cannot_become_formulas() -> None:

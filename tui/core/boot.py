@@ -104,11 +104,16 @@ def data_dir(opts: Options, config: Any = None, *, demo: bool = False) -> Path:
 
 
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
-              console: bool = False) -> Any:
-    """Build the desk.  Raises ``BootError`` with a clear message on any problem."""
+              console: bool = False, read_only: bool = False) -> Any:
+    """Build the desk.  Raises ``BootError`` with a clear message on any problem.
+
+    ``read_only``: for reports — the store takes no lock (works while the console runs) and
+    refuses every write, so the desk must only be read (never ``desk.close()``, which flushes:
+    close ``desk.store`` instead).
+    """
     from .desk import Desk
     from .model import utcnow
-    from .store import Store, StoreLocked
+    from .store import Store, StoreError, StoreLocked
 
     config = load_config(opts)
     rules, replies = load_policy(opts, config)
@@ -116,9 +121,13 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     if with_store:
         path = data_dir(opts, config, demo=console and is_demo(opts, config))
         try:
-            store = Store(path)
+            store = Store(path, read_only=read_only)
         except StoreLocked as exc:
             raise BootError(str(exc), code=3) from exc
+        except StoreError as exc:
+            if not read_only:
+                raise
+            raise BootError(str(exc)) from exc
     agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
     undo_seconds = getattr(config, "undo_seconds", None)
     desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,

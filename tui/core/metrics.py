@@ -63,6 +63,7 @@ from typing import Any
 
 from .clock import ALWAYS
 from .model import Triage, iso, parse_time
+from .store import paused_gc
 
 ANSWERS = ("reply", "offline", "handoff")
 HOUR = timedelta(hours=1)
@@ -152,38 +153,68 @@ def live_records(desk: Any) -> list[ConvRecord]:
     return out
 
 
-def archived_records(store: Any, since: datetime | None = None,
-                     skip: Iterable[str] = (), *, outbox: bool = True) -> list[ConvRecord]:
-    """Conversations from the store's archive with any activity at or after ``since``.
+ARCHIVE_TABLES = ("conversations", "mentions", "events")
 
+
+def archived_parts(store: Any, since: datetime | None = None, skip: Iterable[str] = (), *,
+                   outbox: bool = True) -> Iterator[list[ConvRecord]]:
+    """Archived conversations with any activity at or after ``since``, one archive file at a
+    time (oldest month first), so a caller can stream through a year of archive holding one
+    month's documents at a time.
+
+    Files that cannot hold anything that happened since ``since`` are not read at all (months
+    before its month — the desk archives a conversation whole in the month of its last
+    activity — and files whose newest time is older: see ``Store.archive_parts``).
     ``skip``: conversation ids the live desk holds (the live copy wins).  ``outbox=False`` skips
-    reading the archived posts (the figures do not need them).  Safe to call from a worker
-    thread: it only reads archive files.
+    the archived posts (the figures do not need them).  Safe to call from a worker thread: it
+    only reads archive files.
     """
     if store is None:
-        return []
+        return
     skipped = set(skip)
-    headers = {d["id"]: d for d in store.archived("conversations")
+    tables = (*ARCHIVE_TABLES, "outbox") if outbox else ARCHIVE_TABLES
+    parts = store.archive_parts(tables, since=since)
+    while True:
+        with paused_gc():  # not across the yield: the caller's work is its own business
+            part = next(parts, None)
+            if part is None:
+                return
+            records = _records(part[1], since, skipped, outbox)
+        del part  # the parsed file goes before the next one is read
+        yield records
+
+
+def archived_records(store: Any, since: datetime | None = None,
+                     skip: Iterable[str] = (), *, outbox: bool = True) -> list[ConvRecord]:
+    """Every record of ``archived_parts`` in one list (a conversation archived twice: the later
+    month's copy)."""
+    recs: dict[str, ConvRecord] = {}
+    for part in archived_parts(store, since, skip, outbox=outbox):
+        for rec in part:
+            recs.pop(rec.id, None)
+            recs[rec.id] = rec
+    return list(recs.values())
+
+
+def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
+             skipped: set[str], outbox: bool) -> list[ConvRecord]:
+    """Records of one archive part's conversations active since ``since``."""
+    headers = {d["id"]: d for d in part["conversations"].values()
                if d.get("id") and d["id"] not in skipped}
     # Raw documents first, grouped by conversation; rows are built only for the conversations
-    # active in the window (a 12h report over a year of archive parses little).
-    mentions: dict[str, list[dict[str, Any]]] = {}
-    events: dict[str, list[dict[str, Any]]] = {}
+    # active in the window (a 12h report on a month's file builds few).
+    mentions: dict[str, list[tuple[datetime, dict[str, Any]]]] = {}
+    events: dict[str, list[tuple[datetime, dict[str, Any]]]] = {}
     last: dict[str, datetime] = {}
-    for d in store.archived("mentions"):
-        cid = d.get("conv")
-        if cid in headers:
-            at = _time(d["created_at"])
-            mentions.setdefault(cid, []).append((at, d))
-            if cid not in last or at > last[cid]:
-                last[cid] = at
-    for d in store.archived("events"):
-        cid = d.get("conv")
-        if cid in headers:
-            at = _time(d["at"])
-            events.setdefault(cid, []).append((at, d))
-            if cid not in last or at > last[cid]:
-                last[cid] = at
+    for name, grouped, field_ in (("mentions", mentions, "created_at"),
+                                  ("events", events, "at")):
+        for d in part[name].values():
+            cid = d.get("conv")
+            if cid in headers:
+                at = _time(d[field_])
+                grouped.setdefault(cid, []).append((at, d))
+                if cid not in last or at > last[cid]:
+                    last[cid] = at
     recs: dict[str, ConvRecord] = {}
     for cid, h in headers.items():
         created = _time(h["created_at"])
@@ -203,7 +234,7 @@ def archived_records(store: Any, since: datetime | None = None,
                 d.get("details") or {}, d.get("group"), bool(d.get("undone")))))
         rec.timeline.sort(key=lambda item: item[0])
     if outbox and recs:
-        for d in store.archived("outbox"):
+        for d in part.get("outbox", {}).values():
             rec = recs.get(d.get("conv_id"))
             if rec is not None:
                 rec.outbox.append(d)
@@ -230,8 +261,28 @@ def collect(desk: Any, since: datetime | None = None, *, outbox: bool = True
         live = [r for r in live if r.last_at >= since]
     archived = archived_records(desk.store, since, skip=desk.conversations, outbox=outbox)
     recs = live + archived
-    recs.sort(key=lambda r: (r.created_at, _num(r.id)))
+    recs.sort(key=_order)
     return recs
+
+
+def collect_parts(desk: Any, since: datetime | None = None, *, outbox: bool = True
+                  ) -> Iterator[list[ConvRecord]]:
+    """``collect`` in parts for streaming (the audit export): the archive one month's file at
+    a time, oldest first, then the live desk; each part oldest first.  The live desk is read
+    first (the thread that owns the desk must call this), the archive after: a conversation
+    archived meanwhile by a console checkpoint is then in both, and the live copy wins."""
+    live = live_records(desk)
+    if since is not None:
+        live = [r for r in live if r.last_at >= since]
+    for part in archived_parts(desk.store, since, skip=desk.conversations, outbox=outbox):
+        part.sort(key=_order)
+        yield part
+    live.sort(key=_order)
+    yield live
+
+
+def _order(rec: ConvRecord) -> tuple[datetime, tuple[int, str]]:
+    return (rec.created_at, _num(rec.id))
 
 
 def _num(cid: str) -> tuple[int, str]:

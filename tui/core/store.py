@@ -14,6 +14,12 @@ parses, so the desk keeps its live state in memory and this module makes durabil
   so the hot snapshot stays small; each archive file is rewritten whole through a temp file too.
 * On start the store takes an exclusive lock on the data dir, repairs what a crash can leave
   behind and says what it did in ``recovered`` (empty when the start was clean).
+* ``Store(data_dir, read_only=True)`` is for reports while the console runs: no lock, never writes
+  a byte; it reads the snapshot and then the journal, and reads again if a checkpoint happened in
+  between (see ``_read_consistent``).  What a writer would repair is only reported.
+* Reports read the archive with ``archive_parts``/``archived_tables``: each file parsed once, and
+  files older than the report's window skipped (the desk files a conversation whole under the
+  month of its last activity, so an older file holds nothing that happened in the window).
 
 Journal lines are ``<crc32 hex> <json>``: the checksum makes a torn or damaged line detectable.
 Snapshot and archive files are plain TinyDB JSON: ``TinyDB("desk.json").table("mentions")`` works,
@@ -23,14 +29,17 @@ journal sequence number.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import json
 import os
 import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -48,6 +57,16 @@ TMP_SUFFIX = ".tmp"
 KEY_FIELD = "_k"  # the store key of a document inside a TinyDB file
 META_TABLE = "_store"  # TinyDB table holding the snapshot's own record (format, journal seq)
 FORMAT = 1
+# Archive file meta flag: every document in the file was archived with ``month=`` (the desk's
+# whole-conversation layout).  Files without it (per-document months, written before that
+# layout) may hold parts of conversations whose other documents sit in other months' files.
+GROUPED = "grouped"
+NEWEST = "newest"  # archive file meta: the newest time any document in the file carries
+# The document fields that say when something happened (for NEWEST): every field the reports
+# filter a window by (mention created_at, event at, header created_at/closed_at, post times).
+TIME_FIELDS = ("closed_at", "resolved_at", "updated_at", "created_at", "at", "received_at",
+               "sent_at")
+READ_ATTEMPTS = 20  # read-only: re-reads when a checkpoint raced the read
 
 AUTO_FLUSH_OPS = 512  # bounded memory when a caller forgets to flush
 CHECKPOINT_BYTES = 32 * 1024 * 1024
@@ -80,6 +99,35 @@ class StoreLocked(StoreError):
         )
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk read (thread-safe, nestable).
+
+    Parsing a 100 MB archive file makes millions of dicts, and every few thousand of them the
+    collector walks everything alive: measured here, that tripled the time of JSON parsing and
+    of building report records.  Parsed JSON holds no cycles (reference counting frees it), so
+    nothing piles up while paused.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def default_data_dir() -> Path:
     """``$MENTIONDESK_DATA_DIR`` if set, else the platform's per-user data directory."""
     env = os.environ.get("MENTIONDESK_DATA_DIR", "").strip()
@@ -98,18 +146,27 @@ class Store:
     puts wait for the checkpoint).
     """
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, *, read_only: bool = False) -> None:
         self.data_dir = Path(data_dir).expanduser()
+        self.read_only = read_only
         self.recovered: list[str] = []
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
         self._closed = True
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"data dir {self.data_dir} exists but is not a directory")
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._snapshot = self.data_dir / SNAPSHOT
         self._journal = self.data_dir / JOURNAL
         self._archive = self.data_dir / ARCHIVE
+        self._seq = self._snapshot_seq = self._journal_bytes = self._journal_ops = 0
+        self._keys: dict[str, set[str]] = {}
+        if read_only:
+            # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
+            self._lock_fd = self._jfd = -1
+            self._initial = self._read_consistent()
+            self._closed = False
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_fd = _take_lock(self.data_dir)
         self._jfd = -1
         try:
@@ -135,6 +192,8 @@ class Store:
                 # The state recovery already built; hand it over once instead of reading twice.
                 tables, self._initial = self._initial, None
                 return tables
+            if self.read_only:
+                return self._read_consistent()
             self._flush_locked()
             tables, meta, _notes = _read_tinydb(self._snapshot, strict=True)
             ops, _end, _damaged = _scan_journal(_read_bytes(self._journal))
@@ -148,6 +207,7 @@ class Store:
 
         The document is serialised now, so later changes to the dict are not recorded.
         """
+        self._check_writable("put")
         _check_table(table)
         _check_key(key)
         if not isinstance(doc, dict):
@@ -158,12 +218,14 @@ class Store:
 
     def delete(self, table: str, key: str) -> None:
         """Remove ``key`` from ``table``; durable after the next ``flush``."""
+        self._check_writable("delete")
         _check_table(table)
         _check_key(key)
         self._append(table, key, {"t": table, "k": key, "x": 1})
 
     def flush(self) -> None:
         """Write the buffered changes with one write + fsync; after it they survive kill -9."""
+        self._check_writable("flush")
         with self._mutex:
             self._check_open()
             self._flush_locked()
@@ -171,6 +233,7 @@ class Store:
     def checkpoint(self, dump: Callable[[], Tables]) -> None:
         """Write ``dump()`` (the full hot tables, including every change put so far) as the new
         snapshot, atomically, then empty the journal.  A crash at any point loses nothing."""
+        self._check_writable("checkpoint")
         with self._mutex:
             self._check_open()
             self._flush_locked()
@@ -192,10 +255,17 @@ class Store:
 
         Each document goes to ``archive/YYYY-MM.json`` by ``month`` if given, else by the first of
         ``ARCHIVE_TIME_FIELDS`` it has (ISO timestamps), else the current month.  Re-archiving a
-        key replaces it.  Once the archive files are safely written, the keys are deleted from the
-        hot tables (journalled and flushed); the caller must drop them from the state its
+        key replaces it.  Once the archive files are safely written, the keys are deleted from
+        the hot tables (journalled and flushed); the caller must drop them from the state its
         ``checkpoint`` dump returns too.
+
+        Giving ``month`` promises what the desk does: ``tables`` holds whole conversations
+        whose last activity was in that month.  Readers with a window rely on it to skip the
+        files of earlier months (see ``archive_parts``); a file ever written without ``month``
+        is read by every report.  Each file also records the newest time any of its documents
+        carries (``TIME_FIELDS``), so a report on the last hours skips files with nothing newer.
         """
+        self._check_writable("archive")
         _check_tables(tables)
         if month is not None and not _MONTH_NAME.match(month):
             raise ValueError(f"archive month must look like 2026-11, not {month!r}")
@@ -211,11 +281,22 @@ class Store:
                 _fsync_dir(self.data_dir)
             for m, content in sorted(by_file.items()):
                 path = self._archive / f"{m}.json"
-                existing, _meta, notes = _read_tinydb(path, strict=False)
+                existing, old_meta, notes = _read_tinydb(path, strict=False)
                 self.recovered.extend(notes)
+                # Grouped stays true only while every write to the file named its month.
+                had_docs = any(existing.values())
+                grouped = month is not None and (not had_docs or old_meta.get(GROUPED) is True)
+                try:
+                    old = (_parse_iso(old_meta.get(NEWEST)) or _newest(existing)
+                           if had_docs else None)
+                    newest = max(filter(None, (old, _newest(content))), default=None)
+                except ValueError:
+                    newest = None  # a time we cannot read: never skip this file by time
                 for table, docs in content.items():
                     existing.setdefault(table, {}).update(docs)
-                _write_tinydb(path, existing, {"format": FORMAT, "month": m, "at": _now()})
+                meta = {"format": FORMAT, "month": m, "at": _now(), GROUPED: grouped,
+                        NEWEST: _iso(newest)}
+                _write_tinydb(path, existing, meta)
             for table, docs in tables.items():
                 for key in docs:
                     self._append(table, key, {"t": table, "k": key, "x": 1})
@@ -223,22 +304,93 @@ class Store:
 
     def archived(self, table: str) -> Iterator[dict[str, Any]]:
         """The archived documents of ``table`` (the newest archived version of each key)."""
-        for _key, doc in self.archived_items(table):
-            yield doc
+        yield from self.archived_tables((table,))[table].values()
 
     def archived_items(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(key, document) pairs from every archive file, newest month first."""
-        _check_table(table)
-        seen: set[str] = set()
-        for path in sorted(self._archive_files(), reverse=True):
-            tables, _meta, notes = _read_tinydb(path, strict=False, move_aside=False)
-            for note in notes:
-                if note not in self.recovered:
-                    self.recovered.append(note)
-            for key, doc in tables.get(table, {}).items():
-                if key not in seen:
-                    seen.add(key)
-                    yield key, doc
+        yield from self.archived_tables((table,))[table].items()
+
+    def archived_tables(self, tables: Iterable[str], *, since: datetime | None = None
+                        ) -> Tables:
+        """table -> key -> document for each of ``tables``, every archive file parsed once.
+
+        A key archived in several months gives its newest month's document; keys come newest
+        month first.  ``since``: skip the files that hold nothing that happened since then
+        (see ``archive_parts``).
+        """
+        wanted = _wanted(tables)
+        out: Tables = {t: {} for t in wanted}
+        files = [p for _name, group in self._archive_plan(since) for p in group]
+        for path in sorted(files, reverse=True):
+            content = self._read_archive_file(path, wanted)
+            for table, docs in content.items():
+                merged = out[table]
+                for key, doc in docs.items():
+                    merged.setdefault(key, doc)
+        return out
+
+    def archive_parts(self, tables: Iterable[str], *, since: datetime | None = None
+                      ) -> Iterator[tuple[str, Tables]]:
+        """The archive one part at a time, oldest first: ``(month, table -> key -> document)``.
+
+        A part is one month's file, holding whole conversations; each file is parsed once and
+        the caller drops it before the next is read, so reports stream through the archive.
+        Files written before the desk archived whole conversations spread a conversation over
+        several months: they come first, merged into one part named ``"mixed"`` (newest file
+        wins for a key).  A key archived again in a later month appears in both parts.
+
+        ``since`` skips, without parsing them, the files that cannot hold anything that
+        happened at or after it: the months before ``since``'s month (the desk archives a
+        conversation in the month of its last activity) and the files whose newest document
+        time is older than ``since``.
+        """
+        wanted = _wanted(tables)
+        for name, group in self._archive_plan(since):
+            if len(group) == 1:
+                yield name, self._read_archive_file(group[0], wanted)
+                continue
+            merged: Tables = {t: {} for t in wanted}
+            for path in sorted(group, reverse=True):
+                for table, docs in self._read_archive_file(path, wanted).items():
+                    target = merged[table]
+                    for key, doc in docs.items():
+                        target.setdefault(key, doc)
+            yield name, merged
+
+    def _archive_plan(self, since: datetime | None) -> Iterator[tuple[str, list[Path]]]:
+        """Groups of archive files to read, oldest first (see ``archive_parts``)."""
+        files = self._archive_files()
+        metas = {p: _head_meta(p) for p in files}
+
+        def before(p: Path) -> bool:  # nothing in the file happened at or after `since`
+            if since is None:
+                return False
+            newest = _parse_iso(metas[p].get(NEWEST))
+            return newest is not None and newest < since
+
+        mixed = [p for p in files if metas[p].get(GROUPED) is not True]
+        if since is not None:
+            month = _as_utc(since).strftime("%Y-%m")
+            # A conversation spread over these files needs all of them, unless none reaches
+            # into the window.
+            if all(p.stem < month or before(p) for p in mixed):
+                mixed = []
+        if mixed:
+            yield "mixed", mixed
+        for p in files:
+            if metas[p].get(GROUPED) is not True or before(p):
+                continue
+            if since is None or p.stem >= _as_utc(since).strftime("%Y-%m"):
+                yield p.stem, [p]
+
+    def _read_archive_file(self, path: Path, wanted: tuple[str, ...]) -> Tables:
+        tables, _meta, notes = _read_tinydb(
+            path, strict=False, move_aside=False, only=wanted
+        )
+        for note in notes:
+            if note not in self.recovered:
+                self.recovered.append(note)
+        return {t: tables.get(t, {}) for t in wanted}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -269,6 +421,12 @@ class Store:
         with self._mutex:
             if self._closed:
                 return
+            if self.read_only:
+                self._closed = True
+                self._initial = None
+                if checkpoint is not None:
+                    self._check_writable("checkpoint")
+                return
             try:
                 self._flush_locked()
                 if checkpoint is not None:
@@ -298,6 +456,13 @@ class Store:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"the store at {self.data_dir} is closed")
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"read-only: the store at {self.data_dir} was opened for reading "
+                f"(reports); it cannot {what}"
+            )
 
     def _append(self, table: str, key: str, op: dict[str, Any]) -> None:
         with self._mutex:
@@ -340,6 +505,104 @@ class Store:
         if not self._archive.is_dir():
             return []
         return sorted(p for p in self._archive.glob("*.json") if _MONTH_NAME.match(p.stem))
+
+    def _read_consistent(self) -> Tables:
+        """The current state, read without writing anything (the read-only store).
+
+        The writer's checkpoint replaces ``desk.json`` and then empties the journal; between our
+        read of the snapshot and our read of the journal it may have done so.  Either the
+        snapshot's identity changed (we keep its file open, so its inode cannot be reused) or the
+        journal starts after a gap: then we read again.  A gap that stays with the same snapshot
+        is a real one and is reported as the writer would.
+        """
+        last_gap: tuple[Any, int] | None = None
+        for _attempt in range(READ_ATTEMPTS):
+            notes: list[str] = []
+            try:
+                fd = os.open(self._snapshot, os.O_RDONLY)
+            except FileNotFoundError:
+                fd = -1
+            try:
+                before = _identity(os.fstat(fd)) if fd >= 0 else None
+                raw = _read_fd(fd) if fd >= 0 else b""
+                data = _read_bytes(self._journal)
+                try:
+                    after = _identity(os.stat(self._snapshot))
+                except FileNotFoundError:
+                    after = None
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            if before != after:
+                continue  # a checkpoint replaced desk.json while we read
+            if fd >= 0:
+                tables, meta, broken = _read_tinydb(
+                    self._snapshot, strict=False, move_aside=False, raw=raw
+                )
+                notes.extend(broken)
+            else:
+                tables, meta = {}, {}
+            snap_seq = _int(meta.get("seq"))
+            ops, good_end, damaged = _scan_journal(data)
+            later = [op for op in ops if op["s"] > snap_seq]
+            if later and later[0]["s"] != snap_seq + 1 and not damaged:
+                gap = (after, later[0]["s"])
+                if gap != last_gap:
+                    last_gap = gap
+                    continue  # a race or a real gap: the next read tells
+                notes.append(
+                    f"journal: changes {snap_seq + 1}..{later[0]['s'] - 1} are in neither "
+                    f"{SNAPSHOT} nor the journal (was a file of the data dir replaced or deleted?)"
+                )
+            notes.extend(self._read_only_notes(data, ops, later, good_end, damaged))
+            _apply(tables, later, snap_seq)
+            self.recovered = notes
+            self._seq = max([snap_seq, *(op["s"] for op in ops)])
+            self._snapshot_seq = snap_seq
+            self._journal_bytes = good_end
+            self._journal_ops = len(ops)
+            self._keys = {name: set(docs) for name, docs in tables.items()}
+            return tables
+        raise StoreError(
+            f"{self.data_dir} kept changing while it was read ({READ_ATTEMPTS} tries); "
+            "run the command again"
+        )
+
+    def _read_only_notes(
+        self,
+        data: bytes,
+        ops: list[dict[str, Any]],
+        later: list[dict[str, Any]],
+        good_end: int,
+        damaged: list[tuple[int, bytes, str]],
+    ) -> list[str]:
+        """What a writer's recovery would have repaired, said without repairing it."""
+        notes = []
+        tmps = [self._snapshot.with_name(SNAPSHOT + TMP_SUFFIX)]
+        if self._archive.is_dir():
+            tmps += sorted(self._archive.glob("*" + TMP_SUFFIX))
+        for tmp in tmps:
+            if tmp.exists():
+                where = tmp.name if tmp.parent == self.data_dir else f"{ARCHIVE}/{tmp.name}"
+                notes.append(
+                    f"{where}: a checkpoint is being written (or was cut short by a crash); ignored"
+                )
+        if good_end < len(data):
+            notes.append(
+                f"journal: ignored {len(data) - good_end} bytes at its end that are not a "
+                "complete record (being written right now, or left by a crash: the desk "
+                "repairs that when it starts)"
+            )
+        for lineno, line, why in damaged:
+            notes.append(
+                f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was skipped"
+            )
+        if ops and not later:
+            notes.append(
+                f"journal: its {len(ops)} records are already in {SNAPSHOT} (a checkpoint is "
+                "finishing, or was cut short by a crash); skipped"
+            )
+        return notes
 
     def _recover(self) -> Tables:
         """Repair what a crash can leave behind and build the current state."""
@@ -500,19 +763,33 @@ def _apply(tables: Tables, ops: list[dict[str, Any]], after_seq: int) -> None:
 
 
 def _read_tinydb(
-    path: Path, *, strict: bool, move_aside: bool = True
+    path: Path,
+    *,
+    strict: bool,
+    move_aside: bool = True,
+    only: tuple[str, ...] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[Tables, dict[str, Any], list[str]]:
     """Tables, the ``_store`` record and notes about repairs from a TinyDB file we wrote.
 
     A file that does not parse is moved aside (``strict=False``) and the first JSON document in
-    it recovered, which is what TinyDB's own crash leaves ("Extra data").
+    it recovered, which is what TinyDB's own crash leaves ("Extra data").  ``only``: the tables
+    wanted (the others are parsed, as JSON must be, but not unpacked).  ``raw``: the file's
+    bytes, already read.
     """
     name = path.name if path.parent.name != ARCHIVE else f"{ARCHIVE}/{path.name}"
-    raw = _read_bytes(path)
-    if not raw and not path.exists():
-        return {}, {}, []
+    if raw is None:
+        raw = _read_bytes(path)
+        if not raw and not path.exists():
+            return {}, {}, []
+    text: str | bytes = raw
     try:
-        data = json.loads(raw)
+        # Decoded as json.loads would, then the bytes let go: a 100 MB file is not held twice
+        # while its documents are built.
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        raw = b""
+        with paused_gc():
+            data = json.loads(text)
         problem = None
     except ValueError as exc:  # includes UnicodeDecodeError
         if strict:
@@ -520,7 +797,7 @@ def _read_tinydb(
         data, problem = None, str(exc).splitlines()[0]
     notes: list[str] = []
     if problem is not None:
-        good, used = _first_document(raw)
+        good, used = _first_document(text)
         if move_aside:
             aside = _aside(path, "broken")
             os.replace(path, aside)
@@ -562,8 +839,8 @@ def _read_tinydb(
                 if isinstance(doc, dict):
                     meta.update(doc)
             continue
-        if table.startswith("_"):
-            continue  # TinyDB's _default and other tables that are not ours
+        if table.startswith("_") or (only is not None and table not in only):
+            continue  # TinyDB's _default and other tables that are not ours, or not wanted
         out: dict[str, dict[str, Any]] = {}
         for doc_id, doc in docs.items():
             key = doc.pop(KEY_FIELD, None) if isinstance(doc, dict) else None
@@ -575,8 +852,35 @@ def _read_tinydb(
     return tables, meta, notes
 
 
-def _first_document(raw: bytes) -> tuple[dict[str, Any] | None, int]:
-    text = raw.decode("utf-8", errors="replace")
+_HEAD = b'{"' + META_TABLE.encode("ascii") + b'":{"1":'
+
+
+def _head_meta(path: Path) -> dict[str, Any]:
+    """The ``_store`` record of a file we wrote, from its first bytes (we write it first), so
+    deciding whether to read a 100 MB archive file does not cost parsing it.  {} if unknown."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return {}
+    if not head.startswith(_HEAD):
+        return {}
+    try:
+        meta, _end = json.JSONDecoder().raw_decode(head.decode("ascii", "replace"), len(_HEAD))
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _wanted(tables: Iterable[str]) -> tuple[str, ...]:
+    wanted = (tables,) if isinstance(tables, str) else tuple(dict.fromkeys(tables))
+    for table in wanted:
+        _check_table(table)
+    return wanted
+
+
+def _first_document(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
     start = len(text) - len(text.lstrip())
     try:
         data, end = json.JSONDecoder().raw_decode(text, start)
@@ -672,6 +976,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _read_fd(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 24):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when a file is replaced or rewritten (inode, size, times)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -710,6 +1026,46 @@ def _month_of(doc: dict[str, Any]) -> str:
         if isinstance(value, str) and (m := _MONTH.match(value)) and 1 <= int(m[2]) <= 12:
             return f"{m[1]}-{m[2]}"
     return time.strftime("%Y-%m", time.gmtime())
+
+
+def _parse_iso(value: object) -> datetime | None:
+    """An ISO timestamp we wrote (``Z`` or an offset) as an aware datetime; None if not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _as_utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _newest(tables: Tables) -> datetime | None:
+    """The newest time any document of ``tables`` carries (see ``TIME_FIELDS``); None when
+    none has one.  Raises ValueError for a time that is not ISO 8601: unknown, not old."""
+    seen: set[str] = set()
+    for docs in tables.values():
+        for doc in docs.values():
+            for field in TIME_FIELDS:
+                value = doc.get(field)
+                if isinstance(value, str):
+                    seen.add(value)
+                elif value is not None:
+                    raise ValueError(f"not an ISO time: {value!r}")
+    newest = None
+    for value in seen:
+        t = _parse_iso(value)
+        if t is None:
+            raise ValueError(f"not an ISO time: {value!r}")
+        if newest is None or t > newest:
+            newest = t
+    return newest
 
 
 def _check_table(table: object) -> None:
