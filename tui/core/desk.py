@@ -223,7 +223,10 @@ class Desk:
         ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
         self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
         if store is not None:
-            self._load(store.load())
+            from .store import paused_gc
+
+            with paused_gc():  # a bulk build of acyclic objects: the collector only slows it
+                self._load(store.load())
             if not getattr(store, "read_only", False):
                 self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 

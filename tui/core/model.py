@@ -26,6 +26,16 @@ def utcnow() -> datetime:
 
 def parse_time(value: object) -> datetime:
     """Parse an ISO 8601 timestamp (``Z`` allowed) or epoch seconds into an aware UTC datetime."""
+    if type(value) is str:
+        # Fast path: what we store ourselves ("2026-11-23T10:00:00Z"); Python 3.11 reads "Z".
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if dt.tzinfo is UTC:
+                return dt
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)):
