@@ -205,3 +205,24 @@ def test_render_md_with_an_empty_desk() -> None:
     out = io.StringIO()
     render_report_md(build_report(desk, SINCE, NOW), out)
     assert "## Handed off (0)\n\n- none" in out.getvalue()
+
+
+def test_csv_export_guards_every_stranger_supplied_column() -> None:
+    import csv as csv_mod
+    import io
+
+    from tui.core.report_cmd import EXPORT_FIELDS, write_export
+
+    row = dict.fromkeys(EXPORT_FIELDS)
+    row.update(type="mention", id="feed|=1+1", conv="7", at="2026-11-23T10:00:00Z",
+               who="@evil", what="mention", text="=HYPERLINK(\"http://x\")", rule="-2+3",
+               case_id="+CASE", undone=False, details={"a": 1})
+    out = io.StringIO()
+    assert write_export([row], "csv", out) == 1
+    header, values = list(csv_mod.reader(io.StringIO(out.getvalue())))
+    cells = dict(zip(header, values, strict=True))
+    assert cells["id"] == "feed|=1+1"  # does not start with a formula character
+    assert cells["who"] == "'@evil" and cells["text"].startswith("'=")
+    assert cells["rule"] == "'-2+3" and cells["case_id"] == "'+CASE"
+    assert cells["undone"] == "false" and cells["details"] == '{"a": 1}'
+    assert cells["channel"] == ""
