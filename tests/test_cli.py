@@ -167,3 +167,14 @@ def test_ingest_takes_the_same_source_options_as_the_console(capsys, tmp_path: P
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0, err
     assert lines and all(line["category"] for line in lines)
+
+
+def test_what_the_store_repaired_is_said_on_start(capsys, desk_dir: Path) -> None:
+    journal = desk_dir / "journal.jsonl"
+    with journal.open("ab") as f:
+        f.write(b'deadbeef {"s": 99, "t": "mentions", "k": "torn')  # a crash mid-write
+    code, out, err = run(capsys, desk_dir, "queue")
+    assert code == 0 and "@sam" in out
+    assert "recovered:" in err and "torn" in err
+    code, _, err = run(capsys, desk_dir, "queue")
+    assert "recovered:" not in err  # repaired once, then a clean start

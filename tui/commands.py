@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .core.boot import BootError, open_desk, options_from
+from .core.boot import BootError, open_desk, options_from, recovery_notes
 from .core.desk import ActionRefused, Conversation, Desk
 from .core.model import iso
 from .core.replies import ReplyRefused
@@ -337,6 +337,8 @@ def run(args: argparse.Namespace) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
+    for note in recovery_notes(desk):
+        print(f"mentiondesk: {note}", file=sys.stderr)
     try:
         return handler(desk, args)
     except ActionRefused as exc:

@@ -134,3 +134,10 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
                 undo_seconds=10.0 if undo_seconds is None else float(undo_seconds))
     desk.config = config
     return desk
+
+
+def recovery_notes(desk: Any) -> list[str]:
+    """What the store repaired on start (a torn journal tail, a damaged snapshot...), for the
+    user to see: nothing is ever repaired silently."""
+    store = getattr(desk, "store", None)
+    return [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()]

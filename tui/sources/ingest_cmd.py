@@ -52,7 +52,7 @@ def line_for(result: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.boot import BootError, open_desk, options_from
+    from ..core.boot import BootError, open_desk, options_from, recovery_notes
     from .registry import make_source, source_options
     from .runner import Runner
 
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
+    for note in recovery_notes(desk):
+        print(f"mentiondesk: {note}", file=sys.stderr)
     try:
         config = getattr(desk, "config", None)
         specs = args.source or (config.specs if config is not None else [])
