@@ -671,3 +671,20 @@ def test_current_conversation_after_archiving_a_newer_one(tmp_path) -> None:
     d2 = make_desk(Store(tmp_path), clock)
     assert d2.current["demo|amy"] == d.current["demo|amy"] == live
     d2.store.close()
+
+
+def test_maintain_checkpoints_hourly_and_archives_what_was_handled(tmp_path) -> None:
+    clock = Clock()
+    store = Store(tmp_path)
+    d = make_desk(store, clock)
+    a = d.ingest([mention(REFUND, "amy")])[0].conv_id
+    d.resolve(a)
+    clock.advance(minutes=30)
+    assert d.maintain() is None  # not yet
+    assert store.stats()["journal_bytes"] > 0
+    clock.advance(hours=1)
+    assert d.maintain() == 0  # a checkpoint; amy's case is not a day old yet
+    assert store.stats()["journal_bytes"] == 0
+    clock.advance(days=1)
+    assert d.maintain() == 1 and a not in d.conversations
+    store.close()

@@ -226,3 +226,18 @@ def test_ingest_command_prints_one_json_line_per_mention(tmp_path, monkeypatch, 
     assert main(["ingest", "--source", "gopher:x", "--once",
                  "--data-dir", str(tmp_path / "data")]) == 2
     assert "unknown source 'gopher:x'" in capsys.readouterr().err
+
+
+async def test_the_runner_lets_the_desk_checkpoint_while_it_runs(tmp_path):
+    from tests.deskkit import make_desk
+    from tui.core.store import Store
+
+    store = Store(tmp_path)
+    desk = make_desk(store)
+    calls = []
+    real = desk.maintain
+    desk.maintain = lambda: calls.append(1) or real()
+    runner = Runner(desk, [], maintain_seconds=0.01)
+    await runner.run(duration=0.2)
+    assert len(calls) >= 3
+    store.close()

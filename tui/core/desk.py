@@ -38,6 +38,7 @@ NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
+CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
 
 
@@ -211,6 +212,7 @@ class Desk:
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
+        self.last_checkpoint = clock()
         self._snooze_heap: list[tuple[float, str]] = []
         self._snooze_set: set[tuple[float, str]] = set()
         # Indexes for counts(): conversations waiting for an answer (open or snoozed), by
@@ -801,7 +803,19 @@ class Desk:
             for conv in old:
                 self._forget(conv)
         self.store.checkpoint(self.dump)
+        self.last_checkpoint = now
         return len(old)
+
+    def maintain(self, now: datetime | None = None) -> int | None:
+        """Checkpoint when an hour has passed or the journal grew large, so a desk that runs
+        for days keeps a short journal and archives what was handled.  Returns the number of
+        conversations archived, or None when it was not time yet."""
+        if self.store is None or getattr(self.store, "read_only", False):
+            return None
+        now = now or self.clock()
+        if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
+            return None
+        return self.checkpoint()
 
     def close(self) -> None:
         if self.store is not None:

@@ -36,6 +36,7 @@ class Runner:
         batch_size: int = 200,
         deliver: bool = True,
         deliver_seconds: float = 0.5,
+        maintain_seconds: float = 60.0,
         retry_base: float = 5.0,
         retry_cap: float = 900.0,
         max_attempts: int = 12,
@@ -54,6 +55,7 @@ class Runner:
         self.batch_size = batch_size
         self.deliver_enabled = deliver
         self.deliver_seconds = deliver_seconds
+        self.maintain_seconds = maintain_seconds
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.max_attempts = max_attempts
@@ -204,6 +206,18 @@ class Runner:
             return
         outbox.sent(item["id"], remote)
 
+    async def _maintainer(self) -> None:
+        """Let the desk checkpoint and archive now and then (it decides when)."""
+        maintain = getattr(self.desk, "maintain", None)
+        while maintain is not None:
+            await asyncio.sleep(self.maintain_seconds)
+            try:
+                archived = maintain()
+                if archived:
+                    log.info("checkpoint: %d handled conversations archived", archived)
+            except Exception:
+                log.exception("desk maintenance")
+
     async def _deliverer(self) -> None:
         while True:
             try:
@@ -224,7 +238,8 @@ class Runner:
                 return
             tasks = [asyncio.create_task(self._supervise(s), name=f"source {s.name}")
                      for s in self.sources.values()]
-            helpers = [asyncio.create_task(self._batcher())]
+            helpers = [asyncio.create_task(self._batcher()),
+                       asyncio.create_task(self._maintainer())]
             if self.deliver_enabled:
                 helpers.append(asyncio.create_task(self._deliverer()))
             try:
