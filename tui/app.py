@@ -22,6 +22,12 @@ redraw is coalesced:
   every ``ALERT_COOLDOWN`` seconds, naming how many arrived; the status bar counts unread
   critical conversations, so an alert is never lost in a summary.
 
+The conversation pane also shows the thread around the conversation's latest mention as the
+network has it (``Source.context``): fetched when the agent opens a conversation or the cursor
+rests on one, in an exclusive async worker (moving on cancels the fetch in flight) with a
+timeout, and kept per mention in a small LRU so that going back costs nothing.  A source that
+offers no thread (demo, replay, feed) costs nothing either: no worker, no section.
+
 :meth:`MentionDesk.flush_redraws` applies whatever is pending at once (tests, after an action).
 
 Desk actions are bound on the main screen (not the app) so that a key pressed while a modal is
@@ -36,7 +42,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,14 +61,17 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer
+from textual.worker import Worker, get_current_worker
 
-from widgets.conversation import ConversationView
+from widgets.conversation import ConversationView, Thread
 from widgets.queue_view import QueueView
 from widgets.safe import one_line, scrub
 from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
 from .core.desk import OPEN, ActionRefused, Desk, Outgrown
+from .core.model import Mention
+from .core.replies import network_of
 from .screens import (
     ComposerScreen,
     ConfirmScreen,
@@ -75,6 +84,7 @@ from .screens import (
     filter_help,
     parse_filter,
 )
+from .sources.base import Source
 
 log = logging.getLogger("mentiondesk.console")
 
@@ -102,6 +112,9 @@ KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
 DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
 ALERT_COOLDOWN = 5.0  # at most one toast (and one bell) per kind of alert in this time
 ALERT_NAMED = 6  # conversations named in a summary toast; the count covers the rest
+THREAD_TIMEOUT = 8.0  # seconds a thread fetch may take before the pane says it is unavailable
+THREAD_CACHE = 300  # threads kept (per mention); going back to one does not fetch it again
+THREAD_RETRY = 30.0  # a failed fetch is tried again when its conversation is shown after this
 
 
 PaneT = TypeVar("PaneT", bound=Widget)
@@ -135,6 +148,41 @@ class AlertBatch:
         more = len(alerts) - ALERT_NAMED
         return (f"{self.title}: {len(alerts)} {self.noun} — {named}"
                 + (f", and {more} more" if more > 0 else "") + " (n: most urgent first)")
+
+
+@dataclass(slots=True, frozen=True)
+class Fetched:
+    """What a source answered for one mention's thread: its posts, or why there are none."""
+
+    posts: tuple[Mention, ...] = ()
+    reason: str | None = None  # set when the fetch failed (server text: data)
+    at: float = 0.0  # time.monotonic() of the answer
+
+
+class ThreadCache:
+    """Fetched threads by mention key; the least recently shown is dropped beyond ``size``."""
+
+    def __init__(self, size: int = THREAD_CACHE) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Fetched] = OrderedDict()
+
+    def get(self, key: str) -> Fetched | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: str, item: Fetched) -> None:
+        self._items[key] = item
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class DeskCommands(Provider):
@@ -221,6 +269,9 @@ class MentionDesk(App[int]):
         # includes every alert a summary toast did not name.
         self.critical_unread: set[str] = set()
         self._stop: asyncio.Event | None = None
+        self.threads = ThreadCache()
+        self.thread_timeout = THREAD_TIMEOUT
+        self._thread_fetch: tuple[str, Worker[None]] | None = None  # (mention key, worker)
         keys = dict(getattr(desk.config, "keys", None) or {})
         keys.update(keymap or {})
         self.keys = {k: str(v) for k, v in keys.items()}
@@ -371,7 +422,73 @@ class MentionDesk(App[int]):
             conv_id = None
         narrow = self.main.has_class("-narrow")
         suggestion.show(self.desk, conv_id, compact=narrow, force=force)
-        conversation.show(self.desk, conv_id, force=force)
+        conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force)
+
+    # ==== the thread around a conversation, from its network ===================================
+
+    def thread_source(self, name: str) -> Any | None:
+        """The source named ``name`` when it can fetch threads, else None (the base class's
+        ``context`` answers [] without asking anyone: no request, no section)."""
+        for source in self.sources:
+            if getattr(source, "name", None) == name:
+                method = getattr(type(source), "context", None)
+                return None if method is None or method is Source.context else source
+        return None
+
+    def thread_for(self, conv_id: str | None) -> Thread | None:
+        """The thread section for ``conv_id``'s latest mention: from the cache, else "loading"
+        while a fetch started here runs; None when its source offers no thread."""
+        conv = self.desk.conversations.get(conv_id) if conv_id else None
+        mention = self.desk.latest_mention(conv) if conv is not None else None
+        source = self.thread_source(mention.source) if mention is not None else None
+        if mention is None or source is None:
+            self._cancel_thread_fetch()
+            return None
+        key, network = mention.key, network_of(mention.source)
+        fetched = self.threads.get(key)
+        if fetched is not None and (fetched.reason is None
+                                    or time.monotonic() - fetched.at < THREAD_RETRY):
+            self._cancel_thread_fetch()  # the agent moved on: a fetch in flight is not wanted
+            if fetched.reason is not None:
+                return Thread(network, "failed", reason=fetched.reason)
+            known = self.desk.mentions  # what the desk history shows already
+            posts = tuple({p.key: p for p in fetched.posts
+                           if p.key not in known and p.key != key}.values())
+            return Thread(network, "ready", posts, at=mention.created_at)
+        if self._thread_fetch is None or self._thread_fetch[0] != key:
+            # exclusive: starting this fetch cancels the one for the previous conversation
+            self._thread_fetch = (key, self.fetch_thread(key, source, mention))
+        return Thread(network, "loading")
+
+    def _cancel_thread_fetch(self) -> None:
+        if self._thread_fetch is not None:
+            self._thread_fetch = None
+            self.workers.cancel_group(self, "context")
+
+    @work(exclusive=True, group="context", exit_on_error=False)
+    async def fetch_thread(self, key: str, source: Any, mention: Mention) -> None:
+        """Ask ``source`` for the thread around ``mention``; cache the answer (or the reason
+        there is none) under ``key`` and redraw if the agent is still looking at it.  Nothing
+        here reaches the source's status or the status bar: a thread is a nice-to-have."""
+        try:
+            posts = await asyncio.wait_for(source.context(mention), self.thread_timeout)
+            fetched = Fetched(tuple(p for p in posts if isinstance(p, Mention)),
+                              at=time.monotonic())
+        except TimeoutError:
+            fetched = Fetched(reason=f"no answer in {self.thread_timeout:g} s",
+                              at=time.monotonic())
+        except Exception as exc:  # any source bug or network fault: say so in the pane
+            log.warning("thread of %s: %s", one_line(key, 200), one_line(repr(exc), 300))
+            fetched = Fetched(reason=one_line(str(exc) or type(exc).__name__, 200),
+                              at=time.monotonic())
+        finally:
+            if self._thread_fetch is not None and self._thread_fetch[1] is get_current_worker():
+                self._thread_fetch = None
+        self.threads.put(key, fetched)
+        conv = self.desk.conversations.get(self.selected or "")
+        latest = self.desk.latest_mention(conv) if conv is not None else None
+        if latest is not None and latest.key == key:
+            self.redraw_detail()
 
     def redraw_status(self) -> None:
         """Redraw the status bar now (a no-op when its figures did not change)."""

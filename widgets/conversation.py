@@ -3,7 +3,12 @@
 It shows the customer's whole history on the desk (``Desk.history``): earlier public mentions and
 DMs, our replies with their outbox delivery status, hand-offs, notes, and undone events struck
 through — newest at the bottom, scrolled there — under a profile line (``Desk.profile``).
-Every piece of stranger text goes through :mod:`widgets.safe`.
+Above the history, when the app has fetched it, comes the thread as the network has it
+(:class:`Thread`): the posts around the conversation's latest mention that the desk does not hold,
+muted, under a line that says where they come from — context, not the customer's conversation.
+It sits at the top of the scrolled history, which stays anchored to the newest message, so at
+80x24 it costs the newest lines nothing.  Every piece of stranger text goes through
+:mod:`widgets.safe`.
 
 Redrawing is cheap by design: a pane whose text did not change is not touched, and a pane whose
 text changed but not its height is repainted without a layout (:func:`repaint`) — in Textual any
@@ -13,6 +18,8 @@ So a delivery going from ``pending`` to ``sent`` repaints the history's lines, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -25,6 +32,10 @@ from .safe import assemble, join, one_line, plain
 
 DIM = "dim"
 LABEL = "bold"
+MUTED = "$text-muted"
+THREAD_EARLIER = 5  # posts shown before the mention (the nearest), so the section stays compact
+THREAD_LATER = 3  # and after it
+THREAD_TEXT = 160  # characters of each post: two lines at 80 columns
 
 
 def fmt_left(seconds: float | None) -> str:
@@ -138,6 +149,52 @@ def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> C
     return join(lines, "\n") if lines else Content("no messages")
 
 
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """The network's thread around a conversation's latest mention, as the app fetched it.
+
+    ``state`` is ``"loading"``, ``"failed"`` (``reason`` is the server's text) or ``"ready"``
+    (``posts``: mentions the desk does not hold; ``at``: when the latest mention was posted,
+    which splits them into earlier and later)."""
+
+    network: str
+    state: str
+    posts: Sequence[Any] = ()
+    reason: str = ""
+    at: datetime | None = None
+
+
+def thread_content(thread: Thread | None, now: datetime, tz: tzinfo | None) -> Content | None:
+    """The thread section: one muted line while loading or when unavailable, a heading and the
+    nearest posts (oldest first) when fetched; None when there is nothing to show."""
+    if thread is None:
+        return None
+    network = one_line(thread.network, 30)
+    if thread.state == "loading":
+        return assemble((f"loading thread… ({network})", f"italic {MUTED}"))
+    if thread.state == "failed":
+        return assemble(("thread unavailable: ", f"italic {MUTED}"),
+                        (one_line(thread.reason, 200), MUTED))
+    posts = sorted(thread.posts, key=lambda p: p.created_at)
+    if not posts:
+        return None
+    at = thread.at
+    earlier = [p for p in posts if at is None or p.created_at <= at]
+    later = [p for p in posts if at is not None and p.created_at > at]
+    shown = earlier[-THREAD_EARLIER:] + later[:THREAD_LATER]
+    head = f"Thread on {network} — {len(earlier)} earlier, {len(later)} later"
+    if len(shown) < len(posts):
+        head += f" (nearest {len(shown)} shown)"
+    lines = [assemble((head, f"bold {MUTED}"))]
+    for p in shown:
+        lines.append(assemble(
+            (fmt_time(p.created_at, now, tz) + " ", DIM),
+            ("@" + one_line(p.author.handle, 40), f"bold {MUTED}"), (": ", MUTED),
+            (one_line(p.text, THREAD_TEXT), MUTED)))
+    lines.append(assemble(("─" * 20, DIM)))
+    return join(lines)
+
+
 def repaint(static: Static, content: Content, *, force: bool = False) -> bool:
     """Show ``content`` in ``static``: nothing when it is already shown (text and styles), a
     repaint without layout when its height stays the same.  Returns False when unchanged.
@@ -183,10 +240,11 @@ class ConversationView(Vertical, can_focus=False):
             yield Static(Content(""), id="history")
 
     def show(self, desk: Any, conv_id: str | None, extra: Content | None = None, *,
-             force: bool = False) -> None:
+             thread: Thread | None = None, force: bool = False) -> None:
         """Redraw for ``conv_id`` (None: nothing selected); ``extra`` is drawn under the history
-        (the suggestion, when the screen is too small for its own pane); ``force`` redraws and
-        lays out even what did not change (after a resize)."""
+        (the suggestion, when the screen is too small for its own pane); ``thread`` above it
+        (the network's thread around the latest mention); ``force`` redraws and lays out even
+        what did not change (after a resize)."""
         other = conv_id != self.conv_id
         self.conv_id = conv_id
         profile = self.query_one("#profile", Static)
@@ -201,6 +259,9 @@ class ConversationView(Vertical, can_focus=False):
         tz = getattr(desk.rules.office_hours, "tz", None)
         repaint(profile, profile_content(desk, conv, now), force=force)
         body = history_content(desk, conv, now, tz)
+        context = thread_content(thread, now, tz)
+        if context is not None:
+            body = join([context, body])
         if extra is not None:
             body = join([body, Content("─" * 20), extra])
         if repaint(history, body, force=force) and (other or force):
