@@ -649,3 +649,19 @@ async def test_nothing_redraws_after_the_app_is_gone(desk):
     app.redraw_detail()
     app._apply_changes()
     app.flush_redraws()
+
+
+async def test_what_the_store_repaired_is_shown_at_start(tmp_path) -> None:
+    from tests.app_fixtures import make_app, make_desk, notifications
+
+    desk = make_desk(tmp_path / "d", n=3)
+    desk.store.close()
+    with (tmp_path / "d" / "journal.jsonl").open("ab") as f:
+        f.write(b'0badc0de {"s": 999, "t": "mentions", "k": "x')  # torn by a crash
+    desk = make_desk(tmp_path / "d", n=0)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        notes = notifications(app)
+        assert any(note.startswith("recovered:") and "torn" in note for note in notes)
+    desk.store.close()

@@ -22,7 +22,7 @@ from fakes.mastodon import (
     stream_body,
 )
 
-from tui.core.model import DIRECT, PUBLIC
+from tui.core.model import DIRECT, PUBLIC, Mention
 from tui.sources.base import FAILED, LIVE, RATE_LIMITED, RETRYING, DeliveryError
 from tui.sources.http import SourceConfigError
 from tui.sources.mastodon import MastodonSource
@@ -289,3 +289,18 @@ def test_token_file_must_be_private(tmp_path, monkeypatch):
         MastodonSource("https://mastodon.example")
     monkeypatch.setenv("MENTIONDESK_MASTODON_TOKEN", TOKEN)
     assert MastodonSource("https://mastodon.example").name == "mastodon:https://mastodon.example"
+
+
+async def test_a_thread_the_server_cannot_give_says_why():
+    from tui.sources.base import ContextUnavailable
+
+    with FakeMastodon() as fake:
+        fake.fault("/api/v1/statuses/999/context",
+                   Reply.json({"error": "Record not found"}, 404))
+        source = MastodonSource(fake.url, token=TOKEN, timeout=2.0)
+        m = Mention.from_dict({"id": "999", "text": "x", "author": "a",
+                               "created_at": "2026-11-23T08:00:00Z", "raw_id": "999"},
+                              source=source.name)
+        with pytest.raises(ContextUnavailable, match="Record not found"):
+            await source.context(m)
+        await source.aclose()

@@ -69,6 +69,7 @@ from widgets.safe import one_line, scrub
 from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
+from .core.boot import recovery_notes
 from .core.desk import OPEN, ActionRefused, Desk, Outgrown
 from .core.model import Mention
 from .core.replies import network_of
@@ -288,6 +289,10 @@ class MentionDesk(App[int]):
         # Delivery progress (pending → sent / failed) is shown in the history as it happens.
         self.desk.outbox.listeners.append(self._delivery_changed)
         self.set_interval(self.tick_seconds, self.tick, name="desk-tick")
+        for note in recovery_notes(self.desk):  # what a crash left behind, repaired: say so
+            log.warning(note)
+            self.notify(note, title="Data directory repaired", severity="warning",
+                        timeout=30, markup=False)
         if self.sources:
             self.run_sources()
 

@@ -46,6 +46,10 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class ContextUnavailable(Exception):
+    """The network could not give a thread's history; the message says why (shown as data)."""
+
+
 class Source:
     """Base class: subclasses implement ``run`` and, where the network allows, ``deliver``."""
 

@@ -33,7 +33,17 @@ import regex
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
 from ..core.text import MAX_TEXT, clean_name, clean_text
-from .base import CONNECTING, FAILED, LIVE, RATE_LIMITED, RETRYING, DeliveryError, Emit, Source
+from .base import (
+    CONNECTING,
+    FAILED,
+    LIVE,
+    RATE_LIMITED,
+    RETRYING,
+    ContextUnavailable,
+    DeliveryError,
+    Emit,
+    Source,
+)
 from .http import (
     AuthError,
     Backoff,
@@ -433,7 +443,7 @@ class BlueskySource(Source):
                                     params={"uri": uri, "depth": "6", "parentHeight": "20"})
         except (httpx.HTTPError, ServerError, PayloadError, XrpcError, RateLimited) as exc:
             log.warning("%s: thread of %s: %s", self.name, uri, describe_error(exc))
-            return []
+            raise ContextUnavailable(describe_error(exc)) from exc
         out: list[Mention] = []
 
         def walk(node: Any, up: bool) -> None:

@@ -36,6 +36,7 @@ from .base import (
     LIVE,
     RATE_LIMITED,
     RETRYING,
+    ContextUnavailable,
     DeliveryError,
     Emit,
     Source,
@@ -459,7 +460,7 @@ class MastodonSource(Source):
             data, _ = await self._get(f"/api/v1/statuses/{sid}/context")
         except (httpx.HTTPError, ServerError, PayloadError, RateLimited, AuthError) as exc:
             log.warning("%s: context of %s: %s", self.name, sid, describe_error(exc))
-            return []
+            raise ContextUnavailable(describe_error(exc)) from exc
         if not isinstance(data, dict):
             return []
         out = []
