@@ -130,8 +130,12 @@ async def test_outgrown_asks_before_sending(desk):
         assert isinstance(app.screen, ComposerScreen)
         assert "not sent" in screen_text(app)
         assert kinds(desk, conv.id) == []
+        # Going back showed that message; one more arrives after it: asked again, sent anyway.
+        desk.ingest([mention("late-2", "still waiting", handle=conv.handle,
+                             source=conv.source)])
         await pilot.press("ctrl+s")
         await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()
         assert not isinstance(app.screen, (ComposerScreen, ConfirmScreen))
@@ -665,3 +669,160 @@ async def test_what_the_store_repaired_is_shown_at_start(tmp_path) -> None:
         notes = notifications(app)
         assert any(note.startswith("recovered:") and "torn" in note for note in notes)
     desk.store.close()
+
+
+# ==== regressions: quitting with a dialog open, the palette under a dialog, reading what ====
+# ==== arrived, the take-offline DM ==========================================================
+
+
+async def test_quit_right_after_typing_keeps_the_composer_draft(tmp_path):
+    from app_fixtures import options
+
+    from tui.core.boot import open_desk
+
+    desk = make_desk(tmp_path / "d", n=10)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("r")
+        app.screen.query_one("#reply-text", TextArea).text = ""
+        await pilot.press(*"typed then quit")
+        # Quit at once: the 0.5 s draft debounce has not fired.
+        assert conv_id not in desk.drafts
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    again = open_desk(options(tmp_path / "d"), clock=Clock(), with_store=True)
+    try:
+        assert again.drafts[conv_id]["text"] == "typed then quit"
+    finally:
+        again.store.close()
+
+
+async def test_quit_with_take_offline_open_keeps_the_dm(tmp_path):
+    from app_fixtures import options
+
+    from tui.core.boot import open_desk
+
+    desk = make_desk(tmp_path / "d", n=10)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OfflineScreen)
+        app.screen.query_one("#dm-text", TextArea).text = "DM me your booking ref please"
+        await pilot.press("end", "q")  # typed into the DM, not a quit
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    again = open_desk(options(tmp_path / "d"), clock=Clock(), with_store=True)
+    try:
+        assert again.drafts[conv_id]["text"] == "DM me your booking ref pleaseq"
+    finally:
+        again.store.close()
+
+
+async def test_command_palette_refuses_under_an_open_dialog(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("r")
+        await pilot.pause()
+        composer = app.screen
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Resolve")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen is composer
+        assert not any(isinstance(s, ResolveScreen) for s in app.screen_stack)
+        assert "close the open dialog first" in notifications(app)
+        assert desk.get(conv_id).status == "open" and kinds(desk, conv_id) == []
+        # Closed, the same palette command works.
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Resolve")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, ResolveScreen)
+
+
+async def test_going_back_to_read_new_messages_lets_the_reply_go(desk):
+    clock = desk.clock
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv = desk.get(app.selected)
+        latest = desk.latest_mention(conv)
+        await pilot.press("r")
+        await pilot.pause()
+        clock.advance(minutes=1)
+        app.ingest([mention("late-bag", "UPDATE: my bag was left on the 08:12", at=clock.now,
+                            handle=latest.author.handle, name=latest.author.name,
+                            source=conv.source)])
+        app.flush_redraws()
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert "UPDATE: my bag was left" in str(app.screen.query_one(".context").render())
+        assert kinds(desk, conv.id) == []
+        await pilot.press("ctrl+s")  # read now: no second question
+        await pilot.pause()
+        assert not isinstance(app.screen, (ComposerScreen, ConfirmScreen))
+        assert kinds(desk, conv.id) == ["reply"]
+
+
+async def test_pane_showing_new_messages_counts_as_seen(desk):
+    clock = desk.clock
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv = desk.get(app.selected)
+        await pilot.press("enter")
+        clock.advance(minutes=1)
+        app.ingest([mention("late-seen", "is the 08:12 running?", at=clock.now,
+                            handle=conv.handle, source=conv.source)])
+        await show(app, pilot, conv.id)  # the history pane now shows it
+        assert "is the 08:12 running?" in screen_text(app)
+        await pilot.press("r", "ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, (ComposerScreen, ConfirmScreen))
+        assert kinds(desk, conv.id) == ["reply"]
+
+
+async def test_escape_keeps_the_edited_offline_dm(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("o")
+        await pilot.pause()
+        suggested = app.screen.query_one("#dm-text", TextArea).text
+        # Opened and closed untouched: nothing is written down.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert conv_id not in desk.drafts
+        await pilot.press("o")
+        await pilot.pause()
+        dm = app.screen.query_one("#dm-text", TextArea)
+        assert dm.text == suggested
+        dm.text = "Sorry about this: please DM your booking ref"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert desk.drafts[conv_id]["text"] == "Sorry about this: please DM your booking ref"
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.screen.query_one("#dm-text", TextArea).text == \
+            "Sorry about this: please DM your booking ref"

@@ -53,7 +53,7 @@ from typing import Any, ClassVar, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -74,6 +74,7 @@ from .core.desk import OPEN, ActionRefused, Desk, Outgrown
 from .core.model import Mention
 from .core.replies import network_of
 from .screens import (
+    ActionModal,
     ComposerScreen,
     ConfirmScreen,
     HandoffScreen,
@@ -344,6 +345,11 @@ class MentionDesk(App[int]):
             self._stop.set()
             # Let the runner hand over what it holds and finish posts in flight (5 s grace).
             await self.workers.wait_for_complete()
+        # A dialog still open holds typing the draft debounce has not written down yet.
+        if not self.closed:
+            for screen in self.screen_stack:
+                if isinstance(screen, ActionModal):
+                    screen.save_draft()
         self.close_desk()
         self.exit(0)
 
@@ -425,6 +431,9 @@ class MentionDesk(App[int]):
         conv_id = self.selected
         if conv_id is not None and conv_id not in self.desk.conversations:
             conv_id = None
+        if conv_id is not None:
+            # The pane shows the whole history: what it shows counts as seen when replying.
+            self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
         narrow = self.main.has_class("-narrow")
         suggestion.show(self.desk, conv_id, compact=narrow, force=force)
         conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force)
@@ -607,7 +616,11 @@ class MentionDesk(App[int]):
     # ==== commands =============================================================================
 
     def trigger(self, action: str) -> None:
-        """Run a desk action by name (the command palette)."""
+        """Run a desk action by name (the command palette) — not under an open dialog: it would
+        act on whatever the queue has selected, beneath the agent's half-done work."""
+        if any(not isinstance(s, (MainScreen, CommandPalette)) for s in self.screen_stack):
+            self.say("close the open dialog first", "warning")
+            return
         self.call_later(self.run_action, action)
 
     def say(self, message: str, severity: str = "information") -> None:
@@ -633,6 +646,10 @@ class MentionDesk(App[int]):
         """What the agent saw: recorded when they opened it, else now (they are looking at it)."""
         if conv_id not in self.seen:
             return self.open(conv_id)
+        if self.desk.conversations[conv_id].unread:
+            # Shown in the pane but never opened: acting on it reads it, as opening does; what
+            # the agent saw is still what the pane last drew.
+            self.desk.open(conv_id)
         return self.seen[conv_id]
 
     def done(self, message: str | None) -> None:

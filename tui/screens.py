@@ -135,6 +135,7 @@ class ActionModal(ModalScreen[str | None]):
                     self.attempt(do, None)
                 else:
                     self.show_errors([f"not sent: {reason} — read them first"])
+                    self.caught_up()
 
             self.app.push_screen(
                 ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
@@ -150,6 +151,19 @@ class ActionModal(ModalScreen[str | None]):
             self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
             return
         self.dismiss(message)
+
+    def caught_up(self) -> None:
+        """Show the customer's latest message in the context line: the agent went back to read
+        it, so a send from here on counts it as seen (no second "N new messages" question)."""
+        conv = self.desk.conversations.get(self.conv_id)
+        if conv is None:
+            return
+        self.conv = conv
+        self.query_one(".context", Static).update(customer_line(self.desk, conv))
+        self.seen_seq = conv.last_mention_seq
+
+    def save_draft(self) -> None:
+        """Keep what the agent typed (quitting, closing); modals without free text keep none."""
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -256,6 +270,9 @@ class ComposerScreen(ActionModal):
         self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
 
     def save_draft(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()  # written now: nothing left for the debounce to do
+            self._draft_timer = None
         if self.sent:
             return
         text = self.query_one("#reply-text", TextArea).text
@@ -303,7 +320,9 @@ class OfflineScreen(ActionModal):
                 bridge = ""
         draft = desk.drafts.get(conv_id)
         self.bridge = bridge or ""
-        self.dm = s.dm or s.text or (draft["text"] if draft else "")
+        # The agent's own words (kept when they closed this or the composer) beat a suggestion.
+        self.dm = (draft["text"] if draft else "") or s.dm or s.text or ""
+        self.sent = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog offline"):
@@ -322,12 +341,30 @@ class OfflineScreen(ActionModal):
         self.query_one(".errors", Static).display = False
         self.query_one("#dm-text", TextArea).focus()
 
+    def save_draft(self) -> None:
+        """Keep the DM as the conversation's draft when it was edited (or a draft exists)."""
+        if self.sent:
+            return
+        text = self.query_one("#dm-text", TextArea).text
+        draft = self.desk.drafts.get(self.conv_id)
+        if text != self.dm or draft:
+            # Unchanged composer draft: keep the canned reply it was built from.
+            key = draft.get("reply_key") if draft and draft["text"] == text else None
+            self.desk.save_draft(self.conv_id, text, key)
+            self.desk.flush()
+            self.dm = text
+
+    def action_close(self) -> None:
+        self.save_draft()
+        self.dismiss(None)
+
     def action_submit(self) -> None:
         bridge = self.query_one("#bridge-text", TextArea).text if self.has_public else None
         dm = self.query_one("#dm-text", TextArea).text
 
         def do(seen: int | None) -> str:
             ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
+            self.sent = True
             self.desk.save_draft(self.conv_id, "")
             self.desk.flush()
             sent = "bridge reply and DM" if ev.details.get("bridge") else "DM"
