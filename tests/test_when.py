@@ -51,3 +51,13 @@ def test_since() -> None:
     assert parse_since("12h", NOW) == NOW - timedelta(hours=12)
     with pytest.raises(ValueError):
         parse_since("7", NOW)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(14 * 60 + 30, "14m"), (3900, "1h05"),
+                                               (2 * 86400 + 3 * 3600, "2d03"), (-200, "-3m"),
+                                               (-30, "due"), (12 * 86400, "12d")])
+def test_time_left_reads_the_same_everywhere(seconds: int, text: str) -> None:
+    from tui.core.when import format_time_left
+
+    assert format_time_left(timedelta(seconds=seconds)) == text
+    assert format_time_left(None) == "-" and format_time_left(None, none="") == ""

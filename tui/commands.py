@@ -21,6 +21,7 @@ from .core.boot import BootError, open_desk, options_from, recovery_notes
 from .core.desk import ActionRefused, Conversation, Desk
 from .core.model import iso
 from .core.replies import ReplyRefused
+from .core.when import format_time_left
 
 OK, REFUSED, USAGE, LOCKED = 0, 1, 2, 3
 
@@ -34,17 +35,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
-    left = desk.time_left(conv, now)
-    if left is None:
-        return "-"
-    secs = int(left.total_seconds())
-    sign = "-" if secs < 0 else ""
-    secs = abs(secs)
-    if secs >= 86400:
-        return f"{sign}{secs // 86400}d{secs % 86400 // 3600}h"
-    if secs >= 3600:
-        return f"{sign}{secs // 3600}h{secs % 3600 // 60:02d}"
-    return f"{sign}{secs // 60}m"
+    return format_time_left(desk.time_left(conv, now))
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:

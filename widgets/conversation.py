@@ -28,6 +28,8 @@ from textual.content import Content
 from textual.visual import visualize
 from textual.widgets import Static
 
+from tui.core.when import format_time_left
+
 from .safe import assemble, join, one_line, plain
 
 DIM = "dim"
@@ -36,20 +38,6 @@ MUTED = "$text-muted"
 THREAD_EARLIER = 5  # posts shown before the mention (the nearest), so the section stays compact
 THREAD_LATER = 3  # and after it
 THREAD_TEXT = 160  # characters of each post: two lines at 80 columns
-
-
-def fmt_left(seconds: float | None) -> str:
-    """Time to a deadline as an agent reads it: ``12m``, ``1h05``, ``2d3h``, ``-4m`` (late)."""
-    if seconds is None:
-        return "-"
-    secs = int(seconds)
-    sign = "-" if secs < 0 else ""
-    secs = abs(secs)
-    if secs >= 86400:
-        return f"{sign}{secs // 86400}d{secs % 86400 // 3600}h"
-    if secs >= 3600:
-        return f"{sign}{secs // 3600}h{secs % 3600 // 60:02d}"
-    return f"{sign}{secs // 60}m"
 
 
 def fmt_time(at: datetime, now: datetime, tz: tzinfo | None) -> str:
@@ -102,7 +90,7 @@ def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
     )
     status = [f"#{conv.id} {conv.status}", conv.urgency, conv.category]
     if conv.needs_reply and left is not None:
-        status.append(f"due {fmt_left(left.total_seconds())}")
+        status.append(f"due {format_time_left(left)}")
     team = conv.team or (conv.triage.team if conv.triage else None)
     if team:
         status.append(f"team {team}")

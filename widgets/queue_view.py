@@ -42,6 +42,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.when import format_time_left as _format_time_left
+
 from .safe import scrub
 
 TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
@@ -61,21 +63,8 @@ _OK, _AT_RISK, _BREACHED = "ok", "at-risk", "breached"
 
 
 def format_time_left(left: timedelta | None) -> str:
-    """``14m``, ``1h05``, ``2d03``, ``-3m``; ``due`` within the minute after the deadline."""
-    if left is None:
-        return ""
-    seconds = left.total_seconds()
-    if -60 < seconds <= 0:
-        return "due"
-    sign = "-" if seconds < 0 else ""
-    minutes = int(abs(seconds) // 60)
-    if minutes < 60:
-        return f"{sign}{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{sign}{hours}h{minutes:02d}"
-    days, hours = divmod(hours, 24)
-    return f"{sign}{days}d" if days >= 10 else f"{sign}{days}d{hours:02d}"
+    """The row's countdown: blank when there is no deadline (see ``when.format_time_left``)."""
+    return _format_time_left(left, none="")
 
 
 def fit(text: str, width: int, *, right: bool = False) -> str:

@@ -80,3 +80,22 @@ def parse_since(text: str, now: datetime) -> datetime:
             return _timestamp(text, None)
         except ValueError:
             raise ValueError(f"--since {text!r}: write e.g. 12h, 7d or an ISO timestamp") from None
+
+
+def format_time_left(left: timedelta | None, none: str = "-") -> str:
+    """Time to a deadline as an agent reads it: ``14m``, ``1h05``, ``2d03``, ``-3m`` once late,
+    ``due`` within the minute after the deadline; ``none`` when there is no deadline."""
+    if left is None:
+        return none
+    seconds = left.total_seconds()
+    if -60 < seconds <= 0:
+        return "due"
+    sign = "-" if seconds < 0 else ""
+    minutes = int(abs(seconds) // 60)
+    if minutes < 60:
+        return f"{sign}{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours}h{minutes:02d}"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days}d" if days >= 10 else f"{sign}{days}d{hours:02d}"
