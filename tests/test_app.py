@@ -676,10 +676,6 @@ async def test_what_the_store_repaired_is_shown_at_start(tmp_path) -> None:
 
 
 async def test_quit_right_after_typing_keeps_the_composer_draft(tmp_path):
-    from app_fixtures import options
-
-    from tui.core.boot import open_desk
-
     desk = make_desk(tmp_path / "d", n=10)
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -692,7 +688,7 @@ async def test_quit_right_after_typing_keeps_the_composer_draft(tmp_path):
         assert conv_id not in desk.drafts
         await pilot.press("ctrl+q")
         await pilot.pause()
-    again = open_desk(options(tmp_path / "d"), clock=Clock(), with_store=True)
+    again = make_desk(tmp_path / "d", n=0)  # the same data dir, reopened
     try:
         assert again.drafts[conv_id]["text"] == "typed then quit"
     finally:
@@ -700,10 +696,6 @@ async def test_quit_right_after_typing_keeps_the_composer_draft(tmp_path):
 
 
 async def test_quit_with_take_offline_open_keeps_the_dm(tmp_path):
-    from app_fixtures import options
-
-    from tui.core.boot import open_desk
-
     desk = make_desk(tmp_path / "d", n=10)
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -716,7 +708,7 @@ async def test_quit_with_take_offline_open_keeps_the_dm(tmp_path):
         await pilot.press("end", "q")  # typed into the DM, not a quit
         await pilot.press("ctrl+q")
         await pilot.pause()
-    again = open_desk(options(tmp_path / "d"), clock=Clock(), with_store=True)
+    again = make_desk(tmp_path / "d", n=0)  # the same data dir, reopened
     try:
         assert again.drafts[conv_id]["text"] == "DM me your booking ref pleaseq"
     finally:
