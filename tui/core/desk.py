@@ -29,7 +29,6 @@ log = logging.getLogger("mentiondesk.desk")
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
 # Event kinds that answer the customer (clear "needs reply").
 ANSWERS = ("reply", "offline", "handoff")
 ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
@@ -64,7 +63,7 @@ class Event:
     id: str
     conv: str
     seq: int
-    kind: str  # one of ACTION_KINDS, or "undo"
+    kind: str  # one of ACTION_KINDS, "undo", or "wake" (recorded by the desk itself)
     agent: str
     at: datetime
     details: dict[str, Any] = field(default_factory=dict)
