@@ -13,8 +13,8 @@ Prints figures, never asserts.  Run:  python bench/bench_console.py [--seconds 1
     2. the real thing, when it can run: ``mentiondesk --data-dir TMP --source demo --rate 100``
        as a child process under a pseudo-terminal, counting what it writes.
 
-Uses the real console (``tui.app.MentionDesk``) when it imports, else a minimal app hosting the
-QueueView and a Static; the output says which.
+Uses the real console (``tui.console.app.MentionDesk``) when it imports, else a minimal app
+hosting the QueueView and a Static; the output says which.
 """
 
 from __future__ import annotations
@@ -130,13 +130,14 @@ def make_app(desk: Desk, minimal: bool = False) -> tuple[App, str, Callable[[lis
     if minimal:
         return MinimalConsole(desk), "minimal app (QueueView + Static, --minimal)", desk.ingest
     try:
-        from tui.app import MentionDesk
+        from tui.console.app import MentionDesk
     except ImportError as exc:
         app = MinimalConsole(desk)
-        return app, f"minimal app (QueueView + Static; tui.app unavailable: {exc})", desk.ingest
+        why = f"minimal app (QueueView + Static; tui.console.app unavailable: {exc})"
+        return app, why, desk.ingest
     app = MentionDesk(desk, sources=[], blink=False)
     ingest = getattr(app, "ingest", desk.ingest)  # same alerting as live mentions
-    return app, "real app (tui.app.MentionDesk)", ingest
+    return app, "real app (tui.console.app.MentionDesk)", ingest
 
 
 class ScreenTap:
@@ -250,9 +251,9 @@ async def run_headless(desk: Desk, mentions: Iterator[Mention], presses: int,
 
 def run_pty(seconds: float, warmup: float = 3.0) -> dict[str, Any] | str:
     try:
-        import tui.app  # noqa: F401
+        import tui.console.app  # noqa: F401
     except ImportError as exc:
-        return f"skipped: tui.app does not import ({exc})"
+        return f"skipped: tui.console.app does not import ({exc})"
     with tempfile.TemporaryDirectory(prefix="mentiondesk-bench-") as data_dir:
         argv = [sys.executable, "-m", "tui", "--data-dir", data_dir, "--source", "demo",
                 "--rate", "100"]

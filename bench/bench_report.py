@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tui.core.boot import Options, open_desk  # noqa: E402
+from tui.cli.report import export, report, review  # noqa: E402
 from tui.core.desk import Desk  # noqa: E402
 from tui.core.model import Author, Mention, utcnow  # noqa: E402
 from tui.core.replies import load_replies  # noqa: E402
-from tui.core.report_cmd import export, report, review  # noqa: E402
 from tui.core.rules import load_rules  # noqa: E402
 from tui.core.store import Store  # noqa: E402
+from tui.setup.boot import Options, open_desk  # noqa: E402
 
 TEXTS = [
     "my train was cancelled again, still waiting at Leeds",

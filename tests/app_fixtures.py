@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tui.app import MentionDesk
-from tui.core.boot import PACKAGED, Options, open_desk
+from tui.console.app import MentionDesk
 from tui.core.model import Mention
+from tui.setup.boot import PACKAGED, Options, open_desk
 from tui.sources.demo import generate
 
 # A Monday, office open (08:00 London = 08:00 UTC in March), 30 minutes into the demo timeline.

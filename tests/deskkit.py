@@ -55,3 +55,9 @@ def mention(text: str, handle: str = "amy", *, channel: str = "public", at: date
         **extra,
     }
     return Mention.from_dict(data, source=source, received_at=at or MONDAY_10)
+
+
+def files_of(data_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under the data dir: bytes and mtime (what a reader must never change)."""
+    return {str(p.relative_to(data_dir)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(data_dir.rglob("*")) if p.is_file()}

@@ -1,4 +1,4 @@
-"""A fake Mastodon server built from the recorded cassettes in ``shared/fixtures/mastodon``.
+"""A fake Mastodon server built from the recorded cassettes in ``tests/fixtures/mastodon``.
 
 It serves the recorded responses (bodies and headers as recorded: ``Link``, ``X-RateLimit-*``),
 grown into a timeline of many notifications by cloning the recorded one, with Mastodon's paging

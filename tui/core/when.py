@@ -99,3 +99,23 @@ def format_time_left(left: timedelta | None, none: str = "-") -> str:
         return f"{sign}{hours}h{minutes:02d}"
     days, hours = divmod(hours, 24)
     return f"{sign}{days}d" if days >= 10 else f"{sign}{days}d{hours:02d}"
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """``None`` → ``-``; 59 → ``59s``; 754 → ``12m``; 3900 → ``1h05``; 90000 → ``1d01h``."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    if s >= 86400:
+        return f"{sign}{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{sign}{s // 3600}h{s % 3600 // 60:02d}"
+    if s >= 60:
+        return f"{sign}{s // 60}m"
+    return f"{sign}{s}s"
+
+
+def fmt_rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.0f}%"

@@ -1,0 +1,342 @@
+"""``mentiondesk queue`` / ``show`` / ``outbox`` and the action commands, on the stored desk.
+
+Every action the console can do is scriptable here, by conversation id:
+
+    mentiondesk queue --json
+    mentiondesk reply 42 --suggested
+    mentiondesk handoff 42 safety --note "CCTV request"
+    mentiondesk undo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..core.desk import ActionRefused, Conversation, Desk
+from ..core.model import iso
+from ..core.replies import ReplyRefused
+from ..core.when import format_time_left
+from ..setup.boot import BootError, open_desk, options_from, recovery_notes
+from .common import OK, REFUSED, USAGE, add_common
+
+
+def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
+    return format_time_left(desk.time_left(conv, now))
+
+
+def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
+    latest = desk.latest_mention(conv)
+    return {
+        "id": conv.id, "status": conv.status, "needs_reply": conv.needs_reply,
+        "urgency": conv.urgency, "category": conv.category,
+        "team": conv.team or (conv.triage.team if conv.triage else None),
+        "deadline": iso(conv.deadline),
+        "seconds_left": (int(desk.time_left(conv, now).total_seconds())
+                         if conv.deadline else None),
+        "channel": latest.channel if latest else None, "handle": conv.handle,
+        "source": conv.source, "offline": conv.offline, "case_id": conv.case_id,
+        "assigned": conv.assigned, "unread": conv.unread, "tags": conv.tags,
+        "score": conv.score, "text": latest.text if latest else "",
+    }
+
+
+def one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
+    now = desk.clock()
+    ids = list(desk.queue) if not args.all else sorted(
+        desk.conversations, key=lambda c: desk.sort_key(desk.conversations[c]))
+    ids = ids[: args.limit] if args.limit else ids
+    rows = [conv_summary(desk, desk.conversations[c], now) for c in ids]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return OK
+    if not rows:
+        print("the queue is empty")
+        return OK
+    for r in rows:
+        conv = desk.conversations[r["id"]]
+        flags = ("R" if r["needs_reply"] else "-") + ("O" if r["offline"] else "-") + \
+                ("H" if r["case_id"] else "-")
+        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
+              f"{'DM' if r['channel'] == 'direct' else 'pub':3} {flags} "
+              f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
+    counts = desk.counts(now)
+    print(f"-- {counts['open']} open, {counts['needs_reply']} need a reply, "
+          f"{counts['at_risk']} at risk, {counts['breached']} breached")
+    return OK
+
+
+def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
+    conv = desk.get(args.id)
+    now = desk.clock()
+    hist = desk.history(conv.id)
+    sug = desk.suggestion(conv.id)
+    if args.json:
+        print(json.dumps({
+            "conversation": conv_summary(desk, conv, now),
+            "profile": desk.profile(conv.id),
+            "history": [
+                {"at": iso(h.at), "conv": h.conv_id, "mention": h.mention.to_dict()}
+                if h.mention else
+                {"at": iso(h.at), "conv": h.conv_id, "event": h.event.to_dict(),
+                 "outbox": [{"kind": i["kind"], "status": i["status"]} for i in h.outbox]}
+                for h in hist],
+            "suggestion": {"action": sug.action, "team": sug.team, "offline": sug.offline,
+                           "reply_key": sug.reply_key, "text": sug.text, "bridge": sug.bridge,
+                           "dm": sug.dm, "refused": sug.refused, "why": sug.triage.why},
+        }, ensure_ascii=False, indent=1))
+        return OK
+    p = desk.profile(conv.id)
+    print(f"#{conv.id} @{conv.handle} ({p['name']}) — {p['followers']} followers"
+          f"{', verified' if p['verified'] else ''}; {p['contacts']} contacts; status "
+          f"{conv.status}; {conv.urgency}; due in {fmt_left(desk, conv, now)}")
+    for h in hist:
+        when = h.at.strftime("%Y-%m-%d %H:%M")
+        if h.mention:
+            ch = "DM " if h.mention.channel == "direct" else "pub"
+            print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
+        else:
+            ev = h.event
+            status = ", ".join(f"{i['kind']} {i['status']}" for i in h.outbox)
+            undone = " (undone)" if ev.undone else ""
+            detail = ev.details.get("text") or ev.details.get("dm") or ev.details.get("note") \
+                or ev.details.get("team") or ev.details.get("tag") or ""
+            print(f"  {when} {ev.kind}{undone} by {ev.agent}: {one_line(str(detail), 160)}"
+                  f"{' [' + status + ']' if status else ''}")
+    print(f"suggested: {sug.action} (team {sug.team}, offline {sug.offline}) — {sug.triage.why}")
+    for label, text in (("reply", sug.text), ("bridge", sug.bridge), ("dm", sug.dm)):
+        if text:
+            print(f"  {label}: {text}")
+    for reason in sug.refused:
+        print(f"  refused: {reason}")
+    return OK
+
+
+def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
+    items = sorted(desk.outbox.items.values(), key=lambda i: i["created_at"])
+    if not args.all:
+        items = [i for i in items if i["status"] in ("pending", "sending", "failed")]
+    for i in items:
+        if args.json:
+            print(json.dumps(i, ensure_ascii=False))
+        else:
+            err = f" — {i['error']}" if i.get("error") else ""
+            print(f"{i['id'][:8]} #{i['conv_id']} {i['kind']:10} {i['status']:9} "
+                  f"{one_line(i['text'], 60)}{err}")
+    if not items and not args.json:
+        print("nothing waiting in the outbox")
+    return OK
+
+
+def _suggested(desk: Desk, conv_id: str) -> Any:
+    return desk.suggestion(conv_id)
+
+
+def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
+    text = args.text
+    key = None
+    if args.suggested or args.key:
+        sug = _suggested(desk, args.id)
+        if args.key:
+            conv = desk.get(args.id)
+            latest = desk.latest_mention(conv)
+            channel = "direct" if conv.offline or (latest and latest.channel == "direct") \
+                else "public"
+            from ..core.replies import network_of
+            text = desk.replies.render(args.key, channel, network_of(conv.source),
+                                       desk.render_values(conv))
+            key = args.key
+        else:
+            text, key = sug.text, sug.reply_key
+            if text is None:
+                raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
+    if not text:
+        raise ActionRefused("give the reply text, --suggested or --key KEY")
+    ev = desk.reply(args.id, text, reply_key=key)
+    print(f"replied on #{ev.conv} ({ev.details['channel']}): queued as {ev.id}")
+    return OK
+
+
+def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
+    sug = _suggested(desk, args.id)
+    bridge = args.bridge if args.bridge is not None else sug.bridge
+    dm = args.dm or sug.dm or sug.text
+    if not dm:
+        raise ActionRefused(sug.refused or ["give --dm TEXT"])
+    conv = desk.get(args.id)
+    if conv.offline and args.bridge is None:
+        bridge = None  # already offline: no second "we've sent you a DM" in public
+    elif bridge is None:
+        from ..core.replies import network_of
+        bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
+                                     desk.render_values(conv))
+    ev = desk.take_offline(args.id, bridge, dm)
+    print(f"took #{ev.conv} offline: bridge reply and DM queued ({ev.id})")
+    return OK
+
+
+def cmd_handoff(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.handoff(args.id, args.team, args.note or "")
+    print(f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}")
+    return OK
+
+
+def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
+    text = args.close_loop
+    if args.close_loop_suggested:
+        from ..core.replies import network_of
+        conv = desk.get(args.id)
+        text = desk.replies.render("close_loop", "public", network_of(conv.source),
+                                   desk.render_values(conv))
+    ev = desk.resolve(args.id, text)
+    print(f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else ""))
+    return OK
+
+
+def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
+    from ..core.when import parse_until
+    oh = desk.rules.office_hours
+    until = parse_until(args.until, desk.clock(), getattr(oh, "tz", None),
+                        getattr(oh, "next_open", None))
+    ev = desk.snooze(args.id, until)
+    print(f"snoozed #{ev.conv} until {ev.details['until']}")
+    return OK
+
+
+def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.ignore(args.id, args.reason)
+    print(f"marked #{ev.conv} as {args.reason} (nothing deleted)")
+    return OK
+
+
+def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.assign(args.id, args.to)
+    print(f"assigned #{ev.conv} to {ev.details['to']}")
+    return OK
+
+
+def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.tag(args.id, args.tag)
+    verb = "untagged" if ev.details["remove"] else "tagged"
+    print(f"{verb} #{ev.conv} {ev.details['tag']}")
+    return OK
+
+
+def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.note(args.id, args.text)
+    print(f"noted on #{ev.conv}")
+    return OK
+
+
+def cmd_accept(desk: Desk, args: argparse.Namespace) -> int:
+    events = desk.accept(args.id)
+    print(f"#{args.id}: " + ", ".join(e.kind for e in events))
+    return OK
+
+
+def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
+    ev = desk.undo(conv_id=args.id)
+    print(f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}")
+    return OK
+
+
+COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
+    "queue": (cmd_queue, "list open conversations, most urgent first"),
+    "show": (cmd_show, "a conversation's history, profile and suggested action"),
+    "outbox": (cmd_outbox, "posts waiting to go out (and failed ones)"),
+    "reply": (cmd_reply, "reply to a conversation"),
+    "offline": (cmd_offline, "take a conversation offline: public bridge reply + DM"),
+    "handoff": (cmd_handoff, "hand a conversation to a team (opens a case id)"),
+    "resolve": (cmd_resolve, "resolve, optionally closing the loop publicly"),
+    "snooze": (cmd_snooze, "snooze until a time (30m, 2h, 17:30, tomorrow)"),
+    "ignore": (cmd_ignore, "mark as spam / ignore (nothing is deleted)"),
+    "assign": (cmd_assign, "assign to an agent (default: you)"),
+    "tag": (cmd_tag, "tag a conversation (-TAG removes)"),
+    "note": (cmd_note, "add an internal note"),
+    "accept": (cmd_accept, "do the whole suggested action in one step"),
+    "undo": (cmd_undo, "undo your last action (optionally on one conversation)"),
+}
+
+
+def add_parsers(sub: Any) -> None:
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_common(p)
+        p.set_defaults(handler=run, command=name)
+        if name in ("queue", "outbox"):
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
+            p.add_argument("--all", action="store_true",
+                           help="include every status" if name == "queue" else "include sent")
+            if name == "queue":
+                p.add_argument("--limit", type=int, default=0, help="show at most N")
+            continue
+        if name == "undo":
+            p.add_argument("id", nargs="?", help="only undo on this conversation")
+            continue
+        p.add_argument("id", help="conversation id (from `mentiondesk queue`)")
+        if name == "show":
+            p.add_argument("--json", action="store_true")
+        elif name == "reply":
+            p.add_argument("text", nargs="?", help="the reply text")
+            p.add_argument("--suggested", action="store_true", help="send the suggested reply")
+            p.add_argument("--key", help="send this canned reply (replies.yaml key)")
+        elif name == "offline":
+            p.add_argument("--bridge", help="the public reply (default: the suggested bridge)")
+            p.add_argument("--dm", help="the direct message (default: the suggested one)")
+        elif name == "handoff":
+            p.add_argument("team", help="team id from rules.yaml")
+            p.add_argument("--note", help="what the team needs to know")
+        elif name == "resolve":
+            p.add_argument("--close-loop", help="a public close-the-loop message")
+            p.add_argument("--close-loop-suggested", action="store_true",
+                           help="send the canned close-the-loop message")
+        elif name == "snooze":
+            p.add_argument("until", help="30m, 2h, 17:30, tomorrow or an ISO time")
+        elif name == "ignore":
+            p.add_argument("--reason", default="spam", help="spam, abuse, ... (default spam)")
+        elif name == "assign":
+            p.add_argument("to", nargs="?", help="agent name (default: you)")
+        elif name == "tag":
+            p.add_argument("tag")
+        elif name == "note":
+            p.add_argument("text")
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = COMMANDS[args.command][0]
+    try:
+        desk = open_desk(options_from(args))
+    except BootError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return exc.code
+    for note in recovery_notes(desk):
+        print(f"mentiondesk: {note}", file=sys.stderr)
+    try:
+        return handler(desk, args)
+    except ActionRefused as exc:
+        for reason in exc.reasons:
+            print(f"mentiondesk: refused: {reason}", file=sys.stderr)
+        return REFUSED
+    except ReplyRefused as exc:
+        print(f"mentiondesk: refused: {exc}", file=sys.stderr)
+        return REFUSED
+    except KeyError as exc:
+        print(f"mentiondesk: {exc.args[0]}", file=sys.stderr)
+        return REFUSED
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return USAGE
+    finally:
+        desk.close()
+        if desk.store is not None:
+            desk.store.close()

@@ -1,0 +1,667 @@
+"""The console's modal screens: reply composer, take offline, hand off, resolve, snooze, prompts
+(tag, note, filter), help and confirm.
+
+An action modal calls the desk itself so that a refusal (unfilled placeholder, too long, personal
+data in public, unknown team, ...) is shown *in the modal*, with the agent's text still there to
+fix.  When the desk answers ``Outgrown`` (the customer wrote again while the agent was typing) the
+modal asks "N new messages arrived — send anyway?" and sends again without the check if the agent
+says yes.  A modal dismisses with a one-line result for the app to show as a notification, or
+``None`` when the agent closed it.
+
+Stranger text (handles, names, the customer's message) reaches widgets only as ``Content`` built
+by :mod:`widgets.safe`; text areas hold it as editable data, which Textual never parses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from widgets.safe import assemble, join, one_line, plain
+
+from ..core.desk import ActionRefused, Outgrown
+from ..core.model import DIRECT, PUBLIC
+from ..core.replies import ReplyRefused, network_of
+
+DRAFT_SAVE_DELAY = 0.5  # seconds of quiet typing before a draft is written down
+
+
+def channel_of(desk: Any, conv: Any) -> str:
+    """The channel a reply goes to, as ``Desk.reply`` decides it."""
+    latest = desk.latest_mention(conv)
+    return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) else PUBLIC
+
+
+def render_canned(desk: Any, conv: Any, key: str, channel: str) -> str:
+    """A canned reply filled in for this customer (raises ``ReplyRefused``)."""
+    return desk.replies.render(key, channel, network_of(conv.source), desk.render_values(conv))
+
+
+def customer_line(desk: Any, conv: Any) -> Content:
+    """``@handle: their latest message`` — the context shown at the top of action modals."""
+    latest = desk.latest_mention(conv)
+    if latest is None:
+        return assemble(("@" + one_line(conv.handle, 60), "bold"))
+    label = ("DM ", "bold $warning") if latest.channel == DIRECT else ("", "")
+    return assemble(label, ("@" + one_line(latest.author.handle, 60), "bold"), ": ",
+                    plain(latest.text, limit=600))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; ``y``/``enter`` yes, ``n``/``escape`` no."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str | Content, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question = question if isinstance(question, Content) else plain(question)
+        self.yes, self.no = yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button(Content(self.yes), id="yes", variant="primary")
+                yield Button(Content(self.no), id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class ActionModal(ModalScreen[str | None]):
+    """Base for modals that perform a desk action and show its refusal reasons in place."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="modal.close"),
+        Binding("ctrl+s", "submit", "Send", id="modal.submit", priority=True),
+    ]
+    TITLE_TEXT = ""
+
+    def __init__(self, desk: Any, conv_id: str, *, seen_seq: int | None = None,
+                 blink: bool = True) -> None:
+        super().__init__()
+        self.desk = desk
+        self.conv_id = conv_id
+        self.conv = desk.get(conv_id)
+        self.seen_seq = seen_seq
+        self.blink = blink
+
+    def header(self) -> ComposeResult:
+        yield Static(assemble((self.TITLE_TEXT, "bold"), f" #{self.conv_id}"), classes="title")
+        yield Static(customer_line(self.desk, self.conv), classes="context")
+
+    def footer(self, hint: str) -> ComposeResult:
+        yield Static(Content(""), classes="errors")
+        yield Static(assemble((hint, "dim")), classes="hint")
+
+    def on_mount(self) -> None:
+        for widget in self.query("TextArea, Input"):
+            widget.cursor_blink = self.blink  # type: ignore[attr-defined]
+
+    def show_errors(self, reasons: Iterable[str]) -> None:
+        lines = [assemble(("✗ ", "bold $error"), one_line(r, 500)) for r in reasons]
+        self.query_one(".errors", Static).update(join(lines))
+        self.query_one(".errors", Static).display = bool(lines)
+
+    def attempt(self, do: Callable[[int | None], str], seen_seq: int | None) -> None:
+        """Run the action; show refusals here; on Outgrown ask, then resend without the check."""
+        try:
+            message = do(seen_seq)
+        except Outgrown as exc:
+            noun = "message" if exc.count == 1 else "messages"
+            reason = exc.reasons[0]
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.attempt(do, None)
+                else:
+                    self.show_errors([f"not sent: {reason} — read them first"])
+                    self.caught_up()
+
+            self.app.push_screen(
+                ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
+                              yes="Send anyway", no="Go back"), answer)
+            return
+        except ActionRefused as exc:
+            self.show_errors(exc.reasons)
+            return
+        except ReplyRefused as exc:
+            self.show_errors([exc.reason])
+            return
+        except (KeyError, ValueError) as exc:
+            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
+            return
+        self.dismiss(message)
+
+    def caught_up(self) -> None:
+        """Show the customer's latest message in the context line: the agent went back to read
+        it, so a send from here on counts it as seen (no second "N new messages" question)."""
+        conv = self.desk.conversations.get(self.conv_id)
+        if conv is None:
+            return
+        self.conv = conv
+        self.query_one(".context", Static).update(customer_line(self.desk, conv))
+        self.seen_seq = conv.last_mention_seq
+
+    def save_draft(self) -> None:
+        """Keep what the agent typed (quitting, closing); modals without free text keep none."""
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_submit(self) -> None:  # pragma: no cover - every subclass implements it
+        raise NotImplementedError
+
+
+class ComposerScreen(ActionModal):
+    """Reply: a text area prefilled with the saved draft or the suggested reply, and a fuzzy
+    search over canned replies rendered for this customer."""
+
+    TITLE_TEXT = "Reply"
+    BINDINGS = [
+        Binding("ctrl+f", "search", "Canned replies", id="composer.search"),
+    ]
+
+    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+        super().__init__(desk, conv_id, **kw)
+        self.channel = channel_of(desk, self.conv)
+        draft = desk.drafts.get(conv_id)
+        if draft:
+            self.initial, self.reply_key = draft["text"], draft.get("reply_key")
+        else:
+            s = desk.suggestion(conv_id)
+            self.initial, self.reply_key = (s.text or ""), (s.reply_key if s.text else None)
+        self._last_saved = self.initial
+        self._draft_timer: Any = None
+        self.sent = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog composer"):
+            yield from self.header()
+            yield Static(assemble(("channel: ", "dim"), (self.channel, "bold"),
+                                  ("   canned reply: ", "dim"), self.reply_key or "none"),
+                         id="composer-meta")
+            yield Input(placeholder="search canned replies (ctrl+f)", id="canned-search")
+            yield OptionList(id="canned-results")
+            yield TextArea(self.initial, id="reply-text", soft_wrap=True)
+            yield from self.footer("ctrl+s send · ctrl+f canned replies · escape close "
+                                   "(draft kept)")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".errors", Static).display = False
+        self.query_one("#canned-results", OptionList).display = False
+        area = self.query_one("#reply-text", TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    # --- canned replies ---------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.query_one("#canned-search", Input).focus()
+
+    @on(Input.Changed, "#canned-search")
+    def _search(self, event: Input.Changed) -> None:
+        results = self.query_one("#canned-results", OptionList)
+        results.clear_options()
+        if not event.value.strip():
+            results.display = False
+            return
+        for key, _score in self.desk.replies.search(event.value, 6):
+            reply = self.desk.replies.replies.get(key)
+            desc = getattr(reply, "description", "") if reply else ""
+            results.add_option(Option(assemble((key, "bold"), ("  " + one_line(desc, 60), "dim")),
+                                      id=key))
+        results.display = results.option_count > 0
+        if results.option_count:
+            results.highlighted = 0
+
+    @on(Input.Submitted, "#canned-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        results = self.query_one("#canned-results", OptionList)
+        if results.highlighted is not None and results.option_count:
+            self.use_canned(results.get_option_at_index(results.highlighted).id or "")
+
+    @on(OptionList.OptionSelected, "#canned-results")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.use_canned(event.option.id or "")
+
+    def use_canned(self, key: str) -> None:
+        try:
+            text = render_canned(self.desk, self.conv, key, self.channel)
+        except ReplyRefused as exc:
+            self.show_errors([f"{key}: {exc.reason}"])
+            return
+        self.reply_key = key
+        area = self.query_one("#reply-text", TextArea)
+        area.text = text
+        self.query_one("#composer-meta", Static).update(
+            assemble(("channel: ", "dim"), (self.channel, "bold"), ("   canned reply: ", "dim"),
+                     key))
+        self.query_one("#canned-search", Input).value = ""
+        self.show_errors([])
+        area.focus()
+
+    # --- drafts -----------------------------------------------------------------------------
+
+    @on(TextArea.Changed, "#reply-text")
+    def _changed(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+
+    def save_draft(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()  # written now: nothing left for the debounce to do
+            self._draft_timer = None
+        if self.sent:
+            return
+        text = self.query_one("#reply-text", TextArea).text
+        if text != self._last_saved or self.conv_id in self.desk.drafts:
+            self.desk.save_draft(self.conv_id, text, self.reply_key)
+            self.desk.flush()
+            self._last_saved = text
+
+    def action_close(self) -> None:
+        self.save_draft()
+        self.dismiss(None)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def action_submit(self) -> None:
+        text = self.query_one("#reply-text", TextArea).text
+
+        def do(seen: int | None) -> str:
+            ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen)
+            self.sent = True
+            if self._draft_timer is not None:
+                self._draft_timer.stop()
+            self.desk.save_draft(self.conv_id, "")
+            self.desk.flush()
+            return (f"replied on #{ev.conv} ({ev.details['channel']}): queued, "
+                    f"u undoes within {self.desk.undo_seconds:g}s")
+
+        self.attempt(do, self.seen_seq)
+
+
+class OfflineScreen(ActionModal):
+    """Take offline: the public bridge reply and the DM side by side, both editable."""
+
+    TITLE_TEXT = "Take offline"
+
+    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+        super().__init__(desk, conv_id, **kw)
+        s = desk.suggestion(conv_id)
+        self.has_public = desk.latest_mention(self.conv, PUBLIC) is not None
+        bridge = s.bridge
+        if bridge is None and self.has_public:
+            try:
+                bridge = render_canned(desk, self.conv, "offline_bridge", PUBLIC)
+            except (ReplyRefused, KeyError):
+                bridge = ""
+        draft = desk.drafts.get(conv_id)
+        self.bridge = bridge or ""
+        # The agent's own words (kept when they closed this or the composer) beat a suggestion.
+        self.dm = (draft["text"] if draft else "") or s.dm or s.text or ""
+        self.sent = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog offline"):
+            yield from self.header()
+            with Horizontal(classes="pair"):
+                with Vertical():
+                    yield Static(assemble(("Public bridge reply", "bold")))
+                    yield TextArea(self.bridge, id="bridge-text", disabled=not self.has_public)
+                with Vertical():
+                    yield Static(assemble(("Direct message", "bold")))
+                    yield TextArea(self.dm, id="dm-text")
+            yield from self.footer("ctrl+s send both · tab switch · escape close")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".errors", Static).display = False
+        self.query_one("#dm-text", TextArea).focus()
+
+    def save_draft(self) -> None:
+        """Keep the DM as the conversation's draft when it was edited (or a draft exists)."""
+        if self.sent:
+            return
+        text = self.query_one("#dm-text", TextArea).text
+        draft = self.desk.drafts.get(self.conv_id)
+        if text != self.dm or draft:
+            # Unchanged composer draft: keep the canned reply it was built from.
+            key = draft.get("reply_key") if draft and draft["text"] == text else None
+            self.desk.save_draft(self.conv_id, text, key)
+            self.desk.flush()
+            self.dm = text
+
+    def action_close(self) -> None:
+        self.save_draft()
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        bridge = self.query_one("#bridge-text", TextArea).text if self.has_public else None
+        dm = self.query_one("#dm-text", TextArea).text
+
+        def do(seen: int | None) -> str:
+            ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
+            self.sent = True
+            self.desk.save_draft(self.conv_id, "")
+            self.desk.flush()
+            sent = "bridge reply and DM" if ev.details.get("bridge") else "DM"
+            return f"took #{ev.conv} offline: {sent} queued"
+
+        self.attempt(do, self.seen_seq)
+
+
+class HandoffScreen(ActionModal):
+    """Hand off: pick a team (the suggested one first), write a note, get a case id."""
+
+    TITLE_TEXT = "Hand off"
+
+    def compose(self) -> ComposeResult:
+        teams = self.desk.rules.teams
+        s = self.desk.suggestion(self.conv_id)
+        suggested = self.conv.team or s.team
+        ordered = sorted(teams, key=lambda t: (t != suggested, t))
+        with Vertical(classes="dialog handoff"):
+            yield from self.header()
+            yield OptionList(*[
+                Option(assemble((name, "bold"),
+                                ("  " + one_line(getattr(teams[name], "description", ""), 60),
+                                 "dim"),
+                                ("  (suggested)", "$accent") if name == suggested else None),
+                       id=name) for name in ordered], id="teams")
+            yield Input(placeholder="note for the team (what they need to know)", id="note")
+            yield from self.footer("enter on a team or in the note hands off · ctrl+s same · "
+                                   "escape close")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".errors", Static).display = False
+        teams = self.query_one("#teams", OptionList)
+        teams.highlighted = 0
+        teams.focus()
+
+    @on(OptionList.OptionSelected, "#teams")
+    def _picked(self) -> None:
+        self.action_submit()
+
+    @on(Input.Submitted, "#note")
+    def _note_done(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        teams = self.query_one("#teams", OptionList)
+        if teams.highlighted is None:
+            self.show_errors(["pick a team"])
+            return
+        team = teams.get_option_at_index(teams.highlighted).id or ""
+        note = self.query_one("#note", Input).value
+
+        def do(_seen: int | None) -> str:
+            ev = self.desk.handoff(self.conv_id, team, note)
+            return f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}"
+
+        self.attempt(do, None)
+
+
+class ResolveScreen(ActionModal):
+    """Resolve, with an optional public close-the-loop message."""
+
+    TITLE_TEXT = "Resolve"
+
+    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+        super().__init__(desk, conv_id, **kw)
+        self.message = ""
+        if self.conv.offline:
+            try:
+                self.message = render_canned(desk, self.conv, "close_loop", PUBLIC)
+            except (ReplyRefused, KeyError):
+                self.message = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog resolve"):
+            yield from self.header()
+            yield Static(assemble(("Close-the-loop message (public; leave empty for none)",
+                                   "bold")))
+            yield TextArea(self.message, id="close-loop-text")
+            yield from self.footer("ctrl+s resolve · escape close")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".errors", Static).display = False
+        self.query_one("#close-loop-text", TextArea).focus()
+
+    def action_submit(self) -> None:
+        text = self.query_one("#close-loop-text", TextArea).text.strip()
+
+        def do(_seen: int | None) -> str:
+            ev = self.desk.resolve(self.conv_id, text or None)
+            return f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else "")
+
+        self.attempt(do, None)
+
+
+SNOOZE_PRESETS = ("30m", "1h", "4h", "tomorrow")
+
+
+class SnoozeScreen(ActionModal):
+    """Snooze until a preset (30m, 1h, 4h, tomorrow) or a typed time."""
+
+    TITLE_TEXT = "Snooze"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog snooze"):
+            yield from self.header()
+            yield OptionList(*[Option(Content(p), id=p) for p in SNOOZE_PRESETS], id="presets")
+            yield Input(placeholder="or type: 2h, 17:30, tomorrow, 2025-03-04T09:00Z",
+                        id="until")
+            yield from self.footer("enter snoozes · escape close")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".errors", Static).display = False
+        presets = self.query_one("#presets", OptionList)
+        presets.highlighted = 0
+        presets.focus()
+
+    @on(OptionList.OptionSelected, "#presets")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.snooze(event.option.id or "")
+
+    @on(Input.Submitted, "#until")
+    def _typed(self, event: Input.Submitted) -> None:
+        self.snooze(event.value)
+
+    def action_submit(self) -> None:
+        typed = self.query_one("#until", Input).value
+        if typed.strip():
+            self.snooze(typed)
+            return
+        presets = self.query_one("#presets", OptionList)
+        if presets.highlighted is not None:
+            self.snooze(SNOOZE_PRESETS[presets.highlighted])
+
+    def snooze(self, text: str) -> None:
+        from ..core.when import parse_until
+
+        def do(_seen: int | None) -> str:
+            oh = self.desk.rules.office_hours
+            until = parse_until(text, self.desk.clock(), getattr(oh, "tz", None),
+                                getattr(oh, "next_open", None))
+            ev = self.desk.snooze(self.conv_id, until)
+            return f"snoozed #{ev.conv} until {ev.details['until']}"
+
+        self.attempt(do, None)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of input (tag, note, filter).  ``act`` performs it and returns the message to
+    show; its refusals are shown here.  Without ``act`` the typed text is returned."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="modal.close")]
+
+    def __init__(self, title: str, *, placeholder: str = "", value: str = "",
+                 help_lines: Sequence[Content] = (), act: Callable[[str], str] | None = None,
+                 blink: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.value = value
+        self.help_lines = list(help_lines)
+        self.act = act
+        self.blink = blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog prompt"):
+            yield Static(assemble((self.title_text, "bold")), classes="title")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            if self.help_lines:
+                yield Static(join(self.help_lines), classes="help")
+            yield Static(Content(""), classes="errors")
+            yield Static(assemble(("enter to confirm · escape close", "dim")), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        field = self.query_one("#prompt-input", Input)
+        field.cursor_blink = self.blink
+        field.focus()
+
+    @on(Input.Submitted, "#prompt-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if self.act is None:
+            self.dismiss(event.value)
+            return
+        try:
+            message = self.act(event.value)
+        except ActionRefused as exc:
+            self.show_errors(exc.reasons)
+            return
+        except (KeyError, ValueError) as exc:
+            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
+            return
+        self.dismiss(message)
+
+    def show_errors(self, reasons: Iterable[str]) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(join([assemble(("✗ ", "bold $error"), one_line(r, 500))
+                            for r in reasons]))
+        errors.display = True
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding (as remapped by the config's ``keys:``) with what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+
+    def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections  # (title, [(key, description, binding id)])
+
+    def compose(self) -> ComposeResult:
+        lines: list[Content] = []
+        for title, rows in self.sections:
+            lines.append(assemble((title, "bold $accent")))
+            for key, description, binding_id in rows:
+                lines.append(assemble((f"  {key:<14}", "bold"), f"{description:<34}",
+                                      (binding_id, "dim")))
+            lines.append(Content(""))
+        lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
+        with Vertical(classes="dialog help-dialog"):
+            yield Static(assemble(("Keys", "bold"), ("   (escape closes)", "dim")),
+                         classes="title")
+            with VerticalScroll(id="help-body"):
+                yield Static(join(lines))
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# --- the `/` filter ---------------------------------------------------------------------------
+
+FILTER_FIELDS = ("category", "team", "channel", "urgency")
+
+
+def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
+    """``category:refund team:refunds channel:dm urgency:high words`` → a predicate on open
+    conversations (None for an empty filter).  Raises ValueError naming what is wrong."""
+    wanted: dict[str, set[str]] = {}
+    words: list[str] = []
+    for token in text.split():
+        name, sep, value = token.partition(":")
+        if sep and name.lower() in FILTER_FIELDS:
+            value = value.lower()
+            if name.lower() == "channel":
+                value = {"dm": DIRECT, "pub": PUBLIC, "private": DIRECT}.get(value, value)
+                if value not in (DIRECT, PUBLIC):
+                    raise ValueError(f"channel:{value}? write channel:public or channel:direct")
+            elif name.lower() == "urgency" and value not in desk.rules.levels:
+                raise ValueError(f"urgency:{value}? levels are "
+                                 + ", ".join(desk.rules.levels))
+            elif name.lower() == "team" and value not in desk.rules.teams:
+                raise ValueError(f"team:{value}? teams are " + ", ".join(desk.rules.teams))
+            wanted.setdefault(name.lower(), set()).add(value)
+        elif sep and name and name.isalpha() and name.islower():
+            raise ValueError(f"{name}:? filter by {', '.join(FILTER_FIELDS)} or free text")
+        else:
+            words.append(token.casefold())
+    if not wanted and not words:
+        return None
+
+    def predicate(conv: Any) -> bool:
+        if conv.status != "open":
+            return False
+        if "category" in wanted and conv.category not in wanted["category"]:
+            return False
+        team = conv.team or (conv.triage.team if conv.triage else None)
+        if "team" in wanted and team not in wanted["team"]:
+            return False
+        if "urgency" in wanted and conv.urgency not in wanted["urgency"]:
+            return False
+        latest = desk.latest_mention(conv)
+        if "channel" in wanted and (latest is None or latest.channel not in wanted["channel"]):
+            return False
+        if words:
+            hay = " ".join([conv.handle, conv.category, *(
+                desk.mentions[k].text for _, kind, k in conv.timeline[-20:] if kind == "m")])
+            hay = hay.casefold()
+            return all(w in hay for w in words)
+        return True
+
+    return predicate
+
+
+def filter_help(desk: Any) -> list[Content]:
+    return [
+        assemble(("category:", "bold"), " " + ", ".join(getattr(desk.rules, "categories", []))),
+        assemble(("team:", "bold"), " " + ", ".join(desk.rules.teams)),
+        assemble(("urgency:", "bold"), " " + ", ".join(desk.rules.levels)),
+        assemble(("channel:", "bold"), " public, direct (dm)"),
+        assemble(("other words match the handle and the messages; empty clears", "dim")),
+    ]

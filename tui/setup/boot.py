@@ -1,0 +1,143 @@
+"""Opening a desk from the command line's options: config → rules + replies → store → Desk.
+
+Shared by every command that works on the stored desk (the console, ``ingest``, ``queue`` and the
+action commands, reports), so they all find the same files in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGED = Path(__file__).resolve().parent.parent / "data"
+
+
+class BootError(Exception):
+    """The desk cannot start; the message says why and what to do.  ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_file(name: str) -> Path:
+    """``./NAME`` when the current directory has one (a team's checkout), else the packaged copy."""
+    local = Path.cwd() / name
+    return local if local.is_file() else PACKAGED / name
+
+
+@dataclass
+class Options:
+    data_dir: str | None = None
+    rules: str | None = None
+    replies: str | None = None
+    config: str | None = None
+    agent: str | None = None
+    sources: list[str] | None = None  # --source specs given on the command line
+
+
+def options_from(args: Any) -> Options:
+    return Options(*(getattr(args, n, None) for n in ("data_dir", "rules", "replies", "config",
+                                                        "agent", "source")))
+
+
+def is_demo(opts: Options, config: Any = None) -> bool:
+    """True when the console will run on the demo stream only (nothing else configured)."""
+    if opts.sources:
+        return all(s == "demo" for s in opts.sources)
+    return not getattr(config, "sources", None)
+
+
+def load_config(opts: Options) -> Any:
+    """The config file, or None when there is none (the demo needs none)."""
+    path = opts.config or os.environ.get("MENTIONDESK_CONFIG")
+    try:
+        from . import config as config_mod
+    except ImportError:  # pragma: no cover - config support arrives with the live sources
+        return None
+    if path is None:
+        found = config_mod.default_config_path()
+        if found is None or not Path(found).is_file():
+            return None
+        path = str(found)
+    try:
+        return config_mod.load_config(Path(path))
+    except config_mod.ConfigError as exc:
+        raise BootError("\n".join(str(p) for p in exc.problems)) from exc
+
+
+def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
+    """Rules and replies, validated together; a broken file never half-starts the desk."""
+    from ..core.replies import RepliesError, load_replies
+    from ..core.rules import RulesError, load_rules
+
+    rules_path = Path(opts.rules or getattr(config, "rules", None) or default_file("rules.yaml"))
+    replies_path = Path(opts.replies or getattr(config, "replies", None)
+                        or default_file("replies.yaml"))
+    for p in (rules_path, replies_path):
+        if not p.is_file():
+            raise BootError(f"{p}: no such file (give --rules/--replies or run from the checkout)")
+    try:
+        replies = load_replies(replies_path)
+        rules = load_rules(rules_path, reply_keys=set(replies.keys))
+    except (RulesError, RepliesError) as exc:
+        lines = [str(p) for p in exc.problems]
+        raise BootError("\n".join(lines) + "\n(run `mentiondesk check` after fixing)") from exc
+    override = getattr(config, "office_hours", None)
+    if override is not None:
+        rules.set_office_hours(override)
+    return rules, replies
+
+
+def data_dir(opts: Options, config: Any = None, *, demo: bool = False) -> Path:
+    """``--data-dir``, else the config's, else the platform data directory.  A demo run
+    without ``--data-dir`` keeps its desk in ``demo/`` inside it, apart from a real desk."""
+    from ..core.store import default_data_dir
+
+    if opts.data_dir:
+        return Path(opts.data_dir).expanduser()
+    chosen = getattr(config, "data_dir", None)
+    base = Path(chosen).expanduser() if chosen else Path(default_data_dir())
+    return base / "demo" if demo else base
+
+
+def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
+              console: bool = False, read_only: bool = False) -> Any:
+    """Build the desk.  Raises ``BootError`` with a clear message on any problem.
+
+    ``read_only``: for reports — the store takes no lock (works while the console runs) and
+    refuses every write, so the desk must only be read (never ``desk.close()``, which flushes:
+    close ``desk.store`` instead).
+    """
+    from ..core.desk import Desk
+    from ..core.model import utcnow
+    from ..core.store import Store, StoreError, StoreLocked
+
+    config = load_config(opts)
+    rules, replies = load_policy(opts, config)
+    store = None
+    if with_store:
+        path = data_dir(opts, config, demo=console and is_demo(opts, config))
+        try:
+            store = Store(path, read_only=read_only)
+        except StoreLocked as exc:
+            raise BootError(str(exc), code=3) from exc
+        except StoreError as exc:
+            if not read_only:
+                raise
+            raise BootError(str(exc)) from exc
+    agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
+    undo_seconds = getattr(config, "undo_seconds", None)
+    desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
+                undo_seconds=10.0 if undo_seconds is None else float(undo_seconds))
+    desk.config = config
+    return desk
+
+
+def recovery_notes(desk: Any) -> list[str]:
+    """What the store repaired on start (a torn journal tail, a damaged snapshot...), for the
+    user to see: nothing is ever repaired silently."""
+    store = getattr(desk, "store", None)
+    return [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()]

@@ -1,0 +1,355 @@
+"""The config file: which sources to connect, who the agent is, where the files are.
+
+Found at ``--config``, else ``$MENTIONDESK_CONFIG``, else ``config.yaml`` in the platform's user
+config directory (when it exists).  Example::
+
+    agent: sam
+    sources:
+      - spec: mastodon:https://mastodon.northline.example
+        token_file: ~/.config/mentiondesk/mastodon.token   # mode 0600
+        visibility: unlisted
+      - spec: bluesky:northline.example
+        poll_seconds: 30
+      - spec: feed:https://tickets.northline.example/mentions.ndjson
+        map: {id: ticket_id, text: body, author: user.name, created_at: opened}
+    office_hours: {timezone: Europe/London, days: [mon, tue, wed, thu, fri],
+                   open: "08:00", close: "20:00"}
+    keys: {reply: "r,enter"}
+    data_dir: ~/mentiondesk-data
+    rules: rules.yaml          # relative paths are relative to this file
+    replies: replies.yaml
+    undo_seconds: 10
+
+Secrets never go in this file: tokens come from the environment or a 0600 token file.  Every
+mistake is reported with its line, all at once (``mentiondesk check`` prints them).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.yamlfile import (
+    Problem,
+    Reader,
+    YList,
+    YMap,
+    describe,
+    did_you_mean,
+    load_yaml,
+    parse_duration,
+    unknown_key_message,
+)
+
+CONFIG_ENV = "MENTIONDESK_CONFIG"
+TOP_KEYS = ("agent", "sources", "office_hours", "keys", "data_dir", "rules", "replies",
+            "undo_seconds")
+SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey", "access_key", "jwt")
+SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MASTODON_TOKEN or "
+               "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
+               "a file only you can read (chmod 600)")
+SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap")
+VISIBILITIES = ("public", "unlisted", "private")
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class SourceConfig:
+    spec: str
+    options: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    agent: str | None = None
+    sources: list[SourceConfig] = field(default_factory=list)
+    office_hours: Any = None  # an OfficeHours (same shape as rules.yaml's office_hours)
+    keys: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+    rules: Path | None = None
+    replies: Path | None = None
+    undo_seconds: float | None = None
+
+    @property
+    def specs(self) -> list[str]:
+        return [s.spec for s in self.sources]
+
+    def source_options(self, spec: str) -> dict[str, Any]:
+        for s in self.sources:
+            if s.spec == spec:
+                return dict(s.options)
+        return {}
+
+
+def default_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("mentiondesk", appauthor=False)) / "config.yaml"
+
+
+def find_config(explicit: str | Path | None = None) -> Path | None:
+    """``--config``, else ``$MENTIONDESK_CONFIG``, else the default file if it exists."""
+    chosen = explicit or os.environ.get(CONFIG_ENV, "").strip()
+    if chosen:
+        return Path(chosen).expanduser()
+    default = default_config_path()
+    return default if default.is_file() else None
+
+
+def load_config(path: Path | str) -> Config:
+    """The config at ``path``; ``ConfigError`` lists every problem (never a half-loaded file)."""
+    config, problems = _load(Path(path))
+    if problems or config is None:
+        raise ConfigError(problems or [Problem(str(path), 0, "the config file is empty")])
+    return config
+
+
+def validate(path: Path | str) -> list[Problem]:
+    return _load(Path(path))[1]
+
+
+def _load(path: Path) -> tuple[Config | None, list[Problem]]:
+    data, problems = load_yaml(path)
+    if problems and data is None:
+        return None, problems
+    if data is None:
+        return Config(path=path), problems
+    loader = _Loader(str(path), path.expanduser().resolve().parent)
+    config = loader.load(data, path)
+    problems = problems + loader.reader.problems
+    return (None if problems else config), problems
+
+
+class _Loader:
+    def __init__(self, file: str, base: Path) -> None:
+        self.reader = Reader(file)
+        self.base = base
+
+    def problem(self, line: int, message: str) -> None:
+        self.reader.problem(line, message)
+
+    def load(self, data: Any, path: Path) -> Config:
+        r = self.reader
+        self._secrets(data)
+        top = r.mapping(data, 1, "the config file", TOP_KEYS)
+        config = Config(path=path)
+        if top is None:
+            return config
+        agent = r.get(top, "agent", str, "the config file")
+        config.agent = agent.strip() or None if agent else None
+        config.sources = self._sources(top)
+        if "office_hours" in top:
+            config.office_hours = self._office_hours(top)
+        config.keys = self._keys(top)
+        config.data_dir = self._path(top, "data_dir", must_exist=False)
+        config.rules = self._path(top, "rules", must_exist=True)
+        config.replies = self._path(top, "replies", must_exist=True)
+        if "undo_seconds" in top:
+            config.undo_seconds = self._seconds(top, "undo_seconds", "the config file",
+                                                allow_zero=True)
+        return config
+
+    # --- pieces ---------------------------------------------------------------------------------
+
+    def _secrets(self, value: Any) -> None:
+        """Any key that names a secret, anywhere in the file."""
+        if isinstance(value, YMap):
+            for key, item in value.items():
+                k = str(key).lower()
+                if any(word in k for word in SECRET_WORDS) and k != "token_file":
+                    self.problem(value.line_of(key), f"'{key}': {SECRET_HINT}")
+                self._secrets(item)
+        elif isinstance(value, YList):
+            for item in value:
+                self._secrets(item)
+
+    def _sources(self, top: YMap) -> list[SourceConfig]:
+        from ..sources.registry import OPTIONS, kind_of
+
+        if "sources" not in top:
+            return []
+        items = top["sources"]
+        if not isinstance(items, YList):
+            self.problem(top.line_of("sources"), "'sources' must be a list of sources, one per "
+                                                 "'- spec: ...' line")
+            return []
+        out: list[SourceConfig] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            line = items.line_of(i)
+            where = f"source {i + 1}"
+            if isinstance(item, str):
+                item_map = YMap(line)
+                item_map["spec"], item_map.lines["spec"] = item, line
+                item = item_map
+            if not isinstance(item, YMap):
+                self.problem(line, f"{where} must be a spec (mastodon:https://...) or a mapping "
+                                   f"with 'spec:', not {describe(item)}")
+                continue
+            spec = self.reader.get(item, "spec", str, where, required=True)
+            if spec is None:
+                continue
+            spec = spec.strip()
+            try:
+                kind = kind_of(spec)
+            except ValueError as exc:
+                self.problem(item.line_of("spec"), str(exc))
+                continue
+            if spec in seen:
+                self.problem(item.line_of("spec"), f"source {spec} is listed twice (first at "
+                                                   f"line {seen[spec]}): keep one")
+                continue
+            seen[spec] = item.line_of("spec")
+            allowed = OPTIONS[kind]
+            options: dict[str, Any] = {}
+            for key, value in item.items():
+                if key == "spec" or (any(w in str(key).lower() for w in SECRET_WORDS) \
+                        and key != "token_file"):
+                    continue
+                if key not in allowed:
+                    self.problem(item.line_of(key), unknown_key_message(
+                        key, allowed, f"a {kind} source"))
+                    continue
+                checked = self._option(item, key, value, kind)
+                if checked is not None:
+                    options[key] = checked
+            out.append(SourceConfig(spec, options, line))
+        return out
+
+    def _option(self, item: YMap, key: str, value: Any, kind: str) -> Any:
+        line = item.line_of(key)
+        where = f"the {kind} source"
+        if key in SECONDS:
+            return self._seconds(item, key, where)
+        if key in ("stream", "dms", "burst", "shift"):
+            if not isinstance(value, bool):
+                self.problem(line, f"'{key}' must be true or false, not {describe(value)}")
+                return None
+            return value
+        if key in ("page_limit", "max_pages", "seed", "max_line", "max_body"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.problem(line, f"'{key}' must be a whole number, not {describe(value)}")
+                return None
+            return value
+        if key == "rate":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                self.problem(line, f"'rate' must be mentions per second (> 0), not "
+                                   f"{describe(value)}")
+                return None
+            return float(value)
+        if key == "speed":
+            if value == "max" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and value > 0):
+                return value
+            self.problem(line, f"'speed' must be a number of times real time or max, not "
+                               f"{describe(value)}")
+            return None
+        if key == "visibility":
+            if value not in VISIBILITIES:
+                self.problem(line, f"visibility {describe(value)} is not one of "
+                                   f"{', '.join(VISIBILITIES)}{did_you_mean(value, VISIBILITIES)}")
+                return None
+            return value
+        if key == "format":
+            from ..sources.feed import FORMATS
+
+            if value not in FORMATS:
+                self.problem(line, f"format {describe(value)} is not one of {', '.join(FORMATS)}"
+                                   f"{did_you_mean(value, FORMATS)}")
+                return None
+            return value
+        if key == "map":
+            if not isinstance(value, YMap) or not all(
+                    isinstance(v, str) and v for v in value.values()):
+                self.problem(line, "'map' must be field: path pairs, e.g. "
+                                   "map: {id: ticket_id, text: body, author: user.name}")
+                return None
+            return {str(k): v for k, v in value.items()}
+        if key == "token_file":
+            return self._token_file(item, key, value)
+        if key in ("service", "streaming_url"):
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                self.problem(line, f"'{key}' must be an http(s) URL, not {describe(value)}")
+                return None
+            return value
+        return value
+
+    def _token_file(self, item: YMap, key: str, value: Any) -> str | None:
+        line = item.line_of(key)
+        if not isinstance(value, str) or not value.strip():
+            self.problem(line, f"'token_file' must be a path, not {describe(value)}")
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self.base / path
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            self.problem(line, f"token file {path} does not exist: create it with the access "
+                               "token on one line, then chmod 600 it")
+            return None
+        if os.name == "posix" and mode & 0o077:
+            self.problem(line, f"token file {path} has mode {mode:04o}: other users can read "
+                               f"it; run 'chmod 600 {path}'")
+            return None
+        return str(path)
+
+    def _seconds(self, m: YMap, key: str, where: str, allow_zero: bool = False) -> float | None:
+        value = m[key]
+        line = m.line_of(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(value).total_seconds()
+            except ValueError as exc:
+                self.problem(line, f"'{key}' in {where}: {exc}")
+                return None
+        if seconds < 0 or (seconds == 0 and not allow_zero):
+            self.problem(line, f"'{key}' in {where} must be more than 0 seconds")
+            return None
+        return seconds
+
+    def _office_hours(self, top: YMap) -> Any:
+        # The same section, and the same checks and messages, as rules.yaml's office_hours.
+        from ..core.rules import _Loader as RulesLoader
+
+        loader = RulesLoader(self.reader.file, None)
+        office = loader._office_hours(top, True)
+        self.reader.problems.extend(loader.reader.problems)
+        return office
+
+    def _keys(self, top: YMap) -> dict[str, str]:
+        if "keys" not in top:
+            return {}
+        keys = self.reader.mapping(top["keys"], top.line_of("keys"), "'keys'")
+        out: dict[str, str] = {}
+        for binding, value in (keys or {}).items():
+            if not isinstance(value, str) or not value.strip():
+                self.problem(keys.line_of(binding),
+                             f"keys: '{binding}' must be keys separated by commas, like "
+                             f"\"r,ctrl+r\", not {describe(value)}")
+                continue
+            out[str(binding)] = ",".join(k.strip() for k in value.split(",") if k.strip())
+        return out
+
+    def _path(self, top: YMap, key: str, *, must_exist: bool) -> Path | None:
+        value = self.reader.get(top, key, str, "the config file")
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self.base / path
+        if must_exist and not path.is_file():
+            self.problem(top.line_of(key), f"{key} file {path} does not exist")
+        return path
