@@ -55,8 +55,8 @@ LEVEL_KEYS = ("target", "clock", "description")
 OFFICE_KEYS = ("timezone", "days", "open", "close", "holidays")
 TEAM_KEYS = ("description", "self_service")
 CATEGORY_KEYS = ("id", "urgency", "action", "team", "reply", "offline", "match", "description")
-MATCH_KEYS = ("keywords", "phrases", "regex", "near", "channel", "language", "min_followers",
-              "vip", "repeat_contact", "question", "unless")
+MATCH_KEYS = ("keywords", "phrases", "regex", "near", "negation", "channel", "language",
+              "min_followers", "vip", "repeat_contact", "question", "unless")
 NEAR_KEYS = ("words", "with", "within")
 NEGATION_KEYS = ("words", "window")
 MODIFIER_KEYS = ("influencer", "repeat_customer", "negative_wording", "waiting", "vip",
@@ -106,6 +106,7 @@ class Matcher:
     vip: frozenset[str] | None = None
     repeat: tuple[int, int] | None = None  # (within_days, at_least)
     question: bool | None = None  # True: only questions; False: never questions
+    negated: bool = False  # True: a word after a negation ("not delayed") does not count
     unless: Terms | None = None
 
     @property
@@ -146,6 +147,8 @@ class Matcher:
             if seen.question != self.question:
                 return None
             reasons.append("a question" if self.question else "not a question")
+        if not self.negated:
+            negation = None
         if self.words is not None or self.regexes or self.near:
             found = _word_reasons(self.words, seen, negation) if self.words is not None else []
             if not found:
@@ -434,6 +437,7 @@ class _Loader:
     def __init__(self, file: str, reply_keys: Collection[str] | None) -> None:
         self.reader = Reader(file)
         self.stems: Stems | None = None
+        self.has_negation = False
         self.reply_keys = set(reply_keys) if reply_keys is not None else None
 
     def problem(self, line: int, message: str) -> None:
@@ -451,6 +455,7 @@ class _Loader:
 
         self.stems = self._word_forms(top)
         negation = self._negation(top)
+        self.has_negation = "negation" in top
         levels, needs_office = self._levels(top)
         office = self._office_hours(top, needs_office)
         if office is not None:
@@ -850,6 +855,12 @@ class _Loader:
             matcher.near = self._near(m, where)
         if "question" in m:
             matcher.question = r.get(m, "question", bool, where)
+        if "negation" in m:
+            matcher.negated = bool(r.get(m, "negation", bool, where, False))
+            if matcher.negated and not self.has_negation:
+                self.problem(m.line_of("negation"), f"negation: true in {where} but the rules "
+                                                    "file has no top-level 'negation:' words: "
+                                                    "add 'negation: {words: [not, no, never]}'")
         patterns, lines = r.string_list(m, "regex", where)
         for pattern, line in zip(patterns, lines, strict=True):
             try:
