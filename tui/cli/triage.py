@@ -107,13 +107,20 @@ def _one_line(text: str, width: int) -> str:
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    # The label columns (--score) are not mention fields: take them out before parse_map.
+    labels_map: dict[str, str] = {}
+    spec_items = []
+    for item in (getattr(args, "map", None) or "").split(","):
+        name, _, column = item.partition("=")
+        if name.strip() in ("expect_actions", "expect_offline") and column.strip():
+            labels_map[name.strip()] = column.strip()
+        elif item.strip():
+            spec_items.append(item)
     try:
-        mapping = parse_map(getattr(args, "map", None))
+        mapping = parse_map(",".join(spec_items) or None)
     except ValueError as e:
         print(f"mentiondesk triage: {e}", file=err)
         return 1
-    labels_map = {k: mapping.pop(k) for k in ("expect_actions", "expect_offline")
-                  if k in mapping}
     rules = _load_policy(args, err)
     if rules is None:
         return 2
