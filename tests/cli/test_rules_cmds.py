@@ -53,7 +53,8 @@ def test_score_prints_agreement_confusion_offline_and_misses_by_rule(capsys, tmp
     assert "3 labelled mentions (1 unlabelled, not scored)" in out
     assert "suggested action acceptable   66.7%  (2/3)" in out
     assert "offline agreement             66.7%  (2/3" in out
-    assert "offline precision            100.0%" in out and "offline recall                50.0%" in out
+    assert "offline precision            100.0%" in out
+    assert "offline recall                50.0%" in out
     assert "confusion (rows: expected first choice, columns: suggested)" in out
     assert "misses by the rule that fired" in out and "  opinion: 1" in out
     code, out, _ = run(capsys, "triage", str(path), "--score", "--json")
@@ -142,7 +143,7 @@ def test_transit_preset_is_the_shipped_policy():
 
 def test_agent_action_reads_what_the_brand_did():
     assert agent_action("@1 Could you DM us your booking reference please?") == "take_offline"
-    assert agent_action("@1 Please reach us by phone or chat here: https://t.co/x") == "take_offline"
+    assert agent_action("@1 Please reach us by phone or chat: https://t.co/x") == "take_offline"
     assert agent_action("@1 Sadly the service has been delayed due to a fault") == "update_and_link"
     assert agent_action("@1 You can claim via https://t.co/abc ^PA") == "assist_and_direct"
     assert agent_action("@1 Great to hear Bill 😀 ^PA") == "reply"

@@ -97,9 +97,8 @@ def test_a_reply_key_the_replies_do_not_have_is_refused(rules_copy, tmp_path):
 
 
 def test_config_office_hours_still_override(rules_copy, tmp_path):
-    from types import SimpleNamespace
-
     from datetime import time
+    from types import SimpleNamespace
 
     from tui.core.clock import OfficeHours
 

@@ -162,7 +162,9 @@ def run_learn(args: argparse.Namespace, out: TextIO | None = None,
     if args.json:
         out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         return OK
-    pct = (lambda v: "-" if v is None else f"{100 * v:.1f}%")
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
     out.write(f"{args.history}: {len(conversations)} conversations, {result.train} to learn "
               f"from, {result.held_out} held out\n")
     out.write("what the agents did: " + ", ".join(

@@ -110,6 +110,25 @@ class Matcher:
     unless: Terms | None = None
 
     @property
+    def needs(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(folded, stemmed) words of which the mention must contain at least one for this
+        matcher to match at all, or None when that cannot be said (a regex, a `*` ending, no
+        words).  Lets triage skip a category with two set operations."""
+        if self.regexes or (self.words is None and not self.near):
+            return None
+        exact: set[str] = set()
+        stemmed: set[str] = set()
+        for terms in ([self.words] if self.words is not None else []) + [n.first for n in
+                                                                         self.near]:
+            if terms.exact is not None:
+                if terms.exact_firsts is None:
+                    return None
+                exact |= terms.exact_firsts
+            if terms.stemmed is not None:
+                stemmed |= terms.stem_firsts
+        return frozenset(exact), frozenset(stemmed)
+
+    @property
     def catch_all(self) -> bool:
         return (self.words is None and not self.regexes and not self.near
                 and self.channels is None and self.languages is None
@@ -250,6 +269,7 @@ class Rules:
         self.category_rules = {c.id: c for c in categories}
         self.categories = [c.id for c in categories]
         self._ordered = categories
+        self._needs = [(c, c.matcher.needs) for c in categories]
         self.modifiers = modifiers
         self.offline_kinds = offline_kinds
         self.offline_categories = offline_categories
@@ -307,7 +327,10 @@ class Rules:
         seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        for cat in self._ordered:
+        words, stems = seen.word_set, seen.stem_set
+        for cat, needs in self._needs:
+            if needs is not None and needs[0].isdisjoint(words) and needs[1].isdisjoint(stems):
+                continue  # none of its words is in the mention: it cannot match
             found = cat.matcher.match(m, seen, prior, self.negation)
             if found is not None:
                 category, reasons = cat, found

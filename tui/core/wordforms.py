@@ -71,12 +71,8 @@ class Stems:
 
     def text(self, folded: str) -> str:
         """The stemmed twin of folded text: the same number of words, each replaced by its stem."""
-        get = self._cache.get
-        out = []
-        for w in folded.split():
-            s = get(w)
-            out.append(s if s is not None else self.word(w))
-        return " " + " ".join(out) + " "
+        get, word = self._cache.get, self.word
+        return " " + " ".join([get(w) or word(w) for w in folded.split()]) + " "
 
     def term(self, term: str) -> str:
         """A rule's word or phrase as stems (folded first, like the mention)."""
@@ -86,7 +82,8 @@ class Stems:
 class Seen:
     """One mention's text prepared for matching; the stemmed form is built only when asked."""
 
-    __slots__ = ("_question", "_stemmed", "_words", "folded", "stems", "text")
+    __slots__ = ("_question", "_stem_set", "_stemmed", "_word_set", "_words", "folded",
+                 "stems", "text")
 
     def __init__(self, text: str, stems: Stems | None) -> None:
         self.text = text
@@ -94,6 +91,8 @@ class Seen:
         self.stems = stems
         self._stemmed: str | None = None
         self._words: list[str] | None = None
+        self._word_set: frozenset[str] | None = None
+        self._stem_set: frozenset[str] | None = None
         self._question: bool | None = None
 
     @property
@@ -101,6 +100,20 @@ class Seen:
         if self._stemmed is None:
             self._stemmed = self.stems.text(self.folded) if self.stems else self.folded
         return self._stemmed
+
+    @property
+    def word_set(self) -> frozenset[str]:
+        """The distinct folded words: a term list whose first words are all missing cannot
+        match, which one set operation tells (most categories, for most mentions)."""
+        if self._word_set is None:
+            self._word_set = frozenset(self.words)
+        return self._word_set
+
+    @property
+    def stem_set(self) -> frozenset[str]:
+        if self._stem_set is None:
+            self._stem_set = frozenset(self.stemmed.split()) if self.stems else self.word_set
+        return self._stem_set
 
     @property
     def words(self) -> list[str]:
@@ -211,31 +224,53 @@ def split_terms(terms: Iterable[str], stems: Stems | None) -> tuple[list[str], l
     return exact, stemmed
 
 
+def _first_words(terms: Iterable[str]) -> frozenset[str] | None:
+    """The first word of every term, or None when a term ends in * (any ending: no set)."""
+    firsts = set()
+    for term in terms:
+        if term.rstrip().endswith("*"):
+            return None
+        words = fold(term).split()
+        if words:
+            firsts.add(words[0])
+    return frozenset(firsts)
+
+
 @dataclass(slots=True)
 class Terms:
     """Keywords and phrases of one list, compiled for the folded and the stemmed text."""
 
     exact: re.Pattern[str] | None = None  # over Seen.folded
     stemmed: re.Pattern[str] | None = None  # over Seen.stemmed
+    exact_firsts: frozenset[str] | None = None  # first words of the exact terms (None: any)
+    stem_firsts: frozenset[str] | None = None
 
     @classmethod
     def build(cls, keywords: Iterable[str], phrases: Iterable[str] = (),
               stems: Stems | None = None) -> Terms | None:
         ke, ks = split_terms(keywords, stems)
         pe, ps = split_terms(phrases, stems)
-        terms = cls(compile_words(ke, pe), compile_words(ks, ps))
+        terms = cls(compile_words(ke, pe), compile_words(ks, ps),
+                    _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t))
         return terms if terms.exact is not None or terms.stemmed is not None else None
 
+    def _exact_possible(self, seen: Seen) -> bool:
+        return self.exact is not None and (self.exact_firsts is None
+                                           or not self.exact_firsts.isdisjoint(seen.word_set))
+
+    def _stemmed_possible(self, seen: Seen) -> bool:
+        return self.stemmed is not None and not self.stem_firsts.isdisjoint(seen.stem_set)
+
     def any(self, seen: Seen) -> bool:
-        """Some term occurs (negation not considered): one C-level search per form."""
-        if self.exact is not None and self.exact.search(seen.folded):
+        """Some term occurs (negation not considered): a set test, then one C-level search."""
+        if self._exact_possible(seen) and self.exact.search(seen.folded):
             return True
-        return self.stemmed is not None and self.stemmed.search(seen.stemmed) is not None
+        return self._stemmed_possible(seen) and self.stemmed.search(seen.stemmed) is not None
 
     def hits(self, seen: Seen) -> Iterator[Hit]:
-        if self.exact is not None:
+        if self._exact_possible(seen):
             yield from _hits(self.exact, seen.folded, seen)
-        if self.stemmed is not None:
+        if self._stemmed_possible(seen):
             yield from _hits(self.stemmed, seen.stemmed, seen)
 
 
