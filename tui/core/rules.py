@@ -451,6 +451,18 @@ def load_rules(path: Path | str, *, reply_keys: Collection[str] | None = None,
     return rules
 
 
+def read_office_hours(top: YMap, file: str) -> tuple[OfficeHours | None, list[Problem]]:
+    """The ``office_hours:`` section of an already-read YAML mapping ``top``, checked exactly as
+    in rules.yaml (the config file's override uses it, so both give the same messages).
+
+    Returns the office calendar (None when the section is absent or has problems) and the
+    problems found, each naming ``file`` and its line; never raises for bad content.
+    """
+    loader = _Loader(file, None)
+    office = loader._office_hours(top, True)
+    return office, loader.reader.problems
+
+
 class _Loader:
     def __init__(self, file: str, reply_keys: Collection[str] | None) -> None:
         self.reader = Reader(file)
