@@ -25,7 +25,6 @@ def packaged_file(name: str) -> Path:
     return installed if installed.is_file() else _CHECKOUT / name
 
 
-
 class BootError(Exception):
     """The desk cannot start; the message says why and what to do.  ``code`` is the exit code."""
 
