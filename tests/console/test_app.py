@@ -406,7 +406,7 @@ async def test_help_lists_every_binding(desk):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        from tui.console.app import DESK_KEYS
+        from tui.console.keys import DESK_KEYS
         for bid, _key, _action, _label, description, _show in DESK_KEYS:
             assert description in text and bid in text
         for bid in ("queue.down", "queue.up", "queue.open", "modal.submit"):

@@ -26,7 +26,8 @@ from fakes.collect import Collector
 from fakes.mastodon import FakeMastodon
 from textual.widgets import Static
 
-from tui.console.app import Fetched, MentionDesk, ThreadCache
+from tui.console.app import MentionDesk
+from tui.console.threads import Fetched, ThreadCache
 from tui.core.model import Mention
 from tui.sources.base import LIVE, Source
 from tui.sources.mastodon import MastodonSource
