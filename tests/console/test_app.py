@@ -467,18 +467,15 @@ async def test_critical_mentions_and_at_risk_ring_the_bell(clock, make_desk):
         assert f"{counts['at_risk']} at risk" in screen_text(app)
 
 
-async def test_stats_key_opens_the_stats_screen_or_says_why(desk):
+async def test_stats_key_opens_the_stats_screen(desk):
+    from tui.console.stats_screen import StatsScreen
+
     app = make_app(desk)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         await pilot.press("S")
         await pilot.pause()
-        try:
-            from tui.console.stats_screen import StatsScreen
-        except ImportError:
-            assert any("statistics screen is not available" in n for n in notifications(app))
-        else:
-            assert isinstance(app.screen, StatsScreen)
+        assert isinstance(app.screen, StatsScreen)
 
 
 async def test_wide_layout_shows_panes_side_by_side(desk):
