@@ -13,7 +13,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from widgets.queue_view import CATEGORY_LABELS, EMPTY_TEXT, QueueView, format_time_left
+from widgets.queue_view import EMPTY_TEXT, QueueView, format_time_left
 
 SIZE = (80, 24)
 REFUND = "I want a refund for my cancelled train"
@@ -329,7 +329,7 @@ async def test_hostile_text_renders_literally_and_keeps_columns(make_desk) -> No
             handle_at = at if handle_at is None else handle_at
             assert at == handle_at
             conv = desk.conversations[desk.queue[y]]
-            label = CATEGORY_LABELS.get(conv.category, conv.category.replace("_", " "))
+            label = view.labels.category(conv.category)
             assert cells_from(text, at + 17).startswith(label), (text, label)
         # Walk over every row, open them, click them: the app keeps running.
         for _ in desk.queue:

@@ -70,6 +70,7 @@ from widgets.suggestion import SuggestionView
 
 from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
 from ..core.filters import parse_filter
+from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
 from ..setup.boot import recovery_notes
@@ -113,13 +114,15 @@ class MainScreen(Screen):
     def __init__(self, desk: Desk) -> None:
         super().__init__(id="main")
         self.desk = desk
+        # The loaded rules' level and category names, for the widgets (never hard-coded there).
+        self.labels = Labels.from_rules(desk.rules)
 
     def compose(self) -> ComposeResult:
         with Container(id="panes"):
-            yield QueueView(self.desk, self.desk.queue, id="queue")
+            yield QueueView(self.desk, self.desk.queue, labels=self.labels, id="queue")
             with Vertical(id="detail"):
                 yield ConversationView(id="conversation")
-                yield SuggestionView(id="suggestion")
+                yield SuggestionView(labels=self.labels, id="suggestion")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
