@@ -1,7 +1,8 @@
 """Sector presets: a starting rules.yaml and replies.yaml per kind of brand (packaged data).
 
-``transit`` is the shipped default policy (the top-level rules.yaml/replies.yaml, packaged as
-tui/data/); the others live in a folder each here.
+``transit`` is the shipped default policy (the top-level rules.yaml/replies.yaml, copied into
+the wheel by setup.py: :func:`tui.setup.boot.packaged_file`); the others live in a folder each
+here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ def preset_files(name: str) -> dict[str, Path]:
     if name not in PRESETS:
         raise KeyError(name)
     if name == "transit":
-        from ..setup.boot import PACKAGED
+        from ..setup.boot import packaged_file
 
-        folder = PACKAGED
-    else:
-        folder = HERE / name
-    return {"rules.yaml": folder / "rules.yaml", "replies.yaml": folder / "replies.yaml"}
+        return {n: packaged_file(n) for n in ("rules.yaml", "replies.yaml")}
+    return {n: HERE / name / n for n in ("rules.yaml", "replies.yaml")}
