@@ -7,9 +7,9 @@
 The mentions are the demo stream's (several languages, personal data, emoji, every category of
 the shipped policy) plus the public Customer Support on Twitter sample in tests/fixtures/twcs,
 repeated to ``-n``.  ``Rules.triage`` runs in this process only, in a loop, after one warm-up
-pass; the figure is mentions per second of the process's CPU time (one core).  ``--cold`` also measures a pass in which every
-word is new to the word-stem cache (each word made unique by a suffix), the worst case for the
-stemmer.  Prints figures; asserts nothing.
+pass; the figure is mentions per second of the process's CPU time (one core).  ``--cold`` also
+measures a pass in which every word is new to the word-stem cache (each word made unique by a
+suffix), the worst case for the stemmer.  Prints figures; asserts nothing.
 """
 
 from __future__ import annotations

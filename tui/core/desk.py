@@ -348,17 +348,14 @@ class Desk:
             rules.set_office_hours(override)
         old = self.rules
         self.rules = rules
-        ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
-        self._lowest_rank = max(ranks) if ranks else 0
+        self.fold = Fold(rules.levels)  # the fold knows the levels (the thank-you rule)
         changed: set[str] = set()
         if retriage:
             now = self.clock()
             for conv in list(self.conversations.values()):
                 if conv.status not in (OPEN, SNOOZED, MONITOR):  # not the closed ones
                     continue
-                for _, kind, key in conv.timeline:
-                    if kind != "m":
-                        continue
+                for key in conv.mention_keys():
                     m = self.mentions[key]
                     cust = self.customers.get(m.customer, {"contacts": []})
                     prior = [c for c in cust["contacts"] if c < m.created_at]
