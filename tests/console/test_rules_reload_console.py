@@ -7,7 +7,8 @@ import os
 import shutil
 import signal
 
-from app_fixtures import make_app, make_desk, notifications
+from app_fixtures import make_app, notifications
+from conftest import new_desk
 
 from tui.core.rules import load_rules
 
@@ -34,7 +35,7 @@ def edit(path, old, new):
 
 
 async def test_a_changed_file_is_applied_and_a_broken_one_refused(tmp_path):
-    desk = make_desk(None, n=5)
+    desk = new_desk(demo=5)
     path = use_copy(desk, tmp_path)
     app = make_app(desk)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
@@ -58,7 +59,7 @@ async def test_a_changed_file_is_applied_and_a_broken_one_refused(tmp_path):
 async def test_sighup_reloads_with_the_request(tmp_path):
     from tui.setup.reload import REQUEST
 
-    desk = make_desk(tmp_path / "data", n=5)
+    desk = new_desk(data_dir=tmp_path / "data", demo=5)
     path = use_copy(desk, tmp_path)
     app = make_app(desk)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:

@@ -4,7 +4,8 @@ file:line when broken (the old rules stay), open conversations keep their triage
 import shutil
 
 import pytest
-from deskkit import ROOT, Clock, make_desk, mention
+from conftest import ROOT, Clock, new_desk, policy
+from deskkit import mention
 
 from tui.core.rules import RulesError
 from tui.core.store import Store
@@ -18,8 +19,6 @@ def rules_copy(tmp_path):
 
 
 def desk_on(rules_copy, tmp_path, store=False):
-    from deskkit import policy
-
     from tui.core.desk import Desk
     from tui.core.rules import load_rules
 
@@ -109,7 +108,7 @@ def test_config_office_hours_still_override(rules_copy, tmp_path):
     assert desk.rules.office_hours is hours
 
 
-def test_make_desk_reload_defaults_to_its_own_file():
-    desk = make_desk()
+def test_reload_defaults_to_the_desks_own_file():
+    desk = new_desk()
     result = desk.reload_rules()
     assert result.path == str(desk.rules.path)
