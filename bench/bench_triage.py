@@ -1,7 +1,7 @@
 """Triage speed: mentions per second on one core for a rules file (default: the shipped policy).
 
     python bench/bench_triage.py                      # shipped rules.yaml, 50,000 mentions
-    python bench/bench_triage.py --rules tui/presets/airline/rules.yaml -n 20000
+    python bench/bench_triage.py --rules tui/presets/airline.rules.yaml -n 20000
     python bench/bench_triage.py --cold               # also: every word new to the stem cache
 
 The mentions are the demo stream's (several languages, personal data, emoji, every category of
