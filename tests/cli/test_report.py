@@ -107,7 +107,7 @@ def test_closing_the_loop_publicly_clears_the_review() -> None:
 
 def test_export_has_who_what_when_and_which_rule(shift: Any) -> None:
     desk, _, ids = shift
-    rows = list(export_rows(collect(desk, None)))
+    rows = list(export_rows(collect(desk, None), desk.rules.levels))
     assert all(set(r) == set(EXPORT_FIELDS) for r in rows)
     assert [r["at"] for r in rows] == sorted(r["at"] for r in rows)
     kinds = {(r["type"]) for r in rows}

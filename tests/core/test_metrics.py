@@ -34,9 +34,9 @@ from tui.core.metrics import (
     archived_records,
     collect,
     compute,
+    episodes,
     median,
     p90,
-    replay,
     sentiment,
     shift_metrics,
 )
@@ -59,18 +59,18 @@ def test_triage_of_the_fixture_is_what_the_table_says(shift: Any) -> None:
 def test_episodes_follow_answers_undo_and_reopening(shift: Any) -> None:
     desk, _, ids = shift
     recs = {r.id: r for r in collect(desk, SINCE)}
-    ann, _ = replay(recs[ids["ann"]])
+    ann, _ = episodes(recs[ids["ann"]], desk.rules.levels)
     assert [(e.start, e.answered_at, e.closed_at, e.reopened) for e in ann] == [
         (T(3, 9), T(3, 9, 20), T(3, 10), False), (T(3, 10, 30), T(3, 10, 50), None, True)]
-    cat, _ = replay(recs[ids["cat"]])
+    cat, _ = episodes(recs[ids["cat"]], desk.rules.levels)
     # the undone reply at 10:05 answered nobody: the hand-off at 10:30 is the first answer
     assert (cat[0].answered_at, cat[0].answer_kind, cat[0].deadline) == (
         T(3, 10, 30), "handoff", T(3, 10, 15))
     assert cat[0].sla(NOW) == "miss"
-    dan, _ = replay(recs[ids["dan"]])
+    dan, _ = episodes(recs[ids["dan"]], desk.rules.levels)
     assert dan[0].snoozes == 1 and dan[0].sla(NOW) == "miss"
     assert dan[0].sla(T(3, 14)) == "pending"  # snoozed or not, the clock ran
-    assert replay(recs[ids["fay"]])[0] == []
+    assert episodes(recs[ids["fay"]], desk.rules.levels)[0] == []
 
 
 def test_every_figure_matches_the_hand_computed_value(shift: Any) -> None:
