@@ -97,7 +97,7 @@ def build_desk(open_items: int) -> tuple[Desk, Iterator[Mention], float]:
 # ==== apps =====================================================================================
 
 class MinimalConsole(App):
-    """Fallback when tui/app.py is not there: the queue and a detail line."""
+    """The queue and a detail line only (``--minimal``): the widget without the console."""
 
     CSS = "QueueView { height: 1fr; } #detail { height: 3; }"
 
