@@ -91,7 +91,7 @@ def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
     status = [f"#{conv.id} {conv.status}", conv.urgency, conv.category]
     if conv.needs_reply and left is not None:
         status.append(f"due {format_time_left(left)}")
-    team = conv.team or (conv.triage.team if conv.triage else None)
+    team = desk.owning_team(conv)
     if team:
         status.append(f"team {team}")
     if conv.case_id:

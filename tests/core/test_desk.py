@@ -61,7 +61,7 @@ def test_opening_never_clears_needs_reply() -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     assert d.conversations[cid].unread
-    d.open(cid)
+    d.mark_read(cid)
     conv = d.conversations[cid]
     assert not conv.unread and conv.needs_reply and cid in d.queue
 
@@ -117,12 +117,12 @@ def test_personal_data_allowed_in_a_dm() -> None:
 def test_outgrown_reply_asks_first() -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
-    seen = d.open(cid)
+    seen = d.mark_read(cid)
     d.ingest([mention("actually it was two tickets")])
     with pytest.raises(Outgrown) as err:
         d.reply(cid, "We'll sort your refund", seen_seq=seen)
     assert err.value.count == 1
-    d.reply(cid, "We'll sort both refunds", seen_seq=d.open(cid))
+    d.reply(cid, "We'll sort both refunds", seen_seq=d.mark_read(cid))
     assert not d.conversations[cid].needs_reply
 
 
@@ -389,7 +389,7 @@ def test_state_survives_restart(tmp_path) -> None:
     d.reply(c, "Sorry about that")
     d.undo()  # the reply
     d.save_draft(c, "Draft in progress")
-    d.open(c)
+    d.mark_read(c)
     before = {cid: (v.status, v.needs_reply, v.offline, v.team, v.case_id, v.tags, v.notes,
                     v.deadline, v.snoozed_until, v.unread) for cid, v in d.conversations.items()}
     queue_before = list(d.queue)

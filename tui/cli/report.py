@@ -35,7 +35,7 @@ import json
 import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 
 from ..core.metrics import (
@@ -47,9 +47,9 @@ from ..core.metrics import (
     episodes,
     shift_metrics,
 )
-from ..core.model import DIRECT, PUBLIC
-from ..core.model import iso as _iso
+from ..core.model import DIRECT, PUBLIC, iso
 from ..core.store import paused_gc
+from ..core.text import one_line
 from ..core.themes import themes
 from ..core.when import fmt_rate, fmt_seconds, parse_since
 
@@ -61,14 +61,6 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 # ==== small formatting helpers =================================================================
-
-
-def iso(dt: datetime | None) -> str | None:
-    """``model.iso``, without its time-zone conversion for the UTC times the desk and the
-    archive hold (a 400k-record export formats ~800k of them)."""
-    if dt is not None and dt.tzinfo is UTC:
-        return dt.isoformat().replace("+00:00", "Z")
-    return _iso(dt)
 
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -84,11 +76,6 @@ def spark(values: list[float], low: float | None = None, high: float | None = No
     hi = max(values) if high is None else high
     span = (hi - lo) or 1.0
     return "".join(_BARS[min(7, max(0, int((v - lo) / span * 7.999)))] for v in values)
-
-
-def _line(text: str, width: int = 80) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _latest_text(rec: ConvRecord) -> str:
@@ -112,7 +99,7 @@ def build_report(desk: Any, since: datetime, now: datetime | None = None,
     deadlines, offline, snoozed = [], [], []
     for conv in desk.conversations.values():
         rec = by_id.get(conv.id)
-        team = conv.team or (conv.triage.team if conv.triage else None)
+        team = desk.owning_team(conv)
         base = {"id": conv.id, "handle": conv.handle, "category": conv.category,
                 "urgency": conv.urgency, "team": team, "case_id": conv.case_id,
                 "offline": conv.offline, "status": conv.status}
@@ -195,19 +182,19 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
         f"{'PAST DEADLINE' if d['state'] == 'breached' else 'at risk'} "
         f"({fmt_seconds(d['seconds_left'])} left, due {d['deadline']}), "
         f"team {d['team'] or '-'}{', case ' + d['case_id'] if d['case_id'] else ''}"
-        f"{', DM' if d['channel'] == DIRECT else ''}: {_line(d['text'], 70)}"))
+        f"{', DM' if d['channel'] == DIRECT else ''}: {one_line(d['text'], 70)}"))
     _section(w, "Taken offline, still open", rep["offline"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} — waiting on {d['waiting_on']} "
         f"since {d['offline_since'] or '-'}"
         f"{', case ' + d['case_id'] + ' (' + str(d['team']) + ')' if d['case_id'] else ''}"))
     _section(w, "Handed off", rep["handed_off"], lambda d: (
         f"{d['case_id']} → {d['team']}: #{d['id']} @{d['handle']} at {d['at']} by {d['agent']} "
-        f"(now {d['status']}){' — ' + _line(d['note'], 60) if d['note'] else ''}"))
+        f"(now {d['status']}){' — ' + one_line(d['note'], 60) if d['note'] else ''}"))
     _section(w, "Snoozed", rep["snoozed"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} until {d['until']}"
         f"{' (needs a reply)' if d['needs_reply'] else ''}"))
     _section(w, "Posts that failed to go out", rep["outbox_failed"], lambda d: (
-        f"#{d['conv']} {d['kind']} to @{d['to']}: {_line(d['error'], 70)}"))
+        f"#{d['conv']} {d['kind']} to @{d['to']}: {one_line(d['error'], 70)}"))
     _section(w, "Resolved", rep["resolved"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} at {d['at']} by {d['agent']}"
         f"{' (loop closed publicly)' if d['closed_loop'] else ''}"))
@@ -239,7 +226,7 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
     for t in rep["themes"]:
         w(f"- {t['term']} ({t['count']})")
         if t["examples"]:
-            w(f" — e.g. “{_line(t['examples'][0], 70)}”")
+            w(f" — e.g. “{one_line(t['examples'][0], 70)}”")
         w("\n")
 
 
@@ -583,7 +570,7 @@ def write_json(obj: dict[str, Any], out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
-    from ..setup.boot import BootError, open_desk, options_from
+    from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
 
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
@@ -592,9 +579,9 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
-    for note in desk.store.recovered if desk.store is not None else ():
-        print(f"mentiondesk: note: {note}", file=sys.stderr)
     try:
+        for note in recovery_notes(desk):
+            print(f"mentiondesk: {note}", file=sys.stderr)
         body(desk)
         return 0
     except ValueError as exc:
@@ -603,9 +590,7 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BrokenPipeError:  # `mentiondesk export | head`
         return 0
     finally:
-        # Not desk.close(): it flushes, and a read-only store refuses any write.
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -28,22 +28,11 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.desk import ActionRefused, Outgrown
+from ..core.api import ActionRefused, Outgrown, describe
 from ..core.model import DIRECT, PUBLIC
-from ..core.replies import ReplyRefused, network_of
+from ..core.replies import ReplyRefused
 
 DRAFT_SAVE_DELAY = 0.5  # seconds of quiet typing before a draft is written down
-
-
-def channel_of(desk: Any, conv: Any) -> str:
-    """The channel a reply goes to, as ``Desk.reply`` decides it."""
-    latest = desk.latest_mention(conv)
-    return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) else PUBLIC
-
-
-def render_canned(desk: Any, conv: Any, key: str, channel: str) -> str:
-    """A canned reply filled in for this customer (raises ``ReplyRefused``)."""
-    return desk.replies.render(key, channel, network_of(conv.source), desk.render_values(conv))
 
 
 def customer_line(desk: Any, conv: Any) -> Content:
@@ -127,7 +116,6 @@ class ActionModal(ModalScreen[str | None]):
         try:
             message = do(seen_seq)
         except Outgrown as exc:
-            noun = "message" if exc.count == 1 else "messages"
             reason = exc.reasons[0]
 
             def answer(yes: bool | None) -> None:
@@ -137,9 +125,8 @@ class ActionModal(ModalScreen[str | None]):
                     self.show_errors([f"not sent: {reason} — read them first"])
                     self.caught_up()
 
-            self.app.push_screen(
-                ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
-                              yes="Send anyway", no="Go back"), answer)
+            self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
+                                 answer)
             return
         except ActionRefused as exc:
             self.show_errors(exc.reasons)
@@ -183,7 +170,7 @@ class ComposerScreen(ActionModal):
 
     def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
-        self.channel = channel_of(desk, self.conv)
+        self.channel = desk.reply_channel(self.conv)
         draft = desk.drafts.get(conv_id)
         if draft:
             self.initial, self.reply_key = draft["text"], draft.get("reply_key")
@@ -247,7 +234,7 @@ class ComposerScreen(ActionModal):
 
     def use_canned(self, key: str) -> None:
         try:
-            text = render_canned(self.desk, self.conv, key, self.channel)
+            text = self.desk.render_reply(self.conv_id, key, self.channel)
         except ReplyRefused as exc:
             self.show_errors([f"{key}: {exc.reason}"])
             return
@@ -278,7 +265,6 @@ class ComposerScreen(ActionModal):
         text = self.query_one("#reply-text", TextArea).text
         if text != self._last_saved or self.conv_id in self.desk.drafts:
             self.desk.save_draft(self.conv_id, text, self.reply_key)
-            self.desk.flush()
             self._last_saved = text
 
     def action_close(self) -> None:
@@ -291,14 +277,12 @@ class ComposerScreen(ActionModal):
         text = self.query_one("#reply-text", TextArea).text
 
         def do(seen: int | None) -> str:
+            # Sending drops the draft (the desk does it with the reply, for every client).
             ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen)
             self.sent = True
             if self._draft_timer is not None:
                 self._draft_timer.stop()
-            self.desk.save_draft(self.conv_id, "")
-            self.desk.flush()
-            return (f"replied on #{ev.conv} ({ev.details['channel']}): queued, "
-                    f"u undoes within {self.desk.undo_seconds:g}s")
+            return f"{describe(ev)}, u undoes within {self.desk.undo_seconds:g}s"
 
         self.attempt(do, self.seen_seq)
 
@@ -315,7 +299,7 @@ class OfflineScreen(ActionModal):
         bridge = s.bridge
         if bridge is None and self.has_public:
             try:
-                bridge = render_canned(desk, self.conv, "offline_bridge", PUBLIC)
+                bridge = desk.render_reply(conv_id, "offline_bridge", PUBLIC)
             except (ReplyRefused, KeyError):
                 bridge = ""
         draft = desk.drafts.get(conv_id)
@@ -351,7 +335,6 @@ class OfflineScreen(ActionModal):
             # Unchanged composer draft: keep the canned reply it was built from.
             key = draft.get("reply_key") if draft and draft["text"] == text else None
             self.desk.save_draft(self.conv_id, text, key)
-            self.desk.flush()
             self.dm = text
 
     def action_close(self) -> None:
@@ -365,10 +348,7 @@ class OfflineScreen(ActionModal):
         def do(seen: int | None) -> str:
             ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
             self.sent = True
-            self.desk.save_draft(self.conv_id, "")
-            self.desk.flush()
-            sent = "bridge reply and DM" if ev.details.get("bridge") else "DM"
-            return f"took #{ev.conv} offline: {sent} queued"
+            return describe(ev)
 
         self.attempt(do, self.seen_seq)
 
@@ -380,8 +360,7 @@ class HandoffScreen(ActionModal):
 
     def compose(self) -> ComposeResult:
         teams = self.desk.rules.teams
-        s = self.desk.suggestion(self.conv_id)
-        suggested = self.conv.team or s.team
+        suggested = self.desk.owning_team(self.conv)
         ordered = sorted(teams, key=lambda t: (t != suggested, t))
         with Vertical(classes="dialog handoff"):
             yield from self.header()
@@ -419,8 +398,7 @@ class HandoffScreen(ActionModal):
         note = self.query_one("#note", Input).value
 
         def do(_seen: int | None) -> str:
-            ev = self.desk.handoff(self.conv_id, team, note)
-            return f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}"
+            return describe(self.desk.handoff(self.conv_id, team, note))
 
         self.attempt(do, None)
 
@@ -435,7 +413,7 @@ class ResolveScreen(ActionModal):
         self.message = ""
         if self.conv.offline:
             try:
-                self.message = render_canned(desk, self.conv, "close_loop", PUBLIC)
+                self.message = desk.render_reply(conv_id, "close_loop", PUBLIC)
             except (ReplyRefused, KeyError):
                 self.message = ""
 
@@ -456,8 +434,7 @@ class ResolveScreen(ActionModal):
         text = self.query_one("#close-loop-text", TextArea).text.strip()
 
         def do(_seen: int | None) -> str:
-            ev = self.desk.resolve(self.conv_id, text or None)
-            return f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else "")
+            return describe(self.desk.resolve(self.conv_id, text or None))
 
         self.attempt(do, None)
 
@@ -503,14 +480,8 @@ class SnoozeScreen(ActionModal):
             self.snooze(SNOOZE_PRESETS[presets.highlighted])
 
     def snooze(self, text: str) -> None:
-        from ..core.when import parse_until
-
         def do(_seen: int | None) -> str:
-            oh = self.desk.rules.office_hours
-            until = parse_until(text, self.desk.clock(), getattr(oh, "tz", None),
-                                getattr(oh, "next_open", None))
-            ev = self.desk.snooze(self.conv_id, until)
-            return f"snoozed #{ev.conv} until {ev.details['until']}"
+            return describe(self.desk.snooze(self.conv_id, self.desk.snooze_until(text)))
 
         self.attempt(do, None)
 
@@ -639,7 +610,7 @@ def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
             return False
         if "category" in wanted and conv.category not in wanted["category"]:
             return False
-        team = conv.team or (conv.triage.team if conv.triage else None)
+        team = desk.owning_team(conv)
         if "team" in wanted and team not in wanted["team"]:
             return False
         if "urgency" in wanted and conv.urgency not in wanted["urgency"]:

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Sparkline, Static
 from widgets.charts import BarChart
 
 from ..core.metrics import ConvRecord, ShiftMetrics, archived_records, compute, live_records
+from ..core.text import one_line
 from ..core.themes import themes
 from ..core.when import fmt_rate, fmt_seconds
 
@@ -194,7 +195,7 @@ class StatsScreen(Screen[None]):
                         and since <= mm.created_at <= now), reverse=True)
         found = themes((t for _, t in texts), 5)
         theme_lines = [Content.assemble((f"{t.count:>3} ", "bold"), t.term,
-                                        (f"  “{_short(t.examples[0])}”", "$text-muted"))
+                                        (f"  “{one_line(t.examples[0], 40)}”", "$text-muted"))
                        for t in found] or [Content.styled("none yet", "$text-muted")]
         self.query_one("#themes", Static).update(Content("\n").join(theme_lines))
 
@@ -232,7 +233,3 @@ class SentimentStrip(Widget):
                 parts.append((cell * per, "$success" if v > 0 else "$error"))
         return Content.assemble(*parts)
 
-
-def _short(text: str, width: int = 40) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import persist
+from .api import ActionRefused, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     ACTION_KINDS,
     ANSWERS,
@@ -41,6 +42,7 @@ from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
+from .when import parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -48,23 +50,6 @@ UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again inst
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
-
-
-class ActionRefused(Exception):
-    """An action the desk will not do; ``reasons`` say why, in words an agent understands."""
-
-    def __init__(self, reasons: str | list[str]) -> None:
-        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
-        super().__init__("; ".join(self.reasons))
-
-
-class Outgrown(ActionRefused):
-    """New customer messages arrived since the agent opened the conversation."""
-
-    def __init__(self, count: int) -> None:
-        noun = "message has" if count == 1 else "messages have"
-        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
-        self.count = count
 
 
 @dataclass(slots=True)
@@ -258,7 +243,7 @@ class Desk:
     def render_values(self, conv: Conversation, case_id: str | None = None,
                       team: str | None = None) -> dict[str, str]:
         cust = self.customers.get(conv.customer, {})
-        team_id = team or conv.team or (conv.triage.team if conv.triage else None)
+        team_id = team or self.owning_team(conv)
         team_obj = self.rules.teams.get(team_id) if team_id else None
         return {
             "name": cust.get("name") or conv.handle,
@@ -271,9 +256,11 @@ class Desk:
 
     def suggestion(self, conv_id: str) -> Suggestion:
         conv = self.get(conv_id)
-        t = conv.triage or self.triages[self.latest_mention(conv).key]
         latest = self.latest_mention(conv)
-        channel = DIRECT if (conv.offline or (latest and latest.channel == DIRECT)) else PUBLIC
+        t = conv.triage or (self.triages[latest.key] if latest is not None else None)
+        if t is None:
+            raise KeyError(f"#{conv.id} has no customer message to suggest an answer to")
+        channel = self.reply_channel(conv)
         network = network_of(conv.source)
         values = self.render_values(conv, team=t.team)
         refused: list[str] = []
@@ -296,6 +283,27 @@ class Desk:
             text = render(t.reply_key, channel)
         return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
+
+    def reply_channel(self, conv: Conversation) -> str:
+        """Where a reply goes: ``direct`` once the conversation went offline or when the
+        customer's latest message is a DM (never a wider audience than the post it answers),
+        else ``public``."""
+        latest = self.latest_mention(conv)
+        return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) \
+            else PUBLIC
+
+    def owning_team(self, conv: Conversation) -> str | None:
+        """The team that owns the conversation: the one it was handed to, else the one its
+        governing triage names (rules.yaml ``team:``), else None."""
+        return conv.team or (conv.triage.team if conv.triage else None)
+
+    def render_reply(self, conv_id: str, key: str, channel: str | None = None) -> str:
+        """The canned reply ``key`` (replies.yaml) filled in with this customer's values for
+        ``channel`` (default: :meth:`reply_channel`).  Raises ``ReplyRefused`` (a placeholder
+        left, too long, ...) or KeyError (no such reply)."""
+        conv = self.get(conv_id)
+        return self.replies.render(key, channel or self.reply_channel(conv),
+                                   network_of(conv.source), self.render_values(conv))
 
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
@@ -410,12 +418,13 @@ class Desk:
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
-        channel = DIRECT if (conv.offline or target.channel == DIRECT) else PUBLIC
+        channel = self.reply_channel(conv)
         self._check_text(text, channel, conv)
         details = {"text": text, "channel": channel, "reply_key": reply_key}
         details.update(self._case_told(conv, text))
         ev = self._event(conv, "reply", agent, details, group)
         self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
+        self._drop_draft(conv.id)  # sent: the next reply starts from the suggestion, not this
         return self._commit(conv, ev)
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
@@ -441,6 +450,7 @@ class Desk:
         if public_text and public_target is not None:
             self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
         self._post(conv, ev, "dm", DIRECT, dm_text, target)
+        self._drop_draft(conv.id)  # the draft was the DM (or a reply): it has been sent
         return self._commit(conv, ev)
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -474,6 +484,14 @@ class Desk:
         if close_loop and target is not None:
             self._post(conv, ev, "close_loop", channel, close_loop, target)
         return self._commit(conv, ev)
+
+    def snooze_until(self, text: str) -> datetime:
+        """The UTC end of a snooze from what an agent typed (``30m``, ``2h``, ``17:30`` office
+        time, ``tomorrow`` = the next office opening, an ISO time); ValueError says what to
+        write otherwise (``when.parse_until``)."""
+        oh = self.rules.office_hours
+        return parse_until(text, self.clock(), oh.tz if oh is not None else None,
+                           oh.next_open if oh is not None else None)
 
     def snooze(self, conv_id: str, until: datetime, *, agent: str | None = None,
                group: str | None = None) -> Event:
@@ -546,8 +564,9 @@ class Desk:
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
 
-        A reply still held in the outbox is cancelled; one already posted cannot be unsent, and
-        the undo is refused with the reason.
+        A reply still held in the outbox is cancelled and its text becomes the conversation's
+        draft again (unless a newer draft exists); one already posted cannot be unsent, and the
+        undo is refused with the reason.
         """
         agent = agent or self.agent
         last = self.last_action.get(agent)
@@ -586,6 +605,15 @@ class Desk:
             e.undone = True
             self._put_event(e)
             convs[e.conv] = self.conversations[e.conv]
+            text = e.details.get("text") if e.kind == "reply" else (
+                e.details.get("dm") if e.kind == "offline" else None)
+            if text and e.conv not in self.drafts:
+                # The unsent words come back as the draft, as "undo send" does in a mail client.
+                self.drafts[e.conv] = {"conv": e.conv, "text": text,
+                                       "reply_key": e.details.get("reply_key"),
+                                       "at": iso(self.clock())}
+                if self.store is not None:
+                    self.store.put("drafts", e.conv, self.drafts[e.conv])
         conv = self.conversations[target.conv]
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
@@ -598,8 +626,9 @@ class Desk:
         self._notify(set(convs) | {conv.id})
         return undo_ev
 
-    def open(self, conv_id: str) -> int:
-        """The agent looks at a conversation: it is read, but still needs a reply.
+    def mark_read(self, conv_id: str) -> int:
+        """The agent looks at a conversation: it is read, but still needs a reply (the status
+        ``open`` is something else: the conversation is not closed).
 
         Returns the sequence number seen, to pass back as ``seen_seq`` when replying."""
         conv = self.get(conv_id)
@@ -612,15 +641,24 @@ class Desk:
         return conv.last_mention_seq
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+        """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
+        drops the draft.  Sending a reply or a DM drops it by itself."""
         if text.strip():
             self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
-                self.store.flush()  # an agent's half-written reply is work worth keeping
-        elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
-            self.store.delete("drafts", conv_id)
+                self.store.flush()
+        elif self._drop_draft(conv_id) and self.store is not None:
             self.store.flush()
+
+    def _drop_draft(self, conv_id: str) -> bool:
+        """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
+        if self.drafts.pop(conv_id, None) is None:
+            return False
+        if self.store is not None:
+            self.store.delete("drafts", conv_id)
+        return True
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""

@@ -58,7 +58,14 @@ def parse_time(value: object) -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """``2025-03-04T09:00:00Z``: the UTC ISO 8601 form every store document and export uses
+    (None stays None).  UTC datetimes skip the time-zone conversion (a 400k-record export
+    formats ~800k of them)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(slots=True)

@@ -24,8 +24,8 @@ from .clock import ALWAYS, Clock, OfficeHours, weekday_number
 from .model import ACTIONS, DIRECT, PUBLIC, Mention, Triage
 from .pii import KINDS, LABELS, PersonalDataFinder
 from .text import fold
+from .when import DURATION_HINT, parse_duration
 from .yamlfile import (
-    DURATION_HINT,
     Problem,
     Reader,
     YList,
@@ -33,7 +33,6 @@ from .yamlfile import (
     describe,
     did_you_mean,
     load_yaml,
-    parse_duration,
 )
 
 __all__ = ["Category", "Level", "Problem", "Rules", "RulesError", "Team", "load_rules"]

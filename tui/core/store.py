@@ -44,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from .model import iso
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -295,7 +297,7 @@ class Store:
                 for table, docs in content.items():
                     existing.setdefault(table, {}).update(docs)
                 meta = {"format": FORMAT, "month": m, "at": _now(), GROUPED: grouped,
-                        NEWEST: _iso(newest)}
+                        NEWEST: iso(newest)}
                 _write_tinydb(path, existing, meta)
             for table, docs in tables.items():
                 for key in docs:
@@ -435,6 +437,11 @@ class Store:
                 self._closed = True
                 os.close(self._jfd)
                 _release_lock(self._lock_fd)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (the data directory is released)."""
+        return self._closed
 
     def __enter__(self) -> Self:
         return self
@@ -1040,10 +1047,6 @@ def _parse_iso(value: object) -> datetime | None:
 
 def _as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _newest(tables: Tables) -> datetime | None:

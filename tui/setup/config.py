@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.when import parse_duration
 from ..core.yamlfile import (
     Problem,
     Reader,
@@ -40,7 +41,6 @@ from ..core.yamlfile import (
     describe,
     did_you_mean,
     load_yaml,
-    parse_duration,
     unknown_key_message,
 )
 
