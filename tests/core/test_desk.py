@@ -214,7 +214,7 @@ def test_ignore_keeps_everything() -> None:
     assert d.suggestion(cid).action == "ignore"
     d.ignore(cid, "spam")
     assert d.conversations[cid].status == IGNORED
-    assert len(d.mentions_of(cid)) == 1  # nothing deleted
+    assert len(d.get(cid).mention_keys()) == 1  # nothing deleted
 
 
 def test_assign_tag_note() -> None:

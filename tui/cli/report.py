@@ -36,7 +36,7 @@ import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..core.metrics import (
     ConvRecord,
@@ -52,6 +52,9 @@ from ..core.store import paused_gc
 from ..core.text import one_line
 from ..core.themes import themes
 from ..core.when import fmt_rate, fmt_seconds, parse_since
+
+if TYPE_CHECKING:
+    from ..core.desk import Desk
 
 MD_LIST_LIMIT = 50  # rows per section in the Markdown report; JSON has them all
 THEMES_TOP = 10
@@ -78,17 +81,10 @@ def spark(values: list[float], low: float | None = None, high: float | None = No
     return "".join(_BARS[min(7, max(0, int((v - lo) / span * 7.999)))] for v in values)
 
 
-def _latest_text(rec: ConvRecord) -> str:
-    for m in reversed(list(rec.mentions())):
-        if not m.deleted:
-            return m.text
-    return ""
-
-
 # ==== the hand-over report =====================================================================
 
 
-def build_report(desk: Any, since: datetime, now: datetime | None = None,
+def build_report(desk: Desk, since: datetime, now: datetime | None = None,
                  records: list[ConvRecord] | None = None) -> dict[str, Any]:
     """The shift hand-over as plain data (the JSON format; Markdown is rendered from it)."""
     now = now or desk.clock()
@@ -412,7 +408,7 @@ def _csv_cell(value: Any) -> str:
 # ==== the review ===============================================================================
 
 
-def build_review(desk: Any, since: datetime, now: datetime | None = None,
+def build_review(desk: Desk, since: datetime, now: datetime | None = None,
                  records: list[ConvRecord] | None = None) -> list[dict[str, Any]]:
     """Conversations worth a look: breached, reopened, or resolved after going offline without
     a public close-the-loop message (one entry per conversation, with every reason)."""
@@ -519,7 +515,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run_review)
 
 
-def report(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
+def report(desk: Desk, since_text: str, fmt: str, out: TextIO) -> None:
     now = desk.clock()
     since = parse_since(since_text, now)
     with paused_gc():
@@ -530,7 +526,7 @@ def report(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
         render_report_md(rep, out)
 
 
-def export(desk: Any, since_text: str | None, fmt: str, out: TextIO) -> int:
+def export(desk: Desk, since_text: str | None, fmt: str, out: TextIO) -> int:
     since = parse_since(since_text, desk.clock()) if since_text else None
     # Streamed part by part: one archive month's documents in memory at a time.
     rows = itertools.chain.from_iterable(
@@ -539,7 +535,7 @@ def export(desk: Any, since_text: str | None, fmt: str, out: TextIO) -> int:
         return write_export(rows, fmt, out)
 
 
-def review(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
+def review(desk: Desk, since_text: str, fmt: str, out: TextIO) -> None:
     now = desk.clock()
     since = parse_since(since_text, now)
     with paused_gc():

@@ -15,7 +15,7 @@ by :mod:`widgets.safe`; text areas hold it as editable data, which Textual never
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -32,10 +32,14 @@ from ..core.api import ActionRefused, Outgrown, describe
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused
 
+if TYPE_CHECKING:
+    from ..core.conversation import Conversation
+    from ..core.desk import Desk
+
 DRAFT_SAVE_DELAY = 0.5  # seconds of quiet typing before a draft is written down
 
 
-def customer_line(desk: Any, conv: Any) -> Content:
+def customer_line(desk: Desk, conv: Conversation) -> Content:
     """``@handle: their latest message`` — the context shown at the top of action modals."""
     latest = desk.latest_mention(conv)
     if latest is None:
@@ -85,7 +89,7 @@ class ActionModal(ModalScreen[str | None]):
     ]
     TITLE_TEXT = ""
 
-    def __init__(self, desk: Any, conv_id: str, *, seen_seq: int | None = None,
+    def __init__(self, desk: Desk, conv_id: str, *, seen_seq: int | None = None,
                  blink: bool = True) -> None:
         super().__init__()
         self.desk = desk
@@ -168,7 +172,7 @@ class ComposerScreen(ActionModal):
         Binding("ctrl+f", "search", "Canned replies", id="composer.search"),
     ]
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         self.channel = desk.reply_channel(self.conv)
         draft = desk.drafts.get(conv_id)
@@ -292,7 +296,7 @@ class OfflineScreen(ActionModal):
 
     TITLE_TEXT = "Take offline"
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         s = desk.suggestion(conv_id)
         self.has_public = desk.latest_mention(self.conv, PUBLIC) is not None
@@ -408,7 +412,7 @@ class ResolveScreen(ActionModal):
 
     TITLE_TEXT = "Resolve"
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         self.message = ""
         if self.conv.offline:
@@ -579,7 +583,7 @@ class HelpScreen(ModalScreen[None]):
 FILTER_FIELDS = ("category", "team", "channel", "urgency")
 
 
-def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
+def parse_filter(text: str, desk: Desk) -> Callable[[Any], bool] | None:
     """``category:refund team:refunds channel:dm urgency:high words`` → a predicate on open
     conversations (None for an empty filter).  Raises ValueError naming what is wrong."""
     wanted: dict[str, set[str]] = {}
@@ -605,7 +609,7 @@ def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
     if not wanted and not words:
         return None
 
-    def predicate(conv: Any) -> bool:
+    def predicate(conv: Conversation) -> bool:
         if conv.status != "open":
             return False
         if "category" in wanted and conv.category not in wanted["category"]:
@@ -628,7 +632,7 @@ def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
     return predicate
 
 
-def filter_help(desk: Any) -> list[Content]:
+def filter_help(desk: Desk) -> list[Content]:
     return [
         assemble(("category:", "bold"), " " + ", ".join(getattr(desk.rules, "categories", []))),
         assemble(("team:", "bold"), " " + ", ".join(desk.rules.teams)),

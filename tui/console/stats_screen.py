@@ -8,7 +8,7 @@ thread when the screen opens, then combined with the live desk on every refresh.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -25,6 +25,9 @@ from ..core.metrics import ConvRecord, ShiftMetrics, archived_records, compute, 
 from ..core.text import one_line
 from ..core.themes import themes
 from ..core.when import fmt_rate, fmt_seconds
+
+if TYPE_CHECKING:
+    from ..core.desk import Desk
 
 WIDE = 120  # columns from which the panels go side by side
 REFRESH_SECONDS = 10.0
@@ -58,7 +61,7 @@ class StatsScreen(Screen[None]):
     StatsScreen.-wide SentimentStrip { height: 1; }
     """
 
-    def __init__(self, desk: Any, window: timedelta = timedelta(hours=12)) -> None:
+    def __init__(self, desk: Desk, window: timedelta = timedelta(hours=12)) -> None:
         super().__init__()
         self.desk = desk
         self.window = window

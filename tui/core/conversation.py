@@ -21,13 +21,10 @@ from .model import Triage, iso, parse_time
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
 # Event kinds that answer the customer (clear "needs reply").
 ANSWERS = ("reply", "offline", "handoff")
 # Event kinds that close an episode (a later message that needs a reply reopens it).
 CLOSES = ("resolve", "ignore")
-ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
-                "note")
 NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 
@@ -81,7 +78,7 @@ class Event:
     id: str
     conv: str
     seq: int
-    kind: str  # one of ACTION_KINDS, "undo", or "wake" (recorded by the desk itself)
+    kind: str  # an action, "undo", or "wake" (recorded by the desk itself)
     agent: str
     at: datetime
     details: dict[str, Any] = field(default_factory=dict)

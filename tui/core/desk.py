@@ -20,7 +20,6 @@ from typing import Any
 from . import persist
 from .api import ActionRefused, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
-    ACTION_KINDS,
     ANSWERS,
     EVENT,
     IGNORED,
@@ -41,7 +40,9 @@ from .indexes import DeadlineIndex
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
-from .replies import ReplyRefused, check_reply, network_of
+from .replies import Replies, ReplyRefused, check_reply, network_of
+from .rules import Rules
+from .store import Store, paused_gc
 from .when import parse_until
 
 log = logging.getLogger("mentiondesk.desk")
@@ -95,9 +96,9 @@ class Alert:
 class Desk:
     def __init__(
         self,
-        rules: Any,
-        replies: Any,
-        store: Any = None,
+        rules: Rules,
+        replies: Replies,
+        store: Store | None = None,
         *,
         agent: str = "agent",
         clock: Callable[[], datetime] = utcnow,
@@ -133,11 +134,9 @@ class Desk:
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
         if store is not None:
-            from .store import paused_gc
-
             with paused_gc():  # a bulk build of acyclic objects: the collector only slows it
                 self._load(store.load())
-            if not getattr(store, "read_only", False):
+            if not store.read_only:
                 self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 
     # ==== reading ==============================================================================
@@ -152,14 +151,6 @@ class Desk:
         """The most urgent open conversation."""
         first = self.queue.first()
         return self.conversations[first] if first is not None else None
-
-    def conversation_of(self, mention_key: str) -> Conversation | None:
-        cid = self.mention_conv.get(mention_key)
-        return self.conversations.get(cid) if cid else None
-
-    def mentions_of(self, conv_id: str) -> list[Mention]:
-        conv = self.get(conv_id)
-        return [self.mentions[k] for _, kind, k in conv.timeline if kind == MENTION]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         for _, kind, key in reversed(conv.timeline):
@@ -249,7 +240,8 @@ class Desk:
             "name": cust.get("name") or conv.handle,
             "handle": "@" + conv.handle,
             "case_id": case_id or conv.case_id or self.peek_case_id(),
-            "team": getattr(team_obj, "description", None) or (team_id or "our team"),
+            "team": (team_obj.description if team_obj is not None else None)
+            or (team_id or "our team"),
             "status_url": self.rules.status_url or "",
             "agent": self.agent,
         }
@@ -693,9 +685,6 @@ class Desk:
 
     # ==== persistence ==========================================================================
 
-    def flush(self) -> None:
-        self._flush()
-
     def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every hot table, for a store checkpoint."""
         tables: dict[str, dict[str, dict[str, Any]]] = {
@@ -747,16 +736,12 @@ class Desk:
         """Checkpoint when an hour has passed or the journal grew large, so a desk that runs
         for days keeps a short journal and archives what was handled.  Returns the number of
         conversations archived, or None when it was not time yet."""
-        if self.store is None or getattr(self.store, "read_only", False):
+        if self.store is None or self.store.read_only:
             return None
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
         return self.checkpoint()
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.flush()
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
@@ -900,7 +885,7 @@ class Desk:
         if not text or not text.strip():
             return ["the message is empty"]
         return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=getattr(self.replies, "limits", None))
+                           limits=self.replies.limits)
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

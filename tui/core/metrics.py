@@ -61,7 +61,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import ALWAYS
 from .conversation import (
@@ -76,6 +76,11 @@ from .conversation import (
 )
 from .model import Triage, iso, parse_time
 from .store import paused_gc
+
+if TYPE_CHECKING:
+    from .desk import Desk
+    from .rules import Rules
+    from .store import Store
 
 HOUR = timedelta(hours=1)
 
@@ -140,7 +145,7 @@ class ConvRecord:
         return last
 
 
-def live_records(desk: Any) -> list[ConvRecord]:
+def live_records(desk: Desk) -> list[ConvRecord]:
     """The desk's hot conversations.  Call on the thread that owns the desk."""
     out = []
     posts: dict[str, list[dict[str, Any]]] = {}  # one pass: outbox.for_conversation is O(items)
@@ -167,7 +172,7 @@ def live_records(desk: Any) -> list[ConvRecord]:
 ARCHIVE_TABLES = ("conversations", "mentions", "events")
 
 
-def archived_parts(store: Any, since: datetime | None = None, skip: Iterable[str] = (), *,
+def archived_parts(store: Store | None, since: datetime | None = None, skip: Iterable[str] = (), *,
                    outbox: bool = True) -> Iterator[list[ConvRecord]]:
     """Archived conversations with any activity at or after ``since``, one archive file at a
     time (oldest month first), so a caller can stream through a year of archive holding one
@@ -195,7 +200,7 @@ def archived_parts(store: Any, since: datetime | None = None, skip: Iterable[str
         yield records
 
 
-def archived_records(store: Any, since: datetime | None = None,
+def archived_records(store: Store | None, since: datetime | None = None,
                      skip: Iterable[str] = (), *, outbox: bool = True) -> list[ConvRecord]:
     """Every record of ``archived_parts`` in one list (a conversation archived twice: the later
     month's copy)."""
@@ -221,7 +226,7 @@ def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
                                   ("events", events, "at")):
         for d in part[name].values():
             cid = d.get("conv")
-            if cid in headers:
+            if isinstance(cid, str) and cid in headers:
                 at = _time(d[field_])
                 grouped.setdefault(cid, []).append((at, d))
                 if cid not in last or at > last[cid]:
@@ -246,9 +251,9 @@ def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
         rec.timeline.sort(key=lambda item: item[0])
     if outbox and recs:
         for d in part.get("outbox", {}).values():
-            rec = recs.get(d.get("conv_id"))
-            if rec is not None:
-                rec.outbox.append(d)
+            owner = recs.get(str(d.get("conv_id")))
+            if owner is not None:
+                owner.outbox.append(d)
         for rec in recs.values():
             rec.outbox.sort(key=lambda i: i.get("created_at") or "")
     return list(recs.values())
@@ -264,7 +269,7 @@ def _time(value: Any) -> datetime:
     return parse_time(value)
 
 
-def collect(desk: Any, since: datetime | None = None, *, outbox: bool = True
+def collect(desk: Desk, since: datetime | None = None, *, outbox: bool = True
             ) -> list[ConvRecord]:
     """Live and archived conversations with activity since ``since``, oldest first."""
     live = live_records(desk)
@@ -276,7 +281,7 @@ def collect(desk: Any, since: datetime | None = None, *, outbox: bool = True
     return recs
 
 
-def collect_parts(desk: Any, since: datetime | None = None, *, outbox: bool = True
+def collect_parts(desk: Desk, since: datetime | None = None, *, outbox: bool = True
                   ) -> Iterator[list[ConvRecord]]:
     """``collect`` in parts for streaming (the audit export): the archive one month's file at
     a time, oldest first, then the live desk; each part oldest first.  The live desk is read
@@ -474,12 +479,12 @@ class ShiftMetrics:
         }
 
 
-def _clock(rules: Any, level: str) -> Any:
+def _clock(rules: Rules, level: str) -> Any:
     lv = rules.levels.get(level)
     return lv.clock if lv is not None else ALWAYS
 
 
-def compute(records: Iterable[ConvRecord], rules: Any, since: datetime, now: datetime,
+def compute(records: Iterable[ConvRecord], rules: Rules, since: datetime, now: datetime,
             now_counts: dict[str, int] | None = None) -> ShiftMetrics:
     """Every figure of the shift ``[since, now]`` from conversation records."""
     out = ShiftMetrics(since, now, now_counts=dict(now_counts or {}))
@@ -553,7 +558,7 @@ def _bump(d: dict[str, int], key: str) -> None:
     d[key] = d.get(key, 0) + 1
 
 
-def shift_metrics(desk: Any, since: datetime, now: datetime | None = None,
+def shift_metrics(desk: Desk, since: datetime, now: datetime | None = None,
                   records: list[ConvRecord] | None = None) -> ShiftMetrics:
     """The figures for the desk's shift since ``since`` (live desk + archive)."""
     now = now or desk.clock()

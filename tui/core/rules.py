@@ -165,7 +165,7 @@ def _word_reasons(pattern: re.Pattern[str], folded: str) -> list[str]:
     phrases: list[str] = []
     for hit in pattern.finditer(folded):
         bucket = keywords if hit.lastgroup == "k" else phrases
-        word = hit.group(hit.lastgroup)
+        word = hit.group(hit.lastgroup or 0)
         if word not in bucket and len(bucket) < 5:
             bucket.append(word)
     out = []
@@ -398,8 +398,9 @@ class Rules:
         if mods.negative_words is not None:
             words: list[str] = []
             for hit in mods.negative_words.finditer(folded):
-                if hit.group(hit.lastgroup) not in words:
-                    words.append(hit.group(hit.lastgroup))
+                word = hit.group(hit.lastgroup or 0)
+                if word not in words:
+                    words.append(word)
             if words:
                 score += mods.negative_points
                 shown = ", ".join(f'"{w}"' for w in words[:3])

@@ -162,6 +162,7 @@ class Store:
         self._archive = self.data_dir / ARCHIVE
         self._seq = self._snapshot_seq = self._journal_bytes = self._journal_ops = 0
         self._keys: dict[str, set[str]] = {}
+        self._initial: Tables | None = None  # the recovered state, until load() takes it
         if read_only:
             # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
             self._lock_fd = self._jfd = -1
@@ -172,7 +173,7 @@ class Store:
         self._lock_fd = _take_lock(self.data_dir)
         self._jfd = -1
         try:
-            self._initial: Tables | None = self._recover()
+            self._initial = self._recover()
             created = not self._journal.exists()
             self._jfd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if created:

@@ -57,11 +57,9 @@ def is_demo(opts: Options, config: Any = None) -> bool:
 
 def load_config(opts: Options) -> Any:
     """The config file, or None when there is none (the demo needs none)."""
-    path = opts.config or os.environ.get("MENTIONDESK_CONFIG")
-    try:
-        from . import config as config_mod
-    except ImportError:  # pragma: no cover - config support arrives with the live sources
-        return None
+    from . import config as config_mod
+
+    path = opts.config or os.environ.get(config_mod.CONFIG_ENV, "").strip() or None
     if path is None:
         found = config_mod.default_config_path()
         if found is None or not Path(found).is_file():

@@ -97,15 +97,6 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("mentiondesk", appauthor=False)) / "config.yaml"
 
 
-def find_config(explicit: str | Path | None = None) -> Path | None:
-    """``--config``, else ``$MENTIONDESK_CONFIG``, else the default file if it exists."""
-    chosen = explicit or os.environ.get(CONFIG_ENV, "").strip()
-    if chosen:
-        return Path(chosen).expanduser()
-    default = default_config_path()
-    return default if default.is_file() else None
-
-
 def load_config(path: Path | str) -> Config:
     """The config at ``path``; ``ConfigError`` lists every problem (never a half-loaded file)."""
     config, problems = _load(Path(path))

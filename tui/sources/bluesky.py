@@ -575,7 +575,8 @@ class BlueskySource(Source):
                 if _when(str(msg.get("sentAt") or "")) < since:
                     reached_older = True
                     continue
-                sender = msg.get("sender") if isinstance(msg.get("sender"), dict) else {}
+                sender = msg.get("sender")
+                sender = sender if isinstance(sender, dict) else {}
                 body_text = msg.get("text")
                 if (sender.get("did") == self.did and msg.get("id")
                         and isinstance(body_text, str) and body_text.strip() == wanted):

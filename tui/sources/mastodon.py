@@ -241,7 +241,7 @@ class MastodonSource(Source):
             data, _ = await self._safe_page(path, params)
             yield data
             return
-        url: str | None = path
+        url: str = path
         query: Any = [*params, ("min_id", mark)]
         for _ in range(self.max_pages):
             data, response = await self._safe_page(url, query)
@@ -569,7 +569,7 @@ def _older_than(created_at: object, age: timedelta) -> bool:
 
 
 def _copy(m: Mention, **changes: Any) -> Mention:
-    data = {name: getattr(m, name) for name in m.__slots__}  # type: ignore[attr-defined]
+    data = {name: getattr(m, name) for name in m.__slots__}
     data.update(changes)
     return Mention(**data)
 
