@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from deskkit import Clock, make_desk, mention
+from conftest import Clock
+from deskkit import mention
 from shiftkit import MIN, NOW, SINCE, T, build_shift, deliver_all
 
 from tui.core.metrics import (
@@ -112,7 +113,7 @@ def test_window_excludes_earlier_episodes(shift: Any) -> None:
     assert m.resolved == 1 and m.mentions == 2
 
 
-def test_office_clock_across_a_weekend_and_24x7_at_night() -> None:
+def test_office_clock_across_a_weekend_and_24x7_at_night(make_desk) -> None:
     clock = Clock(datetime(2025, 3, 7, 19, 0, tzinfo=UTC))  # a Friday
     desk = make_desk(None, clock)
     refund = desk.ingest([mention("refund please", "kim", at=clock.now)])[0].conv_id
@@ -128,7 +129,7 @@ def test_office_clock_across_a_weekend_and_24x7_at_night() -> None:
     assert (m.sla["normal"].hits, m.sla["critical"].misses) == (1, 1)
 
 
-def test_archived_conversations_still_count(tmp_path: Any) -> None:
+def test_archived_conversations_still_count(make_desk, tmp_path: Any) -> None:
     store = Store(tmp_path / "data")
     desk, clock, ids = build_shift(store)
     before = shift_metrics(desk, SINCE, NOW).to_dict()
@@ -185,7 +186,7 @@ def test_percentiles() -> None:
     assert p90([5.0]) == 5.0
 
 
-def test_closing_without_an_answer_and_ignoring() -> None:
+def test_closing_without_an_answer_and_ignoring(make_desk) -> None:
     clock = Clock(T(3, 9))
     desk = make_desk(None, clock)
     early = desk.ingest([mention("where do I change my booking?", "joy", at=clock.now)])[0]

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..core.desk import Desk
 
-PACKAGED = Path(__file__).resolve().parent.parent / "data"
+_PACKAGE = Path(__file__).resolve().parent.parent
+_CHECKOUT = _PACKAGE.parent
+
+
+def packaged_file(name: str) -> Path:
+    """The policy file ``name`` (rules.yaml, replies.yaml) that ships with mentiondesk.
+
+    An installed wheel has it in ``tui/data/`` (copied there at build time by setup.py); a
+    checkout (or an editable install) has the one copy at the top of the repository.
+    """
+    installed = _PACKAGE / "data" / name
+    return installed if installed.is_file() else _CHECKOUT / name
 
 
 class BootError(Exception):
@@ -28,9 +39,10 @@ class BootError(Exception):
 
 
 def default_file(name: str) -> Path:
-    """``./NAME`` when the current directory has one (a team's checkout), else the packaged copy."""
-    local = Path.cwd() / name
-    return local if local.is_file() else PACKAGED / name
+    """``NAME`` in the current directory when there is one (a team's own copy), else the copy
+    that ships with mentiondesk (:func:`packaged_file`).  A local file is returned relative, so
+    messages name it as the user would."""
+    return Path(name) if (Path.cwd() / name).is_file() else packaged_file(name)
 
 
 @dataclass
@@ -111,8 +123,7 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     """Build the desk.  Raises ``BootError`` with a clear message on any problem.
 
     ``read_only``: for reports — the store takes no lock (works while the console runs) and
-    refuses every write, so the desk must only be read (never ``desk.close()``, which flushes:
-    close ``desk.store`` instead).
+    refuses every write, so the desk must only be read; close it with :func:`close_desk`.
     """
     from ..core.desk import Desk
     from ..core.model import utcnow
