@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import Clock, new_desk
+from deskkit import mention
 
-from tests.deskkit import Clock, make_desk, mention
 from tui.core.api import MARKERS, Outgrown, describe, describe_all, markers
 from tui.core.conversation import Fold
 from tui.core.desk import RESOLVED
@@ -23,7 +24,7 @@ SPAM = "crypto giveaway dm me now"
 
 
 def test_reply_channel_is_direct_once_offline_or_when_the_latest_message_is_a_dm() -> None:
-    d = make_desk()
+    d = new_desk()
     amy = d.ingest([mention(REFUND, "amy")])[0].conv_id
     bob = d.ingest([mention("my booking ref is in here", "bob", channel="direct")])[0].conv_id
     assert d.reply_channel(d.get(amy)) == PUBLIC
@@ -36,7 +37,7 @@ def test_reply_channel_is_direct_once_offline_or_when_the_latest_message_is_a_dm
 
 
 def test_render_reply_fills_in_the_customer_for_the_channel_and_refuses_clearly() -> None:
-    d = make_desk()
+    d = new_desk()
     cid = d.ingest([mention(REFUND, "amy", name="Amy Pond")])[0].conv_id
     text = d.render_reply(cid, "close_loop", PUBLIC)
     assert "{" not in text
@@ -46,7 +47,7 @@ def test_render_reply_fills_in_the_customer_for_the_channel_and_refuses_clearly(
 
 
 def test_owning_team_is_the_hand_off_team_else_the_triage_team() -> None:
-    d = make_desk()
+    d = new_desk()
     cid = d.ingest([mention(SAFETY, "sam")])[0].conv_id
     conv = d.get(cid)
     assert d.owning_team(conv) == conv.triage.team == "safety"
@@ -59,7 +60,7 @@ def test_owning_team_is_the_hand_off_team_else_the_triage_team() -> None:
 @pytest.mark.parametrize("how", ["reply", "take_offline", "accept"])
 def test_sending_clears_the_draft_for_every_client(tmp_path, how: str) -> None:
     store = Store(tmp_path / "d")
-    d = make_desk(store)
+    d = new_desk(store)
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.save_draft(cid, "half written, then sent")
     if how == "reply":
@@ -71,12 +72,12 @@ def test_sending_clears_the_draft_for_every_client(tmp_path, how: str) -> None:
     assert cid not in d.drafts
     store.close()
     store = Store(tmp_path / "d")  # and the journal agrees after a restart
-    assert cid not in make_desk(store).drafts
+    assert cid not in new_desk(store).drafts
     store.close()
 
 
 def test_undoing_a_held_reply_gives_its_words_back_as_the_draft() -> None:
-    d = make_desk()
+    d = new_desk()
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.reply(cid, "Refund approved, 3 to 5 days")
     assert cid not in d.drafts
@@ -86,7 +87,7 @@ def test_undoing_a_held_reply_gives_its_words_back_as_the_draft() -> None:
 
 def test_stale_check_is_a_typed_refusal_with_the_count_and_force_sends() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     seen = d.mark_read(cid)
     d.ingest([mention("also my card was charged twice", "rita"),
@@ -101,7 +102,7 @@ def test_stale_check_is_a_typed_refusal_with_the_count_and_force_sends() -> None
 
 
 def test_one_phrase_per_action_for_console_and_cli() -> None:
-    d = make_desk()
+    d = new_desk()
     sam = d.ingest([mention(SAFETY, "sam")])[0].conv_id
     rita = d.ingest([mention(REFUND, "rita")])[0].conv_id
     assert describe(d.handoff(sam, "operations")) == \
@@ -122,7 +123,7 @@ def test_one_phrase_per_action_for_console_and_cli() -> None:
 
 
 def test_queue_markers_are_one_table_without_key_letters_that_mean_something_else() -> None:
-    d = make_desk()
+    d = new_desk()
     cid = d.ingest([mention(SAFETY, "sam")])[0].conv_id
     assert markers(d.get(cid)) == "●↩   "
     d.mark_read(cid)
@@ -136,7 +137,7 @@ def test_queue_markers_are_one_table_without_key_letters_that_mean_something_els
 
 def test_a_thank_you_after_a_close_is_history_on_the_desk_and_in_the_metrics() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.reply(cid, "Refund approved")
     clock.advance(minutes=5)
@@ -154,7 +155,7 @@ def test_a_thank_you_after_a_close_is_history_on_the_desk_and_in_the_metrics() -
 
 def test_the_fold_rebuilds_exactly_the_live_state() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.snooze(cid, clock.now + timedelta(hours=1))
     d.ingest([mention("hello??", "rita")])
