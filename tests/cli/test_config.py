@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.clock import OfficeHours
+from tui.core.hours import OfficeHours
 from tui.setup.config import ConfigError, load_config, validate
 from tui.sources.registry import make_source
 

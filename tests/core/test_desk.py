@@ -51,7 +51,7 @@ def test_queue_orders_by_deadline_then_score_then_age(clock, make_desk) -> None:
     assert order[0] == critical.conv_id
     assert order.index(early_normal.conv_id) < order.index(influencer.conv_id)
     assert order.index(influencer.conv_id) < order.index(late_normal.conv_id)
-    # monitor-only opinions are not in the queue (they are counted as themes)
+    # monitor-only opinions are not in the queue (they are counted as topics)
     assert opinion.conv_id not in d.queue
     assert d.conversations[opinion.conv_id].status == MONITOR
     assert d.next().id == critical.conv_id

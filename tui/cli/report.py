@@ -4,13 +4,13 @@ periodic review.
 All three read the stored desk (hot tables and archive) and print; none changes anything.  They
 open the data dir read-only (no lock), so they run while the console is open: the night
 operator's hand-over report at shift end.  The
-figures and their exact definitions live in :mod:`tui.core.metrics`, themes in
-:mod:`tui.core.themes`.
+figures and their exact definitions live in :mod:`tui.core.metrics`, topics in
+:mod:`tui.core.topics`.
 
 * ``report [--since 12h] [--format md|json]`` — what a morning operator needs to act on alone:
   what came in, what was resolved, what was taken offline and waits on the customer, what was
   handed off (case ids, teams), what is near or past its deadline, snoozed items, failed posts,
-  themes and the shift's figures.
+  topics and the shift's figures.
 * ``export [--since 7d] [--format jsonl|csv]`` — one record per conversation, customer mention,
   agent event and outbox post: who, what, when and which rule (category + the triage's "why").
   Streamed: the archive one month's file at a time (oldest first, by the month each conversation
@@ -50,14 +50,14 @@ from ..core.metrics import (
 from ..core.model import DIRECT, PUBLIC, iso
 from ..core.store import paused_gc
 from ..core.text import one_line
-from ..core.themes import themes
+from ..core.topics import topics
 from ..core.when import fmt_rate, fmt_seconds, parse_since
 
 if TYPE_CHECKING:
     from ..core.desk import Desk
 
 MD_LIST_LIMIT = 50  # rows per section in the Markdown report; JSON has them all
-THEMES_TOP = 10
+TOPICS_TOP = 10
 EXPORT_FIELDS = ("type", "id", "conv", "at", "who", "what", "channel", "text", "category",
                  "urgency", "team", "rule", "case_id", "status", "undone", "details")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -152,7 +152,7 @@ def build_report(desk: Desk, since: datetime, now: datetime | None = None,
         "resolved": sorted(resolved, key=lambda d: d["at"]),
         "snoozed": sorted(snoozed, key=lambda d: d["until"] or ""),
         "outbox_failed": failed,
-        "themes": [t.to_dict() for t in themes((t for _, t in monitor_texts), THEMES_TOP)],
+        "topics": [t.to_dict() for t in topics((t for _, t in monitor_texts), TOPICS_TOP)],
     }
 
 
@@ -216,10 +216,10 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
     w(f"\nMentions per hour: {spark(f['mentions_per_hour'])}\n")
     w(f"Sentiment per hour (coarse lexicon, -1..1, mean {'-' if mean is None else mean}): "
       f"{spark(f['sentiment_per_hour'], -1.0, 1.0)}\n\n")
-    w("## Themes (monitor-only mentions)\n\n")
-    if not rep["themes"]:
+    w("## Topics (monitor-only mentions)\n\n")
+    if not rep["topics"]:
         w("- none\n")
-    for t in rep["themes"]:
+    for t in rep["topics"]:
         w(f"- {t['term']} ({t['count']})")
         if t["examples"]:
             w(f" — e.g. “{one_line(t['examples'][0], 70)}”")
@@ -424,8 +424,9 @@ def build_review(desk: Desk, since: datetime, now: datetime | None = None,
                 continue
             if ep.sla(now) == "miss":
                 if ep.answered_at is not None:
-                    late = desk.rules.levels[ep.level].clock.elapsed(ep.deadline, ep.answered_at) \
-                        if ep.level in desk.rules.levels else ep.answered_at - ep.deadline
+                    levels = desk.rules.levels
+                    late = levels[ep.level].calendar.elapsed(ep.deadline, ep.answered_at) \
+                        if ep.level in levels else ep.answered_at - ep.deadline
                     detail = (f"{ep.level} target missed: answered {iso(ep.answered_at)}, "
                               f"due {iso(ep.deadline)} ({fmt_seconds(late.total_seconds())} "
                               "late)")
@@ -494,7 +495,7 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("report", help="the shift hand-over report",
                        description="What came in, what was resolved, offline, handed off, "
-                                   "near or past its deadline; themes and the shift's figures.")
+                                   "near or past its deadline; topics and the shift's figures.")
     add_common(p)
     p.add_argument("--since", default="12h", help="window: 12h, 7d or an ISO time (default 12h)")
     p.add_argument("--format", choices=("md", "json"), default="md")

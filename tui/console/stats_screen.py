@@ -23,7 +23,7 @@ from widgets.charts import BarChart
 
 from ..core.metrics import ConvRecord, ShiftMetrics, archived_records, compute, live_records
 from ..core.text import one_line
-from ..core.themes import themes
+from ..core.topics import topics
 from ..core.when import fmt_rate, fmt_seconds
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class StatsScreen(Screen[None]):
             yield self._panel("Volume by category", BarChart(id="by-category"))
             yield self._panel("Volume by channel", BarChart(id="by-channel"))
             yield self._panel("Volume by team", BarChart(id="by-team"))
-            yield self._panel("Themes (monitor-only mentions)", Static(id="themes"))
+            yield self._panel("Topics (monitor-only mentions)", Static(id="topics"))
         yield Footer()
 
     @staticmethod
@@ -196,11 +196,11 @@ class StatsScreen(Screen[None]):
         texts = sorted(((mm.created_at, mm.text) for r in records for mm in r.mentions()
                         if mm.triage.action == "monitor" and not mm.deleted
                         and since <= mm.created_at <= now), reverse=True)
-        found = themes((t for _, t in texts), 5)
-        theme_lines = [Content.assemble((f"{t.count:>3} ", "bold"), t.term,
+        found = topics((t for _, t in texts), 5)
+        topic_lines = [Content.assemble((f"{t.count:>3} ", "bold"), t.term,
                                         (f"  “{one_line(t.examples[0], 40)}”", "$text-muted"))
                        for t in found] or [Content.styled("none yet", "$text-muted")]
-        self.query_one("#themes", Static).update(Content("\n").join(theme_lines))
+        self.query_one("#topics", Static).update(Content("\n").join(topic_lines))
 
 
 class SentimentStrip(Widget):

@@ -17,9 +17,10 @@ Definitions (the tests compute every one of them by hand):
     Before the first answer the episode is governed like the desk's queue: its *level* is the
     urgency of the most urgent unanswered message (rank, then score) and its *deadline* the
     earliest triage deadline among them — exactly the deadline the desk showed the agent.
-*Clock*
-    Durations are measured on the episode level's clock: office hours for ``clock: office``
-    levels (``rules.levels[level].clock.elapsed(start, end)``), wall time for 24x7 levels.
+*Calendar*
+    Durations are measured on the episode level's calendar (rules.yaml ``clock:``): office
+    hours for ``clock: office`` levels (``rules.levels[level].calendar.elapsed(start, end)``),
+    wall time for 24x7 levels.
 *First response time* (FRT)
     From the episode's first message (``created_at``) to the first answering event: ``reply``,
     ``offline`` or ``handoff``, or a ``resolve`` that closed the loop with a message.  Follow-ups
@@ -63,7 +64,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .clock import ALWAYS
 from .conversation import (
     ANSWERS,
     CLOSES,
@@ -74,6 +74,7 @@ from .conversation import (
     counts_as_done,
     more_urgent,
 )
+from .hours import ALWAYS
 from .model import Triage, iso, parse_time
 from .store import paused_gc
 
@@ -401,7 +402,7 @@ def p90(values: list[float]) -> float | None:
 
 @dataclass(slots=True)
 class Durations:
-    """Seconds, measured on each episode level's clock."""
+    """Seconds, measured on each episode level's calendar."""
 
     values: list[float] = field(default_factory=list)
 
@@ -479,9 +480,9 @@ class ShiftMetrics:
         }
 
 
-def _clock(rules: Rules, level: str) -> Any:
+def _calendar(rules: Rules, level: str) -> Any:
     lv = rules.levels.get(level)
-    return lv.clock if lv is not None else ALWAYS
+    return lv.calendar if lv is not None else ALWAYS
 
 
 def compute(records: Iterable[ConvRecord], rules: Rules, since: datetime, now: datetime,
@@ -523,16 +524,16 @@ def compute(records: Iterable[ConvRecord], rules: Rules, since: datetime, now: d
                 continue
             out.episodes += 1
             out.reopened += ep.reopened
-            clock = _clock(rules, ep.level)
+            calendar = _calendar(rules, ep.level)
             if ep.answered_at is not None:
                 out.first_response.values.append(
-                    clock.elapsed(ep.start, ep.answered_at).total_seconds())
+                    calendar.elapsed(ep.start, ep.answered_at).total_seconds())
                 if ep.close_kind == "resolve":
                     out.handling.values.append(
-                        clock.elapsed(ep.answered_at, ep.closed_at).total_seconds())
+                        calendar.elapsed(ep.answered_at, ep.closed_at).total_seconds())
             if ep.close_kind == "resolve":
                 out.resolution.values.append(
-                    clock.elapsed(ep.start, ep.closed_at).total_seconds())
+                    calendar.elapsed(ep.start, ep.closed_at).total_seconds())
             verdict = ep.sla(now)
             sla = out.sla.get(ep.level)
             if sla is None:

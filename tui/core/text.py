@@ -138,7 +138,7 @@ _EMOJI = "\U0001F000-\U0001FAFF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF"
 _NON_WORD = re.compile(rf"[^\w{_EMOJI}]+")
 
 
-def fold(text: str) -> str:
+def normalize_for_match(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used by keyword matchers.
 
     ``"Ça NE marche PAS!!! 😡"`` → ``" ca ne marche pas 😡 "``.  Emoji are kept as their own words

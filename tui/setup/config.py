@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.clock import OfficeHours
+from ..core.hours import OfficeHours
 from ..core.rules import read_office_hours
 from ..core.when import parse_duration
 from ..core.yamlfile import (

@@ -29,7 +29,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
-from ..core.text import MAX_TEXT, clean_name, clean_text, fold, html_to_text
+from ..core.text import MAX_TEXT, clean_name, clean_text, html_to_text, normalize_for_match
 from .base import (
     CONNECTING,
     FAILED,
@@ -558,7 +558,7 @@ class MastodonSource(Source):
 def _words(text: str) -> str:
     """The words of a post without its @mentions: Mastodon shows ``@user@host`` as ``@user``
     and turns text into HTML, so posted and sent forms compare by words only."""
-    return fold(_MENTION.sub(" ", text))
+    return normalize_for_match(_MENTION.sub(" ", text))
 
 
 def _older_than(created_at: object, age: timedelta) -> bool:
