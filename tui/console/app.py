@@ -71,12 +71,13 @@ from widgets.safe import one_line, scrub
 from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
-from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
+from ..core.api import ActionRefused, Outgrown, describe, describe_all
+from ..core.desk import OPEN, Desk
 from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
-from ..setup.boot import recovery_notes
+from ..setup.boot import close_desk, recovery_notes
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine
 from .keys import DESK_KEYS, help_sections
@@ -231,13 +232,7 @@ class MentionDesk(App[int]):
         if self.closed:
             return
         self.closed = True
-        desk = self.desk
-        desk.flush()
-        if desk.store is not None:
-            try:
-                desk.checkpoint()
-            finally:
-                desk.store.close()
+        close_desk(self.desk, checkpoint=True)
 
     async def action_quit(self) -> None:
         if self._stop is not None:
@@ -531,7 +526,7 @@ class MentionDesk(App[int]):
         return conv_id
 
     def open(self, conv_id: str) -> int:
-        seq = self.desk.open(conv_id)
+        seq = self.desk.mark_read(conv_id)
         self.seen[conv_id] = seq
         self.redraw_detail()
         return seq
@@ -543,7 +538,7 @@ class MentionDesk(App[int]):
         if self.desk.conversations[conv_id].unread:
             # Shown in the pane but never opened: acting on it reads it, as opening does; what
             # the agent saw is still what the pane last drew.
-            self.desk.open(conv_id)
+            self.desk.mark_read(conv_id)
         return self.seen[conv_id]
 
     def done(self, message: str | None) -> None:
@@ -619,16 +614,14 @@ class MentionDesk(App[int]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.run_desk(lambda: (self.desk.ignore(conv_id, "spam"),
-                                       f"marked #{conv_id} as spam (nothing deleted)")[1])
+                self.run_desk(lambda: describe(self.desk.ignore(conv_id, "spam")))
 
         self.push_screen(ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
 
     def action_assign(self) -> None:
         conv_id = self.current()
         if conv_id is not None:
-            self.run_desk(lambda: f"assigned #{conv_id} to "
-                                  f"{self.desk.assign(conv_id).details['to']}")
+            self.run_desk(lambda: describe(self.desk.assign(conv_id)))
 
     def action_tag(self) -> None:
         conv_id = self.current()
@@ -636,9 +629,7 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            ev = self.desk.tag(conv_id, text)
-            verb = "untagged" if ev.details["remove"] else "tagged"
-            return f"{verb} #{conv_id} {ev.details['tag']}"
+            return describe(self.desk.tag(conv_id, text))
 
         self.push_screen(PromptScreen(f"Tag #{conv_id} (-tag removes it)", placeholder="tag",
                                       act=act, blink=self.blink), self.done)
@@ -649,19 +640,14 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            self.desk.note(conv_id, text)
-            return f"noted on #{conv_id}"
+            return describe(self.desk.note(conv_id, text))
 
         self.push_screen(PromptScreen(f"Internal note on #{conv_id}",
                                       placeholder="what the next agent should know", act=act,
                                       blink=self.blink), self.done)
 
     def action_undo(self) -> None:
-        def do() -> str:
-            ev = self.desk.undo()
-            return f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
-
-        self.run_desk(do)
+        self.run_desk(lambda: describe(self.desk.undo()))
 
     def action_accept(self) -> None:
         conv_id = self.current()
@@ -676,17 +662,13 @@ class MentionDesk(App[int]):
                     if yes:
                         accept(None)
 
-                noun = "message" if exc.count == 1 else "messages"
-                self.push_screen(ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
-                                               yes="Send anyway", no="Go back"), answer)
+                self.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
+                                 answer)
                 return
             except ActionRefused as exc:
                 self.refuse(exc.reasons)
                 return
-            kinds = ", ".join(e.kind for e in events)
-            case = next((e.details["case_id"] for e in events if e.kind == "handoff"), None)
-            self.done(f"#{conv_id}: {kinds}" + (f" ({case})" if case else "")
-                      + " — u undoes it all")
+            self.done(f"{describe_all(events)} — u undoes it all")
 
         accept(self.seen_seq(conv_id))
 
@@ -760,9 +742,7 @@ def run_console(args: argparse.Namespace) -> int:
         sources = build_sources(args, desk.config)
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)
         return 2
     log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
     if log_dir is not None:
