@@ -21,7 +21,7 @@ from ..core.desk import ActionRefused, Conversation, Desk
 from ..core.model import iso
 from ..core.replies import ReplyRefused
 from ..core.when import format_time_left
-from ..setup.boot import BootError, open_desk, options_from, recovery_notes
+from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
 from .common import OK, REFUSED, USAGE, add_common
 
 
@@ -337,6 +337,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return USAGE
     finally:
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+        for problem in close_desk(desk):
+            print(f"mentiondesk: {problem}", file=sys.stderr)

@@ -10,11 +10,12 @@ Everything the desk reports as done has been flushed to the store's journal firs
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,16 @@ class ActionRefused(Exception):
     def __init__(self, reasons: str | list[str]) -> None:
         self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
         super().__init__("; ".join(self.reasons))
+
+
+class NotSaving(ActionRefused):
+    """The store cannot write (disk full, I/O error, lock lost): agent actions are refused until
+    it can, so nothing is shown as done that a crash would lose.  ``state`` is the status line
+    ("NOT SAVING — disk full (free 0 MB)")."""
+
+    def __init__(self, state: str, detail: str) -> None:
+        super().__init__(f"{state}: {detail}")
+        self.state = state
 
 
 class Outgrown(ActionRefused):
@@ -138,6 +149,8 @@ class Ingested:
     conv_id: str
     new: bool  # False for a duplicate (already seen) mention
     alert: str | None = None  # "critical" when a new critical item needs an answer
+    # False while the store cannot write: the mention is in memory only (see Desk.ingest).
+    saved: bool = True
 
 
 @dataclass(slots=True)
@@ -211,6 +224,10 @@ class Desk:
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
+        # Ingested results held in memory while the store could not write (disk full); they
+        # are returned again, saved, by the ingest whose flush succeeds.
+        self.unsaved: list[Ingested] = []
+        self._action_mark: tuple[int, int] | None = None
         self.last_checkpoint = clock()
         self._snooze_heap: list[tuple[float, str]] = []
         self._snooze_set: set[tuple[float, str]] = set()
@@ -384,7 +401,13 @@ class Desk:
     # ==== ingest ===============================================================================
 
     def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
-        """Triage and file new mentions (and edits/deletes of known ones), persist, flush."""
+        """Triage and file new mentions (and edits/deletes of known ones), persist, flush.
+
+        Returns what was filed *and saved*: when the journal cannot be written (disk full, see
+        ``not_saving``) the results come back with ``saved=False``, are kept in ``unsaved`` and
+        come back again with ``saved=True`` from the first later ``ingest`` (``ingest([])``
+        retries) whose flush succeeds.  Never raises for a failed write.
+        """
         results: list[Ingested] = []
         changed: set[str] = set()
         now = self.clock()
@@ -421,10 +444,53 @@ class Desk:
             alert = "critical" if t.needs_reply and t.rank == 0 and conv.status == OPEN else None
             results.append(Ingested(m, t, conv.id, True, alert))
             changed.add(conv.id)
-        if self.store is not None and (results or changed):
-            self.store.flush()
+        if self.store is not None and (results or changed or self.unsaved
+                                       or getattr(self.store, "fault", None)):
+            from .store import StoreNotSaving
+
+            try:
+                self.store.flush()
+            except StoreNotSaving:
+                # Said once by whoever shows ``not_saving`` (status bar, ingest), not per batch.
+                held = [replace(r, saved=False) for r in results]
+                self.unsaved.extend(held)
+                self._notify(changed)
+                return held
+            if self.unsaved:
+                results = [replace(r, saved=True) for r in self.unsaved] + results
+                self.unsaved = []
         self._notify(changed)
         return results
+
+    @property
+    def not_saving(self) -> str | None:
+        """None while every change is written; else the line to show everywhere: "NOT SAVING
+        — disk full (free 0 MB)" (plus how many changes wait in memory)."""
+        fault = getattr(self.store, "fault", None)
+        if fault is None:
+            return None
+        pending = getattr(self.store, "pending", 0)
+        return f"{fault}; {pending} changes held in memory" if pending else fault
+
+    def retry_save(self) -> bool:
+        """Try to write what is held in memory; True when nothing is left unsaved."""
+        if self.store is None or getattr(self.store, "read_only", False):
+            return True
+        from .store import StoreNotSaving
+
+        try:
+            self.store.flush()
+        except StoreNotSaving:
+            return False
+        return True
+
+    def _check_saving(self) -> None:
+        """Refuse an agent action while the store cannot write (after one retry)."""
+        if self.store is None or getattr(self.store, "fault", None) is None:
+            return
+        if not self.retry_save():
+            raise NotSaving(self.store.fault, "actions are refused until the desk can save "
+                            "again (free some space; it retries by itself)")
 
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
@@ -631,6 +697,7 @@ class Desk:
         the undo is refused with the reason.
         """
         agent = agent or self.agent
+        self._check_saving()
         last = self.last_action.get(agent)
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
@@ -675,7 +742,16 @@ class Desk:
         self._put_event(undo_ev)
         for c in convs.values():
             self._refold(c)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            # Cancelling is the safe direction (nothing is sent), so the undo stays in memory,
+            # but the agent is told it is not saved.
+            self._notify(set(convs) | {conv.id})
+            raise NotSaving(exc.state, "the undo is applied here but NOT SAVED yet; it is "
+                            "written as soon as the desk can save again") from exc
         self._notify(set(convs) | {conv.id})
         return undo_ev
 
@@ -688,7 +764,7 @@ class Desk:
             conv.read_seq = conv.last_mention_seq
             if self.store is not None:
                 self.store.put("conversations", conv.id, conv.header())
-                self.store.flush()
+                self._flush_quietly()
             self._notify({conv.id})
         return conv.last_mention_seq
 
@@ -698,10 +774,10 @@ class Desk:
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
-                self.store.flush()  # an agent's half-written reply is work worth keeping
+                self._flush_quietly()  # an agent's half-written reply is work worth keeping
         elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
             self.store.delete("drafts", conv_id)
-            self.store.flush()
+            self._flush_quietly()
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
@@ -741,7 +817,16 @@ class Desk:
     # ==== persistence ==========================================================================
 
     def flush(self) -> None:
+        """Write what is buffered; raises ``StoreNotSaving`` when the disk refuses."""
         self._flush()
+
+    def _flush_quietly(self) -> None:
+        """Flush; a failed write keeps the changes in memory and shows in ``not_saving``."""
+        if self.store is not None:
+            from .store import StoreNotSaving
+
+            with contextlib.suppress(StoreNotSaving):
+                self.store.flush()
 
     def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every hot table, for a store checkpoint."""
@@ -811,6 +896,8 @@ class Desk:
         conversations archived, or None when it was not time yet."""
         if self.store is None or getattr(self.store, "read_only", False):
             return None
+        if getattr(self.store, "fault", None) is not None and not self.retry_save():
+            return None  # nothing can be written now; the next call tries again
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
@@ -1089,11 +1176,17 @@ class Desk:
 
     def _event(self, conv: Conversation, kind: str, agent: str | None,
                details: dict[str, Any], group: str | None) -> Event:
+        if agent != SYSTEM and kind != "undo":
+            self._check_saving()  # before anything changes: a refused action leaves no trace
+            if self.store is not None:
+                self._action_mark = self.store.mark()
         seq = self._next("seq")
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
                      group)
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
+        mark, self._action_mark = self._action_mark, None
+        before = self.last_action.get(ev.agent)
         self.events[ev.id] = ev
         conv.timeline.append((ev.seq, "e", ev.id))
         self._put_event(ev)
@@ -1103,7 +1196,27 @@ class Desk:
                 self.store.put("meta", "last_action", dict(self.last_action))
         self._apply_event(conv, ev)
         self._after_change(conv)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            if ev.agent == SYSTEM or mark is None:
+                log.info("%s; %s kept in memory", exc.state, ev.kind)
+            else:
+                # The agent is told "not done": take it back, so nothing unsaved shows as done.
+                self.store.rollback(mark)
+                del self.events[ev.id]
+                conv.timeline.remove((ev.seq, "e", ev.id))
+                for item in self.outbox.for_event(ev.id):
+                    self.outbox.forget(item["id"])
+                if before is None:
+                    self.last_action.pop(ev.agent, None)
+                else:
+                    self.last_action[ev.agent] = before
+                self._refold(conv, notify=notify)
+                raise NotSaving(exc.state, f"the {ev.kind} was not done (it could not be "
+                                "saved); try again once the desk saves again") from exc
         if notify:
             self._notify({conv.id})
         return ev

@@ -35,6 +35,7 @@ import gc
 import json
 import os
 import re
+import stat
 import threading
 import time
 import zlib
@@ -66,6 +67,7 @@ NEWEST = "newest"  # archive file meta: the newest time any document in the file
 # filter a window by (mention created_at, event at, header created_at/closed_at, post times).
 TIME_FIELDS = ("closed_at", "resolved_at", "updated_at", "created_at", "at", "received_at",
                "sent_at")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 READ_ATTEMPTS = 20  # read-only: re-reads when a checkpoint raced the read
 
 AUTO_FLUSH_OPS = 512  # bounded memory when a caller forgets to flush
@@ -87,6 +89,27 @@ class StoreError(Exception):
     """The store cannot do what was asked; the message says why and what to do."""
 
 
+class StoreNotSaving(StoreError):
+    """A write failed (disk full, quota, I/O error, lock lost): the changes are still in memory.
+
+    ``state`` is the one line the status bar and ``ingest`` show ("NOT SAVING — disk full (free
+    3 MB)"); ``pending`` the number of changes held in memory; ``errno`` the OS error number
+    (None when the lock was lost).  The store keeps the changes and writes them on the next
+    ``flush`` that succeeds.
+    """
+
+    def __init__(self, state: str, detail: str, pending: int, err: int | None) -> None:
+        super().__init__(f"{state}: {detail}")
+        self.state = state
+        self.pending = pending
+        self.errno = err
+
+
+class StoreLockLost(StoreNotSaving):
+    """The lock file was deleted or replaced while this process held it: another process may
+    be writing the same data directory, so this one stops writing (restart it)."""
+
+
 class StoreLocked(StoreError):
     """Another process holds the data directory."""
 
@@ -97,6 +120,40 @@ class StoreLocked(StoreError):
         super().__init__(
             f"another mentiondesk ({who}) is using {data_dir}; quit it first or use --data-dir"
         )
+
+
+class FileOps:
+    """The few system calls the store writes through; tests inject a subclass that fails them
+    (``tests/durability/test_disk_full.py``) to check that nothing acknowledged is lost."""
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        _fsync(fd)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        os.ftruncate(fd, length)
+
+    def replace(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+
+# Disk-full errors name the free space; others their strerror.
+_SPACE_ERRORS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def describe_write_error(exc: OSError, where: Path) -> str:
+    """The status line for a failed write: ``NOT SAVING — disk full (free 3 MB)``."""
+    if exc.errno in _SPACE_ERRORS:
+        try:
+            st = os.statvfs(where)
+            free = f"free {st.f_bavail * st.f_frsize // (1024 * 1024)} MB"
+        except OSError:
+            free = "free space unknown"
+        what = "quota exceeded" if exc.errno == getattr(errno, "EDQUOT", None) else "disk full"
+        return f"NOT SAVING — {what} ({free})"
+    return f"NOT SAVING — write error ({exc.strerror or exc})"
 
 
 _gc_lock = threading.Lock()
@@ -146,10 +203,17 @@ class Store:
     puts wait for the checkpoint).
     """
 
-    def __init__(self, data_dir: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, data_dir: Path | str, *, read_only: bool = False,
+                 io: FileOps | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.read_only = read_only
+        self.io = io or FileOps()
         self.recovered: list[str] = []
+        # None while writes succeed; else the NOT SAVING line (see StoreNotSaving).
+        self.fault: str | None = None
+        self._lock_lost: str | None = None
+        self._lock_id: tuple[int, int] | None = None
+        self._tail_ok = True  # the journal ends where the last good flush ended
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
         self._closed = True
@@ -168,6 +232,8 @@ class Store:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_fd = _take_lock(self.data_dir)
+        st = os.fstat(self._lock_fd)
+        self._lock_id = (st.st_dev, st.st_ino)
         self._jfd = -1
         try:
             self._initial: Tables | None = self._recover()
@@ -240,14 +306,22 @@ class Store:
             tables = dump()
             _check_tables(tables)
             seq = self._seq
-            _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()})
-            # Only now is the journal redundant; if we die before this line, replay skips
-            # everything with seq <= the snapshot's seq.
-            os.ftruncate(self._jfd, 0)
-            _fsync(self._jfd)
-            self._journal_bytes = 0
-            self._journal_ops = 0
+            self._check_lock()
+            with self._writing(self._snapshot):
+                _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()},
+                              self.io)
             self._snapshot_seq = seq
+            # Only now is the journal redundant; if we die before this line, replay skips
+            # everything with seq <= the snapshot's seq.  So a failure to empty it loses
+            # nothing either: the records stay, are skipped, and the next checkpoint retries.
+            try:
+                self.io.ftruncate(self._jfd, 0)
+                self._journal_bytes = 0
+                self._journal_ops = 0
+                self._tail_ok = True
+                self.io.fsync(self._jfd)
+            except OSError:
+                pass
             self._keys = {name: set(docs) for name, docs in tables.items()}
 
     def archive(self, tables: Tables, *, month: str | None = None) -> None:
@@ -276,6 +350,8 @@ class Store:
                 for key, doc in docs.items():
                     m = month or _month_of(doc)
                     by_file.setdefault(m, {}).setdefault(table, {})[key] = doc
+            self._flush_locked()  # a full disk refuses here, before any archive file changes
+            self._check_lock()
             if by_file and not self._archive.exists():
                 self._archive.mkdir(mode=0o700)
                 _fsync_dir(self.data_dir)
@@ -296,7 +372,8 @@ class Store:
                     existing.setdefault(table, {}).update(docs)
                 meta = {"format": FORMAT, "month": m, "at": _now(), GROUPED: grouped,
                         NEWEST: _iso(newest)}
-                _write_tinydb(path, existing, meta)
+                with self._writing(path):
+                    _write_tinydb(path, existing, meta, self.io)
             for table, docs in tables.items():
                 for key in docs:
                     self._append(table, key, {"t": table, "k": key, "x": 1})
@@ -476,30 +553,101 @@ class Store:
             else:
                 self._keys.setdefault(table, set()).add(key)
             self._initial = None
-            if len(self._buffer) >= AUTO_FLUSH_OPS:
-                self._flush_locked()
+            if len(self._buffer) >= AUTO_FLUSH_OPS and self.fault is None:
+                with contextlib.suppress(StoreNotSaving):  # kept in memory; the fault is shown
+                    self._flush_locked()
 
     def _flush_locked(self) -> None:
         if not self._buffer:
+            if self._lock_lost is None:
+                self.fault = None  # nothing is held in memory: nothing is unsaved
             return
+        self._check_lock()
         data = b"".join(self._buffer)
         try:
-            _write_all(self._jfd, data)
-            _fsync(self._jfd)
+            if not self._tail_ok:
+                # A failed write left part of a batch that could not be cut off then; the
+                # journal is appended to, so cut it now or the next record would be damaged.
+                self._cut_tail()
+            view = memoryview(data)
+            while view:
+                view = view[self.io.write(self._jfd, view):]
+            self.io.fsync(self._jfd)
         except OSError as exc:
             # Cut a half-written batch off again: appended after, it would become a damaged
-            # line in the middle of the journal.
-            try:
-                os.ftruncate(self._jfd, self._journal_bytes)
-            except OSError:
-                pass
-            raise StoreError(
+            # line in the middle of the journal.  If even that fails, the next start cuts the
+            # torn tail (it has no newline) or names the damage.
+            self._tail_ok = False
+            with contextlib.suppress(OSError):
+                self._cut_tail()
+            self.fault = describe_write_error(exc, self.data_dir)
+            raise StoreNotSaving(
+                self.fault,
                 f"could not write {self._journal}: {exc.strerror or exc}; "
-                f"{len(self._buffer)} changes are still in memory, free some space and retry"
-            ) from exc
+                f"{len(self._buffer)} changes are kept in memory and written as soon as "
+                "a write succeeds",
+                len(self._buffer), exc.errno) from exc
         self._journal_bytes += len(data)
         self._journal_ops += len(self._buffer)
         self._buffer.clear()
+        self.fault = None
+
+    def _cut_tail(self) -> None:
+        """Cut the journal back to the end of the last good flush (never longer: truncating
+        to a larger size would fill the gap with zeros)."""
+        if os.fstat(self._jfd).st_size > self._journal_bytes:
+            self.io.ftruncate(self._jfd, self._journal_bytes)
+        self._tail_ok = True
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn a failed snapshot or archive write into the NOT SAVING state."""
+        try:
+            yield
+        except OSError as exc:
+            self.fault = describe_write_error(exc, self.data_dir)
+            raise StoreNotSaving(self.fault, f"could not write {path}: {exc.strerror or exc}",
+                                 len(self._buffer), exc.errno) from exc
+
+    def _check_lock(self) -> None:
+        """Before every write: the lock file must still be the one we locked (same inode).
+        Deleting a "stale" lock lets a second writer in; then this process stops writing."""
+        if self._lock_lost is None:
+            try:
+                st = os.stat(self.data_dir / LOCK, follow_symlinks=False)
+                same = (st.st_dev, st.st_ino) == self._lock_id
+            except OSError:
+                same = False
+            if not same:
+                self._lock_lost = (
+                    f"NOT SAVING — the lock file {self.data_dir / LOCK} was deleted or replaced "
+                    "while this desk held it; another mentiondesk may be writing this data "
+                    "directory, so this one stopped writing: quit it (changes since then are "
+                    "not saved) and start again"
+                )
+        if self._lock_lost is not None:
+            self.fault = self._lock_lost
+            raise StoreLockLost(self._lock_lost, "lock lost", len(self._buffer), None)
+
+    @property
+    def pending(self) -> int:
+        """Changes held in memory, not yet written to the journal."""
+        return len(self._buffer)
+
+    def mark(self) -> tuple[int, int]:
+        """A point to ``rollback`` to: the changes buffered so far."""
+        with self._mutex:
+            return len(self._buffer), self._seq
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        """Forget the changes buffered since ``mark`` (an action refused because it could not
+        be saved).  Only changes still in memory can be forgotten."""
+        with self._mutex:
+            size, seq = mark
+            if len(self._buffer) < size:
+                raise StoreError("store.rollback: those changes were already written")
+            del self._buffer[size:]
+            self._seq = seq
 
     def _archive_files(self) -> list[Path]:
         if not self._archive.is_dir():
@@ -889,16 +1037,39 @@ def _first_document(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
     return (data, end) if isinstance(data, dict) else (None, 0)
 
 
-def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
+class _Chunks:
+    """Buffered writes of ASCII text through a ``FileOps`` (1 MB at a time)."""
+
+    def __init__(self, fd: int, io: FileOps) -> None:
+        self.fd, self.io, self.parts, self.size = fd, io, [], 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= 1 << 20:
+            self.flush()
+
+    def flush(self) -> None:
+        view = memoryview("".join(self.parts).encode("ascii"))
+        self.parts, self.size = [], 0
+        while view:
+            view = view[self.io.write(self.fd, view):]
+
+
+def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any],
+                  io: FileOps | None = None) -> None:
     """Write ``tables`` as a TinyDB file: temp file, fsync, ``os.replace``, fsync the dir.
 
     Streamed document by document so a big snapshot is never one giant string in memory.
+    Raises OSError (the temp file removed, the old file untouched) when a write fails.
     """
+    io = io or FileOps()
     tmp = path.with_name(path.name + TMP_SUFFIX)
     enc = _ENCODER.encode
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as f:
+        try:
+            f = _Chunks(fd, io)
             f.write(f'{{"{META_TABLE}":{{"1":{enc(meta)}}}')
             for table, docs in tables.items():
                 f.write(f",{enc(table)}:{{")
@@ -911,8 +1082,10 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
                 f.write("}")
             f.write("}")
             f.flush()
-            _fsync(f.fileno())
-        os.replace(tmp, path)
+            io.fsync(fd)
+        finally:
+            os.close(fd)
+        io.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -925,7 +1098,20 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
 def _take_lock(data_dir: Path) -> int:
     if fcntl is None:  # pragma: no cover - Windows
         raise StoreError("the data dir lock needs fcntl (Linux, macOS, BSD)")
-    fd = os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    path = data_dir / LOCK
+    try:
+        # O_NOFOLLOW: a symlinked lock file must never make us truncate what it points to.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise StoreError(
+                f"{path} is a symbolic link; the lock file must be a plain file "
+                f"(remove the link: rm {path})") from None
+        raise StoreError(f"cannot open the lock file {path}: {exc.strerror or exc}"
+                         + _permission_hint(path, exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreError(f"{path} is not a plain file; remove it and start again")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -936,9 +1122,19 @@ def _take_lock(data_dir: Path) -> int:
         finally:
             os.close(fd)
         raise StoreLocked(data_dir, int(text) if text.isdigit() else None) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with contextlib.suppress(OSError):  # the pid is for messages; a full disk may refuse it
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _permission_hint(path: Path, exc: OSError) -> str:
+    if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ""
+    if exc.errno == errno.EROFS:
+        return " (the file system is read-only)"
+    return (f" (this process runs as uid {os.getuid()}; fix the owner or mode, e.g. "
+            f"chown -R $USER {path.parent} && chmod 700 {path.parent})")
 
 
 def _release_lock(fd: int) -> None:
@@ -968,12 +1164,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _read_fd(fd: int) -> bytes:

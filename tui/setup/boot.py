@@ -141,3 +141,42 @@ def recovery_notes(desk: Any) -> list[str]:
     user to see: nothing is ever repaired silently."""
     store = getattr(desk, "store", None)
     return [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()]
+
+
+def close_desk(desk: Any, *, checkpoint: bool = False, maintain: bool = True) -> list[str]:
+    """Save and release a desk opened by ``open_desk``; never raises for a failed write.
+
+    ``checkpoint``: snapshot (the console on quit); else ``maintain``: checkpoint and archive
+    only when due (every CLI writer, so a cron-driven desk keeps a short journal too).  Returns
+    the lines to show when something could not be saved (disk full, lock lost): the changes
+    that were only in memory are named, never dropped silently.
+    """
+    from ..core.store import StoreError
+
+    store = getattr(desk, "store", None)
+    if store is None:
+        return []
+    problems: list[str] = []
+    try:
+        if not getattr(store, "read_only", False):
+            try:
+                if checkpoint:
+                    desk.checkpoint()
+                elif maintain:
+                    desk.maintain()
+                desk.flush()
+            except StoreError as exc:
+                pending = getattr(store, "pending", 0)
+                problems.append(
+                    f"{getattr(exc, 'state', None) or exc}: {pending} changes could not be "
+                    "written and end with this process (a mention comes back only if its "
+                    "source still lists it on the next run)" if pending else f"{exc}")
+    finally:
+        try:
+            store.close()
+        except StoreError as exc:
+            if not problems:  # else: the same failure, already said
+                problems.append(str(exc))
+        except OSError as exc:  # closing must never turn into a traceback
+            problems.append(f"closing {getattr(store, 'data_dir', 'the store')}: {exc}")
+    return problems
