@@ -33,6 +33,7 @@ def crash(store: Store) -> None:
     store._closed = True
     os.close(store._jfd)
     os.close(store._lock_fd)
+    os.close(store._dir_fd)
 
 
 def trial(seed: int, root: Path) -> None:

@@ -99,7 +99,7 @@ class StoreNotSaving(StoreError):
     """
 
     def __init__(self, state: str, detail: str, pending: int, err: int | None) -> None:
-        super().__init__(f"{state}: {detail}")
+        super().__init__(f"{state}: {detail}" if detail else state)
         self.state = state
         self.pending = pending
         self.errno = err
@@ -226,12 +226,12 @@ class Store:
         self._keys: dict[str, set[str]] = {}
         if read_only:
             # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
-            self._lock_fd = self._jfd = -1
+            self._lock_fd = self._jfd = self._dir_fd = -1
             self._initial = self._read_consistent()
             self._closed = False
             return
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_fd = _take_lock(self.data_dir)
+        self._lock_fd, self._dir_fd = _take_lock(self.data_dir)
         st = os.fstat(self._lock_fd)
         self._lock_id = (st.st_dev, st.st_ino)
         self._jfd = -1
@@ -245,6 +245,7 @@ class Store:
             if self._jfd >= 0:
                 os.close(self._jfd)
             _release_lock(self._lock_fd)
+            _release_lock(self._dir_fd)
             raise
         self._closed = False
 
@@ -512,6 +513,7 @@ class Store:
                 self._closed = True
                 os.close(self._jfd)
                 _release_lock(self._lock_fd)
+                _release_lock(self._dir_fd)
 
     def __enter__(self) -> Self:
         return self
@@ -627,7 +629,7 @@ class Store:
                 )
         if self._lock_lost is not None:
             self.fault = self._lock_lost
-            raise StoreLockLost(self._lock_lost, "lock lost", len(self._buffer), None)
+            raise StoreLockLost(self._lock_lost, "", len(self._buffer), None)
 
     @property
     def pending(self) -> int:
@@ -1095,9 +1097,38 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any],
 # -- small helpers ---------------------------------------------------------------------------
 
 
-def _take_lock(data_dir: Path) -> int:
+def _take_lock(data_dir: Path) -> tuple[int, int]:
+    """(lock file fd, data dir fd), both flocked; raises StoreLocked or StoreError."""
     if fcntl is None:  # pragma: no cover - Windows
         raise StoreError("the data dir lock needs fcntl (Linux, macOS, BSD)")
+    # The directory itself is locked first: deleting the lock file (a common habit with "stale"
+    # locks) cannot let a second writer in while this one runs.
+    dir_fd = _lock_dir(data_dir)
+    try:
+        fd = _lock_file(data_dir)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return fd, dir_fd
+
+
+def _lock_dir(data_dir: Path) -> int:
+    dir_fd = os.open(data_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(dir_fd)
+        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise StoreError(f"cannot lock {data_dir}: {exc.strerror or exc}") from None
+        try:
+            text = (data_dir / LOCK).read_text("ascii", errors="replace").strip()
+        except OSError:
+            text = ""
+        raise StoreLocked(data_dir, int(text) if text.isdigit() else None) from None
+    return dir_fd
+
+
+def _lock_file(data_dir: Path) -> int:
     path = data_dir / LOCK
     try:
         # O_NOFOLLOW: a symlinked lock file must never make us truncate what it points to.

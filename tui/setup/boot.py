@@ -125,15 +125,29 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
         except StoreLocked as exc:
             raise BootError(str(exc), code=3) from exc
         except StoreError as exc:
-            if not read_only:
-                raise
             raise BootError(str(exc)) from exc
+        except OSError as exc:  # permissions, a read-only file system: one line, never a trace
+            raise BootError(describe_os_error(exc, path)) from exc
     agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
     undo_seconds = getattr(config, "undo_seconds", None)
     desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
                 undo_seconds=10.0 if undo_seconds is None else float(undo_seconds))
     desk.config = config
     return desk
+
+
+def describe_os_error(exc: OSError, data_dir: Path) -> str:
+    """One line for an OSError met while opening the data directory, with the fix."""
+    import errno
+
+    where = exc.filename or data_dir
+    line = f"cannot use {where}: {exc.strerror or exc}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        line += (f" (this process runs as uid {os.getuid()}; give it the data directory: "
+                 f"chown -R $USER {data_dir} && chmod 700 {data_dir}, or use --data-dir)")
+    elif exc.errno == errno.EROFS:
+        line += " (a read-only file system; use --data-dir on a writable one)"
+    return line
 
 
 def recovery_notes(desk: Any) -> list[str]:
