@@ -582,6 +582,9 @@ def write_json(obj: dict[str, Any], out: TextIO) -> None:
     out.write("\n}\n")
 
 
+ARCHIVE_NOTE = "archive/"  # store notes about an archive file start with its name
+
+
 def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     from ..setup.boot import BootError, open_desk, options_from
 
@@ -592,10 +595,21 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
-    for note in desk.store.recovered if desk.store is not None else ():
+    notes = desk.store.recovered if desk.store is not None else []
+    for note in notes:
         print(f"mentiondesk: note: {note}", file=sys.stderr)
+    said = len(notes)
     try:
         body(desk)
+        # Archive files are read by the body: one that cannot be read is said here, and the
+        # exit code says the output is incomplete (2), on every command that reads it.
+        damaged = [n for n in notes[said:] if n.startswith(ARCHIVE_NOTE)]
+        for note in notes[said:]:
+            print(f"mentiondesk: note: {note}", file=sys.stderr)
+        if damaged:
+            print(f"mentiondesk: the output above is missing what the damaged archive "
+                  f"file{'s' if len(damaged) > 1 else ''} held", file=sys.stderr)
+            return 2
         return 0
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)

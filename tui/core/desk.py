@@ -228,6 +228,7 @@ class Desk:
         # are returned again, saved, by the ingest whose flush succeeds.
         self.unsaved: list[Ingested] = []
         self._action_mark: tuple[int, int] | None = None
+        self._retriaged: list[str] = []  # mentions triaged again on load (saved after)
         self.last_checkpoint = clock()
         self._snooze_heap: list[tuple[float, str]] = []
         self._snooze_set: set[tuple[float, str]] = set()
@@ -837,7 +838,8 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
-            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
+            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
+                     "checkpoint": {"at": iso(self.last_checkpoint)}},
             "seen": dict(self.archived_keys),
         }
         return tables
@@ -886,8 +888,12 @@ class Desk:
                 self.store.archive(tables, month=month)
             for conv in old:
                 self._forget(conv)
-        self.store.checkpoint(self.dump)
-        self.last_checkpoint = now
+        before, self.last_checkpoint = self.last_checkpoint, now  # dump() records it
+        try:
+            self.store.checkpoint(self.dump)
+        except BaseException:
+            self.last_checkpoint = before
+            raise
         return len(old)
 
     def maintain(self, now: datetime | None = None) -> int | None:
@@ -961,34 +967,119 @@ class Desk:
             self.store.flush()
 
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
-        meta = tables.get("meta", {}).get("counters", {})
-        self.meta.update({k: int(v) for k, v in meta.items() if k in self.meta})
-        self.last_action = dict(tables.get("meta", {}).get("last_action", {}))
-        self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()}
+        """Build the desk from stored tables.  Damage never crashes the start and never drops
+        an intact record silently: a conversation whose header is missing is rebuilt from its
+        mentions, a mention whose triage is missing is triaged again, and whatever cannot be
+        used (a record missing fields it needs, events or outbox items of a conversation
+        with no mention left) is kept in a side file the store names (``Store.set_aside``)."""
+        aside: list[tuple[str, str, Any, str]] = []  # table, key, document, why
+        repaired: list[str] = []
+        meta_t = tables.get("meta", {})
+        meta = meta_t.get("counters", {}) if isinstance(meta_t.get("counters"), dict) else {}
+        for k, v in meta.items():
+            if k in self.meta and type(v) is int:
+                self.meta[k] = v
+        last = meta_t.get("last_action")
+        self.last_action = dict(last) if isinstance(last, dict) else {}
+        self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()
+                              if isinstance(v, dict)}
+        # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
+        # checkpoints and archives when due: the desk's own record, else the snapshot's time,
+        # else (never checkpointed, but a journal) due now.
+        checkpoint = meta_t.get("checkpoint")
+        snapshot_at = getattr(self.store, "snapshot_at", None)
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get("at"), str):
+            with contextlib.suppress(ValueError, TypeError):
+                self.last_checkpoint = parse_time(checkpoint["at"])
+        elif isinstance(snapshot_at, datetime):
+            self.last_checkpoint = snapshot_at
+        elif getattr(self.store, "journal_ops", 0):
+            self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
         for cust_key, doc in tables.get("customers", {}).items():
-            doc = dict(doc)
-            doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
-            doc["conversations"] = list(doc.get("conversations", []))
+            try:
+                doc = dict(doc)
+                doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
+                doc["conversations"] = [str(c) for c in doc.get("conversations", [])]
+                doc["customer"] = cust_key
+            except (TypeError, ValueError) as exc:
+                aside.append(("customers", cust_key, doc, f"unreadable ({exc})"))
+                continue
             self.customers[cust_key] = doc
         for cid, doc in tables.get("conversations", {}).items():
-            conv = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
-                                parse_time(doc["created_at"]), read_seq=doc.get("read_seq", 0))
+            try:
+                conv = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
+                                    parse_time(doc["created_at"]),
+                                    read_seq=int(doc.get("read_seq", 0)))
+            except (KeyError, TypeError, ValueError) as exc:
+                repaired.append(f"conversation #{cid}: its header is damaged ({_why(exc)}); "
+                                "rebuilt from its mentions")
+                continue  # rebuilt below from its mentions, if it has any
             self.conversations[cid] = conv
             self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
+        headers = set(self.conversations)
+        loaded: list[tuple[str, str, Mention, dict[str, Any]]] = []
         for key, doc in tables.get("mentions", {}).items():
-            cid = doc.get("conv")
+            try:
+                m = Mention.restore(doc)
+                cid, seq = str(doc["conv"]), doc["seq"]
+                if type(seq) is not int:
+                    raise TypeError("seq is not a number")
+            except (KeyError, TypeError, ValueError) as exc:
+                aside.append(("mentions", key, doc, f"unreadable ({_why(exc)})"))
+                continue
+            loaded.append((key, cid, m, doc))
+        # A mention whose conversation header is missing (a damaged or deleted snapshot):
+        # the header is rebuilt from the mentions, which hold everything it needs.
+        for key, cid, m, _doc in sorted(loaded, key=lambda r: r[2].created_at):
+            if cid in self.conversations:
+                continue
+            if key in self.archived_keys and cid not in headers:
+                continue  # archived with its conversation; the archive holds it
+            conv = Conversation(cid, m.customer, m.source, m.author.handle, m.created_at)
+            self.conversations[cid] = conv
+            self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
+            repaired.append(f"conversation #{cid} (@{m.author.handle}): its header was "
+                            "missing; rebuilt from its mentions")
+        for key, cid, m, doc in loaded:
             if cid not in self.conversations:
-                continue  # its conversation was archived; the archive holds it
-            self.mentions[key] = Mention.restore(doc)
-            self.triages[key] = Triage.from_dict(doc["triage"])
+                continue
+            try:
+                t = Triage.from_dict(doc["triage"])
+            except (KeyError, TypeError, ValueError) as exc:
+                try:
+                    t = self.rules.triage(m, prior=(), now=m.created_at)
+                except Exception as again:
+                    aside.append(("mentions", key, doc, f"triage {_why(exc)}, and triaging "
+                                  f"it again failed ({_why(again)})"))
+                    continue
+                repaired.append(f"mention {key}: its triage was {_why(exc)}; triaged again "
+                                f"({t.category}, {t.urgency})")
+                self._retriaged.append(key)
+            self.mentions[key] = m
+            self.triages[key] = t
             self.mention_conv[key] = cid
             self.mention_seq[key] = doc["seq"]
             self.conversations[cid].timeline.append((doc["seq"], "m", key))
             self.meta["seq"] = max(self.meta["seq"], doc["seq"])
-        for eid, doc in sorted(tables.get("events", {}).items(), key=lambda kv: kv[1]["seq"]):
-            if doc.get("conv") not in self.conversations:
+        # A rebuilt conversation is saved (a writer), so it is repaired once, not every start.
+        for cid in set(self.conversations) - headers:
+            if not any(k == "m" for _s, k, _key in self.conversations[cid].timeline):
+                del self.conversations[cid]
+        events = []
+        for eid, doc in tables.get("events", {}).items():
+            try:
+                ev = Event.from_dict(doc)
+                if type(ev.seq) is not int:
+                    raise TypeError("seq is not a number")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                aside.append(("events", eid, doc, f"unreadable ({_why(exc)})"))
                 continue
-            ev = Event.from_dict(doc)
+            events.append((eid, ev, doc))
+        for eid, ev, doc in sorted(events, key=lambda r: r[1].seq):
+            if ev.conv not in self.conversations:
+                if not any(v.get("conv") == ev.conv for v in self.archived_keys.values()):
+                    aside.append(("events", eid, doc, f"its conversation #{ev.conv} is missing"))
+                continue
             self.events[eid] = ev
             self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
             self.meta["seq"] = max(self.meta["seq"], ev.seq)
@@ -996,20 +1087,86 @@ class Desk:
                 num = str(ev.details["case_id"]).rpartition("-")[2]  # id is never reused
                 if num.isdigit():
                     self.meta["case"] = max(self.meta["case"], int(num))
-        self.outbox.restore({k: v for k, v in tables.get("outbox", {}).items()
-                             if v.get("conv_id") in self.conversations})
-        self.drafts = {k: v for k, v in tables.get("drafts", {}).items()
-                       if k in self.conversations}
+        items = {}
+        archived_convs = {v.get("conv") for v in self.archived_keys.values()}
+        for k, v in tables.get("outbox", {}).items():
+            problem = _outbox_problem(v)
+            if problem is None and v["conv_id"] not in self.conversations:
+                if v["conv_id"] in archived_convs and v["status"] not in OPEN_STATES:
+                    continue
+                problem = f"its conversation #{v['conv_id']} is missing"
+            if problem is not None:
+                what = (f"a {v.get('kind', 'post')} to @{v.get('to', '?')} not yet sent"
+                        if isinstance(v, dict) and v.get("status") in OPEN_STATES else "outbox")
+                aside.append(("outbox", k, v, f"{what}: {problem}"))
+                continue
+            items[k] = v
+        self.outbox.restore(items)
+        self.drafts = {}
+        for k, v in tables.get("drafts", {}).items():
+            if k in self.conversations and isinstance(v, dict):
+                self.drafts[k] = v
+            else:
+                aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
         for conv in self.conversations.values():
             conv.timeline.sort()
             cust = self.customers.get(conv.customer)
-            if cust is not None:
-                if conv.id not in cust["conversations"]:
-                    cust["conversations"].append(conv.id)
-                cur = self.current.get(conv.customer)
-                if cur is None or int(conv.id) > int(cur):
-                    self.current[conv.customer] = conv.id
+            if cust is None:
+                cust = self._rebuilt_customer(conv)
+                repaired.append(f"customer {conv.customer}: profile missing; rebuilt from "
+                                "their mentions")
+            if conv.id not in cust["conversations"]:
+                cust["conversations"].append(conv.id)
+            cur = self.current.get(conv.customer)
+            if cur is None or _conv_num(conv.id) > _conv_num(cur):
+                self.current[conv.customer] = conv.id
             self._refold(conv, notify=False)
+        self._report_repairs(repaired, aside, headers)
+
+    def _rebuilt_customer(self, conv: Conversation) -> dict[str, Any]:
+        ms = [self.mentions[k] for _s, kind, k in conv.timeline if kind == "m"]
+        first = min((m.created_at for m in ms), default=conv.created_at)
+        cust = self.customers[conv.customer] = {
+            "customer": conv.customer, "handle": conv.handle, "source": conv.source,
+            "first_seen": iso(first), "contacts": sorted(m.created_at for m in ms),
+            "conversations": []}
+        if ms:
+            latest = max(ms, key=lambda m: m.created_at)
+            cust.update(name=latest.author.name, followers=latest.author.followers,
+                        verified=latest.author.verified)
+        return cust
+
+    def _report_repairs(self, repaired: list[str], aside: list[tuple[str, str, Any, str]],
+                        headers: set[str]) -> None:
+        """Say what was repaired and where set-aside records went (the store's ``recovered``
+        notes); a writer saves the repairs so they are made once."""
+        store = self.store
+        if store is None or not (repaired or aside):
+            return
+        notes = getattr(store, "recovered", None)
+        if notes is None:
+            return
+        notes.extend(repaired)
+        if aside:
+            where = None
+            set_aside = getattr(store, "set_aside", None)
+            if set_aside is not None:
+                where = set_aside([(t, k, d, why) for t, k, d, why in aside])
+            for table, key, _doc, why in aside:
+                kept = f"kept in {where.name}" if where is not None else (
+                    "left in place (read-only: the desk keeps it aside when it starts)")
+                notes.append(f"{table} {key}: {why}; {kept}")
+        if getattr(store, "read_only", True):
+            return
+        for cid in set(self.conversations) - headers:
+            store.put("conversations", cid, self.conversations[cid].header())
+        for key in self._retriaged:
+            self._put_mention(key)
+        self._retriaged = []
+        for table, key, _doc, _why in aside:
+            store.delete(table, key)
+        with contextlib.suppress(Exception):
+            store.flush()
 
     # ==== folding ==============================================================================
 
@@ -1263,6 +1420,35 @@ class Desk:
 
 def _more_urgent(a: Triage, b: Triage) -> bool:
     return (a.rank, -a.score) < (b.rank, -b.score)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing ({exc.args[0]!r})" if exc.args else "missing"
+    return str(exc) or type(exc).__name__
+
+
+def _conv_num(cid: str) -> int:
+    return int(cid) if cid.isdigit() else 0
+
+
+_OUTBOX_FIELDS = ("id", "conv_id", "status", "created_at", "not_before", "kind")
+
+
+def _outbox_problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "not an object"
+    missing = [f for f in _OUTBOX_FIELDS if not isinstance(item.get(f), str)]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        parse_time(item["not_before"])
+        parse_time(item["created_at"])
+    except (TypeError, ValueError) as exc:
+        return f"unreadable time ({exc})"
+    if type(item.get("attempts", 0)) is not int:
+        return "attempts is not a number"
+    return None
 
 
 def _replace(m: Mention, **changes: Any) -> Mention:

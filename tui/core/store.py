@@ -214,6 +214,7 @@ class Store:
         self._lock_lost: str | None = None
         self._lock_id: tuple[int, int] | None = None
         self._tail_ok = True  # the journal ends where the last good flush ended
+        self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
         self._closed = True
@@ -632,6 +633,44 @@ class Store:
             raise StoreLockLost(self._lock_lost, "", len(self._buffer), None)
 
     @property
+    def journal_ops(self) -> int:
+        """Records in the journal (replayed on start; a checkpoint empties it)."""
+        return self._journal_ops
+
+    def set_aside(self, records: list[tuple[str, str, Any, str]]) -> Path | None:
+        """Keep records the desk cannot use (table, key, document, why) in a side file,
+        ``setaside-<UTC time>.jsonl`` in the data dir (one JSON object a line, 0600, fsynced),
+        so the next snapshot does not destroy them.  Returns its path; None for a read-only
+        store (it never writes) or when it cannot be written (then the records stay in place:
+        the caller must not delete them)."""
+        if self.read_only or not records:
+            return None
+        lines = []
+        for table, key, doc, why in records:
+            lines.append(_ENCODER.encode({"table": table, "key": key, "why": why, "doc": doc}))
+        data = ("\n".join(lines) + "\n").encode("ascii")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.data_dir / f"setaside-{stamp}.jsonl"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.data_dir / f"setaside-{stamp}-{n}.jsonl"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[self.io.write(fd, view):]
+                self.io.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.data_dir)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    @property
     def pending(self) -> int:
         """Changes held in memory, not yet written to the journal."""
         return len(self._buffer)
@@ -693,6 +732,7 @@ class Store:
             else:
                 tables, meta = {}, {}
             snap_seq = _int(meta.get("seq"))
+            self.snapshot_at = _parse_iso(meta.get("at"))
             ops, good_end, damaged = _scan_journal(data)
             later = [op for op in ops if op["s"] > snap_seq]
             if later and later[0]["s"] != snap_seq + 1 and not damaged:
@@ -738,11 +778,14 @@ class Store:
                     f"{where}: a checkpoint is being written (or was cut short by a crash); ignored"
                 )
         if good_end < len(data):
-            notes.append(
-                f"journal: ignored {len(data) - good_end} bytes at its end that are not a "
-                "complete record (being written right now, or left by a crash: the desk "
-                "repairs that when it starts)"
-            )
+            tail_damage, torn = _split_tail(data, good_end)
+            damaged = damaged + tail_damage
+            if torn:
+                notes.append(
+                    f"journal: ignored {len(torn)} bytes at its end that are not a "
+                    "complete record (being written right now, or left by a crash: the desk "
+                    "repairs that when it starts)"
+                )
         for lineno, line, why in damaged:
             notes.append(
                 f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was skipped"
@@ -775,6 +818,7 @@ class Store:
         tables, meta, notes = _read_tinydb(self._snapshot, strict=False)
         self.recovered.extend(notes)
         snap_seq = _int(meta.get("seq"))
+        self.snapshot_at = _parse_iso(meta.get("at"))
         moved_aside = bool(notes) and not self._snapshot.exists()
         if moved_aside and (tables or snap_seq):
             # Keep the part of the broken snapshot we could read: the journal only holds what
@@ -783,15 +827,13 @@ class Store:
 
         data = _read_bytes(self._journal)
         ops, good_end, damaged = _scan_journal(data)
+        tail_damage: list[tuple[int, bytes, str]] = []
         if good_end < len(data):
-            dropped = data[good_end:]
-            n = max(1, dropped.count(b"\n") + (not dropped.endswith(b"\n")))
-            what = "a torn last record" if n == 1 else f"{n} torn records at the end"
-            note(f"journal: dropped {what} ({len(dropped)} bytes) written during a crash")
-            with open(self._journal, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                _fsync(f.fileno())
+            tail_damage, torn = _split_tail(data, good_end)
+            if torn:
+                note(f"journal: dropped a torn last record ({len(torn)} bytes, no end of line) "
+                     "written during a crash")
+            damaged = damaged + tail_damage
         if damaged:
             copy = b"\n".join(line for _no, line, _why in damaged) + b"\n"
             # Reported on every start until the next checkpoint; copied aside only once.
@@ -803,10 +845,19 @@ class Store:
                 with os.fdopen(fd, "wb") as f:
                     f.write(copy)
             for lineno, line, why in damaged:
+                where = " (after the last good record; not a torn write)" if (
+                    lineno, line, why) in tail_damage else ""
                 note(
-                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was "
-                    f"skipped; the change it held is lost (copied to {aside.name})"
+                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes){where} and "
+                    f"was skipped; the change it held is lost (its bytes are kept in "
+                    f"{aside.name})"
                 )
+        if good_end < len(data):
+            # Only after the bytes are safe in the side file.
+            with open(self._journal, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                _fsync(f.fileno())
 
         later = [op for op in ops if op["s"] > snap_seq]
         if ops and not later:
@@ -897,6 +948,34 @@ def _scan_journal(data: bytes) -> tuple[list[dict[str, Any]], int, list[tuple[in
         pos = nl + 1
     damaged = [(no, line, why) for no, start, line, why in bad if start < good_end]
     return ops, good_end, damaged
+
+
+def _split_tail(data: bytes, good_end: int) -> tuple[list[tuple[int, bytes, str]], bytes]:
+    """What follows the last good journal line: (damaged records, torn bytes).
+
+    A torn write (a crash in the middle of the one ``write`` of a batch) leaves at most one
+    partial line with no end of line: that is torn.  A complete line that fails its checksum
+    (a flipped bit), or bytes zeroed by the disk, are damage, named and counted line by line.
+    """
+    tail = data[good_end:]
+    lineno = data.count(b"\n", 0, good_end)
+    pieces = tail.split(b"\n")
+    partial = pieces.pop()  # b"" when the tail ends with a newline
+    damaged = []
+    for piece in pieces:
+        lineno += 1
+        if piece.strip(b"\0") == b"":
+            why = "zeroed" if piece else "empty line"
+        else:
+            why = _decode_line(piece)[1] or "out of place"
+        damaged.append((lineno, piece, why))
+    torn = b""
+    if partial:
+        if b"\0" in partial:
+            damaged.append((lineno + 1, partial, "zeroed"))
+        else:
+            torn = partial
+    return damaged, torn
 
 
 def _apply(tables: Tables, ops: list[dict[str, Any]], after_seq: int) -> None:

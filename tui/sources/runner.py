@@ -121,7 +121,8 @@ class Runner:
     def _saving_changed(self) -> None:
         """Tell ``on_saving`` once when the desk stops saving and once when it saves again."""
         state = getattr(self.desk, "not_saving", None)
-        fault = state.partition(";")[0] if state else None
+        # The kind of fault ("NOT SAVING — disk full"), not its free-space figure, which moves.
+        fault = state.partition(" (")[0].partition(";")[0] if state else None
         if fault == self._fault:
             return
         self._fault = fault
