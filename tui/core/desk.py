@@ -1,9 +1,9 @@
-"""The desk: conversations, the queue, agent actions, undo, and the clocks.
+"""The desk: ingest, agent actions, undo, and the read models over its conversations.
 
-A *conversation* groups one customer's mentions (public and direct) with what agents did about
-them.  Its state (open, needs reply, offline, handed off, deadline, ...) is never stored: it is
-folded from its timeline — mentions and non-undone events in the order they happened — so undo
-is simply "mark the event undone and fold again", and a restart rebuilds exactly what was there.
+Its parts, by job: :mod:`.conversation` (conversations, events and the fold of a timeline into
+state — so undo is simply "mark the event undone and fold again", and a restart rebuilds exactly
+what was there), :mod:`.indexes` (deadline indexes for counts and the tick), :mod:`.persist`
+(store documents and the archive plan), :mod:`.queue` (the ordered queue) and :mod:`.outbox`.
 
 Everything the desk reports as done has been flushed to the store's journal first.
 """
@@ -11,7 +11,6 @@ Everything the desk reports as done has been flushed to the store's journal firs
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,23 +18,33 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sortedcontainers import SortedList
-
-from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
+from . import persist
+from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
+    ACTION_KINDS,
+    ANSWERS,
+    EVENT,
+    IGNORED,
+    MENTION,
+    MONITOR,
+    NEVER,
+    OPEN,
+    RESOLVED,
+    SNOOZED,
+    SYSTEM,
+    Conversation,
+    Event,
+    Fold,
+    counts_as_done,
+    sort_key,
+)
+from .indexes import DeadlineIndex
+from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
 
 log = logging.getLogger("mentiondesk.desk")
 
-# Conversation statuses.
-OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-# Event kinds that answer the customer (clear "needs reply").
-ANSWERS = ("reply", "offline", "handoff")
-ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
-                "note")
-NEVER = float("inf")
-SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
@@ -67,79 +76,6 @@ class Outgrown(ActionRefused):
         noun = "message has" if count == 1 else "messages have"
         super().__init__(f"{count} new {noun} arrived since you opened this conversation")
         self.count = count
-
-
-@dataclass(slots=True)
-class Event:
-    id: str
-    conv: str
-    seq: int
-    kind: str  # one of ACTION_KINDS, "undo", or "wake" (recorded by the desk itself)
-    agent: str
-    at: datetime
-    details: dict[str, Any] = field(default_factory=dict)
-    group: str | None = None  # events done as one step (accept) are undone together
-    undone: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
-                "agent": self.agent, "at": iso(self.at), "details": self.details,
-                "group": self.group, "undone": self.undone}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(d["id"], d["conv"], d["seq"], d["kind"], d["agent"], parse_time(d["at"]),
-                   d.get("details") or {}, d.get("group"), d.get("undone", False))
-
-
-@dataclass(slots=True)
-class Conversation:
-    id: str
-    customer: str  # source|handle
-    source: str
-    handle: str
-    created_at: datetime
-    timeline: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, "m"|"e", key)
-    read_seq: int = 0
-    # --- folded state ---
-    status: str = MONITOR
-    pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
-    needs_reply: bool = False
-    triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
-    deadline: datetime | None = None
-    risk_at: datetime | None = None  # 75% of the response time used
-    assigned: str | None = None
-    offline: bool = False
-    team: str | None = None
-    case_id: str | None = None
-    tags: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    snoozed_until: datetime | None = None
-    first_pending_at: datetime | None = None
-    last_activity: datetime | None = None
-    last_mention_seq: int = 0
-    reopened: int = 0
-
-    @property
-    def unread(self) -> bool:
-        return self.last_mention_seq > self.read_seq
-
-    @property
-    def score(self) -> float:
-        return self.triage.score if self.triage else 0.0
-
-    @property
-    def urgency(self) -> str:
-        return self.triage.urgency if self.triage else "none"
-
-    @property
-    def category(self) -> str:
-        return self.triage.category if self.triage else "general"
-
-    def header(self) -> dict[str, Any]:
-        return {"id": self.id, "customer": self.customer, "source": self.source,
-                "handle": self.handle, "created_at": iso(self.created_at),
-                "read_seq": self.read_seq}
 
 
 @dataclass(slots=True)
@@ -218,9 +154,6 @@ class Desk:
         self.outbox = Outbox(store, clock)
         self.listeners: list[Callable[[set[str]], None]] = []
         self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
-        self._risk_heap: list[tuple[float, str, float]] = []
-        self._alerted: dict[str, float] = {}  # conv id -> deadline already warned about
-        self._pushed: dict[str, tuple[float, float]] = {}  # last (risk, deadline) on the heap
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
@@ -228,19 +161,9 @@ class Desk:
         # are returned again, saved, by the ingest whose flush succeeds.
         self.unsaved: list[Ingested] = []
         self._action_mark: tuple[int, int] | None = None
-        self._retriaged: list[str] = []  # mentions triaged again on load (saved after)
         self.last_checkpoint = clock()
-        self._snooze_heap: list[tuple[float, str]] = []
-        self._snooze_set: set[tuple[float, str]] = set()
-        # Indexes for counts(): conversations waiting for an answer (open or snoozed), by
-        # deadline and by the moment 75 % of their response time is used.
-        self._needing: set[str] = set()
-        self._snoozed: set[str] = set()
-        self._due: SortedList = SortedList()
-        self._risk: SortedList = SortedList()
-        self._clocks: dict[str, tuple[float, float]] = {}
-        ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
-        self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
+        self.index = DeadlineIndex()
+        self.fold = Fold(rules.levels)
         if store is not None:
             from .store import paused_gc
 
@@ -268,11 +191,11 @@ class Desk:
 
     def mentions_of(self, conv_id: str) -> list[Mention]:
         conv = self.get(conv_id)
-        return [self.mentions[k] for _, kind, k in conv.timeline if kind == "m"]
+        return [self.mentions[k] for _, kind, k in conv.timeline if kind == MENTION]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         for _, kind, key in reversed(conv.timeline):
-            if kind == "m":
+            if kind == MENTION:
                 m = self.mentions[key]
                 if not m.deleted and (channel is None or m.channel == channel):
                     return m
@@ -288,7 +211,7 @@ class Desk:
             if other is None:
                 continue
             for _, kind, key in other.timeline:
-                if kind == "m":
+                if kind == MENTION:
                     m = self.mentions[key]
                     items.append(HistoryItem(m.created_at, cid, mention=m,
                                              triage=self.triages.get(key)))
@@ -330,12 +253,7 @@ class Desk:
 
     def counts(self, now: datetime | None = None) -> dict[str, int]:
         """Open / needing reply / at risk / breached, for the status bar: O(log n)."""
-        ts = (now or self.clock()).timestamp()
-        breached = self._due.bisect_right((ts, "\uffff"))
-        used_75 = self._risk.bisect_right((ts, "\uffff"))  # risk_at <= deadline: includes breached
-        return {"open": len(self.queue), "needs_reply": len(self._needing),
-                "at_risk": used_75 - breached, "breached": breached,
-                "snoozed": len(self._snoozed)}
+        return {"open": len(self.queue), **self.index.counts((now or self.clock()).timestamp())}
 
     def view(self, predicate: Callable[[Conversation], bool]) -> Queue:
         """A filtered queue kept up to date with every change (the console's `/` filter)."""
@@ -436,8 +354,8 @@ class Desk:
             self.triages[key] = t
             self.mention_conv[key] = conv.id
             self.mention_seq[key] = seq
-            conv.timeline.append((seq, "m", key))
-            self._apply_mention(conv, key)
+            conv.timeline.append((seq, MENTION, key))
+            self.fold.mention(conv, key, seq, m.created_at, m.deleted, t)
             self._after_change(conv)
             cust["contacts"] = (cust["contacts"] + [m.created_at])[-PRIOR_KEPT:]
             self._put_mention(key)
@@ -739,7 +657,7 @@ class Desk:
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
         self.events[undo_ev.id] = undo_ev
-        conv.timeline.append((undo_ev.seq, "e", undo_ev.id))
+        conv.timeline.append((undo_ev.seq, EVENT, undo_ev.id))
         self._put_event(undo_ev)
         for c in convs.values():
             self._refold(c)
@@ -786,14 +704,12 @@ class Desk:
         ts = now.timestamp()
         changed = self._wake_snoozes(now)
         alerts: list[Alert] = []
-        while self._risk_heap and self._risk_heap[0][0] <= ts:
-            _, cid, deadline_ts = heapq.heappop(self._risk_heap)
+        for cid, deadline_ts in self.index.risks_reached(ts):
             conv = self.conversations.get(cid)
             if (conv is None or not conv.needs_reply or conv.status != OPEN
-                    or conv.deadline is None or conv.deadline.timestamp() != deadline_ts
-                    or self._alerted.get(cid) == deadline_ts):
+                    or conv.deadline is None or conv.deadline.timestamp() != deadline_ts):
                 continue
-            self._alerted[cid] = deadline_ts
+            self.index.warned(cid, deadline_ts)
             left = self.time_left(conv, now) or timedelta(0)
             mins = max(0, int(left.total_seconds() // 60))
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
@@ -805,10 +721,8 @@ class Desk:
         """Snoozes that ran out wake with a recorded event (so a restart folds the same)."""
         ts = now.timestamp()
         changed: set[str] = set()
-        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
-            entry = heapq.heappop(self._snooze_heap)
-            self._snooze_set.discard(entry)
-            conv = self.conversations.get(entry[1])
+        for cid in self.index.snoozes_ending(ts):
+            conv = self.conversations.get(cid)
             if conv and conv.status == SNOOZED and conv.snoozed_until and conv.snoozed_until <= now:
                 self._commit(conv, self._event(conv, "wake", SYSTEM, {
                     "snoozed_until": iso(conv.snoozed_until)}, None), notify=False)
@@ -859,23 +773,8 @@ class Desk:
                and now - c.last_activity > self.archive_after
                and not any(i["status"] in OPEN_STATES for i in self.outbox.for_conversation(c.id))]
         if old:
-            # A conversation is archived whole in the month it was closed, so a report on a
-            # window can skip every earlier month's file.
-            by_month: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-            for conv in old:
-                month = conv.last_activity.strftime("%Y-%m")
-                tables = by_month.setdefault(month, {
-                    "conversations": {}, "mentions": {}, "events": {}, "outbox": {}})
-                tables["conversations"][conv.id] = {
-                    **conv.header(), "status": conv.status, "category": conv.category,
-                    "closed_at": iso(conv.last_activity)}
-                for _, kind, key in conv.timeline:
-                    if kind == "m":
-                        tables["mentions"][key] = self._mention_doc(key)
-                    else:
-                        tables["events"][key] = self.events[key].to_dict()
-                for item in self.outbox.for_conversation(conv.id):
-                    tables["outbox"][item["id"]] = item
+            by_month = persist.archive_plan(old, self._mention_doc, self.events,
+                                            self.outbox.for_conversation)
             for tables in by_month.values():
                 for key, doc in tables["mentions"].items():
                     entry = {"conv": doc["conv"], "at": doc["created_at"]}
@@ -915,7 +814,7 @@ class Desk:
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
-            if kind == "m":
+            if kind == MENTION:
                 self.mentions.pop(key, None)
                 self.triages.pop(key, None)
                 self.mention_conv.pop(key, None)
@@ -933,26 +832,21 @@ class Desk:
             if left:
                 self.current[conv.customer] = max(left, key=int)
         conv.needs_reply, conv.status = False, RESOLVED
-        self._index_clocks(conv)
+        self.index.update(conv)
         self.queue.remove(conv.id)
         for v in self.views:
             v.remove(conv.id)
 
     def _mention_doc(self, key: str) -> dict[str, Any]:
-        doc = self.mentions[key].to_dict()
-        doc["conv"] = self.mention_conv[key]
-        doc["seq"] = self.mention_seq[key]
-        doc["triage"] = self.triages[key].to_dict()
-        return doc
+        return persist.mention_doc(self.mentions[key], self.mention_conv[key],
+                                   self.mention_seq[key], self.triages[key])
 
     def _put_mention(self, key: str) -> None:
         if self.store is not None:
             self.store.put("mentions", key, self._mention_doc(key))
 
     def _customer_doc(self, customer: str) -> dict[str, Any]:
-        doc = dict(self.customers[customer])
-        doc["contacts"] = [iso(c) for c in doc["contacts"]]
-        return doc
+        return persist.customer_doc(self.customers[customer])
 
     def _put_customer(self, customer: str) -> None:
         if self.store is not None:
@@ -967,361 +861,92 @@ class Desk:
             self.store.flush()
 
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
-        """Build the desk from stored tables.  Damage never crashes the start and never drops
-        an intact record silently: a conversation whose header is missing is rebuilt from its
-        mentions, a mention whose triage is missing is triaged again, and whatever cannot be
-        used (a record missing fields it needs, events or outbox items of a conversation
-        with no mention left) is kept in a side file the store names (``Store.set_aside``)."""
-        aside: list[tuple[str, str, Any, str]] = []  # table, key, document, why
-        repaired: list[str] = []
-        meta_t = tables.get("meta", {})
-        meta = meta_t.get("counters", {}) if isinstance(meta_t.get("counters"), dict) else {}
-        for k, v in meta.items():
-            if k in self.meta and type(v) is int:
-                self.meta[k] = v
-        last = meta_t.get("last_action")
-        self.last_action = dict(last) if isinstance(last, dict) else {}
-        self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()
-                              if isinstance(v, dict)}
+        loaded = persist.load(tables, self.meta, triage=lambda m: self.rules.triage(
+            m, prior=(), now=m.created_at))
+        self.meta = loaded.counters
+        self.last_action = loaded.last_action
+        self.archived_keys = loaded.archived_keys
+        self.customers = loaded.customers
+        self.conversations = loaded.conversations
+        self.current = loaded.current
+        self.mentions = loaded.mentions
+        self.triages = loaded.triages
+        self.mention_conv = loaded.mention_conv
+        self.mention_seq = loaded.mention_seq
+        self.events = loaded.events
+        self.outbox.restore(loaded.outbox)
+        self.drafts = loaded.drafts
+        for conv in self.conversations.values():
+            self._refold(conv, notify=False)
         # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
         # checkpoints and archives when due: the desk's own record, else the snapshot's time,
         # else (never checkpointed, but a journal) due now.
-        checkpoint = meta_t.get("checkpoint")
         snapshot_at = getattr(self.store, "snapshot_at", None)
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get("at"), str):
-            with contextlib.suppress(ValueError, TypeError):
-                self.last_checkpoint = parse_time(checkpoint["at"])
+        if loaded.checkpoint_at is not None:
+            self.last_checkpoint = loaded.checkpoint_at
         elif isinstance(snapshot_at, datetime):
             self.last_checkpoint = snapshot_at
         elif getattr(self.store, "journal_ops", 0):
             self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
-        for cust_key, doc in tables.get("customers", {}).items():
-            try:
-                doc = dict(doc)
-                doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
-                doc["conversations"] = [str(c) for c in doc.get("conversations", [])]
-                doc["customer"] = cust_key
-            except (TypeError, ValueError) as exc:
-                aside.append(("customers", cust_key, doc, f"unreadable ({exc})"))
-                continue
-            self.customers[cust_key] = doc
-        for cid, doc in tables.get("conversations", {}).items():
-            try:
-                conv = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
-                                    parse_time(doc["created_at"]),
-                                    read_seq=int(doc.get("read_seq", 0)))
-            except (KeyError, TypeError, ValueError) as exc:
-                repaired.append(f"conversation #{cid}: its header is damaged ({_why(exc)}); "
-                                "rebuilt from its mentions")
-                continue  # rebuilt below from its mentions, if it has any
-            self.conversations[cid] = conv
-            self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
-        headers = set(self.conversations)
-        loaded: list[tuple[str, str, Mention, dict[str, Any]]] = []
-        for key, doc in tables.get("mentions", {}).items():
-            try:
-                m = Mention.restore(doc)
-                cid, seq = str(doc["conv"]), doc["seq"]
-                if type(seq) is not int:
-                    raise TypeError("seq is not a number")
-            except (KeyError, TypeError, ValueError) as exc:
-                aside.append(("mentions", key, doc, f"unreadable ({_why(exc)})"))
-                continue
-            loaded.append((key, cid, m, doc))
-        # A mention whose conversation header is missing (a damaged or deleted snapshot):
-        # the header is rebuilt from the mentions, which hold everything it needs.
-        for key, cid, m, _doc in sorted(loaded, key=lambda r: r[2].created_at):
-            if cid in self.conversations:
-                continue
-            if key in self.archived_keys and cid not in headers:
-                continue  # archived with its conversation; the archive holds it
-            conv = Conversation(cid, m.customer, m.source, m.author.handle, m.created_at)
-            self.conversations[cid] = conv
-            self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
-            repaired.append(f"conversation #{cid} (@{m.author.handle}): its header was "
-                            "missing; rebuilt from its mentions")
-        for key, cid, m, doc in loaded:
-            if cid not in self.conversations:
-                continue
-            try:
-                t = Triage.from_dict(doc["triage"])
-            except (KeyError, TypeError, ValueError) as exc:
-                try:
-                    t = self.rules.triage(m, prior=(), now=m.created_at)
-                except Exception as again:
-                    aside.append(("mentions", key, doc, f"triage {_why(exc)}, and triaging "
-                                  f"it again failed ({_why(again)})"))
-                    continue
-                repaired.append(f"mention {key}: its triage was {_why(exc)}; triaged again "
-                                f"({t.category}, {t.urgency})")
-                self._retriaged.append(key)
-            self.mentions[key] = m
-            self.triages[key] = t
-            self.mention_conv[key] = cid
-            self.mention_seq[key] = doc["seq"]
-            self.conversations[cid].timeline.append((doc["seq"], "m", key))
-            self.meta["seq"] = max(self.meta["seq"], doc["seq"])
-        # A rebuilt conversation is saved (a writer), so it is repaired once, not every start.
-        for cid in set(self.conversations) - headers:
-            if not any(k == "m" for _s, k, _key in self.conversations[cid].timeline):
-                del self.conversations[cid]
-        events = []
-        for eid, doc in tables.get("events", {}).items():
-            try:
-                ev = Event.from_dict(doc)
-                if type(ev.seq) is not int:
-                    raise TypeError("seq is not a number")
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                aside.append(("events", eid, doc, f"unreadable ({_why(exc)})"))
-                continue
-            events.append((eid, ev, doc))
-        for eid, ev, doc in sorted(events, key=lambda r: r[1].seq):
-            if ev.conv not in self.conversations:
-                if not any(v.get("conv") == ev.conv for v in self.archived_keys.values()):
-                    aside.append(("events", eid, doc, f"its conversation #{ev.conv} is missing"))
-                continue
-            self.events[eid] = ev
-            self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
-            self.meta["seq"] = max(self.meta["seq"], ev.seq)
-            if ev.details.get("case_id"):  # hand-offs and replies; undone ones too: a case
-                num = str(ev.details["case_id"]).rpartition("-")[2]  # id is never reused
-                if num.isdigit():
-                    self.meta["case"] = max(self.meta["case"], int(num))
-        items = {}
-        archived_convs = {v.get("conv") for v in self.archived_keys.values()}
-        for k, v in tables.get("outbox", {}).items():
-            problem = _outbox_problem(v)
-            if problem is None and v["conv_id"] not in self.conversations:
-                if v["conv_id"] in archived_convs and v["status"] not in OPEN_STATES:
-                    continue
-                problem = f"its conversation #{v['conv_id']} is missing"
-            if problem is not None:
-                what = (f"a {v.get('kind', 'post')} to @{v.get('to', '?')} not yet sent"
-                        if isinstance(v, dict) and v.get("status") in OPEN_STATES else "outbox")
-                aside.append(("outbox", k, v, f"{what}: {problem}"))
-                continue
-            items[k] = v
-        self.outbox.restore(items)
-        self.drafts = {}
-        for k, v in tables.get("drafts", {}).items():
-            if k in self.conversations and isinstance(v, dict):
-                self.drafts[k] = v
-            else:
-                aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
-        for conv in self.conversations.values():
-            conv.timeline.sort()
-            cust = self.customers.get(conv.customer)
-            if cust is None:
-                cust = self._rebuilt_customer(conv)
-                repaired.append(f"customer {conv.customer}: profile missing; rebuilt from "
-                                "their mentions")
-            if conv.id not in cust["conversations"]:
-                cust["conversations"].append(conv.id)
-            cur = self.current.get(conv.customer)
-            if cur is None or _conv_num(conv.id) > _conv_num(cur):
-                self.current[conv.customer] = conv.id
-            self._refold(conv, notify=False)
-        self._report_repairs(repaired, aside, headers)
+        self._report_repairs(loaded)
 
-    def _rebuilt_customer(self, conv: Conversation) -> dict[str, Any]:
-        ms = [self.mentions[k] for _s, kind, k in conv.timeline if kind == "m"]
-        first = min((m.created_at for m in ms), default=conv.created_at)
-        cust = self.customers[conv.customer] = {
-            "customer": conv.customer, "handle": conv.handle, "source": conv.source,
-            "first_seen": iso(first), "contacts": sorted(m.created_at for m in ms),
-            "conversations": []}
-        if ms:
-            latest = max(ms, key=lambda m: m.created_at)
-            cust.update(name=latest.author.name, followers=latest.author.followers,
-                        verified=latest.author.verified)
-        return cust
-
-    def _report_repairs(self, repaired: list[str], aside: list[tuple[str, str, Any, str]],
-                        headers: set[str]) -> None:
-        """Say what was repaired and where set-aside records went (the store's ``recovered``
-        notes); a writer saves the repairs so they are made once."""
+    def _report_repairs(self, loaded: persist.Loaded) -> None:
+        """Say what damage made the load repair and where set-aside records went (the
+        store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
         store = self.store
-        if store is None or not (repaired or aside):
-            return
         notes = getattr(store, "recovered", None)
-        if notes is None:
+        if notes is None or not (loaded.repaired or loaded.aside):
             return
-        notes.extend(repaired)
-        if aside:
-            where = None
-            set_aside = getattr(store, "set_aside", None)
-            if set_aside is not None:
-                where = set_aside([(t, k, d, why) for t, k, d, why in aside])
-            for table, key, _doc, why in aside:
-                kept = f"kept in {where.name}" if where is not None else (
-                    "left in place (read-only: the desk keeps it aside when it starts)")
-                notes.append(f"{table} {key}: {why}; {kept}")
+        notes.extend(loaded.repaired)
+        where = None
+        if loaded.aside and hasattr(store, "set_aside"):
+            where = store.set_aside(loaded.aside)
+        for table, key, _doc, why in loaded.aside:
+            kept = f"kept in {where.name}" if where is not None else (
+                "left in place (a writer keeps it in a side file when it starts)")
+            notes.append(f"{table} {key}: {why}; {kept}")
         if getattr(store, "read_only", True):
             return
-        for cid in set(self.conversations) - headers:
-            store.put("conversations", cid, self.conversations[cid].header())
-        for key in self._retriaged:
+        for cid in loaded.rebuilt:
+            if cid in self.conversations:
+                store.put("conversations", cid, self.conversations[cid].header())
+        for customer in {self.conversations[c].customer for c in loaded.rebuilt
+                         if c in self.conversations}:
+            self._put_customer(customer)
+        for key in loaded.retriaged:
             self._put_mention(key)
-        self._retriaged = []
-        for table, key, _doc, _why in aside:
-            store.delete(table, key)
-        with contextlib.suppress(Exception):
-            store.flush()
+        if where is not None:
+            for table, key, _doc, _why in loaded.aside:
+                store.delete(table, key)
+        self._flush_quietly()
 
     # ==== folding ==============================================================================
 
     def _refold(self, conv: Conversation, notify: bool = True) -> None:
-        for name in ("pending", "tags", "notes"):
-            getattr(conv, name).clear()
-        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
-        conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
-        conv.assigned = conv.team = conv.case_id = conv.last_activity = None
-        conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
-        for _, kind, key in conv.timeline:
-            if kind == "m":
-                self._apply_mention(conv, key)
+        fold = self.fold
+        fold.reset(conv)
+        for seq, tag, key in conv.timeline:
+            if tag == MENTION:
+                m = self.mentions[key]
+                fold.mention(conv, key, seq, m.created_at, m.deleted, self.triages[key])
             else:
                 ev = self.events[key]
-                if not ev.undone and ev.kind != "undo":
-                    self._apply_event(conv, ev)
+                if counts_as_done(ev):
+                    fold.event(conv, ev)
         self._after_change(conv)
         if notify:
             self._notify({conv.id})
 
-    def _apply_mention(self, conv: Conversation, key: str) -> None:
-        m = self.mentions[key]
-        t = self.triages[key]
-        conv.last_mention_seq = max(conv.last_mention_seq, self.mention_seq[key])
-        conv.last_activity = max(conv.last_activity or m.created_at, m.created_at)
-        if m.deleted:
-            if conv.triage is None:
-                conv.triage = t
-            return
-        if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing.
-            if conv.triage is None or not conv.needs_reply:
-                conv.triage = t
-            return
-        if conv.status in (RESOLVED, IGNORED):
-            if t.rank >= self._lowest_rank:
-                # A thank-you after we closed the case is history, not a reopened case.
-                if conv.triage is None:
-                    conv.triage = t
-                return
-            conv.reopened += 1
-        conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
-        conv.snoozed_until = None
-        conv.pending.append(key)
-        conv.needs_reply = True
-        if conv.first_pending_at is None:
-            conv.first_pending_at = m.created_at
-        if conv.triage is None or not conv.triage.needs_reply or _more_urgent(t, conv.triage):
-            conv.triage = t
-        # Due when the earliest-due unanswered message is due: a follow-up never resets the
-        # clock, and an urgent follow-up brings it forward.
-        level = self.rules.levels.get(t.urgency)
-        target = getattr(level, "target", None)
-        if t.deadline is not None and target is not None:
-            risk = level.clock.add(m.created_at, target * 0.75)
-            if conv.deadline is None or t.deadline < conv.deadline:
-                conv.deadline = t.deadline
-            if conv.risk_at is None or risk < conv.risk_at:
-                conv.risk_at = risk
-
-    def _apply_event(self, conv: Conversation, ev: Event) -> None:
-        d = ev.details
-        if ev.kind != "wake":  # the desk waking a snooze is not activity
-            conv.last_activity = max(conv.last_activity or ev.at, ev.at)
-        if d.get("case_id") and ev.kind in ("reply", "offline"):
-            conv.case_id = conv.case_id or d["case_id"]  # a case number told to the customer
-        if ev.kind in ANSWERS:
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.first_pending_at = None
-            conv.deadline = conv.risk_at = None
-            if conv.status == MONITOR:
-                conv.status = OPEN  # we answered: it is now a conversation to see through
-        if ev.kind == "offline":
-            conv.offline = True
-        elif ev.kind == "handoff":
-            conv.team, conv.case_id = d.get("team"), d.get("case_id")
-        elif ev.kind == "resolve":
-            conv.status = RESOLVED
-            conv.snoozed_until = None
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.deadline = conv.risk_at = conv.first_pending_at = None
-        elif ev.kind == "ignore":
-            conv.status = IGNORED
-            conv.snoozed_until = None
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.deadline = conv.risk_at = conv.first_pending_at = None
-        elif ev.kind == "snooze":
-            # Never compare with the clock here: folding must give the same state on every
-            # restart.  Waking up is an event of its own ("wake"), recorded by tick().
-            if conv.status in (OPEN, SNOOZED):
-                conv.status = SNOOZED
-                conv.snoozed_until = parse_time(d["until"])
-        elif ev.kind == "wake":
-            if conv.status == SNOOZED:
-                conv.status = OPEN
-                conv.snoozed_until = None
-        elif ev.kind == "assign":
-            conv.assigned = d.get("to")
-        elif ev.kind == "tag":
-            tag = d.get("tag", "")
-            if d.get("remove"):
-                if tag in conv.tags:
-                    conv.tags.remove(tag)
-            elif tag not in conv.tags:
-                conv.tags.append(tag)
-        elif ev.kind == "note":
-            conv.notes.append(d.get("text", ""))
-
     def sort_key(self, conv: Conversation) -> tuple[Any, ...]:
-        group = {OPEN: 0, SNOOZED: 2, MONITOR: 3, RESOLVED: 4, IGNORED: 4}[conv.status]
-        if group == 0 and not conv.needs_reply:
-            group = 1
-        deadline = conv.deadline.timestamp() if conv.deadline else NEVER
-        since = conv.first_pending_at or conv.last_activity or conv.created_at
-        return (group, deadline, -conv.score, since.timestamp())
-
-    def _index_clocks(self, conv: Conversation) -> None:
-        cid = conv.id
-        waiting = conv.needs_reply and conv.status in (OPEN, SNOOZED)
-        (self._needing.add if waiting else self._needing.discard)(cid)
-        (self._snoozed.add if conv.status == SNOOZED else self._snoozed.discard)(cid)
-        new = ((conv.deadline.timestamp(), conv.risk_at.timestamp())
-               if waiting and conv.deadline is not None and conv.risk_at is not None else None)
-        old = self._clocks.get(cid)
-        if old == new:
-            return
-        if old is not None:
-            self._due.remove((old[0], cid))
-            self._risk.remove((old[1], cid))
-            del self._clocks[cid]
-        if new is not None:
-            self._due.add((new[0], cid))
-            self._risk.add((new[1], cid))
-            self._clocks[cid] = new
+        return sort_key(conv)
 
     def _after_change(self, conv: Conversation) -> None:
-        self._index_clocks(conv)
-        key = self.sort_key(conv)
+        self.index.update(conv)
+        key = sort_key(conv)
         self.queue.update(conv.id, key, conv)
         for v in self.views:
             v.update(conv.id, key, conv)
-        if conv.risk_at is not None and conv.deadline is not None:
-            pair = (conv.risk_at.timestamp(), conv.deadline.timestamp())
-            if self._pushed.get(conv.id) != pair:  # one heap entry per deadline, not per change
-                self._pushed[conv.id] = pair
-                heapq.heappush(self._risk_heap, (pair[0], conv.id, pair[1]))
-        if conv.status == SNOOZED and conv.snoozed_until is not None:
-            entry = (conv.snoozed_until.timestamp(), conv.id)
-            if entry not in self._snooze_set:
-                self._snooze_set.add(entry)
-                heapq.heappush(self._snooze_heap, entry)
+        self.index.schedule(conv)
 
     # ==== helpers ==============================================================================
 
@@ -1345,13 +970,13 @@ class Desk:
         mark, self._action_mark = self._action_mark, None
         before = self.last_action.get(ev.agent)
         self.events[ev.id] = ev
-        conv.timeline.append((ev.seq, "e", ev.id))
+        conv.timeline.append((ev.seq, EVENT, ev.id))
         self._put_event(ev)
         if ev.agent != SYSTEM and ev.kind != "undo":
             self.last_action[ev.agent] = ev.id
             if self.store is not None:
                 self.store.put("meta", "last_action", dict(self.last_action))
-        self._apply_event(conv, ev)
+        self.fold.event(conv, ev)
         self._after_change(conv)
         from .store import StoreNotSaving
 
@@ -1364,7 +989,7 @@ class Desk:
                 # The agent is told "not done": take it back, so nothing unsaved shows as done.
                 self.store.rollback(mark)
                 del self.events[ev.id]
-                conv.timeline.remove((ev.seq, "e", ev.id))
+                conv.timeline.remove((ev.seq, EVENT, ev.id))
                 for item in self.outbox.for_event(ev.id):
                     self.outbox.forget(item["id"])
                 if before is None:
@@ -1408,7 +1033,7 @@ class Desk:
         if seen_seq is None:
             return
         newer = sum(1 for seq, kind, key in conv.timeline
-                    if kind == "m" and seq > seen_seq and not self.mentions[key].deleted)
+                    if kind == MENTION and seq > seen_seq and not self.mentions[key].deleted)
         if newer:
             raise Outgrown(newer)
 
@@ -1416,39 +1041,6 @@ class Desk:
         if changed:
             for callback in self.listeners:
                 callback(changed)
-
-
-def _more_urgent(a: Triage, b: Triage) -> bool:
-    return (a.rank, -a.score) < (b.rank, -b.score)
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing ({exc.args[0]!r})" if exc.args else "missing"
-    return str(exc) or type(exc).__name__
-
-
-def _conv_num(cid: str) -> int:
-    return int(cid) if cid.isdigit() else 0
-
-
-_OUTBOX_FIELDS = ("id", "conv_id", "status", "created_at", "not_before", "kind")
-
-
-def _outbox_problem(item: Any) -> str | None:
-    if not isinstance(item, dict):
-        return "not an object"
-    missing = [f for f in _OUTBOX_FIELDS if not isinstance(item.get(f), str)]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    try:
-        parse_time(item["not_before"])
-        parse_time(item["created_at"])
-    except (TypeError, ValueError) as exc:
-        return f"unreadable time ({exc})"
-    if type(item.get("attempts", 0)) is not int:
-        return "attempts is not a number"
-    return None
 
 
 def _replace(m: Mention, **changes: Any) -> Mention:
