@@ -14,7 +14,9 @@ import random
 import shutil
 from pathlib import Path
 
-from tests.deskkit import Clock, mention, policy
+from conftest import Clock, policy
+
+from tests.deskkit import mention
 from tests.helpers.faulty_fs import FaultyOps
 from tui.core.desk import ActionRefused, Desk, NotSaving
 from tui.core.store import Store, StoreNotSaving

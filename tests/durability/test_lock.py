@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, Clock
+from conftest import new_desk as make_desk
 
-from tests.deskkit import ROOT, Clock, make_desk, mention
+from tests.deskkit import mention
 from tui.cli import main
 from tui.core.desk import NotSaving
 from tui.core.store import Store, StoreError, StoreLocked, StoreLockLost
