@@ -45,6 +45,7 @@ from .replies import ReplyRefused, check_reply, network_of
 
 log = logging.getLogger("mentiondesk.desk")
 
+MAX_SNOOZE = timedelta(days=366)  # longer is a typo (9999999d), never an OverflowError
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
@@ -332,6 +333,15 @@ class Desk:
         now = self.clock()
         for m in mentions:
             key = m.key
+            same_id = self.mentions.get(key)
+            if same_id is not None and same_id.customer != m.customer:
+                # The same id from a different author (a broken or hostile source): never an
+                # edit of the first customer's words.  Filed as its own mention, keyed by id
+                # and author; replies still go to the id the source gave (raw_id).
+                log.warning("mention id %s reused by another author (%s, was %s): filed apart",
+                            key, m.customer, same_id.customer)
+                m = _replace(m, id=f"{m.id}~{m.author.handle}", raw_id=m.raw_id or m.id)
+                key = m.key
             if key in self.mentions:
                 res = self._update_known(m, now)
                 if res is not None:
@@ -546,6 +556,9 @@ class Desk:
         conv = self.get(conv_id)
         if until <= self.clock():
             raise ActionRefused("snooze until a time in the future")
+        if until - self.clock() > MAX_SNOOZE:
+            raise ActionRefused(f"a snooze can last at most {MAX_SNOOZE.days} days; resolve "
+                                "the conversation instead (a new message reopens it)")
         if conv.status not in (OPEN, SNOOZED):
             raise ActionRefused(f"only open conversations can be snoozed (#{conv.id} is "
                                 f"{conv.status})")
@@ -1022,7 +1035,8 @@ class Desk:
         if not text or not text.strip():
             return ["the message is empty"]
         return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=getattr(self.replies, "limits", None))
+                           limits=getattr(self.replies, "limits", None),
+                           data=self.render_values(conv).values())
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

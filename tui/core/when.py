@@ -15,13 +15,25 @@ _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 
 
-def parse_duration(text: str) -> timedelta:
+# The longest duration an agent can type (a snooze, a window): a year.  Longer is a typo, and
+# a date that far out would not fit a datetime (OverflowError) for 9999999d.
+MAX_DURATION = timedelta(days=366)
+MAX_WINDOW = timedelta(days=100 * 366)  # a report window (``--since``)
+
+
+def parse_duration(text: str, limit: timedelta = MAX_DURATION) -> timedelta:
     """``90s``, ``15m``, ``4h30m``, ``7d`` → timedelta; ValueError with what to write otherwise."""
     m = _DURATION.match(text or "")
     if not m or not any(m.groups()):
         raise ValueError(f"{text!r} is not a duration: write e.g. 30m, 2h, 4h30m or 7d")
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    try:
+        span = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    except OverflowError:
+        span = None
+    if span is None or span > limit:
+        raise ValueError(f"{text!r} is too long: at most {limit.days} days")
+    return span
 
 
 def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
@@ -47,9 +59,12 @@ def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
         at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         return at if at > local_now else at + timedelta(days=1)
     try:
-        return now + parse_duration(text)
-    except ValueError:
-        pass
+        span = parse_duration(text)
+    except ValueError as exc:
+        if "too long" in str(exc):
+            raise
+    else:
+        return now + span
     try:
         return _timestamp(text, tz)
     except ValueError:
@@ -74,7 +89,9 @@ def _timestamp(text: str, tz: tzinfo | None) -> datetime:
 def parse_since(text: str, now: datetime) -> datetime:
     """``12h`` → 12 hours ago; an ISO timestamp as is."""
     try:
-        return now - parse_duration(text)
+        return now - parse_duration(text, limit=MAX_WINDOW)
+    except OverflowError:
+        raise ValueError(f"{text!r} reaches before year 1") from None
     except ValueError:
         try:
             return _timestamp(text, None)
