@@ -596,6 +596,8 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
     notes = desk.store.recovered if desk.store is not None else []
+    for note in getattr(desk.store, "warnings", ()):
+        print(f"mentiondesk: warning: {note}", file=sys.stderr)
     for note in notes:
         print(f"mentiondesk: note: {note}", file=sys.stderr)
     said = len(notes)

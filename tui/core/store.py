@@ -209,6 +209,8 @@ class Store:
         self.read_only = read_only
         self.io = io or FileOps()
         self.recovered: list[str] = []
+        # Things to fix that are not damage (a data dir other users can read), with the fix.
+        self.warnings: list[str] = []
         # None while writes succeed; else the NOT SAVING line (see StoreNotSaving).
         self.fault: str | None = None
         self._lock_lost: str | None = None
@@ -226,12 +228,15 @@ class Store:
         self._seq = self._snapshot_seq = self._journal_bytes = self._journal_ops = 0
         self._keys: dict[str, set[str]] = {}
         if read_only:
+            if self.data_dir.is_dir():
+                self._check_mode()
             # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
             self._lock_fd = self._jfd = self._dir_fd = -1
             self._initial = self._read_consistent()
             self._closed = False
             return
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._check_mode()
         self._lock_fd, self._dir_fd = _take_lock(self.data_dir)
         st = os.fstat(self._lock_fd)
         self._lock_id = (st.st_dev, st.st_ino)
@@ -611,6 +616,18 @@ class Store:
             self.fault = describe_write_error(exc, self.data_dir)
             raise StoreNotSaving(self.fault, f"could not write {path}: {exc.strerror or exc}",
                                  len(self._buffer), exc.errno) from exc
+
+    def _check_mode(self) -> None:
+        """Warn (never refuse) when other users may read or enter the data directory: it holds
+        customers' messages.  The fix is given: ``chmod 700``."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.data_dir).st_mode)
+        except OSError:
+            return
+        if mode & 0o077:
+            self.warnings.append(
+                f"{self.data_dir} can be read by other users (mode {mode:04o}); it holds "
+                f"customers' messages: chmod 700 {self.data_dir}")
 
     def _check_lock(self) -> None:
         """Before every write: the lock file must still be the one we locked (same inode).

@@ -164,7 +164,8 @@ def recovery_notes(desk: Any) -> list[str]:
     """What the store repaired on start (a torn journal tail, a damaged snapshot...), for the
     user to see: nothing is ever repaired silently."""
     store = getattr(desk, "store", None)
-    return [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()]
+    return ([f"warning: {note}" for note in getattr(store, "warnings", ()) or ()]
+            + [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()])
 
 
 def close_desk(desk: Any, *, checkpoint: bool = False, maintain: bool = True) -> list[str]:
