@@ -259,3 +259,39 @@ def test_real_tmpfs_action_is_refused_and_unmount_reraises_nothing(tmp_path: Pat
     finally:
         if real:
             subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def test_the_console_shows_not_saving_and_refuses_actions_with_the_reason(
+        tmp_path: Path) -> None:
+    from app_fixtures import make_app, notifications
+
+    from widgets.status_bar import StatusBar
+
+    io = FaultyOps()
+    desk = make_desk(Store(tmp_path, io=io), Clock())
+    conv = desk.ingest([mention(REFUND, "amy")])[0].conv_id
+    app = make_app(desk)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        io.full = True
+        held = desk.ingest([mention(REFUND, "bob")])
+        assert not held[0].saved
+        app.redraw_status()
+        await pilot.pause()
+        bar = str(app.query_one(StatusBar).render())
+        assert bar.startswith("NOT SAVING — disk full (free ")
+        # An action through the console's one action path: refused with the reason, the
+        # console lives on.
+        app.run_desk(lambda: f"noted {desk.note(conv, 'called').id}")
+        await pilot.pause()
+        assert not desk.events
+        assert any("refused: NOT SAVING — disk full" in n for n in notifications(app))
+        io.full = False
+        assert desk.retry_save()
+        app.redraw_status()
+        await pilot.pause()
+        assert "NOT SAVING" not in str(app.query_one(StatusBar).render())
+    app.close_desk()
+    again, store = open_desk(tmp_path)
+    assert {m.author.handle for m in again.mentions.values()} == {"amy", "bob"}
+    store.close()
