@@ -32,14 +32,14 @@ import json
 import re
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .model import Author, Mention
-from .wordforms import Stems, fold_for_matching
+from .wordforms import Stems, normalize_for_match_fast
 
 __all__ = ["Conversation", "Learned", "Proposal", "agent_action", "learn", "read_conversations"]
 
@@ -186,7 +186,7 @@ def _terms(text: str, stems: Stems | None,
            surface: dict[str, Counter[str]] | None = None) -> set[str]:
     """Words and two-word phrases (stemmed when the rules use word forms); ``surface`` collects
     the customer's own words behind each term, so a proposal is written as a readable word."""
-    words = [w for w in fold_for_matching(re.sub(r"https?://\S+|@\w+", " ", text)).split()
+    words = [w for w in normalize_for_match_fast(re.sub(r"https?://\S+|@\w+", " ", text)).split()
              if not w.isdigit() and len(w) > 1 and w not in STOPWORDS]
     keys = [stems.word(w) for w in words] if stems is not None else words
     out: set[str] = set()
@@ -237,7 +237,7 @@ class Learned:
 
 
 def propose(conversations: Iterable[Conversation], stems: Stems | None, *,
-            known: set[str] = frozenset(), min_support: int = 3, min_precision: float = 0.6,
+            known: Collection[str] = frozenset(), min_support: int = 3, min_precision: float = 0.6,
             per_action: int = 15, skip: Iterable[str] = ("monitor",)) -> list[Proposal]:
     """Terms that predict an action on the training conversations (see the module doc).
 

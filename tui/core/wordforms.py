@@ -1,11 +1,11 @@
 """Word forms for triage matching: stems, negation and words near each other.
 
-A mention is folded once (:func:`fold_for_matching`: case, accents and punctuation removed, words
-separated by single spaces).  When rules.yaml sets ``word_forms: english`` (any Snowball
-language), the folded text is also *stemmed* word by word, so ``agent`` in a rule finds "agents",
-``suspend`` finds "suspended" and ``terrible`` finds "terribly" — one stem per word, so a word's
-position is the same in both texts and a hit in the stemmed text can always be shown with the
-customer's own words (the ``why`` line).
+A mention is folded once (:func:`normalize_for_match_fast`: case, accents and punctuation
+removed, words separated by single spaces).  When rules.yaml sets ``word_forms: english`` (any
+Snowball language), the folded text is also *stemmed* word by word, so ``agent`` in a rule finds
+"agents", ``suspend`` finds "suspended" and ``terrible`` finds "terribly" — one stem per word, so
+a word's position is the same in both texts and a hit in the stemmed text can always be shown
+with the customer's own words (the ``why`` line).
 
 Stemmer: the Snowball algorithms (Porter's successors, snowballstem.org) through the
 ``snowballstemmer`` package, which uses the PyStemmer C extension when it is installed.  Stems
@@ -23,21 +23,22 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .text import fold
+from .text import normalize_for_match
 
 _ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9_]+")
 _CACHE_LIMIT = 200_000  # distinct words kept per stemmer before the cache starts over
 
 
-def fold_for_matching(text: str) -> str:
-    """:func:`text.fold`, with a fast path for plain ASCII text (most mentions): there, accents,
-    compatibility forms and emoji cannot occur, so casefold + word splitting is the whole job.
+def normalize_for_match_fast(text: str) -> str:
+    """:func:`text.normalize_for_match`, with a fast path for plain ASCII text (most mentions):
+    there, accents, compatibility forms and emoji cannot occur, so casefold + word splitting is
+    the whole job.
 
     The result starts and ends with a space and separates words by single spaces.
     """
     if text.isascii():
         return " " + " ".join(_ASCII_NON_WORD.sub(" ", text.lower()).split()) + " "
-    return fold(text)
+    return normalize_for_match(text)
 
 
 def stemmer_languages() -> tuple[str, ...]:
@@ -76,7 +77,7 @@ class Stems:
 
     def term(self, term: str) -> str:
         """A rule's word or phrase as stems (folded first, like the mention)."""
-        return " ".join(self.word(w) for w in fold(term).split())
+        return " ".join(self.word(w) for w in normalize_for_match(term).split())
 
 
 class Seen:
@@ -87,7 +88,7 @@ class Seen:
 
     def __init__(self, text: str, stems: Stems | None) -> None:
         self.text = text
-        self.folded = fold_for_matching(text)
+        self.folded = normalize_for_match_fast(text)
         self.stems = stems
         self._stemmed: str | None = None
         self._words: list[str] | None = None
@@ -160,7 +161,7 @@ def word_alternation(words: Iterable[str]) -> str:
     root: dict = {}
     for word in words:
         star = word.rstrip().endswith("*")
-        folded = " ".join(fold(word.rstrip().rstrip("*")).split())
+        folded = " ".join(normalize_for_match(word.rstrip().rstrip("*")).split())
         if not folded:
             continue
         node = root
@@ -230,7 +231,7 @@ def _first_words(terms: Iterable[str]) -> frozenset[str] | None:
     for term in terms:
         if term.rstrip().endswith("*"):
             return None
-        words = fold(term).split()
+        words = normalize_for_match(term).split()
         if words:
             firsts.add(words[0])
     return frozenset(firsts)
@@ -254,24 +255,34 @@ class Terms:
                     _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t))
         return terms if terms.exact is not None or terms.stemmed is not None else None
 
-    def _exact_possible(self, seen: Seen) -> bool:
-        return self.exact is not None and (self.exact_firsts is None
-                                           or not self.exact_firsts.isdisjoint(seen.word_set))
+    def _exact(self, seen: Seen) -> re.Pattern[str] | None:
+        """The exact pattern when some term could occur (its first word is in the mention)."""
+        if self.exact is None or (self.exact_firsts is not None
+                                  and self.exact_firsts.isdisjoint(seen.word_set)):
+            return None
+        return self.exact
 
-    def _stemmed_possible(self, seen: Seen) -> bool:
-        return self.stemmed is not None and not self.stem_firsts.isdisjoint(seen.stem_set)
+    def _stemmed(self, seen: Seen) -> re.Pattern[str] | None:
+        if self.stemmed is None or (self.stem_firsts is not None
+                                    and self.stem_firsts.isdisjoint(seen.stem_set)):
+            return None
+        return self.stemmed
 
     def any(self, seen: Seen) -> bool:
         """Some term occurs (negation not considered): a set test, then one C-level search."""
-        if self._exact_possible(seen) and self.exact.search(seen.folded):
+        exact = self._exact(seen)
+        if exact is not None and exact.search(seen.folded):
             return True
-        return self._stemmed_possible(seen) and self.stemmed.search(seen.stemmed) is not None
+        stemmed = self._stemmed(seen)
+        return stemmed is not None and stemmed.search(seen.stemmed) is not None
 
     def hits(self, seen: Seen) -> Iterator[Hit]:
-        if self._exact_possible(seen):
-            yield from _hits(self.exact, seen.folded, seen)
-        if self._stemmed_possible(seen):
-            yield from _hits(self.stemmed, seen.stemmed, seen)
+        exact = self._exact(seen)
+        if exact is not None:
+            yield from _hits(exact, seen.folded, seen)
+        stemmed = self._stemmed(seen)
+        if stemmed is not None:
+            yield from _hits(stemmed, seen.stemmed, seen)
 
 
 def _hits(pattern: re.Pattern[str], text: str, seen: Seen) -> Iterator[Hit]:
