@@ -19,7 +19,8 @@ from textual.widgets import Static
 
 from .safe import assemble, one_line
 
-STATE_STYLE = {"live": "$success", "connecting": "$warning", "retrying": "$warning",
+STATE_STYLE = {"live": "$success", "connecting": "$warning", "catching up": "$warning",
+               "retrying": "$warning",
                "rate-limited": "$warning", "stopped": "dim", "failed": "bold $error"}
 
 

@@ -86,9 +86,23 @@ class FakeMastodon(FakeServer):
     # --- building the timeline ------------------------------------------------------------------
 
     def notification(self, n: int, *, text: str | None = None, status: bool = True,
-                     visibility: str = "public", reply_to: str | None = None) -> dict:
+                     visibility: str = "public", reply_to: str | None = None,
+                     at: datetime | None = None, account: str | None = None,
+                     kind: str = "mention") -> dict:
+        """Notification ``n`` (ids grow with n), notified ``at`` (default: now); ``account``
+        gives it its own author (``acct`` and id derived from the name)."""
         note = copy.deepcopy(self._template)
         note["id"] = str(100 + n)
+        note["type"] = kind
+        note["created_at"] = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        if account is not None:
+            acc = {**note["account"], "acct": account, "username": account.split("@")[0],
+                   "id": str(abs(hash(account)) % 10**15),
+                   "uri": f"https://remote.example/users/{account}",
+                   "display_name": account.title()}
+            note["account"] = acc
+            if note.get("status"):
+                note["status"]["account"] = copy.deepcopy(acc)
         note["group_key"] = f"ungrouped-{100 + n}"
         if not status:
             note["status"] = None
@@ -141,9 +155,9 @@ class FakeMastodon(FakeServer):
             if fault == "malformed":
                 broken = b'[{"id": "1", "type": "mention", "status": {'
                 return Reply(200, broken, self._rest_headers)
+            types = req.query.get("types[]")
             with self.lock:
-                items = [n for n in self.notifications
-                         if "mention" in req.query.get("types[]", ["mention"])]
+                items = [n for n in self.notifications if not types or n["type"] in types]
             return self._page(req, items, lambda n: n["id"], "/api/v1/notifications")
         if req.path == "/api/v1/conversations":
             with self.lock:

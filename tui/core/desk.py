@@ -209,6 +209,7 @@ class Desk:
         self._alerted: dict[str, float] = {}  # conv id -> deadline already warned about
         self._pushed: dict[str, tuple[float, float]] = {}  # last (risk, deadline) on the heap
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
+        self.positions: dict[str, dict[str, Any]] = {}  # source name -> where it stopped
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         self.last_checkpoint = clock()
@@ -754,6 +755,7 @@ class Desk:
             "drafts": dict(self.drafts),
             "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
             "seen": dict(self.archived_keys),
+            "positions": {k: dict(v) for k, v in self.positions.items()},
         }
         return tables
 
@@ -815,6 +817,28 @@ class Desk:
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
         return self.checkpoint()
+
+    # ==== source positions =====================================================================
+
+    def source_position(self, source: str) -> dict[str, Any]:
+        """Where ``source`` stopped reading (its own keys: a notification id, a cursor time);
+        ``{}`` when it never ran on this data directory."""
+        return dict(self.positions.get(source, {}))
+
+    def save_source_position(self, source: str, position: dict[str, Any]) -> None:
+        """Store (and flush) a source's position; the runner calls it only after the mentions
+        read before that position were ingested."""
+        doc = {k: v for k, v in position.items() if k != "_k"}
+        if self.positions.get(source) == doc:
+            return
+        self.positions[source] = doc
+        if self.store is not None and not getattr(self.store, "read_only", False):
+            self.store.put("positions", source, doc)
+            self.store.flush()
+
+    def knows(self, mention_key: str) -> bool:
+        """Whether the desk holds (or archived) the mention ``source|id``."""
+        return mention_key in self.mentions or mention_key in self.archived_keys
 
     def close(self) -> None:
         if self.store is not None:
@@ -878,6 +902,9 @@ class Desk:
         self.meta.update({k: int(v) for k, v in meta.items() if k in self.meta})
         self.last_action = dict(tables.get("meta", {}).get("last_action", {}))
         self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()}
+        self.positions = {k: {f: v for f, v in doc.items() if f != "_k"}
+                          for k, doc in tables.get("positions", {}).items()
+                          if isinstance(doc, dict)}
         for cust_key, doc in tables.get("customers", {}).items():
             doc = dict(doc)
             doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]

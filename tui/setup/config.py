@@ -241,6 +241,12 @@ class _Loader:
                 self.problem(line, f"'{key}' must be a whole number, not {describe(value)}")
                 return None
             return value
+        if key == "horizon_days":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                self.problem(line, f"'horizon_days' must be a number of days (> 0), not "
+                                   f"{describe(value)}")
+                return None
+            return float(value)
         if key == "rate":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 self.problem(line, f"'rate' must be mentions per second (> 0), not "

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,6 +43,7 @@ from .base import (
     DeliveryError,
     Emit,
     Source,
+    horizon_note,
 )
 from .http import (
     AuthError,
@@ -113,7 +114,8 @@ class BlueskySource(Source):
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         page_limit: int = 50,
-        max_pages: int = 10,
+        max_pages: int = 1000,
+        horizon_days: float = 7.0,
         dms: bool = True,
         seen_limit: int = 10_000,
         name: str | None = None,
@@ -133,7 +135,8 @@ class BlueskySource(Source):
         self.service = service.rstrip("/")
         self.poll_seconds = poll_seconds
         self.page_limit = min(100, page_limit)
-        self.max_pages = max_pages
+        self.max_pages = max_pages  # a safety cap per poll; catch-up ends at the horizon
+        self.horizon = timedelta(days=horizon_days)
         self.dms = dms
         self._password = secret
         self._access: str | None = None
@@ -145,6 +148,9 @@ class BlueskySource(Source):
         self._seen = SeenIds(seen_limit)
         self._newest: str | None = None  # indexedAt of the newest notification seen
         self._dm_newest: dict[str, str] = {}  # convo id -> sentAt of the newest message seen
+        self._caught_up = False  # the first poll after a start has finished
+        self._fetched = 0
+        self._horizon_reached = False
         self.dm_unavailable: str | None = None
         self.sessions_created = 0
 
@@ -265,7 +271,17 @@ class BlueskySource(Source):
         except (httpx.HTTPError, ServerError, PayloadError, XrpcError) as exc:
             self.status.set(RETRYING, describe_error(exc))
 
+    def resume(self, position: dict | None, **kw: Any) -> None:
+        super().resume(position, **kw)
+        if self.position.get("indexed_at"):
+            self._newest = str(self.position["indexed_at"])
+        chats = self.position.get("chats")
+        if isinstance(chats, dict):
+            self._dm_newest.update({str(k): str(v) for k, v in chats.items() if v})
+
     async def _poll(self, emit: Emit) -> None:
+        if not self._caught_up:
+            self.catching_up(self._fetched)
         try:
             await self._poll_notifications(emit)
         except XrpcError as exc:
@@ -275,14 +291,25 @@ class BlueskySource(Source):
             raise
         if self.dms and self.dm_unavailable is None:
             await self._poll_chats(emit)
+        self.save_position({"indexed_at": self._newest, "chats": dict(self._dm_newest)})
         detail = f"polling every {self.poll_seconds:g} s"
+        if not self._caught_up:
+            self._caught_up = True
+            note = horizon_note(self, self._fetched, self._horizon_reached)
+            log.info("%s: %s", self.name, note)
+            detail = f"{note}; {detail}"
         if self.dm_unavailable:
             detail += f"; DMs unavailable ({self.dm_unavailable})"
         self.status.set(LIVE, detail)
 
     async def _poll_notifications(self, emit: Emit) -> None:
+        """Page back (newest first, by cursor) until the notifications seen last time (the
+        stored ``indexedAt``), or on a first start until the horizon or a post the desk
+        already has; then the newest ``indexedAt`` becomes the mark."""
         cursor: str | None = None
-        newest = self._newest
+        mark = self._newest
+        newest = mark
+        horizon = utcnow() - self.horizon
         for _ in range(self.max_pages):
             params: list[tuple[str, str]] = [("limit", str(self.page_limit))]
             params += [("reasons", r) for r in REASONS]
@@ -294,27 +321,42 @@ class BlueskySource(Source):
                 self._skip("listNotifications answer without 'notifications'")
                 raise PayloadError("listNotifications answer without 'notifications'")
             batch: list[Mention] = []
-            reached_seen = False
+            stop = False
             for note in body["notifications"]:
                 if not isinstance(note, dict):
                     self._skip("notification is not an object")
                     continue
                 indexed = str(note.get("indexedAt") or "")
-                if self._newest and indexed and _when(indexed) <= _when(self._newest):
-                    reached_seen = True
-                if indexed and (newest is None or _when(indexed) > _when(newest)):
+                when = _when(indexed) if indexed else None
+                if when is not None and (newest is None or when > _when(newest)):
                     newest = indexed
+                if mark and when is not None and when <= _when(mark):
+                    stop = True  # reached what the last pass (or the last run) read
+                    if when < _when(mark):
+                        continue
+                if mark is None and when is not None and when < horizon:
+                    stop = True  # a first start: older than the horizon is history
+                    self._horizon_reached = True
+                    continue
                 if note.get("reason") not in REASONS:
                     continue
                 mention = self._from_notification(note)
-                if mention is not None and mention.id not in self._seen:
+                if mention is None:
+                    continue
+                if self.known(mention.key):
+                    # the desk has it (an earlier run).  Without a position, that is where the
+                    # backlog ends; with one, a crash mid-pass may have left older ones unread.
+                    stop = stop or mark is None
+                    continue
+                if mention.id not in self._seen:
                     self._seen.add(mention.id, mention)
                     batch.append(mention)
             self._emit(emit, batch)
+            if not self._caught_up:
+                self._fetched += len(batch)
+                self.catching_up(self._fetched)
             cursor = body.get("cursor")
-            # The first poll takes one page (the backlog is history); later polls page back
-            # until they reach notifications they already saw.
-            if self._newest is None or reached_seen or not cursor or not body["notifications"]:
+            if stop or not cursor or not body["notifications"]:
                 break
         self._newest = newest
 
@@ -397,6 +439,10 @@ class BlueskySource(Source):
             sender = (msg.get("sender") or {}).get("did")
             if sender == self.did:
                 continue
+            if known is None and sent and _when(sent) < utcnow() - self.horizon:
+                continue  # a first start: older than the horizon is history
+            if known is not None and sent and _when(sent) < _when(known):
+                continue  # read last time
             mid = f"chat:{cid}/{msg['id']}"
             if mid in self._seen:
                 continue

@@ -40,6 +40,7 @@ from .base import (
     DeliveryError,
     Emit,
     Source,
+    horizon_note,
 )
 from .http import (
     AuthError,
@@ -108,7 +109,8 @@ class MastodonSource(Source):
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         page_limit: int = 40,
-        max_pages: int = 20,
+        max_pages: int = 1000,
+        horizon_days: float = 7.0,
         seen_limit: int = 10_000,
         name: str | None = None,
     ) -> None:
@@ -135,7 +137,10 @@ class MastodonSource(Source):
         self.poll_seconds = poll_seconds
         self.stream_timeout = stream_timeout
         self.page_limit = page_limit
-        self.max_pages = max_pages
+        self.max_pages = max_pages  # a safety cap per pass; catch-up ends at the horizon
+        self.horizon = timedelta(days=horizon_days)
+        self.notification_types = ("mention",)
+        self.include_filtered = False
         self._client = make_client(base_url, timeout=timeout,
                                    headers={"Authorization": f"Bearer {secret}"})
         del secret
@@ -144,6 +149,9 @@ class MastodonSource(Source):
         self._seen = SeenIds(seen_limit)  # status id -> Mention (for deletes and threads)
         self._notification_mark: str | None = None  # newest notification id a REST pass saw
         self._conversation_mark: str | None = None  # newest DM status id a REST pass saw
+        self._caught_up = False  # the first pass after a start has finished
+        self._fetched = 0  # mentions read while catching up
+        self._horizon_reached = False
         self.account_id: str | None = None
 
     def __repr__(self) -> str:  # never the token
@@ -197,13 +205,30 @@ class MastodonSource(Source):
             self.status.set(RETRYING, describe_error(exc))
 
     async def _poll(self, emit: Emit) -> None:
-        """New mentions and DMs since the last pass (the first pass: the newest page)."""
+        """New mentions and DMs since the last pass.  The first pass after a start reads from
+        the stored position (or back to the horizon) and says "catching up" until done."""
         if self.account_id is None:
             await self._verify()
+        if not self._caught_up:
+            self.catching_up(self._fetched)
         await self._backfill_notifications(emit)
         await self._backfill_conversations(emit)
+        self.save_position({"notifications": self._notification_mark,
+                            "conversations": self._conversation_mark})
+        detail = "up to date"
+        if not self._caught_up:
+            self._caught_up = True
+            detail = horizon_note(self, self._fetched, self._horizon_reached)
+            log.info("%s: %s", self.name, detail)
         if self.status.state != LIVE:
-            self.status.set(LIVE, "up to date")
+            self.status.set(LIVE, detail)
+
+    def resume(self, position: dict | None, **kw: Any) -> None:
+        super().resume(position, **kw)
+        if self.position.get("notifications"):
+            self._notification_mark = str(self.position["notifications"])
+        if self.position.get("conversations"):
+            self._conversation_mark = str(self.position["conversations"])
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -235,23 +260,21 @@ class MastodonSource(Source):
         self.account_id = str(me["id"])
 
     async def _pages(self, path: str, params: list[tuple[str, str]], mark: str | None):
-        """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``); without a
-        mark, only the newest page."""
-        if mark is None:
-            data, _ = await self._safe_page(path, params)
-            yield data
-            return
+        """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``).  Without a
+        mark (the first start on this data directory), pages from the newest back (``Link
+        rel=next``) until the caller says stop (the horizon or what the desk already has)."""
         url: str | None = path
-        query: Any = [*params, ("min_id", mark)]
+        query: Any = [*params, ("min_id", mark)] if mark is not None else list(params)
+        rel = "prev" if mark is not None else "next"
         for _ in range(self.max_pages):
             data, response = await self._safe_page(url, query)
-            yield data
-            if not data:
+            stop = yield data
+            if stop or not data:
                 return
-            prev = response.links.get("prev", {}).get("url")
-            if not prev:
+            following = self._same_origin(response.links.get(rel, {}).get("url"))
+            if not following:
                 return
-            url, query = prev, None
+            url, query = following, None
 
     async def _safe_page(self, url: str, params: Any) -> tuple[list, httpx.Response]:
         try:
@@ -266,36 +289,92 @@ class MastodonSource(Source):
             raise PayloadError("expected a list of notifications")
         return data, response
 
+    def _same_origin(self, url: str | None) -> str | None:
+        """A pagination URL only when it has our server's scheme, host and port: the client
+        sends the token with every request, so a ``Link`` elsewhere is never followed."""
+        if not url:
+            return None
+        try:
+            target, base = httpx.URL(url), httpx.URL(self.base_url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            self._skip("a pagination link that is not a URL")
+            return None
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            self._skip(f"a pagination link to another server ({clean_name(target.host, 80)}); "
+                       "not followed")
+            return None
+        return url
+
+    def _too_old(self, when: Any) -> bool:
+        try:
+            return parse_time(when) < utcnow() - self.horizon
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    async def _catch_up(self, path: str, params: list[tuple[str, str]], mark: str | None,
+                        convert, emit: Emit) -> str | None:
+        """Read everything since ``mark`` (or back to the horizon / the desk's newest), emit it,
+        return the new mark.  While the first pass after a start runs, the status says
+        "catching up (n fetched)"."""
+        newest = mark
+        pages = self._pages(path, params, mark)
+        stop = False
+        try:
+            page = await pages.asend(None)
+            while True:
+                batch: list[Mention] = []
+                for item in page:
+                    item_id, when, mention = convert(item)
+                    if item_id and (newest is None or id_order(item_id) > id_order(newest)):
+                        newest = item_id
+                    if mark is None and when is not None and self._too_old(when):
+                        stop = True  # the horizon: older than this is history, not work
+                        self._horizon_reached = True
+                        continue
+                    if mention is None:
+                        continue
+                    if self.known(mention.key):
+                        # the desk has it (an earlier run).  Without a position, that is where the
+                        # backlog ends; with one, a crash mid-pass may have left older ones unread.
+                        stop = stop or mark is None
+                        continue
+                    if self._is_new(mention):
+                        batch.append(mention)
+                self._emit(emit, batch)
+                if not self._caught_up:
+                    self._fetched += len(batch)
+                    self.catching_up(self._fetched)
+                page = await pages.asend(stop)
+        except StopAsyncIteration:
+            pass
+        return newest
+
     async def _backfill_notifications(self, emit: Emit) -> None:
-        params = [("types[]", "mention"), ("limit", str(self.page_limit))]
-        newest = self._notification_mark
-        async for page in self._pages("/api/v1/notifications", params, self._notification_mark):
-            batch: list[Mention] = []
-            for note in page:
-                nid = str(note.get("id", "")) if isinstance(note, dict) else ""
-                if nid and (newest is None or id_order(nid) > id_order(newest)):
-                    newest = nid
-                mention = self._from_notification(note)
-                if mention is not None and self._is_new(mention):
-                    batch.append(mention)
-            self._emit(emit, batch)
-        self._notification_mark = newest
+        params = [*(("types[]", t) for t in self.notification_types),
+                  ("limit", str(self.page_limit))]
+        if self.include_filtered:
+            params.append(("include_filtered", "true"))
+
+        def convert(note: Any) -> tuple[str, Any, Mention | None]:
+            nid = str(note.get("id", "")) if isinstance(note, dict) else ""
+            when = note.get("created_at") if isinstance(note, dict) else None
+            return nid, when, self._from_notification(note)
+
+        self._notification_mark = await self._catch_up(
+            "/api/v1/notifications", params, self._notification_mark, convert, emit)
 
     async def _backfill_conversations(self, emit: Emit) -> None:
         params = [("limit", str(self.page_limit))]
-        newest = self._conversation_mark
-        async for page in self._pages("/api/v1/conversations", params, self._conversation_mark):
-            batch = []
-            for conv in page:
-                mention = self._from_conversation(conv)
-                if mention is None:
-                    continue
-                if newest is None or id_order(mention.id) > id_order(newest):
-                    newest = mention.id
-                if self._is_new(mention):
-                    batch.append(mention)
-            self._emit(emit, batch)
-        self._conversation_mark = newest
+
+        def convert(conv: Any) -> tuple[str, Any, Mention | None]:
+            status = conv.get("last_status") if isinstance(conv, dict) else None
+            when = status.get("created_at") if isinstance(status, dict) else None
+            mention = self._from_conversation(conv)
+            sid = str(status.get("id") or "") if isinstance(status, dict) else ""
+            return sid, when, mention
+
+        self._conversation_mark = await self._catch_up(
+            "/api/v1/conversations", params, self._conversation_mark, convert, emit)
 
     # --- streaming -----------------------------------------------------------------------------
 

@@ -70,6 +70,22 @@ class Runner:
         self.dropped = 0  # mentions the desk refused (logged one by one)
         self._unknown_logged: set[str] = set()
         self.final: dict[str, tuple[str, str]] = {}  # each source's state and detail at the end
+        self._positions: dict[str, dict] = {}  # positions waiting for their mentions' ingest
+        self._resume_sources()
+
+    def _resume_sources(self) -> None:
+        """Give each source its stored position, a way to store the next one, and the desk's
+        "already have it" test, so a restart reads exactly what arrived while it was closed."""
+        stored = getattr(self.desk, "source_position", None)
+        knows = getattr(self.desk, "knows", None)
+        for name, source in self.sources.items():
+            position = stored(name) if stored is not None else None
+
+            def keep(doc: dict, name: str = name) -> None:
+                self._positions[name] = doc
+                self._wake.set()
+
+            source.resume(position, on_position=keep, known=knows)
 
     # --- mentions in ----------------------------------------------------------------------------
 
@@ -79,9 +95,22 @@ class Runner:
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 
+    def _store_positions(self) -> None:
+        save = getattr(self.desk, "save_source_position", None)
+        positions, self._positions = self._positions, {}
+        if save is None:
+            return
+        for name, doc in positions.items():
+            try:
+                save(name, doc)
+            except Exception:
+                log.exception("could not store the position of %s", clean_name(name, 200))
+
     def flush(self) -> list[Any]:
-        """Hand what the sources emitted to the desk now."""
+        """Hand what the sources emitted to the desk now, then store the positions the sources
+        reached (after their mentions: a crash in between re-reads, never skips)."""
         if not self._pending:
+            self._store_positions()
             return []
         batch, self._pending = self._pending, []
         try:
@@ -98,6 +127,7 @@ class Runner:
                     log.error("dropped mention %s: %s", clean_name(m.key, 200),
                               clean_name(repr(exc), 300))
         self.ingested += len(results)
+        self._store_positions()
         if results and self.on_ingested is not None:
             try:
                 self.on_ingested(results)
