@@ -110,6 +110,12 @@ def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
     return join(lines)
 
 
+# Who could see each customer message: a reply is never wider (README "Audience").
+AUDIENCE_CELLS = {"public": ("pub ", DIM), "unlisted": ("unlisted ", "$secondary"),
+                  "followers": ("followers-only ", "bold $warning"),
+                  "direct": ("DM  ", "bold $warning")}
+
+
 def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> Content:
     lines: list[Content] = []
     for h in desk.history(conv.id):
@@ -117,7 +123,7 @@ def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> C
         other = (f"#{h.conv_id} ", DIM) if h.conv_id != conv.id else None
         if h.mention is not None:
             m = h.mention
-            channel = ("DM  ", "bold $warning") if m.channel == "direct" else ("pub ", DIM)
+            channel = AUDIENCE_CELLS.get(getattr(m, "visibility", "public"), ("pub ", DIM))
             flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
             lines.append(assemble(
                 when, other, channel, ("@" + one_line(m.author.handle, 60), "bold"), ": ",

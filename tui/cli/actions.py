@@ -103,7 +103,8 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
     for h in hist:
         when = h.at.strftime("%Y-%m-%d %H:%M")
         if h.mention:
-            ch = "DM " if h.mention.channel == "direct" else "pub"
+            ch = {"direct": "DM ", "public": "pub", "unlisted": "unlisted",
+                  "followers": "followers-only"}.get(h.mention.visibility, "pub")
             print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
         else:
             ev = h.event

@@ -1140,7 +1140,9 @@ class Desk:
         item = self.outbox.new_item(
             conv_id=conv.id, source=conv.source, kind=kind, channel=channel, text=text,
             to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
-            event_id=ev.id, hold_seconds=self.undo_seconds)
+            event_id=ev.id, hold_seconds=self.undo_seconds,
+            # Never wider than the post it answers (Mastodon followers-only, unlisted).
+            audience=DIRECT if channel == DIRECT else target.visibility)
         self.outbox.add(item)
 
     def _case_told(self, conv: Conversation, text: str) -> dict[str, str]:

@@ -18,6 +18,26 @@ from .text import MAX_TEXT, clean_name, clean_text
 PUBLIC = "public"
 DIRECT = "direct"
 CHANNELS = (PUBLIC, DIRECT)
+# Who can see a post, widest first (Mastodon's visibility; Bluesky posts are public, chat is
+# direct).  A reply is never wider than the post it answers (README "What each network sends").
+AUDIENCES = ("public", "unlisted", "followers", "direct")
+AUDIENCE_LABELS = {"public": "public", "unlisted": "unlisted", "followers": "followers-only",
+                   "direct": "direct"}
+_AUDIENCE_WORDS = {"public": "public", "unlisted": "unlisted", "followers": "followers",
+                   "followers-only": "followers", "followers_only": "followers",
+                   "private": "followers", "direct": "direct", "dm": "direct"}
+
+
+def audience_of_value(value: object) -> str | None:
+    """``public`` / ``unlisted`` / ``followers`` / ``direct`` from a network's word for it
+    (Mastodon's ``private`` is followers-only), or None when unknown."""
+    return _AUDIENCE_WORDS.get(str(value).strip().lower()) if value else None
+
+
+def narrowest(*audiences: str | None) -> str:
+    """The least visible of the given audiences (unknown ones are ignored; none: public)."""
+    known = [a for a in audiences if a in AUDIENCES]
+    return max(known, key=AUDIENCES.index) if known else "public"
 
 
 def utcnow() -> datetime:
@@ -114,6 +134,14 @@ class Mention:
     language: str | None = None
     edited: bool = False
     deleted: bool = False
+    audience: str | None = None  # one of AUDIENCES; None: from the channel
+
+    @property
+    def visibility(self) -> str:
+        """Who can see this message: one of ``AUDIENCES``."""
+        if self.audience in AUDIENCES:
+            return self.audience
+        return "direct" if self.channel == DIRECT else "public"
 
     @property
     def key(self) -> str:
@@ -147,6 +175,10 @@ class Mention:
             channel = DIRECT
         if channel not in CHANNELS:
             raise ValueError(f"channel must be 'public' or 'direct', not {channel!r}")
+        audience = (DIRECT if channel == DIRECT else
+                    audience_of_value(data.get("audience") or data.get("visibility")))
+        if audience == DIRECT:
+            channel = DIRECT
         language = data.get("language")
         language = clean_name(language, 16) if language else None
         author = Author.from_value(data["author"], language=language)
@@ -169,6 +201,7 @@ class Mention:
             language=language or author.language,
             edited=bool(data.get("edited", False)),
             deleted=bool(data.get("deleted", False)),
+            audience=audience,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +220,7 @@ class Mention:
             "language": self.language,
             "edited": self.edited,
             "deleted": self.deleted,
+            "audience": self.audience,
         }
 
     @classmethod
@@ -209,6 +243,7 @@ class Mention:
             language=data.get("language"),
             edited=data.get("edited", False),
             deleted=data.get("deleted", False),
+            audience=data.get("audience"),
         )
 
 

@@ -53,7 +53,10 @@ class Outbox:
         in_reply_to_raw: str | None,
         event_id: str,
         hold_seconds: float = 0.0,
+        audience: str | None = None,
     ) -> dict[str, Any]:
+        """``audience``: who can see the post answered (``model.AUDIENCES``); the source never
+        posts wider than that."""
         """Build (not yet save) an item; the desk saves it together with the action's event."""
         now = self.clock()
         return {
@@ -67,6 +70,7 @@ class Outbox:
             "to": to,
             "in_reply_to": in_reply_to,
             "in_reply_to_raw": in_reply_to_raw,
+            "audience": audience,
             "status": PENDING,
             "attempts": 0,
             "not_before": iso(now + timedelta(seconds=hold_seconds)),

@@ -389,6 +389,7 @@ class BlueskySource(Source):
                 url=clean_name(f"https://bsky.app/profile/{handle}/post/{rkey}", 500),
                 raw_id=clean_name(raw, 400),
                 language=language,
+                audience="public",  # every Bluesky post is public; chat is the only private way
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._skip(f"notification: {type(exc).__name__} {exc}")
@@ -454,7 +455,8 @@ class BlueskySource(Source):
                                   name=clean_name(profile.get("displayName") or "")),
                     text=clean_text(msg["text"], MAX_TEXT),
                     created_at=parse_time(sent), received_at=utcnow(),
-                    thread=clean_name(f"chat:{cid}", 200), raw_id=clean_name(f"chat {cid}", 200))
+                    thread=clean_name(f"chat:{cid}", 200), raw_id=clean_name(f"chat {cid}", 200),
+                    audience="direct")
             except (ValueError, TypeError) as exc:
                 self._skip(f"chat message: {exc}")
                 continue

@@ -28,7 +28,16 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
+from ..core.model import (
+    DIRECT,
+    PUBLIC,
+    Author,
+    Mention,
+    audience_of_value,
+    narrowest,
+    parse_time,
+    utcnow,
+)
 from ..core.text import MAX_TEXT, clean_name, clean_text, fold, html_to_text
 from .base import (
     CONNECTING,
@@ -66,6 +75,8 @@ log = logging.getLogger("mentiondesk.sources.mastodon")
 
 TOKEN_ENV = "MENTIONDESK_MASTODON_TOKEN"
 VISIBILITIES = ("public", "unlisted", "private")
+MASTODON_VISIBILITY = {"public": "public", "unlisted": "unlisted", "followers": "private",
+                       "direct": "direct"}
 # Mastodon keeps an Idempotency-Key for one hour; the key's hour starts at the first POST, which
 # is after the item was created, so before this age a re-send is safe on the key alone.
 KEY_SAFE = timedelta(minutes=50)
@@ -511,6 +522,7 @@ class MastodonSource(Source):
                 raw_id=sid,
                 language=author.language,
                 edited=edited,
+                audience=audience_of_value(status.get("visibility")) or "public",
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._skip(f"status {clean_name(status.get('id'), 40)}: {type(exc).__name__} {exc}")
@@ -564,7 +576,11 @@ class MastodonSource(Source):
         if item.get("kind") == "dm" or item.get("channel") == DIRECT:
             visibility = "direct"
         else:
-            visibility = self.visibility
+            # Never wider than the post it answers: a followers-only mention gets a
+            # followers-only reply, an unlisted one an unlisted reply.
+            audience = narrowest(audience_of_value(self.visibility),
+                                 audience_of_value(item.get("audience")))
+            visibility = MASTODON_VISIBILITY[audience]
         form = {"status": text, "visibility": visibility}
         if item.get("in_reply_to_raw"):
             form["in_reply_to_id"] = str(item["in_reply_to_raw"])
