@@ -90,6 +90,26 @@ class FakeBluesky(FakeServer):
             "record": record, "isRead": False, "indexedAt": _iso(event["time_us"]), "labels": [],
         }
 
+    def mention(self, n: int, *, did: str | None = None, handle: str | None = None,
+                indexed: float | None = None, created: float | None = None,
+                text: str | None = None, name: str = "") -> dict:
+        """A mention notification: post ``n`` by ``did`` (own DID per n by default), indexed
+        by the service at epoch ``indexed`` (default now) and dated ``created`` by the
+        customer's client (default: the same)."""
+        did = did or f"did:plc:customer{n:06d}"
+        indexed = time.time() if indexed is None else indexed
+        created = indexed if created is None else created
+        note = self.from_jetstream({
+            "did": did, "time_us": int(indexed * 1e6), "kind": "commit",
+            "commit": {"rkey": f"3kfake{n:08d}", "cid": f"bafyfake{n}",
+                       "collection": "app.bsky.feed.post", "operation": "create",
+                       "record": {"$type": "app.bsky.feed.post",
+                                  "text": text or f"@sarcastabot.bsky.social help {n}",
+                                  "createdAt": _iso(int(created * 1e6))}}})
+        note["author"]["handle"] = handle or f"cust{n}.bsky.social"
+        note["author"]["displayName"] = name
+        return note
+
     def like(self, n: int) -> dict:
         note = copy.deepcopy(self.template)
         note["uri"] = f"at://did:plc:liker{n}/app.bsky.feed.like/3k{n:011d}"

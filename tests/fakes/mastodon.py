@@ -95,6 +95,8 @@ class FakeMastodon(FakeServer):
         note["id"] = str(100 + n)
         note["type"] = kind
         note["created_at"] = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        if at is not None and note.get("status"):
+            note["status"]["created_at"] = note["created_at"]
         if account is not None:
             acc = {**note["account"], "acct": account, "username": account.split("@")[0],
                    "id": str(abs(hash(account)) % 10**15),

@@ -95,6 +95,7 @@ class Conversation:
     pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
     needs_reply: bool = False
     triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
+    triage_at: datetime | None = None  # created_at of the mention that gave ``triage``
     deadline: datetime | None = None
     risk_at: datetime | None = None  # 75% of the response time used
     assigned: str | None = None
@@ -254,12 +255,20 @@ class Desk:
         return [self.mentions[k] for _, kind, k in conv.timeline if kind == "m"]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
-        for _, kind, key in reversed(conv.timeline):
+        """The customer's newest message by time (``created_at``, then arrival), not the last to
+        arrive: a backfill delivers pages newest first.  Reply target, channel, name, queue text
+        all follow it."""
+        best: Mention | None = None
+        best_key: tuple[datetime, int] | None = None
+        for seq, kind, key in conv.timeline:
             if kind == "m":
                 m = self.mentions[key]
-                if not m.deleted and (channel is None or m.channel == channel):
-                    return m
-        return None
+                if m.deleted or (channel is not None and m.channel != channel):
+                    continue
+                order = (m.created_at, seq)
+                if best_key is None or order > best_key:
+                    best, best_key = m, order
+        return best
 
     def history(self, conv_id: str) -> list[HistoryItem]:
         """The customer's whole history on this desk — every conversation, public and private,
@@ -399,6 +408,7 @@ class Desk:
                 continue
             if m.deleted or key in self.archived_keys:
                 continue  # a delete for something we never saw, or a handled, archived one
+            self._adopt_legacy_customer(m)
             known = self.customers.get(m.customer)
             try:
                 t = self.rules.triage(m, prior=known["contacts"] if known else (), now=now)
@@ -449,17 +459,57 @@ class Desk:
             self._refold(conv)
         return Ingested(updated, t, cid, False)
 
+    def _adopt_legacy_customer(self, m: Mention) -> None:
+        """A customer stored before accounts were keyed by id (``source|handle``) becomes
+        ``source|account id`` the first time a message with that id arrives: their history
+        stays theirs.  Only a legacy record without an id is adopted, once."""
+        new, old = m.customer, m.legacy_customer
+        if new == old or new in self.customers:
+            return
+        cust = self.customers.get(old)
+        if cust is None or cust.get("id"):
+            return
+        del self.customers[old]
+        cust["customer"], cust["id"] = new, m.author.id
+        self.customers[new] = cust
+        if old in self.current:
+            self.current[new] = self.current.pop(old)
+        for cid in cust.get("conversations", []):
+            conv = self.conversations.get(cid)
+            if conv is not None and conv.customer == old:
+                conv.customer = new
+                if self.store is not None:
+                    self.store.put("conversations", cid, conv.header())
+        if self.store is not None:
+            self.store.delete("customers", old)
+            self.store.put("customers", new, self._customer_doc(new))
+
     def _customer(self, m: Mention) -> dict[str, Any]:
         cust = self.customers.get(m.customer)
         if cust is None:
             cust = self.customers[m.customer] = {
                 "customer": m.customer, "handle": m.author.handle, "source": m.source,
+                "id": m.author.id,
                 "first_seen": iso(m.created_at), "contacts": [], "conversations": [],
             }
-        # The profile follows the latest mention (names and follower counts change).
-        cust["name"] = m.author.name or cust.get("name", "")
-        cust["followers"] = m.author.followers
-        cust["verified"] = m.author.verified
+        # The profile follows the newest message by time (names and follower counts change);
+        # an older message arriving late (a backfill page) never brings back an old name.
+        newest = cust.get("profile_at")
+        if newest is None or iso(m.created_at) >= newest:
+            cust["profile_at"] = iso(m.created_at)
+            cust["name"] = m.author.name or cust.get("name", "")
+            cust["followers"] = m.author.followers
+            cust["verified"] = m.author.verified
+            if cust.get("handle") != m.author.handle:
+                # A new handle (same account id): every conversation shows the current one,
+                # and replies address it.
+                cust["handle"] = m.author.handle
+                for cid in cust.get("conversations", []):
+                    conv = self.conversations.get(cid)
+                    if conv is not None and conv.handle != m.author.handle:
+                        conv.handle = m.author.handle
+                        if self.store is not None:
+                            self.store.put("conversations", cid, conv.header())
         return cust
 
     def _conversation_for(self, m: Mention, t: Triage) -> Conversation:
@@ -956,7 +1006,7 @@ class Desk:
     def _refold(self, conv: Conversation, notify: bool = True) -> None:
         for name in ("pending", "tags", "notes"):
             getattr(conv, name).clear()
-        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
+        conv.status, conv.needs_reply, conv.triage, conv.triage_at = MONITOR, False, None, None
         conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
         conv.assigned = conv.team = conv.case_id = conv.last_activity = None
         conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
@@ -978,18 +1028,20 @@ class Desk:
         conv.last_activity = max(conv.last_activity or m.created_at, m.created_at)
         if m.deleted:
             if conv.triage is None:
-                conv.triage = t
+                conv.triage, conv.triage_at = t, m.created_at
             return
         if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing.
-            if conv.triage is None or not conv.needs_reply:
-                conv.triage = t
+            # Monitor-only and ignorable messages inform the history but ask for nothing; the
+            # newest of them by time governs a conversation that needs nothing.
+            if conv.triage is None or (not conv.needs_reply and (
+                    conv.triage_at is None or m.created_at >= conv.triage_at)):
+                conv.triage, conv.triage_at = t, m.created_at
             return
         if conv.status in (RESOLVED, IGNORED):
             if t.rank >= self._lowest_rank:
                 # A thank-you after we closed the case is history, not a reopened case.
                 if conv.triage is None:
-                    conv.triage = t
+                    conv.triage, conv.triage_at = t, m.created_at
                 return
             conv.reopened += 1
         conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
@@ -998,8 +1050,11 @@ class Desk:
         conv.needs_reply = True
         if conv.first_pending_at is None:
             conv.first_pending_at = m.created_at
-        if conv.triage is None or not conv.triage.needs_reply or _more_urgent(t, conv.triage):
-            conv.triage = t
+        if (conv.triage is None or not conv.triage.needs_reply or _more_urgent(t, conv.triage)
+                or (not _more_urgent(conv.triage, t) and conv.triage_at is not None
+                    and m.created_at > conv.triage_at)):
+            # The most urgent unanswered message governs; among equals, the newest by time.
+            conv.triage, conv.triage_at = t, m.created_at
         # Due when the earliest-due unanswered message is due: a follow-up never resets the
         # clock, and an urgent follow-up brings it forward.
         level = self.rules.levels.get(t.urgency)

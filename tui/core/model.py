@@ -83,11 +83,12 @@ def iso(dt: datetime | None) -> str | None:
 
 @dataclass(slots=True)
 class Author:
-    handle: str
+    handle: str  # shown; it can change (and two accounts can both show "handle.invalid")
     name: str = ""
     followers: int = 0
     verified: bool = False
     language: str | None = None
+    id: str | None = None  # the account's lasting identity: Bluesky DID, Mastodon account URI
 
     @classmethod
     def from_value(cls, value: Any, language: str | None = None) -> Author:
@@ -103,17 +104,23 @@ class Author:
             followers = int(value.get("followers") or value.get("followers_count") or 0)
         except (TypeError, ValueError):
             followers = 0
+        ident = value.get("id") or value.get("did") or value.get("uri")
         return cls(
             handle=clean_name(str(handle).lstrip("@")),
             name=clean_name(value.get("name") or value.get("display_name") or ""),
             followers=max(0, followers),
             verified=bool(value.get("verified", False)),
             language=value.get("language") or language,
+            id=clean_name(str(ident), 300) if ident not in (None, "") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"handle": self.handle, "name": self.name, "followers": self.followers,
-                "verified": self.verified, "language": self.language}
+        out: dict[str, Any] = {"handle": self.handle, "name": self.name,
+                               "followers": self.followers, "verified": self.verified,
+                               "language": self.language}
+        if self.id:
+            out["id"] = self.id
+        return out
 
 
 @dataclass(slots=True)
@@ -150,7 +157,15 @@ class Mention:
 
     @property
     def customer(self) -> str:
-        """The customer this mention belongs to: ``source|handle``."""
+        """The customer this mention belongs to: ``source|account id`` (a Bluesky DID, a
+        Mastodon account URI) when the network gives one, else ``source|handle``."""
+        if self.author.id:
+            return f"{self.source}|{self.author.id}"
+        return f"{self.source}|{self.author.handle.casefold()}"
+
+    @property
+    def legacy_customer(self) -> str:
+        """The key customers had before accounts were keyed by id: ``source|handle``."""
         return f"{self.source}|{self.author.handle.casefold()}"
 
     @classmethod
@@ -232,7 +247,7 @@ class Mention:
             source=data["source"],
             channel=data["channel"],
             author=Author(a["handle"], a.get("name", ""), a.get("followers", 0),
-                          a.get("verified", False), a.get("language")),
+                          a.get("verified", False), a.get("language"), a.get("id")),
             text=data["text"],
             created_at=parse_time(data["created_at"]),
             received_at=parse_time(data["received_at"]),

@@ -380,7 +380,9 @@ class BlueskySource(Source):
                 source=self.name,
                 channel=PUBLIC,
                 author=Author(handle=handle, name=clean_name(author.get("displayName") or ""),
-                              language=language),
+                              language=language,
+                              # The DID: handles change, and many show "handle.invalid".
+                              id=clean_name(author["did"], 300) if author.get("did") else None),
                 text=clean_text(record.get("text") or "", MAX_TEXT),
                 created_at=parse_time(record.get("createdAt") or note["indexedAt"]),
                 received_at=utcnow(),
@@ -452,7 +454,8 @@ class BlueskySource(Source):
                 mention = Mention(
                     id=clean_name(mid, 200), source=self.name, channel=DIRECT,
                     author=Author(handle=clean_name(profile.get("handle") or sender or "unknown"),
-                                  name=clean_name(profile.get("displayName") or "")),
+                                  name=clean_name(profile.get("displayName") or ""),
+                                  id=clean_name(sender, 300) if sender else None),
                     text=clean_text(msg["text"], MAX_TEXT),
                     created_at=parse_time(sent), received_at=utcnow(),
                     thread=clean_name(f"chat:{cid}", 200), raw_id=clean_name(f"chat {cid}", 200),

@@ -507,6 +507,8 @@ class MastodonSource(Source):
                 followers=max(0, int(account.get("followers_count") or 0)),
                 verified=bool(account.get("verified", False)),
                 language=clean_name(language, 16) if language else None,
+                # The account, not its handle: the URI (or the server's id) never changes.
+                id=clean_name(account.get("uri") or f"account:{account['id']}", 300),
             )
             return Mention(
                 id=sid,
