@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from deskkit import Clock, make_desk
+from conftest import Clock, new_desk
 from fakes.mastodon import FakeMastodon
 
 from tui.core.model import Mention
@@ -32,7 +32,7 @@ def answer_everyone(fake: FakeMastodon, visibility: str) -> tuple[dict[str, str]
     fake.publish(fake.notification(1, visibility="private", account="fol"),
                  fake.notification(2, visibility="unlisted", account="unl"),
                  fake.notification(3, visibility="public", account="pub"))
-    desk = make_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
+    desk = new_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
     run_once(desk, MastodonSource(fake.url, token=TOKEN, stream=False), deliver=False)
     assert len(desk.mentions) == 3
     for conv in list(desk.conversations.values()):

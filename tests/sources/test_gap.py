@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from deskkit import policy
+from conftest import policy
 from fakes.bluesky import PASSWORD, FakeBluesky
 from fakes.collect import RecordingStatus
 from fakes.mastodon import FakeMastodon

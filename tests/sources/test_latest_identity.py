@@ -13,7 +13,7 @@ import copy
 import time
 from datetime import UTC, datetime, timedelta
 
-from deskkit import Clock, make_desk, policy
+from conftest import Clock, new_desk, policy
 from fakes.bluesky import PASSWORD, FakeBluesky
 from fakes.mastodon import FakeMastodon, recorded_json, sid
 
@@ -46,7 +46,7 @@ def test_mastodon_reply_goes_under_the_newest_post_of_a_self_thread():
                      amy_notification(fake, 2, t0 + timedelta(minutes=1), "2/3 was", "Amy Old"),
                      amy_notification(fake, 3, t0 + timedelta(minutes=2),
                                       "3/3 cancelled, can I get a refund?", "Amy New"))
-        desk = make_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
+        desk = new_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
         # One per page: the pages (and so the arrivals) come newest first.
         run_once(desk, MastodonSource(fake.url, token=TOKEN, stream=False, page_limit=1))
         arrived = [desk.mentions[k].text for _, kind, k in
@@ -76,7 +76,7 @@ def test_mastodon_channel_follows_the_newest_message_not_the_last_to_arrive():
         status["created_at"] = (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         fake.conversations = [conv]
         fake.publish(public)
-        desk = make_desk(clock=Clock(now), undo_seconds=0)
+        desk = new_desk(clock=Clock(now), undo_seconds=0)
         run_once(desk, MastodonSource(fake.url, token=TOKEN, stream=False))
         (c,) = desk.conversations.values()
         assert {m.channel for m in desk.mentions.values()} == {PUBLIC, DIRECT}
@@ -100,7 +100,7 @@ def test_bluesky_customers_are_accounts_not_handles(tmp_path):
                          text="my bike was stolen at the station"),
             fake.mention(2, did="did:plc:bob", handle="handle.invalid", indexed=now - 50,
                          text="refund for my cancelled train please"))
-        desk = make_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
+        desk = new_desk(clock=Clock(datetime.now(UTC)), undo_seconds=0)
         run_once(desk, bluesky(fake))
         assert len(desk.conversations) == 2  # two accounts, two customers
         assert {c.customer.split("|", 1)[1] for c in desk.conversations.values()} == {
