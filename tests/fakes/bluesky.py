@@ -67,6 +67,8 @@ class FakeBluesky(FakeServer):
         self.convo_messages: list[dict] = []  # the conversation, oldest first (ours included)
         self.sent_messages: list[dict] = []  # what sendMessage stored
         self.posted = threading.Event()
+        self.chat_policy: dict[str, str] = {}  # did -> allowIncoming ("all", "following", "none")
+        self.followers: set[str] = set()  # dids that follow the brand
         self.template = recorded_notifications()["notifications"][0]
         self.publish(copy.deepcopy(self.template))
 
@@ -171,6 +173,12 @@ class FakeBluesky(FakeServer):
             return self._list(req)
         if nsid == "com.atproto.repo.createRecord":
             return self._create(req, fault)
+        if nsid == "app.bsky.actor.getProfile":
+            actor = req.arg("actor", "")
+            allow = self.chat_policy.get(actor, "all")
+            return Reply.json({"did": actor, "handle": f"{actor[8:]}.bsky.social",
+                               "associated": {"chat": {"allowIncoming": allow}},
+                               "viewer": {"followedBy": actor in self.followers}})
         if nsid == "com.atproto.repo.getRecord":
             rkey = req.arg("rkey")
             with self.lock:
@@ -243,6 +251,12 @@ class FakeBluesky(FakeServer):
                 body["cursor"] = str(start + limit)
             return Reply.json(body)
         if nsid == "chat.bsky.convo.getConvoForMembers":
+            wanted = req.arg("members", "")
+            policy = self.chat_policy.get(wanted, "all")
+            if policy == "none" or (policy == "following" and wanted not in self.followers):
+                return xrpc_error(400, "InvalidRequest",
+                                  "recipient requires incoming messages to come from someone "
+                                  "they follow")
             return Reply.json({"convo": {"id": "convo1", "members": [member]}})
         if nsid == "chat.bsky.convo.sendMessage":
             body = req.json()

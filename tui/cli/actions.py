@@ -105,7 +105,11 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
         if h.mention:
             ch = {"direct": "DM ", "public": "pub", "unlisted": "unlisted",
                   "followers": "followers-only"}.get(h.mention.visibility, "pub")
-            print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
+            skew = h.mention.clock_skew
+            flag = (f" [sender's clock: {h.mention.sent_at:%Y-%m-%d %H:%M}, off by "
+                    f"{abs(skew.total_seconds()) / 60:.0f} min]" if skew is not None else "")
+            print(f"  {when} {ch} @{h.mention.author.handle}: "
+                  f"{one_line(h.mention.text, 200)}{flag}")
         else:
             ev = h.event
             status = ", ".join(f"{i['kind']} {i['status']}" for i in h.outbox)

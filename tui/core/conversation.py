@@ -284,8 +284,10 @@ class Fold:
 
 
 def counts_as_done(ev: Any) -> bool:
-    """An event the fold applies: not undone, not an ``undo`` marker."""
-    return not ev.undone and ev.kind != "undo"
+    """An event the fold applies: not undone, not an ``undo`` marker, and not an answer whose
+    direct message could not be delivered (it answered nobody: the conversation needs a reply
+    again, README "Take offline")."""
+    return not ev.undone and ev.kind != "undo" and not ev.details.get("undelivered")
 
 
 def sort_key(conv: Conversation) -> tuple[int, float, float, float]:

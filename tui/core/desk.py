@@ -146,6 +146,7 @@ class Desk:
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         self.last_checkpoint = clock()
+        self.outbox.listeners.append(self._on_outbox)
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
         if store is not None:
@@ -298,12 +299,19 @@ class Desk:
                 return None
 
         offline = t.offline or t.action == "take_offline"
+        action = t.action
+        no_dm = self.customers.get(conv.customer, {}).get("dm_refused")
+        if offline and no_dm and not conv.offline:
+            # The last DM to this customer was refused: offering another would fail the same way.
+            offline = False
+            action = "reply" if action == "take_offline" else action
+            refused.append(f"a direct message is not possible: {no_dm}")
         if offline and channel == PUBLIC:
             bridge = render("offline_bridge", PUBLIC)
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
-        return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
+        return Suggestion(t, action, t.team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
 
     def peek_case_id(self) -> str:
@@ -488,9 +496,11 @@ class Desk:
         details = {"bridge": public_text if public_target else None, "dm": dm_text}
         details.update(self._case_told(conv, f"{public_text or ''} {dm_text}"))
         ev = self._event(conv, "offline", agent, details, group)
+        # DM first: the public "we've sent you a DM" goes only once the DM was delivered, so
+        # a customer who cannot receive DMs is never told they have one.
+        dm = self._post(conv, ev, "dm", DIRECT, dm_text, target)
         if public_text and public_target is not None:
-            self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
-        self._post(conv, ev, "dm", DIRECT, dm_text, target)
+            self._post(conv, ev, "bridge", PUBLIC, public_text, public_target, after=dm["id"])
         return self._commit(conv, ev)
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -920,14 +930,46 @@ class Desk:
         return ev
 
     def _post(self, conv: Conversation, ev: Event, kind: str, channel: str, text: str,
-              target: Mention) -> None:
+              target: Mention, after: str | None = None) -> dict[str, Any]:
         item = self.outbox.new_item(
             conv_id=conv.id, source=conv.source, kind=kind, channel=channel, text=text,
             to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
             event_id=ev.id, hold_seconds=self.undo_seconds,
             # Never wider than the post it answers (Mastodon followers-only, unlisted).
-            audience=DIRECT if channel == DIRECT else target.visibility)
+            audience=DIRECT if channel == DIRECT else target.visibility, after=after)
         self.outbox.add(item)
+        return item
+
+    def _on_outbox(self, item: dict[str, Any]) -> None:
+        """A direct message that failed for good answered nobody: its action stops counting as
+        an answer (the conversation needs a reply again, the reason on its history), the
+        public bridge waiting for it is cancelled, and the customer is remembered as not
+        reachable by DM (the suggestion says so)."""
+        if item.get("kind") != "dm" or item.get("status") not in (FAILED, SENT):
+            return
+        if item["status"] == SENT:
+            conv = self.conversations.get(item.get("conv_id") or "")
+            cust = self.customers.get(conv.customer) if conv is not None else None
+            if cust is not None and cust.pop("dm_refused", None) is not None:
+                self._put_customer(conv.customer)
+            return
+        ev = self.events.get(item.get("event_id") or "")
+        if ev is None or ev.details.get("undelivered"):
+            return
+        reason = str(item.get("error") or "the direct message was refused")
+        ev.details["undelivered"] = reason
+        self._put_event(ev)
+        for waiting in self.outbox.waiting_for(item["id"]):
+            self.outbox.cancel(waiting["id"], f"not posted: the DM was not delivered ({reason})")
+        conv = self.conversations.get(ev.conv)
+        if conv is None:
+            return
+        cust = self.customers.get(conv.customer)
+        if cust is not None:
+            cust["dm_refused"] = reason
+            self._put_customer(conv.customer)
+        self._refold(conv)
+        self._flush()
 
     def _case_told(self, conv: Conversation, text: str) -> dict[str, str]:
         """A canned reply may tell the customer a case number before any hand-off: the number is

@@ -10,12 +10,15 @@ format store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .text import MAX_TEXT, clean_name, clean_text
 
 PUBLIC = "public"
+# A sender's clock further than this from the network's is flagged (phones drift by seconds;
+# minutes mean a wrong clock or a chosen date).
+SKEW_ALLOWED = timedelta(minutes=5)
 DIRECT = "direct"
 CHANNELS = (PUBLIC, DIRECT)
 # Who can see a post, widest first (Mastodon's visibility; Bluesky posts are public, chat is
@@ -142,6 +145,18 @@ class Mention:
     edited: bool = False
     deleted: bool = False
     audience: str | None = None  # one of AUDIENCES; None: from the channel
+    # The time the sender's client put on the message, when it differs from ``created_at``
+    # (which is when the network received it: the response clock starts there).
+    sent_at: datetime | None = None
+
+    @property
+    def clock_skew(self) -> timedelta | None:
+        """How far the sender's own time is from when the network got the message, when that
+        is more than ``SKEW_ALLOWED`` (a wrong or chosen clock; shown next to the message)."""
+        if self.sent_at is None:
+            return None
+        skew = self.sent_at - self.created_at
+        return skew if abs(skew) > SKEW_ALLOWED else None
 
     @property
     def visibility(self) -> str:
@@ -201,6 +216,12 @@ class Mention:
         in_reply_to = data.get("in_reply_to")
         created = parse_time(data["created_at"])
         received = parse_time(data["received_at"]) if data.get("received_at") else None
+        sent = parse_time(data["sent_at"]) if data.get("sent_at") else None
+        arrived = received or received_at or utcnow()
+        if created > arrived + SKEW_ALLOWED:
+            # Dated in the future by the sender: the clock starts when it reached us, and the
+            # sender's time is kept for display.
+            sent, created = sent or created, arrived
         return cls(
             id=mid,
             source=clean_name(data.get("source") or source or "import", 200),
@@ -208,7 +229,7 @@ class Mention:
             author=author,
             text=clean_text(data["text"], MAX_TEXT),
             created_at=created,
-            received_at=received or received_at or utcnow(),
+            received_at=arrived,
             in_reply_to=clean_name(in_reply_to, 200) if in_reply_to not in (None, "") else None,
             thread=clean_name(data["thread"], 200) if data.get("thread") else None,
             url=clean_name(data["url"], 500) if data.get("url") else None,
@@ -217,6 +238,7 @@ class Mention:
             edited=bool(data.get("edited", False)),
             deleted=bool(data.get("deleted", False)),
             audience=audience,
+            sent_at=sent,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +258,7 @@ class Mention:
             "edited": self.edited,
             "deleted": self.deleted,
             "audience": self.audience,
+            "sent_at": iso(self.sent_at),
         }
 
     @classmethod
@@ -259,6 +282,7 @@ class Mention:
             edited=data.get("edited", False),
             deleted=data.get("deleted", False),
             audience=data.get("audience"),
+            sent_at=parse_time(data["sent_at"]) if data.get("sent_at") else None,
         )
 
 

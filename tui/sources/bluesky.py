@@ -375,6 +375,7 @@ class BlueskySource(Source):
             language = clean_name(langs[0], 16) if langs else None
             handle = clean_name(author.get("handle") or author.get("did"))
             rkey = uri.rsplit("/", 1)[-1]
+            received, sent = network_times(note.get("indexedAt"), record.get("createdAt"))
             return Mention(
                 id=clean_name(uri, 200),
                 source=self.name,
@@ -384,7 +385,10 @@ class BlueskySource(Source):
                               # The DID: handles change, and many show "handle.invalid".
                               id=clean_name(author["did"], 300) if author.get("did") else None),
                 text=clean_text(record.get("text") or "", MAX_TEXT),
-                created_at=parse_time(record.get("createdAt") or note["indexedAt"]),
+                # The clock starts when the network indexed the post; ``createdAt`` is whatever
+                # the customer's client wrote (kept for display, skew flagged).
+                created_at=received,
+                sent_at=sent,
                 received_at=utcnow(),
                 in_reply_to=clean_name(parent["uri"], 200) if parent.get("uri") else None,
                 thread=clean_name(root.get("uri") or uri, 200),
@@ -586,6 +590,7 @@ class BlueskySource(Source):
                 convo_id = raw[1]
             else:
                 member = await self._member_did(item, raw)
+                await self._check_dm_allowed(member, str(item.get("to") or member))
                 body = await self._xrpc("GET", "chat.bsky.convo.getConvoForMembers",
                                         params={"members": member}, proxy=CHAT_PROXY)
                 convo_id = body["convo"]["id"]
@@ -604,6 +609,27 @@ class BlueskySource(Source):
         except (KeyError, TypeError):
             raise PayloadError("chat answer without a conversation id") from None
         return clean_name(f"chat:{convo_id}/{body.get('id', '')}", 200)
+
+    async def _check_dm_allowed(self, did: str, handle: str) -> None:
+        """Refuse (for good) a DM the customer's chat declaration does not accept: incoming
+        ``none``, or ``following`` while they do not follow us (``app.bsky.actor.getProfile``:
+        ``associated.chat.allowIncoming``, ``viewer.followedBy``).  A profile we cannot read
+        leaves the decision to the chat service."""
+        try:
+            profile = await self._xrpc("GET", "app.bsky.actor.getProfile", params={"actor": did})
+        except XrpcError:
+            return
+        if not isinstance(profile, dict):
+            return
+        chat = (profile.get("associated") or {}).get("chat") or {}
+        allow = chat.get("allowIncoming") if isinstance(chat, dict) else None
+        follows_us = bool((profile.get("viewer") or {}).get("followedBy"))
+        who = clean_name(handle.lstrip("@"), 100)
+        if allow == "none":
+            raise DeliveryError(f"@{who} does not accept direct messages", retry=False)
+        if allow == "following" and not follows_us:
+            raise DeliveryError(f"@{who} accepts direct messages only from accounts they "
+                                "follow, and does not follow us", retry=False)
 
     async def _sent_already(self, convo_id: str, text: str, created_at: object) -> str | None:
         """The id of a message from us with ``text`` sent at or after ``created_at`` in the
@@ -649,6 +675,22 @@ class BlueskySource(Source):
         body = await self._xrpc("GET", "com.atproto.identity.resolveHandle",
                                 params={"handle": handle})
         return str(body["did"])
+
+
+def network_times(indexed: object, created: object) -> tuple[datetime, datetime | None]:
+    """(when the network received a post, the sender's own time or None): ``indexedAt`` when
+    the service gave it, else our receive time; ``createdAt`` only when it differs."""
+    now = utcnow()
+    try:
+        received = parse_time(indexed) if indexed else now
+    except (ValueError, TypeError, OverflowError):
+        received = now
+    received = min(received, now)  # a service clock ahead of ours never dates into the future
+    try:
+        sent = parse_time(created) if created else None
+    except (ValueError, TypeError, OverflowError):
+        sent = None
+    return received, (sent if sent is not None and sent != received else None)
 
 
 def _when(value: str) -> datetime:

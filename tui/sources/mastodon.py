@@ -469,7 +469,7 @@ class MastodonSource(Source):
             # The post was deleted (or hidden) after notifying: nothing to answer.
             self._skip(f"notification {clean_name(note.get('id'), 40)} has no status")
             return None
-        return self._from_status(note["status"])
+        return self._from_status(note["status"], notified=note.get("created_at"))
 
     def _from_conversation(self, conv: Any) -> Mention | None:
         if not isinstance(conv, dict):
@@ -482,7 +482,7 @@ class MastodonSource(Source):
         return self._from_status(status, conversation=str(conv.get("id") or ""))
 
     def _from_status(self, status: dict, *, edited: bool = False,
-                     conversation: str = "") -> Mention | None:
+                     conversation: str = "", notified: Any = None) -> Mention | None:
         try:
             account = status["account"]
             if self.account_id and str(account.get("id")) == self.account_id:
@@ -501,6 +501,11 @@ class MastodonSource(Source):
             if status.get("spoiler_text"):
                 text = f"{status['spoiler_text']}\n{text}"
             language = status.get("language")
+            # The clock starts when our server got it (the notification's time); a remote
+            # status's created_at is its sender's claim (shown, skew flagged).
+            sent = parse_time(status["created_at"])
+            # Without a notification, a status dated in the future starts the clock now.
+            received = min(parse_time(notified) if notified else sent, utcnow())
             author = Author(
                 handle=clean_name(str(account["acct"]).lstrip("@")),
                 name=clean_name(account.get("display_name") or ""),
@@ -516,8 +521,9 @@ class MastodonSource(Source):
                 channel=DIRECT if direct else PUBLIC,
                 author=author,
                 text=clean_text(text, MAX_TEXT),
-                created_at=parse_time(status["created_at"]),
+                created_at=received,
                 received_at=utcnow(),
+                sent_at=sent if sent != received else None,
                 in_reply_to=parent,
                 thread=thread,
                 url=clean_name(status["url"], 500) if status.get("url") else None,

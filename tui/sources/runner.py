@@ -182,9 +182,11 @@ class Runner:
 
     async def deliver_due(self) -> None:
         """Start delivering every due item (one sequence per source); wait for all of them."""
-        self._start_deliveries()
-        busy = [t for t in self._busy.values() if not t.done()]
-        if busy:
+        for _ in range(4):  # a sent DM lets its public bridge go: a few rounds, not forever
+            self._start_deliveries()
+            busy = [t for t in self._busy.values() if not t.done()]
+            if not busy:
+                return
             await asyncio.gather(*busy, return_exceptions=True)
 
     def _start_deliveries(self) -> None:
