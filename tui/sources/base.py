@@ -36,6 +36,9 @@ class SourceStatus:
     skipped: int = 0  # malformed payloads logged and skipped
 
     def set(self, state: str, detail: str = "") -> None:
+        from .http import redact  # the status line is shown and logged: never a secret
+
+        detail = redact(detail)
         if state != self.state or detail != self.detail:
             self.state, self.detail, self.since = state, detail, utcnow()
 

@@ -59,6 +59,8 @@ from .http import (
     make_client,
     parse_json,
     read_body,
+    redact,
+    register_secret,
     retry_at,
     sleep_until,
     until_text,
@@ -139,6 +141,7 @@ class BlueskySource(Source):
         self.horizon = timedelta(days=horizon_days)
         self.dms = dms
         self._password = secret
+        register_secret(secret)
         self._access: str | None = None
         self._refresh: str | None = None
         self.did: str | None = None
@@ -170,6 +173,8 @@ class BlueskySource(Source):
         if not isinstance(body, dict) or not body.get("accessJwt") or not body.get("refreshJwt"):
             raise PayloadError("session answer without tokens")
         self._access, self._refresh = body["accessJwt"], body["refreshJwt"]
+        register_secret(self._access)
+        register_secret(self._refresh)
         self.did = str(body.get("did") or self.did or "")
 
     async def _renew(self) -> None:
@@ -482,7 +487,7 @@ class BlueskySource(Source):
 
     def _skip(self, reason: str) -> None:
         self.status.skipped += 1
-        log.warning("%s: skipped %s", self.name, clean_name(reason, 300))
+        log.warning("%s: skipped %s", self.name, clean_name(redact(reason), 300))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -30,6 +30,29 @@ MAX_BODY = 8 * 1024 * 1024  # bytes of one REST/JSON body before it is skipped
 MAX_RATE_WAIT = 15 * 60.0  # never trust a reset time further away than this (clock skew)
 
 
+# Every credential this process holds (tokens, app passwords, session JWTs).  Server-supplied
+# text passes through ``redact`` before it is shown, logged or stored: a server that echoes the
+# Authorization header in an error body must not put the token on screen or on disk.
+_SECRETS: set[str] = set()
+MIN_SECRET = 6  # shorter strings would redact ordinary words
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a credential so that ``redact`` removes it from any text."""
+    if secret and len(secret) >= MIN_SECRET:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret replaced by ``[redacted]``."""
+    if not _SECRETS or not text:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 class SourceConfigError(ValueError):
     """A source cannot be built as configured (missing token, loose token file, bad URL)."""
 
@@ -182,7 +205,7 @@ def error_message(response: httpx.Response) -> str:
     except (ValueError, UnicodeDecodeError, httpx.ResponseNotRead):
         pass
     reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-    return clean_name(f"{reason}: {text}" if text else reason, 300)
+    return clean_name(redact(f"{reason}: {text}" if text else reason), 300)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -201,7 +224,7 @@ def describe_error(exc: BaseException) -> str:
         return "connection dropped"
     if isinstance(exc, httpx.HTTPError):
         return clean_name(f"network error: {type(exc).__name__}", 200)
-    return clean_name(str(exc) or type(exc).__name__, 300)
+    return clean_name(redact(str(exc) or type(exc).__name__), 300)
 
 
 async def read_body(response: httpx.Response, limit: int = MAX_BODY) -> bytes:

@@ -66,6 +66,8 @@ from .http import (
     make_client,
     parse_json,
     read_body,
+    redact,
+    register_secret,
     retry_at,
     sleep_until,
     until_text,
@@ -152,6 +154,7 @@ class MastodonSource(Source):
         self.horizon = timedelta(days=horizon_days)
         self.notification_types = ("mention",)
         self.include_filtered = False
+        register_secret(secret)
         self._client = make_client(base_url, timeout=timeout,
                                    headers={"Authorization": f"Bearer {secret}"})
         del secret
@@ -549,7 +552,7 @@ class MastodonSource(Source):
 
     def _skip(self, reason: str) -> None:
         self.status.skipped += 1
-        log.warning("%s: skipped %s", self.name, clean_name(reason, 300))
+        log.warning("%s: skipped %s", self.name, clean_name(redact(reason), 300))
 
     # --- context and delivery -------------------------------------------------------------------
 

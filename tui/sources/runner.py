@@ -20,7 +20,7 @@ from typing import Any
 from ..core.model import Mention, utcnow
 from ..core.text import clean_name
 from .base import FAILED, STOPPED, DeliveryError, Source
-from .http import backoff_delay, describe_error
+from .http import backoff_delay, describe_error, redact
 
 log = logging.getLogger("mentiondesk.runner")
 
@@ -217,7 +217,7 @@ class Runner:
         except asyncio.CancelledError:
             raise  # stays 'sending': the next start re-sends it with the same idempotency key
         except DeliveryError as exc:
-            message = clean_name(str(exc), 300)
+            message = clean_name(redact(str(exc)), 300)
             attempts = int(started.get("attempts") or 1)
             if not exc.retry:
                 outbox.fail(item["id"], message)
