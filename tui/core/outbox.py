@@ -154,6 +154,17 @@ class Outbox:
                 "not_before": iso(later)}
         self._save(item, flush=True)
 
+    def wait_for_rate_limit(self, item_id: str, until: datetime) -> None:
+        """The server asked us to wait: back to ``pending`` until ``until`` (UTC), the attempt
+        given back (a 429 is not a try), ``error`` saying "waiting for rate limit until HH:MM"
+        (office-local time of this machine)."""
+        item = self.items[item_id]
+        later = max(until, self.clock())
+        item = {**item, "status": PENDING, "not_before": iso(later),
+                "attempts": max(0, int(item.get("attempts") or 0) - 1),
+                "error": f"waiting for rate limit until {later.astimezone():%H:%M}"}
+        self._save(item, flush=True)
+
     def fail(self, item_id: str, error: str) -> None:
         item = {**self.items[item_id], "status": FAILED, "error": error}
         self._save(item, flush=True)

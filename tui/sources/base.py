@@ -46,10 +46,18 @@ class SourceStatus:
 class DeliveryError(Exception):
     """A post that did not go out.  ``retry`` says whether trying again can help."""
 
-    def __init__(self, message: str, *, retry: bool, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry: bool, retry_after: float | None = None,
+                 wait_until: datetime | None = None) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after = retry_after
+        self.wait_until = wait_until  # set for a rate limit: waiting is not a failed attempt
+
+    @classmethod
+    def rate_limited(cls, until: datetime) -> DeliveryError:
+        """The server said to wait until ``until`` (UTC): retried then, no attempt used."""
+        return cls(f"rate limited until {until.astimezone().strftime('%H:%M:%S')}", retry=True,
+                   retry_after=max(0.0, (until - utcnow()).total_seconds()), wait_until=until)
 
 
 class ContextUnavailable(Exception):

@@ -538,8 +538,7 @@ class BlueskySource(Source):
         except DeliveryError:
             raise
         except RateLimited as exc:
-            raise DeliveryError(f"rate limited until {until_text(exc.until)}", retry=True,
-                                retry_after=(exc.until - utcnow()).total_seconds()) from None
+            raise DeliveryError.rate_limited(exc.until) from None
         except (httpx.HTTPError, ServerError) as exc:
             raise DeliveryError(f"{describe_error(exc)} while posting", retry=True) from None
         except PayloadError as exc:

@@ -577,8 +577,7 @@ class MastodonSource(Source):
     async def deliver(self, item: dict) -> str:
         wait = self._rate.wait_until()
         if wait is not None:
-            raise DeliveryError(f"rate limited until {until_text(wait)}", retry=True,
-                                retry_after=(wait - utcnow()).total_seconds())
+            raise DeliveryError.rate_limited(wait)
         text = str(item.get("text") or "")
         handle = str(item.get("to") or "").lstrip("@")
         if handle and f"@{handle.casefold()}" not in text.casefold():
@@ -607,8 +606,7 @@ class MastodonSource(Source):
         self._rate.update(response.headers)
         if response.status_code == 429:
             until = retry_at(response)
-            raise DeliveryError(f"rate limited until {until_text(until)}", retry=True,
-                                retry_after=(until - utcnow()).total_seconds())
+            raise DeliveryError.rate_limited(until)
         if response.status_code >= 500:
             raise DeliveryError(error_message(response), retry=True)
         if response.status_code >= 400:
@@ -651,8 +649,7 @@ class MastodonSource(Source):
                     return None
                 params = {**params, "max_id": str(page[-1].get("id"))}
         except RateLimited as exc:
-            raise DeliveryError(f"rate limited until {until_text(exc.until)}", retry=True,
-                                retry_after=(exc.until - utcnow()).total_seconds()) from None
+            raise DeliveryError.rate_limited(exc.until) from None
         except AuthError as exc:
             raise DeliveryError(str(exc), retry=False) from None
         except (httpx.HTTPError, ServerError, PayloadError, ValueError, TypeError) as exc:

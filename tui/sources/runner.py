@@ -219,6 +219,12 @@ class Runner:
         except DeliveryError as exc:
             message = clean_name(redact(str(exc)), 300)
             attempts = int(started.get("attempts") or 1)
+            if exc.wait_until is not None:
+                # A rate limit is not a failure: the attempt is given back, and the item
+                # waits for the reset time (shown in the outbox).
+                outbox.wait_for_rate_limit(item["id"], exc.wait_until)
+                log.info("delivery of %s via %s: %s", item["id"], source.name, message)
+                return
             if not exc.retry:
                 outbox.fail(item["id"], message)
             elif attempts >= self.max_attempts:
