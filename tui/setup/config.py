@@ -53,7 +53,8 @@ SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey", "access_key"
 SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MASTODON_TOKEN or "
                "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
                "a file only you can read (chmod 600)")
-SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap")
+SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap",
+           "deadline")
 VISIBILITIES = ("public", "unlisted", "private")
 
 

@@ -48,6 +48,7 @@ from .base import (
 from .http import (
     AuthError,
     Backoff,
+    Deadline,
     PayloadError,
     RateLimit,
     RateLimited,
@@ -118,6 +119,7 @@ class BlueskySource(Source):
         page_limit: int = 50,
         max_pages: int = 1000,
         horizon_days: float = 7.0,
+        deadline: float = 30.0,
         dms: bool = True,
         seen_limit: int = 10_000,
         name: str | None = None,
@@ -139,6 +141,7 @@ class BlueskySource(Source):
         self.page_limit = min(100, page_limit)
         self.max_pages = max_pages  # a safety cap per poll; catch-up ends at the horizon
         self.horizon = timedelta(days=horizon_days)
+        self.deadline = deadline  # seconds for a whole request, first byte to last
         self.dms = dms
         self._password = secret
         register_secret(secret)
@@ -216,6 +219,11 @@ class BlueskySource(Source):
             headers["Authorization"] = f"Bearer {auth}"
         if proxy:
             headers["atproto-proxy"] = proxy
+        async with Deadline(self.deadline):
+            return await self._call_now(method, nsid, params, json, headers)
+
+    async def _call_now(self, method: str, nsid: str, params: Any, json: Any,
+                        headers: dict[str, str]) -> Any:
         async with self._client.stream(method, f"/xrpc/{nsid}", params=params, json=json,
                                        headers=headers) as response:
             self._rate.update(response.headers)

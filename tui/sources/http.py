@@ -249,6 +249,32 @@ def parse_json(body: bytes | str) -> Any:
         raise PayloadError(f"malformed JSON ({clean_name(str(exc), 120)})") from None
 
 
+class Deadline:
+    """An overall deadline for one request, from connecting to the last byte: httpx's read
+    timeout restarts with every byte, so a server trickling one byte a second would hold a
+    source (or a delivery) for ever.  ``async with Deadline(30):`` raises ``ServerError`` ("no
+    complete answer within 30 s"), which callers retry like any server fault."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._cm: Any = None
+
+    async def __aenter__(self) -> Deadline:
+        if self.seconds:
+            self._cm = asyncio.timeout(self.seconds)
+            await self._cm.__aenter__()
+        return self
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if self._cm is None:
+            return False
+        try:
+            await self._cm.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            raise ServerError(f"no complete answer within {self.seconds:g} s") from None
+        return False
+
+
 class Partial(bytes):
     """The last line of a body that ended without a newline (maybe cut off mid-line)."""
 

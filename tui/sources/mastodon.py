@@ -54,6 +54,7 @@ from .base import (
 from .http import (
     AuthError,
     Backoff,
+    Deadline,
     PayloadError,
     RateLimit,
     RateLimited,
@@ -124,6 +125,7 @@ class MastodonSource(Source):
         page_limit: int = 40,
         max_pages: int = 1000,
         horizon_days: float = 7.0,
+        deadline: float = 30.0,
         seen_limit: int = 10_000,
         name: str | None = None,
     ) -> None:
@@ -152,6 +154,7 @@ class MastodonSource(Source):
         self.page_limit = page_limit
         self.max_pages = max_pages  # a safety cap per pass; catch-up ends at the horizon
         self.horizon = timedelta(days=horizon_days)
+        self.deadline = deadline  # seconds for a whole REST request (the stream has none)
         self.notification_types = ("mention",)
         self.include_filtered = False
         register_secret(secret)
@@ -254,6 +257,10 @@ class MastodonSource(Source):
         if wait is not None:
             self.status.set(RATE_LIMITED, f"rate limited until {until_text(wait)}")
             await sleep_until(wait)
+        async with Deadline(self.deadline):
+            return await self._get_now(url, params)
+
+    async def _get_now(self, url: str, params: Any) -> tuple[Any, httpx.Response]:
         async with self._client.stream("GET", url, params=params) as response:
             self._rate.update(response.headers)
             if response.status_code == 429:
@@ -599,9 +606,12 @@ class MastodonSource(Source):
             if earlier is not None:
                 return earlier
         try:
-            response = await self._client.post(
-                "/api/v1/statuses", data=form, headers={"Idempotency-Key": str(item["id"])})
-        except httpx.HTTPError as exc:
+            async with Deadline(self.deadline):
+                response = await self._client.post(
+                    "/api/v1/statuses", data=form,
+                    headers={"Idempotency-Key": str(item["id"])})
+        except (httpx.HTTPError, ServerError) as exc:
+            # Retried with the same Idempotency-Key: a post that did arrive is not doubled.
             raise DeliveryError(f"{describe_error(exc)} while posting", retry=True) from None
         self._rate.update(response.headers)
         if response.status_code == 429:

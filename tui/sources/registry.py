@@ -20,9 +20,9 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "replay": ("speed", "map", "shift"),
     "mastodon": ("token_file", "visibility", "stream", "streaming_url", "poll_seconds",
                  "stream_timeout", "timeout", "backoff_base", "backoff_cap", "page_limit",
-                 "max_pages", "horizon_days"),
+                 "max_pages", "horizon_days", "deadline"),
     "bluesky": ("service", "poll_seconds", "timeout", "backoff_base", "backoff_cap",
-                "page_limit", "max_pages", "dms", "horizon_days"),
+                "page_limit", "max_pages", "dms", "horizon_days", "deadline"),
     "feed": ("format", "map", "poll_seconds", "stream_timeout", "timeout", "backoff_base",
              "backoff_cap", "max_line", "max_body"),
 }

@@ -190,13 +190,21 @@ class Runner:
             await asyncio.gather(*busy, return_exceptions=True)
 
     def _start_deliveries(self) -> None:
+        """One sequence per conversation (its posts keep their order), conversations in
+        parallel: a delivery stuck on a slow server never holds back another customer's."""
+        self._busy = {k: t for k, t in self._busy.items() if not t.done()}
         for name, items in self._due_by_source().items():
-            task = self._busy.get(name)
-            if task is not None and not task.done():
-                continue  # that source is still sending the previous ones
+            by_conv: dict[str, list[dict]] = {}
             for item in items:
-                self._in_flight.add(item["id"])
-            self._busy[name] = asyncio.create_task(self._deliver_all(self.sources[name], items))
+                by_conv.setdefault(str(item.get("conv_id")), []).append(item)
+            for conv_id, group in by_conv.items():
+                key = f"{name}|{conv_id}"
+                if key in self._busy:
+                    continue  # still sending that conversation's earlier posts
+                for item in group:
+                    self._in_flight.add(item["id"])
+                self._busy[key] = asyncio.create_task(
+                    self._deliver_all(self.sources[name], group))
 
     async def _deliver_all(self, source: Source, items: list[dict]) -> None:
         for item in items:
