@@ -19,6 +19,9 @@ PUBLIC = "public"
 # A sender's clock further than this from the network's is flagged (phones drift by seconds;
 # minutes mean a wrong clock or a chosen date).
 SKEW_ALLOWED = timedelta(minutes=5)
+# Times after this year are refused as records (deadline arithmetic near year 9999 overflows,
+# and no real message is dated there).
+LATEST_YEAR = 2200
 DIRECT = "direct"
 CHANNELS = (PUBLIC, DIRECT)
 # Who can see a post, widest first (Mastodon's visibility; Bluesky posts are public, chat is
@@ -217,11 +220,17 @@ class Mention:
         created = parse_time(data["created_at"])
         received = parse_time(data["received_at"]) if data.get("received_at") else None
         sent = parse_time(data["sent_at"]) if data.get("sent_at") else None
+        for name, value in (("created_at", created), ("received_at", received),
+                            ("sent_at", sent)):
+            if value is not None and not LATEST_YEAR >= value.year >= 1970:
+                raise ValueError(f"{name} {iso(value)} is out of range (1970 to {LATEST_YEAR})")
         arrived = received or received_at or utcnow()
-        if created > arrived + SKEW_ALLOWED:
-            # Dated in the future by the sender: the clock starts when it reached us, and the
-            # sender's time is kept for display.
-            sent, created = sent or created, arrived
+        now = utcnow()
+        if created > now + SKEW_ALLOWED:
+            # Dated in the future by the sender: the clock starts when it reached us (or now),
+            # and the sender's time is kept for display.
+            start = arrived if 0 < arrived.timestamp() and arrived <= now else now
+            sent, created = sent or created, start
         return cls(
             id=mid,
             source=clean_name(data.get("source") or source or "import", 200),

@@ -8,7 +8,6 @@ errors are built from the status code, the URL path and the server's own ``error
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ..core.interchange import load_json
 from ..core.model import parse_time, utcnow
 from ..core.text import clean_name
 
@@ -243,8 +243,10 @@ async def read_body(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
 
 
 def parse_json(body: bytes | str) -> Any:
+    """A JSON body; ``PayloadError`` for anything unusable (malformed, nested 100k deep, a
+    5,000-digit integer), lone surrogates replaced (``core.interchange.load_json``)."""
     try:
-        return json.loads(body)
+        return load_json(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"malformed JSON ({clean_name(str(exc), 120)})") from None
 
