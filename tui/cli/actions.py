@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..core.desk import ActionRefused, Conversation, Desk
+from ..core.desk import ActionRefused, AlreadyAnswering, Conversation, Desk
 from ..core.model import iso
 from ..core.replies import ReplyRefused
 from ..core.when import format_time_left
@@ -167,7 +167,7 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
                 raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
-    ev = desk.reply(args.id, text, reply_key=key)
+    ev = desk.reply(args.id, text, reply_key=key, again=args.again)
     print(f"replied on #{ev.conv} ({ev.details['channel']}): queued as {ev.id}")
     return OK
 
@@ -185,7 +185,7 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
         from ..core.replies import network_of
         bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
                                      desk.render_values(conv))
-    ev = desk.take_offline(args.id, bridge, dm)
+    ev = desk.take_offline(args.id, bridge, dm, again=args.again)
     print(f"took #{ev.conv} offline: bridge reply and DM queued ({ev.id})")
     return OK
 
@@ -295,9 +295,13 @@ def add_parsers(sub: Any) -> None:
             p.add_argument("text", nargs="?", help="the reply text")
             p.add_argument("--suggested", action="store_true", help="send the suggested reply")
             p.add_argument("--key", help="send this canned reply (replies.yaml key)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "offline":
             p.add_argument("--bridge", help="the public reply (default: the suggested bridge)")
             p.add_argument("--dm", help="the direct message (default: the suggested one)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "handoff":
             p.add_argument("team", help="team id from rules.yaml")
             p.add_argument("--note", help="what the team needs to know")
@@ -331,6 +335,8 @@ def run(args: argparse.Namespace) -> int:
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
+        if isinstance(exc, AlreadyAnswering):
+            print("mentiondesk: add --again to send it anyway", file=sys.stderr)
         return REFUSED
     except ReplyRefused as exc:
         print(f"mentiondesk: refused: {exc}", file=sys.stderr)

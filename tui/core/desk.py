@@ -37,7 +37,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     sort_key,
 )
 from .indexes import DeadlineIndex
-from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
+from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
@@ -45,6 +45,7 @@ from .replies import ReplyRefused, check_reply, network_of
 log = logging.getLogger("mentiondesk.desk")
 
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
+JUST_SENT = timedelta(minutes=15)  # an answer this recent counts as "just sent" (asks first)
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
@@ -56,6 +57,21 @@ class ActionRefused(Exception):
     def __init__(self, reasons: str | list[str]) -> None:
         self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
         super().__init__("; ".join(self.reasons))
+
+
+class AlreadyAnswering(ActionRefused):
+    """An answer to this conversation is still in the outbox, or went out moments ago, and the
+    customer has not written since: a second one would be a duplicate.  The console and the CLI
+    ask, then call again with ``again=True``."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        what = {"reply": "a reply", "dm": "a direct message", "bridge": "a public reply",
+                "close_loop": "a close-the-loop message"}.get(item.get("kind", ""), "an answer")
+        state = ("was sent at " + str(item.get("sent_at") or "")[11:16] + " UTC"
+                 if item.get("status") == SENT else "is waiting in the outbox")
+        super().__init__(f"{what} to this conversation {state}; the customer has not written "
+                         "since — send another anyway?")
+        self.item = item
 
 
 class Outgrown(ActionRefused):
@@ -461,10 +477,15 @@ class Desk:
 
     def reply(self, conv_id: str, text: str, *, agent: str | None = None,
               reply_key: str | None = None, seen_seq: int | None = None,
-              group: str | None = None) -> Event:
-        """Reply in the customer's channel (in DMs once the conversation went offline)."""
+              group: str | None = None, again: bool = False) -> Event:
+        """Reply in the customer's channel (in DMs once the conversation went offline).
+
+        Raises ``AlreadyAnswering`` when an answer is pending or just sent and the customer has
+        not written since, unless ``again``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq)
+        if not again:
+            self._check_answering(conv)
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
@@ -478,10 +499,13 @@ class Desk:
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
                      agent: str | None = None, seen_seq: int | None = None,
-                     group: str | None = None) -> Event:
-        """A public bridge reply ("we've sent you a DM") plus the direct message itself."""
+                     group: str | None = None, again: bool = False) -> Event:
+        """A public bridge reply ("we've sent you a DM") plus the direct message itself.
+        Raises ``AlreadyAnswering`` like ``reply``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq)
+        if not again:
+            self._check_answering(conv)
         public_target = self.latest_mention(conv, PUBLIC)
         target = self.latest_mention(conv)
         if target is None:
@@ -988,6 +1012,23 @@ class Desk:
         problems = self._text_problems(text, channel, conv)
         if problems:
             raise ActionRefused(problems)
+
+    def _check_answering(self, conv: Conversation) -> None:
+        """Refuse (typed: ``AlreadyAnswering``) a second answer while one is pending or was
+        sent within ``JUST_SENT``, when no customer message arrived after it."""
+        now = self.clock()
+        for item in reversed(self.outbox.for_conversation(conv.id)):
+            if item.get("kind") not in ("reply", "dm", "bridge"):
+                continue
+            ev = self.events.get(item.get("event_id") or "")
+            if ev is None or ev.undone or ev.details.get("undelivered"):
+                continue
+            if ev.seq < conv.last_mention_seq:
+                continue  # the customer wrote after it: a new answer is expected
+            recent = (item["status"] == SENT and item.get("sent_at")
+                      and now - parse_time(item["sent_at"]) < JUST_SENT)
+            if item["status"] in OPEN_STATES or recent:
+                raise AlreadyAnswering(item)
 
     def _check_outgrown(self, conv: Conversation, seen_seq: int | None) -> None:
         if seen_seq is None:
