@@ -234,7 +234,16 @@ class _Loader:
         where = f"the {kind} source"
         if key in SECONDS:
             return self._seconds(item, key, where)
-        if key in ("stream", "dms", "burst", "shift"):
+        if key == "notification_types":
+            from ..sources.mastodon import NOTIFICATION_TYPES
+
+            if (not isinstance(value, list) or not value
+                    or any(v not in NOTIFICATION_TYPES for v in value)):
+                self.problem(line, f"'notification_types' must be a list of "
+                                   f"{', '.join(NOTIFICATION_TYPES)}, not {describe(value)}")
+                return None
+            return list(value)
+        if key in ("stream", "dms", "burst", "shift", "include_filtered"):
             if not isinstance(value, bool):
                 self.problem(line, f"'{key}' must be true or false, not {describe(value)}")
                 return None
