@@ -169,6 +169,15 @@ class FakeMastodon(FakeServer):
         if req.path == "/api/v1/streaming/user":
             script = self.streams.popleft() if self.streams else [Pause(30)]
             return Reply(200, self._play(script), {"Content-Type": "text/event-stream"})
+        if (req.path.startswith("/api/v1/statuses/") and req.method == "GET"
+                and req.path.count("/") == 4):
+            wanted = req.path.rsplit("/", 1)[1]
+            with self.lock:
+                found = [n["status"] for n in self.notifications
+                         if n.get("status") and n["status"]["id"] == wanted]
+            if found:
+                return Reply.json(found[-1], **self._rest_headers)
+            return Reply.json({"error": "Record not found"}, 404)
         if req.path.startswith("/api/v1/statuses/") and req.path.endswith("/context"):
             return Reply.json(recorded_json("test_entity_context.yaml", "GET", "/context"))
         if req.path == "/api/v1/statuses" and req.method == "POST":

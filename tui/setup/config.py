@@ -54,7 +54,7 @@ SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MAST
                "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
                "a file only you can read (chmod 600)")
 SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap",
-           "deadline")
+           "deadline", "edit_seconds")
 VISIBILITIES = ("public", "unlisted", "private")
 
 

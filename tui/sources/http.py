@@ -340,6 +340,9 @@ class SeenIds:
     def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key, default)
 
+    def values(self) -> list[Any]:
+        return list(self._items.values())
+
 
 async def sleep_until(when: datetime) -> None:
     await asyncio.sleep(max(0.0, (when - utcnow()).total_seconds()))

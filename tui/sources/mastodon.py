@@ -87,6 +87,7 @@ MASTODON_VISIBILITY = {"public": "public", "unlisted": "unlisted", "followers": 
 # Mastodon keeps an Idempotency-Key for one hour; the key's hour starts at the first POST, which
 # is after the item was created, so before this age a re-send is safe on the key alone.
 KEY_SAFE = timedelta(minutes=50)
+EDIT_CHECKS = 20  # recent customer statuses re-read for edits in polling mode
 OWN_STATUS_PAGES = 5  # pages of 40 of our own statuses a late re-send looks back through
 _MENTION = re.compile(r"(?<![\w@])@[\w.-]+(?:@[\w.-]+)?")
 
@@ -131,6 +132,7 @@ class MastodonSource(Source):
         horizon_days: float = 7.0,
         deadline: float = 30.0,
         notification_types: Any = ("mention", "quote"),
+        edit_seconds: float = 120.0,
         include_filtered: bool = True,
         seen_limit: int = 10_000,
         name: str | None = None,
@@ -169,6 +171,9 @@ class MastodonSource(Source):
         # Mastodon 4.3+ holds back notifications from new or limited accounts unless asked:
         # customers are exactly such accounts (older servers ignore the parameter).
         self.include_filtered = include_filtered
+        # Without the stream, edits are found by re-reading recent mentions this often.
+        self.edit_seconds = edit_seconds
+        self._edits_checked = 0.0  # loop time of the last re-read
         register_secret(secret)
         self._client = make_client(base_url, timeout=timeout,
                                    headers={"Authorization": f"Bearer {secret}"})
@@ -242,6 +247,8 @@ class MastodonSource(Source):
             self.catching_up(self._fetched)
         await self._backfill_notifications(emit)
         await self._backfill_conversations(emit)
+        if not self.stream and self._caught_up:
+            await self._refresh_edits(emit)
         self.save_position({"notifications": self._notification_mark,
                             "conversations": self._conversation_mark})
         detail = "up to date"
@@ -408,6 +415,32 @@ class MastodonSource(Source):
 
         self._conversation_mark = await self._catch_up(
             "/api/v1/conversations", params, self._conversation_mark, convert, emit)
+
+    async def _refresh_edits(self, emit: Emit) -> None:
+        """Polling mode has no ``status.update`` events: every ``edit_seconds`` re-read the
+        newest customer statuses of the last day (at most ``EDIT_CHECKS``) and emit the edited
+        ones exactly as the stream would (``edited=True``: the desk re-triages them)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._edits_checked < self.edit_seconds and self._edits_checked:
+            return
+        self._edits_checked = loop.time()
+        since = utcnow() - timedelta(days=1)
+        recent = [m for m in self._seen.values()
+                  if isinstance(m, Mention) and not m.deleted and m.channel == PUBLIC
+                  and m.created_at >= since]
+        recent.sort(key=lambda m: m.created_at, reverse=True)
+        for known in recent[:EDIT_CHECKS]:
+            try:
+                status, _ = await self._get(f"/api/v1/statuses/{known.raw_id or known.id}")
+            except ServerError:
+                continue  # gone (404) or failing: the next round tries again
+            if not isinstance(status, dict):
+                continue
+            fresh = self._from_status(status, edited=True)
+            if fresh is not None and fresh.text != known.text:
+                fresh = _copy(fresh, created_at=known.created_at, sent_at=known.sent_at)
+                self._seen.add(fresh.id, fresh)
+                self._emit(emit, [fresh])
 
     # --- streaming -----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "mastodon": ("token_file", "visibility", "stream", "streaming_url", "poll_seconds",
                  "stream_timeout", "timeout", "backoff_base", "backoff_cap", "page_limit",
                  "max_pages", "horizon_days", "deadline", "notification_types",
-                 "include_filtered"),
+                 "include_filtered", "edit_seconds"),
     "bluesky": ("service", "poll_seconds", "timeout", "backoff_base", "backoff_cap",
                 "page_limit", "max_pages", "dms", "horizon_days", "deadline"),
     "feed": ("format", "map", "poll_seconds", "stream_timeout", "timeout", "backoff_base",
