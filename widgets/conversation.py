@@ -144,6 +144,10 @@ def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> C
             m = h.mention
             channel = AUDIENCE_CELLS.get(getattr(m, "visibility", "public"), ("pub ", DIM))
             flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
+            warning = getattr(m, "content_warning", None)
+            if warning:
+                lines.append(assemble(when, other, ("CW ", "bold $warning"),
+                                      plain(one_line(warning, 200), "italic")))
             skew = getattr(m, "clock_skew", None)
             if skew is not None:
                 flags += (f" (sender's clock says {full_time(m.sent_at, tz)}: "

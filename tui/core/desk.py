@@ -960,7 +960,9 @@ class Desk:
             to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
             event_id=ev.id, hold_seconds=self.undo_seconds,
             # Never wider than the post it answers (Mastodon followers-only, unlisted).
-            audience=DIRECT if channel == DIRECT else target.visibility, after=after)
+            audience=DIRECT if channel == DIRECT else target.visibility, after=after,
+            # The customer's content warning stays on our public answer to it.
+            content_warning=target.content_warning if channel != DIRECT else None)
         self.outbox.add(item)
         return item
 

@@ -151,6 +151,7 @@ class Mention:
     # The time the sender's client put on the message, when it differs from ``created_at``
     # (which is when the network received it: the response clock starts there).
     sent_at: datetime | None = None
+    content_warning: str | None = None  # the sender's warning (Mastodon spoiler_text)
 
     @property
     def clock_skew(self) -> timedelta | None:
@@ -248,6 +249,8 @@ class Mention:
             deleted=bool(data.get("deleted", False)),
             audience=audience,
             sent_at=sent,
+            content_warning=(clean_name(data["content_warning"], 500)
+                             if data.get("content_warning") else None),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -268,6 +271,7 @@ class Mention:
             "deleted": self.deleted,
             "audience": self.audience,
             "sent_at": iso(self.sent_at),
+            "content_warning": self.content_warning,
         }
 
     @classmethod
@@ -292,6 +296,7 @@ class Mention:
             deleted=data.get("deleted", False),
             audience=data.get("audience"),
             sent_at=parse_time(data["sent_at"]) if data.get("sent_at") else None,
+            content_warning=data.get("content_warning"),
         )
 
 

@@ -55,6 +55,7 @@ class Outbox:
         hold_seconds: float = 0.0,
         audience: str | None = None,
         after: str | None = None,
+        content_warning: str | None = None,
     ) -> dict[str, Any]:
         """``audience``: who can see the post answered (``model.AUDIENCES``); the source never
         posts wider than that.  ``after``: an item that must be *sent* before this one goes
@@ -74,6 +75,7 @@ class Outbox:
             "in_reply_to_raw": in_reply_to_raw,
             "audience": audience,
             "after": after,
+            "content_warning": content_warning,
             "status": PENDING,
             "attempts": 0,
             "not_before": iso(now + timedelta(seconds=hold_seconds)),

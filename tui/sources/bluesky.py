@@ -397,7 +397,7 @@ class BlueskySource(Source):
                               language=language,
                               # The DID: handles change, and many show "handle.invalid".
                               id=clean_name(author["did"], 300) if author.get("did") else None),
-                text=clean_text(record.get("text") or "", MAX_TEXT),
+                text=clean_text(expand_links(record) + images_text(record), MAX_TEXT),
                 # The clock starts when the network indexed the post; ``createdAt`` is whatever
                 # the customer's client wrote (kept for display, skew flagged).
                 created_at=received,
@@ -687,6 +687,47 @@ class BlueskySource(Source):
         body = await self._xrpc("GET", "com.atproto.identity.resolveHandle",
                                 params={"handle": handle})
         return str(body["did"])
+
+
+def expand_links(record: dict) -> str:
+    """The post's text with each link facet's shortened text replaced by its full URL (the app
+    shows ``example.com/very-lo...``; only the facet has the address).  Offsets are UTF-8 bytes;
+    a facet that does not fit the text is ignored."""
+    text = str(record.get("text") or "")
+    data = text.encode("utf-8")
+    spans = []
+    for facet in record.get("facets") or []:
+        if not isinstance(facet, dict):
+            continue
+        index = facet.get("index") or {}
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        uri = next((f.get("uri") for f in facet.get("features") or []
+                    if isinstance(f, dict) and f.get("$type") == "app.bsky.richtext.facet#link"
+                    and isinstance(f.get("uri"), str)), None)
+        if (uri and isinstance(start, int) and isinstance(end, int)
+                and 0 <= start < end <= len(data)):
+            spans.append((start, end, uri))
+    spans.sort()
+    out, at = bytearray(), 0
+    for start, end, uri in spans:
+        if start < at:
+            continue  # overlapping facets: keep the first
+        out += data[at:start] + uri.encode("utf-8")
+        at = end
+    out += data[at:]
+    return out.decode("utf-8", "replace")
+
+
+def images_text(record: dict) -> str:
+    """``[image: alt]`` lines for a post's images (shown, and read by triage)."""
+    embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
+    media = embed.get("media") if isinstance(embed.get("media"), dict) else embed
+    lines = []
+    for image in media.get("images") or [] if isinstance(media, dict) else []:
+        if isinstance(image, dict):
+            alt = clean_name(str(image.get("alt") or ""), 500)
+            lines.append(f"[image: {alt}]" if alt else "[image without a description]")
+    return ("\n" + "\n".join(lines)) if lines else ""
 
 
 def network_times(indexed: object, created: object) -> tuple[datetime, datetime | None]:

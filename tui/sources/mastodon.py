@@ -559,8 +559,8 @@ class MastodonSource(Source):
                 text = "\n".join(line for line in text.splitlines()
                                  if not line.strip().startswith("RE: ")).strip()
                 text = f"{text}\n[quoting {quoted}]"
-            if status.get("spoiler_text"):
-                text = f"{status['spoiler_text']}\n{text}"
+            text += _attachments_text(status.get("media_attachments"))
+            warning = clean_name(status.get("spoiler_text") or "", 500) or None
             language = status.get("language")
             # The clock starts when our server got it (the notification's time); a remote
             # status's created_at is its sender's claim (shown, skew flagged).
@@ -592,6 +592,7 @@ class MastodonSource(Source):
                 language=author.language,
                 edited=edited,
                 audience=audience_of_value(status.get("visibility")) or "public",
+                content_warning=warning,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._skip(f"status {clean_name(status.get('id'), 40)}: {type(exc).__name__} {exc}")
@@ -650,6 +651,8 @@ class MastodonSource(Source):
                                  audience_of_value(item.get("audience")))
             visibility = MASTODON_VISIBILITY[audience]
         form = {"status": text, "visibility": visibility}
+        if item.get("content_warning"):
+            form["spoiler_text"] = str(item["content_warning"])  # the customer's own warning
         if item.get("in_reply_to_raw"):
             form["in_reply_to_id"] = str(item["in_reply_to_raw"])
         if int(item.get("attempts") or 0) > 1 and _older_than(item.get("created_at"), KEY_SAFE):
@@ -717,6 +720,19 @@ class MastodonSource(Source):
             raise DeliveryError(f"{describe_error(exc)} while checking for an earlier post",
                                 retry=True) from None
         return None
+
+
+def _attachments_text(media: Any) -> str:
+    """``[image: alt text]`` lines for a status's attachments (shown, and read by triage): a
+    photo-only post is not an empty one."""
+    lines = []
+    for item in media if isinstance(media, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = clean_name(str(item.get("type") or "attachment"), 20)
+        alt = clean_name(str(item.get("description") or ""), 500)
+        lines.append(f"[{kind}: {alt}]" if alt else f"[{kind} without a description]")
+    return ("\n" + "\n".join(lines)) if lines else ""
 
 
 def _quoted_text(status: dict) -> str:
