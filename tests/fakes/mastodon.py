@@ -73,6 +73,7 @@ class FakeMastodon(FakeServer):
         self.verify["id"] = self.me["id"]
         self.verify["acct"] = self.me["acct"]
         self.conversations: list[dict] = []
+        self.max_characters = 500  # /api/v2/instance configuration.statuses
         self.notifications: list[dict] = []
         self.streams: deque[list[Any]] = deque()  # one script per stream connection
         self.faults: dict[str, deque[Reply | str]] = {}  # path -> queued faults
@@ -153,6 +154,10 @@ class FakeMastodon(FakeServer):
             return fault
         if req.path == "/api/v1/accounts/verify_credentials":
             return Reply.json(self.verify, **self._rest_headers)
+        if req.path == "/api/v2/instance":
+            return Reply.json({"domain": "localhost", "configuration": {"statuses": {
+                "max_characters": self.max_characters,
+                "characters_reserved_per_url": 23}}})
         if req.path == "/api/v1/notifications":
             if fault == "malformed":
                 broken = b'[{"id": "1", "type": "mention", "status": {'

@@ -40,7 +40,7 @@ from .indexes import DeadlineIndex
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
-from .replies import ReplyRefused, check_reply, network_of
+from .replies import DEFAULT_LIMITS, Limit, ReplyRefused, check_reply, network_of
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -159,6 +159,7 @@ class Desk:
         self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.positions: dict[str, dict[str, Any]] = {}  # source name -> where it stopped
+        self.post_limits: dict[str, Limit] = {}  # source name -> the server's own length rule
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         self.last_checkpoint = clock()
@@ -1007,8 +1008,17 @@ class Desk:
     def _text_problems(self, text: str, channel: str, conv: Conversation) -> list[str]:
         if not text or not text.strip():
             return ["the message is empty"]
-        return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=getattr(self.replies, "limits", None))
+        network = network_of(conv.source)
+        limits = getattr(self.replies, "limits", None)
+        own = self.post_limits.get(conv.source)
+        if own is not None:  # what the server itself said (Mastodon /api/v2/instance)
+            limits = {**(limits or DEFAULT_LIMITS), network: own}
+        return check_reply(text, channel=channel, network=network, limits=limits)
+
+    def set_post_limit(self, source: str, max_characters: int, url_length: int = 23) -> None:
+        """The length rule a server announced for its posts (Mastodon ``/api/v2/instance``:
+        ``configuration.statuses``), used for that source's replies from now on."""
+        self.post_limits[source] = Limit(int(max_characters), "mastodon", int(url_length))
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

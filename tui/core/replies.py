@@ -51,17 +51,28 @@ class ReplyRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Limit:
     max: int
-    unit: str = "characters"  # or "graphemes"
+    unit: str = "characters"  # or "graphemes", or "mastodon" (the server's own way, below)
+    url_length: int = 23  # Mastodon: every URL counts as this many (characters_reserved_per_url)
 
     def measure(self, text: str) -> int:
         if self.unit == "graphemes":
             return len(_GRAPHEME.findall(text))
+        if self.unit == "mastodon":
+            # Mastodon's StatusLengthValidator: each URL counts as ``url_length``, a remote
+            # mention ``@user@domain`` as ``@user``, and the rest in grapheme clusters.
+            counted = _URL.sub("x" * self.url_length, text)
+            counted = _REMOTE_MENTION.sub(r"\1", counted)
+            return len(_GRAPHEME.findall(counted))
         return len(text)
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_REMOTE_MENTION = re.compile(r"(?<![\w@])(@[\w.-]+)@[\w.-]+\.[A-Za-z]{2,}")
 
 
 DEFAULT_LIMITS: dict[str, Limit] = {
     "default": Limit(500),
-    "mastodon": Limit(500),
+    "mastodon": Limit(500, "mastodon"),  # until the instance says (/api/v2/instance)
     "bluesky": Limit(300, "graphemes"),
 }
 

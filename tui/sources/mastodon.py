@@ -187,6 +187,7 @@ class MastodonSource(Source):
         self._fetched = 0  # mentions read while catching up
         self._horizon_reached = False
         self.account_id: str | None = None
+        self.post_limit: tuple[int, int] | None = None  # (max characters, URL length)
 
     def __repr__(self) -> str:  # never the token
         return f"MastodonSource({self.name!r})"
@@ -298,6 +299,24 @@ class MastodonSource(Source):
         if not isinstance(me, dict) or not me.get("id"):
             raise PayloadError("verify_credentials answered without an account id")
         self.account_id = str(me["id"])
+        if self.post_limit is None:
+            await self._read_instance_limits()
+
+    async def _read_instance_limits(self) -> None:
+        """``configuration.statuses`` of ``/api/v2/instance``: the server's own length limit and
+        what a URL counts as.  A server without it keeps Mastodon's defaults (500, 23)."""
+        try:
+            info, _ = await self._get("/api/v2/instance")
+        except (ServerError, PayloadError):
+            self.post_limit = (500, 23)
+            return
+        conf = ((info.get("configuration") or {}).get("statuses") or {}
+                if isinstance(info, dict) else {})
+        try:
+            self.post_limit = (int(conf.get("max_characters") or 500),
+                               int(conf.get("characters_reserved_per_url") or 23))
+        except (TypeError, ValueError):
+            self.post_limit = (500, 23)
 
     async def _pages(self, path: str, params: list[tuple[str, str]], mark: str | None):
         """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``).  Without a

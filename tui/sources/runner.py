@@ -96,6 +96,12 @@ class Runner:
             self._wake.set()
 
     def _store_positions(self) -> None:
+        set_limit = getattr(self.desk, "set_post_limit", None)
+        if set_limit is not None:
+            for name, source in self.sources.items():
+                limit = getattr(source, "post_limit", None)
+                if limit and getattr(self.desk, "post_limits", {}).get(name) is None:
+                    set_limit(name, *limit)
         save = getattr(self.desk, "save_source_position", None)
         positions, self._positions = self._positions, {}
         if save is None:
