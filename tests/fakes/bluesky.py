@@ -69,6 +69,7 @@ class FakeBluesky(FakeServer):
         self.posted = threading.Event()
         self.chat_policy: dict[str, str] = {}  # did -> allowIncoming ("all", "following", "none")
         self.followers: set[str] = set()  # dids that follow the brand
+        self.handles: dict[str, str] = {}  # handle -> did (resolveHandle)
         self.template = recorded_notifications()["notifications"][0]
         self.publish(copy.deepcopy(self.template))
 
@@ -173,6 +174,11 @@ class FakeBluesky(FakeServer):
             return self._list(req)
         if nsid == "com.atproto.repo.createRecord":
             return self._create(req, fault)
+        if nsid == "com.atproto.identity.resolveHandle":
+            handle = req.arg("handle", "")
+            if handle in self.handles:
+                return Reply.json({"did": self.handles[handle]})
+            return xrpc_error(400, "InvalidRequest", "Unable to resolve handle")
         if nsid == "app.bsky.actor.getProfile":
             actor = req.arg("actor", "")
             allow = self.chat_policy.get(actor, "all")

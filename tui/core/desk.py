@@ -963,7 +963,8 @@ class Desk:
             # Never wider than the post it answers (Mastodon followers-only, unlisted).
             audience=DIRECT if channel == DIRECT else target.visibility, after=after,
             # The customer's content warning stays on our public answer to it.
-            content_warning=target.content_warning if channel != DIRECT else None)
+            content_warning=target.content_warning if channel != DIRECT else None,
+            language=target.language)
         self.outbox.add(item)
         return item
 

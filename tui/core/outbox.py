@@ -56,6 +56,7 @@ class Outbox:
         audience: str | None = None,
         after: str | None = None,
         content_warning: str | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
         """``audience``: who can see the post answered (``model.AUDIENCES``); the source never
         posts wider than that.  ``after``: an item that must be *sent* before this one goes
@@ -76,6 +77,7 @@ class Outbox:
             "audience": audience,
             "after": after,
             "content_warning": content_warning,
+            "language": language,
             "status": PENDING,
             "attempts": 0,
             "not_before": iso(now + timedelta(seconds=hold_seconds)),

@@ -75,6 +75,8 @@ CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 MAX_GRAPHEMES = 300
 DM_CHECK_PAGES = 4  # pages of 50 messages a re-sent DM looks back through for its first send
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_LINK = regex.compile(r"https?://[^\s<>\"']+", regex.IGNORECASE)
+_HANDLE = regex.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,})")
 
 
 def tid_for(item_id: str, created_at: object = None) -> str:
@@ -559,7 +561,11 @@ class BlueskySource(Source):
             await self._login()
         rkey = tid_for(item["id"], item.get("created_at"))
         record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": text,
-                                  "createdAt": _iso_now()}
+                                  "createdAt": _iso_now(),
+                                  "langs": [str(item.get("language") or "en")[:16]]}
+        facets = await self._facets(text)
+        if facets:
+            record["facets"] = facets
         raw = str(item.get("in_reply_to_raw") or "").split()
         if len(raw) >= 2:
             parent = {"uri": raw[0], "cid": raw[1]}
@@ -578,6 +584,34 @@ class BlueskySource(Source):
         if not isinstance(body, dict) or not body.get("uri"):
             raise PayloadError("createRecord answered without a uri")
         return clean_name(body["uri"], 400)
+
+    async def _facets(self, text: str) -> list[dict]:
+        """Link and mention facets for our post (UTF-8 byte offsets, as the app expects): links
+        become clickable and @handles notify.  A handle that does not resolve stays text."""
+        facets = []
+        for match in _LINK.finditer(text):
+            url = match.group(0).rstrip(".,;:!?)")
+            start = len(text[:match.start()].encode("utf-8"))
+            facets.append({"index": {"byteStart": start,
+                                     "byteEnd": start + len(url.encode("utf-8"))},
+                           "features": [{"$type": "app.bsky.richtext.facet#link",
+                                         "uri": url}]})
+        for match in _HANDLE.finditer(text):
+            handle = match.group(1).rstrip(".")
+            try:
+                body = await self._xrpc("GET", "com.atproto.identity.resolveHandle",
+                                        params={"handle": handle})
+            except (XrpcError, ServerError, PayloadError):
+                continue
+            did = body.get("did") if isinstance(body, dict) else None
+            if not isinstance(did, str):
+                continue
+            start = len(text[:match.start()].encode("utf-8"))
+            facets.append({"index": {"byteStart": start,
+                                     "byteEnd": start + len(("@" + handle).encode("utf-8"))},
+                           "features": [{"$type": "app.bsky.richtext.facet#mention",
+                                         "did": did}]})
+        return facets
 
     async def _existing(self, rkey: str) -> str | None:
         try:
