@@ -19,13 +19,16 @@ redraw is coalesced:
 * the detail panes (conversation + suggestion) redraw ``DETAIL_DEBOUNCE`` seconds after the
   cursor stops moving, so holding ``j`` costs one queue row per key, not a screen layout;
 * alerts (critical arrivals, at-risk clocks) become at most one toast and one bell per kind
-  every ``ALERT_COOLDOWN`` seconds, naming how many arrived; the status bar counts unread
-  critical conversations, so an alert is never lost in a summary.
+  every ``ALERT_COOLDOWN`` seconds, naming how many arrived (:mod:`.alerts` keeps the
+  batches; the app owns the timers and the bell); the status bar counts unread critical
+  conversations, so an alert is never lost in a summary.
 
 The conversation pane also shows the thread around the conversation's latest mention as the
 network has it (``Source.context``): fetched when the agent opens a conversation or the cursor
 rests on one, in an exclusive async worker (moving on cancels the fetch in flight) with a
-timeout, and kept per mention in a small LRU so that going back costs nothing.  A source that
+timeout, and kept per mention in a small LRU (:mod:`.threads`) so that going back costs
+nothing.  The key table, the help and the command palette are :mod:`.keys` and
+:mod:`.palette`; the filter language is :mod:`tui.core.filters`.  A source that
 offers no thread (demo, replay, feed) costs nothing either: no worker, no section.
 
 :meth:`MentionDesk.flush_redraws` applies whatever is pending at once (tests, after an action).
