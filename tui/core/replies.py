@@ -100,7 +100,8 @@ def _check(text: str, channel: str, network: str, limits: Mapping[str, Limit] | 
     limit = _limit_for(network, limits)
     size = limit.measure(text)
     if size > limit.max:
-        reasons.append(f"too long for {network}: {size} {limit.unit}, the limit is {limit.max} "
+        unit = "characters" if limit.unit == "mastodon" else limit.unit  # Mastodon's count
+        reasons.append(f"too long for {network}: {size} {unit}, the limit is {limit.max} "
                        f"— shorten it by {size - limit.max}")
     if channel == PUBLIC:
         kinds = list(dict.fromkeys(LABELS[f.kind] for f in find_personal_data(text)))
