@@ -50,6 +50,8 @@ def test_queue_lists_most_urgent_first(capsys, desk_dir: Path) -> None:
     assert {r["id"] for r in rows} == {"1", "2"}  # spam is not waiting for an answer
     code, out, _ = run(capsys, desk_dir, "queue")
     assert "@sam" in out and "need a reply" in out
+    sam = next(line for line in out.splitlines() if "@sam" in line)
+    assert "pub ●↩    @sam" in sam  # the core's marker set (tui.core.api.MARKERS), as the console's
     code, out, _ = run(capsys, desk_dir, "queue", "--all", "--json")
     assert len(out.splitlines()) == 3
 

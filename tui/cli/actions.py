@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..core.api import ActionRefused, AlreadyAnswering, describe, describe_all, markers
+from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
 from ..core.conversation import Conversation
 from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso
@@ -221,7 +221,8 @@ def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
-    "queue": (cmd_queue, "list open conversations, most urgent first"),
+    "queue": (cmd_queue, "list open conversations, most urgent first (markers: "
+              + ", ".join(f"{m.symbol} {m.meaning}" for m in MARKERS) + ")"),
     "show": (cmd_show, "a conversation's history, profile and suggested action"),
     "outbox": (cmd_outbox, "posts waiting to go out (and failed ones)"),
     "reply": (cmd_reply, "reply to a conversation"),

@@ -425,11 +425,13 @@ class Desk:
 
     def _check_saving(self) -> None:
         """Refuse an agent action while the store cannot write (after one retry)."""
-        if self.store is None or getattr(self.store, "fault", None) is None:
+        store = self.store
+        if store is None or store.fault is None:
             return
         if not self.retry_save():
-            raise NotSaving(self.store.fault, "actions are refused until the desk can save "
-                            "again (free some space; it retries by itself)")
+            raise NotSaving(store.fault or "the desk cannot save",
+                            "actions are refused until the desk can save again (free some "
+                            "space; it retries by itself)")
 
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
@@ -1019,12 +1021,12 @@ class Desk:
         """Say what damage made the load repair and where set-aside records went (the
         store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
         store = self.store
-        notes = getattr(store, "recovered", None)
-        if notes is None or not (loaded.repaired or loaded.aside):
+        if store is None or not (loaded.repaired or loaded.aside):
             return
+        notes = store.recovered
         notes.extend(loaded.repaired)
         where = None
-        if loaded.aside and hasattr(store, "set_aside"):
+        if loaded.aside:
             where = store.set_aside(loaded.aside)
         for table, key, _doc, why in loaded.aside:
             kept = f"kept in {where.name}" if where is not None else (
@@ -1108,7 +1110,7 @@ class Desk:
         try:
             self._flush()
         except StoreNotSaving as exc:
-            if ev.agent == SYSTEM or mark is None:
+            if ev.agent == SYSTEM or mark is None or self.store is None:
                 log.info("%s; %s kept in memory", exc.state, ev.kind)
             else:
                 # The agent is told "not done": take it back, so nothing unsaved shows as done.
@@ -1152,7 +1154,8 @@ class Desk:
         if item["status"] == SENT:
             conv = self.conversations.get(item.get("conv_id") or "")
             cust = self.customers.get(conv.customer) if conv is not None else None
-            if cust is not None and cust.pop("dm_refused", None) is not None:
+            if (conv is not None and cust is not None
+                    and cust.pop("dm_refused", None) is not None):
                 self._put_customer(conv.customer)
             return
         ev = self.events.get(item.get("event_id") or "")

@@ -124,9 +124,10 @@ class Author:
             return cls(handle=handle, language=language)
         if not isinstance(value, dict):
             raise ValueError("author must be a handle string or an object with 'handle'")
-        handle = value.get("handle") or value.get("acct") or value.get("username")
-        if not handle:
+        found = value.get("handle") or value.get("acct") or value.get("username")
+        if not found:
             raise ValueError("author has no 'handle'")
+        handle = found
         if not isinstance(handle, str):
             raise ValueError(f"author handle must be a string, not {_kind(handle)}")
         followers_value = value.get("followers") or value.get("followers_count") or 0

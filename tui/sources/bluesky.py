@@ -752,7 +752,8 @@ def expand_links(record: dict) -> str:
 
 def images_text(record: dict) -> str:
     """``[image: alt]`` lines for a post's images (shown, and read by triage)."""
-    embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
+    found = record.get("embed")
+    embed: dict = found if isinstance(found, dict) else {}
     media = embed.get("media") if isinstance(embed.get("media"), dict) else embed
     lines = []
     for image in media.get("images") or [] if isinstance(media, dict) else []:

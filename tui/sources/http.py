@@ -267,14 +267,14 @@ class Deadline:
             await self._cm.__aenter__()
         return self
 
-    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        # Never swallows an exception (returns None): a timeout becomes a ServerError.
         if self._cm is None:
-            return False
+            return
         try:
             await self._cm.__aexit__(kind, exc, tb)
         except TimeoutError:
             raise ServerError(f"no complete answer within {self.seconds:g} s") from None
-        return False
 
 
 class Partial(bytes):

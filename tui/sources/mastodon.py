@@ -322,7 +322,7 @@ class MastodonSource(Source):
         """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``).  Without a
         mark (the first start on this data directory), pages from the newest back (``Link
         rel=next``) until the caller says stop (the horizon or what the desk already has)."""
-        url: str | None = path
+        url: str = path
         query: Any = [*params, ("min_id", mark)] if mark is not None else list(params)
         rel = "prev" if mark is not None else "next"
         for _ in range(self.max_pages):
@@ -763,7 +763,8 @@ def _quoted_text(status: dict) -> str:
     inner = quote.get("quoted_status")
     if not isinstance(inner, dict) or quote.get("state", "accepted") != "accepted":
         return ""
-    account = inner.get("account") if isinstance(inner.get("account"), dict) else {}
+    found = inner.get("account")
+    account: dict = found if isinstance(found, dict) else {}
     words = html_to_text(str(inner.get("content") or "")).strip()
     return f"@{clean_name(str(account.get('acct') or '?'), 60)}: {words}" if words else ""
 
