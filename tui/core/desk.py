@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import persist
@@ -96,6 +97,29 @@ class Alert:
     conv_id: str
     kind: str  # "critical" | "at_risk"
     message: str
+
+
+@dataclass(slots=True)
+class RulesReloaded:
+    """What :meth:`Desk.reload_rules` changed."""
+
+    path: str
+    old_categories: list[str]
+    new_categories: list[str]
+    retriaged: int  # open conversations triaged again (0 unless asked)
+
+    @property
+    def summary(self) -> str:
+        added = [c for c in self.new_categories if c not in self.old_categories]
+        removed = [c for c in self.old_categories if c not in self.new_categories]
+        parts = [f"rules reloaded from {self.path}: {len(self.new_categories)} categories"]
+        if added:
+            parts.append("added " + ", ".join(added))
+        if removed:
+            parts.append("removed " + ", ".join(removed))
+        parts.append(f"{self.retriaged} open conversations re-triaged" if self.retriaged
+                     else "open conversations keep their triage")
+        return "; ".join(parts)
 
 
 class Desk:
@@ -326,6 +350,53 @@ class Desk:
 
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
+
+    # ==== rules ================================================================================
+
+    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False
+                     ) -> RulesReloaded:
+        """Apply a changed rules file to the running desk, once it passes the same checks as
+        ``mentiondesk check`` (its ``reply:`` keys against the desk's replies).
+
+        ``path``: the file (default: the one the desk was started with).  New mentions are
+        triaged with the new rules from now on; open conversations keep their triage unless
+        ``retriage`` is True (then every mention of an open conversation is triaged again and
+        the queue re-sorted).  Office hours given by the config still override the file's.
+
+        Raises :class:`~tui.core.rules.RulesError` (``problems`` give file:line and the fix)
+        when the file has problems; the desk then keeps its current rules, untouched.
+        """
+        from .rules import load_rules
+
+        target = Path(path) if path is not None else Path(self.rules.path)
+        rules = load_rules(target, reply_keys=set(self.replies.keys))
+        override = getattr(self.config, "office_hours", None)
+        if override is not None:
+            rules.set_office_hours(override)
+        old = self.rules
+        self.rules = rules
+        self.fold = Fold(rules.levels)  # the fold knows the levels (the thank-you rule)
+        changed: set[str] = set()
+        if retriage:
+            now = self.clock()
+            for conv in list(self.conversations.values()):
+                if conv.status not in (OPEN, SNOOZED, MONITOR):  # not the closed ones
+                    continue
+                for key in conv.mention_keys():
+                    m = self.mentions[key]
+                    cust = self.customers.get(m.customer, {"contacts": []})
+                    prior = [c for c in cust["contacts"] if c < m.created_at]
+                    self.triages[key] = self.rules.triage(m, prior=prior, now=now)
+                    self._put_mention(key)
+                self._refold(conv, notify=False)
+                changed.add(conv.id)
+            if self.store is not None and changed:
+                self.store.flush()
+            self._notify(changed)
+        log.info("rules reloaded from %s (%d categories)%s", target, len(rules.categories),
+                 f"; {len(changed)} open conversations re-triaged" if retriage else "")
+        return RulesReloaded(str(target), list(old.categories), list(rules.categories),
+                             len(changed))
 
     # ==== ingest ===============================================================================
 

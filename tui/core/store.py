@@ -1264,6 +1264,27 @@ def _lock_file(data_dir: Path) -> int:
     return fd
 
 
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the process holding ``data_dir``'s lock (a running desk), or None when no
+    process holds it.  Never takes the lock for longer than the test; never creates the file."""
+    path = Path(data_dir) / LOCK
+    if fcntl is None or not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _permission_hint(path: Path, exc: OSError) -> str:
     if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
         return ""
