@@ -1147,7 +1147,8 @@ class _Chunks:
     """Buffered writes of ASCII text through a ``FileOps`` (1 MB at a time)."""
 
     def __init__(self, fd: int, io: FileOps) -> None:
-        self.fd, self.io, self.parts, self.size = fd, io, [], 0
+        self.fd, self.io, self.size = fd, io, 0
+        self.parts: list[str] = []
 
     def write(self, text: str) -> None:
         self.parts.append(text)
