@@ -99,7 +99,7 @@ def test_config_office_hours_still_override(rules_copy, tmp_path):
     from datetime import time
     from types import SimpleNamespace
 
-    from tui.core.clock import OfficeHours
+    from tui.core.hours import OfficeHours
 
     desk = desk_on(rules_copy, tmp_path)
     hours = OfficeHours("America/New_York", [0, 1, 2, 3, 4], time(9), time(17), set())
