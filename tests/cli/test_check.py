@@ -138,12 +138,12 @@ def test_run_prints_problems_and_returns_status(capsys):
     assert capsys.readouterr().out == "ok: 2 categories, 2 replies\n"
 
 
-def test_add_parser_registers_check():
-    parser = argparse.ArgumentParser(prog="mentiondesk")
-    check.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["check", "--rules", "r.yaml", "--replies", "p.yaml"])
-    assert args.func is check.run
-    assert (args.rules, args.replies, args.config) == (Path("r.yaml"), Path("p.yaml"), None)
+def test_the_parser_registers_check():
+    from tui.cli import build_parser
+
+    args = build_parser().parse_args(["check", "--rules", "r.yaml", "--replies", "p.yaml"])
+    assert args.handler is check.run
+    assert (args.rules, args.replies, args.config) == ("r.yaml", "p.yaml", None)
 
 
 def run_check(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:

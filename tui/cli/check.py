@@ -53,17 +53,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "check", help="validate rules.yaml, replies.yaml and the config file",
         description="Validate the triage rules, the canned replies and (optionally) the config "
                     "file.  Problems are printed as file:line: message; exit status 1 if any.")
-    _arguments(parser)
-    parser.set_defaults(func=run)
+    from .common import add_common
+
+    add_common(parser)
+    parser.set_defaults(handler=run)
     return parser
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rules", type=Path, default=None,
-                        help="rules file (default: ./rules.yaml, else the shipped one)")
-    parser.add_argument("--replies", type=Path, default=None,
-                        help="replies file (default: ./replies.yaml, else the shipped one)")
-    parser.add_argument("--config", type=Path, default=None, help="config file to validate too")
 
 
 def run(args: argparse.Namespace) -> int:

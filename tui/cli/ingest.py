@@ -21,24 +21,20 @@ from ..core.model import iso
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..sources.registry import add_source_arguments
-    from .common import add_common
+    from .common import add_common, add_source_options
 
     p = subparsers.add_parser(
         "ingest", help="run sources headless into the desk, printing each triaged mention",
         description="Run sources without the console: mentions are triaged and stored, due "
                     "replies are delivered, and each mention prints as one JSON line.")
-    add_common(p)
-    p.add_argument("--source", action="append", metavar="SPEC",
-                   help="demo | replay:PATH | mastodon:URL | bluesky:HANDLE | feed:URL "
-                        "(repeatable; default: the config file's sources)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true",
                       help="one REST pass / poll per source, then stop")
     when.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                       help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--no-deliver", action="store_true", help="do not send due outbox items")
-    add_source_arguments(p)
+    add_common(p)
+    add_source_options(p)
     p.set_defaults(handler=run)
 
 
@@ -71,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                   "file", file=sys.stderr)
             return 2
         try:
-            sources = [make_source(spec, config, options=source_options(spec, args))
+            sources = [make_source(spec, config, options=source_options(spec, args,
+                                                                    fastest=args.once))
                        for spec in specs]
         except ValueError as exc:
             print(f"mentiondesk: {exc}", file=sys.stderr)

@@ -512,23 +512,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="the shift hand-over report",
                        description="What came in, what was resolved, offline, handed off, "
                                    "near or past its deadline; themes and the shift's figures.")
-    add_common(p)
     p.add_argument("--since", default="12h", help="window: 12h, 7d or an ISO time (default 12h)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_report)
     p = sub.add_parser("export", help="the audit trail (conversations, mentions, actions, posts)",
                        description="Every conversation, customer mention, agent action and "
                                    "outgoing post: who, what, when, which rule. No secrets.")
-    add_common(p)
     p.add_argument("--since", help="only records since: 12h, 7d or an ISO time (default all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    add_common(p)
     p.set_defaults(handler=run_export)
     p = sub.add_parser("review", help="breached, reopened or not closed publicly",
                        description="Conversations that breached their target, were reopened, "
                                    "or went offline and were resolved without a public close.")
-    add_common(p)
     p.add_argument("--since", default="7d", help="window (default 7d)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_review)
 
 

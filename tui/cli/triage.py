@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "triage", help="dry-run the rules over a history file (JSONL or CSV)",
         description="Dry-run the triage rules over a history of mentions and print the decision "
                     "for each one, then a summary.  Nothing is stored or sent.")
+    from .common import add_common
+
+    add_common(p)
     p.add_argument("file", help="history file: .jsonl/.ndjson/.json (JSON Lines) or .csv")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per mention, then a summary object")
@@ -46,11 +49,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--map", default=argparse.SUPPRESS, metavar="FIELD=COLUMN,...",
                    help="CSV columns for the mention fields, e.g. "
                         "id=tweet_id,author=author_id,in_reply_to=in_response_to_tweet_id")
-    p.add_argument("--rules", default=argparse.SUPPRESS, metavar="FILE",
-                   help="rules file (default ./rules.yaml or the packaged one)")
-    p.add_argument("--replies", default=argparse.SUPPRESS, metavar="FILE",
-                   help="replies file, to check the rules' reply keys (default ./replies.yaml "
-                        "or the packaged one)")
     p.set_defaults(handler=run)
     return p
 
