@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import actions, check, ingest, report, triage
+from . import actions, check, ingest, report, triage, where
 from .common import add_common, add_source_options, merge_positions
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, ingest, report)
+FAMILIES = (check, triage, ingest, report, where)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -315,7 +315,7 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     handler = COMMANDS[args.command][0]
     try:
-        desk = open_desk(options_from(args))
+        desk = open_desk(options_from(args), create=False)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code

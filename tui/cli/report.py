@@ -588,7 +588,7 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
         with paused_gc():  # building the desk from its snapshot is a bulk read too
-            desk = open_desk(options_from(args), read_only=True)
+            desk = open_desk(options_from(args), read_only=True, create=False)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code

@@ -878,7 +878,7 @@ def run_console(args: argparse.Namespace) -> int:
     from ..setup.boot import BootError, open_desk, options_from
 
     try:
-        desk = open_desk(options_from(args), console=True)
+        desk = open_desk(options_from(args))
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
