@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tui.cli import check
-from tui.cli.check import check_files, default_path
+from tui.cli.check import check_files
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
@@ -114,20 +114,17 @@ def test_the_config_file_is_checked_too(tmp_path):
     assert check_files(VALID_RULES, VALID_REPLIES, config) == []
 
 
-def test_default_path_prefers_the_working_directory(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    assert default_path("rules.yaml") == Path(check.__file__).resolve().parent.parent / "data" / (
-        "rules.yaml")
-    (tmp_path / "rules.yaml").write_text("x: 1\n")
-    assert default_path("rules.yaml") == Path("rules.yaml")
-
-
-def test_run_prints_problems_and_returns_status(capsys):
+def test_run_prints_problems_and_returns_status(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user config file
+    monkeypatch.delenv("MENTIONDESK_CONFIG", raising=False)
     args = argparse.Namespace(rules=BROKEN / "unknown_team.rules.yaml", replies=VALID_REPLIES,
                               config=None)
-    assert check.run(args) == 1
+    assert check.run(args) == 2
     out, err = capsys.readouterr()
-    assert out == ""
+    assert out.splitlines() == [
+        f"config   none ({tmp_path / 'mentiondesk' / 'config.yaml'} does not exist)",
+        f"rules    {BROKEN / 'unknown_team.rules.yaml'}  (--rules)",
+        f"replies  {VALID_REPLIES}  (--replies)"]
     assert err.splitlines() == [
         f"{BROKEN / 'unknown_team.rules.yaml'}:19: unknown team 'refund' in category 'refund' — "
         "did you mean 'refunds'? Write one of the teams under teams: (refunds, social)",
@@ -135,7 +132,7 @@ def test_run_prints_problems_and_returns_status(capsys):
     ]
     args = argparse.Namespace(rules=VALID_RULES, replies=VALID_REPLIES, config=None)
     assert check.run(args) == 0
-    assert capsys.readouterr().out == "ok: 2 categories, 2 replies\n"
+    assert capsys.readouterr().out.endswith("\nok: 2 categories, 2 replies\n")
 
 
 def test_the_parser_registers_check():
@@ -147,7 +144,8 @@ def test_the_parser_registers_check():
 
 
 def run_check(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(cwd))
+    env.pop("MENTIONDESK_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "tui.cli", "check", *arguments], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=60)
 
@@ -157,11 +155,14 @@ def test_real_process_exit_codes(tmp_path):
     (tmp_path / "rules.yaml").write_text((ROOT / "rules.yaml").read_text())
     (tmp_path / "replies.yaml").write_text((ROOT / "replies.yaml").read_text())
     ok = run_check(cwd=tmp_path)
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok: 14 categories, 14 replies\n", "")
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert ok.stdout.splitlines()[1:] == [
+        f"rules    {tmp_path / 'rules.yaml'}  (the current directory)",
+        f"replies  {tmp_path / 'replies.yaml'}  (the current directory)",
+        "ok: 14 categories, 14 replies"]
 
     bad = run_check("--rules", str(BROKEN / "bad_regex.rules.yaml"), cwd=tmp_path)
-    assert bad.returncode == 1
-    assert bad.stdout == ""
+    assert bad.returncode == 2
     assert bad.stderr.startswith(f"{BROKEN / 'bad_regex.rules.yaml'}:23: bad regex")
     # the shipped replies were used (relative default), so refund_assist was known: one problem
     assert bad.stderr.endswith("1 problem found\n")

@@ -53,7 +53,7 @@ def test_rules(position, capsys, tmp_path: Path) -> None:
     broken.write_text("categories: [oops\n")
     code = main(argv(position, ["--rules", str(broken)], ["check", "--replies", REPLIES]))
     _, err = capsys.readouterr()
-    assert code == 1 and str(broken) in err
+    assert code == 2 and str(broken) in err
 
 
 @pytest.mark.parametrize("position", POSITIONS)
@@ -62,7 +62,7 @@ def test_replies(position, capsys, tmp_path: Path) -> None:
     broken.write_text("replies: {refund_assist: 3\n")
     code = main(argv(position, ["--replies", str(broken)], ["check", "--rules", RULES]))
     _, err = capsys.readouterr()
-    assert code == 1 and str(broken) in err
+    assert code == 2 and str(broken) in err
 
 
 @pytest.mark.parametrize("position", POSITIONS)
@@ -71,7 +71,7 @@ def test_config(position, capsys, tmp_path: Path) -> None:
     config.write_text("agent: sam\ntoken: abc\n")
     code = main(argv(position, ["--config", str(config)], ["check", *files()]))
     _, err = capsys.readouterr()
-    assert code == 1 and f"{config}:2" in err and "secrets are not allowed" in err
+    assert code == 2 and f"{config}:2" in err and "secrets are not allowed" in err
 
 
 @pytest.mark.parametrize("position", POSITIONS)

@@ -1,8 +1,13 @@
-"""``mentiondesk check``: validate rules.yaml, replies.yaml (and the config file) before going live.
+"""``mentiondesk check``: validate the files in effect before going live.
 
-Every problem is printed as ``file:line: message`` (editors and CI understand that form); the exit
-status is 1 when there is any problem, 0 otherwise.  Replies are loaded first so that every
-``reply:`` in the rules can be checked against the keys that really exist.
+Checks exactly the files the console would load with the same options and environment: the config
+file (``--config``, else ``$MENTIONDESK_CONFIG``, else ``config.yaml`` in the user config
+directory), and the rules and replies (``--rules``/``--replies``, else the config's, else
+``./rules.yaml``, else the packaged copies).  It prints each file's path and why it is the one in
+effect, then every problem as ``file:line: message`` (editors and CI understand that form) on
+stderr.  Exit status (README, "Exit codes"): 0 ready, 2 any problem.  Replies are loaded first so
+that every ``reply:`` in the rules is checked against the keys that really exist; ``keys:`` in the
+config are checked against the console's binding ids.
 """
 
 from __future__ import annotations
@@ -16,20 +21,12 @@ from ..core.replies import RepliesError, load_replies
 from ..core.rules import RulesError, load_rules
 from ..core.yamlfile import Problem
 from ..setup.config import validate as validate_config
-
-_PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def default_path(name: str) -> Path:
-    """``./name`` when it exists (a team's own copy), else the copy shipped in tui/data/."""
-    local = Path.cwd() / name
-    if local.exists():
-        return Path(name)
-    return _PACKAGE_DATA / name
+from .common import OK, USAGE
 
 
 def check_files(rules_path: Path | str, replies_path: Path | str,
-                config_path: Path | str | None = None) -> list[Problem]:
+                config_path: Path | str | None = None,
+                binding_ids: frozenset[str] | None = None) -> list[Problem]:
     """Every problem in the given files; an empty list means they are ready to use."""
     problems: list[Problem] = []
     reply_keys: list[str] | None = None
@@ -43,7 +40,7 @@ def check_files(rules_path: Path | str, replies_path: Path | str,
     except RulesError as exc:
         problems.extend(exc.problems)
     if config_path is not None:
-        problems.extend(validate_config(Path(config_path)))
+        problems.extend(validate_config(Path(config_path), binding_ids))
     return problems
 
 
@@ -61,16 +58,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    rules_path = args.rules or default_path("rules.yaml")
-    replies_path = args.replies or default_path("replies.yaml")
-    problems = check_files(rules_path, replies_path, getattr(args, "config", None))
+    from ..console.keymap import binding_ids
+    from ..setup.boot import BootError, config_path, load_config, options_from, policy_paths
+
+    opts = options_from(args)
+    ids = binding_ids()
+    cpath, cwhy = config_path(opts)
+    problems: list[Problem] = []
+    config = None
+    if cpath is not None:
+        if not cpath.is_file():
+            problems.append(Problem(str(cpath), 0, f"no such config file ({cwhy})"))
+        else:
+            try:
+                config = load_config(opts, ids)
+            except BootError:
+                problems.extend(validate_config(cpath, ids))
+    paths = policy_paths(opts, config)
+    print(f"config   {cpath}  ({cwhy})" if cpath else f"config   {cwhy}")
+    for name, (path, why) in paths.items():
+        print(f"{name:<8} {path}  ({why})")
+    problems.extend(check_files(paths["rules"][0], paths["replies"][0]))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         count = len(problems)
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
-        return 1
-    rules = load_rules(rules_path)
-    replies = load_replies(replies_path)
+        return USAGE
+    rules = load_rules(paths["rules"][0])
+    replies = load_replies(paths["replies"][0])
+    if config is not None and config.office_hours is not None:
+        rules.set_office_hours(config.office_hours)
     print(f"ok: {len(rules.categories)} categories, {len(replies.keys)} replies")
-    return 0
+    return OK

@@ -876,9 +876,10 @@ def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
 def run_console(args: argparse.Namespace) -> int:
     """Open the desk from the command-line options and run the console until quit."""
     from ..setup.boot import BootError, open_desk, options_from
+    from .keymap import binding_ids
 
     try:
-        desk = open_desk(options_from(args))
+        desk = open_desk(options_from(args), binding_ids=binding_ids())
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
@@ -896,6 +897,9 @@ def run_console(args: argparse.Namespace) -> int:
         logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = MentionDesk(desk, sources)
+    theme = getattr(desk.config, "theme", None)
+    if theme:
+        app.theme = theme
     result = app.run()
     app.close_desk()
     return int(result or 0)

@@ -67,8 +67,9 @@ def config_path(opts: Options) -> tuple[Path | None, str]:
     return None, f"none ({found} does not exist)"
 
 
-def load_config(opts: Options) -> Any:
-    """The config file, or None when there is none (the demo needs none)."""
+def load_config(opts: Options, binding_ids: frozenset[str] | None = None) -> Any:
+    """The config file, or None when there is none (the demo needs none).  ``binding_ids``: the
+    console's, to refuse a ``keys:`` entry that names no binding."""
     from . import config as config_mod
 
     path, _ = config_path(opts)
@@ -77,7 +78,7 @@ def load_config(opts: Options) -> Any:
     if not path.is_file():
         raise BootError(f"{path}: no such config file")
     try:
-        return config_mod.load_config(path)
+        return config_mod.load_config(path, binding_ids)
     except config_mod.ConfigError as exc:
         raise BootError("\n".join(str(p) for p in exc.problems)) from exc
 
@@ -174,7 +175,8 @@ def no_desk_message(path: Path, why: str) -> str:
 
 
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
-              create: bool = True, read_only: bool = False) -> Any:
+              create: bool = True, read_only: bool = False,
+              binding_ids: frozenset[str] | None = None) -> Any:
     """Build the desk.  Raises ``BootError`` with a clear message on any problem.
 
     The data directory follows ``data_dir_and_why``.  ``create=False`` (reads and actions on
@@ -188,7 +190,7 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     from ..core.model import utcnow
     from ..core.store import Store, StoreError, StoreLocked
 
-    config = load_config(opts)
+    config = load_config(opts, binding_ids)
     rules, replies = load_policy(opts, config)
     store = None
     if with_store:
