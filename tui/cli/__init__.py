@@ -8,11 +8,12 @@ report on a shift.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from . import actions, check, ingest, report, triage, where
-from .common import add_common, add_source_options, merge_positions
+from .common import INTERRUPTED, OK, add_common, add_source_options, merge_positions
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
 FAMILIES = (check, triage, ingest, report, where)
@@ -47,9 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
 SOURCE_COMMANDS = ("ingest",)
 
 
+# Commands whose last positional is free text or a tag that may start with "-": ``tag 5 -vip``
+# removes the tag, ``note 5 -1 star`` would be read as an unknown option by argparse otherwise.
+DASH_VALUES = {"tag": "tag", "note": "text", "reply": "text"}
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; a lone unknown ``-word`` fills the free-text positional of ``tag``,
+    ``note`` and ``reply`` when it is still empty (``--`` works too: ``tag 5 -- -vip``)."""
+    args, extras = parser.parse_known_args(argv)
+    field = DASH_VALUES.get(args.command or "")
+    if field and len(extras) == 1 and extras[0].startswith("-") and \
+            getattr(args, field, None) is None:
+        setattr(args, field, extras.pop())
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return merge_positions(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = merge_positions(parser.parse_args(argv))
+    args = parse(parser, argv)
     if args.command is not None and args.command not in SOURCE_COMMANDS:
         given = [f"--{n}" for n in ("source", "speed", "seed", "rate", "burst")
                  if getattr(args, n, None) is not None]
@@ -62,7 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..console.app import run_console
 
         return run_console(args)
-    return int(args.handler(args) or 0)
+    try:
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
+    except BrokenPipeError:  # `mentiondesk show 5 | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit flush stays quiet
+        return OK
+    except KeyboardInterrupt:  # Ctrl-C on a long read (export of a year): no traceback
+        print("mentiondesk: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

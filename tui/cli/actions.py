@@ -226,6 +226,8 @@ def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
 
 
 def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
+    if args.tag is None:
+        raise ValueError("give the tag: tag ID TAG (or -TAG to remove it)")
     ev = desk.tag(args.id, args.tag)
     verb = "untagged" if ev.details["remove"] else "tagged"
     print(f"{verb} #{ev.conv} {ev.details['tag']}")
@@ -233,6 +235,8 @@ def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
 
 
 def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
+    if args.text is None:
+        raise ValueError("give the note: note ID TEXT")
     ev = desk.note(args.id, args.text)
     print(f"noted on #{ev.conv}")
     return OK
@@ -307,9 +311,10 @@ def add_parsers(sub: Any) -> None:
         elif name == "assign":
             p.add_argument("to", nargs="?", help="agent name (default: you)")
         elif name == "tag":
-            p.add_argument("tag")
+            p.add_argument("tag", nargs="?",
+                           help="the tag; -TAG removes it (`tag 5 -vip` works as is)")
         elif name == "note":
-            p.add_argument("text")
+            p.add_argument("text", nargs="?", help="the note")
 
 
 def run(args: argparse.Namespace) -> int:

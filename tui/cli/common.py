@@ -13,21 +13,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-# Exit codes: one table for every command and the console (README, "Exit codes").
+# Exit codes: one table for every command and the console (README, "Exit codes"; tested by
+# tests/cli/test_exit_codes.py).
 OK = 0          # done
 REFUSED = 1     # refused or not found: no such conversation, no desk in that directory, an
-#                 action the desk refuses, a problem found by `check`, a source that failed
+#                 action the desk refuses
 USAGE = 2       # bad input or files: a bad option or value, broken rules/replies/config files,
-#                 a history or source spec that cannot be read
+#                 a history file or source spec that cannot be read
 LOCKED = 3      # the data directory is in use by another mentiondesk (console or ingest)
+SOURCE_FAILED = 4  # ingest: a source failed for good (unreachable, refused the credentials)
+INTERRUPTED = 130  # Ctrl-C on a command that reads or reports (ingest and the console stop
+#                    cleanly on Ctrl-C/SIGTERM instead: what they read is saved, exit 0)
 
 EXIT_CODES: dict[int, str] = {
     OK: "done",
     REFUSED: "refused or not found (the reason is printed): no such conversation, no desk in "
-             "the data directory, an action the desk refuses, problems found by check",
-    USAGE: "bad input or files: a bad option, broken rules/replies/config, an unreadable "
-           "history file or source spec",
+             "the data directory, an action the desk refuses",
+    USAGE: "bad input or files: a bad option or value, problems in the rules, replies or "
+           "config (check, the console and every command), a missing or unreadable history "
+           "file, a bad source spec",
     LOCKED: "the data directory is in use by another mentiondesk",
+    SOURCE_FAILED: "ingest: a source failed (unreachable, credentials refused); the others' "
+                   "mentions are saved",
+    INTERRUPTED: "interrupted by Ctrl-C (a read or report; nothing is half-written)",
 }
 
 ENV_VARS: dict[str, str] = {

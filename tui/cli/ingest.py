@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from ..core.model import iso
+from .common import OK, SOURCE_FAILED, USAGE
 
 
 def add_parser(subparsers: Any) -> None:
@@ -65,14 +66,14 @@ def run(args: argparse.Namespace) -> int:
         if not specs:
             print("mentiondesk: no source: give --source SPEC or list sources in the config "
                   "file", file=sys.stderr)
-            return 2
+            return USAGE
         try:
             sources = [make_source(spec, config, options=source_options(spec, args,
                                                                     fastest=args.once))
                        for spec in specs]
         except ValueError as exc:
             print(f"mentiondesk: {exc}", file=sys.stderr)
-            return 2
+            return USAGE
 
         def printed(results: list[Any]) -> None:
             for result in results:
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{source.name}: {state} ({detail}); {s.received} received, "
                   f"{s.skipped} skipped", file=sys.stderr)
             failed += state == "failed"
-        return 1 if failed else 0
+        return SOURCE_FAILED if failed else OK
     finally:
         desk.close()
         if desk.store is not None:

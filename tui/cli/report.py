@@ -52,6 +52,7 @@ from ..core.model import iso as _iso
 from ..core.store import paused_gc
 from ..core.themes import themes
 from ..core.when import fmt_rate, fmt_seconds, parse_since
+from .common import OK, USAGE
 
 MD_LIST_LIMIT = 50  # rows per section in the Markdown report; JSON has them all
 THEMES_TOP = 10
@@ -596,12 +597,10 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
         print(f"mentiondesk: note: {note}", file=sys.stderr)
     try:
         body(desk)
-        return 0
+        return OK
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `mentiondesk export | head`
-        return 0
+        return USAGE
     finally:
         # Not desk.close(): it flushes, and a read-only store refuses any write.
         if desk.store is not None:

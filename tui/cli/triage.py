@@ -8,8 +8,8 @@ Each mention is triaged with the created_at of the same customer's earlier menti
 so repeat-contact rules behave as they would have live.  The ``waiting`` modifier counts from
 ``created_at`` to the file's ``received_at`` (no ``received_at``: no waiting).
 
-Exit codes: 0 done; 1 the history cannot be read or ``--map`` does not fit it; 2 the rules (or
-replies) have problems — each printed as ``file:line: message``.
+Exit codes (README, "Exit codes"): 0 done; 2 the history cannot be read, ``--map`` does not fit
+it, or the rules (or replies) have problems — each printed as ``file:line: message``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from ..core.interchange import Skipped, parse_map, read_history
 from ..core.model import iso
 from ..setup.boot import default_file
+from .common import OK, USAGE
 
 # Stands for "the file had no received_at": a dry run then counts no waiting time.
 _NOT_RECEIVED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,15 +101,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         mapping = parse_map(getattr(args, "map", None))
     except ValueError as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
     rules = _load_policy(args, err)
     if rules is None:
-        return 2
+        return USAGE
     try:
         records = read_history(args.file, mapping or None, received_at=_NOT_RECEIVED)
     except (OSError, ValueError, csv.Error) as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
 
     by_category: Counter[str] = Counter()
     by_action: Counter[str] = Counter()
@@ -150,10 +151,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                     f"| {_one_line(m.text, TEXT_WIDTH)}\n")
     except BrokenPipeError:  # `mentiondesk triage F | head`: the reader has seen enough
         sys.stdout = open(os.devnull, "w")  # keeps the flush at exit quiet
-        return 0
+        return OK
     except (OSError, ValueError) as e:  # the file became unreadable mid-way
         print(f"mentiondesk triage: {args.file}: {e}", file=err)
-        return 1
+        return USAGE
     finally:
         records.close()
 
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
     else:
         _print_summary(summary, out)
-    return 0
+    return OK
 
 
 def _print_summary(s: dict[str, Any], out: TextIO) -> None:

@@ -890,7 +890,7 @@ def run_console(args: argparse.Namespace) -> int:
         desk.close()
         if desk.store is not None:
             desk.store.close()
-        return 2
+        return 2  # tui.cli.common.USAGE: a bad source spec (README, "Exit codes")
     log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
     if log_dir is not None:
         # Sources log to a file: the console owns the terminal.
