@@ -1,4 +1,4 @@
-"""`mentiondesk check` (tui/core/check.py) on the shipped files and on broken ones.
+"""`mentiondesk check` (tui/cli/check.py) on the shipped files and on broken ones.
 
 Each file in tests/data/broken/ differs from valid.rules.yaml / valid.replies.yaml by one mistake;
 every case asserts the file, the line and the gist of the message (what is wrong and what to write).
@@ -14,6 +14,7 @@ import pytest
 
 from tui.cli import check
 from tui.cli.check import check_files
+from tui.setup.boot import default_file, packaged_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
@@ -114,6 +115,15 @@ def test_the_config_file_is_checked_too(tmp_path):
     assert check_files(VALID_RULES, VALID_REPLIES, config) == []
 
 
+def test_default_file_prefers_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    # In a checkout the shipped copy is the repository's own (one copy, no symlink).
+    assert default_file("rules.yaml") == packaged_file("rules.yaml") == ROOT / "rules.yaml"
+    (tmp_path / "rules.yaml").write_text("x: 1\n")
+    assert default_file("rules.yaml") == Path("rules.yaml")
+    assert default_file("replies.yaml") == ROOT / "replies.yaml"
+
+
 def test_run_prints_problems_and_returns_status(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user config file
     monkeypatch.delenv("MENTIONDESK_CONFIG", raising=False)
@@ -157,8 +167,8 @@ def test_real_process_exit_codes(tmp_path):
     ok = run_check(cwd=tmp_path)
     assert (ok.returncode, ok.stderr) == (0, "")
     assert ok.stdout.splitlines()[1:] == [
-        f"rules    {tmp_path / 'rules.yaml'}  (the current directory)",
-        f"replies  {tmp_path / 'replies.yaml'}  (the current directory)",
+        "rules    rules.yaml  (the current directory)",
+        "replies  replies.yaml  (the current directory)",
         "ok: 14 categories, 14 replies"]
 
     bad = run_check("--rules", str(BROKEN / "bad_regex.rules.yaml"), cwd=tmp_path)

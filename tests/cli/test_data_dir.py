@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from tests.deskkit import ROOT
 from tui.cli import build_parser, main
 from tui.cli.common import merge_positions
 from tui.setup.boot import data_dir_and_why, load_config, options_from
@@ -124,7 +124,7 @@ def test_where_prints_every_file_in_effect(home: Path, capsys) -> None:
     (home / "rules.yaml").write_text((ROOT / "rules.yaml").read_text())
     assert main(["where"]) == 0
     out = capsys.readouterr().out
-    assert f"rules           {home / 'rules.yaml'}  (the current directory)" in out
+    assert "rules           rules.yaml  (the current directory)" in out
     assert "replies" in out and "the packaged copy" in out
     assert "no desk yet" in out and str(home / "data" / "mentiondesk" / "demo") in out
 

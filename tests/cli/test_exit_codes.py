@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, new_desk
+from deskkit import mention
 
-from tests.deskkit import ROOT, make_desk, mention
 from tui.cli import main
 from tui.cli.common import EXIT_CODES, LOCKED, OK, REFUSED, SOURCE_FAILED, USAGE
 from tui.core.store import Store
@@ -26,7 +27,7 @@ def desk_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("MENTIONDESK_CONFIG", raising=False)
     store = Store(tmp_path / "desk")
-    make_desk(store).ingest([mention(f"I want a refund for ticket {i}", f"rider{i}")
+    new_desk(store).ingest([mention(f"I want a refund for ticket {i}", f"rider{i}")
                              for i in range(40)])
     store.close()
     return tmp_path / "desk"
@@ -39,7 +40,7 @@ def cli(desk_dir: Path, *args: str) -> int:
 def events(desk_dir: Path) -> list:
     store = Store(desk_dir)
     try:
-        return list(make_desk(store).events.values())
+        return list(new_desk(store).events.values())
     finally:
         store.close()
 

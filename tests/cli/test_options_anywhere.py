@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, new_desk
+from deskkit import mention
 
-from tests.deskkit import ROOT, make_desk, mention
 from tui.cli import build_parser, main
 from tui.cli.common import merge_positions
 from tui.core.store import Store
@@ -30,7 +31,7 @@ def argv(position: str, option: list[str], command: list[str]) -> list[str]:
 @pytest.fixture
 def desk_dir(tmp_path: Path) -> Path:
     store = Store(tmp_path / "desk")
-    make_desk(store).ingest([mention("I want a refund for my cancelled ticket", "rita")])
+    new_desk(store).ingest([mention("I want a refund for my cancelled ticket", "rita")])
     store.close()
     return tmp_path / "desk"
 
@@ -81,7 +82,7 @@ def test_agent(position, capsys, desk_dir: Path) -> None:
     assert code == 0, capsys.readouterr().err
     store = Store(desk_dir)
     try:
-        notes = [e for e in make_desk(store).events.values() if e.kind == "note"]
+        notes = [e for e in new_desk(store).events.values() if e.kind == "note"]
         assert [e.agent for e in notes] == ["alex"]
     finally:
         store.close()
