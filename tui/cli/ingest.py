@@ -6,6 +6,8 @@
 Each triaged mention prints as one JSON object (key, conversation, category, urgency, deadline,
 action, team, offline, why) so that scripts and cron jobs can watch the queue without the console.
 Due outbox items are delivered too, unless ``--no-deliver``.  Source health goes to stderr.
+Ctrl-C or SIGTERM stops it cleanly at any time (``--once`` too): what was read is saved and the
+closing summary printed, exit 0.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def add_parser(subparsers: Any) -> None:
                     "replies are delivered, and each mention prints as one JSON line.")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true",
-                      help="one REST pass / poll per source, then stop")
+                      help="what is there now, as fast as possible, then stop: one REST pass / "
+                           "poll per source, a replay at max speed, the demo's current batch")
     when.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                       help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--no-deliver", action="store_true", help="do not send due outbox items")

@@ -771,6 +771,16 @@ def run_console(args: argparse.Namespace) -> int:
     theme = getattr(desk.config, "theme", None)
     if theme:
         app.theme = theme
-    result = app.run()
+    # SIGTERM (and SIGINT when it reaches us, e.g. from `kill -INT`) quit like `q`: the desk is
+    # flushed and closed by close_desk below, so what was read is saved.
+    import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: app.exit())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result = app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     app.close_desk()
     return int(result or 0)
