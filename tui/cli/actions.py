@@ -97,7 +97,8 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
         }, ensure_ascii=False, indent=1))
         return OK
     p = desk.profile(conv.id)
-    print(f"#{conv.id} @{conv.handle} ({p['name']}) — {p['followers']} followers"
+    name = f" ({p['name']})" if p.get("name") and p["name"] != conv.handle else ""
+    print(f"#{conv.id} @{conv.handle}{name} — {p['followers']} followers"
           f"{', verified' if p['verified'] else ''}; {p['contacts']} contacts; status "
           f"{conv.status}; {conv.urgency}; due in {fmt_left(desk, conv, now)}")
     for h in hist:
@@ -109,17 +110,40 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
             ev = h.event
             status = ", ".join(f"{i['kind']} {i['status']}" for i in h.outbox)
             undone = " (undone)" if ev.undone else ""
-            detail = ev.details.get("text") or ev.details.get("dm") or ev.details.get("note") \
-                or ev.details.get("team") or ev.details.get("tag") or ""
-            print(f"  {when} {ev.kind}{undone} by {ev.agent}: {one_line(str(detail), 160)}"
+            detail = event_detail(ev.kind, ev.details)
+            print(f"  {when} {ev.kind}{undone} by {ev.agent}"
+                  f"{': ' + one_line(detail, 160) if detail else ''}"
                   f"{' [' + status + ']' if status else ''}")
-    print(f"suggested: {sug.action} (team {sug.team}, offline {sug.offline}) — {sug.triage.why}")
+    how = [f"team {sug.team}"] if sug.team else []
+    how += ["take offline"] if sug.offline else []
+    print(f"suggested: {sug.action}{' (' + ', '.join(how) + ')' if how else ''} — "
+          f"{sug.triage.why}")
     for label, text in (("reply", sug.text), ("bridge", sug.bridge), ("dm", sug.dm)):
         if text:
             print(f"  {label}: {text}")
     for reason in sug.refused:
         print(f"  refused: {reason}")
     return OK
+
+
+def event_detail(kind: str, d: dict[str, Any]) -> str:
+    """The part of an event worth a line in ``show`` ("" when there is nothing to say)."""
+    if kind == "snooze":
+        return f"until {d['until']}" if d.get("until") else ""
+    if kind == "assign":
+        return f"to {d['to']}" if d.get("to") else ""
+    if kind == "tag":
+        return f"{'-' if d.get('remove') else '+'}{d.get('tag', '')}"
+    if kind == "handoff":
+        parts = [d.get("team"), d.get("case_id"), d.get("note")]
+        return " — ".join(str(x) for x in parts if x)
+    if kind == "ignore":
+        return str(d.get("reason") or "")
+    if kind == "undo":
+        return ", ".join(d.get("kinds") or [])
+    if kind == "offline":
+        return " / DM: ".join(str(x) for x in (d.get("bridge"), d.get("dm")) if x)
+    return str(d.get("text") or d.get("note") or "")
 
 
 def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
@@ -135,6 +159,24 @@ def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
                   f"{one_line(i['text'], 60)}{err}")
     if not items and not args.json:
         print("nothing waiting in the outbox")
+    return OK
+
+
+def done(desk: Desk, args: argparse.Namespace, text: str, events: list[Any],
+         **extra: Any) -> int:
+    """Say what was done: ``text`` for people, or with ``--json`` one object with the ids a
+    script needs — ``conv``, ``events`` (event ids, for undo and the audit trail), ``outbox``
+    (each queued post's id, kind, channel and status) and the command's own fields (``extra``:
+    ``case_id``, ``until``, ...)."""
+    if getattr(args, "json", False):
+        outbox = [{"id": i["id"], "kind": i["kind"], "channel": i.get("channel"),
+                   "status": i["status"], "event": ev.id}
+                  for ev in events for i in desk.outbox.for_event(ev.id)]
+        print(json.dumps({"command": args.command, "conv": events[0].conv if events else None,
+                          "events": [ev.id for ev in events], "outbox": outbox, **extra},
+                         ensure_ascii=False))
+    else:
+        print(text)
     return OK
 
 
@@ -163,8 +205,10 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
     ev = desk.reply(args.id, text, reply_key=key)
-    print(f"replied on #{ev.conv} ({ev.details['channel']}): queued as {ev.id}")
-    return OK
+    items = desk.outbox.for_event(ev.id)
+    return done(desk, args, f"replied on #{ev.conv} ({ev.details['channel']}): queued as "
+                            f"{', '.join(i['id'] for i in items) or ev.id} (undo within "
+                            f"{desk.undo_seconds:g} s)", [ev], channel=ev.details["channel"])
 
 
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
@@ -181,14 +225,16 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
         bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
                                      desk.render_values(conv))
     ev = desk.take_offline(args.id, bridge, dm)
-    print(f"took #{ev.conv} offline: bridge reply and DM queued ({ev.id})")
-    return OK
+    items = desk.outbox.for_event(ev.id)
+    return done(desk, args, f"took #{ev.conv} offline: " + ", ".join(
+        f"{i['kind']} queued as {i['id']}" for i in items), [ev])
 
 
 def cmd_handoff(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.handoff(args.id, args.team, args.note or "")
-    print(f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}")
-    return OK
+    return done(desk, args, f"handed #{ev.conv} to {ev.details['team']} as "
+                            f"{ev.details['case_id']}", [ev], team=ev.details["team"],
+                case_id=ev.details["case_id"])
 
 
 def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
@@ -199,8 +245,8 @@ def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
         text = desk.replies.render("close_loop", "public", network_of(conv.source),
                                    desk.render_values(conv))
     ev = desk.resolve(args.id, text)
-    print(f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else ""))
-    return OK
+    return done(desk, args, f"resolved #{ev.conv}" + (" and closed the loop publicly"
+                                                      if text else ""), [ev])
 
 
 def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
@@ -209,20 +255,20 @@ def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
     until = parse_until(args.until, desk.clock(), getattr(oh, "tz", None),
                         getattr(oh, "next_open", None))
     ev = desk.snooze(args.id, until)
-    print(f"snoozed #{ev.conv} until {ev.details['until']}")
-    return OK
+    return done(desk, args, f"snoozed #{ev.conv} until {ev.details['until']}", [ev],
+                until=ev.details["until"])
 
 
 def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.ignore(args.id, args.reason)
-    print(f"marked #{ev.conv} as {args.reason} (nothing deleted)")
-    return OK
+    return done(desk, args, f"marked #{ev.conv} as {args.reason} (nothing deleted)", [ev],
+                reason=args.reason)
 
 
 def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.assign(args.id, args.to)
-    print(f"assigned #{ev.conv} to {ev.details['to']}")
-    return OK
+    return done(desk, args, f"assigned #{ev.conv} to {ev.details['to']}", [ev],
+                to=ev.details["to"])
 
 
 def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
@@ -230,28 +276,33 @@ def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
         raise ValueError("give the tag: tag ID TAG (or -TAG to remove it)")
     ev = desk.tag(args.id, args.tag)
     verb = "untagged" if ev.details["remove"] else "tagged"
-    print(f"{verb} #{ev.conv} {ev.details['tag']}")
-    return OK
+    return done(desk, args, f"{verb} #{ev.conv} {ev.details['tag']}", [ev],
+                tag=ev.details["tag"], removed=ev.details["remove"])
 
 
 def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
     if args.text is None:
         raise ValueError("give the note: note ID TEXT")
     ev = desk.note(args.id, args.text)
-    print(f"noted on #{ev.conv}")
-    return OK
+    return done(desk, args, f"noted on #{ev.conv}", [ev])
 
 
 def cmd_accept(desk: Desk, args: argparse.Namespace) -> int:
     events = desk.accept(args.id)
-    print(f"#{args.id}: " + ", ".join(e.kind for e in events))
-    return OK
+    case = next((e.details["case_id"] for e in events if e.details.get("case_id")), None)
+    return done(desk, args, f"#{args.id}: " + ", ".join(e.kind for e in events)
+                + (f" ({case})" if case else ""), events, kinds=[e.kind for e in events],
+                case_id=case)
 
 
 def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.undo(conv_id=args.id)
-    print(f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}")
-    return OK
+    undone = list(ev.details.get("undid") or [])
+    cancelled = [i["id"] for e in undone for i in desk.outbox.for_event(e)
+                 if i["status"] == "cancelled"]
+    return done(desk, args, f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
+                + (f"; cancelled {', '.join(cancelled)}" if cancelled else ""), [ev],
+                kinds=ev.details["kinds"], undid=undone, cancelled=cancelled)
 
 
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
@@ -286,11 +337,13 @@ def add_parsers(sub: Any) -> None:
             continue
         if name == "undo":
             p.add_argument("id", nargs="?", help="only undo on this conversation")
+            p.add_argument("--json", action="store_true", help="one JSON object with the ids")
             continue
         p.add_argument("id", help="conversation id (from `mentiondesk queue`)")
-        if name == "show":
-            p.add_argument("--json", action="store_true")
-        elif name == "reply":
+        p.add_argument("--json", action="store_true",
+                       help="one JSON object (with --json an action prints the ids a script "
+                            "needs: conversation, events, outbox items, case id)")
+        if name == "reply":
             p.add_argument("text", nargs="?", help="the reply text")
             p.add_argument("--suggested", action="store_true", help="send the suggested reply")
             p.add_argument("--key", help="send this canned reply (replies.yaml key)")
