@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from . import actions, check, ingest, report, triage, where
 from .common import INTERRUPTED, OK, add_common, add_source_options, merge_positions
 
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A terminal console for social-media customer care. Without a command, "
                     "opens the console (on the built-in demo stream when no source is set).",
     )
+    parser.add_argument("--version", action="version", version=f"mentiondesk {__version__}",
+                        help="print the version (from the package metadata) and exit")
     add_common(parser, top=True)
     add_source_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
