@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,28 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     rules = load_rules(paths["rules"][0])
     replies = load_replies(paths["replies"][0])
+    source = paths["rules"][0]
     if config is not None and config.office_hours is not None:
         rules.set_office_hours(config.office_hours)
+        source = config.path
+    for warning in calendar_warnings(rules.office_hours, source):
+        print(warning, file=sys.stderr)
     print(f"ok: {len(rules.categories)} categories, {len(replies.keys)} replies")
     return OK
+
+
+CALENDAR_NOTICE_DAYS = 365  # warn a year ahead: time to add next year's dates
+
+
+def calendar_warnings(office_hours: Any, source: Any, today: date | None = None) -> list[str]:
+    """A warning when the office's holiday calendar ends within a year (or has ended): after
+    that day deadlines count holidays as working days."""
+    ends = office_hours.calendar_ends() if office_hours is not None else None
+    today = today or datetime.now(UTC).date()
+    if ends is None or ends > today + timedelta(days=CALENDAR_NOTICE_DAYS):
+        return []
+    when = "ended" if ends < today else "ends"
+    return [f"warning: {source}: the office_hours holidays calendar {when} on {ends}: after "
+            f"that, deadlines count holidays as working days. Use holidays: {{country: GB, "
+            f"subdiv: ENG}} (the holidays library, kept up to date) or list the next year's "
+            f"dates"]
