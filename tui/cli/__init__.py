@@ -13,11 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import actions, check, ingest, report, triage, where
-from .common import INTERRUPTED, OK, add_common, add_source_options, merge_positions
+from . import actions, check, completion, ingest, report, triage, where
+from .common import (
+    ENV_VARS,
+    EXIT_CODES,
+    INTERRUPTED,
+    OK,
+    add_common,
+    add_source_options,
+    merge_positions,
+)
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, ingest, report, where)
+FAMILIES = (check, triage, ingest, report, where, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mentiondesk",
         description="A terminal console for social-media customer care. Without a command, "
                     "opens the console (on the built-in demo stream when no source is set).",
+        epilog=main_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mentiondesk {__version__}",
                         help="print the version (from the package metadata) and exit")
@@ -39,12 +48,80 @@ def build_parser() -> argparse.ArgumentParser:
                 sub.choices[added].set_defaults(handler=module.run)
     actions.add_parsers(sub)
     for name, p in sub.choices.items():
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p.epilog = command_epilog(name)
         # Every command takes the common options after its name too (see common.py).
         if not any(a.dest == "data_dir" for a in p._actions):
             add_common(p)
         if name in SOURCE_COMMANDS and not any(a.dest == "speed" for a in p._actions):
             add_source_options(p)
     return parser
+
+
+# Examples shown under each command's --help (the README has the same ones).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "check": ("mentiondesk check", "mentiondesk check --config ~/care/config.yaml"),
+    "triage": ("mentiondesk triage history.jsonl | less",
+               "mentiondesk triage export.csv --map id=tweet_id,author=author_id --json"),
+    "ingest": ("mentiondesk ingest --source replay:history.jsonl --once",
+               "mentiondesk ingest --source mastodon:https://mastodon.example --for 600",
+               "mentiondesk ingest --source demo --once --data-dir /tmp/demo-desk"),
+    "report": ("mentiondesk report --since 12h", "mentiondesk report --format json > shift.json"),
+    "export": ("mentiondesk export --since 7d --format csv > audit.csv",),
+    "review": ("mentiondesk review --since 7d",),
+    "where": ("mentiondesk where", "mentiondesk --data-dir ~/desk where --json"),
+    "completion": ("mentiondesk completion bash > "
+                   "~/.local/share/bash-completion/completions/mentiondesk",
+                   "mentiondesk completion zsh > \"${fpath[1]}/_mentiondesk\""),
+    "queue": ("mentiondesk queue", "mentiondesk queue --json --limit 10 | jq .id"),
+    "show": ("mentiondesk show 42", "mentiondesk show 42 --json | jq .suggestion"),
+    "outbox": ("mentiondesk outbox", "mentiondesk outbox --all --json"),
+    "reply": ("mentiondesk reply 42 --suggested", "mentiondesk reply 42 \"Thanks, sorted now\"",
+              "mentiondesk reply 42 --key refund_assist --json"),
+    "offline": ("mentiondesk offline 42", "mentiondesk offline 42 --dm \"Your booking ref?\""),
+    "handoff": ("mentiondesk handoff 42 safety --note \"CCTV request\" --json",),
+    "resolve": ("mentiondesk resolve 42 --close-loop-suggested",),
+    "snooze": ("mentiondesk snooze 42 2h", "mentiondesk snooze 42 tomorrow"),
+    "ignore": ("mentiondesk ignore 42 --reason spam",),
+    "assign": ("mentiondesk assign 42", "mentiondesk assign 42 ana"),
+    "tag": ("mentiondesk tag 42 vip", "mentiondesk tag 42 -vip     # removes the tag"),
+    "note": ("mentiondesk note 42 \"called back, waiting for photos\"",),
+    "accept": ("mentiondesk accept 42 --json",),
+    "undo": ("mentiondesk undo", "mentiondesk undo 42 --json"),
+}
+
+
+def exit_code_lines() -> list[str]:
+    return [f"  {code:<4} {text}" for code, text in EXIT_CODES.items()]
+
+
+def main_epilog() -> str:
+    from ..setup.config import default_config_path
+    from ..setup.logs import log_file
+
+    lines = ["examples:",
+             "  mentiondesk                          the console (the demo stream without a "
+             "config)",
+             "  mentiondesk --source replay:history.jsonl --speed 10",
+             "  mentiondesk queue --json             the queue, one JSON object per line",
+             "  mentiondesk reply 42 --suggested --json",
+             "  mentiondesk where                    the data directory and files in effect",
+             "", "environment:"]
+    lines += [f"  {name:<30} {text}" for name, text in ENV_VARS.items()]
+    lines += ["", f"config file: --config, else $MENTIONDESK_CONFIG, else {default_config_path()}",
+              f"log file:    {log_file()} (rotated at 1 MB, 5 kept)",
+              "", "exit codes:", *exit_code_lines(),
+              "", "Common options go before or after the command. "
+                  "Shell completion: mentiondesk completion bash|zsh|tcsh"]
+    return "\n".join(lines)
+
+
+def command_epilog(name: str) -> str:
+    lines = ["examples:", *(f"  {e}" for e in EXAMPLES.get(name, ()))] if name in EXAMPLES \
+        else []
+    codes = ", ".join(f"{c} {t.split(':')[0].split(' (')[0]}" for c, t in EXIT_CODES.items())
+    lines += ["", f"exit codes: {codes} (mentiondesk --help has the full table)"]
+    return "\n".join(lines).lstrip("\n")
 
 
 # The commands that run sources (the console, without a command, runs them too).
@@ -80,6 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if given:
             parser.error(f"{', '.join(given)}: only the console and "
                          f"{', '.join(SOURCE_COMMANDS)} run sources; {args.command} does not")
+    from ..setup.logs import setup_logging
+
+    if args.command is not None:
+        try:
+            setup_logging(getattr(args, "log_level", None))
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.command is None:
         from ..console.app import run_console
 

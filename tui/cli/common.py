@@ -62,8 +62,8 @@ COMMON: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
                     "help": "your name on the audit trail (default: config, then $USER)"}),
     (("--log-level",), {"metavar": "LEVEL", "type": str.upper,
                         "choices": ("DEBUG", "INFO", "WARNING", "ERROR"),
-                        "help": "log file detail: DEBUG, INFO, WARNING (default) or ERROR "
-                                "(env MENTIONDESK_LOG_LEVEL)"}),
+                        "help": "log file detail: DEBUG, INFO (default), WARNING or ERROR "
+                                "(env MENTIONDESK_LOG_LEVEL; the file: `mentiondesk where`)"}),
 )
 
 # The options that shape sources: the console, ingest and serve use them.

@@ -53,6 +53,9 @@ def locate(args: argparse.Namespace) -> dict[str, Any]:
     }
     for name, (p, w) in policy_paths(opts, config).items():
         out[name] = {"path": str(p), "why": w}
+    from ..setup.logs import log_file
+
+    out["log"] = {"path": str(log_file()), "why": "the user log directory"}
     return out
 
 
@@ -74,4 +77,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"config          {c['path'] + '  (' + c['why'] + ')' if c['path'] else c['why']}")
     for name in ("rules", "replies"):
         print(f"{name:<15} {found[name]['path']}  ({found[name]['why']})")
+    print(f"log file        {found['log']['path']}")
     return OK

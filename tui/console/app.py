@@ -46,7 +46,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
@@ -762,11 +761,17 @@ def run_console(args: argparse.Namespace) -> int:
         if desk.store is not None:
             desk.store.close()
         return 2  # tui.cli.common.USAGE: a bad source spec (README, "Exit codes")
-    log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
-    if log_dir is not None:
-        # Sources log to a file: the console owns the terminal.
-        logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..setup.logs import setup_logging
+
+    # Sources log to the rotating log file only: the console owns the terminal.
+    try:
+        setup_logging(getattr(args, "log_level", None), stderr=False)
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        desk.close()
+        if desk.store is not None:
+            desk.store.close()
+        return 2  # tui.cli.common.USAGE
     app = MentionDesk(desk, sources)
     theme = getattr(desk.config, "theme", None)
     if theme:
