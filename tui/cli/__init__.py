@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import actions, check, completion, ingest, report, triage, where
+from . import actions, check, completion, ingest, report, serve, triage, where
 from .common import (
     ENV_VARS,
     EXIT_CODES,
@@ -25,7 +25,7 @@ from .common import (
 )
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, ingest, report, where, completion)
+FAMILIES = (check, triage, ingest, report, where, completion, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +88,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "note": ("mentiondesk note 42 \"called back, waiting for photos\"",),
     "accept": ("mentiondesk accept 42 --json",),
     "undo": ("mentiondesk undo", "mentiondesk undo 42 --json"),
+    "serve": ("mentiondesk serve                 # http://127.0.0.1:8000",
+              "mentiondesk serve --port 8080 --rate 2"),
 }
 
 
@@ -125,7 +127,7 @@ def command_epilog(name: str) -> str:
 
 
 # The commands that run sources (the console, without a command, runs them too).
-SOURCE_COMMANDS = ("ingest",)
+SOURCE_COMMANDS = ("ingest", "serve")
 
 
 # Commands whose last positional is free text or a tag that may start with "-": ``tag 5 -vip``
