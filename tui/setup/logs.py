@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import sys
 from pathlib import Path
 
 LOG_ENV = "MENTIONDESK_LOG_LEVEL"
@@ -18,6 +19,22 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_BYTES = 1024 * 1024
 BACKUPS = 5
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a caller that swaps stderr,
+    as pytest does, never leaves the handler writing to a closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def log_file() -> Path:
@@ -57,7 +74,7 @@ def setup_logging(level: str | None = None, *, stderr: bool = True,
     except OSError:
         path = None
     if stderr:
-        err = logging.StreamHandler()
+        err = _CurrentStderr()
         err.setLevel(logging.WARNING)
         err.setFormatter(logging.Formatter("mentiondesk: %(levelname)s: %(message)s"))
         err._mentiondesk = True  # type: ignore[attr-defined]
