@@ -17,11 +17,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..core.desk import ActionRefused, Conversation, Desk
-from ..core.model import iso
+from ..core.api import ActionRefused, describe, describe_all, markers
+from ..core.conversation import Conversation
+from ..core.desk import Desk
+from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
+from ..core.text import one_line
 from ..core.when import format_time_left
-from ..setup.boot import BootError, open_desk, options_from, recovery_notes
+from ..setup.boot import BootError, desk_session, options_from
 from .common import OK, REFUSED, USAGE, add_common
 
 
@@ -34,7 +37,7 @@ def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any
     return {
         "id": conv.id, "status": conv.status, "needs_reply": conv.needs_reply,
         "urgency": conv.urgency, "category": conv.category,
-        "team": conv.team or (conv.triage.team if conv.triage else None),
+        "team": desk.owning_team(conv),
         "deadline": iso(conv.deadline),
         "seconds_left": (int(desk.time_left(conv, now).total_seconds())
                          if conv.deadline else None),
@@ -43,11 +46,6 @@ def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any
         "assigned": conv.assigned, "unread": conv.unread, "tags": conv.tags,
         "score": conv.score, "text": latest.text if latest else "",
     }
-
-
-def one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
@@ -65,10 +63,8 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
         return OK
     for r in rows:
         conv = desk.conversations[r["id"]]
-        flags = ("R" if r["needs_reply"] else "-") + ("O" if r["offline"] else "-") + \
-                ("H" if r["case_id"] else "-")
         print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
-              f"{'DM' if r['channel'] == 'direct' else 'pub':3} {flags} "
+              f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
     print(f"-- {counts['open']} open, {counts['needs_reply']} need a reply, "
@@ -104,7 +100,7 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
     for h in hist:
         when = h.at.strftime("%Y-%m-%d %H:%M")
         if h.mention:
-            ch = "DM " if h.mention.channel == "direct" else "pub"
+            ch = "DM " if h.mention.channel == DIRECT else "pub"
             print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
         else:
             ev = h.event
@@ -180,39 +176,27 @@ def done(desk: Desk, args: argparse.Namespace, text: str, events: list[Any],
     return OK
 
 
-def _suggested(desk: Desk, conv_id: str) -> Any:
-    return desk.suggestion(conv_id)
-
-
 def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
     text = args.text
     key = None
-    if args.suggested or args.key:
-        sug = _suggested(desk, args.id)
-        if args.key:
-            conv = desk.get(args.id)
-            latest = desk.latest_mention(conv)
-            channel = "direct" if conv.offline or (latest and latest.channel == "direct") \
-                else "public"
-            from ..core.replies import network_of
-            text = desk.replies.render(args.key, channel, network_of(conv.source),
-                                       desk.render_values(conv))
-            key = args.key
-        else:
-            text, key = sug.text, sug.reply_key
-            if text is None:
-                raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
+    if args.key:
+        text, key = desk.render_reply(args.id, args.key), args.key
+    elif args.suggested:
+        sug = desk.suggestion(args.id)
+        text, key = sug.text, sug.reply_key
+        if text is None:
+            raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
     ev = desk.reply(args.id, text, reply_key=key)
     items = desk.outbox.for_event(ev.id)
-    return done(desk, args, f"replied on #{ev.conv} ({ev.details['channel']}): queued as "
-                            f"{', '.join(i['id'] for i in items) or ev.id} (undo within "
-                            f"{desk.undo_seconds:g} s)", [ev], channel=ev.details["channel"])
+    return done(desk, args, f"{describe(ev)}: queued as "
+                            f"{', '.join(i['id'] for i in items) or ev.id}", [ev],
+                channel=ev.details["channel"])
 
 
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
-    sug = _suggested(desk, args.id)
+    sug = desk.suggestion(args.id)
     bridge = args.bridge if args.bridge is not None else sug.bridge
     dm = args.dm or sug.dm or sug.text
     if not dm:
@@ -221,77 +205,61 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     if conv.offline and args.bridge is None:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
-        from ..core.replies import network_of
-        bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
-                                     desk.render_values(conv))
+        bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
     ev = desk.take_offline(args.id, bridge, dm)
     items = desk.outbox.for_event(ev.id)
-    return done(desk, args, f"took #{ev.conv} offline: " + ", ".join(
+    return done(desk, args, f"{describe(ev)}: " + ", ".join(
         f"{i['kind']} queued as {i['id']}" for i in items), [ev])
 
 
 def cmd_handoff(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.handoff(args.id, args.team, args.note or "")
-    return done(desk, args, f"handed #{ev.conv} to {ev.details['team']} as "
-                            f"{ev.details['case_id']}", [ev], team=ev.details["team"],
+    return done(desk, args, describe(ev), [ev], team=ev.details["team"],
                 case_id=ev.details["case_id"])
 
 
 def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
     text = args.close_loop
     if args.close_loop_suggested:
-        from ..core.replies import network_of
-        conv = desk.get(args.id)
-        text = desk.replies.render("close_loop", "public", network_of(conv.source),
-                                   desk.render_values(conv))
+        text = desk.render_reply(args.id, "close_loop", PUBLIC)
     ev = desk.resolve(args.id, text)
-    return done(desk, args, f"resolved #{ev.conv}" + (" and closed the loop publicly"
-                                                      if text else ""), [ev])
+    return done(desk, args, describe(ev), [ev])
 
 
 def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
-    from ..core.when import parse_until
-    oh = desk.rules.office_hours
-    until = parse_until(args.until, desk.clock(), getattr(oh, "tz", None),
-                        getattr(oh, "next_open", None))
-    ev = desk.snooze(args.id, until)
-    return done(desk, args, f"snoozed #{ev.conv} until {ev.details['until']}", [ev],
-                until=ev.details["until"])
+    ev = desk.snooze(args.id, desk.snooze_until(args.until))
+    return done(desk, args, describe(ev), [ev], until=ev.details["until"])
 
 
 def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.ignore(args.id, args.reason)
-    return done(desk, args, f"marked #{ev.conv} as {args.reason} (nothing deleted)", [ev],
-                reason=args.reason)
+    return done(desk, args, describe(ev), [ev], reason=args.reason)
 
 
 def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.assign(args.id, args.to)
-    return done(desk, args, f"assigned #{ev.conv} to {ev.details['to']}", [ev],
-                to=ev.details["to"])
+    return done(desk, args, describe(ev), [ev], to=ev.details["to"])
 
 
 def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
     if args.tag is None:
         raise ValueError("give the tag: tag ID TAG (or -TAG to remove it)")
     ev = desk.tag(args.id, args.tag)
-    verb = "untagged" if ev.details["remove"] else "tagged"
-    return done(desk, args, f"{verb} #{ev.conv} {ev.details['tag']}", [ev],
-                tag=ev.details["tag"], removed=ev.details["remove"])
+    return done(desk, args, describe(ev), [ev], tag=ev.details["tag"],
+                removed=ev.details["remove"])
 
 
 def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
     if args.text is None:
         raise ValueError("give the note: note ID TEXT")
     ev = desk.note(args.id, args.text)
-    return done(desk, args, f"noted on #{ev.conv}", [ev])
+    return done(desk, args, describe(ev), [ev])
 
 
 def cmd_accept(desk: Desk, args: argparse.Namespace) -> int:
     events = desk.accept(args.id)
     case = next((e.details["case_id"] for e in events if e.details.get("case_id")), None)
-    return done(desk, args, f"#{args.id}: " + ", ".join(e.kind for e in events)
-                + (f" ({case})" if case else ""), events, kinds=[e.kind for e in events],
+    return done(desk, args, describe_all(events), events, kinds=[e.kind for e in events],
                 case_id=case)
 
 
@@ -300,8 +268,8 @@ def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
     undone = list(ev.details.get("undid") or [])
     cancelled = [i["id"] for e in undone for i in desk.outbox.for_event(e)
                  if i["status"] == "cancelled"]
-    return done(desk, args, f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
-                + (f"; cancelled {', '.join(cancelled)}" if cancelled else ""), [ev],
+    return done(desk, args, describe(ev) + (f"; cancelled {', '.join(cancelled)}"
+                                            if cancelled else ""), [ev],
                 kinds=ev.details["kinds"], undid=undone, cancelled=cancelled)
 
 
@@ -373,14 +341,12 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     handler = COMMANDS[args.command][0]
     try:
-        desk = open_desk(options_from(args), create=False)
+        with desk_session(options_from(args), create=False,
+                          notes=lambda n: print(f"mentiondesk: {n}", file=sys.stderr)) as desk:
+            return handler(desk, args)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
-    for note in recovery_notes(desk):
-        print(f"mentiondesk: {note}", file=sys.stderr)
-    try:
-        return handler(desk, args)
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
@@ -394,7 +360,3 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return USAGE
-    finally:
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()

@@ -37,6 +37,16 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
+class _QuietRotatingFile(logging.handlers.RotatingFileHandler):
+    """The log file: a failed write (disk full) is counted, never raised or printed over the
+    console (the status bar shows a full disk)."""
+
+    failed = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed += 1
+
+
 def log_file() -> Path:
     import platformdirs
 
@@ -66,7 +76,9 @@ def setup_logging(level: str | None = None, *, stderr: bool = True,
     try:
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # private: 0600
+        os.close(fd)
+        handler: logging.Handler = _QuietRotatingFile(
             path, maxBytes=max_bytes, backupCount=BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter(FORMAT))
         handler._mentiondesk = True  # type: ignore[attr-defined]
