@@ -84,7 +84,7 @@ def test_check_warns_when_the_calendar_runs_out(tmp_path: Path, capsys, monkeypa
 
 
 def test_the_warning_comes_a_year_ahead() -> None:
-    from tui.core.clock import OfficeHours
+    from tui.core.hours import OfficeHours
 
     office = OfficeHours("Europe/London", ["mon"], datetime(2000, 1, 1, 8).time(),
                          datetime(2000, 1, 1, 17).time(), [date(2027, 12, 25)])

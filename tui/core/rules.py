@@ -637,10 +637,11 @@ class _Loader:
         import holidays as holidays_lib
 
         where = "'office_hours holidays'"
-        m = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
-                                required=("country",))
-        if m is None:
+        checked = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
+                                      required=("country",))
+        if checked is None:
             return None, None, False
+        m = checked
         country = self.reader.get(m, "country", str, where)
         subdiv = self.reader.get(m, "subdiv", str, where)
         if country is None:
