@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT
 
 from tui.cli import main
-from tui.console.web import is_loopback
+from tui.cli.web import is_loopback
 
 
 def free_port() -> int:

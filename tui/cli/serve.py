@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..console.web import is_loopback, serve
+    from .web import is_loopback, serve
 
     if getattr(args, "data_dir", None) or os.environ.get("MENTIONDESK_DATA_DIR", "").strip():
         print("mentiondesk: serve runs demo desks only, each in a temporary directory of its own; "

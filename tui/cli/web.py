@@ -1,7 +1,7 @@
 """The demo console in a browser (``mentiondesk serve``), with textual-serve (the ``web`` extra).
 
 textual-serve starts one console process per browser tab (per websocket).  Each process is a
-*session*: ``python -m tui.console.web SESSIONS_ROOT [console options]`` makes its own temporary
+*session*: ``python -m tui.cli.web SESSIONS_ROOT [console options]`` makes its own temporary
 demo desk inside ``SESSIONS_ROOT``, runs the console on the demo stream there, and deletes the
 desk when the tab closes (textual-serve asks the app to quit; the app returns; the directory
 goes).  So two tabs never share a desk (one desk per data directory: a second tab on the same
@@ -37,7 +37,7 @@ def is_loopback(host: str) -> bool:
 def session_command(root: Path, console_args: Sequence[str]) -> str:
     """The shell command textual-serve runs for each tab."""
     return " ".join(shlex.quote(part) for part in
-                    [sys.executable, "-m", "tui.console.web", str(root), *console_args])
+                    [sys.executable, "-m", "tui.cli.web", str(root), *console_args])
 
 
 def serve(host: str, port: int, console_args: Sequence[str] = (),
@@ -56,7 +56,7 @@ def serve(host: str, port: int, console_args: Sequence[str] = (),
 
 def session(root: Path, console_args: Sequence[str]) -> int:
     """One browser tab: a fresh demo desk in ``root``, the console on it, the desk deleted."""
-    from ..cli import main
+    from . import main
 
     desk = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX, dir=root))
     try:
