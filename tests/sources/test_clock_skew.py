@@ -47,7 +47,7 @@ def test_sender_dates_never_start_the_clock():
         assert by_did["did:plc:fine"].clock_skew is None  # a second is not skew
 
         # The safety report is due within the hour, not in 2099; nothing is breached on arrival.
-        conv = desk.conversation_of(by_did["did:plc:future"].key)
+        conv = desk.conversations[desk.mention_conv[by_did["did:plc:future"].key]]
         assert conv.deadline is not None
         assert conv.deadline - datetime.now(UTC) < timedelta(days=1)
         assert desk.counts()["breached"] == 0

@@ -37,7 +37,9 @@ def test_an_edit_is_found_without_the_stream_and_triaged_again():
             m = desk.mentions[key]
             assert m.edited and "NL-482913" in m.text
             after = desk.triages[key]
-            assert after.offline and not before.offline
+            # Triaged again: the edit's booking reference is a new reason to take it offline.
+            assert after.offline and "booking reference" in after.offline_reasons
+            assert "booking reference" not in before.offline_reasons
             assert len(desk.mentions) == 1  # the same mention, not a new one
             await source.aclose()
 
