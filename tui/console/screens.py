@@ -391,9 +391,15 @@ class HandoffScreen(ActionModal):
                                  "dim"),
                                 ("  (suggested)", "$accent") if name == suggested else None),
                        id=name) for name in ordered], id="teams")
-            yield Input(placeholder="note for the team (what they need to know)", id="note")
-            yield from self.footer("enter on a team or in the note hands off · ctrl+s same · "
-                                   "escape close")
+            if self.conv.needs_reply:
+                # Source: issue 12 item 11 — a hand-off tells the customer nothing.
+                yield Static(assemble(("The customer has not been answered: ", "bold $warning"),
+                                      ("the first-response clock keeps running until a reply "
+                                       "or DM reaches them.", "$text-muted")), id="unanswered")
+            yield Input(placeholder="note for the team (what they need to know; required)",
+                        id="note")
+            yield from self.footer("enter on a team picks it · enter in the note hands off · "
+                                   "ctrl+s same · escape close")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -404,7 +410,9 @@ class HandoffScreen(ActionModal):
 
     @on(OptionList.OptionSelected, "#teams")
     def _picked(self) -> None:
-        self.action_submit()
+        # Enter on a team only picks it: the hand-off itself needs a note, so a stray enter can
+        # never hand a case over with nothing for the team to go on.
+        self.query_one("#note", Input).focus()
 
     @on(Input.Submitted, "#note")
     def _note_done(self) -> None:
@@ -417,6 +425,10 @@ class HandoffScreen(ActionModal):
             return
         team = teams.get_option_at_index(teams.highlighted).id or ""
         note = self.query_one("#note", Input).value
+        if not note.strip():
+            self.show_errors([f"write a note for {team}: what they need to know"])
+            self.query_one("#note", Input).focus()
+            return
 
         def do(_seen: int | None) -> str:
             ev = self.desk.handoff(self.conv_id, team, note)

@@ -29,8 +29,11 @@ log = logging.getLogger("mentiondesk.desk")
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-# Event kinds that answer the customer (clear "needs reply").
-ANSWERS = ("reply", "offline", "handoff")
+# Event kinds that answer the customer (clear "needs reply" and stop the first-response clock).
+# A hand-off is not one: the customer receives nothing from it, so on its own it keeps the
+# conversation waiting for an answer (the policy: ask for details by DM, open a case, hand off —
+# the customer hears from us).  Source: issue 12 item 11.
+ANSWERS = ("reply", "offline")
 ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
                 "note")
 NEVER = float("inf")
@@ -356,7 +359,10 @@ class Desk:
         latest = self.latest_mention(conv)
         channel = DIRECT if (conv.offline or (latest and latest.channel == DIRECT)) else PUBLIC
         network = network_of(conv.source)
-        values = self.render_values(conv, team=t.team)
+        # A case already handed to a team stays with it: a follow-up triaged for another team
+        # (a DM, say) must not re-route it.  Only an agent's explicit hand-off moves a case.
+        team = conv.team or t.team
+        values = self.render_values(conv, team=team)
         refused: list[str] = []
         text = bridge = dm = None
 
@@ -375,7 +381,7 @@ class Desk:
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
-        return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
+        return Suggestion(t, t.action, team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
 
     def peek_case_id(self) -> str:
@@ -617,7 +623,7 @@ class Desk:
         elif s.text is not None:
             done.append(self.reply(conv_id, s.text, agent=agent, reply_key=s.reply_key,
                                    group=group))
-        if s.action == "handoff" and s.team:
+        if s.action == "handoff" and s.team and s.team != conv.team:
             done.append(self.handoff(conv_id, s.team, f"accepted suggestion: {s.triage.why}",
                                      agent=agent, case_id=case_id, group=group))
         if not done:
@@ -954,9 +960,14 @@ class Desk:
                 conv.triage = t
             return
         if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing.
+            # Monitor-only and ignorable messages inform the history but ask for nothing —
+            # except that any customer message wakes a snoozed conversation: the customer is
+            # writing to us, whatever the rules think of the words ("is anyone there?").
             if conv.triage is None or not conv.needs_reply:
                 conv.triage = t
+            if conv.status == SNOOZED:
+                conv.status = OPEN
+                conv.snoozed_until = None
             return
         if conv.status in (RESOLVED, IGNORED):
             if t.rank >= self._lowest_rank:

@@ -19,9 +19,10 @@ Definitions (the tests compute every one of them by hand):
     Durations are measured on the episode level's clock: office hours for ``clock: office``
     levels (``rules.levels[level].clock.elapsed(start, end)``), wall time for 24x7 levels.
 *First response time* (FRT)
-    From the episode's first message (``created_at``) to the first answering event: ``reply``,
-    ``offline`` or ``handoff``, or a ``resolve`` that closed the loop with a message.  Follow-ups
-    answered later in the same episode are not measured again.
+    From the episode's first message (``created_at``) to the first answering event: ``reply`` or
+    ``offline``, or a ``resolve`` that closed the loop with a message.  A ``handoff`` is not an
+    answer: the customer received nothing from it (the clock keeps running until they do).
+    Follow-ups answered later in the same episode are not measured again.
 *Handling time*
     From the first answer to the ``resolve`` event.  Agent activity is not observable (an agent
     reading without acting leaves no trace), so this is the standard "first touch to resolution"
@@ -65,7 +66,7 @@ from .clock import ALWAYS
 from .model import Triage, iso, parse_time
 from .store import paused_gc
 
-ANSWERS = ("reply", "offline", "handoff")
+ANSWERS = ("reply", "offline")  # the desk's answers: a hand-off tells the customer nothing
 HOUR = timedelta(hours=1)
 
 
