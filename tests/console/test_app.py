@@ -500,7 +500,7 @@ async def test_quit_flushes_and_restart_restores_everything(tmp_path):
         await pilot.press("r", "ctrl+s")  # reply on the first
         await pilot.pause()
         app.queue_view.select(second)
-        await pilot.press("h", "enter")  # hand off the second
+        await pilot.press("h", "enter", *"CCTV", "enter")  # hand off the second, with a note
         await pilot.pause()
         app.queue_view.select(third)
         await pilot.press("r")

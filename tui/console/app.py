@@ -65,8 +65,8 @@ from textual.worker import Worker, get_current_worker
 
 from widgets.conversation import ConversationView, Thread
 from widgets.queue_view import QueueView
-from widgets.safe import one_line, scrub
-from widgets.status_bar import SourceLine, StatusBar
+from widgets.safe import assemble, one_line, plain, scrub
+from widgets.status_bar import STATE_STYLE, SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
 from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
@@ -80,6 +80,7 @@ from .screens import (
     ConfirmScreen,
     HandoffScreen,
     HelpScreen,
+    InfoScreen,
     OfflineScreen,
     PromptScreen,
     ResolveScreen,
@@ -107,6 +108,8 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", False),
     ("desk.accept", "A", "accept", "Accept", "Accept the whole suggested action", True),
     ("desk.stats", "S", "stats", "Stats", "Shift statistics", False),
+    ("desk.sources", "i", "sources", "Sources", "Source health: each source's state and error",
+     False),
     ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
 )
@@ -848,6 +851,20 @@ class MentionDesk(App[int]):
                     ("ctrl+q", "Quit (saves everything)", "quit")]
         return [("Desk", desk_rows), ("Queue", queue_rows), ("Modals", modal_rows),
                 ("App", app_rows)]
+
+    def action_sources(self) -> None:
+        """Every source by its full name, with its state and the server's last message (the
+        status bar shows only a short name and a symbol when space is short)."""
+        lines = []
+        for src in self.sources:
+            state = src.status.state
+            lines.append(assemble((one_line(src.name, 200), "bold"), "  ",
+                                  (state, STATE_STYLE.get(state, ""))))
+            if src.status.detail:
+                lines.append(assemble(("  ", ""), plain(src.status.detail, limit=600)))
+        if not lines:
+            lines = [Content("no source is running (a CLI desk, or tests)")]
+        self.push_screen(InfoScreen("Source health", lines))
 
     def action_stats(self) -> None:
         try:

@@ -615,6 +615,30 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class InfoScreen(ModalScreen[None]):
+    """A read-only page of lines (source health, ...): ``escape``, ``q`` or ``ctrl+g`` closes."""
+
+    BINDINGS = [Binding("escape,q,ctrl+g", "close", "Close", id="info.close")]
+
+    def __init__(self, title: str, lines: Sequence[Content]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = list(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog info-dialog"):
+            yield Static(assemble((self.title_text, "bold"), ("   (escape closes)", "dim")),
+                         classes="title")
+            with VerticalScroll(id="info-body"):
+                yield Static(join(self.lines) if self.lines else Content("nothing to show"))
+
+    def on_mount(self) -> None:
+        self.query_one("#info-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 # --- the `/` filter ---------------------------------------------------------------------------
 
 FILTER_FIELDS = ("category", "team", "channel", "urgency")
