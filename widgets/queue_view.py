@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
+from rich.color import Color as RichColor
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -60,6 +61,24 @@ CATEGORY_LABELS = {
     "accessibility": "accessibility",
 }
 _OK, _AT_RISK, _BREACHED = "ok", "at-risk", "breached"
+MIN_CONTRAST = 4.5  # WCAG AA for text: the cursor row's foreground against its background
+
+
+def contrast_ratio(a: Any, b: Any) -> float:
+    """WCAG contrast ratio (1–21) of two RGB triples."""
+    def lum(rgb: Any) -> float:
+        def ch(c: float) -> float:
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b_ = rgb
+        return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b_)
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+# Without colour these are told apart by weight: the needs-reply and other markers, the urgency.
+_MARKED = frozenset({"queue-view--marker", "queue-view--unread", "queue-view--urgency-critical",
+                     "queue-view--urgency-high", "queue-view--at-risk", "queue-view--breached"})
 
 
 def format_time_left(left: timedelta | None) -> str:
@@ -527,6 +546,48 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
+    @property
+    def few_colors(self) -> bool:
+        """The terminal has 16 colours (or fewer): theme colours collapse onto a few ANSI ones,
+        so a cursor bar's colour pair cannot be trusted to stay apart."""
+        system = getattr(getattr(self.app, "console", None), "color_system", None)
+        return system in ("standard", "windows")
+
+    def _cursor_style(self) -> Style:
+        """The cursor row's base style: reverse video without colour or with 16 colours; else
+        the theme's cursor pair, its foreground swapped for black or white when the theme's
+        pair has too little contrast (some themes' do, e.g. gruvbox: 2.4:1)."""
+        if self.no_color or self.few_colors:
+            return Style(reverse=True)
+        cursor = self._style("queue-view--cursor")
+        base = self.rich_style
+        fg, bg = cursor.color or base.color, cursor.bgcolor or base.bgcolor
+        if fg is None or bg is None:
+            return cursor
+        fg_rgb, bg_rgb = fg.get_truecolor(), bg.get_truecolor()
+        if contrast_ratio(fg_rgb, bg_rgb) >= MIN_CONTRAST:
+            return cursor
+        best = max(((0, 0, 0), (255, 255, 255)), key=lambda c: contrast_ratio(c, bg_rgb))
+        return cursor + Style(color=RichColor.from_rgb(*best))
+
+    @property
+    def no_color(self) -> bool:
+        """``NO_COLOR`` is set: colours are stripped, so nothing may rely on one."""
+        return bool(getattr(self.app, "no_color", False))
+
+    def _cell_style(self, name: str, selected: bool) -> Style:
+        """A cell's own style on top of the row's.  On the cursor row (and without colour) only
+        its attributes count — bold, italic, underline, reverse — never its colours: a handle
+        drawn in ``$primary`` on a cursor of ``$primary`` is invisible, in every colour mode
+        (issue 12 item 2).  The cursor's own foreground/background pair is the theme's, chosen to
+        contrast."""
+        own = self._style(name)
+        if not (selected or self.no_color or self.few_colors):
+            return own
+        plain = self.no_color or self.few_colors
+        return Style(bold=own.bold or (plain and name in _MARKED) or None,
+                     italic=own.italic, underline=own.underline, reverse=own.reverse)
+
     def _render_key(self, key: tuple[Any, ...], width: int) -> Strip:
         base = self.rich_style
         if key[0] == "empty":
@@ -544,8 +605,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     state: str) -> Strip:
         base = self.rich_style
         if selected:
-            base = base + self._style("queue-view--cursor")
-        style = self._style
+            # Without colour the cursor is reverse video: a grey cursor bar could be as pale as
+            # the text on it.
+            base = base + self._cursor_style()
+
+        def style(name: str) -> Style:
+            return self._cell_style(name, selected)
+
         latest = self.desk.latest_mention(conv)
         direct = latest is not None and latest.channel == "direct"
         urgency = conv.urgency

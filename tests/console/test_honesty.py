@@ -6,10 +6,12 @@ Pilot tests, one or more per numbered item of the issue (the item is named in ea
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
-from app_fixtures import make_app, make_desk, notifications, screen_text, show
+import textual.constants
+from app_fixtures import make_app, make_desk, mention, notifications, screen_text, show
 from textual.widgets import Input, Static
 
 from tui.console.app import DESK_KEYS, MentionDesk
@@ -18,6 +20,14 @@ from tui.sources.base import FAILED, LIVE, RETRYING, Source
 from widgets.status_bar import StatusBar
 
 SIZE = (80, 24)
+SAFETY = "The doors closed on my child at Leeds, this is unsafe!"
+
+
+def critical_conv(desk: Any, handle: str = "casey_commuter", mid: str = "crit-1") -> str:
+    """A critical, unread conversation that needs a reply (the shipped rules: safety)."""
+    conv_id = desk.ingest([mention(mid, SAFETY, handle=handle)])[0].conv_id
+    assert desk.get(conv_id).urgency == "critical"
+    return conv_id
 
 
 @pytest.fixture
@@ -132,3 +142,116 @@ async def test_source_detail_is_one_key_away_and_in_the_palette():
         assert not isinstance(app.screen, InfoScreen)
         assert any(d == "Source health: each source's state and error"
                    for _i, k, _a, _l, d, _s in DESK_KEYS if k == "i")
+
+
+# ---- item 2: contrast of every element on the cursor row, in every colour mode --------------
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = rgb
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def cursor_row_pairs(app: Any, mode: str) -> list[tuple[str, tuple, tuple]]:
+    """(text, fg, bg) of every visible cell run on the cursor row, as the terminal shows it in
+    ``mode`` ("truecolor", "16" — the 16 standard ANSI colours — or "no_color")."""
+    from rich.color import ColorSystem
+    from rich.segment import Segment
+    from rich.terminal_theme import DEFAULT_TERMINAL_THEME
+
+    queue = app.queue_view
+    index = queue.queue.index(queue.selected)
+    y = index - round(queue.scroll_y)
+    segments = list(queue.render_line(y))
+    background = app.screen.styles.background
+    for line_filter in app.get_line_filters():
+        segments = line_filter.apply(segments, background)
+    base = queue.rich_style
+    out = []
+    for seg in Segment.simplify(segments):
+        if not seg.text.strip():
+            continue
+        style = seg.style
+        fg = (style.color if style and style.color else base.color)
+        bg = (style.bgcolor if style and style.bgcolor else base.bgcolor)
+        if mode == "16":
+            fg, bg = fg.downgrade(ColorSystem.STANDARD), bg.downgrade(ColorSystem.STANDARD)
+        fg_rgb = tuple(fg.get_truecolor(DEFAULT_TERMINAL_THEME, foreground=True))
+        bg_rgb = tuple(bg.get_truecolor(DEFAULT_TERMINAL_THEME, foreground=False))
+        if style and style.reverse:
+            fg_rgb, bg_rgb = bg_rgb, fg_rgb
+        out.append((seg.text, fg_rgb, bg_rgb))
+    return out
+
+
+THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "dracula", "solarized-light")
+
+
+@pytest.mark.parametrize("mode", ["truecolor", "16", "no_color"])
+async def test_every_element_of_the_cursor_row_keeps_contrast(mode, monkeypatch):
+    if mode == "no_color":
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    # what TEXTUAL_COLOR_SYSTEM (or the terminal: COLORTERM=truecolor, a 16-colour TERM) gives
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM",
+                        "standard" if mode == "16" else "truecolor")
+    desk = make_desk(None)
+    # a critical, unread, needs-reply row with a handle: every marker the row can carry
+    target = critical_conv(desk)
+    app = make_app(desk)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert app.no_color == (mode == "no_color")
+        assert (app.console.color_system == "standard") == (mode == "16")
+        await show(app, pilot, target)
+        for theme in THEMES:  # switching themes (ctrl+p) keeps it
+            app.theme = theme
+            await pilot.pause()
+            pairs = cursor_row_pairs(app, mode)
+            texts = "".join(t for t, _, _ in pairs)
+            assert "@" + desk.get(target).handle[:10] in texts and "CRIT" in texts
+            assert "↩" in texts
+            for text, fg, bg in pairs:
+                ratio = contrast(fg, bg)
+                assert ratio >= 3.0, (theme, mode, text, fg, bg, round(ratio, 2))
+
+
+async def test_without_colour_markers_are_bold_and_the_cursor_is_reversed(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    desk = make_desk(None)
+    target = critical_conv(desk)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, desk.queue[-1])  # the critical row is not the cursor row
+        queue = app.queue_view
+        y = queue.queue.index(target) - round(queue.scroll_y)
+        row = list(queue.render_line(y))
+        crit = next(s for s in row if "CRIT" in s.text)
+        mark = next(s for s in row if "↩" in s.text)
+        assert crit.style.bold and mark.style.bold
+        await show(app, pilot, target)
+        y = queue.queue.index(target) - round(queue.scroll_y)
+        assert all(s.style.reverse for s in queue.render_line(y) if s.text.strip())
+
+
+async def test_the_chosen_theme_is_remembered(tmp_path):
+    desk = make_desk(tmp_path / "data")
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.theme = "nord"
+        await pilot.pause()
+        await pilot.press("q")
+    assert json.loads((tmp_path / "data" / "console-state.json").read_text())["theme"] == "nord"
+    again = make_app(make_desk(tmp_path / "data", n=0))
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.theme == "nord"
+        await pilot.press("q")

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
 import time
 from collections import OrderedDict, deque
@@ -114,6 +116,7 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
 )
 KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
+STATE_FILE = "console-state.json"  # in the data directory: the chosen theme
 DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
 ALERT_COOLDOWN = 5.0  # at most one toast (and one bell) per kind of alert in this time
 ALERT_NAMED = 6  # conversations named in a summary toast; the count covers the rest
@@ -286,7 +289,49 @@ class MentionDesk(App[int]):
     def get_default_screen(self) -> Screen:
         return MainScreen(self.desk)
 
+    # ==== the chosen theme, remembered ========================================================
+
+    @property
+    def state_path(self) -> Path | None:
+        """``<data dir>/console-state.json``: what the console remembers between runs (the
+        theme); None without a data directory (tests, a desk in memory)."""
+        data_dir = getattr(self.desk.store, "data_dir", None)
+        return Path(data_dir) / STATE_FILE if data_dir is not None else None
+
+    def load_state(self) -> dict[str, Any]:
+        path = self.state_path
+        if path is None:
+            return {}
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # none yet, or damaged: the defaults do
+        return state if isinstance(state, dict) else {}
+
+    def save_state(self, **changes: Any) -> None:
+        path = self.state_path
+        if path is None or getattr(self.desk.store, "read_only", False):
+            return
+        state = self.load_state() | changes
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk must not take the console down for a theme
+            log.warning("could not save %s: %s", path, exc)
+
+    def restore_theme(self) -> None:
+        """The theme chosen last time (ctrl+p → theme), else the config's ``theme:``."""
+        name = self.load_state().get("theme") or getattr(self.desk.config, "theme", None)
+        if isinstance(name, str) and name in self.available_themes:
+            self.theme = name
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.save_state(theme=theme.name)
+
     def on_mount(self) -> None:
+        self.restore_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.keys:
             self.set_keymap(self.keys)
         self.desk.subscribe(self._desk_changed)
