@@ -32,8 +32,8 @@ from time import monotonic
 from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
-from rich.segment import Segment
 from rich.color import Color as RichColor
+from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
