@@ -24,6 +24,8 @@ from rich.cells import cell_len
 from textual.content import Content
 from textual.widgets import Static
 
+from tui.core.desk import OPEN
+
 from .safe import assemble, one_line
 
 STATE_STYLE = {"live": "$success", "connecting": "$warning", "retrying": "$warning",
@@ -89,7 +91,7 @@ class StatusBar(Static):
                              critical=critical)
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
         width = self.content_size.width or max(0, self.size.width - 2) or 78
-        key = (tuple(sources), round(per_minute), counts.get("open", 0), at_risk, breached,
+        key = (tuple(sources), round(per_minute), counts.get(OPEN, 0), at_risk, breached,
                agent, office_open, filter_text or None, critical, width)
         if key == self._shown:
             return False
@@ -126,7 +128,7 @@ class StatusBar(Static):
                       sep]
         if critical:
             parts += [(f"‼ {critical} critical unread", "bold $error"), sep]
-        parts += [(f"{counts.get('open', 0)} open", "bold"), " · ",
+        parts += [(f"{counts.get(OPEN, 0)} open", "bold"), " · ",
                   (f"{at_risk} at risk", "bold $warning" if at_risk else ""), " · ",
                   (f"{breached} breached", "bold $error" if breached else ""), sep]
         if level < 6:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import textual.constants
-from app_fixtures import make_app, make_desk, mention, notifications, screen_text, show
+from app_fixtures import make_app, mention, notifications, screen_text, show
+from conftest import new_desk
 from textual.widgets import Input, Static
 
 from tui.console.app import DESK_KEYS, MentionDesk
@@ -32,7 +33,7 @@ def critical_conv(desk: Any, handle: str = "casey_commuter", mid: str = "crit-1"
 
 @pytest.fixture
 def desk():
-    return make_desk(None)
+    return new_desk(demo=30)
 
 
 # ---- item 11: a hand-off is not an answer; enter on the team list does not hand off --------
@@ -100,7 +101,7 @@ def status_text(app: Any) -> str:
 
 @pytest.mark.parametrize("width", [80, 100, 120, 200])
 async def test_counts_and_critical_unread_always_show_whatever_fails(width):
-    desk = make_desk(None)
+    desk = new_desk(demo=30)
     app = MentionDesk(desk, long_failing(), blink=False)
     app.animation_level = "none"
     async with app.run_test(size=(width, 24)) as pilot:
@@ -127,7 +128,7 @@ async def test_counts_and_critical_unread_always_show_whatever_fails(width):
 
 
 async def test_source_detail_is_one_key_away_and_in_the_palette():
-    desk = make_desk(None)
+    desk = new_desk(demo=30)
     app = MentionDesk(desk, long_failing(), blink=False)
     app.animation_level = "none"
     async with app.run_test(size=(80, 24)) as pilot:
@@ -203,7 +204,7 @@ async def test_every_element_of_the_cursor_row_keeps_contrast(mode, monkeypatch)
     # what TEXTUAL_COLOR_SYSTEM (or the terminal: COLORTERM=truecolor, a 16-colour TERM) gives
     monkeypatch.setattr(textual.constants, "COLOR_SYSTEM",
                         "standard" if mode == "16" else "truecolor")
-    desk = make_desk(None)
+    desk = new_desk(demo=30)
     # a critical, unread, needs-reply row with a handle: every marker the row can carry
     target = critical_conv(desk)
     app = make_app(desk)
@@ -225,7 +226,7 @@ async def test_every_element_of_the_cursor_row_keeps_contrast(mode, monkeypatch)
 
 async def test_without_colour_markers_are_bold_and_the_cursor_is_reversed(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    desk = make_desk(None)
+    desk = new_desk(demo=30)
     target = critical_conv(desk)
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -242,7 +243,7 @@ async def test_without_colour_markers_are_bold_and_the_cursor_is_reversed(monkey
 
 
 async def test_the_chosen_theme_is_remembered(tmp_path):
-    desk = make_desk(tmp_path / "data")
+    desk = new_desk(data_dir=tmp_path / "data", demo=30)
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -250,7 +251,7 @@ async def test_the_chosen_theme_is_remembered(tmp_path):
         await pilot.pause()
         await pilot.press("q")
     assert json.loads((tmp_path / "data" / "console-state.json").read_text())["theme"] == "nord"
-    again = make_app(make_desk(tmp_path / "data", n=0))
+    again = make_app(new_desk(data_dir=tmp_path / "data"))
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert again.theme == "nord"

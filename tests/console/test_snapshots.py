@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 import textual.constants
-from app_fixtures import make_app, make_desk
+from app_fixtures import make_app
+from conftest import new_desk
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +23,7 @@ def truecolor(monkeypatch):
 
 
 def app():
-    return make_app(make_desk(None, n=30))
+    return make_app(new_desk(demo=30))
 
 
 def test_main_80x24(snap_compare):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.deskkit import MONDAY_10, Clock, make_desk, mention
+from conftest import EPOCH, Clock, new_desk
+from deskkit import mention
+
 from tui.core.desk import OPEN, SNOOZED
 from tui.core.metrics import shift_metrics
 from tui.core.store import Store
@@ -21,7 +23,7 @@ FOLLOW_UPS = ("honestly, is anyone going to get back to me?", "thanks", "ok", "ð
 
 def test_a_handoff_without_a_message_keeps_the_clock_and_needs_reply() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(SAFETY, "cat")])[0].conv_id
     conv = d.conversations[cid]
     due, first = conv.deadline, conv.first_pending_at
@@ -32,31 +34,31 @@ def test_a_handoff_without_a_message_keeps_the_clock_and_needs_reply() -> None:
     assert cid in d.queue and d.queue[0] == cid  # still first: nobody answered the customer
     clock.advance(minutes=20)  # past the 15-minute critical target
     assert d.counts()["breached"] == 1
-    m = shift_metrics(d, MONDAY_10 - timedelta(hours=1), clock.now)
+    m = shift_metrics(d, EPOCH - timedelta(hours=1), clock.now)
     assert m.first_response.values == [] and m.sla["critical"].misses == 1
     # the DM that reaches the customer is the answer: measured from it, not from the hand-off
     d.take_offline(cid, "We've sent you a DM", "Hi, can you tell us which train?")
     assert not conv.needs_reply and conv.deadline is None
-    m = shift_metrics(d, MONDAY_10 - timedelta(hours=1), clock.now)
+    m = shift_metrics(d, EPOCH - timedelta(hours=1), clock.now)
     assert m.first_response.values == [25 * 60]
 
 
 def test_the_fold_is_the_same_after_a_restart(tmp_path) -> None:
     clock = Clock()
     store = Store(tmp_path / "data")
-    d = make_desk(store, clock)
+    d = new_desk(store, clock)
     cid = d.ingest([mention(REFUND, "bob")])[0].conv_id
     d.handoff(cid, "refunds", "card refund over the limit")
     d.flush()
     store.close()
     store = Store(tmp_path / "data")
-    again = make_desk(store, clock).conversations[cid]
+    again = new_desk(store, clock).conversations[cid]
     assert again.needs_reply and again.team == "refunds" and again.deadline is not None
     store.close()
 
 
 def test_accepting_a_handoff_suggestion_still_needs_the_customer_answered() -> None:
-    d = make_desk()
+    d = new_desk()
     cid = d.ingest([mention(SAFETY, "cat")])[0].conv_id
     kinds = [e.kind for e in d.accept(cid)]
     conv = d.conversations[cid]
@@ -68,7 +70,7 @@ def test_accepting_a_handoff_suggestion_still_needs_the_customer_answered() -> N
 def test_any_customer_message_wakes_a_snoozed_conversation() -> None:
     for text in FOLLOW_UPS:
         clock = Clock()
-        d = make_desk(clock=clock)
+        d = new_desk(clock=clock)
         cid = d.ingest([mention(REFUND, "amy")])[0].conv_id
         d.snooze(cid, clock.now + timedelta(hours=4))
         assert d.conversations[cid].status == SNOOZED and cid not in d.queue
@@ -82,7 +84,7 @@ def test_any_customer_message_wakes_a_snoozed_conversation() -> None:
 
 def test_a_follow_up_wakes_a_snoozed_conversation_waiting_on_the_customer() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(REFUND, "amy")])[0].conv_id
     d.reply(cid, "Hi Amy, which booking was it?")
     d.snooze(cid, clock.now + timedelta(days=1))
@@ -93,7 +95,7 @@ def test_a_follow_up_wakes_a_snoozed_conversation_waiting_on_the_customer() -> N
 
 def test_a_follow_up_dm_does_not_reroute_a_handed_off_case() -> None:
     clock = Clock()
-    d = make_desk(clock=clock)
+    d = new_desk(clock=clock)
     cid = d.ingest([mention(SAFETY, "cat")])[0].conv_id
     d.take_offline(cid, "We've sent you a DM", "Please tell us where you are")
     d.handoff(cid, "safety", "CCTV request")
