@@ -223,6 +223,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._countdown_at: datetime | None = None
         self._countdown_checked = 0.0
         self._resized_at = 0.0
+        self._driven = False  # the owner calls refresh_countdowns(now) on its own tick
 
     # ==== public API ===========================================================================
 
@@ -297,16 +298,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             index = self.queue.index(self.selected) if self.selected is not None else None
             self._remember(self._cursor_index if index is None else index)
 
-    def refresh_countdowns(self) -> None:
-        """Re-read the clock and redraw the rows whose countdown or deadline state changed."""
-        self._countdown_at = self.clock()
+    def refresh_countdowns(self, now: datetime | None = None) -> None:
+        """Re-read the clock (or take ``now``) and redraw the rows whose countdown or deadline
+        state changed.  An owner that passes ``now`` drives the countdowns from then on (the
+        widget's own tick stops re-reading the clock), so every countdown on screen — rows,
+        the conversation header — is computed from the same instant (issue 12 item 4)."""
+        if now is not None:
+            self._driven = True
+        self._countdown_at = now or self.clock()
         self._countdowns.clear()
         self._refresh_rows()
 
     def _tick(self) -> None:
         self.apply_changes()
         self._resize_virtual()
-        if monotonic() - self._countdown_checked >= COUNTDOWN_SECONDS:
+        if not self._driven and monotonic() - self._countdown_checked >= COUNTDOWN_SECONDS:
             self._countdown_checked = monotonic()
             self.refresh_countdowns()
 

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import textual.constants
 from app_fixtures import make_app, mention, notifications, screen_text, show
-from conftest import new_desk
+from conftest import EPOCH, new_desk
 from textual.widgets import Input, Static
 
 from tui.console.app import DESK_KEYS, MentionDesk
 from tui.console.screens import HandoffScreen, InfoScreen
+from tui.core.model import Mention
+from tui.core.when import format_time_left, local_time
 from tui.sources.base import FAILED, LIVE, RETRYING, Source
 from widgets.status_bar import StatusBar
 
@@ -256,3 +260,97 @@ async def test_the_chosen_theme_is_remembered(tmp_path):
         await pilot.pause()
         assert again.theme == "nord"
         await pilot.press("q")
+
+
+# ---- items 3, 4, 5: the deadline line, countdowns that tick together, wall-clock due times --
+
+LONG_NAME = "Dr. Alexandra Montgomery-Fairweather 🚆 Commuter Advocate & Rail Reform Campaigner"
+
+
+def verified_with_case(desk: Any) -> str:
+    """A verified customer with a long name whose critical conversation was handed off (case),
+    tagged and noted — everything the header has to fit at 80x24."""
+    m = Mention.from_dict({
+        "id": "vip-1", "text": SAFETY, "channel": "public", "source": "demo",
+        "author": {"handle": "alexandra_montgomery_fairweather", "name": LONG_NAME,
+                   "followers": 48213, "verified": True},
+        "created_at": (EPOCH - timedelta(minutes=2)).isoformat(),
+        "received_at": (EPOCH - timedelta(minutes=2)).isoformat()})
+    conv_id = desk.ingest([m])[0].conv_id
+    desk.handoff(conv_id, "safety", "CCTV request, Leeds platform 4")
+    desk.tag(conv_id, "vip")
+    desk.note(conv_id, "line one of the note\nline two\ncase ref LDS-4471 on line 3")
+    return conv_id
+
+
+def profile_lines(app: Any) -> list[str]:
+    return [line for line in screen_text(app).splitlines()]
+
+
+async def test_the_deadline_line_always_shows_and_the_profile_gives_way():
+    desk = new_desk(demo=30)
+    conv_id = verified_with_case(desk)
+    conv = desk.get(conv_id)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, conv_id)
+        text = screen_text(app)
+        tz = desk.rules.office_hours.tz
+        due = local_time(conv.deadline, tz, desk.clock())
+        line = next(ln for ln in text.splitlines() if f"#{conv_id} open" in ln)
+        # state, urgency, countdown with its due time, case and team: whole, on one line
+        assert f"due 13m ({due})" in line and conv.case_id in line and "team safety" in line
+        assert "@alexandra_montgomery_fairweather" in text  # the profile, cut to one line
+        assert "tags: vip" in text
+        assert "note: line one of the note line two case ref" in text
+
+
+async def test_every_countdown_on_screen_ticks_together(desk):
+    clock = desk.clock
+    conv_id = critical_conv(desk)
+    conv = desk.get(conv_id)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, conv_id)
+        for seconds in (45, 61, 125):  # just breached ("due"), then 1 and 2 minutes late
+            clock.now = conv.deadline + timedelta(seconds=seconds)
+            app.tick()  # the one-second tick, nothing else
+            await pilot.pause()
+            label = format_time_left(desk.time_left(conv, clock.now))
+            text = screen_text(app)
+            row = next(ln for ln in text.splitlines() if "@casey_commuter" in ln and "CRIT" in ln)
+            assert f" {label} " in row, (label, row)
+            assert f"LATE {label} (" in text, (label, text)
+
+
+async def test_due_times_and_snooze_confirmations_read_in_office_time(desk):
+    conv_id = next(c for c in desk.queue if desk.get(c).needs_reply)
+    conv = desk.get(conv_id)
+    tz = desk.rules.office_hours.tz
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await show(app, pilot, conv_id)
+        due = local_time(conv.deadline, tz, desk.clock())
+        assert f"({due})" in screen_text(app)
+        await pilot.press("s")
+        app.screen.query_one("#until", Input).value = "17:30"
+        app.screen.query_one("#until", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        said = " ".join(notifications(app))
+        assert f"snoozed #{conv_id} until 17:30 (office time)" in said
+        assert "+00:00" not in said and "T17:30" not in said
+
+
+def test_queue_json_gives_the_office_local_due_time(capsys):
+    from tui.cli.actions import cmd_queue
+
+    desk = new_desk(demo=10)
+    cmd_queue(desk, SimpleNamespace(all=False, limit=0, json=True))
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    tz = desk.rules.office_hours.tz
+    for row in rows:
+        if row["deadline"]:
+            deadline = desk.get(row["id"]).deadline
+            assert row["due_local"] == deadline.astimezone(tz).isoformat(timespec="minutes")
+            assert row["due"] == local_time(deadline, tz, desk.clock())

@@ -14,19 +14,24 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..core.desk import ActionRefused, Conversation, Desk
 from ..core.model import iso
 from ..core.replies import ReplyRefused
-from ..core.when import format_time_left
+from ..core.when import due_text, local_time
 from ..setup.boot import BootError, open_desk, options_from, recovery_notes
 from .common import OK, REFUSED, USAGE, add_common
 
 
+def _office_tz(desk: Desk) -> Any:
+    return getattr(desk.rules.office_hours, "tz", None) or UTC
+
+
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
-    return format_time_left(desk.time_left(conv, now))
+    """``14m (09:30)``: the countdown and the wall-clock due time, office-local."""
+    return due_text(desk.time_left(conv, now), conv.deadline, _office_tz(desk), now) or "-"
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
@@ -36,6 +41,10 @@ def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any
         "urgency": conv.urgency, "category": conv.category,
         "team": conv.team or (conv.triage.team if conv.triage else None),
         "deadline": iso(conv.deadline),
+        # the wall-clock due time in office-local time (the countdown is office-hours time)
+        "due_local": (conv.deadline.astimezone(_office_tz(desk)).isoformat(timespec="minutes")
+                      if conv.deadline else None),
+        "due": local_time(conv.deadline, _office_tz(desk), now) if conv.deadline else None,
         "seconds_left": (int(desk.time_left(conv, now).total_seconds())
                          if conv.deadline else None),
         "channel": latest.channel if latest else None, "handle": conv.handle,
@@ -67,7 +76,7 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
         conv = desk.conversations[r["id"]]
         flags = ("R" if r["needs_reply"] else "-") + ("O" if r["offline"] else "-") + \
                 ("H" if r["case_id"] else "-")
-        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
+        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
               f"{'DM' if r['channel'] == 'direct' else 'pub':3} {flags} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
@@ -209,7 +218,8 @@ def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
     until = parse_until(args.until, desk.clock(), getattr(oh, "tz", None),
                         getattr(oh, "next_open", None))
     ev = desk.snooze(args.id, until)
-    print(f"snoozed #{ev.conv} until {ev.details['until']}")
+    print(f"snoozed #{ev.conv} until {local_time(until, _office_tz(desk), desk.clock())} "
+          "(office time)")
     return OK
 
 

@@ -158,6 +158,8 @@ class MentionDesk(App[int]):
         self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
         self.filter_text = ""
         self.filter_view: Any = None
+        # The instant every countdown on screen was last computed from (set on each tick).
+        self.countdown_now: datetime | None = None
         self.rings = 0  # bells rung (tests read it: the headless driver has no bell)
         self.closed = False
         self._changed: set[str] = set()
@@ -363,7 +365,7 @@ class MentionDesk(App[int]):
             self._detail_timer.stop()
             self._detail_timer = None
 
-    def redraw_detail(self, force: bool = False) -> None:
+    def redraw_detail(self, force: bool = False, now: datetime | None = None) -> None:
         """Redraw the conversation and suggestion panes now (``force``: lay them out even when
         their text did not change)."""
         self._cancel_detail()
@@ -378,7 +380,8 @@ class MentionDesk(App[int]):
             self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
         narrow = self.main.has_class("-narrow")
         suggestion.show(self.desk, conv_id, compact=narrow, force=force)
-        conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force)
+        conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
+                          now=now or self.countdown_now)
 
     # ==== the thread around a conversation, from its network ===================================
 
@@ -516,10 +519,20 @@ class MentionDesk(App[int]):
         return results
 
     def tick(self) -> None:
-        """Every second: wake snoozes, raise at-risk alerts, redraw the status bar."""
-        alerts = self.desk.tick(self.clock())
+        """Every second: wake snoozes, raise at-risk alerts, then redraw every countdown on
+        screen — queue rows, the conversation header, the status bar — from one instant."""
+        now = self.countdown_now = self.clock()
+        alerts = self.desk.tick(now)
         if alerts:
             self.alert("at_risk", [AlertLine(a.message, "") for a in alerts])
+        queue = self._pane(QueueView)
+        if queue is not None:
+            queue.refresh_countdowns(now)
+        if self._detail_timer is None:  # a pending redraw (the cursor moving) draws it anyway
+            try:
+                self.redraw_detail(now=now)
+            except NoMatches:
+                pass  # the panes are being torn down (quitting): nothing to tick
         self.redraw_status()
 
     def alert(self, kind: str, alerts: list[AlertLine]) -> None:

@@ -516,14 +516,15 @@ class SnoozeScreen(ActionModal):
             self.snooze(SNOOZE_PRESETS[presets.highlighted])
 
     def snooze(self, text: str) -> None:
-        from ..core.when import parse_until
+        from ..core.when import local_time, parse_until
 
         def do(_seen: int | None) -> str:
             oh = self.desk.rules.office_hours
             until = parse_until(text, self.desk.clock(), getattr(oh, "tz", None),
                                 getattr(oh, "next_open", None))
             ev = self.desk.snooze(self.conv_id, until)
-            return f"snoozed #{ev.conv} until {ev.details['until']}"
+            until_text = local_time(until, getattr(oh, "tz", None), self.desk.clock())
+            return f"snoozed #{ev.conv} until {until_text} (office time)"
 
         self.attempt(do, None)
 
