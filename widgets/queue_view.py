@@ -224,6 +224,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._countdown_checked = 0.0
         self._resized_at = 0.0
         self._driven = False  # the owner calls refresh_countdowns(now) on its own tick
+        # What the list says when it is empty: the owner says what a filter hides.
+        self.empty_text = EMPTY_TEXT
 
     # ==== public API ===========================================================================
 
@@ -260,6 +262,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             self._below = None
             self._cursor_index = 0
         self._sync(post=True)
+
+    def set_empty_text(self, text: str) -> None:
+        """Say ``text`` (one line, trusted) when the list is empty — e.g. what a filter hides."""
+        if text != self.empty_text:
+            self.empty_text = text
+            if not len(self.queue):
+                self._refresh_rows()
 
     def select(self, conv_id: str) -> None:
         """Put the cursor on ``conv_id`` (ignored when it is not in the queue)."""
@@ -523,7 +532,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     def _row_key(self, index: int, width: int, y: int) -> tuple[Any, ...]:
         size = len(self.queue)
         if size == 0:
-            return ("empty", width, y)
+            return ("empty", width, y, self.empty_text)
         if index >= size or index < 0:
             return ("blank", width)
         conv_id = self.queue[index]
@@ -594,7 +603,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         if key[0] == "empty":
             if key[2] != 0:
                 return Strip.blank(width, base)
-            text = fit("  " + EMPTY_TEXT, width)
+            text = fit("  " + self.empty_text, width)
             return Strip([Segment(text, base + self._style("queue-view--empty"))], width)
         if key[0] == "blank":
             return Strip.blank(width, base)

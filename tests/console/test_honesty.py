@@ -354,3 +354,87 @@ def test_queue_json_gives_the_office_local_due_time(capsys):
             deadline = desk.get(row["id"]).deadline
             assert row["due_local"] == deadline.astimezone(tz).isoformat(timespec="minutes")
             assert row["due"] == local_time(deadline, tz, desk.clock())
+
+
+# ---- item 6: a filter with no match says what it hides -------------------------------------
+
+async def test_a_filter_with_no_match_says_what_it_hides(desk):
+    critical_conv(desk)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.critical_unread.add(critical_conv(desk, "second_crit", "crit-2"))
+        message = app.apply_filter("category:spam")
+        await pilot.pause()
+        counts = desk.counts()
+        text = screen_text(app)
+        expected = (f"no match for category:spam — {counts['open']} open, "
+                    f"{counts['breached']} breached, 1 critical unread; esc clears")
+        assert message == expected
+        assert expected[:70] in text  # the queue pane says it (cut at the pane's width)
+        assert "Nothing needs an answer" not in text
+        # the counts follow the desk while the filter stays on
+        desk.ingest([mention("late-1", "where is my refund?", handle="refundy")])
+        app.redraw_status()
+        await pilot.pause()
+        assert f"{counts['open'] + 1} open" in app.queue_view.empty_text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.filter_view is None and app.queue_view.empty_text.startswith("Nothing")
+
+
+# ---- item 16: help collisions, Tab then j/k, the cursor after clearing a filter -------------
+
+async def test_help_columns_never_collide(desk):
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        sections = app.help_sections()
+        rows = [r for _t, rs in sections for r in rs]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        body = app.screen.query_one("#help-body").query_one(Static).content.plain
+        for _key, description, binding_id in rows:
+            if binding_id:
+                line = next(ln for ln in body.splitlines() if description in ln)
+                assert f"{description}  " in line and line.rstrip().endswith(binding_id)
+        assert "tab / shift+tab" in body and "Row markers" in body and "ctrl+g" in body
+
+
+async def test_j_and_k_work_wherever_tab_left_the_focus(desk):
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        first = app.selected
+        await pilot.press("tab")
+        assert app.focused is not app.queue_view
+        await pilot.press("j")
+        assert app.selected == desk.queue[1] and app.focused is app.queue_view
+        await pilot.press("tab", "tab", "k")
+        assert app.selected == first and app.focused is app.queue_view
+
+
+async def test_clearing_a_filter_puts_the_cursor_back(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        target = desk.queue[5]
+        await show(app, pilot, target)
+        app.apply_filter("category:spam")  # no match: nothing selected under the filter
+        await pilot.pause()
+        assert app.selected is None
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.selected == target
+        queue = app.queue_view
+        index = queue.queue.index(target)
+        assert round(queue.scroll_y) <= index < round(queue.scroll_y) + queue.size.height
+        # a conversation picked inside a filter stays picked when it is cleared
+        category = desk.get(desk.queue[3]).category
+        app.apply_filter(f"category:{category}")
+        await pilot.pause()
+        picked = app.queue_view.queue[len(app.queue_view.queue) - 1]
+        await show(app, pilot, picked)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.selected == picked

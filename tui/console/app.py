@@ -65,7 +65,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
 from widgets.conversation import ConversationView, Thread
-from widgets.queue_view import QueueView
+from widgets.queue_view import EMPTY_TEXT, QueueView
 from widgets.safe import assemble, one_line, plain, scrub
 from widgets.status_bar import STATE_STYLE, SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
@@ -111,6 +111,11 @@ class MainScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, f"app.{action}", label, show=show, id=bid, tooltip=description)
         for bid, key, action, label, description, show in DESK_KEYS
+    ] + [
+        # j/k work wherever Tab left the focus (the history, the suggestion): they move the
+        # queue's cursor and give the queue its focus back — never a dead key (issue 12 #16).
+        Binding("j", "queue_move(1)", "Next", show=False, id="main.down"),
+        Binding("k", "queue_move(-1)", "Previous", show=False, id="main.up"),
     ]
     # Under 120 columns the panes stack (queue on top); from 120 they sit side by side.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
@@ -133,6 +138,11 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(QueueView).focus()
         self.app.redraw()  # type: ignore[attr-defined]
+
+    def action_queue_move(self, delta: int) -> None:
+        queue = self.query_one(QueueView)
+        queue.focus()
+        (queue.action_cursor_down if delta > 0 else queue.action_cursor_up)()
 
 
 class MentionDesk(App[int]):
@@ -158,6 +168,7 @@ class MentionDesk(App[int]):
         self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
         self.filter_text = ""
         self.filter_view: Any = None
+        self._before_filter: str | None = None  # the selection when the filter was set
         # The instant every countdown on screen was last computed from (set on each tick).
         self.countdown_now: datetime | None = None
         self.rings = 0  # bells rung (tests read it: the headless driver has no bell)
@@ -464,6 +475,8 @@ class MentionDesk(App[int]):
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
             filter_text=self.filter_text or None, critical=self._critical_unread())
+        if self.filter_view is not None and not len(self.filter_view):
+            self.update_empty_text()  # its counts follow the desk's
 
     def _critical_unread(self) -> int:
         """Alerted critical conversations still open and unread (the set is pruned here, so it
@@ -759,18 +772,49 @@ class MentionDesk(App[int]):
         """Show only open conversations matching ``text`` (empty: the whole queue)."""
         predicate = parse_filter(text, self.desk)  # ValueError names what is wrong
         old = self.filter_view
+        queue = self.queue_view
         if predicate is None:
             self.filter_view, self.filter_text = None, ""
-            self.queue_view.set_queue(self.desk.queue)
+            queue.set_queue(self.desk.queue)
+            # Back on the conversation the agent was on before filtering (or the one they
+            # picked inside the filter): clearing never loses the cursor (item 16).
+            back = self._before_filter
+            if back is not None and back in self.desk.queue and (
+                    queue.selected is None or old is None or queue.selected not in old
+                    or not len(old)):
+                queue.select(back)
+            self._before_filter = None
             message = "filter cleared"
         else:
+            if self.filter_view is None:
+                self._before_filter = queue.selected
             self.filter_view, self.filter_text = self.desk.view(predicate), text.strip()
-            self.queue_view.set_queue(self.filter_view)
+            queue.set_queue(self.filter_view)
             message = f"filter: {self.filter_text} ({len(self.filter_view)} open)"
+            if not len(self.filter_view):
+                message = self.filter_hides()
+        self.update_empty_text()
         if old is not None:
             self.desk.drop_view(old)
         self.redraw()
         return message
+
+    def filter_hides(self) -> str:
+        """What an empty filtered queue hides: ``no match for category:spam — 65 open,
+        2 critical unread; esc clears`` (issue 12 item 6)."""
+        counts = self.desk.counts(self.clock())
+        critical = self._critical_unread()
+        return (f"no match for {one_line(self.filter_text, 60)} — {counts[OPEN]} open, "
+                f"{counts['breached']} breached, {critical} critical unread; esc clears")
+
+    def update_empty_text(self) -> None:
+        queue = self._pane(QueueView)
+        if queue is None:
+            return
+        if self.filter_view is not None:
+            queue.set_empty_text(self.filter_hides())
+        else:
+            queue.set_empty_text(EMPTY_TEXT)
 
     def action_clear_filter(self) -> None:
         if self.filter_view is not None:

@@ -62,7 +62,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n,escape,ctrl+g", "answer(False)", "No", id="confirm.no"),
     ]
 
     def __init__(self, question: str | Content, yes: str = "Yes", no: str = "No") -> None:
@@ -92,7 +92,8 @@ class ActionModal(ModalScreen[str | None]):
     """Base for modals that perform a desk action and show its refusal reasons in place."""
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="modal.close"),
+        # ctrl+g: a close key that never waits for the terminal's escape delay (tmux, SSH)
+        Binding("escape,ctrl+g", "close", "Close", id="modal.close"),
         Binding("ctrl+s", "submit", "Send", id="modal.submit", priority=True),
     ]
     TITLE_TEXT = ""
@@ -533,7 +534,7 @@ class PromptScreen(ModalScreen[str | None]):
     """One line of input (tag, note, filter).  ``act`` performs it and returns the message to
     show; its refusals are shown here.  Without ``act`` the typed text is returned."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="modal.close")]
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="modal.close")]
 
     def __init__(self, title: str, *, placeholder: str = "", value: str = "",
                  help_lines: Sequence[Content] = (), act: Callable[[str], str] | None = None,
@@ -589,7 +590,7 @@ class PromptScreen(ModalScreen[str | None]):
 class HelpScreen(ModalScreen[None]):
     """Every key binding (as remapped by the config's ``keys:``) with what it does."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,question_mark,q,ctrl+g", "close", "Close", id="help.close")]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> None:
         super().__init__()
@@ -597,10 +598,15 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines: list[Content] = []
+        rows_all = [r for _t, rows in self.sections for r in rows]
+        # Columns as wide as their longest entry plus a gap: a long description never runs
+        # into the binding id ("…draft is kept)modal.close").
+        key_w = max((len(k) for k, _d, _b in rows_all), default=0) + 2
+        desc_w = max((len(d) for _k, d, _b in rows_all), default=0) + 2
         for title, rows in self.sections:
             lines.append(assemble((title, "bold $accent")))
             for key, description, binding_id in rows:
-                lines.append(assemble((f"  {key:<14}", "bold"), f"{description:<34}",
+                lines.append(assemble((f"  {key:<{key_w}}", "bold"), f"{description:<{desc_w}}",
                                       (binding_id, "dim")))
             lines.append(Content(""))
         lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
