@@ -18,7 +18,7 @@ from conftest import EPOCH, new_desk
 from textual.widgets import Input, Static
 
 from tui.console.app import DESK_KEYS, MentionDesk
-from tui.console.screens import HandoffScreen, InfoScreen
+from tui.console.screens import ConfirmScreen, HandoffScreen, InfoScreen
 from tui.core.model import Mention
 from tui.core.when import format_time_left, local_time
 from tui.sources.base import FAILED, LIVE, RETRYING, Source
@@ -438,3 +438,31 @@ async def test_clearing_a_filter_puts_the_cursor_back(desk):
         await pilot.press("escape")
         await pilot.pause()
         assert app.selected == picked
+
+
+# ---- item 10: undo acts on the conversation on screen; elsewhere it asks, naming it --------
+
+async def test_undo_acts_on_screen_and_asks_before_reaching_elsewhere(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        noted, other, third = desk.queue[0], desk.queue[1], desk.queue[2]
+        desk.note(noted, "called back")  # the agent's note on #noted
+        desk.tag(other, "vip")  # then a tag on #other
+        await show(app, pilot, noted)
+        await pilot.press("u")  # on screen: the note, not the newer tag elsewhere
+        await pilot.pause()
+        assert desk.get(noted).notes == [] and desk.get(other).tags == ["vip"]
+        await show(app, pilot, third)
+        await pilot.press("u")  # nothing here: it asks, naming the conversation and the action
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert f"#{other} @{desk.get(other).handle}" in text and "tagged vip" in text
+        await pilot.press("n")
+        await pilot.pause()
+        assert desk.get(other).tags == ["vip"]  # said no: nothing undone
+        await pilot.press("u", "y")
+        await pilot.pause()
+        assert desk.get(other).tags == []
+        assert any(f"undid tag on #{other}" in n for n in notifications(app))

@@ -64,7 +64,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
-from widgets.conversation import ConversationView, Thread
+from widgets.conversation import ConversationView, Thread, event_text
 from widgets.queue_view import EMPTY_TEXT, QueueView
 from widgets.safe import assemble, one_line, plain, scrub
 from widgets.status_bar import STATE_STYLE, SourceLine, StatusBar
@@ -726,11 +726,33 @@ class MentionDesk(App[int]):
                                       blink=self.blink), self.done)
 
     def action_undo(self) -> None:
-        def do() -> str:
-            ev = self.desk.undo()
+        """Undo on the conversation on screen; an action elsewhere is undone only after asking,
+        naming it (issue 12 item 10)."""
+        def do(conv_id: str) -> str:
+            ev = self.desk.undo(conv_id=conv_id)
             return f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
 
-        self.run_desk(do)
+        here = self.selected
+        if here is not None and self.desk.undoable(conv_id=here) is not None:
+            self.run_desk(lambda: do(here))
+            return
+        elsewhere = self.desk.undoable()
+        if elsewhere is None:
+            self.refuse(["nothing to undo (only actions of the last hour can be undone)"])
+            return
+        conv = self.desk.conversations.get(elsewhere.conv)
+        who = f"#{elsewhere.conv}" + (f" @{one_line(conv.handle, 40)}" if conv else "")
+        what = event_text(elsewhere)
+        question = Content.assemble(
+            "Nothing to undo on " + (f"#{here}" if here else "this screen") + ". Undo your last "
+            "action on ", (who, "bold"), " instead?\n", (one_line(what, 200), "italic"))
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_desk(lambda: do(elsewhere.conv))
+
+        self.push_screen(ConfirmScreen(question, yes=f"Undo on #{elsewhere.conv}", no="Cancel"),
+                         answer)
 
     def action_accept(self) -> None:
         conv_id = self.current()

@@ -546,6 +546,22 @@ class Desk:
             raise ActionRefused(f"the suggestion for {s.triage.category} has nothing to send")
         return done
 
+    def undoable(self, *, agent: str | None = None, conv_id: str | None = None) -> Event | None:
+        """The event :meth:`undo` would take back for ``agent`` (on ``conv_id`` when given), or
+        None: their latest action of the last hour that is not undone.  Reads only — the
+        console names it before undoing anything off screen."""
+        agent = agent or self.agent
+        oldest = self.clock() - UNDO_WINDOW
+        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
+            if ev.at < oldest:
+                break
+            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
+                continue
+            if conv_id is not None and ev.conv != str(conv_id):
+                continue
+            return ev
+        return None
+
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
 
@@ -557,17 +573,7 @@ class Desk:
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
                                 "archived; act on it again instead")
-        oldest = self.clock() - UNDO_WINDOW
-        target = None
-        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
-            if ev.at < oldest:
-                break
-            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
-                continue
-            if conv_id is not None and ev.conv != str(conv_id):
-                continue
-            target = ev
-            break
+        target = self.undoable(agent=agent, conv_id=conv_id)
         if target is None:
             raise ActionRefused("nothing to undo (only actions of the last hour can be undone)")
         group = [target] if target.group is None else [
