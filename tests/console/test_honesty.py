@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import textual.constants
 from app_fixtures import make_app, mention, notifications, screen_text, show
-from conftest import EPOCH, new_desk
+from conftest import EPOCH, Clock, new_desk
 from textual.widgets import Input, Static
 
+from tui.console.alerts import AlertBatches, AlertLine
 from tui.console.app import DESK_KEYS, MentionDesk
-from tui.console.screens import ConfirmScreen, HandoffScreen, InfoScreen
+from tui.console.screens import ConfirmScreen, HandoffScreen, InfoScreen, SnoozeScreen
 from tui.core.model import Mention
 from tui.core.when import format_time_left, local_time
 from tui.sources.base import FAILED, LIVE, RETRYING, Source
@@ -466,3 +467,125 @@ async def test_undo_acts_on_screen_and_asks_before_reaching_elsewhere(desk):
         await pilot.pause()
         assert desk.get(other).tags == []
         assert any(f"undid tag on #{other}" in n for n in notifications(app))
+
+
+# ---- item 7: critical items never go out of sight silently ---------------------------------
+
+async def test_snoozing_or_ignoring_a_critical_item_asks_naming_the_deadline(desk):
+    conv_id = critical_conv(desk)
+    conv = desk.get(conv_id)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, conv_id)
+        due = local_time(conv.deadline, desk.rules.office_hours.tz, desk.clock())
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        left = format_time_left(desk.time_left(conv, desk.clock()))
+        assert f"#{conv_id} @casey_commuter is critical, due {left} ({due})" in text
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and conv.status == "open"
+        await pilot.press("x")
+        await pilot.pause()
+        assert f"is critical, due {left}" in screen_text(app)
+        await pilot.press("n")
+        await pilot.press("s", "y")  # snooze anyway: the snooze dialog opens
+        await pilot.pause()
+        assert isinstance(app.screen, SnoozeScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert conv.status == "snoozed"
+
+
+async def test_a_normal_item_snoozes_without_a_question(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        conv_id = next(c for c in desk.queue if desk.get(c).urgency == "normal")
+        await show(app, pilot, conv_id)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SnoozeScreen)
+
+
+def test_a_snoozed_item_keeps_its_pre_breach_warning():
+    clock = Clock()
+    desk = new_desk(clock=clock)
+    conv_id = desk.ingest([mention("s-1", SAFETY, handle="casey", at=clock.now)])[0].conv_id
+    conv = desk.get(conv_id)
+    desk.snooze(conv_id, clock.now + timedelta(hours=2))
+    clock.now = conv.risk_at + timedelta(seconds=1)
+    alerts = desk.tick(clock.now)
+    assert [a.conv_id for a in alerts] == [conv_id]
+    assert "(snoozed)" in alerts[0].message and "min left" in alerts[0].message
+
+
+async def test_new_criticals_above_the_viewport_are_signalled(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, desk.queue[-1])  # scrolled to the bottom of the queue
+        assert round(app.queue_view.scroll_y) > 0
+        conv_id = app.ingest([mention("c-9", SAFETY, handle="urgent_one")])[0].conv_id
+        app.flush_redraws()
+        await pilot.pause()
+        assert app.queue_view.queue.index(conv_id) < round(app.queue_view.scroll_y)
+        assert "▲ 1 new critical above (n jumps)" in screen_text(app)
+        await pilot.press("n")
+        app.flush_redraws()
+        await pilot.pause()
+        assert "critical above" not in screen_text(app)
+
+
+# ---- item 8: notifications -------------------------------------------------------------------
+
+async def test_notifications_leave_the_status_bar_visible_and_can_be_dismissed(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        for i in range(6):
+            app.notify(f"burst {i} " + "x" * 60, timeout=30)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert f"{len(desk.queue)} open" in lines[-2]  # the status bar, above the footer
+        assert "burst" not in lines[-2] and "burst" not in lines[-1]
+        await pilot.press("d")
+        await pilot.pause()
+        assert not list(app._notifications)
+        assert "burst" not in screen_text(app)
+
+
+def test_a_grouped_notification_names_each_conversation_once_and_says_late():
+    batches = AlertBatches(clock=lambda: 0.0)
+    batches.add("at_risk", [AlertLine("#12 @casey (safety, critical): 3 min left", "", "12"),
+                            AlertLine("#12 @casey (safety, critical): LATE by 25m", "", "12"),
+                            AlertLine("#13 @robin (refund, normal): 9 min left", "", "13")])
+    toast = batches.take("at_risk")
+    assert toast.message.count("#12") == 1 and "#13" in toast.message
+    clock = Clock()
+    desk = new_desk(clock=clock)
+    conv_id = desk.ingest([mention("l-1", SAFETY, handle="casey", at=clock.now)])[0].conv_id
+    clock.now = desk.get(conv_id).deadline + timedelta(minutes=25)
+    (alert,) = desk.tick(clock.now)  # first tick after a restart, already late
+    assert alert.message.endswith("LATE by 25m") and "0 min left" not in alert.message
+
+
+async def test_critical_unread_survives_a_restart(tmp_path):
+    desk = new_desk(data_dir=tmp_path / "data", demo=10)
+    conv_id = desk.ingest([mention("r-1", SAFETY, handle="casey")])[0].conv_id
+    desk.flush()
+    desk.store.close()
+    again = new_desk(data_dir=tmp_path / "data")
+    app = make_app(again)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.redraw_status()
+        await pilot.pause()
+        assert conv_id in app.critical_unread
+        assert "‼ 1 critical unread" in screen_text(app)
+        await show(app, pilot, conv_id)
+        app.open(conv_id)
+        app.redraw_status()
+        await pilot.pause()
+        assert "critical unread" not in screen_text(app)
+        await pilot.press("q")

@@ -75,6 +75,7 @@ from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
+from ..core.when import due_text
 from ..setup.boot import recovery_notes
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine
@@ -237,7 +238,20 @@ class MentionDesk(App[int]):
     def _theme_changed(self, theme: Any) -> None:
         self.save_state(theme=theme.name)
 
+    def unread_criticals(self) -> set[str]:
+        """Open conversations of the most urgent level that need a reply and that nobody has
+        opened since their last message: ``‼ N critical unread`` after a restart, when no alert
+        of this run could have counted them (issue 12 item 8)."""
+        return {c.id for c in self.desk.conversations.values()
+                if c.status == OPEN and c.needs_reply and c.unread
+                and c.triage is not None and c.triage.rank == 0}
+
+    def action_dismiss(self) -> None:
+        """Dismiss every notification on screen (a click dismisses one)."""
+        self.clear_notifications()
+
     def on_mount(self) -> None:
+        self.critical_unread |= self.unread_criticals()
         self.restore_theme()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.keys:
@@ -477,6 +491,23 @@ class MentionDesk(App[int]):
             filter_text=self.filter_text or None, critical=self._critical_unread())
         if self.filter_view is not None and not len(self.filter_view):
             self.update_empty_text()  # its counts follow the desk's
+        self.signal_criticals_above()
+
+    def signal_criticals_above(self) -> None:
+        """``▲ 2 new critical above (n)`` on the queue's edge when unread critical items sit
+        above the rows on screen — not only in a toast (issue 12 item 7)."""
+        queue = self._pane(QueueView)
+        if queue is None:
+            return
+        top = round(queue.scroll_y)
+        above = 0
+        for conv_id in self.critical_unread:
+            index = queue.queue.index(conv_id)
+            if index is not None and index < top:
+                above += 1
+        text = f"▲ {above} new critical above (n jumps)" if above else ""
+        if str(queue.border_subtitle or "") != text:
+            queue.border_subtitle = text
 
     def _critical_unread(self) -> int:
         """Alerted critical conversations still open and unread (the set is pruned here, so it
@@ -522,7 +553,7 @@ class MentionDesk(App[int]):
             self.critical_unread.update(r.conv_id for r in critical)
             self.alert("critical", [
                 AlertLine(f"#{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
-                      f"({r.triage.category})", one_line(r.mention.text, 120))
+                          f"({r.triage.category})", one_line(r.mention.text, 120), r.conv_id)
                 for r in critical])
 
     def ingest(self, mentions: Iterable[Any]) -> list[Any]:
@@ -537,7 +568,7 @@ class MentionDesk(App[int]):
         now = self.countdown_now = self.clock()
         alerts = self.desk.tick(now)
         if alerts:
-            self.alert("at_risk", [AlertLine(a.message, "") for a in alerts])
+            self.alert("at_risk", [AlertLine(a.message, "", a.conv_id) for a in alerts])
         queue = self._pane(QueueView)
         if queue is not None:
             queue.refresh_countdowns(now)
@@ -674,17 +705,55 @@ class MentionDesk(App[int]):
     def action_resolve(self) -> None:
         self._modal(ResolveScreen)
 
+    def deadline_warning(self, conv_id: str) -> str | None:
+        """``#12 @casey is critical, due 14m (08:14)`` when hiding ``conv_id`` would hide a
+        critical or at-risk (or late) deadline; None otherwise."""
+        conv = self.desk.conversations.get(conv_id)
+        if conv is None or not conv.needs_reply or conv.deadline is None:
+            return None
+        now = self.clock()
+        critical = conv.triage is not None and conv.triage.rank == 0
+        at_risk = conv.risk_at is not None and conv.risk_at <= now
+        if not (critical or at_risk):
+            return None
+        tz = getattr(self.desk.rules.office_hours, "tz", None)
+        left = self.desk.time_left(conv, now)
+        state = ("LATE" if conv.deadline <= now else "due") + " " + due_text(
+            left, conv.deadline, tz, now)
+        level = conv.urgency + (", at risk" if at_risk and conv.deadline > now else "")
+        return f"#{conv_id} @{one_line(conv.handle, 40)} is {level}, {state}"
+
     def action_snooze(self) -> None:
-        self._modal(SnoozeScreen)
+        """Snooze; a critical or at-risk conversation asks first, naming its deadline — the
+        clock keeps running while it is out of sight (issue 12 item 7)."""
+        conv_id = self.current()
+        if conv_id is None:
+            return
+        warning = self.deadline_warning(conv_id)
+        if warning is None:
+            self._modal(SnoozeScreen)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._modal(SnoozeScreen)
+
+        self.push_screen(ConfirmScreen(
+            Content.assemble((warning, "bold"), ". Snooze it anyway? Its deadline keeps "
+                             "running; you will be warned before it passes."),
+            yes="Snooze anyway", no="Cancel"), answer)
 
     def action_ignore(self) -> None:
         conv_id = self.current()
         if conv_id is None:
             return
         conv = self.desk.conversations[conv_id]
+        warning = self.deadline_warning(conv_id)
         question = Content.assemble(
             ("Mark ", ""), (f"#{conv_id} @{one_line(conv.handle, 40)}", "bold"),
-            " as spam / ignore? Nothing is deleted; u undoes it.")
+            " as spam / ignore? Nothing is deleted; u undoes it.",
+            ("\n" + warning + " — ignoring it closes it unanswered." if warning else "",
+             "bold $error"))
 
         def answer(yes: bool | None) -> None:
             if yes:

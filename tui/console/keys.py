@@ -27,6 +27,7 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.stats", "S", "stats", "Stats", "Shift statistics", False),
     ("desk.sources", "i", "sources", "Sources", "Source health: each source's state and error",
      False),
+    ("desk.dismiss", "d", "dismiss", "Dismiss", "Dismiss the notifications on screen", False),
     ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
 )

@@ -41,6 +41,7 @@ from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
+from .when import format_time_left
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -639,14 +640,20 @@ class Desk:
         alerts: list[Alert] = []
         for cid, deadline_ts in self.index.risks_reached(ts):
             conv = self.conversations.get(cid)
-            if (conv is None or not conv.needs_reply or conv.status != OPEN
+            # A snoozed conversation keeps its warning: snoozing hides it from the queue, not
+            # from its deadline (issue 12 item 7).
+            if (conv is None or not conv.needs_reply or conv.status not in (OPEN, SNOOZED)
                     or conv.deadline is None or conv.deadline.timestamp() != deadline_ts):
                 continue
             self.index.warned(cid, deadline_ts)
             left = self.time_left(conv, now) or timedelta(0)
-            mins = max(0, int(left.total_seconds() // 60))
+            seconds = left.total_seconds()
+            # Already late (a restart, a snooze): say so, never "0 min left".
+            when = (f"LATE by {format_time_left(-left) if seconds <= -60 else '<1m'}"
+                    if seconds <= 0 else f"{int(seconds // 60)} min left")
+            snoozed = " (snoozed)" if conv.status == SNOOZED else ""
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
-                                                f"{conv.urgency}): {mins} min left"))
+                                                f"{conv.urgency}){snoozed}: {when}"))
         self._notify(changed)
         return alerts
 
