@@ -19,13 +19,18 @@ Stranger text (handles, mention text) is data: rows are built from ``Segment``s 
 styles — never markup — and every column is measured, cropped and padded in terminal cells, so
 emoji and CJK never break the columns.
 
-Row legend: ``›`` cursor, urgency, time left to the deadline, channel (``pub``/``DM``), markers
-(``●`` unread, ``↩`` needs a reply, ``A`` assigned, ``O`` taken offline to DMs, ``C`` handed off
-with a case), ``@handle``, category, first line of the latest customer message.
+Row legend: ``›`` cursor, urgency, time left to the deadline, the wall-clock due time in office
+time (from 100 columns), channel (``pub``/``DM``), markers (``●`` unread, ``↩`` needs a reply,
+``A`` assigned, ``O`` taken offline to DMs, ``C`` handed off with a case, ``✎`` a saved draft),
+``@handle``, category (from 70 columns), team (from 120), first line of the latest customer
+message without the @handles it opens with.  Emoji sequences are split into single code points
+in every cell (:func:`widgets.safe.one_cell_emoji`) so each row ends at the edge in every
+terminal.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from time import monotonic
@@ -46,8 +51,9 @@ from textual.strip import Strip
 from tui.core.labels import Labels
 from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
+from tui.core.when import local_time
 
-from .safe import scrub
+from .safe import one_cell_emoji, scrub
 
 TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
 COUNTDOWN_SECONDS = 1.0  # how often countdowns are re-checked
@@ -90,13 +96,25 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+_ADDRESSING = re.compile(r"^(?:\s*@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s+")
+
+
+def strip_addressing(text: str) -> str:
+    """The message without the @handles it opens with (``@northline @bob the 07:12 …`` →
+    ``the 07:12 …``): on every public mention the brand's own handle comes first, and in a
+    row it only eats the text (issue 12 item 14).  A message that is nothing but handles is
+    kept as it is."""
+    rest = _ADDRESSING.sub("", text, count=1)
+    return rest if rest.strip() else text
+
+
 def first_line(text: str, limit: int) -> str:
     """The first non-blank line of ``text``, at most ``limit`` characters, scrubbed.
 
     The core cleaned the text at ingest; scrubbing again (escape sequences, controls, bidi
     overrides) keeps this boundary from relying on every producer being careful.
     """
-    for candidate in scrub(text[: limit * 4]).splitlines():
+    for candidate in one_cell_emoji(scrub(text[: limit * 4])).splitlines():
         if candidate.strip():
             return candidate[:limit].strip()
     return ""
@@ -529,6 +547,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._countdowns[conv.id] = (conv.deadline, label, state)
         return label, state
 
+    def _due_local(self, conv: Any) -> str:
+        """The wall-clock due time in office-local time (``09:30``, ``Tue 09:00``)."""
+        if conv.deadline is None or not conv.needs_reply:
+            return ""
+        tz = getattr(getattr(self.desk.rules, "office_hours", None), "tz", None)
+        return local_time(conv.deadline, tz, self._countdown_at or self.clock())
+
     def _row_key(self, index: int, width: int, y: int) -> tuple[Any, ...]:
         size = len(self.queue)
         if size == 0:
@@ -541,7 +566,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return ("blank", width)
         label, state = self._countdown(conv)
         return (conv_id, width, conv_id == self.selected, self._versions.get(conv_id, 0),
-                label, state)
+                label, state, conv_id in self.desk.drafts)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -592,9 +617,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         (issue 12 item 2).  The cursor's own foreground/background pair is the theme's, chosen to
         contrast."""
         own = self._style(name)
-        if not (selected or self.no_color or self.few_colors):
+        if not (selected or self.no_color):
             return own
-        plain = self.no_color or self.few_colors
+        plain = self.no_color
         return Style(bold=own.bold or (plain and name in _MARKED) or None,
                      italic=own.italic, underline=own.underline, reverse=own.reverse)
 
@@ -607,7 +632,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip([Segment(text, base + self._style("queue-view--empty"))], width)
         if key[0] == "blank":
             return Strip.blank(width, base)
-        conv_id, _, selected, _, label, state = key
+        conv_id, _, selected, _, label, state, _draft = key
         conv = self.desk.conversations[conv_id]
         return self._render_row(conv, width, selected, label, state)
 
@@ -635,7 +660,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             ("O" if conv.offline else " ", "queue-view--marker"),
             ("C" if conv.case_id or conv.team else " ", "queue-view--marker"),
         ]
-        handle_w, category_w = (16, 13) if width >= 70 else (12, 0)
+        marks.append(("✎" if conv.id in self.desk.drafts else " ", "queue-view--marker"))
+        # Wider terminals get more columns and roomier ones (issue 12 item 14): the category
+        # from 70 columns, the wall-clock due time from 100, the team from 120.
+        handle_w = 12 if width < 70 else 16 if width < 100 else 20 if width < 130 else 24
+        category_w = 0 if width < 70 else 13 if width < 130 else 16
+        due_w = 9 if width >= 100 else 0
+        team_w = 12 if width >= 120 else 0
         category = self.labels.category(conv.category)
         cells: list[tuple[str, str | None]] = [
             ("›" if selected else " ", None),
@@ -643,14 +674,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             (" ", None),
             (fit(label, 5, right=True), time_class),
             (" ", None),
+        ]
+        if due_w:
+            cells += [(fit(self._due_local(conv), due_w), "queue-view--time"), (" ", None)]
+        cells += [
             ("DM " if direct else "pub", "queue-view--direct" if direct else "queue-view--channel"),
             (" ", None),
             *marks,
             (" ", None),
-            (fit("@" + conv.handle, handle_w), "queue-view--handle"),
+            (fit("@" + one_cell_emoji(conv.handle), handle_w), "queue-view--handle"),
         ]
         if category_w:
             cells += [(" ", None), (fit(category, category_w), "queue-view--category")]
+        if team_w:
+            team = conv.team or (conv.triage.team if conv.triage else None) or ""
+            cells += [(" ", None), (fit(one_cell_emoji(team), team_w), "queue-view--category")]
         used = sum(cell_len(text) for text, _ in cells) + 1
         rest = width - used
         segments = []
@@ -660,7 +698,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             if latest is None:
                 text = "(message deleted)"
             else:
-                text = first_line(latest.text, rest * 2 + 8)
+                text = first_line(strip_addressing(latest.text), rest * 2 + 8)
             segments.append(Segment(" ", base))
             segments.append(Segment(fit(text, rest), base + style("queue-view--text")))
         # Merged runs of one style: fewer escape sequences per row written to the terminal.

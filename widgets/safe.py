@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from textual.content import Content
 from textual.style import Style
 
-__all__ = ["assemble", "join", "one_line", "plain", "scrub"]
+__all__ = ["assemble", "join", "one_cell_emoji", "one_line", "plain", "scrub"]
 
 # Whole escape sequences first (so their parameters do not survive as visible junk), then any
 # remaining C0/C1 control (but newline), then bidi overrides/isolates and invisible marks.
@@ -44,9 +44,25 @@ def scrub(value: object, limit: int | None = None) -> str:
     return text
 
 
+# Emoji sequences terminals measure differently: variation selectors (VS16 asks for the wide
+# emoji form of ❤ ☺ ✔ …, which some terminals draw 2 cells wide and others 1), the zero-width
+# joiner gluing several emoji into one glyph (🏳️‍🌈, families), skin-tone modifiers, keycap and
+# tag sequences (subdivision flags).  Dropped in one-line cells, each piece is drawn as its
+# own, unambiguous width, so a row ends at the edge in every terminal and under tmux.
+_EMOJI_JOINERS = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff"
+                            "\U000e0020-\U000e007f]")
+
+
+def one_cell_emoji(text: str) -> str:
+    """``text`` with emoji sequences split into single code points (see ``_EMOJI_JOINERS``):
+    ``❤️`` → ``❤``, ``👍🏽`` → ``👍``, ``🏳️‍🌈`` → ``🏳🌈``."""
+    return _EMOJI_JOINERS.sub("", text)
+
+
 def one_line(value: object, width: int | None = None) -> str:
-    """Scrubbed, whitespace folded onto one line, cut to ``width`` with an ellipsis."""
-    flat = " ".join(scrub(value).split())
+    """Scrubbed, whitespace folded onto one line, emoji sequences split (:func:`one_cell_emoji`),
+    cut to ``width`` with an ellipsis."""
+    flat = " ".join(one_cell_emoji(scrub(value)).split())
     if width is not None and len(flat) > width:
         flat = flat[: max(0, width - 1)] + "…"
     return flat

@@ -395,10 +395,14 @@ async def test_help_columns_never_collide(desk):
         await pilot.press("question_mark")
         await pilot.pause()
         body = app.screen.query_one("#help-body").query_one(Static).content.plain
+        lines = body.splitlines()
         for _key, description, binding_id in rows:
             if binding_id:
-                line = next(ln for ln in body.splitlines() if description in ln)
-                assert f"{description}  " in line and line.rstrip().endswith(binding_id)
+                # the id ends the description's line after a gap, or has the next line alone
+                assert any(line.rstrip().endswith(f"  {binding_id}")
+                           or lines[n + 1].strip() == binding_id
+                           for n, line in enumerate(lines) if description in line), binding_id
+                assert description + binding_id not in body
         assert "tab / shift+tab" in body and "Row markers" in body and "ctrl+g" in body
 
 
@@ -589,3 +593,58 @@ async def test_critical_unread_survives_a_restart(tmp_path):
         await pilot.pause()
         assert "critical unread" not in screen_text(app)
         await pilot.press("q")
+
+
+# ---- item 14: wide terminals use the space --------------------------------------------------
+
+def queue_rows(app: Any) -> list[str]:
+    queue = app.queue_view
+    return [queue.render_line(y).text for y in range(queue.size.height)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 48), (200, 50)])
+async def test_wider_terminals_show_more_of_the_queue(size):
+    desk = new_desk(demo=30)
+    app = make_app(desk)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        queue = app.queue_view
+        rows = [r for r in queue_rows(app) if r.strip()]
+        assert queue.size.width >= 78 and len(rows) >= 8
+        conv = desk.get(queue.selected)
+        row = rows[0]
+        if size[0] >= 120:
+            assert queue.size.height > 9  # more rows than at 80x24
+            assert desk.rules.categories and app.main.labels.category(conv.category)[:8] in row
+        if queue.size.width >= 100:
+            due = local_time(conv.deadline, desk.rules.office_hours.tz, desk.clock())
+            assert due in row
+        # the brand's own @handle, first in every public mention, is not row text
+        assert all("@northline" not in r for r in rows)
+        assert "@" + conv.handle[:10] in row
+
+
+# ---- item 15: emoji that terminals measure differently ---------------------------------------
+
+TRICKY = ["I ❤️ the new trains ☺️", "👍🏽 thanks a lot 👍🏿", "proud 🏳️‍🌈 rider",
+          "family trip 👨‍👩‍👧‍👦 delayed", "seat 1️⃣ broken ✔️"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_emoji_sequences_are_normalised_so_every_row_ends_at_the_edge(size):
+    desk = new_desk(demo=5)
+    for i, text in enumerate(TRICKY):
+        desk.ingest([mention(f"e-{i}", f"@northline my refund {text}",
+                             handle=f"emoji❤️{i}👍🏽")])
+    app = make_app(desk)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        queue = app.queue_view
+        for y in range(queue.size.height):
+            strip = queue.render_line(y)
+            assert strip.cell_length == queue.size.width
+            for bad in ("\ufe0f", "\u200d", "\U0001f3fd", "\U0001f3ff", "\u20e3"):
+                assert bad not in strip.text, (y, strip.text)
+        text = "\n".join(queue_rows(app))
+        assert "I ❤ the new trains ☺" in text or "I ❤ the new" in text
+        assert "@emoji❤0👍" in text

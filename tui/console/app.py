@@ -118,8 +118,11 @@ class MainScreen(Screen):
         Binding("j", "queue_move(1)", "Next", show=False, id="main.down"),
         Binding("k", "queue_move(-1)", "Previous", show=False, id="main.up"),
     ]
-    # Under 120 columns the panes stack (queue on top); from 120 they sit side by side.
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    # Under 150 columns the panes stack (queue on top, full width: at 120 columns a queue beside
+    # the conversation would be narrower than at 80); from 150 they sit side by side.  Taller
+    # terminals give the stacked queue more rows (issue 12 item 14).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
 
     def __init__(self, desk: Desk) -> None:
         super().__init__(id="main")

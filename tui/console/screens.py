@@ -587,6 +587,9 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+HELP_DESC_MAX = 46  # description column width in help: longer ones get lines of their own
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key binding (as remapped by the config's ``keys:``) with what it does."""
 
@@ -602,12 +605,18 @@ class HelpScreen(ModalScreen[None]):
         # Columns as wide as their longest entry plus a gap: a long description never runs
         # into the binding id ("…draft is kept)modal.close").
         key_w = max((len(k) for k, _d, _b in rows_all), default=0) + 2
-        desc_w = max((len(d) for _k, d, _b in rows_all), default=0) + 2
+        desc_w = min(max((len(d) for _k, d, _b in rows_all), default=0), HELP_DESC_MAX) + 2
         for title, rows in self.sections:
             lines.append(assemble((title, "bold $accent")))
             for key, description, binding_id in rows:
-                lines.append(assemble((f"  {key:<{key_w}}", "bold"), f"{description:<{desc_w}}",
-                                      (binding_id, "dim")))
+                if len(description) <= desc_w - 2:
+                    lines.append(assemble((f"  {key:<{key_w}}", "bold"),
+                                          f"{description:<{desc_w}}", (binding_id, "dim")))
+                    continue
+                # too long for the column: its own lines, the binding id under it
+                lines.append(assemble((f"  {key:<{key_w}}", "bold"), description))
+                if binding_id:
+                    lines.append(assemble(" " * (2 + key_w + desc_w), (binding_id, "dim")))
             lines.append(Content(""))
         lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
         with Vertical(classes="dialog help-dialog"):
