@@ -15,11 +15,19 @@ import pytest
 import textual.constants
 from app_fixtures import make_app, mention, notifications, screen_text, show
 from conftest import EPOCH, Clock, new_desk
-from textual.widgets import Input, Static
+from textual import events
+from textual.widgets import Input, Static, TextArea
 
 from tui.console.alerts import AlertBatches, AlertLine
 from tui.console.app import DESK_KEYS, MentionDesk
-from tui.console.screens import ConfirmScreen, HandoffScreen, InfoScreen, SnoozeScreen
+from tui.console.screens import (
+    ChoiceScreen,
+    ConfirmScreen,
+    HandoffScreen,
+    InfoScreen,
+    NoteScreen,
+    SnoozeScreen,
+)
 from tui.core.model import Mention
 from tui.core.when import format_time_left, local_time
 from tui.sources.base import FAILED, LIVE, RETRYING, Source
@@ -648,3 +656,69 @@ async def test_emoji_sequences_are_normalised_so_every_row_ends_at_the_edge(size
         text = "\n".join(queue_rows(app))
         assert "I ❤ the new trains ☺" in text or "I ❤ the new" in text
         assert "@emoji❤0👍" in text
+
+
+# ---- item 9: lost or replaced work ------------------------------------------------------------
+
+async def test_a_canned_reply_asks_before_touching_the_agents_text_and_is_undoable(desk):
+    app = make_app(desk)
+    async with app.run_test(size=(100, 40)) as pilot:
+        conv_id = next(c for c in desk.queue if desk.get(c).needs_reply)
+        await show(app, pilot, conv_id)
+        await pilot.press("r")
+        area = app.screen.query_one("#reply-text", TextArea)
+        area.text = "Hi, I checked with the depot: "  # the agent's own words
+        area.move_cursor(area.document.end)
+        key = next(iter(desk.replies.keys))
+        composer = app.screen
+        composer.use_canned(key)
+        await pilot.pause()
+        assert isinstance(app.screen, ChoiceScreen)  # asked: insert, replace or cancel
+        assert area.text == "Hi, I checked with the depot: "
+        await pilot.press("enter")  # the first choice: insert at the cursor
+        await pilot.pause()
+        canned = composer._canned_text
+        assert area.text == "Hi, I checked with the depot: " + canned
+        await pilot.press("ctrl+z")  # undoable
+        await pilot.pause()
+        assert area.text == "Hi, I checked with the depot: "
+        composer.use_canned(key)
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # replace
+        await pilot.pause()
+        assert area.text == canned
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert area.text == "Hi, I checked with the depot: "
+        composer.use_canned(key)
+        await pilot.pause()
+        await pilot.press("escape")  # cancel: untouched
+        await pilot.pause()
+        assert area.text == "Hi, I checked with the depot: "
+
+
+async def test_a_pasted_multi_line_note_keeps_every_line(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        conv_id = app.selected
+        await pilot.press("m")
+        assert isinstance(app.screen, NoteScreen)
+        pasted = "customer called back\nwants a callback after 17:00\ncase ref LDS-4471"
+        app.post_message(events.Paste(pasted))  # as the terminal delivers a paste
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert desk.get(conv_id).notes == [pasted]
+
+
+async def test_ctrl_g_closes_every_dialog_without_waiting_for_escape(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for key in ("r", "o", "h", "e", "m", "t", "slash", "question_mark", "i"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is not app.main, key
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+            assert app.screen is app.main, key

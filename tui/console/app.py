@@ -88,6 +88,7 @@ from .screens import (
     HandoffScreen,
     HelpScreen,
     InfoScreen,
+    NoteScreen,
     OfflineScreen,
     PromptScreen,
     ResolveScreen,
@@ -793,9 +794,8 @@ class MentionDesk(App[int]):
             self.desk.note(conv_id, text)
             return f"noted on #{conv_id}"
 
-        self.push_screen(PromptScreen(f"Internal note on #{conv_id}",
-                                      placeholder="what the next agent should know", act=act,
-                                      blink=self.blink), self.done)
+        self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
+                                    "know)", act, blink=self.blink), self.done)
 
     def action_undo(self) -> None:
         """Undo on the conversation on screen; an action elsewhere is undone only after asking,

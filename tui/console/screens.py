@@ -88,6 +88,85 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with a few answers, each a button (``choices``: (id, label)); the first has
+    the focus; ``escape`` / ``ctrl+g`` answer None."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "cancel", "Cancel", id="choice.cancel")]
+
+    def __init__(self, question: Content, choices: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = list(choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                for n, (choice, label) in enumerate(self.choices):
+                    yield Button(Content(label), id=f"choice-{choice}",
+                                 variant="primary" if n == 0 else "default")
+
+    def on_mount(self) -> None:
+        self.query(Button).first().focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NoteScreen(ModalScreen[str | None]):
+    """An internal note: several lines (a paste keeps every line); ``ctrl+s`` saves, the desk's
+    refusals are shown here, ``escape`` / ``ctrl+g`` close."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="modal.close"),
+                Binding("ctrl+s", "submit", "Save", id="modal.submit", priority=True)]
+
+    def __init__(self, title: str, act: Callable[[str], str], *, blink: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.act = act
+        self.blink = blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog prompt note"):
+            yield Static(assemble((self.title_text, "bold")), classes="title")
+            yield TextArea("", id="note-text", soft_wrap=True)
+            yield Static(Content(""), classes="errors")
+            yield Static(assemble(("ctrl+s save · enter new line · escape / ctrl+g close",
+                                   "dim")), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        area = self.query_one("#note-text", TextArea)
+        area.cursor_blink = self.blink
+        area.focus()
+
+    def action_submit(self) -> None:
+        text = self.query_one("#note-text", TextArea).text
+        try:
+            message = self.act(text)
+        except ActionRefused as exc:
+            self.show_errors(exc.reasons)
+            return
+        except (KeyError, ValueError) as exc:
+            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
+            return
+        self.dismiss(message)
+
+    def show_errors(self, reasons: Iterable[str]) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(join([assemble(("✗ ", "bold $error"), one_line(r, 500))
+                            for r in reasons]))
+        errors.display = True
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class ActionModal(ModalScreen[str | None]):
     """Base for modals that perform a desk action and show its refusal reasons in place."""
 
@@ -193,6 +272,7 @@ class ComposerScreen(ActionModal):
             s = desk.suggestion(conv_id)
             self.initial, self.reply_key = (s.text or ""), (s.reply_key if s.text else None)
         self._last_saved = self.initial
+        self._canned_text = ""  # the last canned reply put in unchanged: replacing it is safe
         self._draft_timer: Any = None
         self.sent = False
 
@@ -253,9 +333,34 @@ class ComposerScreen(ActionModal):
         except ReplyRefused as exc:
             self.show_errors([f"{key}: {exc.reason}"])
             return
-        self.reply_key = key
         area = self.query_one("#reply-text", TextArea)
-        area.text = text
+        current = area.text
+        if current.strip() and current not in (self.initial, self._canned_text):
+            # The agent's own words are there: never replace them silently (issue 12 item 9).
+            def answer(choice: str | None) -> None:
+                if choice in ("replace", "insert"):
+                    self.put_canned(key, text, choice)
+                else:
+                    area.focus()
+
+            self.app.push_screen(ChoiceScreen(
+                assemble(("Your reply has text of your own. ", "bold"),
+                         f"Use the canned reply {key!r} how?"),
+                [("insert", "Insert at the cursor"), ("replace", "Replace my text"),
+                 ("cancel", "Cancel")]), answer)
+            return
+        self.put_canned(key, text, "replace")
+
+    def put_canned(self, key: str, text: str, how: str) -> None:
+        """Put the rendered canned reply in the text area — replacing everything or inserted at
+        the cursor — as an edit, so ctrl+z takes it back."""
+        self.reply_key = key
+        self._canned_text = text
+        area = self.query_one("#reply-text", TextArea)
+        if how == "insert":
+            area.insert(text)
+        else:
+            area.replace(text, (0, 0), area.document.end)
         self.query_one("#composer-meta", Static).update(
             assemble(("channel: ", "dim"), (self.channel, "bold"), ("   canned reply: ", "dim"),
                      key))
