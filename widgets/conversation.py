@@ -52,6 +52,8 @@ def event_text(ev: Any, tz: tzinfo | None = None, now: datetime | None = None) -
     """What an event did, in one phrase (details are stored by the desk, some typed by agents);
     times in office-local time (``tz``)."""
     d = ev.details
+    if ev.kind == "reopen":
+        return f"reopened (was {d.get('was', '')})"
     if ev.kind == "reply":
         return f"replied ({d.get('channel', '')}): {d.get('text', '')}"
     if ev.kind == "offline":

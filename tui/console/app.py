@@ -80,7 +80,7 @@ from ..setup.boot import recovery_notes
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine
 from .keys import DESK_KEYS, help_sections
-from .palette import DeskCommands
+from .palette import JUMP, DeskCommands
 from .screens import (
     ActionModal,
     ComposerScreen,
@@ -90,6 +90,8 @@ from .screens import (
     InfoScreen,
     NoteScreen,
     OfflineScreen,
+    OutboxScreen,
+    PickScreen,
     PromptScreen,
     ResolveScreen,
     SnoozeScreen,
@@ -862,8 +864,55 @@ class MentionDesk(App[int]):
             placeholder="category:refund team:refunds channel:dm urgency:high words",
             help_lines=filter_help(self.desk), act=act, blink=self.blink), self.done)
 
+    VIEWS = (("queue", "Queue: open conversations, most urgent first", ""),
+             ("snoozed", "Snoozed (U un-snoozes)", "status:snoozed"),
+             ("waiting", "Waiting on the customer", "status:waiting"),
+             ("resolved", "Resolved (U reopens)", "status:resolved"),
+             ("ignored", "Ignored / spam (U reopens)", "status:ignored"),
+             ("monitor", "Monitor-only (U opens)", "status:monitor"),
+             ("outbox", "Outbox: pending, sending, sent, failed", None))
+
+    def action_views(self) -> None:
+        def picked(view: str | None) -> None:
+            for name, _label, text in self.VIEWS:
+                if name == view:
+                    if text is None:
+                        self.action_outbox()
+                    else:
+                        self.run_desk(lambda t=text: self.apply_filter(t))
+        self.push_screen(PickScreen("Views", [(n, label) for n, label, _t in self.VIEWS]), picked)
+
+    def action_outbox(self) -> None:
+        self.push_screen(OutboxScreen(self.desk), lambda _r: self.done(None))
+
+    def action_reopen(self) -> None:
+        conv_id = self.current()
+        if conv_id is not None:
+            def do() -> str:
+                was = self.desk.reopen(conv_id).details["was"]
+                return f"reopened #{conv_id} (was {was}); u undoes it"
+
+            self.run_desk(do)
+
+    def jump_to(self, conv_id: str) -> str:
+        """Put the cursor on ``#conv_id`` in whichever view holds it (the queue, else the view
+        of its status)."""
+        conv = self.desk.get(conv_id)
+        if conv_id not in self.queue_view.queue:
+            if conv_id in self.desk.queue:
+                self.apply_filter("")
+            else:
+                self.apply_filter(f"status:{conv.status}")
+        self.queue_view.select(conv_id)
+        self.redraw()
+        return f"#{conv_id} ({conv.status})"
+
     def apply_filter(self, text: str) -> str:
-        """Show only open conversations matching ``text`` (empty: the whole queue)."""
+        """Show only conversations matching ``text`` (empty: the whole queue); ``#42`` jumps
+        to conversation 42."""
+        jump = JUMP.match(text or "")
+        if jump:
+            return self.jump_to(jump.group(1))
         predicate = parse_filter(text, self.desk)  # ValueError names what is wrong
         old = self.filter_view
         queue = self.queue_view

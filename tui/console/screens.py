@@ -118,6 +118,128 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class PickScreen(ModalScreen[str | None]):
+    """Pick one of ``options`` ((id, label)) from a list: enter picks, escape/ctrl+g closes."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="pick.close")]
+
+    def __init__(self, title: str, options: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = list(options)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog pick"):
+            yield Static(assemble((self.title_text, "bold"), ("   enter picks · escape closes",
+                                                              "dim")), classes="title")
+            yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options],
+                             id="pick-list")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#pick-list", OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#pick-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class OutboxScreen(ModalScreen[None]):
+    """The outbox, newest first: pending, sending, sent, failed (with the reason), cancelled.
+    ``r`` retries a failed post, ``c`` cancels one not yet sending; the list follows."""
+
+    BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="outbox.close"),
+                Binding("r", "retry", "Retry", id="outbox.retry"),
+                Binding("c", "cancel_item", "Cancel", id="outbox.cancel")]
+
+    def __init__(self, desk: Any) -> None:
+        super().__init__()
+        self.desk = desk
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog outbox"):
+            yield Static(assemble(("Outbox", "bold"), ("   r retry a failed post · c cancel a "
+                                                       "pending one · escape closes", "dim")),
+                         classes="title")
+            yield OptionList(id="outbox-list")
+            yield Static(Content(""), classes="errors")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        self.refill()
+        self.query_one("#outbox-list", OptionList).focus()
+
+    def items(self) -> list[dict[str, Any]]:
+        return sorted(self.desk.outbox.items.values(),
+                      key=lambda i: (i.get("created_at") or "", i["id"]), reverse=True)
+
+    def refill(self) -> None:
+        from ..core.model import parse_time
+        from ..core.when import local_time
+
+        tz = getattr(self.desk.rules.office_hours, "tz", None)
+        now = self.desk.clock()
+        listing = self.query_one("#outbox-list", OptionList)
+        keep = listing.highlighted
+        listing.clear_options()
+        for item in self.items():
+            status = item["status"]
+            style = {"failed": "bold $error", "pending": "$warning", "sending": "$warning",
+                     "sent": "$success"}.get(status, "dim")
+            at = item.get("sent_at") or item.get("created_at")
+            try:
+                when = local_time(parse_time(at), tz, now) if at else ""
+            except (TypeError, ValueError):
+                when = ""
+            listing.add_option(Option(assemble(
+                (f"{status:<9}", style), f" #{item.get('conv_id')} ",
+                (item.get("kind", "").replace("_", " "), "bold"),
+                f" → @{one_line(item.get('to') or '', 30)} ", (when, "dim"), "  ",
+                one_line(item.get("text") or "", 50),
+                ("  — " + one_line(item.get("error") or "", 120), "$error")
+                if item.get("error") else None), id=item["id"]))
+        if not listing.option_count:
+            listing.add_option(Option(Content("the outbox is empty"), id="", disabled=True))
+        elif keep is not None:
+            listing.highlighted = min(keep, listing.option_count - 1)
+
+    def selected_item(self) -> dict[str, Any] | None:
+        listing = self.query_one("#outbox-list", OptionList)
+        if listing.highlighted is None:
+            return None
+        item_id = listing.get_option_at_index(listing.highlighted).id
+        return self.desk.outbox.items.get(item_id) if item_id else None
+
+    def say(self, text: str) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(plain(text))
+        errors.display = bool(text)
+
+    def action_retry(self) -> None:
+        item = self.selected_item()
+        if item is None or item["status"] != "failed":
+            self.say("only a failed post can be retried")
+            return
+        self.desk.outbox.resend(item["id"])
+        self.say("")
+        self.refill()
+
+    def action_cancel_item(self) -> None:
+        item = self.selected_item()
+        if item is None or not self.desk.outbox.cancel(item["id"]):
+            self.say("only a post still pending can be cancelled (sending or sent is too late)")
+            return
+        self.say("")
+        self.refill()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class NoteScreen(ModalScreen[str | None]):
     """An internal note: several lines (a paste keeps every line); ``ctrl+s`` saves, the desk's
     refusals are shown here, ``escape`` / ``ctrl+g`` close."""

@@ -30,7 +30,7 @@ ANSWERS = ("reply", "offline")
 # Event kinds that close an episode (a later message that needs a reply reopens it).
 CLOSES = ("resolve", "ignore")
 ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
-                "note")
+                "note", "reopen")
 NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 
@@ -268,6 +268,11 @@ class Fold:
             if conv.status in (OPEN, SNOOZED):
                 conv.status = SNOOZED
                 conv.snoozed_until = parse_time(d["until"])
+        elif ev.kind == "reopen":
+            # An agent brings a snoozed, resolved, ignored or monitor-only conversation back to
+            # the queue (issue 12 item 13); waiting on the customer unless they wrote since.
+            conv.status = OPEN
+            conv.snoozed_until = None
         elif ev.kind == "wake":
             if conv.status == SNOOZED:
                 conv.status = OPEN

@@ -29,6 +29,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     OPEN,
     RESOLVED,
     SNOOZED,
+    STATUSES,
     SYSTEM,
     Conversation,
     Event,
@@ -495,6 +496,15 @@ class Desk:
         """Mark spam / ignore.  Nothing is deleted: the history keeps every message."""
         conv = self.get(conv_id)
         ev = self._event(conv, "ignore", agent, {"reason": reason}, group)
+        return self._commit(conv, ev)
+
+    def reopen(self, conv_id: str, *, agent: str | None = None) -> Event:
+        """Bring a snoozed (un-snooze), resolved, ignored or monitor-only conversation back to
+        the queue; refused for one already open.  Undone like any action."""
+        conv = self.get(conv_id)
+        if conv.status == OPEN:
+            raise ActionRefused(f"#{conv.id} is already open")
+        ev = self._event(conv, "reopen", agent, {"was": conv.status}, None)
         return self._commit(conv, ev)
 
     def assign(self, conv_id: str, to: str | None = None, *, agent: str | None = None) -> Event:
