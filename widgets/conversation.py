@@ -249,7 +249,7 @@ class ConversationView(Vertical, can_focus=False):
 
     def show(self, desk: Any, conv_id: str | None, extra: Content | None = None, *,
              thread: Thread | None = None, force: bool = False,
-             now: datetime | None = None) -> None:
+             now: datetime | None = None, empty: str | None = None) -> None:
         """Redraw for ``conv_id`` (None: nothing selected); ``extra`` is drawn under the history
         (the suggestion, when the screen is too small for its own pane); ``thread`` above it
         (the network's thread around the latest mention); ``force`` redraws and lays out even
@@ -261,8 +261,8 @@ class ConversationView(Vertical, can_focus=False):
         conv = desk.conversations.get(conv_id) if conv_id else None
         if conv is None:
             repaint(profile, Content("no conversation selected"), force=force)
-            repaint(history, Content("The queue is empty: new mentions appear in the queue."),
-                    force=force)
+            repaint(history, Content(empty or "The queue is empty: new mentions appear in "
+                                              "the queue."), force=force)
             return
         now = now or desk.clock()
         tz = getattr(desk.rules.office_hours, "tz", None)

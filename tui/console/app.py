@@ -412,7 +412,10 @@ class MentionDesk(App[int]):
         narrow = self.main.has_class("-narrow")
         suggestion.show(self.desk, conv_id, compact=narrow, force=force)
         conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
-                          now=now or self.countdown_now)
+                          now=now or self.countdown_now,
+                          empty=(f"Nothing here matches {one_line(self.filter_text, 60)}; esc "
+                                 "shows the whole queue." if self.filter_view is not None
+                                 else None))
 
     # ==== the thread around a conversation, from its network ===================================
 
