@@ -314,6 +314,8 @@ async def test_the_deadline_line_always_shows_and_the_profile_gives_way():
         assert "@alexandra_montgomery_fairweather" in text  # the profile, cut to one line
         assert "tags: vip" in text
         assert "note: line one of the note line two case ref" in text
+        # the case is with safety already: the suggestion is to answer, not to hand off again
+        assert "answer the customer (case with safety)" in text
 
 
 async def test_every_countdown_on_screen_ticks_together(desk):
