@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from time import monotonic
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.color import Color as RichColor
@@ -54,6 +54,10 @@ from tui.core.when import format_time_left as _format_time_left
 from tui.core.when import local_time
 
 from .safe import one_cell_emoji, scrub
+
+if TYPE_CHECKING:
+    from tui.core.conversation import Conversation
+    from tui.core.desk import Desk
 
 TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
 COUNTDOWN_SECONDS = 1.0  # how often countdowns are re-checked
@@ -217,7 +221,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> QueueView:
             return self.queue_view
 
-    def __init__(self, desk: Any, queue: Any, *, labels: Labels | None = None,
+    def __init__(self, desk: Desk, queue: Any, *, labels: Labels | None = None,
                  clock: Callable[[], datetime] | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -528,7 +532,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         if regions:
             self.refresh(*regions)
 
-    def _countdown(self, conv: Any) -> tuple[str, str]:
+    def _countdown(self, conv: Conversation) -> tuple[str, str]:
         """(label, state) for ``conv``'s deadline: state is ok / at-risk / breached."""
         cached = self._countdowns.get(conv.id)
         if cached is not None and cached[0] == conv.deadline:
@@ -636,7 +640,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         conv = self.desk.conversations[conv_id]
         return self._render_row(conv, width, selected, label, state)
 
-    def _render_row(self, conv: Any, width: int, selected: bool, label: str,
+    def _render_row(self, conv: Conversation, width: int, selected: bool, label: str,
                     state: str) -> Strip:
         base = self.rich_style
         if selected:

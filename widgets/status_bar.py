@@ -80,19 +80,21 @@ class StatusBar(Static):
 
     def show(self, *, sources: Sequence[SourceLine], per_minute: float, counts: dict[str, int],
              agent: str, office_open: bool, filter_text: str | None = None,
-             critical: int = 0) -> bool:
+             critical: int = 0, saving: str | None = None) -> bool:
         """Draw these figures; returns False (and does nothing) when they are already shown.
 
         ``critical`` is the number of critical alerts the agent has not opened yet: alerts are
         coalesced into few toasts, and this count is where none of them can hide.
+        ``saving``: the desk's NOT SAVING line (disk full, lock lost) or None; shown first,
+        on an error background, for as long as it lasts.
         """
         self._figures = dict(sources=sources, per_minute=per_minute, counts=counts, agent=agent,
                              office_open=office_open, filter_text=filter_text,
-                             critical=critical)
+                             critical=critical, saving=saving)
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
         width = self.content_size.width or max(0, self.size.width - 2) or 78
         key = (tuple(sources), round(per_minute), counts.get(OPEN, 0), at_risk, breached,
-               agent, office_open, filter_text or None, critical, width)
+               agent, office_open, filter_text or None, critical, saving, width)
         if key == self._shown:
             return False
         self._shown = key
@@ -100,13 +102,13 @@ class StatusBar(Static):
         for level in range(LEVELS):
             content = self.line(level, sources=sources, per_minute=per_minute, counts=counts,
                                 agent=agent, office_open=office_open, filter_text=filter_text,
-                                critical=critical)
+                                critical=critical, saving=saving)
             self.level = level
             if cell_len(content.plain) <= width:
                 break
         assert content is not None
         self.set_class(bool(at_risk), "-at-risk")
-        self.set_class(bool(breached), "-breached")
+        self.set_class(bool(breached) or bool(saving), "-breached")
         # Fixed height (1 line): no layout needed, only this line is repainted.
         self.update(content, layout=False)
         self.repaints += 1
@@ -115,7 +117,8 @@ class StatusBar(Static):
     @staticmethod
     def line(level: int, *, sources: Sequence[SourceLine], per_minute: float,
              counts: dict[str, int], agent: str, office_open: bool,
-             filter_text: str | None = None, critical: int = 0) -> Content:
+             filter_text: str | None = None, critical: int = 0,
+             saving: str | None = None) -> Content:
         """The bar's text at a ``level`` of giving way (0 = everything, ``LEVELS - 1`` = the
         least): source details shorten then go (1, 2), sources compress to a short name and a
         symbol (3), the rate goes (4), the agent goes (5), office hours become a symbol (6),
@@ -123,6 +126,8 @@ class StatusBar(Static):
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
         sep = " │ " if level < 7 else "│"
         parts: list = []
+        if saving:  # first of all: nothing else on the line is true if it is not saved
+            parts += [(one_line(saving, 90 if level < 6 else 40), "bold $text on $error"), sep]
         if filter_text:  # first: a filtered queue must never be mistaken for the whole queue
             parts += [("filter: ", "bold $warning"), one_line(filter_text, 30 if level < 6 else 14),
                       sep]

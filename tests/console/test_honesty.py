@@ -381,8 +381,10 @@ async def test_a_filter_with_no_match_says_what_it_hides(desk):
         await pilot.pause()
         counts = desk.counts()
         text = screen_text(app)
+        unread = app._critical_unread()
+        assert unread == 2  # the one there at start (counted on mount) and the new one
         expected = (f"no match for category:spam — {counts['open']} open, "
-                    f"{counts['breached']} breached, 1 critical unread; esc clears")
+                    f"{counts['breached']} breached, {unread} critical unread; esc clears")
         assert message == expected
         assert expected[:70] in text  # the queue pane says it (cut at the pane's width)
         assert "Nothing needs an answer" not in text

@@ -19,13 +19,16 @@ redraw is coalesced:
 * the detail panes (conversation + suggestion) redraw ``DETAIL_DEBOUNCE`` seconds after the
   cursor stops moving, so holding ``j`` costs one queue row per key, not a screen layout;
 * alerts (critical arrivals, at-risk clocks) become at most one toast and one bell per kind
-  every ``ALERT_COOLDOWN`` seconds, naming how many arrived; the status bar counts unread
-  critical conversations, so an alert is never lost in a summary.
+  every ``ALERT_COOLDOWN`` seconds, naming how many arrived (:mod:`.alerts` keeps the
+  batches; the app owns the timers and the bell); the status bar counts unread critical
+  conversations, so an alert is never lost in a summary.
 
 The conversation pane also shows the thread around the conversation's latest mention as the
 network has it (``Source.context``): fetched when the agent opens a conversation or the cursor
 rests on one, in an exclusive async worker (moving on cancels the fetch in flight) with a
-timeout, and kept per mention in a small LRU so that going back costs nothing.  A source that
+timeout, and kept per mention in a small LRU (:mod:`.threads`) so that going back costs
+nothing.  The key table, the help and the command palette are :mod:`.keys` and
+:mod:`.palette`; the filter language is :mod:`tui.core.filters`.  A source that
 offers no thread (demo, replay, feed) costs nothing either: no worker, no section.
 
 :meth:`MentionDesk.flush_redraws` applies whatever is pending at once (tests, after an action).
@@ -70,13 +73,14 @@ from widgets.safe import assemble, one_line, plain, scrub
 from widgets.status_bar import STATE_STYLE, SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
-from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
+from ..core.api import ActionRefused, Outgrown, describe, describe_all
+from ..core.desk import OPEN, Desk
 from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
 from ..core.when import due_text
-from ..setup.boot import recovery_notes
+from ..setup.boot import close_desk, recovery_notes
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine
 from .keys import DESK_KEYS, help_sections
@@ -307,13 +311,11 @@ class MentionDesk(App[int]):
         if self.closed:
             return
         self.closed = True
-        desk = self.desk
-        desk.flush()
-        if desk.store is not None:
-            try:
-                desk.checkpoint()
-            finally:
-                desk.store.close()
+        # Never raises (a full disk must not turn quitting into a traceback); what could not
+        # be saved is said on the terminal once the app has left it.
+        self.close_problems = close_desk(self.desk, checkpoint=True)
+        for problem in self.close_problems:
+            log.error("%s", problem)
 
     async def action_quit(self) -> None:
         if self._stop is not None:
@@ -497,7 +499,8 @@ class MentionDesk(App[int]):
             sources=[SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources],
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
-            filter_text=self.filter_text or None, critical=self._critical_unread())
+            filter_text=self.filter_text or None, critical=self._critical_unread(),
+            saving=self.desk.not_saving)
         if self.filter_view is not None and not len(self.filter_view):
             self.update_empty_text()  # its counts follow the desk's
         self.signal_criticals_above()
@@ -640,7 +643,7 @@ class MentionDesk(App[int]):
         return conv_id
 
     def open(self, conv_id: str) -> int:
-        seq = self.desk.open(conv_id)
+        seq = self.desk.mark_read(conv_id)
         self.seen[conv_id] = seq
         self.redraw_detail()
         return seq
@@ -652,7 +655,7 @@ class MentionDesk(App[int]):
         if self.desk.conversations[conv_id].unread:
             # Shown in the pane but never opened: acting on it reads it, as opening does; what
             # the agent saw is still what the pane last drew.
-            self.desk.open(conv_id)
+            self.desk.mark_read(conv_id)
         return self.seen[conv_id]
 
     def done(self, message: str | None) -> None:
@@ -766,16 +769,14 @@ class MentionDesk(App[int]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.run_desk(lambda: (self.desk.ignore(conv_id, "spam"),
-                                       f"marked #{conv_id} as spam (nothing deleted)")[1])
+                self.run_desk(lambda: describe(self.desk.ignore(conv_id, "spam")))
 
         self.push_screen(ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
 
     def action_assign(self) -> None:
         conv_id = self.current()
         if conv_id is not None:
-            self.run_desk(lambda: f"assigned #{conv_id} to "
-                                  f"{self.desk.assign(conv_id).details['to']}")
+            self.run_desk(lambda: describe(self.desk.assign(conv_id)))
 
     def action_tag(self) -> None:
         conv_id = self.current()
@@ -783,9 +784,7 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            ev = self.desk.tag(conv_id, text)
-            verb = "untagged" if ev.details["remove"] else "tagged"
-            return f"{verb} #{conv_id} {ev.details['tag']}"
+            return describe(self.desk.tag(conv_id, text))
 
         self.push_screen(PromptScreen(f"Tag #{conv_id} (-tag removes it)", placeholder="tag",
                                       act=act, blink=self.blink), self.done)
@@ -796,8 +795,7 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            self.desk.note(conv_id, text)
-            return f"noted on #{conv_id}"
+            return describe(self.desk.note(conv_id, text))
 
         self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
                                     "know)", act, blink=self.blink), self.done)
@@ -806,8 +804,7 @@ class MentionDesk(App[int]):
         """Undo on the conversation on screen; an action elsewhere is undone only after asking,
         naming it (issue 12 item 10)."""
         def do(conv_id: str) -> str:
-            ev = self.desk.undo(conv_id=conv_id)
-            return f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
+            return describe(self.desk.undo(conv_id=conv_id))
 
         here = self.selected
         if here is not None and self.desk.undoable(conv_id=here) is not None:
@@ -844,17 +841,13 @@ class MentionDesk(App[int]):
                     if yes:
                         accept(None)
 
-                noun = "message" if exc.count == 1 else "messages"
-                self.push_screen(ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
-                                               yes="Send anyway", no="Go back"), answer)
+                self.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
+                                 answer)
                 return
             except ActionRefused as exc:
                 self.refuse(exc.reasons)
                 return
-            kinds = ", ".join(e.kind for e in events)
-            case = next((e.details["case_id"] for e in events if e.kind == "handoff"), None)
-            self.done(f"#{conv_id}: {kinds}" + (f" ({case})" if case else "")
-                      + " — u undoes it all")
+            self.done(f"{describe_all(events)} — u undoes it all")
 
         accept(self.seen_seq(conv_id))
 
@@ -1007,6 +1000,26 @@ def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
     return [make_source(spec, config, options=source_options(spec, args)) for spec in specs]
 
 
+class QuietFileHandler(logging.FileHandler):
+    """console.log: created 0600, and a failed write (disk full) is counted, never raised or
+    printed over the console (the status bar shows the full disk)."""
+
+    failed = 0
+
+    @classmethod
+    def open(cls, path: Path) -> QuietFileHandler | None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            return cls(path, encoding="utf-8")
+        except OSError:
+            return None  # no log file (read-only dir, a symlink): the console still runs
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed += 1
+
+
 def run_console(args: argparse.Namespace) -> int:
     """Open the desk from the command-line options and run the console until quit."""
     from ..setup.boot import BootError, open_desk, options_from
@@ -1020,16 +1033,19 @@ def run_console(args: argparse.Namespace) -> int:
         sources = build_sources(args, desk.config)
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)
         return 2
     log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
     if log_dir is not None:
         # Sources log to a file: the console owns the terminal.
-        logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = QuietFileHandler.open(Path(log_dir) / "console.log")
+        if handler is not None:
+            handler.setFormatter(logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(handlers=[handler], level=logging.INFO)
     app = MentionDesk(desk, sources)
     result = app.run()
     app.close_desk()
+    for problem in getattr(app, "close_problems", ()):
+        print(f"mentiondesk: {problem}", file=sys.stderr)
     return int(result or 0)

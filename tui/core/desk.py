@@ -10,16 +10,17 @@ Everything the desk reports as done has been flushed to the store's journal firs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import persist
+from .api import ActionRefused, NotSaving, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
-    ACTION_KINDS,
     ANSWERS,
     EVENT,
     IGNORED,
@@ -41,32 +42,18 @@ from .indexes import DeadlineIndex
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
-from .replies import ReplyRefused, check_reply, network_of
-from .when import format_time_left
+from .replies import Replies, ReplyRefused, check_reply, network_of
+from .rules import Rules
+from .store import Store, paused_gc
+from .when import format_time_left, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
+MAX_SNOOZE = timedelta(days=366)  # longer is a typo (9999999d), never an OverflowError
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
-
-
-class ActionRefused(Exception):
-    """An action the desk will not do; ``reasons`` say why, in words an agent understands."""
-
-    def __init__(self, reasons: str | list[str]) -> None:
-        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
-        super().__init__("; ".join(self.reasons))
-
-
-class Outgrown(ActionRefused):
-    """New customer messages arrived since the agent opened the conversation."""
-
-    def __init__(self, count: int) -> None:
-        noun = "message has" if count == 1 else "messages have"
-        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
-        self.count = count
 
 
 @dataclass(slots=True)
@@ -76,6 +63,8 @@ class Ingested:
     conv_id: str
     new: bool  # False for a duplicate (already seen) mention
     alert: str | None = None  # "critical" when a new critical item needs an answer
+    # False while the store cannot write: the mention is in memory only (see Desk.ingest).
+    saved: bool = True
 
 
 @dataclass(slots=True)
@@ -112,9 +101,9 @@ class Alert:
 class Desk:
     def __init__(
         self,
-        rules: Any,
-        replies: Any,
-        store: Any = None,
+        rules: Rules,
+        replies: Replies,
+        store: Store | None = None,
         *,
         agent: str = "agent",
         clock: Callable[[], datetime] = utcnow,
@@ -146,15 +135,17 @@ class Desk:
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
+        # Ingested results held in memory while the store could not write (disk full); they
+        # are returned again, saved, by the ingest whose flush succeeds.
+        self.unsaved: list[Ingested] = []
+        self._action_mark: tuple[int, int] | None = None
         self.last_checkpoint = clock()
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
         if store is not None:
-            from .store import paused_gc
-
             with paused_gc():  # a bulk build of acyclic objects: the collector only slows it
                 self._load(store.load())
-            if not getattr(store, "read_only", False):
+            if not store.read_only:
                 self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 
     # ==== reading ==============================================================================
@@ -169,14 +160,6 @@ class Desk:
         """The most urgent open conversation."""
         first = self.queue.first()
         return self.conversations[first] if first is not None else None
-
-    def conversation_of(self, mention_key: str) -> Conversation | None:
-        cid = self.mention_conv.get(mention_key)
-        return self.conversations.get(cid) if cid else None
-
-    def mentions_of(self, conv_id: str) -> list[Mention]:
-        conv = self.get(conv_id)
-        return [self.mentions[k] for _, kind, k in conv.timeline if kind == MENTION]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         for _, kind, key in reversed(conv.timeline):
@@ -260,22 +243,25 @@ class Desk:
     def render_values(self, conv: Conversation, case_id: str | None = None,
                       team: str | None = None) -> dict[str, str]:
         cust = self.customers.get(conv.customer, {})
-        team_id = team or conv.team or (conv.triage.team if conv.triage else None)
+        team_id = team or self.owning_team(conv)
         team_obj = self.rules.teams.get(team_id) if team_id else None
         return {
             "name": cust.get("name") or conv.handle,
             "handle": "@" + conv.handle,
             "case_id": case_id or conv.case_id or self.peek_case_id(),
-            "team": getattr(team_obj, "description", None) or (team_id or "our team"),
+            "team": (team_obj.description if team_obj is not None else None)
+            or (team_id or "our team"),
             "status_url": self.rules.status_url or "",
             "agent": self.agent,
         }
 
     def suggestion(self, conv_id: str) -> Suggestion:
         conv = self.get(conv_id)
-        t = conv.triage or self.triages[self.latest_mention(conv).key]
         latest = self.latest_mention(conv)
-        channel = DIRECT if (conv.offline or (latest and latest.channel == DIRECT)) else PUBLIC
+        t = conv.triage or (self.triages[latest.key] if latest is not None else None)
+        if t is None:
+            raise KeyError(f"#{conv.id} has no customer message to suggest an answer to")
+        channel = self.reply_channel(conv)
         network = network_of(conv.source)
         # A case already handed to a team stays with it: a follow-up triaged for another team
         # (a DM, say) must not re-route it.  Only an agent's explicit hand-off moves a case.
@@ -302,18 +288,54 @@ class Desk:
         return Suggestion(t, t.action, team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
 
+    def reply_channel(self, conv: Conversation) -> str:
+        """Where a reply goes: ``direct`` once the conversation went offline or when the
+        customer's latest message is a DM (never a wider audience than the post it answers),
+        else ``public``."""
+        latest = self.latest_mention(conv)
+        return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) \
+            else PUBLIC
+
+    def owning_team(self, conv: Conversation) -> str | None:
+        """The team that owns the conversation: the one it was handed to, else the one its
+        governing triage names (rules.yaml ``team:``), else None."""
+        return conv.team or (conv.triage.team if conv.triage else None)
+
+    def render_reply(self, conv_id: str, key: str, channel: str | None = None) -> str:
+        """The canned reply ``key`` (replies.yaml) filled in with this customer's values for
+        ``channel`` (default: :meth:`reply_channel`).  Raises ``ReplyRefused`` (a placeholder
+        left, too long, ...) or KeyError (no such reply)."""
+        conv = self.get(conv_id)
+        return self.replies.render(key, channel or self.reply_channel(conv),
+                                   network_of(conv.source), self.render_values(conv))
+
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
 
     # ==== ingest ===============================================================================
 
     def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
-        """Triage and file new mentions (and edits/deletes of known ones), persist, flush."""
+        """Triage and file new mentions (and edits/deletes of known ones), persist, flush.
+
+        Returns what was filed *and saved*: when the journal cannot be written (disk full, see
+        ``not_saving``) the results come back with ``saved=False``, are kept in ``unsaved`` and
+        come back again with ``saved=True`` from the first later ``ingest`` (``ingest([])``
+        retries) whose flush succeeds.  Never raises for a failed write.
+        """
         results: list[Ingested] = []
         changed: set[str] = set()
         now = self.clock()
         for m in mentions:
             key = m.key
+            same_id = self.mentions.get(key)
+            if same_id is not None and same_id.customer != m.customer:
+                # The same id from a different author (a broken or hostile source): never an
+                # edit of the first customer's words.  Filed as its own mention, keyed by id
+                # and author; replies still go to the id the source gave (raw_id).
+                log.warning("mention id %s reused by another author (%s, was %s): filed apart",
+                            key, m.customer, same_id.customer)
+                m = _replace(m, id=f"{m.id}~{m.author.handle}", raw_id=m.raw_id or m.id)
+                key = m.key
             if key in self.mentions:
                 res = self._update_known(m, now)
                 if res is not None:
@@ -345,10 +367,53 @@ class Desk:
             alert = "critical" if t.needs_reply and t.rank == 0 and conv.status == OPEN else None
             results.append(Ingested(m, t, conv.id, True, alert))
             changed.add(conv.id)
-        if self.store is not None and (results or changed):
-            self.store.flush()
+        if self.store is not None and (results or changed or self.unsaved
+                                       or getattr(self.store, "fault", None)):
+            from .store import StoreNotSaving
+
+            try:
+                self.store.flush()
+            except StoreNotSaving:
+                # Said once by whoever shows ``not_saving`` (status bar, ingest), not per batch.
+                held = [replace(r, saved=False) for r in results]
+                self.unsaved.extend(held)
+                self._notify(changed)
+                return held
+            if self.unsaved:
+                results = [replace(r, saved=True) for r in self.unsaved] + results
+                self.unsaved = []
         self._notify(changed)
         return results
+
+    @property
+    def not_saving(self) -> str | None:
+        """None while every change is written; else the line to show everywhere: "NOT SAVING
+        — disk full (free 0 MB)" (plus how many changes wait in memory)."""
+        fault = getattr(self.store, "fault", None)
+        if fault is None:
+            return None
+        pending = getattr(self.store, "pending", 0)
+        return f"{fault}; {pending} changes held in memory" if pending else fault
+
+    def retry_save(self) -> bool:
+        """Try to write what is held in memory; True when nothing is left unsaved."""
+        if self.store is None or getattr(self.store, "read_only", False):
+            return True
+        from .store import StoreNotSaving
+
+        try:
+            self.store.flush()
+        except StoreNotSaving:
+            return False
+        return True
+
+    def _check_saving(self) -> None:
+        """Refuse an agent action while the store cannot write (after one retry)."""
+        if self.store is None or getattr(self.store, "fault", None) is None:
+            return
+        if not self.retry_save():
+            raise NotSaving(self.store.fault, "actions are refused until the desk can save "
+                            "again (free some space; it retries by itself)")
 
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
@@ -415,12 +480,13 @@ class Desk:
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
-        channel = DIRECT if (conv.offline or target.channel == DIRECT) else PUBLIC
+        channel = self.reply_channel(conv)
         self._check_text(text, channel, conv)
         details = {"text": text, "channel": channel, "reply_key": reply_key}
         details.update(self._case_told(conv, text))
         ev = self._event(conv, "reply", agent, details, group)
         self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
+        self._drop_draft(conv.id)  # sent: the next reply starts from the suggestion, not this
         return self._commit(conv, ev)
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
@@ -446,6 +512,7 @@ class Desk:
         if public_text and public_target is not None:
             self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
         self._post(conv, ev, "dm", DIRECT, dm_text, target)
+        self._drop_draft(conv.id)  # the draft was the DM (or a reply): it has been sent
         return self._commit(conv, ev)
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -480,11 +547,22 @@ class Desk:
             self._post(conv, ev, "close_loop", channel, close_loop, target)
         return self._commit(conv, ev)
 
+    def snooze_until(self, text: str) -> datetime:
+        """The UTC end of a snooze from what an agent typed (``30m``, ``2h``, ``17:30`` office
+        time, ``tomorrow`` = the next office opening, an ISO time); ValueError says what to
+        write otherwise (``when.parse_until``)."""
+        oh = self.rules.office_hours
+        return parse_until(text, self.clock(), oh.tz if oh is not None else None,
+                           oh.next_open if oh is not None else None)
+
     def snooze(self, conv_id: str, until: datetime, *, agent: str | None = None,
                group: str | None = None) -> Event:
         conv = self.get(conv_id)
         if until <= self.clock():
             raise ActionRefused("snooze until a time in the future")
+        if until - self.clock() > MAX_SNOOZE:
+            raise ActionRefused(f"a snooze can last at most {MAX_SNOOZE.days} days; resolve "
+                                "the conversation instead (a new message reopens it)")
         if conv.status not in (OPEN, SNOOZED):
             raise ActionRefused(f"only open conversations can be snoozed (#{conv.id} is "
                                 f"{conv.status})")
@@ -576,10 +654,12 @@ class Desk:
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
 
-        A reply still held in the outbox is cancelled; one already posted cannot be unsent, and
-        the undo is refused with the reason.
+        A reply still held in the outbox is cancelled and its text becomes the conversation's
+        draft again (unless a newer draft exists); one already posted cannot be unsent, and the
+        undo is refused with the reason.
         """
         agent = agent or self.agent
+        self._check_saving()
         last = self.last_action.get(agent)
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
@@ -606,6 +686,15 @@ class Desk:
             e.undone = True
             self._put_event(e)
             convs[e.conv] = self.conversations[e.conv]
+            text = e.details.get("text") if e.kind == "reply" else (
+                e.details.get("dm") if e.kind == "offline" else None)
+            if text and e.conv not in self.drafts:
+                # The unsent words come back as the draft, as "undo send" does in a mail client.
+                self.drafts[e.conv] = {"conv": e.conv, "text": text,
+                                       "reply_key": e.details.get("reply_key"),
+                                       "at": iso(self.clock())}
+                if self.store is not None:
+                    self.store.put("drafts", e.conv, self.drafts[e.conv])
         conv = self.conversations[target.conv]
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
@@ -614,12 +703,22 @@ class Desk:
         self._put_event(undo_ev)
         for c in convs.values():
             self._refold(c)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            # Cancelling is the safe direction (nothing is sent), so the undo stays in memory,
+            # but the agent is told it is not saved.
+            self._notify(set(convs) | {conv.id})
+            raise NotSaving(exc.state, "the undo is applied here but NOT SAVED yet; it is "
+                            "written as soon as the desk can save again") from exc
         self._notify(set(convs) | {conv.id})
         return undo_ev
 
-    def open(self, conv_id: str) -> int:
-        """The agent looks at a conversation: it is read, but still needs a reply.
+    def mark_read(self, conv_id: str) -> int:
+        """The agent looks at a conversation: it is read, but still needs a reply (the status
+        ``open`` is something else: the conversation is not closed).
 
         Returns the sequence number seen, to pass back as ``seen_seq`` when replying."""
         conv = self.get(conv_id)
@@ -627,20 +726,29 @@ class Desk:
             conv.read_seq = conv.last_mention_seq
             if self.store is not None:
                 self.store.put("conversations", conv.id, conv.header())
-                self.store.flush()
+                self._flush_quietly()
             self._notify({conv.id})
         return conv.last_mention_seq
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+        """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
+        drops the draft.  Sending a reply or a DM drops it by itself."""
         if text.strip():
             self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
-                self.store.flush()  # an agent's half-written reply is work worth keeping
-        elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
+                self._flush_quietly()
+        elif self._drop_draft(conv_id) and self.store is not None:
+            self._flush_quietly()
+
+    def _drop_draft(self, conv_id: str) -> bool:
+        """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
+        if self.drafts.pop(conv_id, None) is None:
+            return False
+        if self.store is not None:
             self.store.delete("drafts", conv_id)
-            self.store.flush()
+        return True
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
@@ -682,7 +790,16 @@ class Desk:
     # ==== persistence ==========================================================================
 
     def flush(self) -> None:
+        """Write what is buffered; raises ``StoreNotSaving`` when the disk refuses."""
         self._flush()
+
+    def _flush_quietly(self) -> None:
+        """Flush; a failed write keeps the changes in memory and shows in ``not_saving``."""
+        if self.store is not None:
+            from .store import StoreNotSaving
+
+            with contextlib.suppress(StoreNotSaving):
+                self.store.flush()
 
     def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every hot table, for a store checkpoint."""
@@ -693,7 +810,8 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
-            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
+            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
+                     "checkpoint": {"at": iso(self.last_checkpoint)}},
             "seen": dict(self.archived_keys),
         }
         return tables
@@ -727,24 +845,26 @@ class Desk:
                 self.store.archive(tables, month=month)
             for conv in old:
                 self._forget(conv)
-        self.store.checkpoint(self.dump)
-        self.last_checkpoint = now
+        before, self.last_checkpoint = self.last_checkpoint, now  # dump() records it
+        try:
+            self.store.checkpoint(self.dump)
+        except BaseException:
+            self.last_checkpoint = before
+            raise
         return len(old)
 
     def maintain(self, now: datetime | None = None) -> int | None:
         """Checkpoint when an hour has passed or the journal grew large, so a desk that runs
         for days keeps a short journal and archives what was handled.  Returns the number of
         conversations archived, or None when it was not time yet."""
-        if self.store is None or getattr(self.store, "read_only", False):
+        if self.store is None or self.store.read_only:
             return None
+        if getattr(self.store, "fault", None) is not None and not self.retry_save():
+            return None  # nothing can be written now; the next call tries again
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
         return self.checkpoint()
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.flush()
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
@@ -795,7 +915,8 @@ class Desk:
             self.store.flush()
 
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
-        loaded = persist.load(tables, self.meta)
+        loaded = persist.load(tables, self.meta, triage=lambda m: self.rules.triage(
+            m, prior=(), now=m.created_at))
         self.meta = loaded.counters
         self.last_action = loaded.last_action
         self.archived_keys = loaded.archived_keys
@@ -811,6 +932,47 @@ class Desk:
         self.drafts = loaded.drafts
         for conv in self.conversations.values():
             self._refold(conv, notify=False)
+        # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
+        # checkpoints and archives when due: the desk's own record, else the snapshot's time,
+        # else (never checkpointed, but a journal) due now.
+        snapshot_at = getattr(self.store, "snapshot_at", None)
+        if loaded.checkpoint_at is not None:
+            self.last_checkpoint = loaded.checkpoint_at
+        elif isinstance(snapshot_at, datetime):
+            self.last_checkpoint = snapshot_at
+        elif getattr(self.store, "journal_ops", 0):
+            self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
+        self._report_repairs(loaded)
+
+    def _report_repairs(self, loaded: persist.Loaded) -> None:
+        """Say what damage made the load repair and where set-aside records went (the
+        store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
+        store = self.store
+        notes = getattr(store, "recovered", None)
+        if notes is None or not (loaded.repaired or loaded.aside):
+            return
+        notes.extend(loaded.repaired)
+        where = None
+        if loaded.aside and hasattr(store, "set_aside"):
+            where = store.set_aside(loaded.aside)
+        for table, key, _doc, why in loaded.aside:
+            kept = f"kept in {where.name}" if where is not None else (
+                "left in place (a writer keeps it in a side file when it starts)")
+            notes.append(f"{table} {key}: {why}; {kept}")
+        if getattr(store, "read_only", True):
+            return
+        for cid in loaded.rebuilt:
+            if cid in self.conversations:
+                store.put("conversations", cid, self.conversations[cid].header())
+        for customer in {self.conversations[c].customer for c in loaded.rebuilt
+                         if c in self.conversations}:
+            self._put_customer(customer)
+        for key in loaded.retriaged:
+            self._put_mention(key)
+        if where is not None:
+            for table, key, _doc, _why in loaded.aside:
+                store.delete(table, key)
+        self._flush_quietly()
 
     # ==== folding ==============================================================================
 
@@ -850,11 +1012,17 @@ class Desk:
 
     def _event(self, conv: Conversation, kind: str, agent: str | None,
                details: dict[str, Any], group: str | None) -> Event:
+        if agent != SYSTEM and kind != "undo":
+            self._check_saving()  # before anything changes: a refused action leaves no trace
+            if self.store is not None:
+                self._action_mark = self.store.mark()
         seq = self._next("seq")
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
                      group)
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
+        mark, self._action_mark = self._action_mark, None
+        before = self.last_action.get(ev.agent)
         self.events[ev.id] = ev
         conv.timeline.append((ev.seq, EVENT, ev.id))
         self._put_event(ev)
@@ -864,7 +1032,27 @@ class Desk:
                 self.store.put("meta", "last_action", dict(self.last_action))
         self.fold.event(conv, ev)
         self._after_change(conv)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            if ev.agent == SYSTEM or mark is None:
+                log.info("%s; %s kept in memory", exc.state, ev.kind)
+            else:
+                # The agent is told "not done": take it back, so nothing unsaved shows as done.
+                self.store.rollback(mark)
+                del self.events[ev.id]
+                conv.timeline.remove((ev.seq, EVENT, ev.id))
+                for item in self.outbox.for_event(ev.id):
+                    self.outbox.forget(item["id"])
+                if before is None:
+                    self.last_action.pop(ev.agent, None)
+                else:
+                    self.last_action[ev.agent] = before
+                self._refold(conv, notify=notify)
+                raise NotSaving(exc.state, f"the {ev.kind} was not done (it could not be "
+                                "saved); try again once the desk saves again") from exc
         if notify:
             self._notify({conv.id})
         return ev
@@ -888,7 +1076,8 @@ class Desk:
         if not text or not text.strip():
             return ["the message is empty"]
         return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=getattr(self.replies, "limits", None))
+                           limits=self.replies.limits,
+                           data=self.render_values(conv).values())
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

@@ -122,6 +122,8 @@ class Outbox:
         item = self.items[item_id]
         if item["status"] not in OPEN_STATES:
             raise ValueError(f"outbox item {item_id} is {item['status']}, not sendable")
+        if self.store is not None and getattr(self.store, "fault", None):
+            self.store.flush()  # raises while the disk refuses: nothing unsaved is sent
         item = {**item, "status": SENDING, "attempts": item["attempts"] + 1}
         self._save(item, flush=True)
         return item
@@ -141,6 +143,15 @@ class Outbox:
         item = {**self.items[item_id], "status": FAILED, "error": error}
         self._save(item, flush=True)
 
+    def resend(self, item_id: str) -> bool:
+        """The agent asks to try a failed post again (the console's outbox view, ``r``): it is
+        pending again, due now.  False when the item is not failed."""
+        item = self.items[item_id]
+        if item["status"] != FAILED:
+            return False
+        self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
+        return True
+
     def cancel(self, item_id: str) -> bool:
         """Cancel an item that has not started sending; False if it is too late."""
         item = self.items[item_id]
@@ -148,12 +159,6 @@ class Outbox:
             return False
         self._save({**item, "status": CANCELLED})
         return True
-
-    def resend(self, item_id: str) -> None:
-        """The agent asks to try a failed item again."""
-        item = self.items[item_id]
-        if item["status"] == FAILED:
-            self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -164,12 +169,6 @@ class Outbox:
     def for_conversation(self, conv_id: str) -> list[dict[str, Any]]:
         return sorted((self.items[i] for i in self._by_conv.get(conv_id, ())),
                       key=lambda i: i["created_at"])
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for item in self.items.values():
-            out[item["status"]] = out.get(item["status"], 0) + 1
-        return out
 
     def _save(self, item: dict[str, Any], flush: bool = False) -> None:
         self._index(item)

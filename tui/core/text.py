@@ -34,15 +34,20 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Bidi embeddings/overrides/isolates and marks that can reorder what follows them on screen,
 # plus zero-width characters other than the joiner (kept: it builds emoji sequences).
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff]")
+# Lone UTF-16 surrogates (valid JSON: "\ud800") cannot be encoded, so printing or writing them
+# fails later, far from where they came in: each becomes U+FFFD.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
-    """Return ``value`` as safe plain text: no escapes, no controls, no bidi tricks, capped."""
+    """Return ``value`` as safe plain text: no escapes, no controls, no bidi tricks, no lone
+    surrogates (each becomes U+FFFD), capped."""
     if value is None:
         return ""
     text = str(value)
+    text = _SURROGATES.sub("\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _ESCAPES.sub("", text)
     text = _CONTROLS.sub("", text)
@@ -59,6 +64,27 @@ def clean_text(value: object, limit: int = MAX_TEXT) -> str:
 def clean_name(value: object, limit: int = MAX_NAME) -> str:
     """A display name or handle: one line, cleaned, capped."""
     return clean_text(value, limit=limit * 4).replace("\n", " ")[:limit]
+
+
+def scrub(value: object, limit: int | None = None) -> str:
+    """``value`` as text with no escape sequence, control character (but newline) or bidi
+    override left, cut to ``limit`` characters with an ellipsis — for showing text that did not
+    come through :func:`clean_text` (server errors, pasted drafts) on a terminal."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _BIDI.sub("", _CONTROLS.sub("", _ESCAPES.sub("", text)))
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text
+
+
+def one_line(value: object, width: int | None = None) -> str:
+    """Scrubbed, whitespace folded onto one line, cut to ``width`` characters with an ellipsis.
+    The one helper every client uses to show a message, a handle or an error on one line."""
+    flat = " ".join(scrub(value).split())
+    if width is not None and len(flat) > width:
+        flat = flat[: max(0, width - 1)] + "…"
+    return flat
 
 
 class _HTMLToText(HTMLParser):
@@ -117,7 +143,7 @@ _EMOJI = "\U0001F000-\U0001FAFF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF"
 _NON_WORD = re.compile(rf"[^\w{_EMOJI}]+")
 
 
-def fold(text: str) -> str:
+def normalize_for_match(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used by keyword matchers.
 
     ``"Ça NE marche PAS!!! 😡"`` → ``" ca ne marche pas 😡 "``.  Emoji are kept as their own words
