@@ -28,10 +28,9 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.sources", "i", "sources", "Sources", "Source health: each source's state and error",
      False),
     ("desk.views", "v", "views", "Views",
-     "Views: queue, snoozed, waiting on customer, resolved, ignored, monitor-only, outbox", True),
+     "Views: snoozed, waiting, resolved, outbox…", True),
     ("desk.reopen", "U", "reopen", "Reopen", "Reopen / un-snooze the conversation", False),
-    ("desk.outbox", "b", "outbox", "Outbox", "Outbox: pending, sending, sent, failed; retry or "
-     "cancel", False),
+    ("desk.outbox", "b", "outbox", "Outbox", "Outbox: failed posts, retry / cancel", False),
     ("desk.dismiss", "d", "dismiss", "Dismiss", "Dismiss the notifications on screen", False),
     ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
