@@ -28,7 +28,7 @@ from textual.content import Content
 from textual.visual import visualize
 from textual.widgets import Static
 
-from tui.core.model import DIRECT, parse_time
+from tui.core.model import parse_time
 from tui.core.when import due_text, local_time
 
 from .safe import assemble, join, one_line, plain
@@ -134,6 +134,31 @@ def profile_content(desk: Desk, conv: Conversation, now: datetime,
     return join(lines)
 
 
+def full_time(at: datetime, tz: tzinfo | None) -> str:
+    """``2099-01-01 00:00`` in the desk's zone (UTC when converting would overflow: year 9999)."""
+    try:
+        local = at.astimezone(tz) if tz else at
+    except (OverflowError, ValueError):
+        local = at
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def skew_text(skew: Any) -> str:
+    """``3 h ahead`` / ``2 d behind``: how far a sender's clock is from the network's."""
+    seconds = abs(skew.total_seconds())
+    way = "ahead" if skew.total_seconds() > 0 else "behind"
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} {way}"
+    return f"{seconds:.0f} s {way}"
+
+
+# Who could see each customer message: a reply is never wider (README "Audience").
+AUDIENCE_CELLS = {"public": ("pub ", DIM), "unlisted": ("unlisted ", "$secondary"),
+                  "followers": ("followers-only ", "bold $warning"),
+                  "direct": ("DM  ", "bold $warning")}
+
+
 def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | None) -> Content:
     lines: list[Content] = []
     for h in desk.history(conv.id):
@@ -141,8 +166,16 @@ def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | 
         other = (f"#{h.conv_id} ", DIM) if h.conv_id != conv.id else None
         if h.mention is not None:
             m = h.mention
-            channel = ("DM  ", "bold $warning") if m.channel == DIRECT else ("pub ", DIM)
+            channel = AUDIENCE_CELLS.get(getattr(m, "visibility", "public"), ("pub ", DIM))
             flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
+            warning = getattr(m, "content_warning", None)
+            if warning:
+                lines.append(assemble(when, other, ("CW ", "bold $warning"),
+                                      plain(one_line(warning, 200), "italic")))
+            skew = getattr(m, "clock_skew", None)
+            if skew is not None:
+                flags += (f" (sender's clock says {full_time(m.sent_at, tz)}: "
+                          f"{skew_text(skew)}; timed from when the network received it)")
             lines.append(assemble(
                 when, other, channel, ("@" + one_line(m.author.handle, 60), "bold"), ": ",
                 plain(m.text, "strike dim" if m.deleted else ""), (flags, "italic dim")))

@@ -28,7 +28,8 @@ from tui.core.desk import OPEN
 
 from .safe import assemble, one_line
 
-STATE_STYLE = {"live": "$success", "connecting": "$warning", "retrying": "$warning",
+STATE_STYLE = {"live": "$success", "connecting": "$warning", "catching up": "$warning",
+               "retrying": "$warning",
                "rate-limited": "$warning", "stopped": "dim", "failed": "bold $error"}
 # One symbol per state: readable without colour (NO_COLOR, 16 colours) and one cell wide.
 STATE_SYMBOL = {"live": "●", "connecting": "…", "retrying": "⟳", "rate-limited": "⧗",

@@ -159,7 +159,7 @@ def test_real_process_exit_codes(tmp_path):
     (tmp_path / "rules.yaml").write_text((ROOT / "rules.yaml").read_text())
     (tmp_path / "replies.yaml").write_text((ROOT / "replies.yaml").read_text())
     ok = run_check(cwd=tmp_path)
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok: 14 categories, 14 replies\n", "")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok: 16 categories, 15 replies\n", "")
 
     bad = run_check("--rules", str(BROKEN / "bad_regex.rules.yaml"), cwd=tmp_path)
     assert bad.returncode == 1

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.api import ActionRefused, describe, describe_all, markers
+from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
 from ..core.conversation import Conversation
 from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso
@@ -108,8 +108,13 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
     for h in hist:
         when = h.at.strftime("%Y-%m-%d %H:%M")
         if h.mention:
-            ch = "DM " if h.mention.channel == DIRECT else "pub"
-            print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
+            ch = {"direct": "DM ", "public": "pub", "unlisted": "unlisted",
+                  "followers": "followers-only"}.get(h.mention.visibility, "pub")
+            skew = h.mention.clock_skew
+            flag = (f" [sender's clock: {h.mention.sent_at:%Y-%m-%d %H:%M}, off by "
+                    f"{abs(skew.total_seconds()) / 60:.0f} min]" if skew is not None else "")
+            print(f"  {when} {ch} @{h.mention.author.handle}: "
+                  f"{one_line(h.mention.text, 200)}{flag}")
         else:
             ev = h.event
             status = ", ".join(f"{i['kind']} {i['status']}" for i in h.outbox)
@@ -155,7 +160,7 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
             raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
-    ev = desk.reply(args.id, text, reply_key=key)
+    ev = desk.reply(args.id, text, reply_key=key, again=args.again)
     print(f"{describe(ev)} as {ev.id}")
     return OK
 
@@ -171,7 +176,7 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
         bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
-    ev = desk.take_offline(args.id, bridge, dm)
+    ev = desk.take_offline(args.id, bridge, dm, again=args.again)
     print(f"{describe(ev)} ({ev.id})")
     return OK
 
@@ -225,7 +230,8 @@ def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
-    "queue": (cmd_queue, "list open conversations, most urgent first"),
+    "queue": (cmd_queue, "list open conversations, most urgent first (markers: "
+              + ", ".join(f"{m.symbol} {m.meaning}" for m in MARKERS) + ")"),
     "show": (cmd_show, "a conversation's history, profile and suggested action"),
     "outbox": (cmd_outbox, "posts waiting to go out (and failed ones)"),
     "reply": (cmd_reply, "reply to a conversation"),
@@ -264,9 +270,13 @@ def add_parsers(sub: Any) -> None:
             p.add_argument("text", nargs="?", help="the reply text")
             p.add_argument("--suggested", action="store_true", help="send the suggested reply")
             p.add_argument("--key", help="send this canned reply (replies.yaml key)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "offline":
             p.add_argument("--bridge", help="the public reply (default: the suggested bridge)")
             p.add_argument("--dm", help="the direct message (default: the suggested one)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "handoff":
             p.add_argument("team", help="team id from rules.yaml")
             p.add_argument("--note", help="what the team needs to know")
@@ -298,6 +308,8 @@ def run(args: argparse.Namespace) -> int:
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
+        if isinstance(exc, AlreadyAnswering):
+            print("mentiondesk: add --again to send it anyway", file=sys.stderr)
         return REFUSED
     except ReplyRefused as exc:
         print(f"mentiondesk: refused: {exc}", file=sys.stderr)

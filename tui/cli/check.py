@@ -70,4 +70,11 @@ def run(args: argparse.Namespace) -> int:
     rules = load_rules(rules_path)
     replies = load_replies(replies_path)
     print(f"ok: {len(rules.categories)} categories, {len(replies.keys)} replies")
+    config_path = getattr(args, "config", None)
+    if config_path is not None:
+        from ..setup.config import load_config
+        from ..sources.registry import describe_intake
+
+        for source in load_config(Path(config_path)).sources:
+            print(describe_intake(source.spec, source.options))
     return 0

@@ -45,6 +45,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -79,8 +80,10 @@ from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
+from ..core.rules import RulesError
 from ..core.when import due_text
 from ..setup.boot import close_desk, recovery_notes
+from ..setup.reload import take_request
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine
 from .keys import DESK_KEYS, help_sections
@@ -174,6 +177,9 @@ class MentionDesk(App[int]):
         self.clock = clock or desk.clock
         self.blink = blink
         self.tick_seconds = tick_seconds
+        self.rules_poll_seconds = 2.0  # how often the rules file is checked for changes
+        self._rules_mtime: tuple[float, int] | None = None
+        self._sighup = False
         self.runner_options = runner_options or {}
         self.runner: Any = None
         self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
@@ -276,6 +282,56 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
+        # Rules change without a restart: on SIGHUP (`mentiondesk rules reload`) and when the
+        # rules file changes on disk.
+        self._rules_mtime = self._rules_stamp()
+        self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
+        try:
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, lambda: self.call_later(self._on_sighup))
+            self._sighup = True
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            self._sighup = False  # not the main thread, or no signals on this platform
+
+    # ==== rules reload ==========================================================================
+
+    def _rules_stamp(self) -> tuple[float, int] | None:
+        try:
+            st = Path(self.desk.rules.path).stat()
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def _watch_rules(self) -> None:
+        stamp = self._rules_stamp()
+        if stamp is None or stamp == self._rules_mtime:
+            return
+        self._rules_mtime = stamp  # a broken file is reported once, not every poll
+        self.reload_rules()
+
+    def _on_sighup(self) -> None:
+        store = getattr(self.desk, "store", None)
+        request = take_request(getattr(store, "data_dir", None))
+        self.reload_rules(request.path, retriage=request.retriage)
+
+    def reload_rules(self, path: str | None = None, *, retriage: bool = False) -> bool:
+        """Reload the rules through the desk; a broken file is shown and the old rules stay."""
+        try:
+            result = self.desk.reload_rules(path, retriage=retriage)
+        except RulesError as exc:
+            problems = "\n".join(str(p) for p in exc.problems[:6])
+            more = f"\n(+{len(exc.problems) - 6} more)" if len(exc.problems) > 6 else ""
+            log.warning("rules not reloaded: %s", problems)
+            self.notify(scrub(f"{problems}{more}\nThe desk keeps its current rules.", 1200),
+                        title="Rules not reloaded", severity="error", timeout=30, markup=False)
+            return False
+        except OSError as exc:
+            self.notify(scrub(f"rules not reloaded: {exc}", 400), severity="error",
+                        markup=False)
+            return False
+        self._rules_mtime = self._rules_stamp()
+        self.notify(scrub(result.summary, 600), title="Rules reloaded", markup=False)
+        return True
 
     def _delivery_changed(self, item: dict[str, Any]) -> None:
         self._desk_changed({str(item.get("conv_id"))})
@@ -295,6 +351,12 @@ class MentionDesk(App[int]):
             self.notify(scrub(f"sources stopped: {exc}", 300), severity="error", markup=False)
 
     def on_unmount(self) -> None:
+        if self._sighup:
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            except (RuntimeError, ValueError):
+                pass
+            self._sighup = False
         # The desk outlives the app (tests reuse it): stop hearing from it, stop pending redraws.
         for listeners, callback in ((self.desk.listeners, self._desk_changed),
                                     (self.desk.outbox.listeners, self._delivery_changed)):

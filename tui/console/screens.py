@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.api import ActionRefused, Outgrown, describe
+from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, describe
 from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused
@@ -167,8 +167,12 @@ class OutboxScreen(ModalScreen[None]):
         self.query_one("#outbox-list", OptionList).focus()
 
     def items(self) -> list[dict[str, Any]]:
-        return sorted(self.desk.outbox.items.values(),
-                      key=lambda i: (i.get("created_at") or "", i["id"]), reverse=True)
+        """Newest first; posts queued in the same instant, the later-queued first (ids are
+        random, so they cannot order anything)."""
+        items = list(self.desk.outbox.items.values())
+        position = {item["id"]: n for n, item in enumerate(items)}
+        return sorted(items, key=lambda i: (i.get("created_at") or "", position[i["id"]]),
+                      reverse=True)
 
     def refill(self) -> None:
         from ..core.model import parse_time
@@ -299,6 +303,7 @@ class ActionModal(ModalScreen[str | None]):
         self.conv_id = conv_id
         self.conv = desk.get(conv_id)
         self.seen_seq = seen_seq
+        self.again = False  # the agent confirmed a second answer (AlreadyAnswering)
         self.blink = blink
 
     def header(self) -> ComposeResult:
@@ -334,6 +339,19 @@ class ActionModal(ModalScreen[str | None]):
 
             self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
                                  answer)
+            return
+        except AlreadyAnswering as exc:
+            duplicate = exc.reasons[0]
+
+            def confirm(yes: bool | None) -> None:
+                if yes:
+                    self.again = True
+                    self.attempt(do, seen_seq)
+                else:
+                    self.show_errors([f"not sent: {duplicate.split(';')[0]}"])
+
+            self.app.push_screen(ConfirmScreen(duplicate, yes="Send another", no="Go back"),
+                                 confirm)
             return
         except ActionRefused as exc:
             self.show_errors(exc.reasons)
@@ -511,7 +529,8 @@ class ComposerScreen(ActionModal):
 
         def do(seen: int | None) -> str:
             # Sending drops the draft (the desk does it with the reply, for every client).
-            ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen)
+            ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen,
+                                 again=self.again)
             self.sent = True
             if self._draft_timer is not None:
                 self._draft_timer.stop()
@@ -579,7 +598,8 @@ class OfflineScreen(ActionModal):
         dm = self.query_one("#dm-text", TextArea).text
 
         def do(seen: int | None) -> str:
-            ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
+            ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen,
+                                        again=self.again)
             self.sent = True
             return describe(ev)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
 from .conversation import Conversation, Event
 from .model import parse_time
@@ -36,6 +37,21 @@ class NotSaving(ActionRefused):
     def __init__(self, state: str, detail: str) -> None:
         super().__init__(f"{state}: {detail}")
         self.state = state
+
+
+class AlreadyAnswering(ActionRefused):
+    """An answer to this conversation is still in the outbox, or went out moments ago, and the
+    customer has not written since: a second one would be a duplicate.  The console and the CLI
+    ask, then call again with ``again=True``."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        what = {"reply": "a reply", "dm": "a direct message", "bridge": "a public reply",
+                "close_loop": "a close-the-loop message"}.get(item.get("kind", ""), "an answer")
+        state = ("was sent at " + str(item.get("sent_at") or "")[11:16] + " UTC"
+                 if item.get("status") == "sent" else "is waiting in the outbox")
+        super().__init__(f"{what} to this conversation {state}; the customer has not written "
+                         "since — send another anyway?")
+        self.item = item
 
 
 class Outgrown(ActionRefused):

@@ -116,6 +116,7 @@ class Conversation:
     pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
     needs_reply: bool = False
     triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
+    triage_at: datetime | None = None  # created_at of the mention that gave ``triage``
     deadline: datetime | None = None
     risk_at: datetime | None = None  # 75% of the response time used
     assigned: str | None = None
@@ -191,7 +192,7 @@ class Fold:
         conv.pending.clear()
         conv.tags.clear()
         conv.notes.clear()
-        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
+        conv.status, conv.needs_reply, conv.triage, conv.triage_at = MONITOR, False, None, None
         conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
         conv.assigned = conv.team = conv.case_id = conv.last_activity = None
         conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
@@ -203,14 +204,14 @@ class Fold:
         conv.last_activity = max(conv.last_activity or created_at, created_at)
         if deleted:
             if conv.triage is None:
-                conv.triage = t
+                conv.triage, conv.triage_at = t, created_at
             return False
         if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing —
-            # except that any customer message wakes a snoozed conversation: the customer is
-            # writing to us, whatever the rules think of the words ("is anyone there?").
-            if conv.triage is None or not conv.needs_reply:
-                conv.triage = t
+            # Monitor-only and ignorable messages inform the history but ask for nothing; the
+            # newest of them by time (not by arrival) governs a conversation needing nothing.
+            if conv.triage is None or (not conv.needs_reply and (
+                    conv.triage_at is None or created_at >= conv.triage_at)):
+                conv.triage, conv.triage_at = t, created_at
             if conv.status == SNOOZED:
                 conv.status = OPEN
                 conv.snoozed_until = None
@@ -218,7 +219,7 @@ class Fold:
         if conv.status in (RESOLVED, IGNORED):
             if t.rank >= self.lowest_rank:
                 if conv.triage is None:
-                    conv.triage = t
+                    conv.triage, conv.triage_at = t, created_at
                 return False
             conv.reopened += 1
         conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
@@ -227,8 +228,11 @@ class Fold:
         conv.needs_reply = True
         if conv.first_pending_at is None:
             conv.first_pending_at = created_at
-        if conv.triage is None or not conv.triage.needs_reply or more_urgent(t, conv.triage):
-            conv.triage = t
+        if (conv.triage is None or not conv.triage.needs_reply or more_urgent(t, conv.triage)
+                or (not more_urgent(conv.triage, t) and conv.triage_at is not None
+                    and created_at > conv.triage_at)):
+            # The most urgent unanswered message governs; among equals the newest by time.
+            conv.triage, conv.triage_at = t, created_at
         level = self.levels.get(t.urgency)
         target = level.target if level is not None else None
         if level is not None and t.deadline is not None and target is not None:
@@ -291,8 +295,10 @@ class Fold:
 
 
 def counts_as_done(ev: Any) -> bool:
-    """An event the fold applies: not undone, not an ``undo`` marker."""
-    return not ev.undone and ev.kind != "undo"
+    """An event the fold applies: not undone, not an ``undo`` marker, and not an answer whose
+    direct message could not be delivered (it answered nobody: the conversation needs a reply
+    again, README "Take offline")."""
+    return not ev.undone and ev.kind != "undo" and not ev.details.get("undelivered")
 
 
 def sort_key(conv: Conversation) -> tuple[int, float, float, float]:

@@ -53,7 +53,8 @@ SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey", "access_key"
 SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MASTODON_TOKEN or "
                "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
                "a file only you can read (chmod 600)")
-SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap")
+SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap",
+           "deadline", "edit_seconds")
 VISIBILITIES = ("public", "unlisted", "private")
 
 
@@ -224,7 +225,16 @@ class _Loader:
         where = f"the {kind} source"
         if key in SECONDS:
             return self._seconds(item, key, where)
-        if key in ("stream", "dms", "burst", "shift"):
+        if key == "notification_types":
+            from ..sources.mastodon import NOTIFICATION_TYPES
+
+            if (not isinstance(value, list) or not value
+                    or any(v not in NOTIFICATION_TYPES for v in value)):
+                self.problem(line, f"'notification_types' must be a list of "
+                                   f"{', '.join(NOTIFICATION_TYPES)}, not {describe(value)}")
+                return None
+            return list(value)
+        if key in ("stream", "dms", "burst", "shift", "include_filtered"):
             if not isinstance(value, bool):
                 self.problem(line, f"'{key}' must be true or false, not {describe(value)}")
                 return None
@@ -234,6 +244,12 @@ class _Loader:
                 self.problem(line, f"'{key}' must be a whole number, not {describe(value)}")
                 return None
             return value
+        if key == "horizon_days":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                self.problem(line, f"'horizon_days' must be a number of days (> 0), not "
+                                   f"{describe(value)}")
+                return None
+            return float(value)
         if key == "rate":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 self.problem(line, f"'rate' must be mentions per second (> 0), not "

@@ -20,12 +20,35 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "replay": ("speed", "map", "shift"),
     "mastodon": ("token_file", "visibility", "stream", "streaming_url", "poll_seconds",
                  "stream_timeout", "timeout", "backoff_base", "backoff_cap", "page_limit",
-                 "max_pages"),
+                 "max_pages", "horizon_days", "deadline", "notification_types",
+                 "include_filtered", "edit_seconds"),
     "bluesky": ("service", "poll_seconds", "timeout", "backoff_base", "backoff_cap",
-                "page_limit", "max_pages", "dms"),
+                "page_limit", "max_pages", "dms", "horizon_days", "deadline"),
     "feed": ("format", "map", "poll_seconds", "stream_timeout", "timeout", "backoff_base",
              "backoff_cap", "max_line", "max_body"),
 }
+
+
+def describe_intake(spec: str, options: dict[str, Any] | None = None) -> str:
+    """One line: what a source reads and what it leaves out (``check`` prints it)."""
+    kind = kind_of(spec)
+    opts = options or {}
+    if kind == "mastodon":
+        from .mastodon import NOTIFICATION_TYPES
+
+        types = list(opts.get("notification_types") or ("mention", "quote"))
+        left = [t for t in NOTIFICATION_TYPES if t not in types]
+        filtered = ("included (include_filtered)" if opts.get("include_filtered", True)
+                    else "NOT read: mentions from new or limited accounts are missed")
+        return (f"{spec}: reads notifications {', '.join(types)}"
+                + (f" (not {', '.join(left)})" if left else "")
+                + f"; filtered notifications {filtered}; DMs from conversations")
+    if kind == "bluesky":
+        dms = "chat DMs" if opts.get("dms", True) else "no DMs (dms: false)"
+        return f"{spec}: reads mentions, replies and quotes; {dms}"
+    if kind == "demo":
+        return "demo: the built-in demo stream"
+    return f"{spec}: every record of the {kind} (interchange format)"
 
 
 def kind_of(spec: str) -> str:
