@@ -189,6 +189,7 @@ def test_commands_run_on_a_stored_desk_and_never_leak_secrets(tmp_path: Path) ->
 
 
 def test_bad_since_is_a_clear_message(tmp_path: Path) -> None:
+    Store(tmp_path / "d").close()  # an empty desk: reads refuse a directory that holds none
     res = subprocess.run([sys.executable, "-m", "tui.cli", "report", "--since", "yesterday-ish",
                           "--data-dir", str(tmp_path / "d"), "--rules", str(ROOT / "rules.yaml"),
                           "--replies", str(ROOT / "replies.yaml")],

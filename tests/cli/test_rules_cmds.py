@@ -84,7 +84,7 @@ def test_score_names_the_line_of_a_bad_label(capsys, tmp_path):
     path.write_text('{"id": "1", "author": "a", "created_at": "2025-01-17T19:00:00Z", '
                     '"text": "x", "expect": {"actions": ["answer"]}}\n', encoding="utf-8")
     code, _, err = run(capsys, "triage", str(path), "--score")
-    assert code == 1 and "bad.jsonl:1: unknown action 'answer'" in err
+    assert code == 2 and "bad.jsonl:1: unknown action 'answer'" in err  # bad input: 2
 
 
 def test_parse_expect_and_scorecard_units():

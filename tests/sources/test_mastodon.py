@@ -160,7 +160,7 @@ async def test_no_requests_left_waits_for_the_reset_before_asking(fake):
     fake.publish(fake.notification(1))
     fake.fault("/api/v1/accounts/verify_credentials",
                Reply.json(fake.verify, X_RateLimit_Remaining="0",
-                          X_RateLimit_Reset=reset_in(0.3)))
+                          X_RateLimit_Reset=reset_in(1.5)))
     source = make(fake, stream=False)
     got = Collector()
     await run_until(source, got, lambda ms: len(ms) == 1)

@@ -6,6 +6,8 @@
 Each triaged mention prints as one JSON object (key, conversation, category, urgency, deadline,
 action, team, offline, why) so that scripts and cron jobs can watch the queue without the console.
 Due outbox items are delivered too, unless ``--no-deliver``.  Source health goes to stderr.
+Ctrl-C or SIGTERM stops it cleanly at any time (``--once`` too): what was read is saved and the
+closing summary printed, exit 0.
 """
 
 from __future__ import annotations
@@ -18,27 +20,25 @@ import sys
 from typing import Any
 
 from ..core.model import iso
+from .common import OK, SOURCE_FAILED, USAGE
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..sources.registry import add_source_arguments
-    from .common import add_common
+    from .common import add_common, add_source_options
 
     p = subparsers.add_parser(
         "ingest", help="run sources headless into the desk, printing each triaged mention",
         description="Run sources without the console: mentions are triaged and stored, due "
                     "replies are delivered, and each mention prints as one JSON line.")
-    add_common(p)
-    p.add_argument("--source", action="append", metavar="SPEC",
-                   help="demo | replay:PATH | mastodon:URL | bluesky:HANDLE | feed:URL "
-                        "(repeatable; default: the config file's sources)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true",
-                      help="one REST pass / poll per source, then stop")
+                      help="what is there now, as fast as possible, then stop: one REST pass / "
+                           "poll per source, a replay at max speed, the demo's current batch")
     when.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                       help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--no-deliver", action="store_true", help="do not send due outbox items")
-    add_source_arguments(p)
+    add_common(p)
+    add_source_options(p)
     p.set_defaults(handler=run)
 
 
@@ -80,13 +80,14 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
     if not specs:
         print("mentiondesk: no source: give --source SPEC or list sources in the config "
               "file", file=sys.stderr)
-        return 2
+        return USAGE
     try:
-        sources = [make_source(spec, config, options=source_options(spec, args))
+        sources = [make_source(spec, config, options=source_options(spec, args,
+                                                                    fastest=args.once))
                    for spec in specs]
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
 
     def printed(results: list[Any]) -> None:
         for result in results:
@@ -122,4 +123,4 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
         print(f"{source.name}: {state} ({detail}); {s.received} received, "
               f"{s.skipped} skipped", file=sys.stderr)
         failed += state == "failed"
-    return 1 if failed else 0
+    return SOURCE_FAILED if failed else OK

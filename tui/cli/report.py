@@ -52,6 +52,7 @@ from ..core.store import paused_gc
 from ..core.text import one_line
 from ..core.topics import topics
 from ..core.when import fmt_rate, fmt_seconds, local_time, parse_since
+from .common import OK, USAGE
 
 if TYPE_CHECKING:
     from ..core.desk import Desk
@@ -505,23 +506,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="the shift hand-over report",
                        description="What came in, what was resolved, offline, handed off, "
                                    "near or past its deadline; topics and the shift's figures.")
-    add_common(p)
     p.add_argument("--since", default="12h", help="window: 12h, 7d or an ISO time (default 12h)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_report)
     p = sub.add_parser("export", help="the audit trail (conversations, mentions, actions, posts)",
                        description="Every conversation, customer mention, agent action and "
                                    "outgoing post: who, what, when, which rule. No secrets.")
-    add_common(p)
     p.add_argument("--since", help="only records since: 12h, 7d or an ISO time (default all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    add_common(p)
     p.set_defaults(handler=run_export)
     p = sub.add_parser("review", help="breached, reopened or not closed publicly",
                        description="Conversations that breached their target, were reopened, "
                                    "or went offline and were resolved without a public close.")
-    add_common(p)
     p.add_argument("--since", default="7d", help="window (default 7d)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_review)
 
 
@@ -584,7 +585,7 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
         with paused_gc():  # building the desk from its snapshot is a bulk read too
-            desk = open_desk(options_from(args), read_only=True)
+            desk = open_desk(options_from(args), read_only=True, create=False)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
@@ -604,13 +605,11 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
         if damaged:
             print(f"mentiondesk: the output above is missing what the damaged archive "
                   f"file{'s' if len(damaged) > 1 else ''} held", file=sys.stderr)
-            return 2
-        return 0
+            return USAGE
+        return OK
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `mentiondesk export | head`
-        return 0
+        return USAGE
     finally:
         close_desk(desk)
 

@@ -14,8 +14,8 @@ expect_actions=COLUMN,expect_offline=COLUMN``); instead of a line per mention it
 on action and on offline, the confusion table, offline precision/recall and the misses grouped by
 the rule that fired (``--json``: one object).
 
-Exit codes: 0 done; 1 the history cannot be read or ``--map`` does not fit it; 2 the rules (or
-replies) have problems — each printed as ``file:line: message``.
+Exit codes (README, "Exit codes"): 0 done; 2 the history cannot be read, ``--map`` does not fit
+it, or the rules (or replies) have problems — each printed as ``file:line: message``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..core.interchange import Skipped, parse_map, read_history
 from ..core.model import iso
 from ..core.text import one_line
 from ..setup.boot import default_file
+from .common import OK, USAGE
 
 # Stands for "the file had no received_at": a dry run then counts no waiting time.
 _NOT_RECEIVED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,6 +47,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "triage", help="dry-run the rules over a history file (JSONL or CSV)",
         description="Dry-run the triage rules over a history of mentions and print the decision "
                     "for each one, then a summary.  Nothing is stored or sent.")
+    from .common import add_common
+
+    add_common(p)
     p.add_argument("file", help="history file: .jsonl/.ndjson/.json (JSON Lines) or .csv")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per mention, then a summary object")
@@ -56,11 +60,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--map", default=argparse.SUPPRESS, metavar="FIELD=COLUMN,...",
                    help="CSV columns for the mention fields, e.g. "
                         "id=tweet_id,author=author_id,in_reply_to=in_response_to_tweet_id")
-    p.add_argument("--rules", default=argparse.SUPPRESS, metavar="FILE",
-                   help="rules file (default ./rules.yaml or the packaged one)")
-    p.add_argument("--replies", default=argparse.SUPPRESS, metavar="FILE",
-                   help="replies file, to check the rules' reply keys (default ./replies.yaml "
-                        "or the packaged one)")
     p.set_defaults(handler=run)
     return p
 
@@ -112,10 +111,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         mapping = parse_map(",".join(spec_items) or None)
     except ValueError as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
     rules = _load_policy(args, err)
     if rules is None:
-        return 2
+        return USAGE
     card = None
     labels: dict[str, Any] = {}
     if getattr(args, "score", False):
@@ -129,13 +128,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                                                                "expect_offline"))
         except (OSError, ValueError, csv.Error) as e:
             print(f"mentiondesk triage: {e}", file=err)
-            return 1
+            return USAGE
         card = Scorecard()
     try:
         records = read_history(args.file, mapping or None, received_at=_NOT_RECEIVED)
     except (OSError, ValueError, csv.Error) as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
 
     by_category: Counter[str] = Counter()
     by_action: Counter[str] = Counter()
@@ -179,10 +178,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                     f"| {one_line(m.text, TEXT_WIDTH)}\n")
     except BrokenPipeError:  # `mentiondesk triage F | head`: the reader has seen enough
         sys.stdout = open(os.devnull, "w")  # keeps the flush at exit quiet
-        return 0
+        return OK
     except (OSError, ValueError) as e:  # the file became unreadable mid-way
         print(f"mentiondesk triage: {args.file}: {e}", file=err)
-        return 1
+        return USAGE
     finally:
         records.close()
 
@@ -206,7 +205,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
     else:
         _print_summary(summary, out)
-    return 0
+    return OK
 
 
 def _print_summary(s: dict[str, Any], out: TextIO) -> None:

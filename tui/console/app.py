@@ -1085,9 +1085,10 @@ class QuietFileHandler(logging.FileHandler):
 def run_console(args: argparse.Namespace) -> int:
     """Open the desk from the command-line options and run the console until quit."""
     from ..setup.boot import BootError, open_desk, options_from
+    from .keymap import binding_ids
 
     try:
-        desk = open_desk(options_from(args), console=True)
+        desk = open_desk(options_from(args), binding_ids=binding_ids())
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
@@ -1096,17 +1097,31 @@ def run_console(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         close_desk(desk)
-        return 2
-    log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
-    if log_dir is not None:
-        # Sources log to a file: the console owns the terminal.
-        handler = QuietFileHandler.open(Path(log_dir) / "console.log")
-        if handler is not None:
-            handler.setFormatter(logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.basicConfig(handlers=[handler], level=logging.INFO)
+        return 2  # tui.cli.common.USAGE: a bad source spec (README, "Exit codes")
+    from ..setup.logs import setup_logging
+
+    # Sources log to the rotating log file only: the console owns the terminal.
+    try:
+        setup_logging(getattr(args, "log_level", None), stderr=False)
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        close_desk(desk)
+        return 2  # tui.cli.common.USAGE
     app = MentionDesk(desk, sources)
-    result = app.run()
+    theme = getattr(desk.config, "theme", None)
+    if theme:
+        app.theme = theme
+    # SIGTERM (and SIGINT when it reaches us, e.g. from `kill -INT`) quit like `q`: the desk is
+    # flushed and closed by close_desk below, so what was read is saved.
+    import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: app.exit())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result = app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     app.close_desk()
     for problem in getattr(app, "close_problems", ()):
         print(f"mentiondesk: {problem}", file=sys.stderr)

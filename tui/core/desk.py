@@ -739,7 +739,16 @@ class Desk:
         if not tag:
             raise ActionRefused("a tag cannot be empty")
         remove = tag.startswith("-")
-        ev = self._event(conv, "tag", agent, {"tag": tag.lstrip("-+"), "remove": remove}, None)
+        name = tag.lstrip("-+").strip()
+        if not name:
+            raise ActionRefused("a tag cannot be empty")
+        # Nothing changes, so nothing is recorded (an event would be a false entry in the audit
+        # trail, and undo would "undo" nothing).
+        if remove and name not in conv.tags:
+            raise ActionRefused(f"#{conv.id} has no tag '{name}': nothing to remove")
+        if not remove and name in conv.tags:
+            raise ActionRefused(f"#{conv.id} is already tagged '{name}'")
+        ev = self._event(conv, "tag", agent, {"tag": name, "remove": remove}, None)
         return self._commit(conv, ev)
 
     def note(self, conv_id: str, text: str, *, agent: str | None = None) -> Event:

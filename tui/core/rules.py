@@ -651,11 +651,18 @@ class _Loader:
                          f"({opens:%H:%M}); for round-the-clock cover use a level with clock: 24x7")
             ok = False
         holidays: set[date] = set()
+        calendar = None
         if "holidays" in oh:
             items = oh["holidays"]
-            if not isinstance(items, YList):
+            if isinstance(items, YMap):
+                calendar, items, fine = self._calendar(items)
+                ok = ok and fine
+            if items is None:
+                pass
+            elif not isinstance(items, YList):
                 self.problem(oh.line_of("holidays"),
-                             "office_hours holidays must be a list of dates (- 2025-12-25)")
+                             "office_hours holidays must be a list of dates (- 2025-12-25) or a "
+                             "calendar: {country: GB, subdiv: ENG, extra: [2026-12-24]}")
                 ok = False
             else:
                 for i, item in enumerate(items):
@@ -669,7 +676,42 @@ class _Loader:
                         ok = False
         if not ok or opens is None or closes is None or tz is None:
             return None
-        return OfficeHours(tz, days, opens, closes, holidays)
+        return OfficeHours(tz, days, opens, closes, holidays, calendar)
+
+    def _calendar(self, m: YMap) -> tuple[Any, Any, bool]:
+        """``holidays: {country: GB, subdiv: ENG, extra: [dates]}``: the bank holidays of a
+        country (and region) from the ``holidays`` library, plus extra closed days.
+        Returns (calendar or None, the extra list or None, ok)."""
+        import holidays as holidays_lib
+
+        where = "'office_hours holidays'"
+        checked = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
+                                      required=("country",))
+        if checked is None:
+            return None, None, False
+        m = checked
+        country = self.reader.get(m, "country", str, where)
+        subdiv = self.reader.get(m, "subdiv", str, where)
+        if country is None:
+            return None, None, False
+        supported = holidays_lib.list_supported_countries()
+        code = country.strip().upper()
+        if code not in supported:
+            self.problem(m.line_of("country"),
+                         f"holidays country '{country}' is not known to the holidays library"
+                         f"{did_you_mean(code, supported)}: write an ISO 3166 code such as "
+                         "GB, US, FR or DE")
+            return None, m.get("extra"), False
+        if subdiv is not None and subdiv.strip().upper() not in supported[code]:
+            subs = supported[code]
+            self.problem(m.line_of("subdiv"),
+                         f"holidays subdiv '{subdiv}' is not a region of {code}"
+                         f"{did_you_mean(subdiv.strip().upper(), subs)}"
+                         f" (regions: {', '.join(subs) or 'none'})")
+            return None, m.get("extra"), False
+        calendar = holidays_lib.country_holidays(
+            code, subdiv=subdiv.strip().upper() if subdiv else None)
+        return calendar, m.get("extra"), True
 
     def _time(self, oh: YMap, key: str) -> time | None:
         if key not in oh:

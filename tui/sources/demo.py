@@ -677,6 +677,19 @@ class DemoSource(Source):
         finally:
             self._emit = None
 
+    async def poll(self, emit: Emit) -> None:
+        """One pass (``ingest --once``): the answers already due, then the stream's current
+        batch — the mentions of the last minute at ``rate`` (at least one), stamped over that
+        minute up to now — and return."""
+        self.status.set(LIVE, "demo stream, one batch")
+        now = self.start or self.clock()
+        count = max(1, round(self.rate * 60))
+        batch, self._pending = self._pending, []
+        for i in range(count):
+            batch.append(self.stream.next(now - timedelta(seconds=60 * (count - 1 - i) / count)))
+        self.status.received += count  # the answers were counted when they came
+        emit(batch)
+
     def _send(self, batch: list[Mention]) -> None:
         self.status.received += len(batch)
         if self._emit is not None:

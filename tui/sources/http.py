@@ -18,13 +18,14 @@ from typing import Any
 
 import httpx
 
+from .. import HOMEPAGE, __version__
 from ..core.interchange import load_json
 from ..core.model import parse_time, utcnow
 from ..core.text import clean_name
 
 log = logging.getLogger("mentiondesk.sources")
 
-USER_AGENT = "mentiondesk/0.1 (+https://help.northline.example/mentiondesk)"
+USER_AGENT = f"mentiondesk/{__version__} (+{HOMEPAGE})"
 MAX_LINE = 1024 * 1024  # bytes of one NDJSON line / SSE line before it is skipped
 MAX_BODY = 8 * 1024 * 1024  # bytes of one REST/JSON body before it is skipped
 MAX_RATE_WAIT = 15 * 60.0  # never trust a reset time further away than this (clock skew)

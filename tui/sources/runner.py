@@ -340,7 +340,21 @@ class Runner:
         finished.  ``once``: one REST pass / poll per source, ingest, deliver what is due, stop."""
         try:
             if once:
-                await self._once()
+                # Ctrl-C / SIGTERM (``until``) ends a long pass too; what was read is kept.
+                task = asyncio.create_task(self._once())
+                stop = asyncio.ensure_future(until.wait()) if until is not None else None
+                try:
+                    await asyncio.wait([t for t in (task, stop) if t is not None],
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if stop is not None:
+                        stop.cancel()
+                    if not task.done():
+                        task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)
+                        self.flush()
+                    else:
+                        task.result()
                 return
             tasks = [asyncio.create_task(self._supervise(s), name=f"source {s.name}")
                      for s in self.sources.values()]
