@@ -159,7 +159,8 @@ def test_handoff_opens_case_ids_that_are_never_reused(make_desk) -> None:
     ev = d.handoff(a, "safety", "CCTV request for Leeds platform 4")
     assert ev.details["case_id"] == "CASE-00001"
     conv = d.conversations[a]
-    assert conv.team == "safety" and conv.case_id == "CASE-00001" and not conv.needs_reply
+    # a hand-off tells the customer nothing: it still needs a reply (issue 12 item 11)
+    assert conv.team == "safety" and conv.case_id == "CASE-00001" and conv.needs_reply
     d.undo()
     assert d.conversations[a].case_id is None and d.conversations[a].needs_reply
     assert d.handoff(b, "safety").details["case_id"] == "CASE-00002"

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
@@ -23,13 +23,18 @@ from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
 from ..core.text import one_line
-from ..core.when import format_time_left
+from ..core.when import due_text, local_time
 from ..setup.boot import BootError, desk_session, options_from
 from .common import OK, REFUSED, USAGE, add_common
 
 
+def _office_tz(desk: Desk) -> Any:
+    return getattr(desk.rules.office_hours, "tz", None) or UTC
+
+
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
-    return format_time_left(desk.time_left(conv, now))
+    """``14m (09:30)``: the countdown and the wall-clock due time, office-local."""
+    return due_text(desk.time_left(conv, now), conv.deadline, _office_tz(desk), now) or "-"
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
@@ -39,6 +44,10 @@ def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any
         "urgency": conv.urgency, "category": conv.category,
         "team": desk.owning_team(conv),
         "deadline": iso(conv.deadline),
+        # the wall-clock due time in office-local time (the countdown is office-hours time)
+        "due_local": (conv.deadline.astimezone(_office_tz(desk)).isoformat(timespec="minutes")
+                      if conv.deadline else None),
+        "due": local_time(conv.deadline, _office_tz(desk), now) if conv.deadline else None,
         "seconds_left": (int(desk.time_left(conv, now).total_seconds())
                          if conv.deadline else None),
         "channel": latest.channel if latest else None, "handle": conv.handle,
@@ -63,7 +72,7 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
         return OK
     for r in rows:
         conv = desk.conversations[r["id"]]
-        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
+        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
               f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
@@ -233,7 +242,7 @@ def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
 
 def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
     ev = desk.snooze(args.id, desk.snooze_until(args.until))
-    return done(desk, args, describe(ev), [ev], until=ev.details["until"])
+    return done(desk, args, describe(ev, _office_tz(desk)), [ev], until=ev.details["until"])
 
 
 def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:

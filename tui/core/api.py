@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from .conversation import Conversation, Event
+from .model import parse_time
+from .when import local_time
 
 
 class ActionRefused(Exception):
@@ -67,8 +70,9 @@ class Outgrown(ActionRefused):
         return f"{self.count} new {noun} arrived — send anyway?"
 
 
-def describe(ev: Event) -> str:
-    """One line saying what an action did, e.g. ``handed #27 to operations as CASE-00001``."""
+def describe(ev: Event, tz: tzinfo | None = None) -> str:
+    """One line saying what an action did, e.g. ``handed #27 to operations as CASE-00001``;
+    times as a person reads them, in office-local time (``tz``; UTC without one)."""
     d, c = ev.details, ev.conv
     kind = ev.kind
     if kind == "reply":
@@ -81,7 +85,13 @@ def describe(ev: Event) -> str:
     if kind == "resolve":
         return f"resolved #{c}" + (" and closed the loop publicly" if d.get("close_loop") else "")
     if kind == "snooze":
-        return f"snoozed #{c} until {d.get('until')}"
+        try:
+            until = local_time(parse_time(d.get("until")), tz, ev.at)
+        except (TypeError, ValueError):
+            until = str(d.get("until"))
+        return f"snoozed #{c} until {until} (office time)"
+    if kind == "reopen":
+        return f"reopened #{c} (was {d.get('was')}); u undoes it"
     if kind == "wake":
         return f"#{c} woke from its snooze"
     if kind == "ignore":

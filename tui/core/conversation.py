@@ -21,10 +21,16 @@ from .model import Triage, iso, parse_time
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-# Event kinds that answer the customer (clear "needs reply").
-ANSWERS = ("reply", "offline", "handoff")
+STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
+# Event kinds that answer the customer (clear "needs reply" and stop the first-response clock).
+# A hand-off is not one: the customer receives nothing from it, so on its own it keeps the
+# conversation waiting for an answer (the policy: ask for details by DM, open a case, hand off —
+# the customer hears from us).  Source: issue 12 item 11.
+ANSWERS = ("reply", "offline")
 # Event kinds that close an episode (a later message that needs a reply reopens it).
 CLOSES = ("resolve", "ignore")
+ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
+                "note", "reopen")
 NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 
@@ -206,6 +212,9 @@ class Fold:
             if conv.triage is None or (not conv.needs_reply and (
                     conv.triage_at is None or created_at >= conv.triage_at)):
                 conv.triage, conv.triage_at = t, created_at
+            if conv.status == SNOOZED:
+                conv.status = OPEN
+                conv.snoozed_until = None
             return False
         if conv.status in (RESOLVED, IGNORED):
             if t.rank >= self.lowest_rank:
@@ -263,6 +272,11 @@ class Fold:
             if conv.status in (OPEN, SNOOZED):
                 conv.status = SNOOZED
                 conv.snoozed_until = parse_time(d["until"])
+        elif ev.kind == "reopen":
+            # An agent brings a snoozed, resolved, ignored or monitor-only conversation back to
+            # the queue (issue 12 item 13); waiting on the customer unless they wrote since.
+            conv.status = OPEN
+            conv.snoozed_until = None
         elif ev.kind == "wake":
             if conv.status == SNOOZED:
                 conv.status = OPEN

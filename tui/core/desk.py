@@ -31,6 +31,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     OPEN,
     RESOLVED,
     SNOOZED,
+    STATUSES,
     SYSTEM,
     Conversation,
     Event,
@@ -45,7 +46,7 @@ from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
 from .store import Store, paused_gc
-from .when import parse_until
+from .when import format_time_left, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -298,7 +299,10 @@ class Desk:
             raise KeyError(f"#{conv.id} has no customer message to suggest an answer to")
         channel = self.reply_channel(conv)
         network = network_of(conv.source)
-        values = self.render_values(conv, team=t.team)
+        # A case already handed to a team stays with it: a follow-up triaged for another team
+        # (a DM, say) must not re-route it.  Only an agent's explicit hand-off moves a case.
+        team = conv.team or t.team
+        values = self.render_values(conv, team=team)
         refused: list[str] = []
         text = bridge = dm = None
 
@@ -324,7 +328,7 @@ class Desk:
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
-        return Suggestion(t, action, t.team, offline, t.reply_key, text, bridge, dm, refused,
+        return Suggestion(t, action, team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
 
     def reply_channel(self, conv: Conversation) -> str:
@@ -715,6 +719,15 @@ class Desk:
         ev = self._event(conv, "ignore", agent, {"reason": reason}, group)
         return self._commit(conv, ev)
 
+    def reopen(self, conv_id: str, *, agent: str | None = None) -> Event:
+        """Bring a snoozed (un-snooze), resolved, ignored or monitor-only conversation back to
+        the queue; refused for one already open.  Undone like any action."""
+        conv = self.get(conv_id)
+        if conv.status == OPEN:
+            raise ActionRefused(f"#{conv.id} is already open")
+        ev = self._event(conv, "reopen", agent, {"was": conv.status}, None)
+        return self._commit(conv, ev)
+
     def assign(self, conv_id: str, to: str | None = None, *, agent: str | None = None) -> Event:
         conv = self.get(conv_id)
         ev = self._event(conv, "assign", agent, {"to": to or agent or self.agent}, None)
@@ -767,12 +780,28 @@ class Desk:
         elif s.text is not None:
             done.append(self.reply(conv_id, s.text, agent=agent, reply_key=s.reply_key,
                                    group=group))
-        if s.action == "handoff" and s.team:
+        if s.action == "handoff" and s.team and s.team != conv.team:
             done.append(self.handoff(conv_id, s.team, f"accepted suggestion: {s.triage.why}",
                                      agent=agent, case_id=case_id, group=group))
         if not done:
             raise ActionRefused(f"the suggestion for {s.triage.category} has nothing to send")
         return done
+
+    def undoable(self, *, agent: str | None = None, conv_id: str | None = None) -> Event | None:
+        """The event :meth:`undo` would take back for ``agent`` (on ``conv_id`` when given), or
+        None: their latest action of the last hour that is not undone.  Reads only — the
+        console names it before undoing anything off screen."""
+        agent = agent or self.agent
+        oldest = self.clock() - UNDO_WINDOW
+        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
+            if ev.at < oldest:
+                break
+            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
+                continue
+            if conv_id is not None and ev.conv != str(conv_id):
+                continue
+            return ev
+        return None
 
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
@@ -787,17 +816,7 @@ class Desk:
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
                                 "archived; act on it again instead")
-        oldest = self.clock() - UNDO_WINDOW
-        target = None
-        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
-            if ev.at < oldest:
-                break
-            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
-                continue
-            if conv_id is not None and ev.conv != str(conv_id):
-                continue
-            target = ev
-            break
+        target = self.undoable(agent=agent, conv_id=conv_id)
         if target is None:
             raise ActionRefused("nothing to undo (only actions of the last hour can be undone)")
         group = [target] if target.group is None else [
@@ -891,14 +910,20 @@ class Desk:
         alerts: list[Alert] = []
         for cid, deadline_ts in self.index.risks_reached(ts):
             conv = self.conversations.get(cid)
-            if (conv is None or not conv.needs_reply or conv.status != OPEN
+            # A snoozed conversation keeps its warning: snoozing hides it from the queue, not
+            # from its deadline (issue 12 item 7).
+            if (conv is None or not conv.needs_reply or conv.status not in (OPEN, SNOOZED)
                     or conv.deadline is None or conv.deadline.timestamp() != deadline_ts):
                 continue
             self.index.warned(cid, deadline_ts)
             left = self.time_left(conv, now) or timedelta(0)
-            mins = max(0, int(left.total_seconds() // 60))
+            seconds = left.total_seconds()
+            # Already late (a restart, a snooze): say so, never "0 min left".
+            when = (f"LATE by {format_time_left(-left) if seconds <= -60 else '<1m'}"
+                    if seconds <= 0 else f"{int(seconds // 60)} min left")
+            snoozed = " (snoozed)" if conv.status == SNOOZED else ""
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
-                                                f"{conv.urgency}): {mins} min left"))
+                                                f"{conv.urgency}){snoozed}: {when}"))
         self._notify(changed)
         return alerts
 

@@ -175,6 +175,15 @@ class Outbox:
         item = {**self.items[item_id], "status": FAILED, "error": error}
         self._save(item, flush=True)
 
+    def resend(self, item_id: str) -> bool:
+        """The agent asks to try a failed post again (the console's outbox view, ``r``): it is
+        pending again, due now.  False when the item is not failed."""
+        item = self.items[item_id]
+        if item["status"] != FAILED:
+            return False
+        self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
+        return True
+
     def cancel(self, item_id: str, reason: str | None = None) -> bool:
         """Cancel an item that has not started sending; False if it is too late."""
         item = self.items[item_id]
