@@ -233,10 +233,10 @@ CHILD = textwrap.dedent("""
     from tui.setup.reload import take_request
     data = Path(sys.argv[2])
     store = Store(data)
-    def on_hup(*_):
+    def on_usr1(*_):
         r = take_request(data)
         (data / "heard").write_text(f"{r.path}|{r.retriage}")
-    signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGUSR1, on_usr1)
     print("ready", flush=True)
     while True:
         time.sleep(0.05)

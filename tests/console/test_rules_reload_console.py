@@ -1,4 +1,4 @@
-"""The running console picks up a changed rules.yaml (file change and SIGHUP); a broken file is
+"""The running console picks up a changed rules.yaml (file change and SIGUSR1); a broken file is
 shown with file:line and the desk keeps its rules."""
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ async def test_sighup_reloads_with_the_request(tmp_path):
     path = use_copy(desk, tmp_path)
     app = make_app(desk)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        assert app._sighup  # the handler is installed (else SIGHUP would end the test run)
+        assert app._reload_signal  # the handler is installed (else SIGUSR1 would end the test run)
         edit(path, "  - id: service_disruption\n", KIOSK + "  - id: service_disruption\n")
         (tmp_path / "data" / REQUEST).write_text('{"path": null, "retriage": true}')
-        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGUSR1)
         for _ in range(20):
             await pilot.pause()
             if "kiosk" in desk.rules.categories:

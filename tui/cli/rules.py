@@ -2,7 +2,7 @@
 
 ``rules reload [--retriage] [--data-dir D] [--rules F]``: checks the rules file (every problem
 printed as file:line, nothing sent to the desk when there is one), then asks the desk running on
-the data directory (the process holding its lock) to apply it: SIGHUP plus a request file
+the data directory (the process holding its lock) to apply it: SIGUSR1 plus a request file
 (tui/setup/reload.py).  Open conversations keep their triage unless ``--retriage``.
 
 ``rules learn HISTORY [--map F=COL,...] [--out FILE] [--json]``: derives what the agents did in a
@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     r = sub.add_parser("reload", help="check rules.yaml and apply it to the running desk",
                        description="Check the rules file, then apply it to the desk running on "
-                                   "the data directory (SIGHUP to the process holding its "
+                                   "the data directory (SIGUSR1 to the process holding its "
                                    "lock). A broken file is refused with file:line.")
     add_common(r)
     r.add_argument("--retriage", action="store_true",

@@ -179,7 +179,7 @@ class MentionDesk(App[int]):
         self.tick_seconds = tick_seconds
         self.rules_poll_seconds = 2.0  # how often the rules file is checked for changes
         self._rules_mtime: tuple[float, int] | None = None
-        self._sighup = False
+        self._reload_signal = False
         self.runner_options = runner_options or {}
         self.runner: Any = None
         self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
@@ -282,16 +282,17 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
-        # Rules change without a restart: on SIGHUP (`mentiondesk rules reload`) and when the
+        # SIGHUP keeps its default (a terminal that hangs up ends the console and frees the desk);
+        # rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
         # rules file changes on disk.
         self._rules_mtime = self._rules_stamp()
         self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
         try:
             asyncio.get_running_loop().add_signal_handler(
-                signal.SIGHUP, lambda: self.call_later(self._on_sighup))
-            self._sighup = True
+                signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            self._reload_signal = True
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-            self._sighup = False  # not the main thread, or no signals on this platform
+            self._reload_signal = False  # not the main thread, or no signals on this platform
 
     # ==== rules reload ==========================================================================
 
@@ -309,7 +310,7 @@ class MentionDesk(App[int]):
         self._rules_mtime = stamp  # a broken file is reported once, not every poll
         self.reload_rules()
 
-    def _on_sighup(self) -> None:
+    def _on_reload_signal(self) -> None:
         store = getattr(self.desk, "store", None)
         request = take_request(getattr(store, "data_dir", None))
         self.reload_rules(request.path, retriage=request.retriage)
@@ -351,12 +352,12 @@ class MentionDesk(App[int]):
             self.notify(scrub(f"sources stopped: {exc}", 300), severity="error", markup=False)
 
     def on_unmount(self) -> None:
-        if self._sighup:
+        if self._reload_signal:
             try:
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
             except (RuntimeError, ValueError):
                 pass
-            self._sighup = False
+            self._reload_signal = False
         # The desk outlives the app (tests reuse it): stop hearing from it, stop pending redraws.
         for listeners, callback in ((self.desk.listeners, self._desk_changed),
                                     (self.desk.outbox.listeners, self._delivery_changed)):

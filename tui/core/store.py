@@ -1059,7 +1059,16 @@ def _read_tinydb(
             kept = f"moved to {aside.name}"
         else:
             kept = "left in place"
-        if good is not None:
+        salvaged = 0
+        if good is None:
+            good, salvaged = _salvage(text)
+        if good is not None and salvaged:
+            data = good
+            notes.append(
+                f"{name} did not parse ({problem}); {kept}; recovered the {salvaged:,} "
+                "intact documents before the damage"
+                + (" and replayed the journal on top" if path.name == SNAPSHOT else ""))
+        elif good is not None:
             data = good
             notes.append(
                 f"{name} did not parse ({problem}); {kept}; recovered its first "
@@ -1141,6 +1150,63 @@ def _first_document(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
     except ValueError:
         return None, 0
     return (data, end) if isinstance(data, dict) else (None, 0)
+
+
+_KEY = re.compile(r'\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
+
+
+def _salvage(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
+    """The intact documents of a TinyDB file cut short or damaged part-way (``{table: {id:
+    doc}}``): each table's documents are decoded one by one until the first that does not
+    parse, so a truncated snapshot keeps everything before the cut.  Returns the tables (None
+    when not even one document could be read) and how many documents were recovered."""
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    tables: dict[str, Any] = {}
+    count = 0
+    i = text.find("{")
+    if i < 0:
+        return None, 0
+    i += 1
+    while True:  # the tables: "name": { "id": {doc}, ... }
+        m = _KEY.match(text, i)
+        if m is None:
+            break
+        table = json.loads(f'"{m.group(1)}"')
+        i = m.end()
+        if text[i:i + 1] != "{":
+            break
+        i += 1
+        docs: dict[str, Any] = {}
+        tables[table] = docs
+        complete = False
+        while True:
+            k = _KEY.match(text, i)
+            if k is None:
+                complete = text[i:].lstrip().startswith("}")
+                break
+            try:
+                doc, end = decoder.raw_decode(text, k.end())
+            except ValueError:
+                break
+            docs[json.loads(f'"{k.group(1)}"')] = doc
+            count += 1
+            i = end
+            rest = text[i:].lstrip()
+            if rest.startswith(","):
+                i = len(text) - len(rest) + 1
+                continue
+            complete = rest.startswith("}")
+            break
+        if not complete:
+            break
+        rest = text[i:].lstrip()[1:]  # past this table's "}"
+        i = len(text) - len(rest)
+        rest = rest.lstrip()
+        if not rest.startswith(","):
+            break
+        i = len(text) - len(rest) + 1
+    return (tables, count) if count else (None, 0)
 
 
 class _Chunks:

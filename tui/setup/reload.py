@@ -2,8 +2,8 @@
 
 The CLI validates the rules file first (a broken file is refused there, with file:line, and the
 running desk is never disturbed), writes a small request file into the data directory (the path
-and whether to re-triage open conversations) and sends SIGHUP to the process holding the data
-directory's lock.  The console answers SIGHUP by calling :meth:`Desk.reload_rules` with the
+and whether to re-triage open conversations) and sends SIGUSR1 to the process holding the data
+directory's lock.  The console answers SIGUSR1 by calling :meth:`Desk.reload_rules` with the
 request (or, without one, the file it started with); the same call runs when it notices that the
 rules file changed on disk.
 """
@@ -37,12 +37,12 @@ def send_reload(data_dir: Path, *, path: str | None, retriage: bool) -> int | No
     tmp = request.with_suffix(".tmp")
     tmp.write_text(json.dumps({"path": path, "retriage": retriage}), encoding="utf-8")
     os.replace(tmp, request)
-    os.kill(pid, signal.SIGHUP)
+    os.kill(pid, signal.SIGUSR1)
     return pid
 
 
 def take_request(data_dir: Path | None) -> ReloadRequest:
-    """The pending request (removed once read); a bare SIGHUP means: reload the same file."""
+    """The pending request (removed once read); a bare SIGUSR1 means: reload the same file."""
     if data_dir is None:
         return ReloadRequest(None, False)
     request = Path(data_dir) / REQUEST
