@@ -179,10 +179,13 @@ def data_dir(opts: Options, config: Any = None) -> Path:
 
 
 def holds_desk(path: Path) -> bool:
-    """True when ``path`` holds a desk (a snapshot or a journal), even an empty one."""
-    from ..core.store import JOURNAL, SNAPSHOT
+    """True when ``path`` holds a desk (a snapshot or a journal), even an empty one.  A lock
+    file that is a symbolic link counts too: opening the store then refuses it by name (exit 2)
+    instead of the link hiding behind "no desk"."""
+    from ..core.store import JOURNAL, LOCK, SNAPSHOT
 
-    return (path / SNAPSHOT).is_file() or (path / JOURNAL).is_file()
+    return ((path / SNAPSHOT).is_file() or (path / JOURNAL).is_file()
+            or (path / LOCK).is_symlink())
 
 
 def no_desk_message(path: Path, why: str) -> str:
