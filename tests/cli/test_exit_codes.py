@@ -129,3 +129,16 @@ def test_a_closed_pipe_never_prints_a_traceback(command, desk_dir: Path) -> None
 def test_show_json_after_a_pipe_test_still_works(desk_dir: Path, capsys) -> None:
     assert cli(desk_dir, "show", "1", "--json") == OK
     assert json.loads(capsys.readouterr().out)["conversation"]["id"] == "1"
+
+
+@pytest.mark.parametrize("argv", [["--data-dir", "queue"], ["--agent", "show"],
+                                  ["--data-dir", "", "queue"]])
+def test_a_forgotten_or_empty_option_value_is_refused_not_a_console(argv, tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a command" in err or "empty value" in err
+    assert not (tmp_path / "queue").exists()

@@ -151,6 +151,18 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
+    commands = {n for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+                for n in a.choices}
+    for name in ("data_dir", "rules", "replies", "config", "agent"):
+        value = getattr(args, name, None)
+        flag = "--" + name.replace("_", "-")
+        if value == "":
+            parser.error(f"{flag} was given an empty value")
+        if args.command is None and value in commands:
+            # `mentiondesk --data-dir queue`: the value was forgotten and the command taken for
+            # it; starting the console on a directory named "queue" is never what was meant.
+            parser.error(f"{flag} {value}: '{value}' is a command — give {flag} a value "
+                         f"(mentiondesk {flag} DIR {value})")
     if args.command is not None and args.command not in SOURCE_COMMANDS:
         given = [f"--{n}" for n in ("source", "speed", "seed", "rate", "burst")
                  if getattr(args, n, None) is not None]
