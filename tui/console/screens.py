@@ -50,6 +50,27 @@ def customer_line(desk: Desk, conv: Conversation) -> Content:
                     plain(latest.text, limit=600))
 
 
+def show_errors(screen: ModalScreen[Any], reasons: Iterable[str]) -> None:
+    """A dialog's refusals, one ✗ line each (stranger text as data); none hides the area."""
+    lines = [assemble(("✗ ", "bold $error"), one_line(r, 500)) for r in reasons]
+    errors = screen.query_one(".errors", Static)
+    errors.update(join(lines))
+    errors.display = bool(lines)
+
+
+def act_or_show(screen: ModalScreen[Any], act: Callable[[str], str], value: str) -> None:
+    """Run a prompt's action: its result closes the dialog, a refusal is shown in it."""
+    try:
+        message = act(value)
+    except ActionRefused as exc:
+        show_errors(screen, exc.reasons)
+        return
+    except (KeyError, ValueError) as exc:
+        show_errors(screen, [str(exc.args[0]) if exc.args else str(exc)])
+        return
+    screen.dismiss(message)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; ``y``/``enter`` yes, ``n``/``escape`` no."""
 
@@ -266,21 +287,10 @@ class NoteScreen(ModalScreen[str | None]):
 
     def action_submit(self) -> None:
         text = self.query_one("#note-text", TextArea).text
-        try:
-            message = self.act(text)
-        except ActionRefused as exc:
-            self.show_errors(exc.reasons)
-            return
-        except (KeyError, ValueError) as exc:
-            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
-            return
-        self.dismiss(message)
+        act_or_show(self, self.act, text)
 
     def show_errors(self, reasons: Iterable[str]) -> None:
-        errors = self.query_one(".errors", Static)
-        errors.update(join([assemble(("✗ ", "bold $error"), one_line(r, 500))
-                            for r in reasons]))
-        errors.display = True
+        show_errors(self, reasons)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -319,9 +329,7 @@ class ActionModal(ModalScreen[str | None]):
             widget.cursor_blink = self.blink  # type: ignore[attr-defined]
 
     def show_errors(self, reasons: Iterable[str]) -> None:
-        lines = [assemble(("✗ ", "bold $error"), one_line(r, 500)) for r in reasons]
-        self.query_one(".errors", Static).update(join(lines))
-        self.query_one(".errors", Static).display = bool(lines)
+        show_errors(self, reasons)
 
     def attempt(self, do: Callable[[int | None], str], seen_seq: int | None) -> None:
         """Run the action; show refusals here; on Outgrown ask, then resend without the check."""
@@ -789,21 +797,10 @@ class PromptScreen(ModalScreen[str | None]):
         if self.act is None:
             self.dismiss(event.value)
             return
-        try:
-            message = self.act(event.value)
-        except ActionRefused as exc:
-            self.show_errors(exc.reasons)
-            return
-        except (KeyError, ValueError) as exc:
-            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
-            return
-        self.dismiss(message)
+        act_or_show(self, self.act, event.value)
 
     def show_errors(self, reasons: Iterable[str]) -> None:
-        errors = self.query_one(".errors", Static)
-        errors.update(join([assemble(("✗ ", "bold $error"), one_line(r, 500))
-                            for r in reasons]))
-        errors.display = True
+        show_errors(self, reasons)
 
     def action_close(self) -> None:
         self.dismiss(None)
