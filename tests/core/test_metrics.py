@@ -1,24 +1,5 @@
-"""Shift metrics on a known history: every figure compared with a hand-computed value.
-
-The shift (Monday 3 March 2025 and the next morning; London is on GMT, office 08:00–20:00):
-
-=====  ==========================  =================  ======================================
-conv   customer message            level (deadline)   what the agents did
-=====  ==========================  =================  ======================================
-ann    Mon 09:00 train cancelled   high  (10:00)      reply 09:20, resolve 10:00
-ann    Mon 10:30 cancelled again   high  (11:30)      (reopened) reply 10:50
-cat    Mon 10:00 collapsed         critical (10:15)   reply 10:05 UNDONE, handoff 10:30
-dan    Mon 11:00 DM                normal (15:00)     snooze 11:10→13:00, never answered
-hal    Mon 12:00 can't log in      normal (16:00)     offline 12:30, resolve 13:00 (no close)
-bob    Mon 19:30 refund            normal (Tue 11:30) reply Tue 08:30, resolve Tue 09:00
-eve    Tue 11:45 lost property     normal (Tue 15:45) nothing yet
-fay,   Mon 14:00–16:00 opinions    none               monitor only
-gus,
-ivy
-=====  ==========================  =================  ======================================
-
-``now`` is Tuesday 12:00, ``since`` Monday 08:00.
-"""
+"""Shift metrics on a known history (the shift in tests/shiftkit.py, with its table): every
+figure compared with a hand-computed value."""
 
 from __future__ import annotations
 
