@@ -62,16 +62,51 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     for note in recovery_notes(desk):
         print(f"mentiondesk: {note}", file=sys.stderr)
+    stopper = Stopper()
     try:
-        code = _run(desk, args)
+        try:
+            code = _run(desk, args, stopper)
+        finally:
+            problems = close_desk(desk)
+            for problem in problems:
+                print(f"mentiondesk: {problem}", file=sys.stderr)
     finally:
-        problems = close_desk(desk)
-        for problem in problems:
-            print(f"mentiondesk: {problem}", file=sys.stderr)
+        stopper.restore()
     return USAGE if problems else code
 
 
-def _run(desk: Any, args: argparse.Namespace) -> int:
+class Stopper:
+    """SIGINT/SIGTERM set ``event`` on the running loop, from the start of the run until the desk
+    is closed and the summary printed.
+
+    A process-wide Python handler rather than ``loop.add_signal_handler``: asyncio puts the default
+    action (die at once) back when its loop closes, so a SIGTERM arriving while the desk was being
+    closed or the summary printed ended the process with -15 instead of a clean exit 0.
+    """
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event = asyncio.Event()
+        self._previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: the caller handles signals
+                pass
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.event.set)
+
+    def restore(self) -> None:
+        """Put back the handlers found at the start (for callers in this same process)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+def _run(desk: Any, args: argparse.Namespace, stopper: Stopper) -> int:
     from ..sources.registry import make_source, source_options
     from ..sources.runner import Runner
 
@@ -106,16 +141,15 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
     runner.on_saving = saving
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-                pass
-        await runner.run(until=stop, duration=args.duration, once=args.once)
+        stopper.loop = asyncio.get_running_loop()
+        await runner.run(until=stopper.event, duration=args.duration, once=args.once)
 
     asyncio.run(main())
+    return summary(sources, runner)
+
+
+def summary(sources: list[Any], runner: Any) -> int:
+    """Print each source's closing line to stderr; the exit code (SOURCE_FAILED if one failed)."""
     failed = 0
     for source in sources:
         s = source.status

@@ -341,12 +341,17 @@ class Runner:
         try:
             if once:
                 # Ctrl-C / SIGTERM (``until``) ends a long pass too; what was read is kept.
+                # The batcher runs too: a live stream read "once" until it goes silent prints
+                # (and saves) what arrives as it arrives, not all of it when the pass ends.
                 task = asyncio.create_task(self._once())
+                batcher = asyncio.create_task(self._batcher())
                 stop = asyncio.ensure_future(until.wait()) if until is not None else None
                 try:
                     await asyncio.wait([t for t in (task, stop) if t is not None],
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
+                    batcher.cancel()
+                    await asyncio.gather(batcher, return_exceptions=True)
                     if stop is not None:
                         stop.cancel()
                     if not task.done():
