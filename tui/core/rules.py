@@ -26,6 +26,8 @@ from .pii import KINDS, LABELS, PersonalDataFinder
 from .text import normalize_for_match
 from .when import DURATION_HINT, parse_duration
 from .wordforms import (
+    Key,
+    KeyIndex,
     Near,
     Negation,
     Seen,
@@ -119,23 +121,18 @@ class Matcher:
     unless: Terms | None = None
 
     @property
-    def needs(self) -> tuple[frozenset[str], frozenset[str]] | None:
-        """(folded, stemmed) words of which the mention must contain at least one for this
-        matcher to match at all, or None when that cannot be said (a regex, a `*` ending, no
-        words).  Lets triage skip a category with two set operations."""
+    def keys(self) -> list[Key] | None:
+        """Words of which the mention must contain at least one for this matcher to match at
+        all (see :class:`wordforms.KeyIndex`), or None when that cannot be said (a regex, no
+        words).  Lets triage skip every category none of whose words is in the mention."""
         if self.regexes or (self.words is None and not self.near):
             return None
-        exact: set[str] = set()
-        stemmed: set[str] = set()
+        keys: list[Key] = []
+        # A near pair matches only when a word of its first list is found.
         for terms in ([self.words] if self.words is not None else []) + [n.first for n in
                                                                          self.near]:
-            if terms.exact is not None:
-                if terms.exact_firsts is None:
-                    return None
-                exact |= terms.exact_firsts
-            if terms.stemmed is not None and terms.stem_firsts is not None:
-                stemmed |= terms.stem_firsts
-        return frozenset(exact), frozenset(stemmed)
+            keys.extend(terms.keys)
+        return keys
 
     @property
     def catch_all(self) -> bool:
@@ -279,7 +276,9 @@ class Rules:
         self.category_rules = {c.id: c for c in categories}
         self.categories = [c.id for c in categories]
         self._ordered = categories
-        self._needs = [(c, c.matcher.needs) for c in categories]
+        # Which categories a mention's words allow (a bit per category, in order).
+        self._index = KeyIndex([c.matcher.keys for c in categories], stems)
+        self._bits = [(1 << i, c) for i, c in enumerate(categories)]
         self.modifiers = modifiers
         self.offline_kinds = offline_kinds
         self.offline_categories = offline_categories
@@ -337,9 +336,9 @@ class Rules:
         seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        words, stems = seen.word_set, seen.stem_set
-        for cat, needs in self._needs:
-            if needs is not None and needs[0].isdisjoint(words) and needs[1].isdisjoint(stems):
+        candidates = self._index.candidates(seen.word_set)
+        for bit, cat in self._bits:
+            if not candidates & bit:
                 continue  # none of its words is in the mention: it cannot match
             found = cat.matcher.match(m, seen, prior, self.negation)
             if found is not None:
