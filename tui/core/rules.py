@@ -36,6 +36,7 @@ from .wordforms import (
     compile_words,
     normalize_for_match_fast,
     stemmer_languages,
+    term_key,
 )
 from .yamlfile import (
     Problem,
@@ -202,8 +203,6 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def _word_reasons(terms: Terms, seen: Seen, negation: Negation | None) -> list[str]:
-    if not terms.any(seen):  # the common case, in C
-        return []
     keywords: list[str] = []
     phrases: list[str] = []
     negated: list[str] = []
@@ -247,6 +246,7 @@ class Modifiers:
     influencer: tuple[int, float] | None = None  # (min_followers, points)
     repeat_customer: tuple[int, int, float] | None = None  # (within_days, at_least, points)
     negative_words: re.Pattern[str] | None = None
+    negative_index: KeyIndex | None = None  # skips the search when no negative word is there
     negative_points: float = 0.0
     waiting: tuple[float, float] | None = None  # (points_per_hour, max_points)
     vip_points: float = 0.0
@@ -382,7 +382,7 @@ class Rules:
             if offline_reasons:
                 why.append("offline: " + ", ".join(offline_reasons))
 
-        score = self._score(m, seen.folded, prior, now, is_vip, why)
+        score = self._score(m, seen, prior, now, is_vip, why)
         return Triage(
             category=category.id,
             urgency=level.name,
@@ -397,7 +397,7 @@ class Rules:
             offline_reasons=offline_reasons,
         )
 
-    def _score(self, m: Mention, folded: str, prior: Sequence[datetime], now: datetime | None,
+    def _score(self, m: Mention, seen: Seen, prior: Sequence[datetime], now: datetime | None,
                is_vip: bool, why: list[str]) -> float:
         mods = self.modifiers
         score = 0.0
@@ -410,9 +410,10 @@ class Rules:
             if count >= at_least:
                 score += points
                 why.append(f"+{_pts(points)} repeat customer ({count} contacts in {days} days)")
-        if mods.negative_words is not None:
+        if mods.negative_words is not None and (
+                mods.negative_index is None or mods.negative_index.candidates(seen.word_set)):
             words: list[str] = []
-            for hit in mods.negative_words.finditer(folded):
+            for hit in mods.negative_words.finditer(seen.folded):
                 word = hit.group(hit.lastgroup or 0)
                 if word not in words:
                     words.append(word)
@@ -796,6 +797,8 @@ class _Loader:
             self._check_words(words, s.line_of("keywords"), "modifier 'negative_wording'")
             if words and p is not None:
                 mods.negative_words = compile_words(words)
+                keys = [Key(*k, stemmed=False) for w in words if (k := term_key(w)) is not None]
+                mods.negative_index = KeyIndex([keys], None)
                 mods.negative_points = float(p)
         if (s := spec("waiting", ("points_per_hour", "max_points"))) is not None:
             per = r.get(s, "points_per_hour", num, "modifier 'waiting'")

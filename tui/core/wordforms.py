@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .text import normalize_for_match
 
@@ -132,8 +133,9 @@ QUESTION_OPENERS = frozenset(
     "puedo wie wann wo warum kann gibt".split())
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """One term found in a mention (a tuple: made for every hit, so it must be cheap)."""
+
     kind: str  # "k" keyword, "p" phrase
     word: int  # index of the first word in the mention
     length: int  # words
