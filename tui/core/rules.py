@@ -246,7 +246,7 @@ class Modifiers:
     influencer: tuple[int, float] | None = None  # (min_followers, points)
     repeat_customer: tuple[int, int, float] | None = None  # (within_days, at_least, points)
     negative_words: re.Pattern[str] | None = None
-    negative_index: KeyIndex | None = None  # skips the search when no negative word is there
+    negative_keys: list[Key] | None = None  # one is in every mention negative_words finds
     negative_points: float = 0.0
     waiting: tuple[float, float] | None = None  # (points_per_hour, max_points)
     vip_points: float = 0.0
@@ -276,9 +276,12 @@ class Rules:
         self.category_rules = {c.id: c for c in categories}
         self.categories = [c.id for c in categories]
         self._ordered = categories
-        # Which categories a mention's words allow (a bit per category, in order).
-        self._index = KeyIndex([c.matcher.keys for c in categories], stems)
+        # Which categories a mention's words allow (a bit per category, in order), and whether
+        # the negative-wording modifier can find anything (the bit after them).
+        self._index = KeyIndex([c.matcher.keys for c in categories] + [modifiers.negative_keys],
+                               stems)
         self._bits = [(1 << i, c) for i, c in enumerate(categories)]
+        self._negative_bit = 1 << len(categories)
         self.modifiers = modifiers
         self.offline_kinds = offline_kinds
         self.offline_categories = offline_categories
@@ -382,7 +385,8 @@ class Rules:
             if offline_reasons:
                 why.append("offline: " + ", ".join(offline_reasons))
 
-        score = self._score(m, seen, prior, now, is_vip, why)
+        score = self._score(m, seen.folded, candidates & self._negative_bit, prior, now, is_vip,
+                            why)
         return Triage(
             category=category.id,
             urgency=level.name,
@@ -397,8 +401,9 @@ class Rules:
             offline_reasons=offline_reasons,
         )
 
-    def _score(self, m: Mention, seen: Seen, prior: Sequence[datetime], now: datetime | None,
-               is_vip: bool, why: list[str]) -> float:
+    def _score(self, m: Mention, folded: str, negative: int, prior: Sequence[datetime],
+               now: datetime | None, is_vip: bool, why: list[str]) -> float:
+        """``negative``: nonzero when the mention has a word the negative wording needs."""
         mods = self.modifiers
         score = 0.0
         if mods.influencer and m.author.followers >= mods.influencer[0]:
@@ -410,10 +415,9 @@ class Rules:
             if count >= at_least:
                 score += points
                 why.append(f"+{_pts(points)} repeat customer ({count} contacts in {days} days)")
-        if mods.negative_words is not None and (
-                mods.negative_index is None or mods.negative_index.candidates(seen.word_set)):
+        if mods.negative_words is not None and negative:
             words: list[str] = []
-            for hit in mods.negative_words.finditer(seen.folded):
+            for hit in mods.negative_words.finditer(folded):
                 word = hit.group(hit.lastgroup or 0)
                 if word not in words:
                     words.append(word)
@@ -797,8 +801,8 @@ class _Loader:
             self._check_words(words, s.line_of("keywords"), "modifier 'negative_wording'")
             if words and p is not None:
                 mods.negative_words = compile_words(words)
-                keys = [Key(*k, stemmed=False) for w in words if (k := term_key(w)) is not None]
-                mods.negative_index = KeyIndex([keys], None)
+                mods.negative_keys = [Key(*k, stemmed=False) for w in words
+                                      if (k := term_key(w)) is not None]
                 mods.negative_points = float(p)
         if (s := spec("waiting", ("points_per_hour", "max_points"))) is not None:
             per = r.get(s, "points_per_hour", num, "modifier 'waiting'")
