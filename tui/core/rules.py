@@ -801,8 +801,8 @@ class _Loader:
             self._check_words(words, s.line_of("keywords"), "modifier 'negative_wording'")
             if words and p is not None:
                 mods.negative_words = compile_words(words)
-                mods.negative_keys = [Key(*k, stemmed=False) for w in words
-                                      if (k := term_key(w)) is not None]
+                mods.negative_keys = [Key(*key, stemmed=False) for w in words
+                                      if (key := term_key(w)) is not None]
                 mods.negative_points = float(p)
         if (s := spec("waiting", ("points_per_hour", "max_points"))) is not None:
             per = r.get(s, "points_per_hour", num, "modifier 'waiting'")
