@@ -565,7 +565,7 @@ class OfflineScreen(ActionModal):
         bridge = s.bridge
         if bridge is None and self.has_public:
             try:
-                bridge = desk.render_reply(conv_id, "offline_bridge", PUBLIC)
+                bridge = desk.render_bridge(conv_id)
             except (ReplyRefused, KeyError):
                 bridge = ""
         draft = desk.draft_for(conv_id, DIRECT)

@@ -324,7 +324,7 @@ class Desk:
             action = "reply" if action == "take_offline" else action
             refused.append(f"a direct message is not possible: {no_dm}")
         if offline and channel == PUBLIC:
-            bridge = render("offline_bridge", PUBLIC)
+            bridge = render(self.bridge_key(conv.id), PUBLIC)
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
@@ -351,6 +351,27 @@ class Desk:
         conv = self.get(conv_id)
         return self.replies.render(key, channel or self.reply_channel(conv),
                                    network_of(conv.source), self.render_values(conv))
+
+    def bridge_key(self, conv_id: str) -> str:
+        """Which canned public bridge ("we've sent you a DM") fits: ``offline_bridge_exposed``
+        (it also asks the customer to consider deleting their post) when one of the customer's
+        public posts in the conversation shows personal data (the rules' personal-data finder),
+        else ``offline_bridge``.  Advice to delete a post that holds nothing private is noise
+        and reads as hiding criticism (policy: never delete criticism)."""
+        conv = self.get(conv_id)
+        exposed = "offline_bridge_exposed"
+        if exposed not in self.replies.replies:
+            return "offline_bridge"
+        for _seq, kind, key in conv.timeline:
+            m = self.mentions.get(key) if kind == MENTION else None
+            if m is not None and m.channel == PUBLIC and self.rules.finder.find(m.text):
+                return exposed
+        return "offline_bridge"
+
+    def render_bridge(self, conv_id: str) -> str:
+        """The public bridge for taking ``conv_id`` offline (see :meth:`bridge_key`), rendered
+        like :meth:`render_reply` (same errors)."""
+        return self.render_reply(conv_id, self.bridge_key(conv_id), PUBLIC)
 
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
