@@ -219,7 +219,7 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     if conv.offline and args.bridge is None:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
-        bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
+        bridge = desk.render_bridge(args.id)
     ev = desk.take_offline(args.id, bridge, dm, again=args.again)
     items = desk.outbox.for_event(ev.id)
     return done(desk, args, f"{describe(ev)}: " + ", ".join(

@@ -282,14 +282,17 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
-        # SIGHUP keeps its default (a terminal that hangs up ends the console and frees the desk);
-        # rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
-        # rules file changes on disk.
+        # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
+        # rules file changes on disk.  A hang-up (SIGHUP: the SSH session dropped) or SIGTERM
+        # quits as `q` does: the open dialog's typing is kept as the draft, the desk is
+        # checkpointed and released for the next console.
         self._rules_mtime = self._rules_stamp()
         self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
         try:
-            asyncio.get_running_loop().add_signal_handler(
-                signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
             self._reload_signal = True
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             self._reload_signal = False  # not the main thread, or no signals on this platform
@@ -380,16 +383,23 @@ class MentionDesk(App[int]):
         for problem in self.close_problems:
             log.error("%s", problem)
 
+    def _on_stop_signal(self, sig: int) -> None:
+        log.warning("%s: saving the draft and closing the desk", signal.Signals(sig).name)
+        self.call_later(self.action_quit)
+
+    def _save_open_drafts(self) -> None:
+        """A dialog still open holds typing the draft debounce has not written down yet."""
+        if not self.closed:
+            for screen in self.screen_stack:
+                if isinstance(screen, ActionModal):
+                    screen.save_draft()
+
     async def action_quit(self) -> None:
         if self._stop is not None:
             self._stop.set()
             # Let the runner hand over what it holds and finish posts in flight (5 s grace).
             await self.workers.wait_for_complete()
-        # A dialog still open holds typing the draft debounce has not written down yet.
-        if not self.closed:
-            for screen in self.screen_stack:
-                if isinstance(screen, ActionModal):
-                    screen.save_draft()
+        self._save_open_drafts()
         self.close_desk()
         self.exit(0)
 

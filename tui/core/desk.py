@@ -324,7 +324,7 @@ class Desk:
             action = "reply" if action == "take_offline" else action
             refused.append(f"a direct message is not possible: {no_dm}")
         if offline and channel == PUBLIC:
-            bridge = render("offline_bridge", PUBLIC)
+            bridge = render(self.bridge_key(conv.id), PUBLIC)
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
@@ -351,6 +351,27 @@ class Desk:
         conv = self.get(conv_id)
         return self.replies.render(key, channel or self.reply_channel(conv),
                                    network_of(conv.source), self.render_values(conv))
+
+    def bridge_key(self, conv_id: str) -> str:
+        """Which canned public bridge ("we've sent you a DM") fits: ``offline_bridge_exposed``
+        (it also asks the customer to consider deleting their post) when one of the customer's
+        public posts in the conversation shows personal data (the rules' personal-data finder),
+        else ``offline_bridge``.  Advice to delete a post that holds nothing private is noise
+        and reads as hiding criticism (policy: never delete criticism)."""
+        conv = self.get(conv_id)
+        exposed = "offline_bridge_exposed"
+        if exposed not in self.replies.replies:
+            return "offline_bridge"
+        for _seq, kind, key in conv.timeline:
+            m = self.mentions.get(key) if kind == MENTION else None
+            if m is not None and m.channel == PUBLIC and self.rules.finder.find(m.text):
+                return exposed
+        return "offline_bridge"
+
+    def render_bridge(self, conv_id: str) -> str:
+        """The public bridge for taking ``conv_id`` offline (see :meth:`bridge_key`), rendered
+        like :meth:`render_reply` (same errors)."""
+        return self.render_reply(conv_id, self.bridge_key(conv_id), PUBLIC)
 
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
@@ -840,11 +861,13 @@ class Desk:
             convs[e.conv] = self.conversations[e.conv]
             text = e.details.get("text") if e.kind == "reply" else (
                 e.details.get("dm") if e.kind == "offline" else None)
+            audience = e.details.get("channel", PUBLIC) if e.kind == "reply" else DIRECT
             if text and e.conv not in self.drafts:
-                # The unsent words come back as the draft, as "undo send" does in a mail client.
+                # The unsent words come back as the draft, as "undo send" does in a mail client,
+                # for the audience they were written for (a DM never becomes a public draft).
                 self.drafts[e.conv] = {"conv": e.conv, "text": text,
                                        "reply_key": e.details.get("reply_key"),
-                                       "at": iso(self.clock())}
+                                       "audience": audience, "at": iso(self.clock())}
                 if self.store is not None:
                     self.store.put("drafts", e.conv, self.drafts[e.conv])
         conv = self.conversations[target.conv]
@@ -882,17 +905,34 @@ class Desk:
             self._notify({conv.id})
         return conv.last_mention_seq
 
-    def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+    def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
+                   audience: str = PUBLIC) -> None:
         """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
-        drops the draft.  Sending a reply or a DM drops it by itself."""
+        drops the draft.  Sending a reply or a DM drops it by itself.  ``audience``: PUBLIC or
+        DIRECT, who the words were written for (see :meth:`draft_for`)."""
         if text.strip():
             self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
-                                    "at": iso(self.clock())}
+                                    "audience": audience, "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
                 self._flush_quietly()
         elif self._drop_draft(conv_id) and self.store is not None:
             self._flush_quietly()
+
+    def draft_for(self, conv_id: str, audience: str) -> dict[str, Any] | None:
+        """The conversation's draft if it may fill a composer for ``audience`` (PUBLIC/DIRECT).
+
+        Words never reach a wider audience than the one they were written for (policy: take a
+        conversation offline when personal data must be exchanged): a draft written as a DM
+        (an undone take-offline, the offline dialog) never fills a public reply; a public draft
+        may fill a DM.  A draft saved before drafts recorded their audience counts as a DM.
+        """
+        draft = self.drafts.get(conv_id)
+        if draft is None:
+            return None
+        if audience == DIRECT or draft.get("audience") == PUBLIC:
+            return draft
+        return None
 
     def _drop_draft(self, conv_id: str) -> bool:
         """Forget the conversation's draft (journalled, not flushed).  True if there was one."""

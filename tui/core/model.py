@@ -9,6 +9,7 @@ format store.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
@@ -100,6 +101,31 @@ def iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z")
 
 
+MAX_FOLLOWERS = 10**10  # above any real account (the largest have about 10**9); beyond is bad data
+
+
+def follower_count(value: Any) -> int:
+    """A follower count from a source's field: a whole number, its digits as text, or an
+    integral float (JSON ``3e4``).  Anything else (negative, fractional, not finite, text that
+    is not digits, more than :data:`MAX_FOLLOWERS` such as ``1.5e300`` or 5,000 digits) is bad
+    data from a stranger's server and counts as 0: never a crash, a dropped record, or a giant
+    number that would rank the author above everyone (urgency modifiers read it)."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 11:
+            return 0
+        value = int(text)
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer() or abs(value) > MAX_FOLLOWERS:
+            return 0
+        value = int(value)
+    if not isinstance(value, int) or value < 0 or value > MAX_FOLLOWERS:
+        return 0
+    return value
+
+
 @dataclass(slots=True)
 class Author:
     handle: str  # shown; it can change (and two accounts can both show "handle.invalid")
@@ -130,21 +156,14 @@ class Author:
         handle = found
         if not isinstance(handle, str):
             raise ValueError(f"author handle must be a string, not {_kind(handle)}")
-        followers_value = value.get("followers") or value.get("followers_count") or 0
-        if isinstance(followers_value, bool):
-            followers = 0
-        else:
-            try:
-                followers = int(followers_value)
-            except (TypeError, ValueError):
-                followers = 0
+        followers = follower_count(value.get("followers") or value.get("followers_count"))
         name = value.get("name") or value.get("display_name") or ""
         lang = value.get("language")
         ident = value.get("id") or value.get("did") or value.get("uri")
         return cls(
             handle=clean_name(handle.lstrip("@")),
             name=clean_name(name) if isinstance(name, str) else "",
-            followers=max(0, followers),
+            followers=followers,
             verified=flag(value.get("verified", False), "author verified"),
             language=clean_name(lang, 16) if isinstance(lang, str) and lang else language,
             id=clean_name(str(ident), 300) if isinstance(ident, str | int) and ident != ""
