@@ -118,6 +118,7 @@ _CODE_WORDS = re.compile(
     r"(?i:\b(?:code|codes|error|err|key|voucher|promo|redeem|coupon|level|pin|serial|version"
     r"|model|part|sku|ticket no)\b[\s:#-]{0,4}$)")
 
+
 def _starting(chars: str, pattern: re.Pattern[str]) -> re.Pattern[str]:
     """``pattern`` behind a look-ahead for the characters every one of its matches starts with
     (``chars``, a regex class): the same matches, but `re` rejects most positions with one class
@@ -137,23 +138,6 @@ _ACCOUNT = _starting(r"[^\W_]", _ACCOUNT)
 _PHONE = _starting(r"[\d+(]", _PHONE)
 _ADDRESS = _starting(r"[^\W_]", _ADDRESS)
 _CARD_WORDING = _starting(r"[^\W_]", _CARD_WORDING)  # "card", "oyster", "carte", ...
-
-# Cheap searches for something each pattern cannot match without (a literal part of every one of
-# its alternatives, with the same case rules): when the search finds nothing, the pattern would
-# not have either, and its slower search is skipped.  They only ever skip work, never change what
-# is found (tests/core/test_triage_fast_path.py checks this on many texts).
-_ADDRESS_NEEDS = re.compile(
-    rf"(?i:[ ](?:{_STREET_WORDS})\b)"  # a street: "... <Capitalised words> Road"
-    r"|(?i:\d[ABD-HJLNP-UW-Z]{2})"  # a postcode's inward code: "1AA"
-    r"|\d{5}")  # a ZIP code
-_BOOKING_NEEDS = re.compile(  # for DEFAULT_BOOKING_PATTERN only
-    r"(?i:booking|ref|pnr|confirmation|reservation|r[eé]f[eé]rence|localizador|buchungsnummer)"
-    r"|-\d{6}")
-_PHONE_NEEDS = re.compile(r"\+\d|00\d|\(0|0\d{2}|\d{3}[ .-]\d{4}")
-_CARD_WORDING_NEEDS = re.compile(
-    r"(?i:card|oyster|carte|tarjeta|karte|kartennummer|cerdyn)")
-_ACCOUNT_NEEDS = re.compile(
-    r"(?i:sort|s/c|account|acct|acc|a/c|routing)|\d{2}-\d{2}-\d{2}")
 
 # When two findings overlap the more specific kind wins (an IBAN contains an account number...).
 _PRIORITY = {"iban": 0, "card": 1, "account": 2, "email": 3, "booking": 4, "phone": 5,
@@ -195,8 +179,6 @@ class PersonalDataFinder:
         self.booking = re.compile(booking_pattern or DEFAULT_BOOKING_PATTERN)
         if booking_pattern is None:  # it starts with a word ("booking", "ref") or "NL-"
             self.booking = _starting(r"[^\W_]", self.booking)
-        # A team's own pattern has no known literal part: it is always searched.
-        self._booking_needs = _BOOKING_NEEDS if booking_pattern is None else None
 
     def find(self, text: str) -> list[Finding]:
         if not text:
@@ -216,11 +198,10 @@ class PersonalDataFinder:
             for m in _IBAN.finditer(text):
                 if _iban_ok(m.group()):
                     add(Finding("iban", m.start(), m.end()))
-            if _PHONE_NEEDS.search(text):
-                for m in _PHONE.finditer(text):
-                    if 8 <= _digit_count(m.group()) <= 15:
-                        add(Finding("phone", m.start(), m.end()))
-        if digits >= 8 and _CARD_WORDING_NEEDS.search(text):
+            for m in _PHONE.finditer(text):
+                if 8 <= _digit_count(m.group()) <= 15:
+                    add(Finding("phone", m.start(), m.end()))
+        if digits >= 8:
             for m in _CARD_WORDING.finditer(text):
                 add(Finding("card", m.start(1), m.end(1)))
         if digits >= 13:
@@ -228,19 +209,17 @@ class PersonalDataFinder:
                 number = re.sub(r"\D", "", m.group())
                 if 13 <= len(number) <= 19 and (_luhn(number) or _CARD16.fullmatch(m.group())):
                     add(Finding("card", m.start(), m.end()))
-        if digits >= 6 and _ACCOUNT_NEEDS.search(text):
+        if digits >= 6:
             for m in _ACCOUNT.finditer(text):
                 group = next(g for g in range(1, 4) if m.group(g))
                 add(Finding("account", m.start(group), m.end(group)))
-        if self._booking_needs is None or self._booking_needs.search(text):
-            for m in self.booking.finditer(text):
-                # A pattern with groups marks the reference itself; otherwise the whole match.
-                g = next((i for i in range(1, (m.re.groups or 0) + 1) if m.group(i)), 0)
-                add(Finding("booking", m.start(g), m.end(g)))
-        if _ADDRESS_NEEDS.search(text):
-            for m in _ADDRESS.finditer(text):
-                if m.group()[:1].isdigit() or not _CODE_WORDS.search(text, 0, m.start()):
-                    add(Finding("address", m.start(), m.end()))
+        for m in self.booking.finditer(text):
+            # A pattern with groups marks the reference itself; otherwise the whole match.
+            g = next((i for i in range(1, (m.re.groups or 0) + 1) if m.group(i)), 0)
+            add(Finding("booking", m.start(g), m.end(g)))
+        for m in _ADDRESS.finditer(text):
+            if m.group()[:1].isdigit() or not _CODE_WORDS.search(text, 0, m.start()):
+                add(Finding("address", m.start(), m.end()))
         return _without_overlaps(found)
 
 
