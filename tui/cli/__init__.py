@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from ..sources.registry import add_source_arguments
-from . import actions, check, ingest, report, triage
+from . import actions, check, ingest, report, server, triage
 from .common import add_common
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, ingest, report)
+FAMILIES = (check, triage, ingest, report, server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,9 +20,10 @@ from typing import Any
 from ..core.desk import ActionRefused, Conversation, Desk
 from ..core.model import iso
 from ..core.replies import ReplyRefused
+from ..core.rows import conversation_row
 from ..core.when import format_time_left
 from ..setup.boot import BootError, open_desk, options_from, recovery_notes
-from .common import OK, REFUSED, USAGE, add_common
+from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
 
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
@@ -30,19 +31,7 @@ def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
-    latest = desk.latest_mention(conv)
-    return {
-        "id": conv.id, "status": conv.status, "needs_reply": conv.needs_reply,
-        "urgency": conv.urgency, "category": conv.category,
-        "team": conv.team or (conv.triage.team if conv.triage else None),
-        "deadline": iso(conv.deadline),
-        "seconds_left": (int(desk.time_left(conv, now).total_seconds())
-                         if conv.deadline else None),
-        "channel": latest.channel if latest else None, "handle": conv.handle,
-        "source": conv.source, "offline": conv.offline, "case_id": conv.case_id,
-        "assigned": conv.assigned, "unread": conv.unread, "tags": conv.tags,
-        "score": conv.score, "text": latest.text if latest else "",
-    }
+    return conversation_row(desk, conv, now)
 
 
 def one_line(text: str, width: int) -> str:
@@ -313,14 +302,37 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run an action command: through the desk process when one serves the data directory
+    (starting one first when ``MENTIONDESK_DESK_PROCESS=start``), else on the desk directly."""
+    from .via import route
+
+    routed = route(args)
+    if routed is not None:
+        return routed
     handler = COMMANDS[args.command][0]
     try:
         desk = open_desk(options_from(args))
     except BootError as exc:
+        if exc.code == LOCKED:
+            # A desk process may be starting (it holds the lock before it listens).
+            routed = route(args, wait=True)
+            if routed is not None:
+                return routed
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
     for note in recovery_notes(desk):
         print(f"mentiondesk: {note}", file=sys.stderr)
+    try:
+        return act(handler, desk, args)
+    finally:
+        desk.close()
+        if desk.store is not None:
+            desk.store.close()
+
+
+def act(handler: Callable[[Desk, argparse.Namespace], int], desk: Desk,
+        args: argparse.Namespace) -> int:
+    """Run one command on an open desk; refusals are printed with their reasons."""
     try:
         return handler(desk, args)
     except ActionRefused as exc:
@@ -336,7 +348,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return USAGE
-    finally:
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+
+
+def execute(desk: Desk, name: str, argv: dict[str, Any]) -> tuple[int, str, str]:
+    """Run the action command ``name`` inside the desk process for a CLI client: ``argv`` is
+    the client's parsed options.  Returns (exit code, stdout, stderr)."""
+    from ..server.server import captured
+
+    if name not in COMMANDS:
+        return USAGE, "", f"mentiondesk: unknown command {name!r}\n"
+    args = argparse.Namespace(**argv)
+    args.command = name
+    return captured(lambda: act(COMMANDS[name][0], desk, args))

@@ -49,6 +49,15 @@ class ActionRefused(Exception):
         super().__init__("; ".join(self.reasons))
 
 
+class AlreadyAnswered(ActionRefused):
+    """Another agent answered the conversation since this agent opened it."""
+
+    def __init__(self, by: str, verb: str, kind: str) -> None:
+        super().__init__(f"{by} {verb} since you opened this conversation; read it first")
+        self.by = by
+        self.kind = kind
+
+
 class Outgrown(ActionRefused):
     """New customer messages arrived since the agent opened the conversation."""
 
@@ -69,16 +78,21 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
     group: str | None = None  # events done as one step (accept) are undone together
     undone: bool = False
+    os_user: str | None = None  # the OS login behind ``agent`` (set by the desk process)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
-                "agent": self.agent, "at": iso(self.at), "details": self.details,
-                "group": self.group, "undone": self.undone}
+        d = {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
+             "agent": self.agent, "at": iso(self.at), "details": self.details,
+             "group": self.group, "undone": self.undone}
+        if self.os_user is not None:
+            d["os_user"] = self.os_user
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(d["id"], d["conv"], d["seq"], d["kind"], d["agent"], parse_time(d["at"]),
-                   d.get("details") or {}, d.get("group"), d.get("undone", False))
+                   d.get("details") or {}, d.get("group"), d.get("undone", False),
+                   d.get("os_user"))
 
 
 @dataclass(slots=True)
@@ -191,6 +205,7 @@ class Desk:
         self.undo_seconds = undo_seconds
         self.archive_after = archive_after
         self.config: Any = None  # the loaded config file, when the desk was opened with one
+        self.os_user: str | None = None  # OS login recorded on events (the desk process sets it)
         self.mentions: dict[str, Mention] = {}
         self.triages: dict[str, Triage] = {}
         self.mention_conv: dict[str, str] = {}
@@ -200,6 +215,9 @@ class Desk:
         self.current: dict[str, str] = {}  # customer -> their latest conversation id
         self.customers: dict[str, dict[str, Any]] = {}
         self.drafts: dict[str, dict[str, Any]] = {}
+        # Replies waiting for a lead (config ``approval:``): id -> {id, conv_id, op, args, agent,
+        # os_user, at, status: waiting|approved|rejected, lead, note, decided_at}.
+        self.approvals: dict[str, dict[str, Any]] = {}
         self.queue = Queue(predicate=lambda c: c.status == OPEN)
         self.views: list[Queue] = []
         self.outbox = Outbox(store, clock)
@@ -381,6 +399,61 @@ class Desk:
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
 
+    # ==== approvals ============================================================================
+
+    def request_approval(self, conv_id: str, op: str, args: dict[str, Any], *, agent: str,
+                         os_user: str | None = None) -> dict[str, Any]:
+        """File a reply for a lead's approval (nothing is sent yet; the customer's clock keeps
+        running).  ``op``/``args`` say what to do on approval.  One waiting reply per
+        conversation: a second is refused naming the first's author."""
+        conv = self.get(conv_id)
+        waiting = self.waiting_approval(conv.id)
+        if waiting is not None:
+            raise ActionRefused(f"a reply by {self.approvals[waiting]['agent']} on #{conv.id} "
+                                f"already waits for approval ({waiting})")
+        aid = f"ap{self._next('seq')}"
+        item = {"id": aid, "conv_id": conv.id, "op": op, "args": args, "agent": agent,
+                "os_user": os_user, "at": iso(self.clock()), "status": "waiting", "lead": None,
+                "note": "", "decided_at": None}
+        self._put_approval(item)
+        return item
+
+    def approval(self, aid: str) -> dict[str, Any]:
+        """The approval ``aid``; ``KeyError`` when unknown, ``ActionRefused`` when decided."""
+        item = self.approvals.get(aid)
+        if item is None:
+            raise KeyError(f"no approval {aid!r} (see the approval queue)")
+        if item["status"] != "waiting":
+            raise ActionRefused(f"{aid} was already {item['status']} by {item['lead']}")
+        return item
+
+    def decide_approval(self, aid: str, *, approved: bool, lead: str,
+                        note: str = "") -> dict[str, Any]:
+        """Record a lead's decision.  A rejection needs a note: it goes back to the author."""
+        item = dict(self.approval(aid))
+        if not approved and not note.strip():
+            raise ActionRefused("say why in a note: it goes back to the author")
+        item.update(status="approved" if approved else "rejected", lead=lead, note=note,
+                    decided_at=iso(self.clock()))
+        self._put_approval(item)
+        return item
+
+    def waiting_approval(self, conv_id: str) -> str | None:
+        for aid, item in self.approvals.items():
+            if item["conv_id"] == conv_id and item["status"] == "waiting":
+                return aid
+        return None
+
+    def approvals_waiting(self) -> list[dict[str, Any]]:
+        return [dict(i) for i in self.approvals.values() if i["status"] == "waiting"]
+
+    def _put_approval(self, item: dict[str, Any]) -> None:
+        self.approvals[item["id"]] = item
+        if self.store is not None:
+            self.store.put("approvals", item["id"], item)
+            self.store.flush()
+        self._notify({item["conv_id"]})
+
     # ==== ingest ===============================================================================
 
     def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
@@ -487,7 +560,7 @@ class Desk:
               group: str | None = None) -> Event:
         """Reply in the customer's channel (in DMs once the conversation went offline)."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
@@ -504,7 +577,7 @@ class Desk:
                      group: str | None = None) -> Event:
         """A public bridge reply ("we've sent you a DM") plus the direct message itself."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         public_target = self.latest_mention(conv, PUBLIC)
         target = self.latest_mention(conv)
         if target is None:
@@ -599,7 +672,7 @@ class Desk:
                seen_seq: int | None = None) -> list[Event]:
         """Do the whole suggested action in one step (undone as one step too)."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         s = self.suggestion(conv_id)
         group = uuid.uuid4().hex[:12]
         done: list[Event] = []
@@ -752,6 +825,7 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
+            "approvals": dict(self.approvals),
             "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
             "seen": dict(self.archived_keys),
         }
@@ -913,6 +987,8 @@ class Desk:
                              if v.get("conv_id") in self.conversations})
         self.drafts = {k: v for k, v in tables.get("drafts", {}).items()
                        if k in self.conversations}
+        self.approvals = {k: dict(v) for k, v in tables.get("approvals", {}).items()
+                          if v.get("conv_id") in self.conversations}
         for conv in self.conversations.values():
             conv.timeline.sort()
             cust = self.customers.get(conv.customer)
@@ -1091,7 +1167,7 @@ class Desk:
                details: dict[str, Any], group: str | None) -> Event:
         seq = self._next("seq")
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
-                     group)
+                     group, os_user=self.os_user)
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
         self.events[ev.id] = ev
@@ -1134,9 +1210,22 @@ class Desk:
         if problems:
             raise ActionRefused(problems)
 
-    def _check_outgrown(self, conv: Conversation, seen_seq: int | None) -> None:
+    def _check_outgrown(self, conv: Conversation, seen_seq: int | None,
+                        agent: str | None = None) -> None:
+        """Refuse an answer prepared on a conversation that changed since ``seen_seq``: new
+        customer messages (``Outgrown``), or another agent's answer (two agents sending at the
+        same instant: exactly one succeeds)."""
         if seen_seq is None:
             return
+        me = agent or self.agent
+        for seq, kind, key in reversed(conv.timeline):
+            if seq <= seen_seq:
+                break
+            ev = self.events.get(key) if kind == "e" else None
+            if ev is not None and not ev.undone and ev.kind in ANSWERS and ev.agent != me:
+                verb = {"reply": "replied", "offline": "took it offline",
+                        "handoff": f"handed it to {ev.details.get('team')}"}[ev.kind]
+                raise AlreadyAnswered(ev.agent, verb, ev.kind)
         newer = sum(1 for seq, kind, key in conv.timeline
                     if kind == "m" and seq > seen_seq and not self.mentions[key].deleted)
         if newer:
