@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
         return REFUSED
     extra = passed_on(args) + [a for s in (args.source or []) for a in ("--source", s)]
+    if args.send_budget != SEND_BUDGET:
+        extra += ["--send-budget", str(args.send_budget)]
     try:
         pid = start_server(where, extra)
     except RuntimeError as exc:

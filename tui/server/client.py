@@ -70,6 +70,9 @@ class DeskClient:
         try:
             self.send(hello(agent, client))
             reply = self.read()
+        except (ConnectionError, TimeoutError) as exc:
+            sock.close()  # it died (or hangs) between accepting and answering
+            raise NotRunning(f"{path}: {exc}") from exc
         except BaseException:
             sock.close()
             raise
@@ -208,14 +211,18 @@ def connect_or_start(data_dir: Path | str, *, agent: str | None = None, client: 
     """Attach to the desk process of ``data_dir``, starting one first when none runs and
     ``start`` is true.  Raises ``NotRunning`` (none runs and ``start`` is false, or the winner of
     a start race never listened), ``Refused``, ``RuntimeError`` (could not start)."""
-    with contextlib.suppress(NotRunning):
-        return DeskClient.connect(data_dir, agent=agent, client=client)
-    if not start:
-        raise NotRunning(str(socket_path(data_dir)))
-    pid = start_server(data_dir, extra, idle_seconds=idle_seconds)
-    # The winner of a start race may still be opening a large desk: give it the start time.
-    return wait_connect(data_dir, agent=agent, client=client,
-                        wait=attach_wait if pid is not None else START_TIMEOUT)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with contextlib.suppress(NotRunning):
+            return DeskClient.connect(data_dir, agent=agent, client=client)
+        if not start or time.monotonic() > deadline:
+            raise NotRunning(str(socket_path(data_dir)))
+        pid = start_server(data_dir, extra, idle_seconds=idle_seconds)
+        # The winner of a start race may still be opening a large desk: give it the start
+        # time.  If it died before listening (killed), start again.
+        with contextlib.suppress(NotRunning):
+            return wait_connect(data_dir, agent=agent, client=client,
+                                wait=attach_wait if pid is not None else START_TIMEOUT)
 
 
 def wait_connect(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
