@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from ..console.app import run_console
 
-        return run_console(args)
+        return run_console(args, serve=actions.execute)
     return int(args.handler(args) or 0)
 
 

@@ -239,6 +239,30 @@ def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_approvals(desk: Desk, args: argparse.Namespace) -> int:
+    items = desk.approvals_waiting()
+    if args.json:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+        return OK
+    now = desk.clock()
+    for item in items:
+        conv = desk.conversations.get(item["conv_id"])
+        left = fmt_left(desk, conv, now) if conv is not None else "-"
+        what = item["args"].get("argv", item["args"])
+        text = what.get("text") or what.get("dm") or what.get("dm_text") or ""
+        print(f"{item['id']:8} #{item['conv_id']} by {item['agent']} (due in {left}): "
+              f"{one_line(str(text), 80)}")
+    if not items:
+        print("no reply waits for approval")
+    return OK
+
+
+def cmd_decide(desk: Desk, args: argparse.Namespace) -> int:
+    raise ActionRefused("a lead approves or rejects through the desk process (it knows who "
+                        "is who): start it with `mentiondesk server`")
+
+
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
     "queue": (cmd_queue, "list open conversations, most urgent first"),
     "show": (cmd_show, "a conversation's history, profile and suggested action"),
@@ -254,6 +278,9 @@ COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
     "note": (cmd_note, "add an internal note"),
     "accept": (cmd_accept, "do the whole suggested action in one step"),
     "undo": (cmd_undo, "undo your last action (optionally on one conversation)"),
+    "approvals": (cmd_approvals, "replies waiting for a lead's approval"),
+    "approve": (cmd_decide, "lead: approve a waiting reply (it goes out through the outbox)"),
+    "reject": (cmd_decide, "lead: return a waiting reply to its author with a note"),
 }
 
 
@@ -262,6 +289,14 @@ def add_parsers(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_common(p)
         p.set_defaults(handler=run, command=name)
+        if name == "approvals":
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
+            continue
+        if name in ("approve", "reject"):
+            p.add_argument("approval", help="approval id (from `mentiondesk approvals`)")
+            if name == "reject":
+                p.add_argument("--note", required=True, help="why: it goes to the author")
+            continue
         if name in ("queue", "outbox"):
             p.add_argument("--json", action="store_true", help="one JSON object per line")
             p.add_argument("--all", action="store_true",

@@ -3,10 +3,10 @@ parsed command to the desk process serving the data directory, which runs it on 
 caller's agent and answers with the exit code and the output; every attached console sees the
 effect at once.
 
-When none runs, ``MENTIONDESK_DESK_PROCESS`` decides: ``start`` starts one in the background
-(tmux-style; it stops by itself after ``AUTOSTART_IDLE`` seconds without clients), anything else
-(the default, ``direct``) acts on the data directory directly, as a single operator's script
-always did.
+When none runs, a team desk (``agents:`` in the config) starts one in the background
+(tmux-style; it stops by itself after ``AUTOSTART_IDLE`` seconds without clients); so does
+``MENTIONDESK_DESK_PROCESS=start``.  Otherwise (a single operator, the default ``direct``) the
+command acts on the data directory directly, as a single operator's script always did.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
     except BootError:
         return None  # the direct path reports the config's problems
     where = data_dir(opts, config)
-    start = os.environ.get(MODE_ENV, "direct").strip().lower() == "start"
+    # A team desk (agents: in the config) always runs a desk process: it knows who is who,
+    # and approvals are only enforced there.
+    start = (os.environ.get(MODE_ENV, "direct").strip().lower() == "start"
+             or bool(getattr(config, "agents", None)))
     try:
         if wait:
             client = wait_connect(where, agent=opts.agent)

@@ -243,9 +243,14 @@ class MentionDesk(App[int]):
     def __init__(self, desk: Desk, sources: Iterable[Any] = (), *,
                  clock: Callable[[], datetime] | None = None, blink: bool = True,
                  tick_seconds: float = 1.0, keymap: dict[str, str] | None = None,
-                 runner_options: dict[str, Any] | None = None) -> None:
+                 runner_options: dict[str, Any] | None = None,
+                 serve: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.desk = desk
+        # Serve the desk to CLI commands and other clients on the data directory's socket
+        # while this console holds it (``DeskServer``'s ``execute``; None: do not serve).
+        self.serve_execute = serve
+        self.desk_server: Any = None
         self.sources = list(sources)
         self.clock = clock or desk.clock
         self.blink = blink
@@ -296,6 +301,23 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
+        if self.serve_execute is not None and self.desk.store is not None:
+            self.serve_desk()
+
+    @work(group="desk-server")
+    async def serve_desk(self) -> None:
+        """Scripts work while this console runs: they reach the desk through this process."""
+        from ..server.server import DeskServer
+
+        data_dir = getattr(self.desk.store, "data_dir", None)
+        server = DeskServer(self.desk, data_dir, config=self.desk.config,
+                            execute=self.serve_execute)
+        try:
+            await server.start()
+        except OSError as exc:  # e.g. a data directory path too long for a socket
+            log.warning("not serving the desk to scripts: %s", exc)
+            return
+        self.desk_server = server
 
     def _delivery_changed(self, item: dict[str, Any]) -> None:
         self._desk_changed({str(item.get("conv_id"))})
@@ -332,6 +354,9 @@ class MentionDesk(App[int]):
         if self.closed:
             return
         self.closed = True
+        if self.desk_server is not None:
+            self.desk_server.close_now()
+            self.desk_server = None
         desk = self.desk
         desk.flush()
         if desk.store is not None:
@@ -873,8 +898,9 @@ def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
     return [make_source(spec, config, options=source_options(spec, args)) for spec in specs]
 
 
-def run_console(args: argparse.Namespace) -> int:
-    """Open the desk from the command-line options and run the console until quit."""
+def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
+    """Open the desk from the command-line options and run the console until quit.  ``serve``:
+    run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
     from ..setup.boot import BootError, open_desk, options_from
 
     try:
@@ -895,7 +921,7 @@ def run_console(args: argparse.Namespace) -> int:
         # Sources log to a file: the console owns the terminal.
         logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = MentionDesk(desk, sources)
+    app = MentionDesk(desk, sources, serve=serve)
     result = app.run()
     app.close_desk()
     return int(result or 0)

@@ -257,10 +257,24 @@ class Desk:
             raise KeyError(f"no open conversation {conv_id!r} (it may be archived or mistyped)")
         return conv
 
-    def next(self) -> Conversation | None:
-        """The most urgent open conversation."""
-        first = self.queue.first()
-        return self.conversations[first] if first is not None else None
+    def next(self, agent: str | None = None, *, others: bool = False) -> Conversation | None:
+        """The conversation ``agent`` (default: the desk's agent) should take next: the most
+        urgent open one assigned to them, else the most urgent unassigned one; never one
+        assigned to someone else unless ``others`` (issue 9, "Assignment")."""
+        me = agent or self.agent
+        fallback = None
+        for cid in self.queue:
+            conv = self.conversations[cid]
+            if conv.assigned == me:
+                return conv
+            if fallback is None and (conv.assigned is None or others):
+                fallback = conv
+        return fallback
+
+    def assigned_to(self, agent: str | None = None) -> list[str]:
+        """Open conversations assigned to ``agent`` (default: the desk's), most urgent first."""
+        me = agent or self.agent
+        return [cid for cid in self.queue if self.conversations[cid].assigned == me]
 
     def conversation_of(self, mention_key: str) -> Conversation | None:
         cid = self.mention_conv.get(mention_key)

@@ -171,6 +171,24 @@ class DeskServer:
         self.desk.subscribe(self._changed)
         self.desk.outbox.listeners.append(self._delivery_changed)
 
+    def close_now(self) -> None:
+        """Stop listening and drop every client at once (from synchronous code: a console
+        quitting); ``close`` also waits for the senders."""
+        if self._changed in self.desk.listeners:
+            self.desk.listeners.remove(self._changed)
+        if self._delivery_changed in self.desk.outbox.listeners:
+            self.desk.outbox.listeners.remove(self._delivery_changed)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        for client in list(self.clients.values()):
+            client.closed = True
+            client.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+
     async def close(self) -> None:
         if self._changed in self.desk.listeners:
             self.desk.listeners.remove(self._changed)
@@ -378,6 +396,9 @@ class DeskServer:
         if op == "ping":
             return {"pid": os.getpid(), "seq": self.seq}
         if op == "stop":
+            if self.on_stop is None:
+                raise Refused("refused", f"a console (pid {os.getpid()}) holds this desk: "
+                                         "quit it there")
             if ident.role != LEAD and ident.uid != os.getuid():
                 raise Refused("forbidden", "only a lead or the desk's owner stops the desk")
             asyncio.get_running_loop().call_soon(self.stop)
