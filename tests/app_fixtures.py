@@ -1,48 +1,15 @@
-"""Building the console for tests: a real desk (packaged rules and replies, a real store in
-tmp_path when asked), a fixed clock, no live source, no cursor blink."""
+"""Building the console for tests: the app over a desk from conftest's ``make_desk`` (the clock
+standing still unless a test moves it), no live source, no cursor blink."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
+
+from conftest import EPOCH
 
 from tui.console.app import MentionDesk
 from tui.core.model import Mention
-from tui.setup.boot import PACKAGED, Options, open_desk
-from tui.sources.demo import generate
-
-# A Monday, office open (08:00 London = 08:00 UTC in March), 30 minutes into the demo timeline.
-NOW = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
-START = datetime(2025, 3, 3, 7, 30, tzinfo=UTC)
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
-
-
-def options(data_dir: Path | None) -> Options:
-    return Options(data_dir=str(data_dir) if data_dir else None,
-                   rules=str(PACKAGED / "rules.yaml"), replies=str(PACKAGED / "replies.yaml"),
-                   agent="tester")
-
-
-def make_desk(data_dir: Path | None = None, n: int = 30, *, clock: Any = None,
-              seed: int = 7) -> Any:
-    """A desk with ``n`` demo mentions (spread over the half hour before NOW)."""
-    desk = open_desk(options(data_dir), clock=clock or Clock(), with_store=data_dir is not None)
-    if n:
-        desk.ingest(generate(n, seed, rate=n / 1800, start=START))
-    return desk
 
 
 def make_app(desk: Any, **kw: Any) -> MentionDesk:
@@ -55,7 +22,7 @@ def make_app(desk: Any, **kw: Any) -> MentionDesk:
 def mention(mid: str, text: str, *, handle: str = "casey", name: str = "Casey",
             channel: str = "public", at: datetime | None = None,
             source: str = "demo") -> Mention:
-    at = at or NOW - timedelta(minutes=1)
+    at = at or EPOCH - timedelta(minutes=1)
     return Mention.from_dict({"id": mid, "text": text, "channel": channel, "source": source,
                               "author": {"handle": handle, "name": name, "followers": 12},
                               "created_at": at.isoformat(), "received_at": at.isoformat()})

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from deskkit import make_desk, mention
+from conftest import new_desk
+from deskkit import mention
 
 from tui.core.store import Store
 from tui.server.client import DeskClient, NotRunning
@@ -41,6 +41,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def is_desk_process(pid: int, data_dir: Path) -> bool:
+    """True when ``pid`` is a ``mentiondesk server`` for ``data_dir`` (never this test)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return pid != os.getpid() and b"server" in argv and os.fsencode(data_dir) in argv
+
+
 def stop_desk(data_dir: Path) -> None:
     """Stop the desk process of ``data_dir`` (gracefully, else SIGKILL by its pid)."""
     pid = holder_pid(data_dir)
@@ -48,7 +57,7 @@ def stop_desk(data_dir: Path) -> None:
         with DeskClient.connect(data_dir, timeout=10) as client:
             pid = client.server_pid
             client.request("stop")
-    if pid is None:
+    if pid is None or not is_desk_process(pid, data_dir):
         return
     deadline = time.monotonic() + 20
     while alive(pid) and time.monotonic() < deadline:
@@ -58,8 +67,9 @@ def stop_desk(data_dir: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def desk_dir() -> Iterator[Path]:
+def short_desk_dir() -> Iterator[Path]:
+    """A fresh data directory under /tmp; its desk process is stopped at the end (the
+    ``desk_dir`` fixture in conftest.py)."""
     path = Path(tempfile.mkdtemp(prefix="md", dir="/tmp"))
     try:
         yield path
@@ -71,7 +81,7 @@ def desk_dir() -> Iterator[Path]:
 def seed(data_dir: Path, texts: list[str], *, handles: list[str] | None = None) -> list[str]:
     """File one mention per text (each from its own customer); returns the conversation ids."""
     store = Store(data_dir)
-    desk = make_desk(store)
+    desk = new_desk(store)
     handles = handles or [f"cust{i}" for i in range(len(texts))]
     done = desk.ingest([mention(t, h) for t, h in zip(texts, handles, strict=True)])
     desk.close()

@@ -25,7 +25,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deskkit import Clock, make_desk, mention
+from conftest import Clock, new_desk
+from deskkit import mention
 
 
 def T(day: int, hour: int, minute: int = 0) -> datetime:
@@ -40,7 +41,7 @@ MIN = 60
 def build_shift(store: Any = None, clock: Clock | None = None) -> tuple[Any, Clock, dict]:
     """The desk after the shift above; returns (desk, clock, conversation ids by handle)."""
     clock = clock or Clock(SINCE)
-    desk = make_desk(store, clock)
+    desk = new_desk(store, clock)
     ids: dict[str, str] = {}
 
     def say(handle: str, text: str, at: datetime, channel: str = "public") -> str:

@@ -28,6 +28,7 @@ from textual.content import Content
 from textual.visual import visualize
 from textual.widgets import Static
 
+from tui.core.model import DIRECT
 from tui.core.when import format_time_left
 
 from .safe import assemble, join, one_line, plain
@@ -117,7 +118,7 @@ def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> C
         other = (f"#{h.conv_id} ", DIM) if h.conv_id != conv.id else None
         if h.mention is not None:
             m = h.mention
-            channel = ("DM  ", "bold $warning") if m.channel == "direct" else ("pub ", DIM)
+            channel = ("DM  ", "bold $warning") if m.channel == DIRECT else ("pub ", DIM)
             flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
             lines.append(assemble(
                 when, other, channel, ("@" + one_line(m.author.handle, 60), "bold"), ": ",

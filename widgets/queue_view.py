@@ -42,6 +42,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.labels import Labels
+from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
 
 from .safe import scrub
@@ -49,16 +51,6 @@ from .safe import scrub
 TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
 COUNTDOWN_SECONDS = 1.0  # how often countdowns are re-checked
 EMPTY_TEXT = "Nothing needs an answer right now"
-LEVELS = ("critical", "high", "normal", "low", "none")
-# Short labels keep the category column narrow; unknown ids fall back to the id itself.
-CATEGORY_LABELS = {
-    "service_disruption": "disruption",
-    "staff_complaint": "staff",
-    "direct_message": "DM",
-    "lost_property": "lost property",
-    "card_account": "card/account",
-    "accessibility": "accessibility",
-}
 _OK, _AT_RISK, _BREACHED = "ok", "at-risk", "breached"
 
 
@@ -188,11 +180,14 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> QueueView:
             return self.queue_view
 
-    def __init__(self, desk: Any, queue: Any, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, desk: Any, queue: Any, *, labels: Labels | None = None,
+                 clock: Callable[[], datetime] | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.desk = desk
         self.queue = queue
+        # Level styles and category names come from the loaded rules (a team may rename them).
+        self.labels = labels or Labels.from_rules(desk.rules)
         self.clock: Callable[[], datetime] = clock or desk.clock
         self.selected: str | None = None
         self._pending: set[str] = set()
@@ -547,9 +542,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             base = base + self._style("queue-view--cursor")
         style = self._style
         latest = self.desk.latest_mention(conv)
-        direct = latest is not None and latest.channel == "direct"
+        direct = latest is not None and latest.channel == DIRECT
         urgency = conv.urgency
-        urgency_class = f"queue-view--urgency-{urgency if urgency in LEVELS else 'normal'}"
+        urgency_class = f"queue-view--urgency-{self.labels.tier(urgency)}"
         time_class = {_BREACHED: "queue-view--breached", _AT_RISK: "queue-view--at-risk"}.get(
             state, "queue-view--time")
         marks = [
@@ -560,7 +555,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             ("C" if conv.case_id or conv.team else " ", "queue-view--marker"),
         ]
         handle_w, category_w = (16, 13) if width >= 70 else (12, 0)
-        category = CATEGORY_LABELS.get(conv.category, conv.category.replace("_", " "))
+        category = self.labels.category(conv.category)
         cells: list[tuple[str, str | None]] = [
             ("›" if selected else " ", None),
             (fit(urgency[:4].upper(), 4), urgency_class),

@@ -17,6 +17,8 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
+from tui.core.desk import OPEN
+
 from .safe import assemble, one_line
 
 STATE_STYLE = {"live": "$success", "connecting": "$warning", "retrying": "$warning",
@@ -52,7 +54,7 @@ class StatusBar(Static):
         coalesced into few toasts, and this count is where none of them can hide.
         """
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
-        key = (tuple(sources), round(per_minute), counts.get("open", 0), at_risk, breached,
+        key = (tuple(sources), round(per_minute), counts.get(OPEN, 0), at_risk, breached,
                agent, office_open, filter_text or None, critical)
         if key == self._shown:
             return False
@@ -71,7 +73,7 @@ class StatusBar(Static):
                 parts += [" ", (one_line(s.detail, 40), "dim")]
             parts.append(" · ")
         parts += [f"{per_minute:.0f}/min │ ",
-                  (f"{counts.get('open', 0)} open", "bold"), " · ",
+                  (f"{counts.get(OPEN, 0)} open", "bold"), " · ",
                   (f"{at_risk} at risk", "bold $warning" if at_risk else ""), " · ",
                   (f"{breached} breached", "bold $error" if breached else ""), " │ ",
                   one_line(agent, 20), " · ",

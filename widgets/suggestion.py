@@ -13,34 +13,31 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from tui.core.labels import Labels
+
 from .conversation import repaint
 from .safe import assemble, join, one_line, plain
 
-ACTION_WORDS = {
-    "reply": "reply",
-    "assist_and_direct": "reply and point to self-service",
-    "take_offline": "take offline (public bridge + DM)",
-    "handoff": "hand off",
-    "update_and_link": "reply with a status update",
-    "monitor": "monitor (no reply needed)",
-    "ignore": "ignore",
-}
-URGENCY_STYLE = {"critical": "bold $error", "high": "bold $warning", "normal": "$text",
-                 "low": "dim", "none": "dim"}
+# Style per urgency tier (tui.core.labels: tiers follow the levels' rank in the loaded rules).
+TIER_STYLE = {"critical": "bold $error", "high": "bold $warning", "normal": "$text",
+              "low": "dim", "none": "dim"}
 
 
-def suggestion_content(desk: Any, conv_id: str, *, compact: bool = False) -> Content:
+def suggestion_content(desk: Any, conv_id: str, *, compact: bool = False,
+                       labels: Labels | None = None) -> Content:
     """The suggestion as Content.  ``compact`` (drawn inside the conversation pane on small
-    screens) keeps the reason to one line and drops the hint."""
+    screens) keeps the reason to one line and drops the hint.  ``labels``: the loaded rules'
+    names (default: from ``desk.rules``)."""
+    labels = labels or Labels.from_rules(desk.rules)
     try:
         s = desk.suggestion(conv_id)
     except (KeyError, AttributeError) as exc:
         return assemble(("no suggestion: ", "bold"), str(exc))
     t = s.triage
     head = assemble(
-        ("Suggested: ", "bold"), (ACTION_WORDS.get(s.action, s.action), "bold $accent"),
+        ("Suggested: ", "bold"), (labels.action(s.action), "bold $accent"),
         (f" → {s.team}" if s.team else "", "bold"),
-        "  ", (t.urgency, URGENCY_STYLE.get(t.urgency, "")), " · ", t.category,
+        "  ", (t.urgency, TIER_STYLE[labels.tier(t.urgency)]), " · ", t.category,
         None if compact else ("  (A accepts it all)", "dim"),
     )
     lines = [head, assemble(("why: ", "dim"), one_line(t.why, 72 if compact else 400))]
@@ -66,6 +63,10 @@ class SuggestionView(VerticalScroll):
     SuggestionView { height: auto; max-height: 12; padding: 0 1; }
     """
 
+    def __init__(self, *, labels: Labels | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.labels = labels  # the loaded rules' names; None: from the desk shown
+
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Content(""), id="suggestion-text")
 
@@ -76,4 +77,5 @@ class SuggestionView(VerticalScroll):
         if conv_id is None or conv_id not in desk.conversations:
             repaint(body, Content(""), force=force)
             return
-        repaint(body, suggestion_content(desk, conv_id, compact=compact), force=force)
+        repaint(body, suggestion_content(desk, conv_id, compact=compact, labels=self.labels),
+                force=force)

@@ -1,4 +1,4 @@
-"""`mentiondesk check` (tui/core/check.py) on the shipped files and on broken ones.
+"""`mentiondesk check` (tui/cli/check.py) on the shipped files and on broken ones.
 
 Each file in tests/data/broken/ differs from valid.rules.yaml / valid.replies.yaml by one mistake;
 every case asserts the file, the line and the gist of the message (what is wrong and what to write).
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tui.cli import check
-from tui.cli.check import check_files, default_path
+from tui.cli.check import check_files
+from tui.setup.boot import default_file, packaged_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = Path(__file__).resolve().parents[1] / "data" / "broken"
@@ -114,12 +115,13 @@ def test_the_config_file_is_checked_too(tmp_path):
     assert check_files(VALID_RULES, VALID_REPLIES, config) == []
 
 
-def test_default_path_prefers_the_working_directory(monkeypatch, tmp_path):
+def test_default_file_prefers_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert default_path("rules.yaml") == Path(check.__file__).resolve().parent.parent / "data" / (
-        "rules.yaml")
+    # In a checkout the shipped copy is the repository's own (one copy, no symlink).
+    assert default_file("rules.yaml") == packaged_file("rules.yaml") == ROOT / "rules.yaml"
     (tmp_path / "rules.yaml").write_text("x: 1\n")
-    assert default_path("rules.yaml") == Path("rules.yaml")
+    assert default_file("rules.yaml") == Path("rules.yaml")
+    assert default_file("replies.yaml") == ROOT / "replies.yaml"
 
 
 def test_run_prints_problems_and_returns_status(capsys):

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, Clock, new_desk
+from deskkit import mention
 
-from tests.deskkit import ROOT, Clock, make_desk, mention
 from tui.cli import main
 from tui.core.store import Store
 
@@ -21,7 +22,7 @@ SPAM = "crypto giveaway dm me now"
 
 
 @pytest.fixture
-def desk_dir(tmp_path: Path) -> Path:
+def desk_dir(make_desk, tmp_path: Path) -> Path:
     """A stored desk with three conversations: 1 safety (critical), 2 refund, 3 spam."""
     store = Store(tmp_path / "d")
     d = make_desk(store)
@@ -39,7 +40,7 @@ def run(capsys: pytest.CaptureFixture[str], desk_dir: Path, *args: str) -> tuple
 
 def reopen(desk_dir: Path):
     store = Store(desk_dir)
-    return make_desk(store, Clock(datetime.now(UTC))), store  # the CLI acted on the real clock
+    return new_desk(store, Clock(datetime.now(UTC))), store  # the CLI acted on the real clock
 
 
 def test_queue_lists_most_urgent_first(capsys, desk_dir: Path) -> None:

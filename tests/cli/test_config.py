@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 
+from tui.core.clock import OfficeHours
 from tui.setup.config import ConfigError, find_config, load_config, validate
 from tui.sources.registry import make_source
 
@@ -56,7 +58,15 @@ undo_seconds: 5
     assert config.keys == {"reply": "r,enter", "resolve": "x"}
     assert config.data_dir == tmp_path / "data" and config.rules == tmp_path / "rules.yaml"
     assert config.undo_seconds == 5.0
-    assert config.office_hours.is_open is not None
+    office = config.office_hours
+    assert isinstance(office, OfficeHours)
+    assert (office.timezone, office.open, office.close) == ("Europe/London", time(8), time(20))
+    assert office.days == {0, 1, 2, 3, 4}
+    # Monday 3 March 2025 (GMT): open at 08:00 and 19:59, closed at 20:00 and all Saturday
+    assert office.is_open(datetime(2025, 3, 3, 8, 0, tzinfo=UTC))
+    assert office.is_open(datetime(2025, 3, 3, 19, 59, tzinfo=UTC))
+    assert not office.is_open(datetime(2025, 3, 3, 20, 0, tzinfo=UTC))
+    assert not office.is_open(datetime(2025, 3, 8, 12, 0, tzinfo=UTC))
 
     monkeypatch.delenv("MENTIONDESK_MASTODON_TOKEN", raising=False)
     source = make_source(config.specs[0], config)

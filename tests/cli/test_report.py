@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deskkit import ROOT, Clock, make_desk, mention
+from conftest import ROOT, Clock
+from deskkit import mention
 from shiftkit import NOW, SINCE, T, build_shift, deliver_all
 
 from tui.cli.report import (
@@ -106,7 +107,7 @@ def test_closing_the_loop_publicly_clears_the_review() -> None:
 
 def test_export_has_who_what_when_and_which_rule(shift: Any) -> None:
     desk, _, ids = shift
-    rows = list(export_rows(collect(desk, None)))
+    rows = list(export_rows(collect(desk, None), desk.rules.levels))
     assert all(set(r) == set(EXPORT_FIELDS) for r in rows)
     assert [r["at"] for r in rows] == sorted(r["at"] for r in rows)
     kinds = {(r["type"]) for r in rows}
@@ -117,7 +118,7 @@ def test_export_has_who_what_when_and_which_rule(shift: Any) -> None:
     assert [(e["what"], e["status"]) for e in cat_events] == [
         ("reply", "undone"), ("undo", "done"), ("handoff", "done")]
     handoff = cat_events[-1]
-    assert handoff["who"] == "agent" and handoff["at"] == "2025-03-03T10:30:00Z"
+    assert handoff["who"] == "tester" and handoff["at"] == "2025-03-03T10:30:00Z"
     assert handoff["category"] == "safety" and handoff["rule"].startswith("safety:")
     assert handoff["case_id"] == "CASE-00001" and handoff["team"] == "safety"
     cancelled = [r for r in rows if r["type"] == "outbox" and r["conv"] == ids["cat"]]
@@ -200,7 +201,7 @@ def test_fmt_seconds() -> None:
         "-", "59s", "12m", "1h05", "1d01h", "-2m"]
 
 
-def test_render_md_with_an_empty_desk() -> None:
+def test_render_md_with_an_empty_desk(make_desk) -> None:
     desk = make_desk(None, Clock(NOW))
     out = io.StringIO()
     render_report_md(build_report(desk, SINCE, NOW), out)

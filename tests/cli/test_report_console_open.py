@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deskkit import ROOT, files_of
+from conftest import ROOT
+from deskkit import files_of
 from shiftkit import T, build_shift, deliver_all
 
 from tui.core.store import Store

@@ -15,19 +15,19 @@ from typing import Any
 
 import pytest
 from app_fixtures import (
-    NOW,
     click_actions,
-    make_desk,
     mention,
     notifications,
     screen_text,
     show,
 )
+from conftest import EPOCH
 from fakes.collect import Collector
 from fakes.mastodon import FakeMastodon
 from textual.widgets import Static
 
-from tui.console.app import Fetched, MentionDesk, ThreadCache
+from tui.console.app import MentionDesk
+from tui.console.threads import Fetched, ThreadCache
 from tui.core.model import Mention
 from tui.sources.base import LIVE, Source
 from tui.sources.mastodon import MastodonSource
@@ -72,8 +72,8 @@ class ThreadSource(Source):
 
 
 def post(mid: str, text: str, minutes: float, handle: str = "northline") -> Mention:
-    """A post in the thread, ``minutes`` before NOW (negative: after)."""
-    return mention(mid, text, handle=handle, source=SRC, at=NOW - timedelta(minutes=minutes))
+    """A post in the thread, ``minutes`` before EPOCH (negative: after)."""
+    return mention(mid, text, handle=handle, source=SRC, at=EPOCH - timedelta(minutes=minutes))
 
 
 def make_app(desk: Any, *sources: Source) -> MentionDesk:
@@ -105,18 +105,19 @@ def conv_id_of(desk: Any, mid: str, source: str = SRC) -> str:
 
 
 @pytest.fixture
-def desk():
-    return make_desk(None, n=10)
+def desk(make_desk):
+    return make_desk(demo=10)
 
 
 async def test_thread_shown_once_oldest_first_without_desk_posts_and_cached(desk):
     # The customer's earlier mention is on the desk; the network's thread includes it too.
-    desk.ingest([mention("m0", "my train is late again", source=SRC, at=NOW - timedelta(minutes=8)),
+    desk.ingest([mention("m0", "my train is late again", source=SRC,
+                         at=EPOCH - timedelta(minutes=8)),
                  mention("m1", "still nothing, platform 4", source=SRC)])
     source = ThreadSource(script={"m1": [
         post("t3", "Sorry to hear that — later update", -0.5),
         post("t1", "Northline: delays on the Riverside line", 20),
-        mention("m0", "my train is late again", source=SRC, at=NOW - timedelta(minutes=8)),
+        mention("m0", "my train is late again", source=SRC, at=EPOCH - timedelta(minutes=8)),
         post("t2", "@northline any news?", 5, handle="dana"),
     ]})
     source.gate = asyncio.Event()
@@ -228,7 +229,7 @@ async def test_hostile_thread_posts_render_literally(desk):
     posts = [post(f"h{i}", raw, 10 - i, handle="[b]mal[/b]") for i, (raw, _) in enumerate(HOSTILE)]
     # No Mention.from_dict here: the source might hand over text the core did not clean.
     posts.append(Mention("h-raw", SRC, "public", posts[0].author, "\x1b]0;pwned\x07raw [/x]",
-                         NOW - timedelta(minutes=1), NOW))
+                         EPOCH - timedelta(minutes=1), EPOCH))
     source = ThreadSource(script={"m1": posts})
     app = make_app(desk, source)
     async with app.run_test(size=WIDE) as pilot:
@@ -254,7 +255,7 @@ def test_thread_cache_keeps_the_most_recently_used():
     assert "a" in cache and "c" in cache and "b" not in cache and len(cache) == 2
 
 
-async def test_mastodon_thread_end_to_end(tmp_path):
+async def test_mastodon_thread_end_to_end(make_desk, tmp_path):
     """The real MastodonSource against the fake server: the recorded context
     (``test_entity_context.yaml``: one ancestor, one descendant) in the pane."""
     with FakeMastodon() as fake:
@@ -267,7 +268,7 @@ async def test_mastodon_thread_end_to_end(tmp_path):
         got = Collector()
         await source.poll(got)
         assert got.ids == ["110446983926957470"]
-        desk = make_desk(None, n=0)
+        desk = make_desk()
         desk.ingest(got.mentions)
         app = make_app(desk, source)
         try:

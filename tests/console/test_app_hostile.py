@@ -12,7 +12,6 @@ import pytest
 from app_fixtures import (
     click_actions,
     make_app,
-    make_desk,
     mention,
     notifications,
     screen_text,
@@ -57,8 +56,8 @@ def squash(text: str) -> str:
 
 
 @pytest.fixture
-def hostile_desk():
-    desk = make_desk(None, n=6)
+def hostile_desk(make_desk):
+    desk = make_desk(demo=6)
     batch = [mention(f"h{i}", raw, handle=f"{HANDLE}{i}", name=NAME)
              for i, (raw, _) in enumerate(HOSTILE)]
     batch.append(mention("long", LONG, handle="longline", name="\x1b[2J" + NAME))

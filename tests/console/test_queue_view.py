@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from conftest import EPOCH
+from deskkit import mention
 from rich.cells import cell_len
 from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from tests.deskkit import MONDAY_10, Clock, make_desk, mention
-from widgets.queue_view import CATEGORY_LABELS, EMPTY_TEXT, QueueView, format_time_left
+from widgets.queue_view import EMPTY_TEXT, QueueView, format_time_left
 
 SIZE = (80, 24)
 REFUND = "I want a refund for my cancelled train"
@@ -73,7 +74,7 @@ def screen_row(view: QueueView, conv_id: str) -> int:
 
 def refunds(desk, n: int, *, prefix: str = "r") -> list[str]:
     """``n`` normal-urgency conversations, one per customer, oldest first (so in queue order)."""
-    out = desk.ingest(mention(REFUND, f"{prefix}{i:05d}", at=MONDAY_10 - timedelta(minutes=n - i))
+    out = desk.ingest(mention(REFUND, f"{prefix}{i:05d}", at=EPOCH - timedelta(minutes=n - i))
                       for i in range(n))
     return [r.conv_id for r in out]
 
@@ -88,7 +89,7 @@ def test_time_left_labels() -> None:
     assert format_time_left(timedelta(days=12, hours=3)) == "12d"
 
 
-async def test_navigation_keys_and_enter() -> None:
+async def test_navigation_keys_and_enter(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 60)
     app = QueueApp(desk)
@@ -121,7 +122,7 @@ async def test_navigation_keys_and_enter() -> None:
         assert app.selected[-2:] == [ids[0], ids[1]]
 
 
-async def test_bindings_have_ids_for_the_keymap() -> None:
+async def test_bindings_have_ids_for_the_keymap(make_desk) -> None:
     ids = {b.id for b in QueueView.BINDINGS}
     assert {"queue.down", "queue.up", "queue.page_down", "queue.page_up", "queue.first",
             "queue.last", "queue.open"} <= ids
@@ -134,7 +135,7 @@ async def test_bindings_have_ids_for_the_keymap() -> None:
         assert app.query_one(QueueView).selected == ids_[1]
 
 
-async def test_cursor_stays_on_its_conversation_when_urgent_mentions_arrive_above() -> None:
+async def test_cursor_stays_on_its_conversation_when_urgent_mentions_arrive_above(make_desk):
     desk = make_desk()
     ids = refunds(desk, 40)
     app = QueueApp(desk)
@@ -158,7 +159,7 @@ async def test_cursor_stays_on_its_conversation_when_urgent_mentions_arrive_abov
         assert desk.conversations[view.selected].urgency == "critical"
 
 
-async def test_changes_are_applied_on_the_tick() -> None:
+async def test_changes_are_applied_on_the_tick(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 10)
     app = QueueApp(desk)
@@ -177,7 +178,7 @@ async def test_changes_are_applied_on_the_tick() -> None:
         assert screen_row(view, ids[3]) == 2
 
 
-async def test_queue_shrinking_under_the_cursor() -> None:
+async def test_queue_shrinking_under_the_cursor(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 30)
     app = QueueApp(desk)
@@ -206,7 +207,7 @@ async def test_queue_shrinking_under_the_cursor() -> None:
         assert "@newcomer" in row_text(view, 0)
 
 
-async def test_empty_queue_shows_a_friendly_row() -> None:
+async def test_empty_queue_shows_a_friendly_row(make_desk) -> None:
     app = QueueApp(make_desk())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -216,11 +217,11 @@ async def test_empty_queue_shows_a_friendly_row() -> None:
         assert app.selected == []
 
 
-async def test_set_queue_filtering_keeps_the_selection() -> None:
+async def test_set_queue_filtering_keeps_the_selection(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 10)
     lost = [r.conv_id for r in desk.ingest(
-        mention("I left my bag on the 8:10", f"bag{i}", at=MONDAY_10 - timedelta(hours=1))
+        mention("I left my bag on the 8:10", f"bag{i}", at=EPOCH - timedelta(hours=1))
         for i in range(4))]
     app = QueueApp(desk)
     async with app.run_test(size=SIZE) as pilot:
@@ -248,9 +249,8 @@ async def test_set_queue_filtering_keeps_the_selection() -> None:
         desk.drop_view(only_refunds)
 
 
-async def test_deadline_states_follow_the_clock() -> None:
-    clock = Clock()
-    desk = make_desk(clock=clock)
+async def test_deadline_states_follow_the_clock(clock, make_desk) -> None:
+    desk = make_desk()
     # Critical: a 15 minute target on the 24x7 clock; at risk once 75 % is used.
     cid = desk.ingest([mention(SAFETY, "smoke")])[0].conv_id
     refunds(desk, 3)
@@ -298,10 +298,10 @@ async def test_deadline_states_follow_the_clock() -> None:
         assert label == "" and style.color not in alarms
 
 
-async def test_hostile_text_renders_literally_and_keeps_columns() -> None:
+async def test_hostile_text_renders_literally_and_keeps_columns(make_desk) -> None:
     desk = make_desk()
     handles = ["[bold]x", "[@click=app.quit]", "[/foo]", "東京🚆駅", "👨‍👩‍👧‍👦emoji", "a" * 300]
-    desk.ingest(mention(text, handle, name=text[:200], at=MONDAY_10 - timedelta(minutes=i))
+    desk.ingest(mention(text, handle, name=text[:200], at=EPOCH - timedelta(minutes=i))
                 for i, (text, handle) in enumerate(zip(HOSTILE, handles, strict=True)))
     refunds(desk, 3)
     app = QueueApp(desk)
@@ -329,7 +329,7 @@ async def test_hostile_text_renders_literally_and_keeps_columns() -> None:
             handle_at = at if handle_at is None else handle_at
             assert at == handle_at
             conv = desk.conversations[desk.queue[y]]
-            label = CATEGORY_LABELS.get(conv.category, conv.category.replace("_", " "))
+            label = view.labels.category(conv.category)
             assert cells_from(text, at + 17).startswith(label), (text, label)
         # Walk over every row, open them, click them: the app keeps running.
         for _ in desk.queue:
@@ -342,7 +342,7 @@ async def test_hostile_text_renders_literally_and_keeps_columns() -> None:
         assert "[/foo]" in app.export_screenshot().replace("&#91;", "[").replace("&#93;", "]")
 
 
-async def test_mouse_click_selects_and_double_click_opens() -> None:
+async def test_mouse_click_selects_and_double_click_opens(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 10)
     app = QueueApp(desk)
@@ -355,7 +355,7 @@ async def test_mouse_click_selects_and_double_click_opens() -> None:
         assert view.selected == ids[6] and app.opened == [ids[6]]
 
 
-async def test_ten_thousand_rows_without_ten_thousand_widgets() -> None:
+async def test_ten_thousand_rows_without_ten_thousand_widgets(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 10_000)
     app = QueueApp(desk)
@@ -379,7 +379,7 @@ async def test_ten_thousand_rows_without_ten_thousand_widgets() -> None:
         view.apply_changes()
         assert view.selected == chosen and screen_row(view, chosen) == row
         # The scroll range follows the queue lazily; the last row is still reachable at once.
-        desk.ingest(mention(REFUND, f"late{i}", at=MONDAY_10 + timedelta(minutes=1))
+        desk.ingest(mention(REFUND, f"late{i}", at=EPOCH + timedelta(minutes=1))
                     for i in range(5))
         await pilot.press("end")
         assert view.selected == desk.queue[len(desk.queue) - 1]
@@ -388,18 +388,19 @@ async def test_ten_thousand_rows_without_ten_thousand_widgets() -> None:
 
 
 @pytest.mark.parametrize("width", [40, 60, 120])
-async def test_rows_fit_any_width(width: int) -> None:
+async def test_rows_fit_any_width(make_desk, width: int) -> None:
     desk = make_desk()
     desk.ingest(mention(text, f"h{i}") for i, text in enumerate(HOSTILE))
     app = QueueApp(desk)
     async with app.run_test(size=(width, 12)) as pilot:
         await pilot.pause()
         view = app.query_one(QueueView)
+        assert len(desk.queue) > 0
         for y in range(len(desk.queue)):
             assert view.render_line(y).cell_length == view.size.width
 
 
-async def test_wheel_scrolls_and_the_rows_read_hold_still() -> None:
+async def test_wheel_scrolls_and_the_rows_read_hold_still(make_desk) -> None:
     desk = make_desk()
     ids = refunds(desk, 80)
     app = QueueApp(desk)

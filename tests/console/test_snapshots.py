@@ -8,11 +8,12 @@ cursor does not blink and no live source runs.  Regenerate after an intended cha
 from __future__ import annotations
 
 import pytest
-from app_fixtures import make_app, make_desk
+from app_fixtures import make_app
+from conftest import new_desk
 
 
 def app():
-    return make_app(make_desk(None, n=30))
+    return make_app(new_desk(demo=30))
 
 
 def test_main_80x24(snap_compare):

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deskkit import Clock, make_desk, mention
+from conftest import Clock, new_desk
+from deskkit import mention
 from tinydb import TinyDB
 
 from tui.core import store as store_mod
@@ -134,7 +135,7 @@ def closed_in_october_and_november(data_dir: Path) -> tuple[Any, Clock, dict[str
     answered and resolved 1 November.  Archived on 3 November."""
     store = Store(data_dir)
     clock = Clock(T(10, 30, 10))
-    desk = make_desk(store, clock)
+    desk = new_desk(store, clock)
     ids = {}
     for handle, start, reply, close in (("amy", T(10, 30, 10), T(10, 30, 10, 10),
                                          T(10, 30, 10, 20)),
@@ -165,8 +166,9 @@ def test_a_november_window_does_not_read_october(tmp_path: Path, reads: list[str
     assert [r.id for r in recs] == [ids["bob"]]
     (bob,) = recs
     # bob's conversation comes whole: its October mention, November reply and resolve.
-    assert [(kind, row.created_at if kind == "m" else row.at) for _, kind, row in bob.timeline
-            ] == [("m", T(10, 31, 23)), ("e", T(11, 1, 0, 30)), ("e", T(11, 1, 1))]
+    assert [m.created_at for m in bob.mentions()] == [T(10, 31, 23)]
+    assert [(e.kind, e.at) for e in bob.events()] == [("reply", T(11, 1, 0, 30)),
+                                                      ("resolve", T(11, 1, 1))]
     windowed = compute(recs, desk.rules, since, now)
     assert (windowed.resolved, windowed.mentions, windowed.episodes) == (1, 0, 0)
     # The same figures as from the whole archive read without skipping anything.

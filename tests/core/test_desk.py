@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import EPOCH, Clock
+from deskkit import mention
 
-from tests.deskkit import MONDAY_10, Clock, make_desk, mention
 from tui.core.desk import IGNORED, MONITOR, OPEN, RESOLVED, SNOOZED, ActionRefused, Outgrown
 from tui.core.store import Store
 
@@ -17,7 +18,7 @@ OPINION = "honestly the fares are overpriced imo"
 SPAM = "crypto giveaway dm me now"
 
 
-def test_public_mentions_and_dms_of_one_customer_form_one_conversation() -> None:
+def test_public_mentions_and_dms_of_one_customer_form_one_conversation(make_desk) -> None:
     d = make_desk()
     r1 = d.ingest([mention(REFUND, "amy")])[0]
     r2 = d.ingest([mention("here are my details", "amy", channel="direct")])[0]
@@ -28,7 +29,7 @@ def test_public_mentions_and_dms_of_one_customer_form_one_conversation() -> None
     assert d.profile(r1.conv_id)["contacts"] == 2
 
 
-def test_duplicate_mentions_are_ignored() -> None:
+def test_duplicate_mentions_are_ignored(make_desk) -> None:
     d = make_desk()
     m = mention(REFUND, mid="same")
     assert d.ingest([m])[0].new
@@ -36,14 +37,14 @@ def test_duplicate_mentions_are_ignored() -> None:
     assert len(d.mentions) == 1
 
 
-def test_queue_orders_by_deadline_then_score_then_age() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
-    early_normal = d.ingest([mention(REFUND, "early", at=MONDAY_10 - timedelta(minutes=30))])[0]
-    late_normal = d.ingest([mention(REFUND, "late")])[0]
-    critical = d.ingest([mention(SAFETY, "critical")])[0]
-    influencer = d.ingest([mention(REFUND, "influencer", followers=50_000)])[0]
-    opinion = d.ingest([mention(OPINION, "opinion")])[0]
+def test_queue_orders_by_deadline_then_score_then_age(clock, make_desk) -> None:
+    d = make_desk()
+    early_normal = d.ingest([mention(REFUND, "early", at=EPOCH)])[0]
+    later = clock.advance(minutes=30)
+    late_normal = d.ingest([mention(REFUND, "late", at=later)])[0]
+    critical = d.ingest([mention(SAFETY, "critical", at=later)])[0]
+    influencer = d.ingest([mention(REFUND, "influencer", followers=50_000, at=later)])[0]
+    opinion = d.ingest([mention(OPINION, "opinion", at=later)])[0]
     order = list(d.queue)
     # critical (15 min) first; then the normal ones by deadline: the one posted 30 min earlier
     # is due first; at the same deadline the influencer's higher score wins.
@@ -57,7 +58,7 @@ def test_queue_orders_by_deadline_then_score_then_age() -> None:
     assert critical.alert == "critical" and late_normal.alert is None
 
 
-def test_opening_never_clears_needs_reply() -> None:
+def test_opening_never_clears_needs_reply(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     assert d.conversations[cid].unread
@@ -66,7 +67,7 @@ def test_opening_never_clears_needs_reply() -> None:
     assert not conv.unread and conv.needs_reply and cid in d.queue
 
 
-def test_reply_goes_to_outbox_and_clears_needs_reply() -> None:
+def test_reply_goes_to_outbox_and_clears_needs_reply(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(DISRUPTION)])[0].conv_id
     ev = d.reply(cid, "Sorry Amy, updates are at https://status.northline.example")
@@ -80,7 +81,7 @@ def test_reply_goes_to_outbox_and_clears_needs_reply() -> None:
     assert list(d.queue) == [other, cid]
 
 
-def test_reply_in_a_dm_conversation_is_a_dm() -> None:
+def test_reply_in_a_dm_conversation_is_a_dm(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention("hi, question about my trip", channel="direct")])[0].conv_id
     ev = d.reply(cid, "Happy to help, what's the question?")
@@ -97,7 +98,7 @@ def test_reply_in_a_dm_conversation_is_a_dm() -> None:
         ("   ", "empty"),
     ],
 )
-def test_reply_refusals(text: str, reason: str) -> None:
+def test_reply_refusals(make_desk, text: str, reason: str) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     with pytest.raises(ActionRefused) as err:
@@ -107,14 +108,14 @@ def test_reply_refusals(text: str, reason: str) -> None:
     assert d.outbox.items == {}
 
 
-def test_personal_data_allowed_in_a_dm() -> None:
+def test_personal_data_allowed_in_a_dm(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention("my card was charged twice", channel="direct")])[0].conv_id
     d.reply(cid, "I can see card 4539 1488 0343 6467 was charged twice; refund on its way")
     assert not d.conversations[cid].needs_reply
 
 
-def test_outgrown_reply_asks_first() -> None:
+def test_outgrown_reply_asks_first(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     seen = d.open(cid)
@@ -126,7 +127,7 @@ def test_outgrown_reply_asks_first() -> None:
     assert not d.conversations[cid].needs_reply
 
 
-def test_take_offline_sends_bridge_and_dm() -> None:
+def test_take_offline_sends_bridge_and_dm(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention("refund please, booking ref NL-482913")])[0].conv_id
     s = d.suggestion(cid)
@@ -142,7 +143,7 @@ def test_take_offline_sends_bridge_and_dm() -> None:
     assert ev2.details["channel"] == "direct"
 
 
-def test_take_offline_refuses_personal_data_in_the_public_bridge() -> None:
+def test_take_offline_refuses_personal_data_in_the_public_bridge(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     with pytest.raises(ActionRefused) as err:
@@ -150,7 +151,7 @@ def test_take_offline_refuses_personal_data_in_the_public_bridge() -> None:
     assert "public reply" in str(err.value)
 
 
-def test_handoff_opens_case_ids_that_are_never_reused() -> None:
+def test_handoff_opens_case_ids_that_are_never_reused(make_desk) -> None:
     d = make_desk()
     a = d.ingest([mention(SAFETY, "a")])[0].conv_id
     b = d.ingest([mention(SAFETY, "b")])[0].conv_id
@@ -165,9 +166,8 @@ def test_handoff_opens_case_ids_that_are_never_reused() -> None:
         d.handoff(a, "nonexistent")
 
 
-def test_resolve_with_close_the_loop_and_reopen() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_resolve_with_close_the_loop_and_reopen(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.reply(cid, "Refund issued")
     ev = d.resolve(cid, "Glad we could sort this out, Amy!")
@@ -189,9 +189,8 @@ def test_resolve_with_close_the_loop_and_reopen() -> None:
     assert len(d.history(r2.conv_id)) > 3  # the history spans both conversations
 
 
-def test_snooze_wakes_on_time_and_on_new_message() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_snooze_wakes_on_time_and_on_new_message(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     with pytest.raises(ActionRefused):
         d.snooze(cid, clock.now - timedelta(minutes=1))
@@ -208,7 +207,7 @@ def test_snooze_wakes_on_time_and_on_new_message() -> None:
     assert d.conversations[cid].status == OPEN
 
 
-def test_ignore_keeps_everything() -> None:
+def test_ignore_keeps_everything(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(SPAM, "bot")])[0].conv_id
     assert d.suggestion(cid).action == "ignore"
@@ -217,7 +216,7 @@ def test_ignore_keeps_everything() -> None:
     assert len(d.mentions_of(cid)) == 1  # nothing deleted
 
 
-def test_assign_tag_note() -> None:
+def test_assign_tag_note(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.assign(cid)
@@ -226,7 +225,7 @@ def test_assign_tag_note() -> None:
     d.tag(cid, "-vip")
     d.note(cid, "Customer called the helpline as well")
     conv = d.conversations[cid]
-    assert conv.assigned == "agent" and conv.tags == ["refund-2026"]
+    assert conv.assigned == d.agent == "tester" and conv.tags == ["refund-2026"]
     assert conv.notes == ["Customer called the helpline as well"]
     assert d.profile(cid)["tags"] == ["refund-2026"]
     assert conv.needs_reply  # none of these answer the customer
@@ -234,9 +233,8 @@ def test_assign_tag_note() -> None:
         d.note(cid, " ")
 
 
-def test_undo_every_action_in_turn() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_undo_every_action_in_turn(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.reply(cid, "On it")
     d.snooze(cid, clock.now + timedelta(hours=1))
@@ -261,7 +259,7 @@ def test_undo_every_action_in_turn() -> None:
     assert {i["status"] for i in d.outbox.items.values()} == {"cancelled"}
 
 
-def test_undo_refused_once_posted() -> None:
+def test_undo_refused_once_posted(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     ev = d.reply(cid, "Refund issued")
@@ -273,7 +271,7 @@ def test_undo_refused_once_posted() -> None:
     assert not d.conversations[cid].needs_reply
 
 
-def test_undo_is_per_agent_and_per_conversation() -> None:
+def test_undo_is_per_agent_and_per_conversation(make_desk) -> None:
     d = make_desk()
     a = d.ingest([mention(REFUND, "a")])[0].conv_id
     b = d.ingest([mention(REFUND, "b")])[0].conv_id
@@ -285,7 +283,7 @@ def test_undo_is_per_agent_and_per_conversation() -> None:
     assert d.undo(agent="ben").details["undid"] and d.conversations[b].notes == ["mine too"]
 
 
-def test_accept_does_the_suggestion_in_one_undoable_step() -> None:
+def test_accept_does_the_suggestion_in_one_undoable_step(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(SAFETY)])[0].conv_id
     events = d.accept(cid)
@@ -293,7 +291,7 @@ def test_accept_does_the_suggestion_in_one_undoable_step() -> None:
     conv = d.conversations[cid]
     assert conv.offline and conv.team == "safety" and conv.case_id == "CASE-00001"
     dm = next(i for i in d.outbox.items.values() if i["kind"] == "dm")
-    assert "CASE-00001" in dm["text"] or "{case_id}" not in dm["text"]
+    assert "case CASE-00001" in dm["text"] and "{" not in dm["text"]
     d.undo()
     conv = d.conversations[cid]
     assert not conv.offline and conv.team is None and conv.needs_reply
@@ -304,12 +302,12 @@ def test_accept_does_the_suggestion_in_one_undoable_step() -> None:
     assert [e.kind for e in d.accept(sp)] == ["ignore"]
 
 
-def test_deadline_follow_up_never_resets_the_clock_but_urgent_one_brings_it_forward() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_deadline_follow_up_never_resets_the_clock_but_urgent_one_brings_it_forward(
+        clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     first = d.conversations[cid].deadline
-    assert first == MONDAY_10 + timedelta(hours=4)
+    assert first == EPOCH + timedelta(hours=4)
     clock.advance(hours=1)
     d.ingest([mention("any news on my refund?", at=clock.now)])
     assert d.conversations[cid].deadline == first
@@ -319,9 +317,8 @@ def test_deadline_follow_up_never_resets_the_clock_but_urgent_one_brings_it_forw
     assert conv.urgency == "critical"
 
 
-def test_tick_warns_once_at_75_percent_and_counts_breaches() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_tick_warns_once_at_75_percent_and_counts_breaches(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(SAFETY)])[0].conv_id  # 15 minutes, 24x7
     clock.advance(minutes=11)
     assert d.tick() == []
@@ -336,9 +333,9 @@ def test_tick_warns_once_at_75_percent_and_counts_breaches() -> None:
     assert d.time_left(d.conversations[cid]) < timedelta(0)
 
 
-def test_office_hours_deadline_counts_only_open_time() -> None:
+def test_office_hours_deadline_counts_only_open_time(make_desk) -> None:
     # Friday 19:30 London: a normal (4 h, office-hours) item is due on the next open day.
-    friday_evening = MONDAY_10 + timedelta(days=4, hours=9, minutes=30)
+    friday_evening = EPOCH + timedelta(days=4, hours=9, minutes=30)
     clock = Clock(friday_evening)
     d = make_desk(clock=clock)
     cid = d.ingest([mention(REFUND, at=friday_evening)])[0].conv_id
@@ -348,7 +345,7 @@ def test_office_hours_deadline_counts_only_open_time() -> None:
     assert oh.elapsed(friday_evening, conv.deadline) == timedelta(hours=4)
 
 
-def test_edit_and_delete_from_the_source() -> None:
+def test_edit_and_delete_from_the_source(make_desk) -> None:
     d = make_desk()
     m = mention("what time is the next train", mid="e1")
     cid = d.ingest([m])[0].conv_id
@@ -364,7 +361,7 @@ def test_edit_and_delete_from_the_source() -> None:
     assert d.mentions[m.key].text == SAFETY  # the record is kept
 
 
-def test_views_follow_changes() -> None:
+def test_views_follow_changes(make_desk) -> None:
     d = make_desk()
     view = d.view(lambda c: c.status == OPEN and c.category == "refund")
     a = d.ingest([mention(REFUND, "a")])[0].conv_id
@@ -375,10 +372,9 @@ def test_views_follow_changes() -> None:
     d.drop_view(view)
 
 
-def test_state_survives_restart(tmp_path) -> None:
-    clock = Clock()
+def test_state_survives_restart(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     a = d.ingest([mention(SAFETY, "a")])[0].conv_id
     b = d.ingest([mention(REFUND, "b")])[0].conv_id
     c = d.ingest([mention(DISRUPTION, "c")])[0].conv_id
@@ -397,7 +393,7 @@ def test_state_survives_restart(tmp_path) -> None:
     store.close()
 
     store2 = Store(tmp_path)
-    d2 = make_desk(store2, clock)
+    d2 = make_desk(store2)
     after = {cid: (v.status, v.needs_reply, v.offline, v.team, v.case_id, v.tags, v.notes,
                    v.deadline, v.snoozed_until, v.unread) for cid, v in d2.conversations.items()}
     assert after == before
@@ -414,10 +410,9 @@ def test_state_survives_restart(tmp_path) -> None:
     store2.close()
 
 
-def test_checkpoint_archives_handled_conversations(tmp_path) -> None:
-    clock = Clock()
+def test_checkpoint_archives_handled_conversations(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     a = d.ingest([mention(REFUND, "a")])[0].conv_id
     b = d.ingest([mention(REFUND, "b")])[0].conv_id
     d.resolve(a)
@@ -431,7 +426,7 @@ def test_checkpoint_archives_handled_conversations(tmp_path) -> None:
     assert archived == {a}
     store.close()
     store2 = Store(tmp_path)
-    d2 = make_desk(store2, clock)
+    d2 = make_desk(store2)
     assert set(d2.conversations) == {b}
     # the customer's earlier contacts are remembered for repeat-contact rules
     assert len(d2.customers["demo|a"]["contacts"]) == 1
@@ -440,12 +435,11 @@ def test_checkpoint_archives_handled_conversations(tmp_path) -> None:
     store2.close()
 
 
-def test_counts_match_a_full_scan_through_random_actions() -> None:
+def test_counts_match_a_full_scan_through_random_actions(clock, make_desk) -> None:
     import random
 
     rng = random.Random(5)
-    clock = Clock()
-    d = make_desk(clock=clock)
+    d = make_desk()
     texts = [SAFETY, REFUND, DISRUPTION, OPINION, SPAM, "thanks!", "hello?"]
 
     def scan() -> dict[str, int]:
@@ -486,7 +480,7 @@ def test_counts_match_a_full_scan_through_random_actions() -> None:
 # ---- regressions found in review -------------------------------------------------------------
 
 
-def test_snooze_is_refused_on_closed_conversations() -> None:
+def test_snooze_is_refused_on_closed_conversations(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.resolve(cid)
@@ -494,10 +488,9 @@ def test_snooze_is_refused_on_closed_conversations() -> None:
         d.snooze(cid, d.clock() + timedelta(hours=1))
 
 
-def test_snooze_wake_up_is_recorded_so_restart_folds_the_same(tmp_path) -> None:
-    clock = Clock()
+def test_snooze_wake_up_is_recorded_so_restart_folds_the_same(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.snooze(cid, clock.now + timedelta(minutes=30))
     clock.advance(hours=1)
@@ -508,26 +501,25 @@ def test_snooze_wake_up_is_recorded_so_restart_folds_the_same(tmp_path) -> None:
     # a wake-up is not the agent's to undo: undo takes back the snooze itself
     assert d.undo().details["kinds"] == ["snooze"]
     store.close()
-    d2 = make_desk(Store(tmp_path), clock)
+    d2 = make_desk(Store(tmp_path))
     assert d2.conversations[cid].status == OPEN and cid in d2.queue
     d2.store.close()
 
 
-def test_snooze_that_ran_out_while_closed_wakes_on_start(tmp_path) -> None:
-    clock = Clock()
+def test_snooze_that_ran_out_while_closed_wakes_on_start(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.snooze(cid, clock.now + timedelta(minutes=30))
     store.close()
     clock.advance(hours=2)
-    d2 = make_desk(Store(tmp_path), clock)
+    d2 = make_desk(Store(tmp_path))
     assert d2.conversations[cid].status == OPEN and cid in d2.queue
     assert d2.counts()["snoozed"] == 0
     d2.store.close()
 
 
-def test_a_case_number_told_to_the_customer_is_reserved() -> None:
+def test_a_case_number_told_to_the_customer_is_reserved(make_desk) -> None:
     d = make_desk()
     a = d.ingest([mention(REFUND, "amy", channel="direct")])[0].conv_id
     sug = d.suggestion(a)
@@ -541,7 +533,7 @@ def test_a_case_number_told_to_the_customer_is_reserved() -> None:
     assert d.conversations[b].case_id == "CASE-00002"
 
 
-def test_handoff_keeps_the_conversations_case() -> None:
+def test_handoff_keeps_the_conversations_case(make_desk) -> None:
     d = make_desk()
     a = d.ingest([mention(SAFETY)])[0].conv_id
     d.handoff(a, "safety")
@@ -551,7 +543,7 @@ def test_handoff_keeps_the_conversations_case() -> None:
     assert d.peek_case_id() == "CASE-00002"
 
 
-def test_accept_twice_does_not_send_twice() -> None:
+def test_accept_twice_does_not_send_twice(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(DISRUPTION)])[0].conv_id
     d.accept(cid)
@@ -560,9 +552,8 @@ def test_accept_twice_does_not_send_twice() -> None:
     assert len(d.outbox.items) == 1
 
 
-def test_undo_refused_when_a_send_was_attempted() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_undo_refused_when_a_send_was_attempted(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     ev = d.reply(cid, "On it")
     (item,) = d.outbox.for_event(ev.id)
@@ -573,9 +564,8 @@ def test_undo_refused_when_a_send_was_attempted() -> None:
     assert d.outbox.items[item["id"]]["status"] == "pending"
 
 
-def test_undo_only_reaches_back_one_hour() -> None:
-    clock = Clock()
-    d = make_desk(clock=clock)
+def test_undo_only_reaches_back_one_hour(clock, make_desk) -> None:
+    d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     d.note(cid, "old note")
     clock.advance(hours=2)
@@ -583,10 +573,9 @@ def test_undo_only_reaches_back_one_hour() -> None:
         d.undo()
 
 
-def test_undo_refused_when_last_action_was_archived(tmp_path) -> None:
-    clock = Clock()
+def test_undo_refused_when_last_action_was_archived(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     a = d.ingest([mention(REFUND, "amy")])[0].conv_id
     b = d.ingest([mention(SAFETY, "bob")])[0].conv_id
     d.handoff(b, "safety", "CCTV")
@@ -600,10 +589,9 @@ def test_undo_refused_when_last_action_was_archived(tmp_path) -> None:
     store.close()
 
 
-def test_archived_mentions_delivered_again_are_not_refiled(tmp_path) -> None:
-    clock = Clock()
+def test_archived_mentions_delivered_again_are_not_refiled(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     m = mention(DISRUPTION, "amy", mid="109")
     a = d.ingest([m])[0].conv_id
     d.reply(a, "Sorry, updates at the status page")
@@ -614,16 +602,16 @@ def test_archived_mentions_delivered_again_are_not_refiled(tmp_path) -> None:
     clock.advance(days=2)
     d.checkpoint()
     store.close()
-    d2 = make_desk(Store(tmp_path), clock)
+    d2 = make_desk(Store(tmp_path))
     assert d2.ingest([mention(DISRUPTION, "amy", mid="109")]) == []  # a source's first page
     assert d2.counts()["needs_reply"] == 0 and list(d2.queue) == []
     d2.store.close()
 
 
-def test_ids_are_not_reused_after_a_crash_between_archive_and_snapshot(tmp_path) -> None:
-    clock = Clock()
+def test_ids_are_not_reused_after_a_crash_between_archive_and_snapshot(clock, make_desk,
+                                                                       tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     d.ingest([mention(REFUND, "amy")])
     b = d.ingest([mention(SAFETY, "bob")])[0].conv_id
     d.handoff(b, "safety")
@@ -637,28 +625,28 @@ def test_ids_are_not_reused_after_a_crash_between_archive_and_snapshot(tmp_path)
     with pytest.raises(SystemExit):
         d.checkpoint()
     store.close()
-    d2 = make_desk(Store(tmp_path), clock)
+    d2 = make_desk(Store(tmp_path))
     new = d2.ingest([mention(REFUND, "cat")])[0].conv_id
     assert new == "3"
     assert d2.handoff(new, "refunds").details["case_id"] == "CASE-00002"
     d2.store.close()
 
 
-def test_a_mention_the_rules_cannot_triage_is_skipped_and_the_rest_kept(tmp_path) -> None:
+def test_a_mention_the_rules_cannot_triage_is_skipped_and_the_rest_kept(make_desk,
+                                                                        tmp_path) -> None:
     store = Store(tmp_path)
     d = make_desk(store)
     good = mention(SAFETY, "sam")
-    bad = mention(REFUND, "far", at=MONDAY_10.replace(year=9999, month=12, day=31, hour=23))
+    bad = mention(REFUND, "far", at=EPOCH.replace(year=9999, month=12, day=31, hour=23))
     results = d.ingest([good, bad])
     assert [r.mention.key for r in results] == [good.key] and d.rejected == 1
     assert store.stats()["buffered_ops"] == 0  # flushed
     store.close()
 
 
-def test_current_conversation_after_archiving_a_newer_one(tmp_path) -> None:
-    clock = Clock()
+def test_current_conversation_after_archiving_a_newer_one(clock, make_desk, tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     first = d.ingest([mention(REFUND, "amy")])[0].conv_id
     d.resolve(first)
     clock.advance(days=2)
@@ -669,15 +657,15 @@ def test_current_conversation_after_archiving_a_newer_one(tmp_path) -> None:
     d.snooze(second, clock.now + timedelta(hours=1))
     live = d.ingest([mention(REFUND, "amy", at=clock.now)])[0].conv_id
     store.close()
-    d2 = make_desk(Store(tmp_path), clock)
+    d2 = make_desk(Store(tmp_path))
     assert d2.current["demo|amy"] == d.current["demo|amy"] == live
     d2.store.close()
 
 
-def test_maintain_checkpoints_hourly_and_archives_what_was_handled(tmp_path) -> None:
-    clock = Clock()
+def test_maintain_checkpoints_hourly_and_archives_what_was_handled(clock, make_desk,
+                                                                   tmp_path) -> None:
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     a = d.ingest([mention(REFUND, "amy")])[0].conv_id
     d.resolve(a)
     clock.advance(minutes=30)

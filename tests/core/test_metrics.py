@@ -26,16 +26,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from deskkit import Clock, make_desk, mention
+from conftest import Clock
+from deskkit import mention
 from shiftkit import MIN, NOW, SINCE, T, build_shift, deliver_all
 
 from tui.core.metrics import (
     archived_records,
     collect,
     compute,
+    episodes,
     median,
     p90,
-    replay,
     sentiment,
     shift_metrics,
 )
@@ -58,18 +59,18 @@ def test_triage_of_the_fixture_is_what_the_table_says(shift: Any) -> None:
 def test_episodes_follow_answers_undo_and_reopening(shift: Any) -> None:
     desk, _, ids = shift
     recs = {r.id: r for r in collect(desk, SINCE)}
-    ann, _ = replay(recs[ids["ann"]])
+    ann, _ = episodes(recs[ids["ann"]], desk.rules.levels)
     assert [(e.start, e.answered_at, e.closed_at, e.reopened) for e in ann] == [
         (T(3, 9), T(3, 9, 20), T(3, 10), False), (T(3, 10, 30), T(3, 10, 50), None, True)]
-    cat, _ = replay(recs[ids["cat"]])
+    cat, _ = episodes(recs[ids["cat"]], desk.rules.levels)
     # the undone reply at 10:05 answered nobody: the hand-off at 10:30 is the first answer
     assert (cat[0].answered_at, cat[0].answer_kind, cat[0].deadline) == (
         T(3, 10, 30), "handoff", T(3, 10, 15))
     assert cat[0].sla(NOW) == "miss"
-    dan, _ = replay(recs[ids["dan"]])
+    dan, _ = episodes(recs[ids["dan"]], desk.rules.levels)
     assert dan[0].snoozes == 1 and dan[0].sla(NOW) == "miss"
     assert dan[0].sla(T(3, 14)) == "pending"  # snoozed or not, the clock ran
-    assert replay(recs[ids["fay"]])[0] == []
+    assert episodes(recs[ids["fay"]], desk.rules.levels)[0] == []
 
 
 def test_every_figure_matches_the_hand_computed_value(shift: Any) -> None:
@@ -112,7 +113,7 @@ def test_window_excludes_earlier_episodes(shift: Any) -> None:
     assert m.resolved == 1 and m.mentions == 2
 
 
-def test_office_clock_across_a_weekend_and_24x7_at_night() -> None:
+def test_office_clock_across_a_weekend_and_24x7_at_night(make_desk) -> None:
     clock = Clock(datetime(2025, 3, 7, 19, 0, tzinfo=UTC))  # a Friday
     desk = make_desk(None, clock)
     refund = desk.ingest([mention("refund please", "kim", at=clock.now)])[0].conv_id
@@ -128,7 +129,7 @@ def test_office_clock_across_a_weekend_and_24x7_at_night() -> None:
     assert (m.sla["normal"].hits, m.sla["critical"].misses) == (1, 1)
 
 
-def test_archived_conversations_still_count(tmp_path: Any) -> None:
+def test_archived_conversations_still_count(make_desk, tmp_path: Any) -> None:
     store = Store(tmp_path / "data")
     desk, clock, ids = build_shift(store)
     before = shift_metrics(desk, SINCE, NOW).to_dict()
@@ -185,7 +186,7 @@ def test_percentiles() -> None:
     assert p90([5.0]) == 5.0
 
 
-def test_closing_without_an_answer_and_ignoring() -> None:
+def test_closing_without_an_answer_and_ignoring(make_desk) -> None:
     clock = Clock(T(3, 9))
     desk = make_desk(None, clock)
     early = desk.ingest([mention("where do I change my booking?", "joy", at=clock.now)])[0]

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Clock
+from deskkit import mention
 
-from tests.deskkit import Clock, make_desk, mention
 from tui.core.desk import SNOOZED, ActionRefused, Desk
 from tui.core.store import Store
 
@@ -109,11 +110,11 @@ def act(d: Desk, rng: random.Random, clock: Clock, step: int) -> None:
 
 @pytest.mark.parametrize("crash", [False, True], ids=["clean", "kill-9"])
 @pytest.mark.parametrize("seed", range(6))
-def test_restart_rebuilds_the_same_desk(tmp_path: Path, seed: int, crash: bool) -> None:
+def test_restart_rebuilds_the_same_desk(clock, make_desk, tmp_path: Path, seed: int,
+                                        crash: bool) -> None:
     rng = random.Random(seed)
-    clock = Clock()
     store = Store(tmp_path)
-    d = make_desk(store, clock)
+    d = make_desk(store)
     for step in range(300):
         clock.advance(minutes=rng.choice([0, 0, 1, 5, 30, 120, 600]))
         try:
@@ -127,7 +128,7 @@ def test_restart_rebuilds_the_same_desk(tmp_path: Path, seed: int, crash: bool) 
                 store._buffer.clear()  # kill -9: whatever was not flushed is gone
             store.close()
             store = Store(tmp_path)
-            d = make_desk(store, clock)
+            d = make_desk(store)
             d.tick()
             assert state(d, crash) == before, f"seed {seed}, step {step}"
     store.close()

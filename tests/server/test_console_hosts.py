@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from app_fixtures import make_app, make_desk, screen_text
+from app_fixtures import make_app, screen_text
 from serverkit import cli
 
 from tui.cli.actions import execute
 
 
-async def test_cli_acts_through_the_console_that_holds_the_desk(desk_dir: Path) -> None:
-    desk = make_desk(desk_dir, n=5)
+async def test_cli_acts_through_the_console_that_holds_the_desk(desk_dir: Path,
+                                                              make_desk) -> None:
+    desk = make_desk(data_dir=desk_dir, demo=5)
     conv = desk.queue[0]
     app = make_app(desk, serve=execute)
     async with app.run_test(size=(100, 30)) as pilot:

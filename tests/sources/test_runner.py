@@ -143,10 +143,10 @@ async def test_with_the_real_desk_mentions_are_triaged_and_replies_go_out(tmp_pa
     from tui.core.replies import load_replies
     from tui.core.rules import load_rules
     from tui.core.store import Store
-    from tui.setup.boot import PACKAGED
+    from tui.setup.boot import packaged_file
 
-    replies = load_replies(PACKAGED / "replies.yaml")
-    rules = load_rules(PACKAGED / "rules.yaml", reply_keys=set(replies.keys))
+    replies = load_replies(packaged_file("replies.yaml"))
+    rules = load_rules(packaged_file("rules.yaml"), reply_keys=set(replies.keys))
     store = Store(tmp_path / "data")
     desk = Desk(rules, replies, store, agent="sam", undo_seconds=0)
     with FakeMastodon() as fake:
@@ -228,8 +228,7 @@ def test_ingest_command_prints_one_json_line_per_mention(tmp_path, monkeypatch, 
     assert "unknown source 'gopher:x'" in capsys.readouterr().err
 
 
-async def test_the_runner_lets_the_desk_checkpoint_while_it_runs(tmp_path):
-    from tests.deskkit import make_desk
+async def test_the_runner_lets_the_desk_checkpoint_while_it_runs(make_desk, tmp_path):
     from tui.core.store import Store
 
     store = Store(tmp_path)

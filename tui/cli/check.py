@@ -15,17 +15,8 @@ from typing import Any
 from ..core.replies import RepliesError, load_replies
 from ..core.rules import RulesError, load_rules
 from ..core.yamlfile import Problem
+from ..setup.boot import default_file
 from ..setup.config import validate as validate_config
-
-_PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def default_path(name: str) -> Path:
-    """``./name`` when it exists (a team's own copy), else the copy shipped in tui/data/."""
-    local = Path.cwd() / name
-    if local.exists():
-        return Path(name)
-    return _PACKAGE_DATA / name
 
 
 def check_files(rules_path: Path | str, replies_path: Path | str,
@@ -67,8 +58,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rules_path = args.rules or default_path("rules.yaml")
-    replies_path = args.replies or default_path("replies.yaml")
+    rules_path = args.rules or default_file("rules.yaml")
+    replies_path = args.replies or default_file("replies.yaml")
     problems = check_files(rules_path, replies_path, getattr(args, "config", None))
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -34,7 +34,7 @@ import itertools
 import json
 import operator
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -44,7 +44,7 @@ from ..core.metrics import (
     MentionRow,
     collect,
     collect_parts,
-    replay,
+    episodes,
     shift_metrics,
 )
 from ..core.model import DIRECT, PUBLIC
@@ -259,8 +259,8 @@ def _section(w: Callable[[str], Any], title: str, rows: list[dict[str, Any]],
 # ==== the audit export =========================================================================
 
 
-def export_rows(records: Iterable[ConvRecord], since: datetime | None = None
-                ) -> Iterator[dict]:
+def export_rows(records: Iterable[ConvRecord], levels: Mapping[str, Any],
+                since: datetime | None = None) -> Iterator[dict]:
     """Audit records (see ``EXPORT_FIELDS``), oldest first: conversations, customer mentions,
     agent events (with the rule that governed the conversation when they were done) and
     outbox posts."""
@@ -268,7 +268,7 @@ def export_rows(records: Iterable[ConvRecord], since: datetime | None = None
     order = {"conversation": 0, "mention": 1, "event": 2, "outbox": 3}
     since_iso = iso(since) if since is not None else ""
     for rec in records:
-        _, governing = replay(rec)
+        _, governing = episodes(rec, levels)
         agents: dict[str, str] = {}
         team = case_id = None
         offline = False
@@ -434,9 +434,9 @@ def build_review(desk: Any, since: datetime, now: datetime | None = None,
         records = collect(desk, since)
     out = []
     for rec in records:
-        episodes, _ = replay(rec)
+        found, _ = episodes(rec, desk.rules.levels)
         reasons: list[dict[str, Any]] = []
-        for ep in episodes:
+        for ep in found:
             if not since <= ep.start <= now:
                 continue
             if ep.sla(now) == "miss":
@@ -547,7 +547,7 @@ def export(desk: Any, since_text: str | None, fmt: str, out: TextIO) -> int:
     since = parse_since(since_text, desk.clock()) if since_text else None
     # Streamed part by part: one archive month's documents in memory at a time.
     rows = itertools.chain.from_iterable(
-        export_rows(part, since) for part in collect_parts(desk, since))
+        export_rows(part, desk.rules.levels, since) for part in collect_parts(desk, since))
     with paused_gc():
         return write_export(rows, fmt, out)
 

@@ -57,6 +57,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _load_policy(args: argparse.Namespace, err: TextIO) -> Any:
     """The rules, validated against the replies' keys when a replies file is available."""
+    from ..core.replies import RepliesError, load_replies
     from ..core.rules import RulesError, load_rules
 
     rules_path = Path(getattr(args, "rules", None) or default_file("rules.yaml"))
@@ -67,20 +68,15 @@ def _load_policy(args: argparse.Namespace, err: TextIO) -> Any:
         return None
     reply_keys = None
     if replies_arg or replies_path.is_file():
+        if not replies_path.is_file():
+            print(f"mentiondesk triage: {replies_path}: no such replies file", file=err)
+            return None
         try:
-            from ..core.replies import RepliesError, load_replies
-        except ImportError:  # replies support not installed: skip the cross-check
-            load_replies = None
-        if load_replies is not None:
-            if not replies_path.is_file():
-                print(f"mentiondesk triage: {replies_path}: no such replies file", file=err)
-                return None
-            try:
-                reply_keys = set(load_replies(replies_path).keys)
-            except RepliesError as e:
-                for problem in e.problems:
-                    print(problem, file=err)
-                return None
+            reply_keys = set(load_replies(replies_path).keys)
+        except RepliesError as e:
+            for problem in e.problems:
+                print(problem, file=err)
+            return None
     try:
         return load_rules(rules_path, reply_keys=reply_keys)
     except RulesError as e:

@@ -42,9 +42,8 @@ import asyncio
 import logging
 import sys
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any, ClassVar, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -70,10 +69,15 @@ from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
 from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
+from ..core.filters import parse_filter
+from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
 from ..setup.boot import recovery_notes
 from ..sources.base import Source
+from .alerts import AlertBatches, AlertLine
+from .keys import DESK_KEYS, help_sections
+from .palette import DeskCommands
 from .screens import (
     ActionModal,
     ComposerScreen,
@@ -85,123 +89,16 @@ from .screens import (
     ResolveScreen,
     SnoozeScreen,
     filter_help,
-    parse_filter,
 )
+from .stats_screen import StatsScreen
+from .threads import THREAD_TIMEOUT, Fetched, ThreadCache
 
 log = logging.getLogger("mentiondesk.console")
 
-# (binding id, key, action, footer label, description, shown in the footer)
-DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
-    ("desk.next", "n", "next", "Next", "Jump to the most urgent", True),
-    ("desk.reply", "r", "reply", "Reply", "Reply (composer, canned replies)", True),
-    ("desk.offline", "o", "offline", "Offline", "Take offline (public bridge + DM)", True),
-    ("desk.handoff", "h", "handoff", "Hand off", "Hand off to a team (case id)", True),
-    ("desk.resolve", "e", "resolve", "Resolve", "Resolve (optional close-the-loop)", True),
-    ("desk.snooze", "s", "snooze", "Snooze", "Snooze (30m, 1h, 4h, tomorrow)", False),
-    ("desk.ignore", "x", "ignore", "Spam", "Mark spam / ignore", False),
-    ("desk.assign", "a", "assign", "Assign", "Assign to me", False),
-    ("desk.tag", "t", "tag", "Tag", "Tag (-tag removes)", False),
-    ("desk.note", "m", "note", "Note", "Add an internal note", False),
-    ("desk.undo", "u", "undo", "Undo", "Undo my last action", True),
-    ("desk.filter", "slash", "filter", "Filter", "Filter the queue", True),
-    ("desk.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", False),
-    ("desk.accept", "A", "accept", "Accept", "Accept the whole suggested action", True),
-    ("desk.stats", "S", "stats", "Stats", "Shift statistics", False),
-    ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
-    ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
-)
-KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
 DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
-ALERT_COOLDOWN = 5.0  # at most one toast (and one bell) per kind of alert in this time
-ALERT_NAMED = 6  # conversations named in a summary toast; the count covers the rest
-THREAD_TIMEOUT = 8.0  # seconds a thread fetch may take before the pane says it is unavailable
-THREAD_CACHE = 300  # threads kept (per mention); going back to one does not fetch it again
-THREAD_RETRY = 30.0  # a failed fetch is tried again when its conversation is shown after this
 
 
 PaneT = TypeVar("PaneT", bound=Widget)
-
-
-@dataclass(slots=True)
-class Alert:
-    """One alert: who (``#12 @casey (safety)``) and what (the message, may be empty)."""
-
-    who: str
-    what: str = ""
-
-
-@dataclass(slots=True)
-class AlertBatch:
-    """Alerts of one kind waiting for their toast."""
-
-    title: str  # "CRITICAL"
-    noun: str  # "new critical", for the summary: "3 new critical"
-    severity: str
-    pending: list[Alert] = field(default_factory=list)
-    last_shown: float = float("-inf")  # time.monotonic() of the last toast
-    timer: Timer | None = None
-
-    def summary(self, alerts: list[Alert]) -> str:
-        """One alert in full; several as a count and the first few by name."""
-        if len(alerts) == 1:
-            a = alerts[0]
-            return f"{self.title} {a.who}" + (f": {a.what}" if a.what else "")
-        named = ", ".join(a.who for a in alerts[:ALERT_NAMED])
-        more = len(alerts) - ALERT_NAMED
-        return (f"{self.title}: {len(alerts)} {self.noun} — {named}"
-                + (f", and {more} more" if more > 0 else "") + " (n: most urgent first)")
-
-
-@dataclass(slots=True, frozen=True)
-class Fetched:
-    """What a source answered for one mention's thread: its posts, or why there are none."""
-
-    posts: tuple[Mention, ...] = ()
-    reason: str | None = None  # set when the fetch failed (server text: data)
-    at: float = 0.0  # time.monotonic() of the answer
-
-
-class ThreadCache:
-    """Fetched threads by mention key; the least recently shown is dropped beyond ``size``."""
-
-    def __init__(self, size: int = THREAD_CACHE) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Fetched] = OrderedDict()
-
-    def get(self, key: str) -> Fetched | None:
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key: str, item: Fetched) -> None:
-        self._items[key] = item
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class DeskCommands(Provider):
-    """The command palette (ctrl+p): every desk action by name."""
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for _id, _key, action, _label, description, _show in DESK_KEYS:
-            score = matcher.match(description)
-            if score > 0:
-                yield Hit(score, matcher.highlight(description),
-                          partial(self.app.trigger, action), help=f"action: {action}")
-
-    async def discover(self) -> Hits:
-        for _id, _key, action, _label, description, _show in DESK_KEYS:
-            yield DiscoveryHit(description, partial(self.app.trigger, action),
-                               help=f"action: {action}")
 
 
 class MainScreen(Screen):
@@ -217,13 +114,15 @@ class MainScreen(Screen):
     def __init__(self, desk: Desk) -> None:
         super().__init__(id="main")
         self.desk = desk
+        # The loaded rules' level and category names, for the widgets (never hard-coded there).
+        self.labels = Labels.from_rules(desk.rules)
 
     def compose(self) -> ComposeResult:
         with Container(id="panes"):
-            yield QueueView(self.desk, self.desk.queue, id="queue")
+            yield QueueView(self.desk, self.desk.queue, labels=self.labels, id="queue")
             with Vertical(id="detail"):
                 yield ConversationView(id="conversation")
-                yield SuggestionView(id="suggestion")
+                yield SuggestionView(labels=self.labels, id="suggestion")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
@@ -268,10 +167,8 @@ class MentionDesk(App[int]):
         self._moved_at = float("-inf")  # time.monotonic() of the last cursor move
         self.detail_debounce = DETAIL_DEBOUNCE
         self._arrivals: deque[tuple[float, int]] = deque()
-        self._alerts: dict[str, AlertBatch] = {
-            "critical": AlertBatch("CRITICAL", "new critical", "error"),
-            "at_risk": AlertBatch("AT RISK", "at risk", "warning"),
-        }
+        self.alerts = AlertBatches()
+        self._alert_timers: dict[str, Timer] = {}
         # Critical conversations alerted and not opened yet: the status bar's count, which
         # includes every alert a summary toast did not name.
         self.critical_unread: set[str] = set()
@@ -343,10 +240,9 @@ class MentionDesk(App[int]):
             if callback in listeners:
                 listeners.remove(callback)
         self._cancel_detail()
-        for batch in self._alerts.values():
-            if batch.timer is not None:
-                batch.timer.stop()
-                batch.timer = None
+        for timer in self._alert_timers.values():
+            timer.stop()
+        self._alert_timers.clear()
         self.close_desk()
 
     def close_desk(self) -> None:
@@ -485,8 +381,7 @@ class MentionDesk(App[int]):
             return None
         key, network = mention.key, network_of(mention.source)
         fetched = self.threads.get(key)
-        if fetched is not None and (fetched.reason is None
-                                    or time.monotonic() - fetched.at < THREAD_RETRY):
+        if fetched is not None and not fetched.stale(time.monotonic()):
             self._cancel_thread_fetch()  # the agent moved on: a fetch in flight is not wanted
             if fetched.reason is not None:
                 return Thread(network, "failed", reason=fetched.reason)
@@ -589,7 +484,7 @@ class MentionDesk(App[int]):
         if critical:
             self.critical_unread.update(r.conv_id for r in critical)
             self.alert("critical", [
-                Alert(f"#{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
+                AlertLine(f"#{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
                       f"({r.triage.category})", one_line(r.mention.text, 120))
                 for r in critical])
 
@@ -603,39 +498,35 @@ class MentionDesk(App[int]):
         """Every second: wake snoozes, raise at-risk alerts, redraw the status bar."""
         alerts = self.desk.tick(self.clock())
         if alerts:
-            self.alert("at_risk", [Alert(a.message, "") for a in alerts])
+            self.alert("at_risk", [AlertLine(a.message, "") for a in alerts])
         self.redraw_status()
 
-    def alert(self, kind: str, alerts: list[Alert]) -> None:
+    def alert(self, kind: str, alerts: list[AlertLine]) -> None:
         """Toast and ring for ``alerts`` of ``kind`` ("critical", "at_risk"): at once when this
-        kind was quiet for ``ALERT_COOLDOWN`` s, else together with whatever else arrives
-        before the cooldown ends — one toast, one bell, every alert counted."""
-        batch = self._alerts[kind]
-        batch.pending.extend(alerts)
-        wait = batch.last_shown + ALERT_COOLDOWN - time.monotonic()
+        kind was quiet for its cooldown, else together with whatever else arrives before the
+        cooldown ends — one toast, one bell, every alert counted (:mod:`.alerts`)."""
+        wait = self.alerts.add(kind, alerts)
         if wait <= 0:
             self._show_alerts(kind)
-        elif batch.timer is None:
-            batch.timer = self.set_timer(wait, partial(self._show_alerts, kind),
-                                         name=f"alerts-{kind}")
+        elif kind not in self._alert_timers:
+            self._alert_timers[kind] = self.set_timer(wait, partial(self._show_alerts, kind),
+                                                      name=f"alerts-{kind}")
 
     def flush_alerts(self) -> None:
         """Show the alerts waiting for their cooldown now."""
-        for kind in self._alerts:
+        for kind in self.alerts.batches:
             self._show_alerts(kind)
 
     def _show_alerts(self, kind: str) -> None:
-        batch = self._alerts[kind]
-        if batch.timer is not None:
-            batch.timer.stop()
-            batch.timer = None
-        alerts, batch.pending = batch.pending, []
-        if not alerts:
+        timer = self._alert_timers.pop(kind, None)
+        if timer is not None:
+            timer.stop()
+        toast = self.alerts.take(kind)
+        if toast is None:
             return
-        batch.last_shown = time.monotonic()
         self.rings += 1
         self.bell()
-        self.notify(scrub(batch.summary(alerts), 600), severity=batch.severity,  # type: ignore[arg-type]
+        self.notify(scrub(toast.message, 600), severity=toast.severity,  # type: ignore[arg-type]
                     timeout=10, markup=False)
 
     # ==== commands =============================================================================
@@ -854,32 +745,12 @@ class MentionDesk(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))
 
-    def key_of(self, binding_id: str, default: str) -> str:
-        key = self.keys.get(binding_id, default)
-        return ", ".join(KEY_LABELS.get(k.strip(), k.strip()) for k in key.split(","))
-
     def help_sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        desk_rows = [(self.key_of(bid, key), description, bid)
-                     for bid, key, _action, _label, description, _show in DESK_KEYS]
-        queue_rows = []
-        for b in QueueView.BINDINGS:
-            assert isinstance(b, Binding)
-            queue_rows.append((self.key_of(b.id or "", b.key), b.description, b.id or ""))
-        modal_rows = [("ctrl+s", "Send / confirm in a modal", "modal.submit"),
-                      ("escape", "Close a modal (a reply draft is kept)", "modal.close"),
-                      ("ctrl+f", "Composer: search canned replies", "composer.search"),
-                      ("y / n", "Answer a confirmation", "confirm.yes / confirm.no")]
-        app_rows = [("ctrl+p", "Command palette: every action by name", "command_palette"),
-                    ("ctrl+q", "Quit (saves everything)", "quit")]
-        return [("Desk", desk_rows), ("Queue", queue_rows), ("Modals", modal_rows),
-                ("App", app_rows)]
+        queue = [(b.id or "", b.key, b.description) for b in QueueView.BINDINGS
+                 if isinstance(b, Binding)]
+        return help_sections(self.keys, queue)
 
     def action_stats(self) -> None:
-        try:
-            from .stats_screen import StatsScreen
-        except ImportError:
-            self.say("the statistics screen is not available in this build", "warning")
-            return
         self.push_screen(StatsScreen(self.desk))
 
 

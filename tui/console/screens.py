@@ -29,6 +29,7 @@ from textual.widgets.option_list import Option
 from widgets.safe import assemble, join, one_line, plain
 
 from ..core.desk import ActionRefused, Outgrown
+from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused, network_of
 
@@ -603,65 +604,11 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-# --- the `/` filter ---------------------------------------------------------------------------
-
-FILTER_FIELDS = ("category", "team", "channel", "urgency")
-
-
-def parse_filter(text: str, desk: Any) -> Callable[[Any], bool] | None:
-    """``category:refund team:refunds channel:dm urgency:high words`` → a predicate on open
-    conversations (None for an empty filter).  Raises ValueError naming what is wrong."""
-    wanted: dict[str, set[str]] = {}
-    words: list[str] = []
-    for token in text.split():
-        name, sep, value = token.partition(":")
-        if sep and name.lower() in FILTER_FIELDS:
-            value = value.lower()
-            if name.lower() == "channel":
-                value = {"dm": DIRECT, "pub": PUBLIC, "private": DIRECT}.get(value, value)
-                if value not in (DIRECT, PUBLIC):
-                    raise ValueError(f"channel:{value}? write channel:public or channel:direct")
-            elif name.lower() == "urgency" and value not in desk.rules.levels:
-                raise ValueError(f"urgency:{value}? levels are "
-                                 + ", ".join(desk.rules.levels))
-            elif name.lower() == "team" and value not in desk.rules.teams:
-                raise ValueError(f"team:{value}? teams are " + ", ".join(desk.rules.teams))
-            wanted.setdefault(name.lower(), set()).add(value)
-        elif sep and name and name.isalpha() and name.islower():
-            raise ValueError(f"{name}:? filter by {', '.join(FILTER_FIELDS)} or free text")
-        else:
-            words.append(token.casefold())
-    if not wanted and not words:
-        return None
-
-    def predicate(conv: Any) -> bool:
-        if conv.status != "open":
-            return False
-        if "category" in wanted and conv.category not in wanted["category"]:
-            return False
-        team = conv.team or (conv.triage.team if conv.triage else None)
-        if "team" in wanted and team not in wanted["team"]:
-            return False
-        if "urgency" in wanted and conv.urgency not in wanted["urgency"]:
-            return False
-        latest = desk.latest_mention(conv)
-        if "channel" in wanted and (latest is None or latest.channel not in wanted["channel"]):
-            return False
-        if words:
-            hay = " ".join([conv.handle, conv.category, *(
-                desk.mentions[k].text for _, kind, k in conv.timeline[-20:] if kind == "m")])
-            hay = hay.casefold()
-            return all(w in hay for w in words)
-        return True
-
-    return predicate
-
+# --- the `/` filter (the language itself: tui/core/filters.py) -----------------------------
 
 def filter_help(desk: Any) -> list[Content]:
-    return [
-        assemble(("category:", "bold"), " " + ", ".join(getattr(desk.rules, "categories", []))),
-        assemble(("team:", "bold"), " " + ", ".join(desk.rules.teams)),
-        assemble(("urgency:", "bold"), " " + ", ".join(desk.rules.levels)),
-        assemble(("channel:", "bold"), " public, direct (dm)"),
-        assemble(("other words match the handle and the messages; empty clears", "dim")),
-    ]
+    """What each filter field accepts under the loaded rules, for the filter prompt."""
+    lines = [assemble((f"{name}:", "bold"), " " + ", ".join(values))
+             for name, values in filter_fields(desk.rules)]
+    lines.append(assemble(("other words match the handle and the messages; empty clears", "dim")))
+    return lines

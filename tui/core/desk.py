@@ -1,16 +1,15 @@
-"""The desk: conversations, the queue, agent actions, undo, and the clocks.
+"""The desk: ingest, agent actions, undo, and the read models over its conversations.
 
-A *conversation* groups one customer's mentions (public and direct) with what agents did about
-them.  Its state (open, needs reply, offline, handed off, deadline, ...) is never stored: it is
-folded from its timeline — mentions and non-undone events in the order they happened — so undo
-is simply "mark the event undone and fold again", and a restart rebuilds exactly what was there.
+Its parts, by job: :mod:`.conversation` (conversations, events and the fold of a timeline into
+state — so undo is simply "mark the event undone and fold again", and a restart rebuilds exactly
+what was there), :mod:`.indexes` (deadline indexes for counts and the tick), :mod:`.persist`
+(store documents and the archive plan), :mod:`.queue` (the ordered queue) and :mod:`.outbox`.
 
 Everything the desk reports as done has been flushed to the store's journal first.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,23 +17,33 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sortedcontainers import SortedList
-
-from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
+from . import persist
+from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
+    ACTION_KINDS,
+    ANSWERS,
+    EVENT,
+    IGNORED,
+    MENTION,
+    MONITOR,
+    NEVER,
+    OPEN,
+    RESOLVED,
+    SNOOZED,
+    SYSTEM,
+    Conversation,
+    Event,
+    Fold,
+    counts_as_done,
+    sort_key,
+)
+from .indexes import DeadlineIndex
+from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import ReplyRefused, check_reply, network_of
 
 log = logging.getLogger("mentiondesk.desk")
 
-# Conversation statuses.
-OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-# Event kinds that answer the customer (clear "needs reply").
-ANSWERS = ("reply", "offline", "handoff")
-ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
-                "note")
-NEVER = float("inf")
-SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
@@ -65,84 +74,6 @@ class Outgrown(ActionRefused):
         noun = "message has" if count == 1 else "messages have"
         super().__init__(f"{count} new {noun} arrived since you opened this conversation")
         self.count = count
-
-
-@dataclass(slots=True)
-class Event:
-    id: str
-    conv: str
-    seq: int
-    kind: str  # one of ACTION_KINDS, "undo", or "wake" (recorded by the desk itself)
-    agent: str
-    at: datetime
-    details: dict[str, Any] = field(default_factory=dict)
-    group: str | None = None  # events done as one step (accept) are undone together
-    undone: bool = False
-    os_user: str | None = None  # the OS login behind ``agent`` (set by the desk process)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
-             "agent": self.agent, "at": iso(self.at), "details": self.details,
-             "group": self.group, "undone": self.undone}
-        if self.os_user is not None:
-            d["os_user"] = self.os_user
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(d["id"], d["conv"], d["seq"], d["kind"], d["agent"], parse_time(d["at"]),
-                   d.get("details") or {}, d.get("group"), d.get("undone", False),
-                   d.get("os_user"))
-
-
-@dataclass(slots=True)
-class Conversation:
-    id: str
-    customer: str  # source|handle
-    source: str
-    handle: str
-    created_at: datetime
-    timeline: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, "m"|"e", key)
-    read_seq: int = 0
-    # --- folded state ---
-    status: str = MONITOR
-    pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
-    needs_reply: bool = False
-    triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
-    deadline: datetime | None = None
-    risk_at: datetime | None = None  # 75% of the response time used
-    assigned: str | None = None
-    offline: bool = False
-    team: str | None = None
-    case_id: str | None = None
-    tags: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    snoozed_until: datetime | None = None
-    first_pending_at: datetime | None = None
-    last_activity: datetime | None = None
-    last_mention_seq: int = 0
-    reopened: int = 0
-
-    @property
-    def unread(self) -> bool:
-        return self.last_mention_seq > self.read_seq
-
-    @property
-    def score(self) -> float:
-        return self.triage.score if self.triage else 0.0
-
-    @property
-    def urgency(self) -> str:
-        return self.triage.urgency if self.triage else "none"
-
-    @property
-    def category(self) -> str:
-        return self.triage.category if self.triage else "general"
-
-    def header(self) -> dict[str, Any]:
-        return {"id": self.id, "customer": self.customer, "source": self.source,
-                "handle": self.handle, "created_at": iso(self.created_at),
-                "read_seq": self.read_seq}
 
 
 @dataclass(slots=True)
@@ -223,24 +154,12 @@ class Desk:
         self.outbox = Outbox(store, clock)
         self.listeners: list[Callable[[set[str]], None]] = []
         self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
-        self._risk_heap: list[tuple[float, str, float]] = []
-        self._alerted: dict[str, float] = {}  # conv id -> deadline already warned about
-        self._pushed: dict[str, tuple[float, float]] = {}  # last (risk, deadline) on the heap
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         self.last_checkpoint = clock()
-        self._snooze_heap: list[tuple[float, str]] = []
-        self._snooze_set: set[tuple[float, str]] = set()
-        # Indexes for counts(): conversations waiting for an answer (open or snoozed), by
-        # deadline and by the moment 75 % of their response time is used.
-        self._needing: set[str] = set()
-        self._snoozed: set[str] = set()
-        self._due: SortedList = SortedList()
-        self._risk: SortedList = SortedList()
-        self._clocks: dict[str, tuple[float, float]] = {}
-        ranks = [lv.rank for lv in rules.levels.values() if getattr(lv, "target", None)]
-        self._lowest_rank = max(ranks) if ranks else 0  # least urgent level with a target
+        self.index = DeadlineIndex()
+        self.fold = Fold(rules.levels)
         if store is not None:
             from .store import paused_gc
 
@@ -282,11 +201,11 @@ class Desk:
 
     def mentions_of(self, conv_id: str) -> list[Mention]:
         conv = self.get(conv_id)
-        return [self.mentions[k] for _, kind, k in conv.timeline if kind == "m"]
+        return [self.mentions[k] for _, kind, k in conv.timeline if kind == MENTION]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         for _, kind, key in reversed(conv.timeline):
-            if kind == "m":
+            if kind == MENTION:
                 m = self.mentions[key]
                 if not m.deleted and (channel is None or m.channel == channel):
                     return m
@@ -302,7 +221,7 @@ class Desk:
             if other is None:
                 continue
             for _, kind, key in other.timeline:
-                if kind == "m":
+                if kind == MENTION:
                     m = self.mentions[key]
                     items.append(HistoryItem(m.created_at, cid, mention=m,
                                              triage=self.triages.get(key)))
@@ -344,12 +263,7 @@ class Desk:
 
     def counts(self, now: datetime | None = None) -> dict[str, int]:
         """Open / needing reply / at risk / breached, for the status bar: O(log n)."""
-        ts = (now or self.clock()).timestamp()
-        breached = self._due.bisect_right((ts, "\uffff"))
-        used_75 = self._risk.bisect_right((ts, "\uffff"))  # risk_at <= deadline: includes breached
-        return {"open": len(self.queue), "needs_reply": len(self._needing),
-                "at_risk": used_75 - breached, "breached": breached,
-                "snoozed": len(self._snoozed)}
+        return {"open": len(self.queue), **self.index.counts((now or self.clock()).timestamp())}
 
     def view(self, predicate: Callable[[Conversation], bool]) -> Queue:
         """A filtered queue kept up to date with every change (the console's `/` filter)."""
@@ -499,8 +413,8 @@ class Desk:
             self.triages[key] = t
             self.mention_conv[key] = conv.id
             self.mention_seq[key] = seq
-            conv.timeline.append((seq, "m", key))
-            self._apply_mention(conv, key)
+            conv.timeline.append((seq, MENTION, key))
+            self.fold.mention(conv, key, seq, m.created_at, m.deleted, t)
             self._after_change(conv)
             cust["contacts"] = (cust["contacts"] + [m.created_at])[-PRIOR_KEPT:]
             self._put_mention(key)
@@ -758,7 +672,7 @@ class Desk:
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
         self.events[undo_ev.id] = undo_ev
-        conv.timeline.append((undo_ev.seq, "e", undo_ev.id))
+        conv.timeline.append((undo_ev.seq, EVENT, undo_ev.id))
         self._put_event(undo_ev)
         for c in convs.values():
             self._refold(c)
@@ -796,14 +710,12 @@ class Desk:
         ts = now.timestamp()
         changed = self._wake_snoozes(now)
         alerts: list[Alert] = []
-        while self._risk_heap and self._risk_heap[0][0] <= ts:
-            _, cid, deadline_ts = heapq.heappop(self._risk_heap)
+        for cid, deadline_ts in self.index.risks_reached(ts):
             conv = self.conversations.get(cid)
             if (conv is None or not conv.needs_reply or conv.status != OPEN
-                    or conv.deadline is None or conv.deadline.timestamp() != deadline_ts
-                    or self._alerted.get(cid) == deadline_ts):
+                    or conv.deadline is None or conv.deadline.timestamp() != deadline_ts):
                 continue
-            self._alerted[cid] = deadline_ts
+            self.index.warned(cid, deadline_ts)
             left = self.time_left(conv, now) or timedelta(0)
             mins = max(0, int(left.total_seconds() // 60))
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
@@ -815,10 +727,8 @@ class Desk:
         """Snoozes that ran out wake with a recorded event (so a restart folds the same)."""
         ts = now.timestamp()
         changed: set[str] = set()
-        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
-            entry = heapq.heappop(self._snooze_heap)
-            self._snooze_set.discard(entry)
-            conv = self.conversations.get(entry[1])
+        for cid in self.index.snoozes_ending(ts):
+            conv = self.conversations.get(cid)
             if conv and conv.status == SNOOZED and conv.snoozed_until and conv.snoozed_until <= now:
                 self._commit(conv, self._event(conv, "wake", SYSTEM, {
                     "snoozed_until": iso(conv.snoozed_until)}, None), notify=False)
@@ -860,23 +770,8 @@ class Desk:
                and now - c.last_activity > self.archive_after
                and not any(i["status"] in OPEN_STATES for i in self.outbox.for_conversation(c.id))]
         if old:
-            # A conversation is archived whole in the month it was closed, so a report on a
-            # window can skip every earlier month's file.
-            by_month: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-            for conv in old:
-                month = conv.last_activity.strftime("%Y-%m")
-                tables = by_month.setdefault(month, {
-                    "conversations": {}, "mentions": {}, "events": {}, "outbox": {}})
-                tables["conversations"][conv.id] = {
-                    **conv.header(), "status": conv.status, "category": conv.category,
-                    "closed_at": iso(conv.last_activity)}
-                for _, kind, key in conv.timeline:
-                    if kind == "m":
-                        tables["mentions"][key] = self._mention_doc(key)
-                    else:
-                        tables["events"][key] = self.events[key].to_dict()
-                for item in self.outbox.for_conversation(conv.id):
-                    tables["outbox"][item["id"]] = item
+            by_month = persist.archive_plan(old, self._mention_doc, self.events,
+                                            self.outbox.for_conversation)
             for tables in by_month.values():
                 for key, doc in tables["mentions"].items():
                     entry = {"conv": doc["conv"], "at": doc["created_at"]}
@@ -910,7 +805,7 @@ class Desk:
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
-            if kind == "m":
+            if kind == MENTION:
                 self.mentions.pop(key, None)
                 self.triages.pop(key, None)
                 self.mention_conv.pop(key, None)
@@ -928,26 +823,21 @@ class Desk:
             if left:
                 self.current[conv.customer] = max(left, key=int)
         conv.needs_reply, conv.status = False, RESOLVED
-        self._index_clocks(conv)
+        self.index.update(conv)
         self.queue.remove(conv.id)
         for v in self.views:
             v.remove(conv.id)
 
     def _mention_doc(self, key: str) -> dict[str, Any]:
-        doc = self.mentions[key].to_dict()
-        doc["conv"] = self.mention_conv[key]
-        doc["seq"] = self.mention_seq[key]
-        doc["triage"] = self.triages[key].to_dict()
-        return doc
+        return persist.mention_doc(self.mentions[key], self.mention_conv[key],
+                                   self.mention_seq[key], self.triages[key])
 
     def _put_mention(self, key: str) -> None:
         if self.store is not None:
             self.store.put("mentions", key, self._mention_doc(key))
 
     def _customer_doc(self, customer: str) -> dict[str, Any]:
-        doc = dict(self.customers[customer])
-        doc["contacts"] = [iso(c) for c in doc["contacts"]]
-        return doc
+        return persist.customer_doc(self.customers[customer])
 
     def _put_customer(self, customer: str) -> None:
         if self.store is not None:
@@ -962,212 +852,51 @@ class Desk:
             self.store.flush()
 
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
-        meta = tables.get("meta", {}).get("counters", {})
-        self.meta.update({k: int(v) for k, v in meta.items() if k in self.meta})
-        self.last_action = dict(tables.get("meta", {}).get("last_action", {}))
-        self.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()}
-        for cust_key, doc in tables.get("customers", {}).items():
-            doc = dict(doc)
-            doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
-            doc["conversations"] = list(doc.get("conversations", []))
-            self.customers[cust_key] = doc
-        for cid, doc in tables.get("conversations", {}).items():
-            conv = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
-                                parse_time(doc["created_at"]), read_seq=doc.get("read_seq", 0))
-            self.conversations[cid] = conv
-            self.meta["conv"] = max(self.meta["conv"], int(cid) if cid.isdigit() else 0)
-        for key, doc in tables.get("mentions", {}).items():
-            cid = doc.get("conv")
-            if cid not in self.conversations:
-                continue  # its conversation was archived; the archive holds it
-            self.mentions[key] = Mention.restore(doc)
-            self.triages[key] = Triage.from_dict(doc["triage"])
-            self.mention_conv[key] = cid
-            self.mention_seq[key] = doc["seq"]
-            self.conversations[cid].timeline.append((doc["seq"], "m", key))
-            self.meta["seq"] = max(self.meta["seq"], doc["seq"])
-        for eid, doc in sorted(tables.get("events", {}).items(), key=lambda kv: kv[1]["seq"]):
-            if doc.get("conv") not in self.conversations:
-                continue
-            ev = Event.from_dict(doc)
-            self.events[eid] = ev
-            self.conversations[ev.conv].timeline.append((ev.seq, "e", eid))
-            self.meta["seq"] = max(self.meta["seq"], ev.seq)
-            if ev.details.get("case_id"):  # hand-offs and replies; undone ones too: a case
-                num = str(ev.details["case_id"]).rpartition("-")[2]  # id is never reused
-                if num.isdigit():
-                    self.meta["case"] = max(self.meta["case"], int(num))
-        self.outbox.restore({k: v for k, v in tables.get("outbox", {}).items()
-                             if v.get("conv_id") in self.conversations})
-        self.drafts = {k: v for k, v in tables.get("drafts", {}).items()
-                       if k in self.conversations}
-        self.approvals = {k: dict(v) for k, v in tables.get("approvals", {}).items()
-                          if v.get("conv_id") in self.conversations}
+        loaded = persist.load(tables, self.meta)
+        self.meta = loaded.counters
+        self.last_action = loaded.last_action
+        self.archived_keys = loaded.archived_keys
+        self.customers = loaded.customers
+        self.conversations = loaded.conversations
+        self.current = loaded.current
+        self.mentions = loaded.mentions
+        self.triages = loaded.triages
+        self.mention_conv = loaded.mention_conv
+        self.mention_seq = loaded.mention_seq
+        self.events = loaded.events
+        self.outbox.restore(loaded.outbox)
+        self.drafts = loaded.drafts
+        self.approvals = loaded.approvals
         for conv in self.conversations.values():
-            conv.timeline.sort()
-            cust = self.customers.get(conv.customer)
-            if cust is not None:
-                if conv.id not in cust["conversations"]:
-                    cust["conversations"].append(conv.id)
-                cur = self.current.get(conv.customer)
-                if cur is None or int(conv.id) > int(cur):
-                    self.current[conv.customer] = conv.id
             self._refold(conv, notify=False)
 
     # ==== folding ==============================================================================
 
     def _refold(self, conv: Conversation, notify: bool = True) -> None:
-        for name in ("pending", "tags", "notes"):
-            getattr(conv, name).clear()
-        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
-        conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
-        conv.assigned = conv.team = conv.case_id = conv.last_activity = None
-        conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
-        for _, kind, key in conv.timeline:
-            if kind == "m":
-                self._apply_mention(conv, key)
+        fold = self.fold
+        fold.reset(conv)
+        for seq, tag, key in conv.timeline:
+            if tag == MENTION:
+                m = self.mentions[key]
+                fold.mention(conv, key, seq, m.created_at, m.deleted, self.triages[key])
             else:
                 ev = self.events[key]
-                if not ev.undone and ev.kind != "undo":
-                    self._apply_event(conv, ev)
+                if counts_as_done(ev):
+                    fold.event(conv, ev)
         self._after_change(conv)
         if notify:
             self._notify({conv.id})
 
-    def _apply_mention(self, conv: Conversation, key: str) -> None:
-        m = self.mentions[key]
-        t = self.triages[key]
-        conv.last_mention_seq = max(conv.last_mention_seq, self.mention_seq[key])
-        conv.last_activity = max(conv.last_activity or m.created_at, m.created_at)
-        if m.deleted:
-            if conv.triage is None:
-                conv.triage = t
-            return
-        if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing.
-            if conv.triage is None or not conv.needs_reply:
-                conv.triage = t
-            return
-        if conv.status in (RESOLVED, IGNORED):
-            if t.rank >= self._lowest_rank:
-                # A thank-you after we closed the case is history, not a reopened case.
-                if conv.triage is None:
-                    conv.triage = t
-                return
-            conv.reopened += 1
-        conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
-        conv.snoozed_until = None
-        conv.pending.append(key)
-        conv.needs_reply = True
-        if conv.first_pending_at is None:
-            conv.first_pending_at = m.created_at
-        if conv.triage is None or not conv.triage.needs_reply or _more_urgent(t, conv.triage):
-            conv.triage = t
-        # Due when the earliest-due unanswered message is due: a follow-up never resets the
-        # clock, and an urgent follow-up brings it forward.
-        level = self.rules.levels.get(t.urgency)
-        target = getattr(level, "target", None)
-        if t.deadline is not None and target is not None:
-            risk = level.clock.add(m.created_at, target * 0.75)
-            if conv.deadline is None or t.deadline < conv.deadline:
-                conv.deadline = t.deadline
-            if conv.risk_at is None or risk < conv.risk_at:
-                conv.risk_at = risk
-
-    def _apply_event(self, conv: Conversation, ev: Event) -> None:
-        d = ev.details
-        if ev.kind != "wake":  # the desk waking a snooze is not activity
-            conv.last_activity = max(conv.last_activity or ev.at, ev.at)
-        if d.get("case_id") and ev.kind in ("reply", "offline"):
-            conv.case_id = conv.case_id or d["case_id"]  # a case number told to the customer
-        if ev.kind in ANSWERS:
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.first_pending_at = None
-            conv.deadline = conv.risk_at = None
-            if conv.status == MONITOR:
-                conv.status = OPEN  # we answered: it is now a conversation to see through
-        if ev.kind == "offline":
-            conv.offline = True
-        elif ev.kind == "handoff":
-            conv.team, conv.case_id = d.get("team"), d.get("case_id")
-        elif ev.kind == "resolve":
-            conv.status = RESOLVED
-            conv.snoozed_until = None
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.deadline = conv.risk_at = conv.first_pending_at = None
-        elif ev.kind == "ignore":
-            conv.status = IGNORED
-            conv.snoozed_until = None
-            conv.pending.clear()
-            conv.needs_reply = False
-            conv.deadline = conv.risk_at = conv.first_pending_at = None
-        elif ev.kind == "snooze":
-            # Never compare with the clock here: folding must give the same state on every
-            # restart.  Waking up is an event of its own ("wake"), recorded by tick().
-            if conv.status in (OPEN, SNOOZED):
-                conv.status = SNOOZED
-                conv.snoozed_until = parse_time(d["until"])
-        elif ev.kind == "wake":
-            if conv.status == SNOOZED:
-                conv.status = OPEN
-                conv.snoozed_until = None
-        elif ev.kind == "assign":
-            conv.assigned = d.get("to")
-        elif ev.kind == "tag":
-            tag = d.get("tag", "")
-            if d.get("remove"):
-                if tag in conv.tags:
-                    conv.tags.remove(tag)
-            elif tag not in conv.tags:
-                conv.tags.append(tag)
-        elif ev.kind == "note":
-            conv.notes.append(d.get("text", ""))
-
     def sort_key(self, conv: Conversation) -> tuple[Any, ...]:
-        group = {OPEN: 0, SNOOZED: 2, MONITOR: 3, RESOLVED: 4, IGNORED: 4}[conv.status]
-        if group == 0 and not conv.needs_reply:
-            group = 1
-        deadline = conv.deadline.timestamp() if conv.deadline else NEVER
-        since = conv.first_pending_at or conv.last_activity or conv.created_at
-        return (group, deadline, -conv.score, since.timestamp())
-
-    def _index_clocks(self, conv: Conversation) -> None:
-        cid = conv.id
-        waiting = conv.needs_reply and conv.status in (OPEN, SNOOZED)
-        (self._needing.add if waiting else self._needing.discard)(cid)
-        (self._snoozed.add if conv.status == SNOOZED else self._snoozed.discard)(cid)
-        new = ((conv.deadline.timestamp(), conv.risk_at.timestamp())
-               if waiting and conv.deadline is not None and conv.risk_at is not None else None)
-        old = self._clocks.get(cid)
-        if old == new:
-            return
-        if old is not None:
-            self._due.remove((old[0], cid))
-            self._risk.remove((old[1], cid))
-            del self._clocks[cid]
-        if new is not None:
-            self._due.add((new[0], cid))
-            self._risk.add((new[1], cid))
-            self._clocks[cid] = new
+        return sort_key(conv)
 
     def _after_change(self, conv: Conversation) -> None:
-        self._index_clocks(conv)
-        key = self.sort_key(conv)
+        self.index.update(conv)
+        key = sort_key(conv)
         self.queue.update(conv.id, key, conv)
         for v in self.views:
             v.update(conv.id, key, conv)
-        if conv.risk_at is not None and conv.deadline is not None:
-            pair = (conv.risk_at.timestamp(), conv.deadline.timestamp())
-            if self._pushed.get(conv.id) != pair:  # one heap entry per deadline, not per change
-                self._pushed[conv.id] = pair
-                heapq.heappush(self._risk_heap, (pair[0], conv.id, pair[1]))
-        if conv.status == SNOOZED and conv.snoozed_until is not None:
-            entry = (conv.snoozed_until.timestamp(), conv.id)
-            if entry not in self._snooze_set:
-                self._snooze_set.add(entry)
-                heapq.heappush(self._snooze_heap, entry)
+        self.index.schedule(conv)
 
     # ==== helpers ==============================================================================
 
@@ -1185,13 +914,13 @@ class Desk:
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
         self.events[ev.id] = ev
-        conv.timeline.append((ev.seq, "e", ev.id))
+        conv.timeline.append((ev.seq, EVENT, ev.id))
         self._put_event(ev)
         if ev.agent != SYSTEM and ev.kind != "undo":
             self.last_action[ev.agent] = ev.id
             if self.store is not None:
                 self.store.put("meta", "last_action", dict(self.last_action))
-        self._apply_event(conv, ev)
+        self.fold.event(conv, ev)
         self._after_change(conv)
         self._flush()
         if notify:
@@ -1235,13 +964,13 @@ class Desk:
         for seq, kind, key in reversed(conv.timeline):
             if seq <= seen_seq:
                 break
-            ev = self.events.get(key) if kind == "e" else None
+            ev = self.events.get(key) if kind != MENTION else None
             if ev is not None and not ev.undone and ev.kind in ANSWERS and ev.agent != me:
                 verb = {"reply": "replied", "offline": "took it offline",
                         "handoff": f"handed it to {ev.details.get('team')}"}[ev.kind]
                 raise AlreadyAnswered(ev.agent, verb, ev.kind)
         newer = sum(1 for seq, kind, key in conv.timeline
-                    if kind == "m" and seq > seen_seq and not self.mentions[key].deleted)
+                    if kind == MENTION and seq > seen_seq and not self.mentions[key].deleted)
         if newer:
             raise Outgrown(newer)
 
@@ -1249,10 +978,6 @@ class Desk:
         if changed:
             for callback in self.listeners:
                 callback(changed)
-
-
-def _more_urgent(a: Triage, b: Triage) -> bool:
-    return (a.rank, -a.score) < (b.rank, -b.score)
 
 
 def _replace(m: Mention, **changes: Any) -> Mention:

@@ -10,8 +10,10 @@ Definitions (the tests compute every one of them by hand):
 *Episode*
     Starts at the first customer message that needs a reply (its triage action is not
     ``monitor``/``ignore``, and it is not deleted) while the conversation is new or was resolved
-    or ignored.  Later customer messages belong to the same episode until a ``resolve`` or
-    ``ignore`` event closes it; a message after that starts a new episode, which is *reopened*.
+    or ignored — exactly when the desk's fold (``tui.core.conversation.Fold``) queues it, so a
+    least-urgent message after a close (a thank-you) starts no episode, as on the desk.  Later
+    customer messages belong to the same episode until a ``resolve`` or ``ignore`` event closes
+    it; a message after that starts a new episode, which is *reopened*.
     Before the first answer the episode is governed like the desk's queue: its *level* is the
     urgency of the most urgent unanswered message (rank, then score) and its *deadline* the
     earliest triage deadline among them — exactly the deadline the desk showed the agent.
@@ -56,16 +58,25 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import ALWAYS
+from .conversation import (
+    ANSWERS,
+    CLOSES,
+    MENTION,
+    Conversation,
+    Fold,
+    LevelLike,
+    counts_as_done,
+    more_urgent,
+)
 from .model import Triage, iso, parse_time
 from .store import paused_gc
 
-ANSWERS = ("reply", "offline", "handoff")
 HOUR = timedelta(hours=1)
 
 
@@ -322,47 +333,39 @@ class Episode:
         return "miss" if self.deadline <= now else "pending"
 
 
-def _more_urgent(a: Triage, b: Triage) -> bool:
-    return (a.rank, -a.score) < (b.rank, -b.score)
-
-
-def replay(rec: ConvRecord) -> tuple[list[Episode], dict[str, Triage]]:
+def episodes(rec: ConvRecord, levels: Mapping[str, LevelLike]
+             ) -> tuple[list[Episode], dict[str, Triage]]:
     """The conversation's episodes, and for each live event the triage that governed the
-    conversation when it was done (the audit trail's "which rule")."""
-    episodes: list[Episode] = []
+    conversation when it was done (the audit trail's "which rule").
+
+    The timeline is folded with the desk's own :class:`~tui.core.conversation.Fold` (``levels``:
+    the rules' urgency levels), so an episode starts exactly when the desk put the conversation
+    in the queue as needing a reply, and the governing triage is the one the desk showed."""
+    fold = Fold(levels)
+    state = Conversation(rec.id, "", rec.source, rec.handle, rec.created_at)
+    found: list[Episode] = []
     governing: dict[str, Triage] = {}
     ep: Episode | None = None
     closed_before = False
-    gov: Triage | None = None  # the conversation's governing triage, folded as the desk does
-    needs = False
-    for _, kind, row in rec.timeline:
-        if kind == "m":
+    for seq, kind, row in rec.timeline:
+        if kind == MENTION:
             t = row.triage
-            if row.deleted:
-                gov = gov or t
-            elif not t.needs_reply:
-                if gov is None or not needs:
-                    gov = t
-            else:
-                if gov is None or not gov.needs_reply or _more_urgent(t, gov):
-                    gov = t
-                needs = True
-                if ep is None:
-                    ep = Episode(rec.id, rec.handle, row.created_at, t, t.deadline, closed_before)
-                    episodes.append(ep)
-                elif ep.answered_at is None:
-                    if _more_urgent(t, ep.triage):
-                        ep.triage = t
-                    if t.deadline is not None and (ep.deadline is None
-                                                   or t.deadline < ep.deadline):
-                        ep.deadline = t.deadline
+            if not fold.mention(state, row.key, seq, row.created_at, row.deleted, t):
+                continue
+            if ep is None:
+                ep = Episode(rec.id, rec.handle, row.created_at, t, t.deadline, closed_before)
+                found.append(ep)
+            elif ep.answered_at is None:
+                if more_urgent(t, ep.triage):
+                    ep.triage = t
+                if t.deadline is not None and (ep.deadline is None or t.deadline < ep.deadline):
+                    ep.deadline = t.deadline
             continue
-        if row.undone or row.kind == "undo":
+        if not counts_as_done(row):
             continue
-        if gov is not None:
-            governing[row.id] = gov
-        if row.kind in ANSWERS or row.kind in ("resolve", "ignore"):
-            needs = False
+        if state.triage is not None:
+            governing[row.id] = state.triage
+        fold.event(state, row)
         if ep is None:
             continue
         if row.kind in ANSWERS or (row.kind == "resolve" and row.details.get("close_loop")):
@@ -370,11 +373,11 @@ def replay(rec: ConvRecord) -> tuple[list[Episode], dict[str, Triage]]:
                 ep.answered_at, ep.answer_kind = row.at, row.kind
         if row.kind == "snooze":
             ep.snoozes += 1
-        elif row.kind in ("resolve", "ignore"):
+        elif row.kind in CLOSES:
             ep.closed_at, ep.close_kind = row.at, row.kind
             ep = None
             closed_before = True
-    return episodes, governing
+    return found, governing
 
 
 # ==== figures ===================================================================================
@@ -509,8 +512,8 @@ def compute(records: Iterable[ConvRecord], rules: Any, since: datetime, now: dat
                 out.resolved += 1
             elif ev.kind == "snooze":
                 out.snoozes += 1
-        episodes, _ = replay(rec)
-        for ep in episodes:
+        found, _ = episodes(rec, rules.levels)
+        for ep in found:
             if not since <= ep.start <= now:
                 continue
             out.episodes += 1

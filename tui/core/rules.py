@@ -43,7 +43,8 @@ TOP_KEYS = ("version", "urgency", "office_hours", "status_url", "teams", "vip", 
 LEVEL_KEYS = ("target", "clock", "description")
 OFFICE_KEYS = ("timezone", "days", "open", "close", "holidays")
 TEAM_KEYS = ("description", "self_service")
-CATEGORY_KEYS = ("id", "urgency", "action", "team", "reply", "offline", "match", "description")
+CATEGORY_KEYS = ("id", "label", "urgency", "action", "team", "reply", "offline", "match",
+                 "description")
 MATCH_KEYS = ("keywords", "phrases", "regex", "channel", "language", "min_followers", "vip",
               "repeat_contact", "unless")
 MODIFIER_KEYS = ("influencer", "repeat_customer", "negative_wording", "waiting", "vip",
@@ -244,6 +245,7 @@ class Category:
     matcher: Matcher
     line: int
     description: str = ""
+    label: str = ""  # the short name the queue shows (rules.yaml `label:`; default: the id)
 
 
 @dataclass(slots=True)
@@ -449,6 +451,18 @@ def load_rules(path: Path | str, *, reply_keys: Collection[str] | None = None,
     if loader.reader.problems or rules is None:
         raise RulesError(loader.reader.problems)
     return rules
+
+
+def read_office_hours(top: YMap, file: str) -> tuple[OfficeHours | None, list[Problem]]:
+    """The ``office_hours:`` section of an already-read YAML mapping ``top``, checked exactly as
+    in rules.yaml (the config file's override uses it, so both give the same messages).
+
+    Returns the office calendar (None when the section is absent or has problems) and the
+    problems found, each naming ``file`` and its line; never raises for bad content.
+    """
+    loader = _Loader(file, None)
+    office = loader._office_hours(top, True)
+    return office, loader.reader.problems
 
 
 class _Loader:
@@ -787,11 +801,16 @@ class _Loader:
                                      "key of a reply from replies.yaml")
             offline = r.get(c, "offline", bool, where, False)
             description = r.get(c, "description", str, where, "")
+            label = r.get(c, "label", str, where, "")
+            if isinstance(c.get("label"), str) and not label.strip():
+                self.problem(c.line_of("label"), f"{where} has an empty 'label:': write a short "
+                                                 "name for the queue, or leave the key out")
             matcher = self._matcher(c, where, vip)
             category = Category(cid, urgency if isinstance(urgency, str) else "", str(action),
                                 team if isinstance(team, str) else None,
                                 reply if isinstance(reply, str) else None, bool(offline),
-                                matcher, c.line_of("id"), description)
+                                matcher, c.line_of("id"), description,
+                                str(label or "").strip())
             if catch_all is not None:
                 self.problem(c.line_of("id"), f"{where} can never match: '{catch_all.id}' above "
                                               f"it (line {catch_all.line}) catches everything; "

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PACKAGED = Path(__file__).resolve().parent.parent / "data"
+_PACKAGE = Path(__file__).resolve().parent.parent
+_CHECKOUT = _PACKAGE.parent
+
+
+def packaged_file(name: str) -> Path:
+    """The policy file ``name`` (rules.yaml, replies.yaml) that ships with mentiondesk.
+
+    An installed wheel has it in ``tui/data/`` (copied there at build time by setup.py); a
+    checkout (or an editable install) has the one copy at the top of the repository.
+    """
+    installed = _PACKAGE / "data" / name
+    return installed if installed.is_file() else _CHECKOUT / name
 
 
 class BootError(Exception):
@@ -23,9 +34,10 @@ class BootError(Exception):
 
 
 def default_file(name: str) -> Path:
-    """``./NAME`` when the current directory has one (a team's checkout), else the packaged copy."""
-    local = Path.cwd() / name
-    return local if local.is_file() else PACKAGED / name
+    """``NAME`` in the current directory when there is one (a team's own copy), else the copy
+    that ships with mentiondesk (:func:`packaged_file`).  A local file is returned relative, so
+    messages name it as the user would."""
+    return Path(name) if (Path.cwd() / name).is_file() else packaged_file(name)
 
 
 @dataclass
@@ -53,10 +65,8 @@ def is_demo(opts: Options, config: Any = None) -> bool:
 def load_config(opts: Options) -> Any:
     """The config file, or None when there is none (the demo needs none)."""
     path = opts.config or os.environ.get("MENTIONDESK_CONFIG")
-    try:
-        from . import config as config_mod
-    except ImportError:  # pragma: no cover - config support arrives with the live sources
-        return None
+    from . import config as config_mod
+
     if path is None:
         found = config_mod.default_config_path()
         if found is None or not Path(found).is_file():

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.clock import OfficeHours
+from ..core.rules import read_office_hours
 from ..core.yamlfile import (
     Problem,
     Reader,
@@ -74,7 +76,7 @@ class Config:
     path: Path | None = None
     agent: str | None = None
     sources: list[SourceConfig] = field(default_factory=list)
-    office_hours: Any = None  # an OfficeHours (same shape as rules.yaml's office_hours)
+    office_hours: OfficeHours | None = None  # same shape and checks as rules.yaml's office_hours
     keys: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None
     rules: Path | None = None
@@ -405,13 +407,10 @@ class _Loader:
             return None
         return seconds
 
-    def _office_hours(self, top: YMap) -> Any:
+    def _office_hours(self, top: YMap) -> OfficeHours | None:
         # The same section, and the same checks and messages, as rules.yaml's office_hours.
-        from ..core.rules import _Loader as RulesLoader
-
-        loader = RulesLoader(self.reader.file, None)
-        office = loader._office_hours(top, True)
-        self.reader.problems.extend(loader.reader.problems)
+        office, problems = read_office_hours(top, self.reader.file)
+        self.reader.problems.extend(problems)
         return office
 
     def _keys(self, top: YMap) -> dict[str, str]:

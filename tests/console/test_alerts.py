@@ -1,0 +1,49 @@
+"""Alert batching (tui/console/alerts.py): one toast per kind per cooldown, every alert counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.console.alerts import ALERT_NAMED, AlertBatches, AlertLine
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_first_alert_shows_at_once_then_the_cooldown_gathers_the_rest() -> None:
+    ticks = Ticks()
+    batches = AlertBatches(cooldown=5.0, clock=ticks)
+    assert batches.add("critical", [AlertLine("#1 @amy (safety)", "help")]) <= 0
+    toast = batches.take("critical")
+    assert toast is not None
+    assert (toast.message, toast.severity) == ("CRITICAL #1 @amy (safety): help", "error")
+    ticks.now += 1
+    assert batches.add("critical", [AlertLine("#2 @bob")]) == pytest.approx(4.0)
+    ticks.now += 2
+    assert batches.add("critical", [AlertLine("#3 @cat")]) == pytest.approx(2.0)
+    # the other kind has its own cooldown
+    assert batches.add("at_risk", [AlertLine("#4 is at 75 %")]) <= 0
+    toast = batches.take("critical")
+    assert toast is not None and toast.message.startswith("CRITICAL: 2 new critical — #2 @bob, #3")
+    assert batches.take("critical") is None  # nothing pending: no toast
+
+
+def test_a_summary_names_the_first_few_and_counts_them_all() -> None:
+    batches = AlertBatches(clock=Ticks())
+    lines = [AlertLine(f"#{i} @c{i}") for i in range(ALERT_NAMED + 3)]
+    batches.add("at_risk", lines)
+    toast = batches.take("at_risk")
+    assert toast is not None and toast.severity == "warning"
+    assert toast.message.startswith(f"AT RISK: {ALERT_NAMED + 3} at risk — #0 @c0, ")
+    assert f"#{ALERT_NAMED - 1} @c{ALERT_NAMED - 1}, and 3 more" in toast.message
+    assert f"#{ALERT_NAMED} @" not in toast.message
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        AlertBatches().add("minor", [AlertLine("#1")])

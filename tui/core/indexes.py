@@ -1,0 +1,95 @@
+"""Deadline indexes over the desk's conversations, kept up to date on every change.
+
+They answer the status bar's counts in O(log n) and tell the desk's tick which snoozes ran out
+and which conversations just used 75 % of their response time, without scanning every
+conversation.  All times are UTC POSIX timestamps (seconds).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+
+from sortedcontainers import SortedList
+
+from .conversation import OPEN, SNOOZED, Conversation
+
+_LAST = "\uffff"  # sorts after every conversation id: bisect_right((ts, _LAST)) counts <= ts
+
+
+class DeadlineIndex:
+    """Conversations waiting for an answer (open or snoozed) by deadline and by risk time
+    (75 % of the response time used), the snoozed ones, and the heaps the tick pops."""
+
+    def __init__(self) -> None:
+        self.needing: set[str] = set()  # waiting for an answer, open or snoozed
+        self.snoozed: set[str] = set()
+        self._due: SortedList = SortedList()  # (deadline ts, conv id)
+        self._risk: SortedList = SortedList()  # (risk ts, conv id)
+        self._clocks: dict[str, tuple[float, float]] = {}  # conv id -> (deadline, risk)
+        self._risk_heap: list[tuple[float, str, float]] = []  # (risk ts, conv id, deadline ts)
+        self._pushed: dict[str, tuple[float, float]] = {}  # last (risk, deadline) on the heap
+        self._alerted: dict[str, float] = {}  # conv id -> deadline already warned about
+        self._snooze_heap: list[tuple[float, str]] = []
+        self._snooze_set: set[tuple[float, str]] = set()
+
+    def update(self, conv: Conversation) -> None:
+        """Re-index one conversation after its state changed (or it was forgotten: status
+        resolved, not needing a reply)."""
+        cid = conv.id
+        waiting = conv.needs_reply and conv.status in (OPEN, SNOOZED)
+        (self.needing.add if waiting else self.needing.discard)(cid)
+        (self.snoozed.add if conv.status == SNOOZED else self.snoozed.discard)(cid)
+        new = ((conv.deadline.timestamp(), conv.risk_at.timestamp())
+               if waiting and conv.deadline is not None and conv.risk_at is not None else None)
+        old = self._clocks.get(cid)
+        if old != new:
+            if old is not None:
+                self._due.remove((old[0], cid))
+                self._risk.remove((old[1], cid))
+                del self._clocks[cid]
+            if new is not None:
+                self._due.add((new[0], cid))
+                self._risk.add((new[1], cid))
+                self._clocks[cid] = new
+
+    def schedule(self, conv: Conversation) -> None:
+        """Put the conversation's risk time and snooze end on the tick's heaps (once each)."""
+        if conv.risk_at is not None and conv.deadline is not None:
+            pair = (conv.risk_at.timestamp(), conv.deadline.timestamp())
+            if self._pushed.get(conv.id) != pair:  # one heap entry per deadline, not per change
+                self._pushed[conv.id] = pair
+                heapq.heappush(self._risk_heap, (pair[0], conv.id, pair[1]))
+        if conv.status == SNOOZED and conv.snoozed_until is not None:
+            entry = (conv.snoozed_until.timestamp(), conv.id)
+            if entry not in self._snooze_set:
+                self._snooze_set.add(entry)
+                heapq.heappush(self._snooze_heap, entry)
+
+    def counts(self, ts: float) -> dict[str, int]:
+        """``needs_reply``, ``at_risk`` (75 % used, not breached), ``breached`` (deadline <=
+        ts) and ``snoozed`` at the UTC timestamp ``ts``."""
+        breached = self._due.bisect_right((ts, _LAST))
+        used_75 = self._risk.bisect_right((ts, _LAST))  # risk_at <= deadline: includes breached
+        return {"needs_reply": len(self.needing), "at_risk": used_75 - breached,
+                "breached": breached, "snoozed": len(self.snoozed)}
+
+    def snoozes_ending(self, ts: float) -> Iterator[str]:
+        """Conversation ids whose snooze was scheduled to end at or before ``ts`` (popped: the
+        caller checks the conversation is still snoozed)."""
+        while self._snooze_heap and self._snooze_heap[0][0] <= ts:
+            entry = heapq.heappop(self._snooze_heap)
+            self._snooze_set.discard(entry)
+            yield entry[1]
+
+    def risks_reached(self, ts: float) -> Iterator[tuple[str, float]]:
+        """(conversation id, deadline ts) pairs whose risk time is at or before ``ts`` and not
+        yet warned about for that deadline (popped; the caller checks it still applies and
+        calls :meth:`warned`)."""
+        while self._risk_heap and self._risk_heap[0][0] <= ts:
+            _, cid, deadline_ts = heapq.heappop(self._risk_heap)
+            if self._alerted.get(cid) != deadline_ts:
+                yield cid, deadline_ts
+
+    def warned(self, cid: str, deadline_ts: float) -> None:
+        self._alerted[cid] = deadline_ts
