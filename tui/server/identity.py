@@ -7,6 +7,7 @@ The kernel tells the desk process which OS user opened a connection (``SO_PEERCR
       sam:   {os_user: sam, role: agent}
       night: {os_user: sam, role: agent}   # one login, two names: pick with --agent night
       lee:   {os_user: lee, role: lead}
+      ana:   {os_user: ana, role: agent, teams: [safety]}  # alerts of her teams only
 
 Rules (README, "Team set-up"):
 
@@ -45,6 +46,7 @@ class Identity:
     role: str  # "agent" | "lead"
     os_user: str  # the login behind it
     uid: int
+    teams: tuple[str, ...] = ()  # teams whose alerts reach this agent (empty: every team)
 
 
 def peer_credentials(sock: socket.socket) -> PeerCred:
@@ -92,7 +94,14 @@ def identify(cred: PeerCred, requested: str | None, config: Any, *, owner_uid: i
         raise Refused("identity", f"OS user {login} may act as {', '.join(mine)}, not "
                                   f"{requested!r} (agents: in {where})")
     name = requested or (default_agent if default_agent in mine else mine[0])
-    return Identity(name, agents[name].get("role", AGENT), login, cred.uid)
+    return Identity(name, agents[name].get("role", AGENT), login, cred.uid,
+                    tuple(agents[name].get("teams") or ()))
+
+
+def on_duty_for(identity: Identity, team: str | None) -> bool:
+    """True when an alert on a conversation routed to ``team`` reaches ``identity``: leads and
+    agents without a team list get every alert, others their teams' (config ``teams:``)."""
+    return identity.role == LEAD or not identity.teams or team is None or team in identity.teams
 
 
 def needs_approval(identity: Identity, category: str | None, config: Any) -> bool:

@@ -37,7 +37,15 @@ from typing import Any
 from ..core.desk import ActionRefused, AlreadyAnswered, Desk, Outgrown
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
-from .identity import LEAD, Identity, PeerCred, identify, needs_approval, peer_credentials
+from .identity import (
+    LEAD,
+    Identity,
+    PeerCred,
+    identify,
+    needs_approval,
+    on_duty_for,
+    peer_credentials,
+)
 from .protocol import (
     MAX_LINE,
     VERSION,
@@ -54,6 +62,7 @@ log = logging.getLogger("mentiondesk.server")
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
+HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 # A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
 Execute = Callable[[Desk, str, dict[str, Any]], tuple[int, str, str]]
 # Typed desk operations a client may request, and the keyword arguments each accepts.
@@ -264,10 +273,21 @@ class DeskServer:
             if client.attached:
                 client.send(data, budget=self.send_budget)
 
-    def alert(self, alert: dict[str, Any], team: str | None = None) -> None:
-        """Send an alert to the on-duty group: every attached console (all of them: the desk
-        has one team per host today; leads always)."""
-        self._broadcast({"type": "alert", **alert, "team": team})
+    def alert(self, alert: dict[str, Any], team: str | None = None, *,
+              to: Iterable[Client] | None = None) -> None:
+        """Send an alert (``kind``, ``conv_id``, ``message``) to the on-duty group: every
+        attached client of the team the conversation is routed to and every lead (``to``
+        overrides), whether or not they are active; then run the config's ``on_alert`` hook."""
+        message = {"type": "alert", **alert, "team": team}
+        if to is None:
+            to = [c for c in self.clients.values()
+                  if c.identity is not None and on_duty_for(c.identity, team)]
+        self._broadcast(message, to=to)
+        hook = list(getattr(self.config, "on_alert", None) or [])
+        if hook:
+            task = asyncio.get_running_loop().create_task(run_hook(hook, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # ==== connections ===========================================================================
 
@@ -482,11 +502,12 @@ class DeskServer:
         with refusals():
             item = self.desk.request_approval(conv_id, op, args, agent=ident.agent,
                                               os_user=ident.os_user)
-        self._broadcast({"type": "alert", "kind": "approval", "conv_id": conv_id,
-                         "message": f"{ident.agent} asks approval for a reply on #{conv_id}",
-                         "approval": item["id"]},
-                        to=[c for c in self.clients.values()
-                            if c.identity is not None and c.identity.role == LEAD])
+        self.alert({"kind": "approval", "conv_id": conv_id,
+                    "message": f"{ident.agent} asks approval for a reply on #{conv_id}",
+                    "approval": item["id"]}, conv.team or (conv.triage.team if conv.triage
+                                                          else None),
+                   to=[c for c in self.clients.values()
+                       if c.identity is not None and c.identity.role == LEAD])
         return {"approval": item["id"], "waiting": True}
 
     def _approval(self, ident: Identity, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -644,8 +665,28 @@ async def _idle_watch(server: DeskServer, stop: asyncio.Event,
             stop.set()
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+async def run_hook(command: list[str], alert: dict[str, Any],
+                   timeout: float = HOOK_TIMEOUT) -> int | None:
+    """Run the config's ``on_alert`` command with the alert as one JSON object on stdin, killed
+    after ``timeout`` seconds (a hung pager never piles up).  Returns its exit code, None when
+    it could not start or was killed; failures are logged, never raised."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        log.warning("on_alert %s could not start: %s", command[0], exc)
+        return None
+    try:
+        await asyncio.wait_for(proc.communicate(json.dumps(alert).encode()), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        log.warning("on_alert %s ran over %.0f s: killed", command[0], timeout)
+        return None
+    if proc.returncode:
+        log.warning("on_alert %s exited %d", command[0], proc.returncode)
+    return proc.returncode
 
 
 def captured(fn: Callable[[], int]) -> tuple[int, str, str]:

@@ -82,7 +82,8 @@ class Config:
     rules: Path | None = None
     replies: Path | None = None
     undo_seconds: float | None = None
-    # The team (issue 9): display name -> {"os_user": login, "role": "agent"|"lead"}; empty
+    # The team (issue 9): display name -> {"os_user": login, "role": "agent"|"lead",
+    # "teams": [team ids whose alerts they get; empty: every team's]}; empty
     # means a single operator (only the desk's own OS user may connect).
     agents: dict[str, dict[str, str]] = field(default_factory=dict)
     group: str | None = None  # OS group sharing the desk: data dir 0770, socket 0660
@@ -192,7 +193,7 @@ class _Loader:
             if not isinstance(value, YMap):
                 self.problem(line, f"agents: '{name}' must be a mapping like {example}")
                 continue
-            unknown = sorted(str(k) for k in value if k not in ("os_user", "role"))
+            unknown = sorted(str(k) for k in value if k not in ("os_user", "role", "teams"))
             if unknown:
                 self.problem(line, f"agents: '{name}' has unknown key(s) {', '.join(unknown)}; "
                                    f"write {example}")
@@ -207,7 +208,12 @@ class _Loader:
                 self.problem(line, f"agents: '{name}' role must be one of "
                                    f"{', '.join(ROLES)}, not {describe(role)}")
                 continue
-            out[str(name)] = {"os_user": login.strip(), "role": str(role)}
+            teams = value.get("teams", [])
+            if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+                self.problem(line, f"agents: '{name}' teams must be a list of team ids from "
+                                   "rules.yaml, like [operations, safety]")
+                continue
+            out[str(name)] = {"os_user": login.strip(), "role": str(role), "teams": list(teams)}
         return out
 
     def _approval(self, top: YMap) -> dict[str, list[str]]:
