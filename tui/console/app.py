@@ -75,7 +75,7 @@ from ..core.model import Mention
 from ..core.replies import network_of
 from ..setup.boot import recovery_notes
 from ..sources.base import Source
-from .alerts import AlertBatches, AlertLine
+from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
 from .palette import DeskCommands
 from .screens import (
@@ -149,6 +149,9 @@ class MentionDesk(App[int]):
         # Serve the desk to CLI commands and other clients on the data directory's socket
         # while this console holds it (``DeskServer``'s ``execute``; None: do not serve).
         self.serve_execute = serve
+        # Opt-in desktop notifications next to the bell (config ``desktop_notify: true``).
+        self.desktop_notify = bool(getattr(desk.config, "desktop_notify", False))
+        self.desktop_sent: list[str] = []  # what was sent (tests read it)
         self.desk_server: Any = None
         self.sources = list(sources)
         self.clock = clock or desk.clock
@@ -526,6 +529,11 @@ class MentionDesk(App[int]):
             return
         self.rings += 1
         self.bell()
+        if self.desktop_notify:
+            sequence = desktop_notification("mentiondesk", toast.message)
+            self.desktop_sent.append(sequence)
+            if self._driver is not None:
+                self._driver.write(sequence)
         self.notify(scrub(toast.message, 600), severity=toast.severity,  # type: ignore[arg-type]
                     timeout=10, markup=False)
 
