@@ -9,9 +9,10 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    closes the connection.  A client of another protocol version gets a ``protocol`` refusal
    that names both versions.
 2. client → ``{"type": "attach"}``; server → ``{"type": "snapshot", "seq", "rows", "counts",
-   "sources", "presence", "agents"}`` and then ``{"type": "change", "seq", "rows", "counts",
-   ...}`` messages as the desk changes (``rows`` maps conversation id → row, or null when the
-   conversation left the desk).  A client that fell behind its send budget gets a fresh
+   "sources", "presence", "approvals"}`` and then ``{"type": "change", "seq", "t", "rows",
+   "counts"}`` messages as the desk changes (``t``: the desk process's clock when it sent
+   them, Unix seconds; ``rows`` maps conversation id → row, or null when the conversation left
+   the desk).  A client that fell behind its send budget gets a fresh
    ``snapshot`` with ``"resync": true`` instead of the changes it missed.
 3. client → ``{"type": "request", "id": N, "op": NAME, "args": {...}}``; server →
    ``{"type": "result", "id": N, "ok": true, "value": ...}`` or ``{"type": "result", "id": N,

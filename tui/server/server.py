@@ -238,7 +238,7 @@ class DeskServer:
         self.seq += 1
         now = self.desk.clock()
         rows = {cid: self.row(cid, now) for cid in ids}
-        data = encode({"type": "change", "seq": self.seq, "rows": rows,
+        data = encode({"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
                        "counts": self.desk.counts(now)})
         self.stats["changes"] += 1
         for client in self.clients.values():
