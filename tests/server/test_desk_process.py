@@ -155,3 +155,28 @@ def test_scripts_start_the_desk_process_when_asked(desk_dir: Path) -> None:
         assert client.server_pid == pid
     direct = cli(desk_dir, "show", a)  # finds the running one without being asked
     assert "note by" in direct.stdout and "started by a script" in direct.stdout
+
+
+def test_presence_who_views_and_writes_reaches_every_client(desk_dir: Path) -> None:
+    [cid] = seed(desk_dir, ["my train was cancelled"])
+    start_server(desk_dir)
+    sam = DeskClient.connect(desk_dir, agent="sam", client="console")
+    sam.attach()
+    kim = DeskClient.connect(desk_dir, agent="kim", client="console")
+    snap = kim.attach()
+    assert {p["agent"] for p in snap["presence"]} == {"sam", "kim"}  # who is on the desk
+    assert sam.request("presence", conv=cid, doing="writing") == {"writing": []}
+    seen = next(m for m in kim.messages(timeout=10) if m["type"] == "presence"
+                and any(p["doing"] == "writing" for p in m["presence"]))
+    assert [(p["agent"], p["conv"]) for p in seen["presence"] if p["doing"] == "writing"] == [
+        ("sam", cid)]
+    # Opening the composer on it warns kim with sam's name (the soft lock).
+    assert kim.request("presence", conv=cid, doing="writing") == {"writing": ["sam"]}
+    with pytest.raises(Refused) as err:
+        kim.request("presence", conv=cid, doing="dancing")
+    assert err.value.kind == "usage"
+    sam.close()  # leaving the desk is presence too
+    gone = next(m for m in kim.messages(timeout=10) if m["type"] == "presence"
+                and {p["agent"] for p in m["presence"]} == {"kim"})
+    assert gone["presence"][0]["conv"] == cid
+    kim.close()
