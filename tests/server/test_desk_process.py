@@ -180,3 +180,20 @@ def test_presence_who_views_and_writes_reaches_every_client(desk_dir: Path) -> N
                 and {p["agent"] for p in m["presence"]} == {"kim"})
     assert gone["presence"][0]["conv"] == cid
     kim.close()
+
+
+def test_each_agent_undoes_only_their_own_actions(desk_dir: Path) -> None:
+    [a, b] = seed(desk_dir, ["my train was cancelled", "where is my refund"])
+    start_server(desk_dir)
+    assert cli(desk_dir, "tag", a, "delay", "--agent", "sam").returncode == 0
+    assert cli(desk_dir, "note", b, "kim was here", "--agent", "kim").returncode == 0
+    undo = cli(desk_dir, "undo", "--agent", "sam")  # kim's note is newer: untouched
+    assert undo.returncode == 0, undo.stderr
+    assert undo.stdout == f"undid tag on #{a}\n"
+    with DeskClient.connect(desk_dir) as client:
+        rows = {r["id"]: r for r in client.attach()["rows"]}
+    assert rows[a]["tags"] == []
+    assert rows[b]["last_event"] == {**rows[b]["last_event"], "kind": "note", "agent": "kim",
+                                     "undone": False}
+    nothing = cli(desk_dir, "undo", "--agent", "sam")
+    assert nothing.returncode == 1 and "nothing to undo" in nothing.stderr
