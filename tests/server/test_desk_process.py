@@ -197,3 +197,22 @@ def test_each_agent_undoes_only_their_own_actions(desk_dir: Path) -> None:
                                      "undone": False}
     nothing = cli(desk_dir, "undo", "--agent", "sam")
     assert nothing.returncode == 1 and "nothing to undo" in nothing.stderr
+
+
+def test_a_limited_attach_draws_at_once_and_the_rest_follows(desk_dir: Path) -> None:
+    convs = seed(desk_dir, [f"where is my refund {i}" for i in range(30)])
+    start_server(desk_dir)
+    with DeskClient.connect(desk_dir, client="console") as client:
+        snap = client.attach(limit=5)
+        assert len(snap["rows"]) == 5 and snap["more"] == 25
+        ids = [r["id"] for r in snap["rows"]]
+        while len(ids) < 30:
+            message = next(client.messages(timeout=10))
+            if message["type"] == "presence":  # its own arrival on the desk
+                continue
+            assert message["type"] == "rows"
+            ids += list(message["rows"])
+        assert message["more"] == 0
+    with DeskClient.connect(desk_dir) as client:  # same order as the full snapshot
+        assert ids == [r["id"] for r in client.attach()["rows"]]
+    assert sorted(ids) == sorted(convs)

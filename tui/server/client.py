@@ -43,7 +43,8 @@ class DeskClient:
         self.agent: str = welcome.get("agent", "")
         self.role: str = welcome.get("role", "")
         self.server_pid: int = int(welcome.get("server_pid", 0))
-        self._buf = b""
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf known to hold no newline
         self._next = 0
         self.inbox: deque[dict[str, Any]] = deque()  # stream messages read while waiting
 
@@ -82,7 +83,10 @@ class DeskClient:
         if reply.get("type") != "welcome":
             sock.close()
             raise ProtocolError(f"expected a welcome, got {reply.get('type')!r}")
-        self.__init__(sock, reply)  # type: ignore[misc]
+        self.welcome = reply
+        self.agent = reply.get("agent", "")
+        self.role = reply.get("role", "")
+        self.server_pid = int(reply.get("server_pid", 0))
         return self
 
     def send(self, message: dict[str, Any]) -> None:
@@ -92,14 +96,17 @@ class DeskClient:
         """The next message (``TimeoutError`` after ``timeout`` seconds when given)."""
         if timeout is not None:
             self.sock.settimeout(timeout)
-        while b"\n" not in self._buf:
-            chunk = self.sock.recv(1 << 16)
+        while (end := self._buf.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buf)
+            if self._scanned > MAX_LINE:
+                raise ProtocolError("a message longer than the line limit")
+            chunk = self.sock.recv(1 << 18)
             if not chunk:
                 raise ConnectionError("the desk process closed the connection")
             self._buf += chunk
-            if len(self._buf) > MAX_LINE and b"\n" not in self._buf:
-                raise ProtocolError("a message longer than the line limit")
-        line, _, self._buf = self._buf.partition(b"\n")
+        line = bytes(self._buf[:end])
+        del self._buf[:end + 1]
+        self._scanned = 0
         return decode(line)
 
     def request(self, op: str, **args: Any) -> Any:
@@ -117,9 +124,10 @@ class DeskClient:
                 raise Refused(refusal.get("kind", "error"), refusal.get("reasons") or [])
             self.inbox.append(message)
 
-    def attach(self) -> dict[str, Any]:
-        """Ask for the change stream; returns the initial snapshot."""
-        self.send({"type": "attach"})
+    def attach(self, limit: int | None = None) -> dict[str, Any]:
+        """Ask for the change stream; returns the initial snapshot (its first ``limit`` rows
+        when given: the rest follow as ``rows`` messages)."""
+        self.send({"type": "attach"} if limit is None else {"type": "attach", "limit": limit})
         while True:
             message = self.read()
             if message.get("type") == "snapshot":

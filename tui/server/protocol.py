@@ -8,8 +8,10 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    ``{"type": "refused", "kind": "protocol"|"identity", "reasons": [...]}`` and the server
    closes the connection.  A client of another protocol version gets a ``protocol`` refusal
    that names both versions.
-2. client → ``{"type": "attach"}``; server → ``{"type": "snapshot", "seq", "rows", "counts",
-   "sources", "presence", "approvals"}`` and then ``{"type": "change", "seq", "t", "rows",
+2. client → ``{"type": "attach", "limit": N (optional)}``; server → ``{"type": "snapshot",
+   "seq", "rows", "more", "counts", "sources", "presence", "approvals"}`` (with a limit: the
+   first N rows, enough to draw a screen; the ``more`` others follow in ``{"type": "rows",
+   "rows": {id: row}, "more"}`` messages) and then ``{"type": "change", "seq", "t", "rows",
    "counts"}`` messages as the desk changes (``t``: the desk process's clock when it sent
    them, Unix seconds; ``rows`` maps conversation id → row, or null when the conversation left
    the desk).  A client that fell behind its send budget gets a fresh

@@ -61,6 +61,7 @@ log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
+ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 # A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
@@ -99,6 +100,8 @@ class Client:
     dropped: int = 0  # messages dropped from its backlog
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    limit: int | None = None  # rows in its snapshots; the rest follow as "rows" messages
+    rest: list[str] = field(default_factory=list)  # ids still to send after a snapshot
     focus: str | None = None  # conversation on screen
     doing: str | None = None  # "viewing" | "writing" | "noting"
 
@@ -253,14 +256,28 @@ class DeskServer:
         row["approval"] = self.desk.waiting_approval(conv_id)
         return row
 
-    def snapshot(self, *, resync: bool = False) -> dict[str, Any]:
-        """What a client needs to draw: the open queue's rows (most urgent first), counts,
-        sources' health, presence, approvals waiting."""
+    def snapshot(self, *, resync: bool = False, limit: int | None = None,
+                 client: Client | None = None) -> dict[str, Any]:
+        """What a client needs to draw: the open queue's rows (most urgent first; the first
+        ``limit`` when given, ``more`` says how many follow as ``rows`` messages, queued on
+        ``client``), counts, sources' health, presence, approvals waiting."""
         now = self.desk.clock()
-        rows = [self.row(cid, now) for cid in self.desk.queue]
+        ids = list(self.desk.queue)
+        first, rest = (ids, []) if limit is None else (ids[:limit], ids[limit:])
+        if client is not None:
+            client.rest = rest
+        rows = [self.row(cid, now) for cid in first]
         return {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
-                "counts": self.desk.counts(now), "sources": self.health(),
+                "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
                 "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
+
+    def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
+        """The next rows after a limited snapshot, as they are now (a row sent later than a
+        change of the same conversation is fresher than it: the stream stays consistent)."""
+        chunk, client.rest = client.rest[:size], client.rest[size:]
+        now = self.desk.clock()
+        return encode({"type": "rows", "rows": {cid: self.row(cid, now) for cid in chunk},
+                       "more": len(client.rest)})
 
     def presence(self) -> list[dict[str, Any]]:
         return [{"client": c.id, "agent": c.identity.agent, "os_user": c.identity.os_user,
@@ -339,18 +356,22 @@ class DeskServer:
             while True:
                 await client.wake.wait()
                 client.wake.clear()
-                while client.out or client.resync:
+                while client.out or client.resync or client.rest:
                     if client.out:
                         data, _ = client.out.popleft()
                         client.out_bytes -= len(data)
                         if not data:
                             await writer.drain()
                             return  # end of session
-                    else:
+                    elif client.resync:
                         client.resync = False
-                        data = encode(self.snapshot(resync=True))
+                        data = encode(self.snapshot(resync=True, limit=client.limit,
+                                                    client=client))
+                    else:
+                        data = self.rows_chunk(client)
                     writer.write(data)
                     await writer.drain()
+                    await asyncio.sleep(0)  # the rest of the desk goes on between chunks
         except (ConnectionError, OSError):
             client.closed = True
 
@@ -388,7 +409,10 @@ class DeskServer:
             kind = message["type"]
             if kind == "attach":
                 client.attached = True
-                client.send(encode(self.snapshot()), droppable=False)
+                limit = message.get("limit")
+                client.limit = limit if isinstance(limit, int) and limit >= 0 else None
+                client.send(encode(self.snapshot(limit=client.limit, client=client)),
+                            droppable=False)
                 self._broadcast({"type": "presence", "presence": self.presence()})
             elif kind == "request":
                 client.send(encode(self._answer(client, message)), droppable=False)
