@@ -128,8 +128,8 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool) -> Non
             stuck.sendall(encode({"type": "hello", "protocol": 1}) + encode({"type": "attach"}))
 
         def reader() -> None:
-            with DeskClient.connect(d, client="console") as c:
-                c.attach()
+            with DeskClient.connect(d, client="console", timeout=120) as c:
+                c.attach(limit=200)
                 mine = []
                 while not done.is_set():
                     try:
