@@ -8,6 +8,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,19 @@ def test_a_limited_attach_draws_at_once_and_the_rest_follows(desk_dir: Path) -> 
     with DeskClient.connect(desk_dir) as client:  # same order as the full snapshot
         assert ids == [r["id"] for r in client.attach()["rows"]]
     assert sorted(ids) == sorted(convs)
+
+
+def test_an_auto_started_desk_process_stops_after_its_last_client(desk_dir: Path) -> None:
+    [a] = seed(desk_dir, ["my train was cancelled"])
+    pid = start_server(desk_dir, idle_seconds=1)
+    with DeskClient.connect(desk_dir) as client:
+        client.request("reply", conv_id=a, text="Sorry — a bus replaces the train.")
+    deadline = time.monotonic() + 60
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)  # the pending reply waits in the store for the next desk process
+    assert not (desk_dir / "desk.sock").exists()
+    store = Store(desk_dir, read_only=True)
+    items = list(store.load()["outbox"].values())
+    store.close()
+    assert [(i["conv_id"], i["status"]) for i in items] == [(a, "pending")]

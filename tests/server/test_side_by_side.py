@@ -16,6 +16,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pytest
 from serverkit import HELPERS, ROOT, alive, cli, holder_pid, seed
 
 from tui.core.store import Store
@@ -112,6 +113,7 @@ def test_a_frozen_client_is_resynchronised_and_never_holds_the_others(desk_dir: 
     actor.close()
 
 
+@pytest.mark.timeout(900)  # 30 desk-process restarts; minutes on a loaded 2-core machine
 def test_kill_9_at_random_moments_loses_nothing_acknowledged(desk_dir: Path) -> None:
     agents = ("sam", "kim", "lee")
     per = 20

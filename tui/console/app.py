@@ -786,6 +786,9 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
         desk = open_desk(options_from(args), console=True)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
+        if exc.code == 3:
+            print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
+                  "they go through the process holding the desk", file=sys.stderr)
         return exc.code
     try:
         sources = build_sources(args, desk.config)

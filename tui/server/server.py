@@ -676,11 +676,13 @@ async def _idle_watch(server: DeskServer, stop: asyncio.Event,
                       idle_seconds: float | None) -> None:
     if idle_seconds is None:
         return
-    from ..core.outbox import OPEN_STATES
+    from ..core.outbox import SENDING
 
     while not stop.is_set():
         await asyncio.sleep(min(1.0, idle_seconds))
-        busy = server.clients or any(i["status"] in OPEN_STATES
+        # Posts on their way out finish first; pending ones wait for the next desk process
+        # (as they wait for the next console today).
+        busy = server.clients or any(i["status"] == SENDING
                                      for i in server.desk.outbox.items.values())
         if busy:
             server.last_client_at = time.monotonic()
