@@ -13,8 +13,8 @@ Prints figures, never asserts.  Run:  python bench/bench_console.py [--seconds 1
     2. the real thing, when it can run: ``mentiondesk --data-dir TMP --source demo --rate 100``
        as a child process under a pseudo-terminal, counting what it writes.
 
-Uses the real console (``tui.console.app.MentionDesk``) when it imports, else a minimal app
-hosting the QueueView and a Static; the output says which.
+Uses the real console (``tui.console.app.MentionDesk``); ``--minimal`` measures a minimal app
+hosting only the QueueView and a Static instead.  The output says which.
 """
 
 from __future__ import annotations
@@ -61,20 +61,11 @@ BYTES_TARGET = 20_000
 
 def mention_stream(prefix: str, seed: int) -> Iterator[Mention]:
     """Endless realistic mentions, each from a new customer (so each opens a conversation)."""
-    try:
-        from tui.sources.demo import generate
-    except ImportError:
-        generate = None
+    from tui.sources.demo import generate
+
     n = 0
     while True:
-        if generate is not None:
-            chunk = generate(2000, seed=seed + n)
-        else:  # the demo source is missing: plain generated mentions
-            now = utcnow()
-            chunk = [Mention.from_dict({
-                "id": str(i), "text": "my train is late again, I want a refund",
-                "author": f"c{i}", "created_at": now.isoformat()}, source="demo")
-                for i in range(2000)]
+        chunk = generate(2000, seed=seed + n)
         for m in chunk:
             n += 1
             m.id = f"{prefix}{n}"
@@ -106,7 +97,7 @@ def build_desk(open_items: int) -> tuple[Desk, Iterator[Mention], float]:
 # ==== apps =====================================================================================
 
 class MinimalConsole(App):
-    """Fallback when tui/app.py is not there: the queue and a detail line."""
+    """The queue and a detail line only (``--minimal``): the widget without the console."""
 
     CSS = "QueueView { height: 1fr; } #detail { height: 3; }"
 
@@ -129,15 +120,10 @@ class MinimalConsole(App):
 def make_app(desk: Desk, minimal: bool = False) -> tuple[App, str, Callable[[list[Mention]], Any]]:
     if minimal:
         return MinimalConsole(desk), "minimal app (QueueView + Static, --minimal)", desk.ingest
-    try:
-        from tui.console.app import MentionDesk
-    except ImportError as exc:
-        app = MinimalConsole(desk)
-        why = f"minimal app (QueueView + Static; tui.console.app unavailable: {exc})"
-        return app, why, desk.ingest
+    from tui.console.app import MentionDesk
+
     app = MentionDesk(desk, sources=[], blink=False)
-    ingest = getattr(app, "ingest", desk.ingest)  # same alerting as live mentions
-    return app, "real app (tui.console.app.MentionDesk)", ingest
+    return app, "real app (tui.console.app.MentionDesk)", app.ingest  # live mentions' alerting
 
 
 class ScreenTap:
@@ -250,10 +236,6 @@ async def run_headless(desk: Desk, mentions: Iterator[Mention], presses: int,
 # ==== (b2) the real console under a pseudo-terminal ===========================================
 
 def run_pty(seconds: float, warmup: float = 3.0) -> dict[str, Any] | str:
-    try:
-        import tui.console.app  # noqa: F401
-    except ImportError as exc:
-        return f"skipped: tui.console.app does not import ({exc})"
     with tempfile.TemporaryDirectory(prefix="mentiondesk-bench-") as data_dir:
         argv = [sys.executable, "-m", "tui", "--data-dir", data_dir, "--source", "demo",
                 "--rate", "100"]

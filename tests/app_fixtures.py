@@ -57,4 +57,4 @@ def notifications(app: MentionDesk) -> list[str]:
 
 
 def conv_of(desk: Any, mention_key: str) -> Any:
-    return desk.conversation_of(mention_key)
+    return desk.get(desk.mention_conv[mention_key])

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -32,6 +32,10 @@ from tui.core.model import DIRECT
 from tui.core.when import format_time_left
 
 from .safe import assemble, join, one_line, plain
+
+if TYPE_CHECKING:
+    from tui.core.conversation import Conversation
+    from tui.core.desk import Desk
 
 DIM = "dim"
 LABEL = "bold"
@@ -78,7 +82,7 @@ def event_text(ev: Any) -> str:
     return ev.kind
 
 
-def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
+def profile_content(desk: Desk, conv: Conversation, now: datetime) -> Content:
     p = desk.profile(conv.id)
     left = desk.time_left(conv, now)
     head = assemble(
@@ -92,7 +96,7 @@ def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
     status = [f"#{conv.id} {conv.status}", conv.urgency, conv.category]
     if conv.needs_reply and left is not None:
         status.append(f"due {format_time_left(left)}")
-    team = conv.team or (conv.triage.team if conv.triage else None)
+    team = desk.owning_team(conv)
     if team:
         status.append(f"team {team}")
     if conv.case_id:
@@ -111,7 +115,7 @@ def profile_content(desk: Any, conv: Any, now: datetime) -> Content:
     return join(lines)
 
 
-def history_content(desk: Any, conv: Any, now: datetime, tz: tzinfo | None) -> Content:
+def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | None) -> Content:
     lines: list[Content] = []
     for h in desk.history(conv.id):
         when = (fmt_time(h.at, now, tz) + " ", DIM)
@@ -228,12 +232,11 @@ class ConversationView(Vertical, can_focus=False):
         with VerticalScroll(id="history-scroll"):
             yield Static(Content(""), id="history")
 
-    def show(self, desk: Any, conv_id: str | None, extra: Content | None = None, *,
-             thread: Thread | None = None, force: bool = False) -> None:
-        """Redraw for ``conv_id`` (None: nothing selected); ``extra`` is drawn under the history
-        (the suggestion, when the screen is too small for its own pane); ``thread`` above it
-        (the network's thread around the latest mention); ``force`` redraws and lays out even
-        what did not change (after a resize)."""
+    def show(self, desk: Desk, conv_id: str | None, *, thread: Thread | None = None,
+             force: bool = False) -> None:
+        """Redraw for ``conv_id`` (None: nothing selected); ``thread`` is drawn above the
+        history (the network's thread around the latest mention); ``force`` redraws and lays
+        out even what did not change (after a resize)."""
         other = conv_id != self.conv_id
         self.conv_id = conv_id
         profile = self.query_one("#profile", Static)
@@ -251,8 +254,6 @@ class ConversationView(Vertical, can_focus=False):
         context = thread_content(thread, now, tz)
         if context is not None:
             body = join([context, body])
-        if extra is not None:
-            body = join([body, Content("─" * 20), extra])
         if repaint(history, body, force=force) and (other or force):
             # Another conversation starts at its newest message; anchored, it stays there as
             # the text reflows, until the agent scrolls up (a redraw of the same conversation

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from time import monotonic
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -47,6 +47,10 @@ from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
 
 from .safe import scrub
+
+if TYPE_CHECKING:
+    from tui.core.conversation import Conversation
+    from tui.core.desk import Desk
 
 TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
 COUNTDOWN_SECONDS = 1.0  # how often countdowns are re-checked
@@ -180,7 +184,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> QueueView:
             return self.queue_view
 
-    def __init__(self, desk: Any, queue: Any, *, labels: Labels | None = None,
+    def __init__(self, desk: Desk, queue: Any, *, labels: Labels | None = None,
                  clock: Callable[[], datetime] | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -476,7 +480,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         if regions:
             self.refresh(*regions)
 
-    def _countdown(self, conv: Any) -> tuple[str, str]:
+    def _countdown(self, conv: Conversation) -> tuple[str, str]:
         """(label, state) for ``conv``'s deadline: state is ok / at-risk / breached."""
         cached = self._countdowns.get(conv.id)
         if cached is not None and cached[0] == conv.deadline:
@@ -535,7 +539,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         conv = self.desk.conversations[conv_id]
         return self._render_row(conv, width, selected, label, state)
 
-    def _render_row(self, conv: Any, width: int, selected: bool, label: str,
+    def _render_row(self, conv: Conversation, width: int, selected: bool, label: str,
                     state: str) -> Strip:
         base = self.rich_style
         if selected:

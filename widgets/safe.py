@@ -13,43 +13,16 @@ relies on every producer being careful is not a boundary.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from textual.content import Content
 from textual.style import Style
 
+from tui.core.text import one_line, scrub
+
 __all__ = ["assemble", "join", "one_line", "plain", "scrub"]
 
-# Whole escape sequences first (so their parameters do not survive as visible junk), then any
-# remaining C0/C1 control (but newline), then bidi overrides/isolates and invisible marks.
-_ESCAPES = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-    r"|(?:\x1b[\]PX^_]|[\x90\x9d\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[ -/]*[0-~]?"
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff]")
-
 Part = str | Content | tuple[str, str | Style]
-
-
-def scrub(value: object, limit: int | None = None) -> str:
-    """``value`` as text with no escape sequence, control character or bidi override left."""
-    text = "" if value is None else str(value)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    text = _BIDI.sub("", _CONTROLS.sub("", _ESCAPES.sub("", text)))
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
-    return text
-
-
-def one_line(value: object, width: int | None = None) -> str:
-    """Scrubbed, whitespace folded onto one line, cut to ``width`` with an ellipsis."""
-    flat = " ".join(scrub(value).split())
-    if width is not None and len(flat) > width:
-        flat = flat[: max(0, width - 1)] + "…"
-    return flat
 
 
 def plain(value: object, style: str | Style = "", *, limit: int | None = None) -> Content:

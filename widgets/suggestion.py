@@ -7,7 +7,7 @@ to route to, and any reason a reply could not be rendered — refusals are shown
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -18,12 +18,15 @@ from tui.core.labels import Labels
 from .conversation import repaint
 from .safe import assemble, join, one_line, plain
 
+if TYPE_CHECKING:
+    from tui.core.desk import Desk
+
 # Style per urgency tier (tui.core.labels: tiers follow the levels' rank in the loaded rules).
 TIER_STYLE = {"critical": "bold $error", "high": "bold $warning", "normal": "$text",
               "low": "dim", "none": "dim"}
 
 
-def suggestion_content(desk: Any, conv_id: str, *, compact: bool = False,
+def suggestion_content(desk: Desk, conv_id: str, *, compact: bool = False,
                        labels: Labels | None = None) -> Content:
     """The suggestion as Content.  ``compact`` (drawn inside the conversation pane on small
     screens) keeps the reason to one line and drops the hint.  ``labels``: the loaded rules'
@@ -70,7 +73,7 @@ class SuggestionView(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Content(""), id="suggestion-text")
 
-    def show(self, desk: Any, conv_id: str | None, *, compact: bool = False,
+    def show(self, desk: Desk, conv_id: str | None, *, compact: bool = False,
              force: bool = False) -> None:
         """Draw the suggestion for ``conv_id``; ``force`` lays out even an unchanged text."""
         body = self.query_one("#suggestion-text", Static)

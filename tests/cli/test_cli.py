@@ -100,7 +100,32 @@ def test_every_action_then_undo(capsys, desk_dir: Path) -> None:
 
 def test_accept(capsys, desk_dir: Path) -> None:
     code, out, _ = run(capsys, desk_dir, "accept", "1")
-    assert code == 0 and "offline" in out and "handoff" in out
+    assert code == 0 and "took #1 offline" in out and "handed #1 to safety as CASE-00001" in out
+
+
+def _draft(desk_dir: Path, conv_id: str, text: str) -> None:
+    d, store = reopen(desk_dir)
+    d.save_draft(conv_id, text)
+    store.close()
+
+
+def _drafts(desk_dir: Path) -> dict:
+    d, store = reopen(desk_dir)
+    drafts = dict(d.drafts)
+    store.close()
+    return drafts
+
+
+@pytest.mark.parametrize("args", [("reply", "2", "Refund approved"), ("reply", "2", "--suggested"),
+                                  ("accept", "2"), ("offline", "2", "--dm", "Send your ref")])
+def test_sending_from_the_cli_leaves_no_stale_draft(capsys, desk_dir: Path, args) -> None:
+    _draft(desk_dir, "2", "an old half-written answer")
+    _draft(desk_dir, "1", "a draft on another conversation")
+    code, _, err = run(capsys, desk_dir, *args)
+    assert code == 0, err
+    drafts = _drafts(desk_dir)
+    assert "2" not in drafts  # the next `r` starts fresh instead of reopening sent text
+    assert drafts["1"]["text"] == "a draft on another conversation"
 
 
 def test_refusals_and_errors_have_clear_messages_and_codes(capsys, desk_dir: Path) -> None:

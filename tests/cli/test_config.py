@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.clock import OfficeHours
-from tui.setup.config import ConfigError, find_config, load_config, validate
+from tui.core.hours import OfficeHours
+from tui.setup.config import ConfigError, load_config, validate
 from tui.sources.registry import make_source
 
 
@@ -135,9 +135,15 @@ def test_syntax_errors_and_missing_files_are_problems_too(tmp_path):
 
 
 def test_finding_the_config(tmp_path, monkeypatch):
+    from tui.setup.boot import Options
+    from tui.setup.boot import load_config as boot_config
+
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("MENTIONDESK_CONFIG", raising=False)
-    assert find_config() is None  # no default file
-    monkeypatch.setenv("MENTIONDESK_CONFIG", str(tmp_path / "env.yaml"))
-    assert find_config() == tmp_path / "env.yaml"
-    assert find_config(tmp_path / "explicit.yaml") == tmp_path / "explicit.yaml"
+    assert boot_config(Options()) is None  # no default file
+    env, explicit = tmp_path / "env.yaml", tmp_path / "explicit.yaml"
+    env.write_text("agent: from-env\n", encoding="utf-8")
+    explicit.write_text("agent: explicit\n", encoding="utf-8")
+    monkeypatch.setenv("MENTIONDESK_CONFIG", str(env))
+    assert boot_config(Options()).agent == "from-env"
+    assert boot_config(Options(config=str(explicit))).agent == "explicit"

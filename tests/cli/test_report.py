@@ -49,8 +49,8 @@ def test_report_lists_what_the_morning_operator_must_act_on(shift: Any) -> None:
     assert [r["id"] for r in rep["resolved"]] == [ids["ann"], ids["hal"], ids["bob"]]
     assert rep["offline"] == []  # hal went offline but is resolved
     assert rep["snoozed"] == []  # dan's snooze ran out at 13:00
-    assert [(t["term"], t["count"]) for t in rep["themes"]] == [("new livery", 2)]
-    assert rep["themes"][0]["examples"][0].startswith("i think the new livery")  # newest first
+    assert [(t["term"], t["count"]) for t in rep["topics"]] == [("new livery", 2)]
+    assert rep["topics"][0]["examples"][0].startswith("i think the new livery")  # newest first
     f = rep["figures"]
     assert f["first_response"] == {"count": 5, "median_seconds": 1800.0, "p90_seconds": 3600.0}
     assert [s["hit_rate"] for s in f["sla"]][:2] == [0.0, 1.0]

@@ -25,6 +25,7 @@ from tui.console.screens import (
     ResolveScreen,
     SnoozeScreen,
 )
+from tui.core.api import describe_all
 from tui.core.desk import IGNORED, SNOOZED
 from tui.core.store import Store
 
@@ -394,9 +395,25 @@ async def test_accept_does_the_whole_suggestion(desk):
         await pilot.press("A")
         await pilot.pause()
         assert kinds(desk, conv_id)  # something was done
-        assert any(f"#{conv_id}:" in n for n in notifications(app))
+        done = [e for e in desk.events.values() if e.conv == conv_id and e.group]
+        assert f"{describe_all(done)} — u undoes it all" in notifications(app)
         await pilot.press("u")
         assert kinds(desk, conv_id) == []
+
+
+async def test_accept_leaves_no_stale_draft(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        desk.save_draft(conv_id, "an old half-written answer")
+        await pilot.press("A")
+        await pilot.pause()
+        assert kinds(desk, conv_id) and conv_id not in desk.drafts
+        await pilot.press("r")  # the next reply does not reopen text that went out
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.screen.query_one("#reply-text", TextArea).text != "an old half-written answer"
 
 
 async def test_help_lists_every_binding(desk):

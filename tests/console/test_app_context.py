@@ -101,7 +101,7 @@ async def threads_done(app: MentionDesk, pilot: Any) -> None:
 
 
 def conv_id_of(desk: Any, mid: str, source: str = SRC) -> str:
-    return desk.conversation_of(f"{source}|{mid}").id
+    return desk.mention_conv[f"{source}|{mid}"]
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Deterministic: the demo history is generated from a fixed seed, the desk's clock is frozen, the
 cursor does not blink and no live source runs.  Regenerate after an intended change with
-``pytest tests/test_snapshots.py --snapshot-update`` and look at the SVGs before committing.
+``pytest tests/console/test_snapshots.py --snapshot-update`` and look at the SVGs before committing.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_queue_orders_by_deadline_then_score_then_age(clock, make_desk) -> None:
     assert order[0] == critical.conv_id
     assert order.index(early_normal.conv_id) < order.index(influencer.conv_id)
     assert order.index(influencer.conv_id) < order.index(late_normal.conv_id)
-    # monitor-only opinions are not in the queue (they are counted as themes)
+    # monitor-only opinions are not in the queue (they are counted as topics)
     assert opinion.conv_id not in d.queue
     assert d.conversations[opinion.conv_id].status == MONITOR
     assert d.next().id == critical.conv_id
@@ -62,7 +62,7 @@ def test_opening_never_clears_needs_reply(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
     assert d.conversations[cid].unread
-    d.open(cid)
+    d.mark_read(cid)
     conv = d.conversations[cid]
     assert not conv.unread and conv.needs_reply and cid in d.queue
 
@@ -118,12 +118,12 @@ def test_personal_data_allowed_in_a_dm(make_desk) -> None:
 def test_outgrown_reply_asks_first(make_desk) -> None:
     d = make_desk()
     cid = d.ingest([mention(REFUND)])[0].conv_id
-    seen = d.open(cid)
+    seen = d.mark_read(cid)
     d.ingest([mention("actually it was two tickets")])
     with pytest.raises(Outgrown) as err:
         d.reply(cid, "We'll sort your refund", seen_seq=seen)
     assert err.value.count == 1
-    d.reply(cid, "We'll sort both refunds", seen_seq=d.open(cid))
+    d.reply(cid, "We'll sort both refunds", seen_seq=d.mark_read(cid))
     assert not d.conversations[cid].needs_reply
 
 
@@ -213,7 +213,7 @@ def test_ignore_keeps_everything(make_desk) -> None:
     assert d.suggestion(cid).action == "ignore"
     d.ignore(cid, "spam")
     assert d.conversations[cid].status == IGNORED
-    assert len(d.mentions_of(cid)) == 1  # nothing deleted
+    assert len(d.get(cid).mention_keys()) == 1  # nothing deleted
 
 
 def test_assign_tag_note(make_desk) -> None:
@@ -385,7 +385,7 @@ def test_state_survives_restart(clock, make_desk, tmp_path) -> None:
     d.reply(c, "Sorry about that")
     d.undo()  # the reply
     d.save_draft(c, "Draft in progress")
-    d.open(c)
+    d.mark_read(c)
     before = {cid: (v.status, v.needs_reply, v.offline, v.team, v.case_id, v.tags, v.notes,
                     v.deadline, v.snoozed_until, v.unread) for cid, v in d.conversations.items()}
     queue_before = list(d.queue)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.clock import ALWAYS, OfficeHours
+from tui.core.hours import ALWAYS, OfficeHours
 from tui.core.model import Author, Mention
 from tui.core.replies import load_replies
 from tui.core.rules import RulesError, load_rules
@@ -90,9 +90,9 @@ def test_shipped_policy(rules, text, channel, category, urgency, action):
 
 def test_shipped_rules_expose_levels_teams_and_categories(rules):
     assert list(rules.levels) == ["critical", "high", "normal", "low", "none"]
-    assert rules.levels["critical"].clock is ALWAYS
+    assert rules.levels["critical"].calendar is ALWAYS
     assert rules.levels["critical"].target == timedelta(minutes=15)
-    assert isinstance(rules.levels["high"].clock, OfficeHours)
+    assert isinstance(rules.levels["high"].calendar, OfficeHours)
     assert rules.levels["none"].target is None
     assert set(rules.teams) == {"safety", "accessibility", "customer_relations", "operations",
                                 "refunds", "lost_property", "accounts", "bookings", "social"}
@@ -400,8 +400,8 @@ def test_office_hours_can_be_overridden(tmp_path):
     weekends = OfficeHours("Europe/London", ["sat", "sun"], time(10), time(16))
     rules.set_office_hours(weekends)
     assert rules.office_hours is weekends
-    assert rules.levels["normal"].clock is weekends
-    assert rules.levels["critical"].clock is ALWAYS
+    assert rules.levels["normal"].calendar is weekends
+    assert rules.levels["critical"].calendar is ALWAYS
     # Friday 19:00 + 4h of weekend office time → Saturday 14:00
     assert rules.triage(mention("hello")).deadline == datetime(2025, 1, 18, 14, tzinfo=UTC)
     with pytest.raises(TypeError):
@@ -412,8 +412,8 @@ def test_fast_fold_agrees_with_text_fold():
     import random
     import string
 
-    from tui.core.rules import fold_for_matching
-    from tui.core.text import fold
+    from tui.core.rules import normalize_for_match_fast
+    from tui.core.text import normalize_for_match
 
     rng = random.Random(7)
     alphabet = string.printable + "  __"
@@ -421,5 +421,5 @@ def test_fast_fold_agrees_with_text_fold():
     samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
                 for _ in range(500)]
     for text in samples:
-        assert fold_for_matching(text) == fold(text), repr(text)
-    assert fold_for_matching("Ça marche 😡") == fold("Ça marche 😡")
+        assert normalize_for_match_fast(text) == normalize_for_match(text), repr(text)
+    assert normalize_for_match_fast("Ça marche 😡") == normalize_for_match("Ça marche 😡")

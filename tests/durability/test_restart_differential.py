@@ -94,7 +94,7 @@ def act(d: Desk, rng: random.Random, clock: Clock, step: int) -> None:
     elif roll < 0.86:
         d.accept(cid, agent=who)
     elif roll < 0.88:
-        d.open(cid)
+        d.mark_read(cid)
     elif roll < 0.90:
         d.save_draft(cid, rng.choice(["", "draft"]))
     elif roll < 0.93:

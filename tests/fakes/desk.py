@@ -1,5 +1,6 @@
-"""A small desk with exactly the API the Runner uses: ``ingest`` and ``outbox`` (the real Outbox,
-without a store).  It triages nothing: every mention is a "general" item in its own thread."""
+"""A small desk with exactly the API the Runner uses (``tui.sources.runner.RunnerDesk``):
+``ingest``, ``outbox`` (the real Outbox, without a store) and ``maintain`` (nothing to do).
+It triages nothing: every mention is a "general" item in its own thread."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class FakeDesk:
                             "fake desk")
             out.append(Ingested(m, triage, m.thread or m.id, new))
         return out
+
+    def maintain(self, now: object = None) -> int | None:
+        return None  # no store: nothing to checkpoint
 
     def queue_reply(self, *, source: str, text: str, in_reply_to_raw: str | None,
                     to: str = "admin", kind: str = "reply") -> dict:

@@ -17,12 +17,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..core.desk import ActionRefused, Conversation, Desk
-from ..core.model import iso
+from ..core.api import ActionRefused, describe, describe_all, markers
+from ..core.conversation import Conversation
+from ..core.desk import Desk
+from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
+from ..core.text import one_line
 from ..core.when import format_time_left
-from ..setup.boot import BootError, open_desk, options_from, recovery_notes
+from ..setup.boot import BootError, desk_session, options_from
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
 
@@ -32,11 +35,6 @@ def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
     return conversation_row(desk, conv, now)
-
-
-def one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
@@ -54,10 +52,8 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
         return OK
     for r in rows:
         conv = desk.conversations[r["id"]]
-        flags = ("R" if r["needs_reply"] else "-") + ("O" if r["offline"] else "-") + \
-                ("H" if r["case_id"] else "-")
         print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
-              f"{'DM' if r['channel'] == 'direct' else 'pub':3} {flags} "
+              f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
     print(f"-- {counts['open']} open, {counts['needs_reply']} need a reply, "
@@ -92,7 +88,7 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
     for h in hist:
         when = h.at.strftime("%Y-%m-%d %H:%M")
         if h.mention:
-            ch = "DM " if h.mention.channel == "direct" else "pub"
+            ch = "DM " if h.mention.channel == DIRECT else "pub"
             print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
         else:
             ev = h.event
@@ -127,37 +123,25 @@ def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
     return OK
 
 
-def _suggested(desk: Desk, conv_id: str) -> Any:
-    return desk.suggestion(conv_id)
-
-
 def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
     text = args.text
     key = None
-    if args.suggested or args.key:
-        sug = _suggested(desk, args.id)
-        if args.key:
-            conv = desk.get(args.id)
-            latest = desk.latest_mention(conv)
-            channel = "direct" if conv.offline or (latest and latest.channel == "direct") \
-                else "public"
-            from ..core.replies import network_of
-            text = desk.replies.render(args.key, channel, network_of(conv.source),
-                                       desk.render_values(conv))
-            key = args.key
-        else:
-            text, key = sug.text, sug.reply_key
-            if text is None:
-                raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
+    if args.key:
+        text, key = desk.render_reply(args.id, args.key), args.key
+    elif args.suggested:
+        sug = desk.suggestion(args.id)
+        text, key = sug.text, sug.reply_key
+        if text is None:
+            raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
     ev = desk.reply(args.id, text, reply_key=key)
-    print(f"replied on #{ev.conv} ({ev.details['channel']}): queued as {ev.id}")
+    print(f"{describe(ev)} as {ev.id}")
     return OK
 
 
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
-    sug = _suggested(desk, args.id)
+    sug = desk.suggestion(args.id)
     bridge = args.bridge if args.bridge is not None else sug.bridge
     dm = args.dm or sug.dm or sug.text
     if not dm:
@@ -166,76 +150,57 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     if conv.offline and args.bridge is None:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
-        from ..core.replies import network_of
-        bridge = desk.replies.render("offline_bridge", "public", network_of(conv.source),
-                                     desk.render_values(conv))
+        bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
     ev = desk.take_offline(args.id, bridge, dm)
-    print(f"took #{ev.conv} offline: bridge reply and DM queued ({ev.id})")
+    print(f"{describe(ev)} ({ev.id})")
     return OK
 
 
 def cmd_handoff(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.handoff(args.id, args.team, args.note or "")
-    print(f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}")
+    print(describe(desk.handoff(args.id, args.team, args.note or "")))
     return OK
 
 
 def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
     text = args.close_loop
     if args.close_loop_suggested:
-        from ..core.replies import network_of
-        conv = desk.get(args.id)
-        text = desk.replies.render("close_loop", "public", network_of(conv.source),
-                                   desk.render_values(conv))
-    ev = desk.resolve(args.id, text)
-    print(f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else ""))
+        text = desk.render_reply(args.id, "close_loop", PUBLIC)
+    print(describe(desk.resolve(args.id, text)))
     return OK
 
 
 def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
-    from ..core.when import parse_until
-    oh = desk.rules.office_hours
-    until = parse_until(args.until, desk.clock(), getattr(oh, "tz", None),
-                        getattr(oh, "next_open", None))
-    ev = desk.snooze(args.id, until)
-    print(f"snoozed #{ev.conv} until {ev.details['until']}")
+    print(describe(desk.snooze(args.id, desk.snooze_until(args.until))))
     return OK
 
 
 def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.ignore(args.id, args.reason)
-    print(f"marked #{ev.conv} as {args.reason} (nothing deleted)")
+    print(describe(desk.ignore(args.id, args.reason)))
     return OK
 
 
 def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.assign(args.id, args.to)
-    print(f"assigned #{ev.conv} to {ev.details['to']}")
+    print(describe(desk.assign(args.id, args.to)))
     return OK
 
 
 def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.tag(args.id, args.tag)
-    verb = "untagged" if ev.details["remove"] else "tagged"
-    print(f"{verb} #{ev.conv} {ev.details['tag']}")
+    print(describe(desk.tag(args.id, args.tag)))
     return OK
 
 
 def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.note(args.id, args.text)
-    print(f"noted on #{ev.conv}")
+    print(describe(desk.note(args.id, args.text)))
     return OK
 
 
 def cmd_accept(desk: Desk, args: argparse.Namespace) -> int:
-    events = desk.accept(args.id)
-    print(f"#{args.id}: " + ", ".join(e.kind for e in events))
+    print(describe_all(desk.accept(args.id)))
     return OK
 
 
 def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
-    ev = desk.undo(conv_id=args.id)
-    print(f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}")
+    print(describe(desk.undo(conv_id=args.id)))
     return OK
 
 
@@ -338,7 +303,8 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run an action command: through the desk process when one serves the data directory
-    (starting one first when ``MENTIONDESK_DESK_PROCESS=start``), else on the desk directly."""
+    (starting one first for a team desk or with ``MENTIONDESK_DESK_PROCESS=start``), else on
+    the desk directly."""
     from .via import route
 
     routed = route(args)
@@ -346,7 +312,9 @@ def run(args: argparse.Namespace) -> int:
         return routed
     handler = COMMANDS[args.command][0]
     try:
-        desk = open_desk(options_from(args))
+        with desk_session(options_from(args),
+                          notes=lambda n: print(f"mentiondesk: {n}", file=sys.stderr)) as desk:
+            return act(handler, desk, args)
     except BootError as exc:
         if exc.code == LOCKED:
             # A desk process may be starting (it holds the lock before it listens).
@@ -355,14 +323,6 @@ def run(args: argparse.Namespace) -> int:
                 return routed
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
-    for note in recovery_notes(desk):
-        print(f"mentiondesk: {note}", file=sys.stderr)
-    try:
-        return act(handler, desk, args)
-    finally:
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
 
 
 def act(handler: Callable[[Desk, argparse.Namespace], int], desk: Desk,

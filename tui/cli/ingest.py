@@ -52,7 +52,7 @@ def line_for(result: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..setup.boot import BootError, open_desk, options_from, recovery_notes
+    from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
     from ..sources.registry import make_source, source_options
     from ..sources.runner import Runner
 
@@ -103,6 +103,4 @@ def run(args: argparse.Namespace) -> int:
             failed += state == "failed"
         return 1 if failed else 0
     finally:
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)

@@ -4,13 +4,13 @@ periodic review.
 All three read the stored desk (hot tables and archive) and print; none changes anything.  They
 open the data dir read-only (no lock), so they run while the console is open: the night
 operator's hand-over report at shift end.  The
-figures and their exact definitions live in :mod:`tui.core.metrics`, themes in
-:mod:`tui.core.themes`.
+figures and their exact definitions live in :mod:`tui.core.metrics`, topics in
+:mod:`tui.core.topics`.
 
 * ``report [--since 12h] [--format md|json]`` — what a morning operator needs to act on alone:
   what came in, what was resolved, what was taken offline and waits on the customer, what was
   handed off (case ids, teams), what is near or past its deadline, snoozed items, failed posts,
-  themes and the shift's figures.
+  topics and the shift's figures.
 * ``export [--since 7d] [--format jsonl|csv]`` — one record per conversation, customer mention,
   agent event and outbox post: who, what, when and which rule (category + the triage's "why").
   Streamed: the archive one month's file at a time (oldest first, by the month each conversation
@@ -35,8 +35,8 @@ import json
 import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..core.metrics import (
     ConvRecord,
@@ -47,28 +47,23 @@ from ..core.metrics import (
     episodes,
     shift_metrics,
 )
-from ..core.model import DIRECT, PUBLIC
-from ..core.model import iso as _iso
+from ..core.model import DIRECT, PUBLIC, iso
 from ..core.store import paused_gc
-from ..core.themes import themes
+from ..core.text import one_line
+from ..core.topics import topics
 from ..core.when import fmt_rate, fmt_seconds, parse_since
 
+if TYPE_CHECKING:
+    from ..core.desk import Desk
+
 MD_LIST_LIMIT = 50  # rows per section in the Markdown report; JSON has them all
-THEMES_TOP = 10
+TOPICS_TOP = 10
 EXPORT_FIELDS = ("type", "id", "conv", "at", "who", "what", "channel", "text", "category",
                  "urgency", "team", "rule", "case_id", "status", "undone", "details")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 # ==== small formatting helpers =================================================================
-
-
-def iso(dt: datetime | None) -> str | None:
-    """``model.iso``, without its time-zone conversion for the UTC times the desk and the
-    archive hold (a 400k-record export formats ~800k of them)."""
-    if dt is not None and dt.tzinfo is UTC:
-        return dt.isoformat().replace("+00:00", "Z")
-    return _iso(dt)
 
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -86,22 +81,10 @@ def spark(values: list[float], low: float | None = None, high: float | None = No
     return "".join(_BARS[min(7, max(0, int((v - lo) / span * 7.999)))] for v in values)
 
 
-def _line(text: str, width: int = 80) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _latest_text(rec: ConvRecord) -> str:
-    for m in reversed(list(rec.mentions())):
-        if not m.deleted:
-            return m.text
-    return ""
-
-
 # ==== the hand-over report =====================================================================
 
 
-def build_report(desk: Any, since: datetime, now: datetime | None = None,
+def build_report(desk: Desk, since: datetime, now: datetime | None = None,
                  records: list[ConvRecord] | None = None) -> dict[str, Any]:
     """The shift hand-over as plain data (the JSON format; Markdown is rendered from it)."""
     now = now or desk.clock()
@@ -112,7 +95,7 @@ def build_report(desk: Any, since: datetime, now: datetime | None = None,
     deadlines, offline, snoozed = [], [], []
     for conv in desk.conversations.values():
         rec = by_id.get(conv.id)
-        team = conv.team or (conv.triage.team if conv.triage else None)
+        team = desk.owning_team(conv)
         base = {"id": conv.id, "handle": conv.handle, "category": conv.category,
                 "urgency": conv.urgency, "team": team, "case_id": conv.case_id,
                 "offline": conv.offline, "status": conv.status}
@@ -169,7 +152,7 @@ def build_report(desk: Any, since: datetime, now: datetime | None = None,
         "resolved": sorted(resolved, key=lambda d: d["at"]),
         "snoozed": sorted(snoozed, key=lambda d: d["until"] or ""),
         "outbox_failed": failed,
-        "themes": [t.to_dict() for t in themes((t for _, t in monitor_texts), THEMES_TOP)],
+        "topics": [t.to_dict() for t in topics((t for _, t in monitor_texts), TOPICS_TOP)],
     }
 
 
@@ -195,19 +178,19 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
         f"{'PAST DEADLINE' if d['state'] == 'breached' else 'at risk'} "
         f"({fmt_seconds(d['seconds_left'])} left, due {d['deadline']}), "
         f"team {d['team'] or '-'}{', case ' + d['case_id'] if d['case_id'] else ''}"
-        f"{', DM' if d['channel'] == DIRECT else ''}: {_line(d['text'], 70)}"))
+        f"{', DM' if d['channel'] == DIRECT else ''}: {one_line(d['text'], 70)}"))
     _section(w, "Taken offline, still open", rep["offline"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} — waiting on {d['waiting_on']} "
         f"since {d['offline_since'] or '-'}"
         f"{', case ' + d['case_id'] + ' (' + str(d['team']) + ')' if d['case_id'] else ''}"))
     _section(w, "Handed off", rep["handed_off"], lambda d: (
         f"{d['case_id']} → {d['team']}: #{d['id']} @{d['handle']} at {d['at']} by {d['agent']} "
-        f"(now {d['status']}){' — ' + _line(d['note'], 60) if d['note'] else ''}"))
+        f"(now {d['status']}){' — ' + one_line(d['note'], 60) if d['note'] else ''}"))
     _section(w, "Snoozed", rep["snoozed"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} until {d['until']}"
         f"{' (needs a reply)' if d['needs_reply'] else ''}"))
     _section(w, "Posts that failed to go out", rep["outbox_failed"], lambda d: (
-        f"#{d['conv']} {d['kind']} to @{d['to']}: {_line(d['error'], 70)}"))
+        f"#{d['conv']} {d['kind']} to @{d['to']}: {one_line(d['error'], 70)}"))
     _section(w, "Resolved", rep["resolved"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} at {d['at']} by {d['agent']}"
         f"{' (loop closed publicly)' if d['closed_loop'] else ''}"))
@@ -233,13 +216,13 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
     w(f"\nMentions per hour: {spark(f['mentions_per_hour'])}\n")
     w(f"Sentiment per hour (coarse lexicon, -1..1, mean {'-' if mean is None else mean}): "
       f"{spark(f['sentiment_per_hour'], -1.0, 1.0)}\n\n")
-    w("## Themes (monitor-only mentions)\n\n")
-    if not rep["themes"]:
+    w("## Topics (monitor-only mentions)\n\n")
+    if not rep["topics"]:
         w("- none\n")
-    for t in rep["themes"]:
+    for t in rep["topics"]:
         w(f"- {t['term']} ({t['count']})")
         if t["examples"]:
-            w(f" — e.g. “{_line(t['examples'][0], 70)}”")
+            w(f" — e.g. “{one_line(t['examples'][0], 70)}”")
         w("\n")
 
 
@@ -425,7 +408,7 @@ def _csv_cell(value: Any) -> str:
 # ==== the review ===============================================================================
 
 
-def build_review(desk: Any, since: datetime, now: datetime | None = None,
+def build_review(desk: Desk, since: datetime, now: datetime | None = None,
                  records: list[ConvRecord] | None = None) -> list[dict[str, Any]]:
     """Conversations worth a look: breached, reopened, or resolved after going offline without
     a public close-the-loop message (one entry per conversation, with every reason)."""
@@ -441,8 +424,9 @@ def build_review(desk: Any, since: datetime, now: datetime | None = None,
                 continue
             if ep.sla(now) == "miss":
                 if ep.answered_at is not None:
-                    late = desk.rules.levels[ep.level].clock.elapsed(ep.deadline, ep.answered_at) \
-                        if ep.level in desk.rules.levels else ep.answered_at - ep.deadline
+                    levels = desk.rules.levels
+                    late = levels[ep.level].calendar.elapsed(ep.deadline, ep.answered_at) \
+                        if ep.level in levels else ep.answered_at - ep.deadline
                     detail = (f"{ep.level} target missed: answered {iso(ep.answered_at)}, "
                               f"due {iso(ep.deadline)} ({fmt_seconds(late.total_seconds())} "
                               "late)")
@@ -511,7 +495,7 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("report", help="the shift hand-over report",
                        description="What came in, what was resolved, offline, handed off, "
-                                   "near or past its deadline; themes and the shift's figures.")
+                                   "near or past its deadline; topics and the shift's figures.")
     add_common(p)
     p.add_argument("--since", default="12h", help="window: 12h, 7d or an ISO time (default 12h)")
     p.add_argument("--format", choices=("md", "json"), default="md")
@@ -532,7 +516,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run_review)
 
 
-def report(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
+def report(desk: Desk, since_text: str, fmt: str, out: TextIO) -> None:
     now = desk.clock()
     since = parse_since(since_text, now)
     with paused_gc():
@@ -543,7 +527,7 @@ def report(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
         render_report_md(rep, out)
 
 
-def export(desk: Any, since_text: str | None, fmt: str, out: TextIO) -> int:
+def export(desk: Desk, since_text: str | None, fmt: str, out: TextIO) -> int:
     since = parse_since(since_text, desk.clock()) if since_text else None
     # Streamed part by part: one archive month's documents in memory at a time.
     rows = itertools.chain.from_iterable(
@@ -552,7 +536,7 @@ def export(desk: Any, since_text: str | None, fmt: str, out: TextIO) -> int:
         return write_export(rows, fmt, out)
 
 
-def review(desk: Any, since_text: str, fmt: str, out: TextIO) -> None:
+def review(desk: Desk, since_text: str, fmt: str, out: TextIO) -> None:
     now = desk.clock()
     since = parse_since(since_text, now)
     with paused_gc():
@@ -583,7 +567,7 @@ def write_json(obj: dict[str, Any], out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
-    from ..setup.boot import BootError, open_desk, options_from
+    from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
 
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
@@ -592,9 +576,9 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
-    for note in desk.store.recovered if desk.store is not None else ():
-        print(f"mentiondesk: note: {note}", file=sys.stderr)
     try:
+        for note in recovery_notes(desk):
+            print(f"mentiondesk: {note}", file=sys.stderr)
         body(desk)
         return 0
     except ValueError as exc:
@@ -603,9 +587,7 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BrokenPipeError:  # `mentiondesk export | head`
         return 0
     finally:
-        # Not desk.close(): it flushes, and a read-only store refuses any write.
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from ..core.interchange import Skipped, parse_map, read_history
 from ..core.model import iso
+from ..core.text import one_line
 from ..setup.boot import default_file
 
 # Stands for "the file had no received_at": a dry run then counts no waiting time.
@@ -86,11 +87,6 @@ def _load_policy(args: argparse.Namespace, err: TextIO) -> Any:
         return None
 
 
-def _one_line(text: str, width: int) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -142,10 +138,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                 }, ensure_ascii=False) + "\n")
             else:
                 out.write(
-                    f"{m.created_at:%Y-%m-%d %H:%M}  @{_one_line(m.author.handle, 24):<20} "
+                    f"{m.created_at:%Y-%m-%d %H:%M}  @{one_line(m.author.handle, 24):<20} "
                     f"{t.category:<18} {t.urgency:<8} {t.action:<17} {t.team or '-':<18} "
-                    f"{'offline' if t.offline else '-':<7}  {_one_line(t.why, 100)}  "
-                    f"| {_one_line(m.text, TEXT_WIDTH)}\n")
+                    f"{'offline' if t.offline else '-':<7}  {one_line(t.why, 100)}  "
+                    f"| {one_line(m.text, TEXT_WIDTH)}\n")
     except BrokenPipeError:  # `mentiondesk triage F | head`: the reader has seen enough
         sys.stdout = open(os.devnull, "w")  # keeps the flush at exit quiet
         return 0

@@ -19,13 +19,16 @@ redraw is coalesced:
 * the detail panes (conversation + suggestion) redraw ``DETAIL_DEBOUNCE`` seconds after the
   cursor stops moving, so holding ``j`` costs one queue row per key, not a screen layout;
 * alerts (critical arrivals, at-risk clocks) become at most one toast and one bell per kind
-  every ``ALERT_COOLDOWN`` seconds, naming how many arrived; the status bar counts unread
-  critical conversations, so an alert is never lost in a summary.
+  every ``ALERT_COOLDOWN`` seconds, naming how many arrived (:mod:`.alerts` keeps the
+  batches; the app owns the timers and the bell); the status bar counts unread critical
+  conversations, so an alert is never lost in a summary.
 
 The conversation pane also shows the thread around the conversation's latest mention as the
 network has it (``Source.context``): fetched when the agent opens a conversation or the cursor
 rests on one, in an exclusive async worker (moving on cancels the fetch in flight) with a
-timeout, and kept per mention in a small LRU so that going back costs nothing.  A source that
+timeout, and kept per mention in a small LRU (:mod:`.threads`) so that going back costs
+nothing.  The key table, the help and the command palette are :mod:`.keys` and
+:mod:`.palette`; the filter language is :mod:`tui.core.filters`.  A source that
 offers no thread (demo, replay, feed) costs nothing either: no worker, no section.
 
 :meth:`MentionDesk.flush_redraws` applies whatever is pending at once (tests, after an action).
@@ -68,12 +71,13 @@ from widgets.safe import one_line, scrub
 from widgets.status_bar import SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
-from ..core.desk import OPEN, ActionRefused, Desk, Outgrown
+from ..core.api import ActionRefused, Outgrown, describe, describe_all
+from ..core.desk import OPEN, Desk
 from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
-from ..setup.boot import recovery_notes
+from ..setup.boot import close_desk, recovery_notes
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
@@ -256,13 +260,7 @@ class MentionDesk(App[int]):
         if self.desk_server is not None:
             self.desk_server.close_now()
             self.desk_server = None
-        desk = self.desk
-        desk.flush()
-        if desk.store is not None:
-            try:
-                desk.checkpoint()
-            finally:
-                desk.store.close()
+        close_desk(self.desk, checkpoint=True)
 
     async def action_quit(self) -> None:
         if self._stop is not None:
@@ -561,7 +559,7 @@ class MentionDesk(App[int]):
         return conv_id
 
     def open(self, conv_id: str) -> int:
-        seq = self.desk.open(conv_id)
+        seq = self.desk.mark_read(conv_id)
         self.seen[conv_id] = seq
         self.redraw_detail()
         return seq
@@ -573,7 +571,7 @@ class MentionDesk(App[int]):
         if self.desk.conversations[conv_id].unread:
             # Shown in the pane but never opened: acting on it reads it, as opening does; what
             # the agent saw is still what the pane last drew.
-            self.desk.open(conv_id)
+            self.desk.mark_read(conv_id)
         return self.seen[conv_id]
 
     def done(self, message: str | None) -> None:
@@ -649,16 +647,14 @@ class MentionDesk(App[int]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.run_desk(lambda: (self.desk.ignore(conv_id, "spam"),
-                                       f"marked #{conv_id} as spam (nothing deleted)")[1])
+                self.run_desk(lambda: describe(self.desk.ignore(conv_id, "spam")))
 
         self.push_screen(ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
 
     def action_assign(self) -> None:
         conv_id = self.current()
         if conv_id is not None:
-            self.run_desk(lambda: f"assigned #{conv_id} to "
-                                  f"{self.desk.assign(conv_id).details['to']}")
+            self.run_desk(lambda: describe(self.desk.assign(conv_id)))
 
     def action_tag(self) -> None:
         conv_id = self.current()
@@ -666,9 +662,7 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            ev = self.desk.tag(conv_id, text)
-            verb = "untagged" if ev.details["remove"] else "tagged"
-            return f"{verb} #{conv_id} {ev.details['tag']}"
+            return describe(self.desk.tag(conv_id, text))
 
         self.push_screen(PromptScreen(f"Tag #{conv_id} (-tag removes it)", placeholder="tag",
                                       act=act, blink=self.blink), self.done)
@@ -679,19 +673,14 @@ class MentionDesk(App[int]):
             return
 
         def act(text: str) -> str:
-            self.desk.note(conv_id, text)
-            return f"noted on #{conv_id}"
+            return describe(self.desk.note(conv_id, text))
 
         self.push_screen(PromptScreen(f"Internal note on #{conv_id}",
                                       placeholder="what the next agent should know", act=act,
                                       blink=self.blink), self.done)
 
     def action_undo(self) -> None:
-        def do() -> str:
-            ev = self.desk.undo()
-            return f"undid {', '.join(ev.details['kinds'])} on #{ev.conv}"
-
-        self.run_desk(do)
+        self.run_desk(lambda: describe(self.desk.undo()))
 
     def action_accept(self) -> None:
         conv_id = self.current()
@@ -706,17 +695,13 @@ class MentionDesk(App[int]):
                     if yes:
                         accept(None)
 
-                noun = "message" if exc.count == 1 else "messages"
-                self.push_screen(ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
-                                               yes="Send anyway", no="Go back"), answer)
+                self.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
+                                 answer)
                 return
             except ActionRefused as exc:
                 self.refuse(exc.reasons)
                 return
-            kinds = ", ".join(e.kind for e in events)
-            case = next((e.details["case_id"] for e in events if e.kind == "handoff"), None)
-            self.done(f"#{conv_id}: {kinds}" + (f" ({case})" if case else "")
-                      + " — u undoes it all")
+            self.done(f"{describe_all(events)} — u undoes it all")
 
         accept(self.seen_seq(conv_id))
 
@@ -794,9 +779,7 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
         sources = build_sources(args, desk.config)
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        desk.close()
-        if desk.store is not None:
-            desk.store.close()
+        close_desk(desk)
         return 2
     log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
     if log_dir is not None:

@@ -15,7 +15,7 @@ by :mod:`widgets.safe`; text areas hold it as editable data, which Textual never
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -28,26 +28,19 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.desk import ActionRefused, Outgrown
+from ..core.api import ActionRefused, Outgrown, describe
 from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
-from ..core.replies import ReplyRefused, network_of
+from ..core.replies import ReplyRefused
+
+if TYPE_CHECKING:
+    from ..core.conversation import Conversation
+    from ..core.desk import Desk
 
 DRAFT_SAVE_DELAY = 0.5  # seconds of quiet typing before a draft is written down
 
 
-def channel_of(desk: Any, conv: Any) -> str:
-    """The channel a reply goes to, as ``Desk.reply`` decides it."""
-    latest = desk.latest_mention(conv)
-    return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) else PUBLIC
-
-
-def render_canned(desk: Any, conv: Any, key: str, channel: str) -> str:
-    """A canned reply filled in for this customer (raises ``ReplyRefused``)."""
-    return desk.replies.render(key, channel, network_of(conv.source), desk.render_values(conv))
-
-
-def customer_line(desk: Any, conv: Any) -> Content:
+def customer_line(desk: Desk, conv: Conversation) -> Content:
     """``@handle: their latest message`` — the context shown at the top of action modals."""
     latest = desk.latest_mention(conv)
     if latest is None:
@@ -97,7 +90,7 @@ class ActionModal(ModalScreen[str | None]):
     ]
     TITLE_TEXT = ""
 
-    def __init__(self, desk: Any, conv_id: str, *, seen_seq: int | None = None,
+    def __init__(self, desk: Desk, conv_id: str, *, seen_seq: int | None = None,
                  blink: bool = True) -> None:
         super().__init__()
         self.desk = desk
@@ -128,7 +121,6 @@ class ActionModal(ModalScreen[str | None]):
         try:
             message = do(seen_seq)
         except Outgrown as exc:
-            noun = "message" if exc.count == 1 else "messages"
             reason = exc.reasons[0]
 
             def answer(yes: bool | None) -> None:
@@ -138,9 +130,8 @@ class ActionModal(ModalScreen[str | None]):
                     self.show_errors([f"not sent: {reason} — read them first"])
                     self.caught_up()
 
-            self.app.push_screen(
-                ConfirmScreen(f"{exc.count} new {noun} arrived — send anyway?",
-                              yes="Send anyway", no="Go back"), answer)
+            self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
+                                 answer)
             return
         except ActionRefused as exc:
             self.show_errors(exc.reasons)
@@ -182,9 +173,9 @@ class ComposerScreen(ActionModal):
         Binding("ctrl+f", "search", "Canned replies", id="composer.search"),
     ]
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
-        self.channel = channel_of(desk, self.conv)
+        self.channel = desk.reply_channel(self.conv)
         draft = desk.drafts.get(conv_id)
         if draft:
             self.initial, self.reply_key = draft["text"], draft.get("reply_key")
@@ -248,7 +239,7 @@ class ComposerScreen(ActionModal):
 
     def use_canned(self, key: str) -> None:
         try:
-            text = render_canned(self.desk, self.conv, key, self.channel)
+            text = self.desk.render_reply(self.conv_id, key, self.channel)
         except ReplyRefused as exc:
             self.show_errors([f"{key}: {exc.reason}"])
             return
@@ -279,7 +270,6 @@ class ComposerScreen(ActionModal):
         text = self.query_one("#reply-text", TextArea).text
         if text != self._last_saved or self.conv_id in self.desk.drafts:
             self.desk.save_draft(self.conv_id, text, self.reply_key)
-            self.desk.flush()
             self._last_saved = text
 
     def action_close(self) -> None:
@@ -292,14 +282,12 @@ class ComposerScreen(ActionModal):
         text = self.query_one("#reply-text", TextArea).text
 
         def do(seen: int | None) -> str:
+            # Sending drops the draft (the desk does it with the reply, for every client).
             ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen)
             self.sent = True
             if self._draft_timer is not None:
                 self._draft_timer.stop()
-            self.desk.save_draft(self.conv_id, "")
-            self.desk.flush()
-            return (f"replied on #{ev.conv} ({ev.details['channel']}): queued, "
-                    f"u undoes within {self.desk.undo_seconds:g}s")
+            return f"{describe(ev)}, u undoes within {self.desk.undo_seconds:g}s"
 
         self.attempt(do, self.seen_seq)
 
@@ -309,14 +297,14 @@ class OfflineScreen(ActionModal):
 
     TITLE_TEXT = "Take offline"
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         s = desk.suggestion(conv_id)
         self.has_public = desk.latest_mention(self.conv, PUBLIC) is not None
         bridge = s.bridge
         if bridge is None and self.has_public:
             try:
-                bridge = render_canned(desk, self.conv, "offline_bridge", PUBLIC)
+                bridge = desk.render_reply(conv_id, "offline_bridge", PUBLIC)
             except (ReplyRefused, KeyError):
                 bridge = ""
         draft = desk.drafts.get(conv_id)
@@ -352,7 +340,6 @@ class OfflineScreen(ActionModal):
             # Unchanged composer draft: keep the canned reply it was built from.
             key = draft.get("reply_key") if draft and draft["text"] == text else None
             self.desk.save_draft(self.conv_id, text, key)
-            self.desk.flush()
             self.dm = text
 
     def action_close(self) -> None:
@@ -366,10 +353,7 @@ class OfflineScreen(ActionModal):
         def do(seen: int | None) -> str:
             ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
             self.sent = True
-            self.desk.save_draft(self.conv_id, "")
-            self.desk.flush()
-            sent = "bridge reply and DM" if ev.details.get("bridge") else "DM"
-            return f"took #{ev.conv} offline: {sent} queued"
+            return describe(ev)
 
         self.attempt(do, self.seen_seq)
 
@@ -381,8 +365,7 @@ class HandoffScreen(ActionModal):
 
     def compose(self) -> ComposeResult:
         teams = self.desk.rules.teams
-        s = self.desk.suggestion(self.conv_id)
-        suggested = self.conv.team or s.team
+        suggested = self.desk.owning_team(self.conv)
         ordered = sorted(teams, key=lambda t: (t != suggested, t))
         with Vertical(classes="dialog handoff"):
             yield from self.header()
@@ -420,8 +403,7 @@ class HandoffScreen(ActionModal):
         note = self.query_one("#note", Input).value
 
         def do(_seen: int | None) -> str:
-            ev = self.desk.handoff(self.conv_id, team, note)
-            return f"handed #{ev.conv} to {ev.details['team']} as {ev.details['case_id']}"
+            return describe(self.desk.handoff(self.conv_id, team, note))
 
         self.attempt(do, None)
 
@@ -431,12 +413,12 @@ class ResolveScreen(ActionModal):
 
     TITLE_TEXT = "Resolve"
 
-    def __init__(self, desk: Any, conv_id: str, **kw: Any) -> None:
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         self.message = ""
         if self.conv.offline:
             try:
-                self.message = render_canned(desk, self.conv, "close_loop", PUBLIC)
+                self.message = desk.render_reply(conv_id, "close_loop", PUBLIC)
             except (ReplyRefused, KeyError):
                 self.message = ""
 
@@ -457,8 +439,7 @@ class ResolveScreen(ActionModal):
         text = self.query_one("#close-loop-text", TextArea).text.strip()
 
         def do(_seen: int | None) -> str:
-            ev = self.desk.resolve(self.conv_id, text or None)
-            return f"resolved #{ev.conv}" + (" and closed the loop publicly" if text else "")
+            return describe(self.desk.resolve(self.conv_id, text or None))
 
         self.attempt(do, None)
 
@@ -504,14 +485,8 @@ class SnoozeScreen(ActionModal):
             self.snooze(SNOOZE_PRESETS[presets.highlighted])
 
     def snooze(self, text: str) -> None:
-        from ..core.when import parse_until
-
         def do(_seen: int | None) -> str:
-            oh = self.desk.rules.office_hours
-            until = parse_until(text, self.desk.clock(), getattr(oh, "tz", None),
-                                getattr(oh, "next_open", None))
-            ev = self.desk.snooze(self.conv_id, until)
-            return f"snoozed #{ev.conv} until {ev.details['until']}"
+            return describe(self.desk.snooze(self.conv_id, self.desk.snooze_until(text)))
 
         self.attempt(do, None)
 
@@ -606,7 +581,7 @@ class HelpScreen(ModalScreen[None]):
 
 # --- the `/` filter (the language itself: tui/core/filters.py) -----------------------------
 
-def filter_help(desk: Any) -> list[Content]:
+def filter_help(desk: Desk) -> list[Content]:
     """What each filter field accepts under the loaded rules, for the filter prompt."""
     lines = [assemble((f"{name}:", "bold"), " " + ", ".join(values))
              for name, values in filter_fields(desk.rules)]

@@ -8,7 +8,7 @@ thread when the screen opens, then combined with the live desk on every refresh.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -22,8 +22,12 @@ from textual.widgets import Footer, Sparkline, Static
 from widgets.charts import BarChart
 
 from ..core.metrics import ConvRecord, ShiftMetrics, archived_records, compute, live_records
-from ..core.themes import themes
+from ..core.text import one_line
+from ..core.topics import topics
 from ..core.when import fmt_rate, fmt_seconds
+
+if TYPE_CHECKING:
+    from ..core.desk import Desk
 
 WIDE = 120  # columns from which the panels go side by side
 REFRESH_SECONDS = 10.0
@@ -57,7 +61,7 @@ class StatsScreen(Screen[None]):
     StatsScreen.-wide SentimentStrip { height: 1; }
     """
 
-    def __init__(self, desk: Any, window: timedelta = timedelta(hours=12)) -> None:
+    def __init__(self, desk: Desk, window: timedelta = timedelta(hours=12)) -> None:
         super().__init__()
         self.desk = desk
         self.window = window
@@ -82,7 +86,7 @@ class StatsScreen(Screen[None]):
             yield self._panel("Volume by category", BarChart(id="by-category"))
             yield self._panel("Volume by channel", BarChart(id="by-channel"))
             yield self._panel("Volume by team", BarChart(id="by-team"))
-            yield self._panel("Themes (monitor-only mentions)", Static(id="themes"))
+            yield self._panel("Topics (monitor-only mentions)", Static(id="topics"))
         yield Footer()
 
     @staticmethod
@@ -192,11 +196,11 @@ class StatsScreen(Screen[None]):
         texts = sorted(((mm.created_at, mm.text) for r in records for mm in r.mentions()
                         if mm.triage.action == "monitor" and not mm.deleted
                         and since <= mm.created_at <= now), reverse=True)
-        found = themes((t for _, t in texts), 5)
-        theme_lines = [Content.assemble((f"{t.count:>3} ", "bold"), t.term,
-                                        (f"  “{_short(t.examples[0])}”", "$text-muted"))
+        found = topics((t for _, t in texts), 5)
+        topic_lines = [Content.assemble((f"{t.count:>3} ", "bold"), t.term,
+                                        (f"  “{one_line(t.examples[0], 40)}”", "$text-muted"))
                        for t in found] or [Content.styled("none yet", "$text-muted")]
-        self.query_one("#themes", Static).update(Content("\n").join(theme_lines))
+        self.query_one("#topics", Static).update(Content("\n").join(topic_lines))
 
 
 class SentimentStrip(Widget):
@@ -232,7 +236,3 @@ class SentimentStrip(Widget):
                 parts.append((cell * per, "$success" if v > 0 else "$error"))
         return Content.assemble(*parts)
 
-
-def _short(text: str, width: int = 40) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"

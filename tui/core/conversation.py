@@ -21,13 +21,10 @@ from .model import Triage, iso, parse_time
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
 # Event kinds that answer the customer (clear "needs reply").
 ANSWERS = ("reply", "offline", "handoff")
 # Event kinds that close an episode (a later message that needs a reply reopens it).
 CLOSES = ("resolve", "ignore")
-ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
-                "note")
 NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 
@@ -36,7 +33,7 @@ MENTION, EVENT = "m", "e"
 
 
 class Calendar(Protocol):
-    """The hours a level's response time runs in (``tui.core.clock.Clock``)."""
+    """The hours a level's response time runs in (``tui.core.hours.Clock``)."""
 
     def add(self, start: datetime, duration: timedelta) -> datetime: ...
 
@@ -53,7 +50,7 @@ class LevelLike(Protocol):
     def target(self) -> timedelta | None: ...
 
     @property
-    def clock(self) -> Calendar: ...
+    def calendar(self) -> Calendar: ...
 
 
 class EventLike(Protocol):
@@ -81,7 +78,7 @@ class Event:
     id: str
     conv: str
     seq: int
-    kind: str  # one of ACTION_KINDS, "undo", or "wake" (recorded by the desk itself)
+    kind: str  # an action, "undo", or "wake" (recorded by the desk itself)
     agent: str
     at: datetime
     details: dict[str, Any] = field(default_factory=dict)
@@ -167,7 +164,7 @@ class Fold:
     """The fold of a timeline into a conversation's state, one step at a time.
 
     ``levels`` are the rules' urgency levels (name -> level with ``rank``, ``target`` and
-    ``clock``).  Rules (from the product's triage policy, README "Triage"):
+    ``calendar``).  Rules (from the product's triage policy, README "Triage"):
 
     * a customer message that needs a reply opens the conversation (waking a snooze); after a
       resolve/ignore it *reopens* it — unless it is of the least urgent level with a target (a
@@ -229,7 +226,7 @@ class Fold:
         level = self.levels.get(t.urgency)
         target = level.target if level is not None else None
         if level is not None and t.deadline is not None and target is not None:
-            risk = level.clock.add(created_at, target * 0.75)
+            risk = level.calendar.add(created_at, target * 0.75)
             if conv.deadline is None or t.deadline < conv.deadline:
                 conv.deadline = t.deadline
             if conv.risk_at is None or risk < conv.risk_at:

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import persist
+from .api import ActionRefused, AlreadyAnswered, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
-    ACTION_KINDS,
     ANSWERS,
     EVENT,
     IGNORED,
@@ -40,7 +40,10 @@ from .indexes import DeadlineIndex
 from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
-from .replies import ReplyRefused, check_reply, network_of
+from .replies import Replies, ReplyRefused, check_reply, network_of
+from .rules import Rules
+from .store import Store, paused_gc
+from .when import parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -48,32 +51,6 @@ UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again inst
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
-
-
-class ActionRefused(Exception):
-    """An action the desk will not do; ``reasons`` say why, in words an agent understands."""
-
-    def __init__(self, reasons: str | list[str]) -> None:
-        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
-        super().__init__("; ".join(self.reasons))
-
-
-class AlreadyAnswered(ActionRefused):
-    """Another agent answered the conversation since this agent opened it."""
-
-    def __init__(self, by: str, verb: str, kind: str) -> None:
-        super().__init__(f"{by} {verb} since you opened this conversation; read it first")
-        self.by = by
-        self.kind = kind
-
-
-class Outgrown(ActionRefused):
-    """New customer messages arrived since the agent opened the conversation."""
-
-    def __init__(self, count: int) -> None:
-        noun = "message has" if count == 1 else "messages have"
-        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
-        self.count = count
 
 
 @dataclass(slots=True)
@@ -119,9 +96,9 @@ class Alert:
 class Desk:
     def __init__(
         self,
-        rules: Any,
-        replies: Any,
-        store: Any = None,
+        rules: Rules,
+        replies: Replies,
+        store: Store | None = None,
         *,
         agent: str = "agent",
         clock: Callable[[], datetime] = utcnow,
@@ -161,11 +138,9 @@ class Desk:
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
         if store is not None:
-            from .store import paused_gc
-
             with paused_gc():  # a bulk build of acyclic objects: the collector only slows it
                 self._load(store.load())
-            if not getattr(store, "read_only", False):
+            if not store.read_only:
                 self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 
     # ==== reading ==============================================================================
@@ -194,14 +169,6 @@ class Desk:
         """Open conversations assigned to ``agent`` (default: the desk's), most urgent first."""
         me = agent or self.agent
         return [cid for cid in self.queue if self.conversations[cid].assigned == me]
-
-    def conversation_of(self, mention_key: str) -> Conversation | None:
-        cid = self.mention_conv.get(mention_key)
-        return self.conversations.get(cid) if cid else None
-
-    def mentions_of(self, conv_id: str) -> list[Mention]:
-        conv = self.get(conv_id)
-        return [self.mentions[k] for _, kind, k in conv.timeline if kind == MENTION]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         for _, kind, key in reversed(conv.timeline):
@@ -285,22 +252,25 @@ class Desk:
     def render_values(self, conv: Conversation, case_id: str | None = None,
                       team: str | None = None) -> dict[str, str]:
         cust = self.customers.get(conv.customer, {})
-        team_id = team or conv.team or (conv.triage.team if conv.triage else None)
+        team_id = team or self.owning_team(conv)
         team_obj = self.rules.teams.get(team_id) if team_id else None
         return {
             "name": cust.get("name") or conv.handle,
             "handle": "@" + conv.handle,
             "case_id": case_id or conv.case_id or self.peek_case_id(),
-            "team": getattr(team_obj, "description", None) or (team_id or "our team"),
+            "team": (team_obj.description if team_obj is not None else None)
+            or (team_id or "our team"),
             "status_url": self.rules.status_url or "",
             "agent": self.agent,
         }
 
     def suggestion(self, conv_id: str) -> Suggestion:
         conv = self.get(conv_id)
-        t = conv.triage or self.triages[self.latest_mention(conv).key]
         latest = self.latest_mention(conv)
-        channel = DIRECT if (conv.offline or (latest and latest.channel == DIRECT)) else PUBLIC
+        t = conv.triage or (self.triages[latest.key] if latest is not None else None)
+        if t is None:
+            raise KeyError(f"#{conv.id} has no customer message to suggest an answer to")
+        channel = self.reply_channel(conv)
         network = network_of(conv.source)
         values = self.render_values(conv, team=t.team)
         refused: list[str] = []
@@ -323,6 +293,27 @@ class Desk:
             text = render(t.reply_key, channel)
         return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
+
+    def reply_channel(self, conv: Conversation) -> str:
+        """Where a reply goes: ``direct`` once the conversation went offline or when the
+        customer's latest message is a DM (never a wider audience than the post it answers),
+        else ``public``."""
+        latest = self.latest_mention(conv)
+        return DIRECT if conv.offline or (latest is not None and latest.channel == DIRECT) \
+            else PUBLIC
+
+    def owning_team(self, conv: Conversation) -> str | None:
+        """The team that owns the conversation: the one it was handed to, else the one its
+        governing triage names (rules.yaml ``team:``), else None."""
+        return conv.team or (conv.triage.team if conv.triage else None)
+
+    def render_reply(self, conv_id: str, key: str, channel: str | None = None) -> str:
+        """The canned reply ``key`` (replies.yaml) filled in with this customer's values for
+        ``channel`` (default: :meth:`reply_channel`).  Raises ``ReplyRefused`` (a placeholder
+        left, too long, ...) or KeyError (no such reply)."""
+        conv = self.get(conv_id)
+        return self.replies.render(key, channel or self.reply_channel(conv),
+                                   network_of(conv.source), self.render_values(conv))
 
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
@@ -492,12 +483,13 @@ class Desk:
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
-        channel = DIRECT if (conv.offline or target.channel == DIRECT) else PUBLIC
+        channel = self.reply_channel(conv)
         self._check_text(text, channel, conv)
         details = {"text": text, "channel": channel, "reply_key": reply_key}
         details.update(self._case_told(conv, text))
         ev = self._event(conv, "reply", agent, details, group)
         self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
+        self._drop_draft(conv.id)  # sent: the next reply starts from the suggestion, not this
         return self._commit(conv, ev)
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
@@ -523,6 +515,7 @@ class Desk:
         if public_text and public_target is not None:
             self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
         self._post(conv, ev, "dm", DIRECT, dm_text, target)
+        self._drop_draft(conv.id)  # the draft was the DM (or a reply): it has been sent
         return self._commit(conv, ev)
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -556,6 +549,14 @@ class Desk:
         if close_loop and target is not None:
             self._post(conv, ev, "close_loop", channel, close_loop, target)
         return self._commit(conv, ev)
+
+    def snooze_until(self, text: str) -> datetime:
+        """The UTC end of a snooze from what an agent typed (``30m``, ``2h``, ``17:30`` office
+        time, ``tomorrow`` = the next office opening, an ISO time); ValueError says what to
+        write otherwise (``when.parse_until``)."""
+        oh = self.rules.office_hours
+        return parse_until(text, self.clock(), oh.tz if oh is not None else None,
+                           oh.next_open if oh is not None else None)
 
     def snooze(self, conv_id: str, until: datetime, *, agent: str | None = None,
                group: str | None = None) -> Event:
@@ -628,8 +629,9 @@ class Desk:
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
 
-        A reply still held in the outbox is cancelled; one already posted cannot be unsent, and
-        the undo is refused with the reason.
+        A reply still held in the outbox is cancelled and its text becomes the conversation's
+        draft again (unless a newer draft exists); one already posted cannot be unsent, and the
+        undo is refused with the reason.
         """
         agent = agent or self.agent
         last = self.last_action.get(agent)
@@ -668,6 +670,15 @@ class Desk:
             e.undone = True
             self._put_event(e)
             convs[e.conv] = self.conversations[e.conv]
+            text = e.details.get("text") if e.kind == "reply" else (
+                e.details.get("dm") if e.kind == "offline" else None)
+            if text and e.conv not in self.drafts:
+                # The unsent words come back as the draft, as "undo send" does in a mail client.
+                self.drafts[e.conv] = {"conv": e.conv, "text": text,
+                                       "reply_key": e.details.get("reply_key"),
+                                       "at": iso(self.clock())}
+                if self.store is not None:
+                    self.store.put("drafts", e.conv, self.drafts[e.conv])
         conv = self.conversations[target.conv]
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
@@ -680,8 +691,9 @@ class Desk:
         self._notify(set(convs) | {conv.id})
         return undo_ev
 
-    def open(self, conv_id: str) -> int:
-        """The agent looks at a conversation: it is read, but still needs a reply.
+    def mark_read(self, conv_id: str) -> int:
+        """The agent looks at a conversation: it is read, but still needs a reply (the status
+        ``open`` is something else: the conversation is not closed).
 
         Returns the sequence number seen, to pass back as ``seen_seq`` when replying."""
         conv = self.get(conv_id)
@@ -694,15 +706,24 @@ class Desk:
         return conv.last_mention_seq
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+        """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
+        drops the draft.  Sending a reply or a DM drops it by itself."""
         if text.strip():
             self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
-                self.store.flush()  # an agent's half-written reply is work worth keeping
-        elif self.drafts.pop(conv_id, None) is not None and self.store is not None:
-            self.store.delete("drafts", conv_id)
+                self.store.flush()
+        elif self._drop_draft(conv_id) and self.store is not None:
             self.store.flush()
+
+    def _drop_draft(self, conv_id: str) -> bool:
+        """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
+        if self.drafts.pop(conv_id, None) is None:
+            return False
+        if self.store is not None:
+            self.store.delete("drafts", conv_id)
+        return True
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
@@ -736,9 +757,6 @@ class Desk:
         return changed
 
     # ==== persistence ==========================================================================
-
-    def flush(self) -> None:
-        self._flush()
 
     def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every hot table, for a store checkpoint."""
@@ -792,16 +810,12 @@ class Desk:
         """Checkpoint when an hour has passed or the journal grew large, so a desk that runs
         for days keeps a short journal and archives what was handled.  Returns the number of
         conversations archived, or None when it was not time yet."""
-        if self.store is None or getattr(self.store, "read_only", False):
+        if self.store is None or self.store.read_only:
             return None
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
         return self.checkpoint()
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.flush()
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
@@ -946,7 +960,7 @@ class Desk:
         if not text or not text.strip():
             return ["the message is empty"]
         return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=getattr(self.replies, "limits", None))
+                           limits=self.replies.limits)
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .desk import OPEN, Conversation, Desk
+from .conversation import OPEN, Conversation
+from .desk import Desk
 from .model import DIRECT, PUBLIC
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
             return False
         if "category" in wanted and conv.category not in wanted["category"]:
             return False
-        team = conv.team or (conv.triage.team if conv.triage else None)
+        team = desk.owning_team(conv)
         if "team" in wanted and team not in wanted["team"]:
             return False
         if "urgency" in wanted and conv.urgency not in wanted["urgency"]:
@@ -67,7 +68,7 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
         if "channel" in wanted and (latest is None or latest.channel not in wanted["channel"]):
             return False
         if words:
-            texts = [m.text for m in desk.mentions_of(conv.id)[-WORDS_SEARCHED:]]
+            texts = [desk.mentions[k].text for k in conv.mention_keys()[-WORDS_SEARCHED:]]
             hay = " ".join([conv.handle, conv.category, *texts]).casefold()
             return all(w in hay for w in words)
         return True

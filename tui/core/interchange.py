@@ -56,7 +56,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -123,7 +123,7 @@ def read_history(
     source: str | None = None,
     *,
     received_at: datetime | None = None,
-) -> Iterator[Mention | Skipped]:
+) -> Generator[Mention | Skipped, None, None]:
     """Stream the mentions of a history file, and a ``Skipped`` for each unreadable record.
 
     The format follows the extension (.jsonl/.ndjson/.json → JSON Lines, .csv → CSV).
@@ -138,7 +138,7 @@ def read_history(
     if suffix in JSONL_SUFFIXES:
         if mapping:
             raise ValueError("--map applies to CSV files only")
-        fh = path.open("rb")
+        fh: Any = path.open("rb")
         return _read_jsonl(fh, str(path), source, received_at)
     if suffix in CSV_SUFFIXES:
         fh = path.open("r", encoding="utf-8-sig", errors="replace", newline="")
@@ -158,7 +158,7 @@ def read_history(
 
 
 def _read_jsonl(fh: Any, path: str, source: str | None,
-                received_at: datetime | None) -> Iterator[Mention | Skipped]:
+                received_at: datetime | None) -> Generator[Mention | Skipped, None, None]:
     with fh:
         for number, raw in enumerate(fh, start=1):
             if len(raw) > MAX_LINE:
@@ -204,7 +204,7 @@ def _resolve_columns(header: list[str], mapping: dict[str, str], path: str) -> d
 
 
 def _read_csv(fh: Any, reader: Any, columns: dict[str, int], path: str, source: str | None,
-              received_at: datetime | None) -> Iterator[Mention | Skipped]:
+              received_at: datetime | None) -> Generator[Mention | Skipped, None, None]:
     with fh:
         while True:
             start = reader.line_num + 1  # a quoted cell may span lines: report where the row starts

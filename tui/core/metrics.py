@@ -17,9 +17,10 @@ Definitions (the tests compute every one of them by hand):
     Before the first answer the episode is governed like the desk's queue: its *level* is the
     urgency of the most urgent unanswered message (rank, then score) and its *deadline* the
     earliest triage deadline among them — exactly the deadline the desk showed the agent.
-*Clock*
-    Durations are measured on the episode level's clock: office hours for ``clock: office``
-    levels (``rules.levels[level].clock.elapsed(start, end)``), wall time for 24x7 levels.
+*Calendar*
+    Durations are measured on the episode level's calendar (rules.yaml ``clock:``): office
+    hours for ``clock: office`` levels (``rules.levels[level].calendar.elapsed(start, end)``),
+    wall time for 24x7 levels.
 *First response time* (FRT)
     From the episode's first message (``created_at``) to the first answering event: ``reply``,
     ``offline`` or ``handoff``, or a ``resolve`` that closed the loop with a message.  Follow-ups
@@ -61,9 +62,8 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .clock import ALWAYS
 from .conversation import (
     ANSWERS,
     CLOSES,
@@ -74,8 +74,14 @@ from .conversation import (
     counts_as_done,
     more_urgent,
 )
+from .hours import ALWAYS
 from .model import Triage, iso, parse_time
 from .store import paused_gc
+
+if TYPE_CHECKING:
+    from .desk import Desk
+    from .rules import Rules
+    from .store import Store
 
 HOUR = timedelta(hours=1)
 
@@ -140,7 +146,7 @@ class ConvRecord:
         return last
 
 
-def live_records(desk: Any) -> list[ConvRecord]:
+def live_records(desk: Desk) -> list[ConvRecord]:
     """The desk's hot conversations.  Call on the thread that owns the desk."""
     out = []
     posts: dict[str, list[dict[str, Any]]] = {}  # one pass: outbox.for_conversation is O(items)
@@ -167,7 +173,7 @@ def live_records(desk: Any) -> list[ConvRecord]:
 ARCHIVE_TABLES = ("conversations", "mentions", "events")
 
 
-def archived_parts(store: Any, since: datetime | None = None, skip: Iterable[str] = (), *,
+def archived_parts(store: Store | None, since: datetime | None = None, skip: Iterable[str] = (), *,
                    outbox: bool = True) -> Iterator[list[ConvRecord]]:
     """Archived conversations with any activity at or after ``since``, one archive file at a
     time (oldest month first), so a caller can stream through a year of archive holding one
@@ -195,7 +201,7 @@ def archived_parts(store: Any, since: datetime | None = None, skip: Iterable[str
         yield records
 
 
-def archived_records(store: Any, since: datetime | None = None,
+def archived_records(store: Store | None, since: datetime | None = None,
                      skip: Iterable[str] = (), *, outbox: bool = True) -> list[ConvRecord]:
     """Every record of ``archived_parts`` in one list (a conversation archived twice: the later
     month's copy)."""
@@ -221,7 +227,7 @@ def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
                                   ("events", events, "at")):
         for d in part[name].values():
             cid = d.get("conv")
-            if cid in headers:
+            if isinstance(cid, str) and cid in headers:
                 at = _time(d[field_])
                 grouped.setdefault(cid, []).append((at, d))
                 if cid not in last or at > last[cid]:
@@ -246,9 +252,9 @@ def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
         rec.timeline.sort(key=lambda item: item[0])
     if outbox and recs:
         for d in part.get("outbox", {}).values():
-            rec = recs.get(d.get("conv_id"))
-            if rec is not None:
-                rec.outbox.append(d)
+            owner = recs.get(str(d.get("conv_id")))
+            if owner is not None:
+                owner.outbox.append(d)
         for rec in recs.values():
             rec.outbox.sort(key=lambda i: i.get("created_at") or "")
     return list(recs.values())
@@ -264,7 +270,7 @@ def _time(value: Any) -> datetime:
     return parse_time(value)
 
 
-def collect(desk: Any, since: datetime | None = None, *, outbox: bool = True
+def collect(desk: Desk, since: datetime | None = None, *, outbox: bool = True
             ) -> list[ConvRecord]:
     """Live and archived conversations with activity since ``since``, oldest first."""
     live = live_records(desk)
@@ -276,7 +282,7 @@ def collect(desk: Any, since: datetime | None = None, *, outbox: bool = True
     return recs
 
 
-def collect_parts(desk: Any, since: datetime | None = None, *, outbox: bool = True
+def collect_parts(desk: Desk, since: datetime | None = None, *, outbox: bool = True
                   ) -> Iterator[list[ConvRecord]]:
     """``collect`` in parts for streaming (the audit export): the archive one month's file at
     a time, oldest first, then the live desk; each part oldest first.  The live desk is read
@@ -396,7 +402,7 @@ def p90(values: list[float]) -> float | None:
 
 @dataclass(slots=True)
 class Durations:
-    """Seconds, measured on each episode level's clock."""
+    """Seconds, measured on each episode level's calendar."""
 
     values: list[float] = field(default_factory=list)
 
@@ -474,12 +480,12 @@ class ShiftMetrics:
         }
 
 
-def _clock(rules: Any, level: str) -> Any:
+def _calendar(rules: Rules, level: str) -> Any:
     lv = rules.levels.get(level)
-    return lv.clock if lv is not None else ALWAYS
+    return lv.calendar if lv is not None else ALWAYS
 
 
-def compute(records: Iterable[ConvRecord], rules: Any, since: datetime, now: datetime,
+def compute(records: Iterable[ConvRecord], rules: Rules, since: datetime, now: datetime,
             now_counts: dict[str, int] | None = None) -> ShiftMetrics:
     """Every figure of the shift ``[since, now]`` from conversation records."""
     out = ShiftMetrics(since, now, now_counts=dict(now_counts or {}))
@@ -518,16 +524,16 @@ def compute(records: Iterable[ConvRecord], rules: Any, since: datetime, now: dat
                 continue
             out.episodes += 1
             out.reopened += ep.reopened
-            clock = _clock(rules, ep.level)
+            calendar = _calendar(rules, ep.level)
             if ep.answered_at is not None:
                 out.first_response.values.append(
-                    clock.elapsed(ep.start, ep.answered_at).total_seconds())
+                    calendar.elapsed(ep.start, ep.answered_at).total_seconds())
                 if ep.close_kind == "resolve":
                     out.handling.values.append(
-                        clock.elapsed(ep.answered_at, ep.closed_at).total_seconds())
+                        calendar.elapsed(ep.answered_at, ep.closed_at).total_seconds())
             if ep.close_kind == "resolve":
                 out.resolution.values.append(
-                    clock.elapsed(ep.start, ep.closed_at).total_seconds())
+                    calendar.elapsed(ep.start, ep.closed_at).total_seconds())
             verdict = ep.sla(now)
             sla = out.sla.get(ep.level)
             if sla is None:
@@ -553,7 +559,7 @@ def _bump(d: dict[str, int], key: str) -> None:
     d[key] = d.get(key, 0) + 1
 
 
-def shift_metrics(desk: Any, since: datetime, now: datetime | None = None,
+def shift_metrics(desk: Desk, since: datetime, now: datetime | None = None,
                   records: list[ConvRecord] | None = None) -> ShiftMetrics:
     """The figures for the desk's shift since ``since`` (live desk + archive)."""
     now = now or desk.clock()

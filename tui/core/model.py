@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from .text import MAX_TEXT, clean_name, clean_text
 
@@ -57,8 +57,21 @@ def parse_time(value: object) -> datetime:
     return dt.astimezone(UTC)
 
 
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
+@overload
+def iso(dt: datetime | None) -> str | None: ...
 def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """``2025-03-04T09:00:00Z``: the UTC ISO 8601 form every store document and export uses
+    (None stays None).  UTC datetimes skip the time-zone conversion (a 400k-record export
+    formats ~800k of them)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(slots=True)

@@ -149,12 +149,6 @@ class Outbox:
         self._save({**item, "status": CANCELLED})
         return True
 
-    def resend(self, item_id: str) -> None:
-        """The agent asks to try a failed item again."""
-        item = self.items[item_id]
-        if item["status"] == FAILED:
-            self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
-
     # --- reading -------------------------------------------------------------------------------
 
     def for_event(self, event_id: str) -> list[dict[str, Any]]:
@@ -164,12 +158,6 @@ class Outbox:
     def for_conversation(self, conv_id: str) -> list[dict[str, Any]]:
         return sorted((self.items[i] for i in self._by_conv.get(conv_id, ())),
                       key=lambda i: i["created_at"])
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for item in self.items.values():
-            out[item["status"]] = out.get(item["status"], 0) + 1
-        return out
 
     def _save(self, item: dict[str, Any], flush: bool = False) -> None:
         self._index(item)

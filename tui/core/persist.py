@@ -77,14 +77,14 @@ def load(tables: Tables, counters: dict[str, int]) -> Loaded:
                                   parse_time(doc["created_at"]), read_seq=doc.get("read_seq", 0))
         meta["conv"] = max(meta["conv"], int(cid) if cid.isdigit() else 0)
     for key, doc in tables.get("mentions", {}).items():
-        cid = doc.get("conv")
-        if cid not in convs:
+        owner = doc.get("conv")
+        if not isinstance(owner, str) or owner not in convs:
             continue
         out.mentions[key] = Mention.restore(doc)
         out.triages[key] = Triage.from_dict(doc["triage"])
-        out.mention_conv[key] = cid
+        out.mention_conv[key] = owner
         out.mention_seq[key] = doc["seq"]
-        convs[cid].timeline.append((doc["seq"], MENTION, key))
+        convs[owner].timeline.append((doc["seq"], MENTION, key))
         meta["seq"] = max(meta["seq"], doc["seq"])
     for eid, doc in sorted(tables.get("events", {}).items(), key=lambda kv: kv[1]["seq"]):
         if doc.get("conv") not in convs:

@@ -71,9 +71,6 @@ class Queue:
     def first(self) -> str | None:
         return self._items[0][-1] if self._items else None
 
-    def key_of(self, conv_id: str) -> Key | None:
-        return self._keys.get(conv_id)
-
     def clear(self) -> None:
         self._items.clear()
         self._keys.clear()

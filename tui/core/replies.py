@@ -48,15 +48,19 @@ class ReplyRefused(Exception):
         super().__init__(reason)
 
 
+def count_graphemes(text: str) -> int:
+    """User-perceived characters (Unicode extended grapheme clusters): an emoji with a skin
+    tone or a flag is one.  Bluesky's post limit counts these."""
+    return len(_GRAPHEME.findall(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     max: int
     unit: str = "characters"  # or "graphemes"
 
     def measure(self, text: str) -> int:
-        if self.unit == "graphemes":
-            return len(_GRAPHEME.findall(text))
-        return len(text)
+        return count_graphemes(text) if self.unit == "graphemes" else len(text)
 
 
 DEFAULT_LIMITS: dict[str, Limit] = {

@@ -25,7 +25,7 @@ def conversation_row(desk: Any, conv: Any, now: datetime) -> dict[str, Any]:
     return {
         "id": conv.id, "status": conv.status, "needs_reply": conv.needs_reply,
         "urgency": conv.urgency, "category": conv.category,
-        "team": conv.team or (conv.triage.team if conv.triage else None),
+        "team": desk.owning_team(conv),
         "deadline": iso(conv.deadline),
         "seconds_left": (int(desk.time_left(conv, now).total_seconds())
                          if conv.deadline else None),

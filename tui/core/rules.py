@@ -20,12 +20,12 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from .clock import ALWAYS, Clock, OfficeHours, weekday_number
+from .hours import ALWAYS, Calendar, OfficeHours, weekday_number
 from .model import ACTIONS, DIRECT, PUBLIC, Mention, Triage
 from .pii import KINDS, LABELS, PersonalDataFinder
-from .text import fold
+from .text import normalize_for_match
+from .when import DURATION_HINT, parse_duration
 from .yamlfile import (
-    DURATION_HINT,
     Problem,
     Reader,
     YList,
@@ -33,7 +33,6 @@ from .yamlfile import (
     describe,
     did_you_mean,
     load_yaml,
-    parse_duration,
 )
 
 __all__ = ["Category", "Level", "Problem", "Rules", "RulesError", "Team", "load_rules"]
@@ -70,7 +69,7 @@ class Level:
     name: str
     rank: int  # 0 = most urgent
     target: timedelta | None  # None: monitor only, no deadline
-    clock: Clock
+    calendar: Calendar  # rules.yaml "clock:": office hours or 24x7
     description: str = ""
 
 
@@ -85,7 +84,8 @@ class Team:
 class Matcher:
     """One category's ``match:``, compiled."""
 
-    words: re.Pattern[str] | None = None  # over fold(text); groups k (keyword) / p (phrase)
+    # over normalize_for_match(text); groups k (keyword) / p (phrase)
+    words: re.Pattern[str] | None = None
     regexes: list[re.Pattern[str]] = field(default_factory=list)  # over the cleaned text
     channels: frozenset[str] | None = None
     languages: tuple[str, ...] | None = None
@@ -147,12 +147,13 @@ class Matcher:
 _ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9_]+")
 
 
-def fold_for_matching(text: str) -> str:
-    """:func:`text.fold`, with a fast path for plain ASCII text (most mentions): there, accents,
-    compatibility forms and emoji cannot occur, so casefold + word splitting is the whole job."""
+def normalize_for_match_fast(text: str) -> str:
+    """:func:`text.normalize_for_match`, with a fast path for plain ASCII text (most
+    mentions): there, accents, compatibility forms and emoji cannot occur, so casefold + word
+    splitting is the whole job."""
     if text.isascii():
         return " " + " ".join(_ASCII_NON_WORD.sub(" ", text.lower()).split()) + " "
-    return fold(text)
+    return normalize_for_match(text)
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -167,7 +168,7 @@ def _word_reasons(pattern: re.Pattern[str], folded: str) -> list[str]:
     phrases: list[str] = []
     for hit in pattern.finditer(folded):
         bucket = keywords if hit.lastgroup == "k" else phrases
-        word = hit.group(hit.lastgroup)
+        word = hit.group(hit.lastgroup or 0)
         if word not in bucket and len(bucket) < 5:
             bucket.append(word)
     out = []
@@ -195,7 +196,7 @@ def _word_alternation(words: Iterable[str]) -> str:
     root: dict = {}
     for word in words:
         star = word.rstrip().endswith("*")
-        folded = fold(word.rstrip().rstrip("*")).strip()
+        folded = normalize_for_match(word.rstrip().rstrip("*")).strip()
         if not folded:
             continue
         node = root
@@ -220,7 +221,8 @@ def _emit(node: dict) -> str:
 
 
 def compile_words(keywords: Iterable[str], phrases: Iterable[str] = ()) -> re.Pattern[str] | None:
-    """Whole-word matcher over :func:`fold` output (words there are separated by single spaces)."""
+    """Whole-word matcher over :func:`normalize_for_match` output (words there are separated by
+    single spaces)."""
     k, p = _word_alternation(keywords), _word_alternation(phrases)
     groups = []
     if p:
@@ -285,19 +287,19 @@ class Rules:
         self.finder = finder
         self._by_rank = sorted(levels.values(), key=lambda lv: lv.rank)
 
-    # -- clocks ---------------------------------------------------------------------------------
+    # -- calendars ------------------------------------------------------------------------------
 
     def set_office_hours(self, office_hours: OfficeHours) -> None:
         """Use other office hours (a site's config overriding rules.yaml) for every office level.
 
-        24x7 levels keep their clock.  Deadlines already computed are not changed.
+        24x7 levels keep their calendar.  Deadlines already computed are not changed.
         """
         if not isinstance(office_hours, OfficeHours):
             raise TypeError("set_office_hours() needs an OfficeHours")
         self.office_hours = office_hours
         self.levels = {
             name: (Level(lv.name, lv.rank, lv.target, office_hours, lv.description)
-                   if isinstance(lv.clock, OfficeHours) else lv)
+                   if isinstance(lv.calendar, OfficeHours) else lv)
             for name, lv in self.levels.items()
         }
         self._by_rank = sorted(self.levels.values(), key=lambda lv: lv.rank)
@@ -307,21 +309,21 @@ class Rules:
         lv = self.levels[level]
         if lv.target is None:
             return None
-        return lv.clock.add(start, lv.target)
+        return lv.calendar.add(start, lv.target)
 
     def time_left(self, deadline: datetime, now: datetime, level: str | None = None) -> timedelta:
-        """Time until ``deadline`` counted on the level's clock (office hours when no level is
+        """Time until ``deadline`` counted on the level's calendar (office hours when no level is
         given); negative once the deadline has passed."""
         if abs(deadline - now) > _FAR:
             # Weeks away (an old history replayed as is): office-hours precision no longer
             # matters, and walking every day would cost a redraw per queue row.
             return deadline - now
-        clock: Clock
+        calendar: Calendar
         if level is not None:
-            clock = self.levels[level].clock
+            calendar = self.levels[level].calendar
         else:
-            clock = self.office_hours or ALWAYS
-        return clock.time_left(deadline, now)
+            calendar = self.office_hours or ALWAYS
+        return calendar.time_left(deadline, now)
 
     # -- the verdict ----------------------------------------------------------------------------
 
@@ -333,7 +335,7 @@ class Rules:
         modifier).  ``now``: when given, the waiting modifier counts up to ``now`` (re-triage of a
         backlog); otherwise up to ``m.received_at``, so a verdict is reproducible.
         """
-        folded = fold_for_matching(m.text)
+        folded = normalize_for_match_fast(m.text)
         category = self._ordered[-1]
         reasons: list[str] = []
         for cat in self._ordered:
@@ -401,8 +403,9 @@ class Rules:
         if mods.negative_words is not None:
             words: list[str] = []
             for hit in mods.negative_words.finditer(folded):
-                if hit.group(hit.lastgroup) not in words:
-                    words.append(hit.group(hit.lastgroup))
+                word = hit.group(hit.lastgroup or 0)
+                if word not in words:
+                    words.append(word)
             if words:
                 score += mods.negative_points
                 shown = ", ".join(f'"{w}"' for w in words[:3])
@@ -487,7 +490,7 @@ class _Loader:
         office = self._office_hours(top, needs_office)
         if office is not None:
             levels = {n: (Level(lv.name, lv.rank, lv.target, office, lv.description)
-                          if lv.clock is _OFFICE else lv) for n, lv in levels.items()}
+                          if lv.calendar is _OFFICE else lv) for n, lv in levels.items()}
         status_url = r.get(top, "status_url", str, "the rules file")
         teams = self._teams(top)
         vip = self._vip(top)
@@ -540,17 +543,17 @@ class _Loader:
                     self.problem(spec.line_of("target"),
                                  f"target of {where} must be longer than 0: {DURATION_HINT}")
             clock_name = spec.get("clock", "office")
-            clock: Clock = ALWAYS
+            calendar: Calendar = ALWAYS
             if clock_name not in CLOCKS:
                 self.problem(spec.line_of("clock"),
                              f"unknown clock {describe(clock_name)} for {where}"
                              f"{did_you_mean(str(clock_name), CLOCKS)}: write clock: 24x7 "
                              "(day and night) or clock: office (office hours only)")
             elif clock_name == "office" and target is not None:
-                clock = _OFFICE
+                calendar = _OFFICE
                 needs_office = True
             description = r.get(spec, "description", str, where, "")
-            levels[name] = Level(name, rank, target, clock, description)
+            levels[name] = Level(name, rank, target, calendar, description)
         return levels, needs_office
 
     # -- office hours ---------------------------------------------------------------------------
@@ -725,7 +728,7 @@ class _Loader:
 
     def _check_words(self, words: list[str], line: int, where: str) -> None:
         for word in words:
-            if not fold(word.rstrip("*")).strip():
+            if not normalize_for_match(word.rstrip("*")).strip():
                 self.problem(line, f"'{word}' in {where} has no letters, digits or emoji; "
                                    "matching ignores punctuation, so it can never match")
 
@@ -927,6 +930,6 @@ class _Loader:
         return frozenset(kinds), frozenset(ids), booking
 
 
-# Placeholder clock for "office" levels until office_hours is parsed (replaced in load()).
+# Placeholder calendar for "office" levels until office_hours is parsed (replaced in load()).
 _OFFICE: Any = object()
 

@@ -44,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from .model import iso
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -160,6 +162,7 @@ class Store:
         self._archive = self.data_dir / ARCHIVE
         self._seq = self._snapshot_seq = self._journal_bytes = self._journal_ops = 0
         self._keys: dict[str, set[str]] = {}
+        self._initial: Tables | None = None  # the recovered state, until load() takes it
         if read_only:
             # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
             self._lock_fd = self._jfd = -1
@@ -170,7 +173,7 @@ class Store:
         self._lock_fd = _take_lock(self.data_dir)
         self._jfd = -1
         try:
-            self._initial: Tables | None = self._recover()
+            self._initial = self._recover()
             created = not self._journal.exists()
             self._jfd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if created:
@@ -295,7 +298,7 @@ class Store:
                 for table, docs in content.items():
                     existing.setdefault(table, {}).update(docs)
                 meta = {"format": FORMAT, "month": m, "at": _now(), GROUPED: grouped,
-                        NEWEST: _iso(newest)}
+                        NEWEST: iso(newest)}
                 _write_tinydb(path, existing, meta)
             for table, docs in tables.items():
                 for key in docs:
@@ -435,6 +438,11 @@ class Store:
                 self._closed = True
                 os.close(self._jfd)
                 _release_lock(self._lock_fd)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (the data directory is released)."""
+        return self._closed
 
     def __enter__(self) -> Self:
         return self
@@ -1040,10 +1048,6 @@ def _parse_iso(value: object) -> datetime | None:
 
 def _as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _newest(tables: Tables) -> datetime | None:

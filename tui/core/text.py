@@ -61,6 +61,27 @@ def clean_name(value: object, limit: int = MAX_NAME) -> str:
     return clean_text(value, limit=limit * 4).replace("\n", " ")[:limit]
 
 
+def scrub(value: object, limit: int | None = None) -> str:
+    """``value`` as text with no escape sequence, control character (but newline) or bidi
+    override left, cut to ``limit`` characters with an ellipsis — for showing text that did not
+    come through :func:`clean_text` (server errors, pasted drafts) on a terminal."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = _BIDI.sub("", _CONTROLS.sub("", _ESCAPES.sub("", text)))
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text
+
+
+def one_line(value: object, width: int | None = None) -> str:
+    """Scrubbed, whitespace folded onto one line, cut to ``width`` characters with an ellipsis.
+    The one helper every client uses to show a message, a handle or an error on one line."""
+    flat = " ".join(scrub(value).split())
+    if width is not None and len(flat) > width:
+        flat = flat[: max(0, width - 1)] + "…"
+    return flat
+
+
 class _HTMLToText(HTMLParser):
     _BREAKS = {"br"}
     _BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr"}
@@ -117,7 +138,7 @@ _EMOJI = "\U0001F000-\U0001FAFF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF"
 _NON_WORD = re.compile(rf"[^\w{_EMOJI}]+")
 
 
-def fold(text: str) -> str:
+def normalize_for_match(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used by keyword matchers.
 
     ``"Ça NE marche PAS!!! 😡"`` → ``" ca ne marche pas 😡 "``.  Emoji are kept as their own words

@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from .model import parse_time
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$",
-                       re.IGNORECASE)
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+DURATION_HINT = "write a duration like 15m, 1h or 1d (units d, h, m, s; combined as 4h30m)"
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``4h30m``, ``7d`` → timedelta; ValueError with what to write otherwise."""
-    m = _DURATION.match(text or "")
-    if not m or not any(m.groups()):
-        raise ValueError(f"{text!r} is not a duration: write e.g. 30m, 2h, 4h30m or 7d")
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+def parse_duration(value: Any) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"4h30m"``, ``"1d"`` (spaces and case ignored) →
+    timedelta; the one reading of a duration, for what agents type (snooze, ``--since``) and for
+    the policy and config files.  ValueError's message says what to write instead."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f"{value} has no unit: {DURATION_HINT}")
+        raise ValueError(f"{value!r} is not a duration: {DURATION_HINT}")
+    text = value.strip().lower().replace(" ", "")
+    match = _DURATION.fullmatch(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"'{value}' is not a duration: {DURATION_HINT}")
+    d, h, m, s = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
 def parse_until(text: str, now: datetime, tz: tzinfo | None = None,

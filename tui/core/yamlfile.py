@@ -16,7 +16,6 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,40 +175,6 @@ def unknown_key_message(key: Any, allowed: Iterable[str], where: str) -> str:
     allowed = list(allowed)
     return (f"unknown key '{key}' in {where}{did_you_mean(key, allowed)} "
             f"(allowed: {', '.join(allowed)})")
-
-
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-DURATION_HINT = "write a duration like 15m, 1h or 1d (units d, h, m, s; combined as 4h30m)"
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"1h"``, ``"4h30m"``, ``"1d"`` → timedelta.
-
-    ValueError's message says what to write instead.
-    """
-    if isinstance(value, bool) or not isinstance(value, str):
-        if isinstance(value, int) and not isinstance(value, bool):
-            raise ValueError(f"{value} has no unit: {DURATION_HINT}")
-        raise ValueError(f"{value!r} is not a duration: {DURATION_HINT}")
-    text = value.strip().lower().replace(" ", "")
-    match = _DURATION.fullmatch(text)
-    if not text or not match or not any(match.groups()):
-        raise ValueError(f"'{value}' is not a duration: {DURATION_HINT}")
-    d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The inverse of :func:`parse_duration` (``timedelta(hours=4, minutes=30)`` → ``"4h30m"``)."""
-    total = int(delta.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return sign + ("".join(parts) or "0s")
 
 
 _TYPE_NAMES = {

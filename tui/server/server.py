@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.desk import ActionRefused, AlreadyAnswered, Desk, Outgrown
+from ..core.api import ActionRefused, AlreadyAnswered, Outgrown
+from ..core.desk import Desk
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from .identity import (

@@ -7,9 +7,14 @@ action commands, reports), so they all find the same files in the same order.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..core.desk import Desk
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _CHECKOUT = _PACKAGE.parent
@@ -64,9 +69,9 @@ def is_demo(opts: Options, config: Any = None) -> bool:
 
 def load_config(opts: Options) -> Any:
     """The config file, or None when there is none (the demo needs none)."""
-    path = opts.config or os.environ.get("MENTIONDESK_CONFIG")
     from . import config as config_mod
 
+    path = opts.config or os.environ.get(config_mod.CONFIG_ENV, "").strip() or None
     if path is None:
         found = config_mod.default_config_path()
         if found is None or not Path(found).is_file():
@@ -114,12 +119,11 @@ def data_dir(opts: Options, config: Any = None, *, demo: bool = False) -> Path:
 
 
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
-              console: bool = False, read_only: bool = False) -> Any:
+              console: bool = False, read_only: bool = False) -> Desk:
     """Build the desk.  Raises ``BootError`` with a clear message on any problem.
 
     ``read_only``: for reports — the store takes no lock (works while the console runs) and
-    refuses every write, so the desk must only be read (never ``desk.close()``, which flushes:
-    close ``desk.store`` instead).
+    refuses every write, so the desk must only be read; close it with :func:`close_desk`.
     """
     from ..core.desk import Desk
     from ..core.model import utcnow
@@ -146,8 +150,39 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     return desk
 
 
-def recovery_notes(desk: Any) -> list[str]:
+def recovery_notes(desk: Desk) -> list[str]:
     """What the store repaired on start (a torn journal tail, a damaged snapshot...), for the
     user to see: nothing is ever repaired silently."""
-    store = getattr(desk, "store", None)
-    return [f"recovered: {note}" for note in getattr(store, "recovered", ()) or ()]
+    store = desk.store
+    return [f"recovered: {note}" for note in (store.recovered if store is not None else ())]
+
+
+def close_desk(desk: Desk, *, checkpoint: bool = False) -> None:
+    """The one way a desk is closed, by every entry point: with ``checkpoint`` archive handled
+    conversations and snapshot (the console, on quit), then flush the journal and release the
+    data directory's lock.  A read-only desk (reports) only releases the store, never writes.
+    Safe to call twice."""
+    store = desk.store
+    if store is None or store.closed:
+        return
+    try:
+        if checkpoint and not store.read_only:
+            desk.checkpoint()
+    finally:
+        store.close()
+
+
+@contextmanager
+def desk_session(opts: Options, *, notes: Callable[[str], Any] | None = None,
+                 checkpoint: bool = False, **open_kw: Any) -> Iterator[Desk]:
+    """``open_desk(opts, **open_kw)``, tell ``notes`` what the store recovered on start, yield
+    the desk and close it with :func:`close_desk` however the block ends.  Raises
+    ``BootError`` when the desk cannot open."""
+    desk = open_desk(opts, **open_kw)
+    try:
+        if notes is not None:
+            for note in recovery_notes(desk):
+                notes(note)
+        yield desk
+    finally:
+        close_desk(desk, checkpoint=checkpoint)

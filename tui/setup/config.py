@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.clock import OfficeHours
+from ..core.hours import OfficeHours
 from ..core.rules import read_office_hours
+from ..core.when import parse_duration
 from ..core.yamlfile import (
     Problem,
     Reader,
@@ -42,7 +43,6 @@ from ..core.yamlfile import (
     describe,
     did_you_mean,
     load_yaml,
-    parse_duration,
     unknown_key_message,
 )
 
@@ -107,15 +107,6 @@ def default_config_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("mentiondesk", appauthor=False)) / "config.yaml"
-
-
-def find_config(explicit: str | Path | None = None) -> Path | None:
-    """``--config``, else ``$MENTIONDESK_CONFIG``, else the default file if it exists."""
-    chosen = explicit or os.environ.get(CONFIG_ENV, "").strip()
-    if chosen:
-        return Path(chosen).expanduser()
-    default = default_config_path()
-    return default if default.is_file() else None
 
 
 def load_config(path: Path | str) -> Config:

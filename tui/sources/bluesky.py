@@ -29,9 +29,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import regex
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
+from ..core.replies import count_graphemes
 from ..core.text import MAX_TEXT, clean_name, clean_text
 from .base import (
     CONNECTING,
@@ -87,10 +87,6 @@ def tid_for(item_id: str, created_at: object = None) -> str:
         chars.append(_TID_ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))
-
-
-def graphemes(text: str) -> int:
-    return len(regex.findall(r"\X", text))
 
 
 class XrpcError(Exception):
@@ -468,9 +464,9 @@ class BlueskySource(Source):
 
     async def deliver(self, item: dict) -> str:
         text = str(item.get("text") or "")
-        if graphemes(text) > MAX_GRAPHEMES:
+        if count_graphemes(text) > MAX_GRAPHEMES:
             raise DeliveryError(f"Bluesky posts are limited to {MAX_GRAPHEMES} characters; this "
-                                f"one has {graphemes(text)}", retry=False)
+                                f"one has {count_graphemes(text)}", retry=False)
         try:
             if item.get("kind") == "dm" or item.get("channel") == DIRECT:
                 return await self._send_dm(item, text)
@@ -579,7 +575,8 @@ class BlueskySource(Source):
                 if _when(str(msg.get("sentAt") or "")) < since:
                     reached_older = True
                     continue
-                sender = msg.get("sender") if isinstance(msg.get("sender"), dict) else {}
+                sender = msg.get("sender")
+                sender = sender if isinstance(sender, dict) else {}
                 body_text = msg.get("text")
                 if (sender.get("did") == self.did and msg.get("id")
                         and isinstance(body_text, str) and body_text.strip() == wanted):

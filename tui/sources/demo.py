@@ -635,8 +635,8 @@ class DemoSource(Source):
         self._emit = emit
         self.status.set(LIVE, f"demo stream, {self.rate:g}/s" + (" (burst)" if self.burst else ""))
         if self._pending:
-            batch, self._pending = self._pending, []
-            self._send(batch)
+            pending, self._pending = self._pending, []
+            self._send(pending)
         simulated = self.start
         try:
             while True:

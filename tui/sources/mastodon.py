@@ -29,7 +29,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
-from ..core.text import MAX_TEXT, clean_name, clean_text, fold, html_to_text
+from ..core.text import MAX_TEXT, clean_name, clean_text, html_to_text, normalize_for_match
 from .base import (
     CONNECTING,
     FAILED,
@@ -241,7 +241,7 @@ class MastodonSource(Source):
             data, _ = await self._safe_page(path, params)
             yield data
             return
-        url: str | None = path
+        url: str = path
         query: Any = [*params, ("min_id", mark)]
         for _ in range(self.max_pages):
             data, response = await self._safe_page(url, query)
@@ -558,7 +558,7 @@ class MastodonSource(Source):
 def _words(text: str) -> str:
     """The words of a post without its @mentions: Mastodon shows ``@user@host`` as ``@user``
     and turns text into HTML, so posted and sent forms compare by words only."""
-    return fold(_MENTION.sub(" ", text))
+    return normalize_for_match(_MENTION.sub(" ", text))
 
 
 def _older_than(created_at: object, age: timedelta) -> bool:
@@ -569,7 +569,7 @@ def _older_than(created_at: object, age: timedelta) -> bool:
 
 
 def _copy(m: Mention, **changes: Any) -> Mention:
-    data = {name: getattr(m, name) for name in m.__slots__}  # type: ignore[attr-defined]
+    data = {name: getattr(m, name) for name in m.__slots__}
     data.update(changes)
     return Mention(**data)
 

@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -67,7 +67,8 @@ class ReplaySource(Source):
         self.batch = max(1, batch)
         self._sent = 0
 
-    def _ordered(self, records: Iterator[Mention | Skipped]) -> Iterator[Mention]:
+    def _ordered(self, records: Iterator[Mention | Skipped]
+                 ) -> Generator[Mention, None, None]:
         """Mentions in created_at order within the window; skipped records counted and logged."""
         heap: list[tuple[datetime, int, Mention]] = []
         seq = itertools.count()

@@ -15,9 +15,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.model import Mention, utcnow
+from ..core.outbox import Outbox
 from ..core.text import clean_name
 from .base import FAILED, STOPPED, DeliveryError, Source
 from .http import backoff_delay, describe_error
@@ -25,10 +26,25 @@ from .http import backoff_delay, describe_error
 log = logging.getLogger("mentiondesk.runner")
 
 
+class RunnerDesk(Protocol):
+    """What the runner needs of a desk: ``tui.core.desk.Desk`` (tests pass a small fake)."""
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def ingest(self, mentions: list[Mention]) -> list[Any]:
+        """File a batch; the results go to ``on_ingested`` as they are."""
+        ...
+
+    def maintain(self, now: datetime | None = None) -> int | None:
+        """Checkpoint when it is time; the number of conversations archived, or None."""
+        ...
+
+
 class Runner:
     def __init__(
         self,
-        desk: Any,
+        desk: RunnerDesk,
         sources: Iterable[Source],
         *,
         on_ingested: Callable[[list[Any]], None] | None = None,
@@ -138,7 +154,7 @@ class Runner:
         for item in self.desk.outbox.due(self.clock()):
             if item["id"] in self._in_flight:
                 continue
-            name = item.get("source")
+            name = str(item.get("source"))
             if name not in self.sources:
                 # Not connected in this process (e.g. the console runs the demo only): the item
                 # waits, untouched, for a run that has its source.
@@ -208,11 +224,10 @@ class Runner:
 
     async def _maintainer(self) -> None:
         """Let the desk checkpoint and archive now and then (it decides when)."""
-        maintain = getattr(self.desk, "maintain", None)
-        while maintain is not None:
+        while True:
             await asyncio.sleep(self.maintain_seconds)
             try:
-                archived = maintain()
+                archived = self.desk.maintain()
                 if archived:
                     log.info("checkpoint: %d handled conversations archived", archived)
             except Exception:

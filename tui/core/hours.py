@@ -6,7 +6,9 @@ closing times are resolved in the office's timezone with ``zoneinfo``, so a DST 
 window, never the count.  Work goes day by day (not minute by minute): a deadline costs a handful
 of iterations even across a long weekend.
 
-``ALWAYS`` is the 24x7 clock for levels that do not wait for the office to open.
+``ALWAYS`` is the 24x7 calendar for levels that do not wait for the office to open.
+A level's calendar is what rules.yaml calls its ``clock:`` (``office`` or ``24x7``); in the code
+*clock* means only the function that says what time it is now.
 """
 
 from __future__ import annotations
@@ -164,4 +166,4 @@ class _Always:
 
 
 ALWAYS = _Always()
-Clock = OfficeHours | _Always
+Calendar = OfficeHours | _Always

@@ -1,8 +1,8 @@
-"""Themes among monitor-only mentions: counts, phrases over their words, stop-words, handles."""
+"""Topics among monitor-only mentions: counts, phrases over their words, stop-words, handles."""
 
 from __future__ import annotations
 
-from tui.core.themes import STOP_WORDS, terms_of, themes, tokenize
+from tui.core.topics import STOP_WORDS, terms_of, tokenize, topics
 
 
 def test_urls_handles_numbers_and_emoji_break_runs() -> None:
@@ -19,7 +19,7 @@ def test_terms_skip_stop_word_edges_but_keep_inner_ones() -> None:
 
 
 def test_counts_are_mentions_not_repetitions() -> None:
-    out = themes(["livery livery livery", "the livery"], min_count=1)
+    out = topics(["livery livery livery", "the livery"], min_count=1)
     assert out[0].term == "livery" and out[0].count == 2
 
 
@@ -28,7 +28,7 @@ def test_a_phrase_replaces_its_words_when_it_accounts_for_most_uses() -> None:
              + ["ticket machine broken again", "why is the ticket machine so slow",
                 "ticket machine ate my card", "ticket prices are a scandal",
                 "ticket prices up again", "ticket office closed early", "my ticket"])
-    out = {t.term: t.count for t in themes(texts, top=20)}
+    out = {t.term: t.count for t in topics(texts, top=20)}
     # "ticket machine" 4 of "machine" 4 and of "ticket" 8: hides "machine" (4*2 > 4) but not
     # "ticket" (4*2 = 8, not more than 8).  "ticket prices" 2 hides "prices" 2.
     assert out["ticket machine"] == 4 and "machine" not in out
@@ -40,14 +40,14 @@ def test_a_phrase_replaces_its_words_when_it_accounts_for_most_uses() -> None:
 
 def test_trigram_hides_its_bigrams() -> None:
     texts = ["value for money is gone", "no value for money here", "zero value for money"]
-    out = {t.term: t.count for t in themes(texts)}
+    out = {t.term: t.count for t in topics(texts)}
     assert out == {"value for money": 3}
 
 
 def test_ranking_examples_and_top() -> None:
     texts = ["the new livery is ugly", "i think the new livery looks dated",
              "new livery, new me", "timetable change again", "timetable change is bad"]
-    out = themes(texts, top=2)
+    out = topics(texts, top=2)
     assert [(t.term, t.count) for t in out] == [("new livery", 3), ("timetable change", 2)]
     assert out[0].examples == texts[:3]
     assert out[1].examples == texts[3:5]
@@ -56,11 +56,11 @@ def test_ranking_examples_and_top() -> None:
 def test_multilingual_stop_words() -> None:
     for word in ("the", "and", "les", "pour", "pero", "los", "und", "nicht"):
         assert word in STOP_WORDS
-    out = {t.term for t in themes(["le train est toujours en retard",
+    out = {t.term for t in topics(["le train est toujours en retard",
                                    "encore en retard le train"])}
     assert out == {"train", "retard"}
 
 
 def test_nothing_to_say() -> None:
-    assert themes([]) == []
-    assert themes(["@northline https://x.example 123 😡"]) == []
+    assert topics([]) == []
+    assert topics(["@northline https://x.example 123 😡"]) == []

@@ -1,10 +1,10 @@
-"""Office-hours deadlines and elapsed times (tui/core/clock.py)."""
+"""Office-hours deadlines and elapsed times (tui/core/hours.py)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from tui.core.clock import ALWAYS, OfficeHours, weekday_number
+from tui.core.hours import ALWAYS, OfficeHours, weekday_number
 
 # Mon–Fri 08:00–20:00 London, Christmas and Boxing Day 2025 closed.
 OFFICE = OfficeHours("Europe/London", ["mon", "tue", "wed", "thu", "fri"], time(8), time(20),

@@ -1,4 +1,4 @@
-"""Themes: what people say about us when they are not asking for anything.
+"""Topics: what people say about us when they are not asking for anything.
 
 Monitor-only mentions (triage action ``monitor``: opinions and statements that need no reply)
 still tell the business what people think.  This module finds the words and phrases that come
@@ -9,19 +9,20 @@ How a text becomes terms:
 1. URLs (``https://…``, ``www.…``) and handles (``@northline``, ``@a@b.social``) are cut out of
    the original text: they are addresses, not opinions.  Each cut breaks the text, so no phrase
    spans it.
-2. The rest is folded with :func:`tui.core.text.fold` (case, accents and punctuation removed).
+2. The rest is normalized with :func:`tui.core.text.normalize_for_match` (case, accents and
+   punctuation removed).
 3. Tokens with a digit, of a single character, or without a letter (emoji) are breaks too.
 4. *Terms* are unigrams that are not stop-words, and bigrams/trigrams of consecutive tokens that
    neither start nor end with a stop-word (so "value for money" is a phrase, "for money" is not).
    Stop-words are a real English list plus common French, Spanish and German ones.
 
 Counting: a term's *count* is the number of mentions using it (a mention repeating a word
-still counts once), so one ranting customer cannot make a theme.
+still counts once), so one ranting customer cannot make a topic.
 
 Preferring phrases: a phrase (2–3 words) seen in at least ``min_count`` mentions replaces each of
 its shorter terms (its words, and the bigrams inside a trigram) when it accounts for most of
 their uses — ``count(phrase) * 2 > count(term)``.  "ticket machine" ×6 hides "machine" ×7, but
-not "ticket" ×20, which then stays a theme of its own.  Ranking: count, then the longer term,
+not "ticket" ×20, which then stays a topic of its own.  Ranking: count, then the longer term,
 then alphabetical, so the result is stable.
 """
 
@@ -31,7 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .text import fold
+from .text import normalize_for_match
 
 MAX_N = 3  # longest phrase, in words
 MAX_EXAMPLES = 3
@@ -78,7 +79,7 @@ STOP_WORDS: frozenset[str] = frozenset(
 
 
 @dataclass(slots=True)
-class Theme:
+class Topic:
     term: str  # folded words, space separated
     count: int  # mentions using it
     examples: list[str] = field(default_factory=list)  # up to 3 mention texts, as given
@@ -97,7 +98,7 @@ def tokenize(text: str) -> list[list[str]]:
     runs: list[list[str]] = []
     run: list[str] = []
     for part in cut.split(_BREAK):
-        for token in fold(part).split():
+        for token in normalize_for_match(part).split():
             if len(token) < 2 or any(ch.isdigit() for ch in token) or not any(
                     ch.isalpha() for ch in token):
                 if run:
@@ -137,11 +138,11 @@ def _sub_terms(term: str) -> list[str]:
     return subs
 
 
-def themes(texts: Iterable[str], top: int = 10, *, min_count: int = 2,
-           stop_words: frozenset[str] = STOP_WORDS) -> list[Theme]:
-    """The ``top`` themes among ``texts`` (give the newest first: examples are the first seen).
+def topics(texts: Iterable[str], top: int = 10, *, min_count: int = 2,
+           stop_words: frozenset[str] = STOP_WORDS) -> list[Topic]:
+    """The ``top`` topics among ``texts`` (give the newest first: examples are the first seen).
 
-    Only terms used in at least ``min_count`` mentions are themes.
+    Only terms used in at least ``min_count`` mentions are topics.
     """
     counts: dict[str, int] = {}
     examples: dict[str, list[str]] = {}
@@ -162,4 +163,4 @@ def themes(texts: Iterable[str], top: int = 10, *, min_count: int = 2,
                 hidden.add(sub)
     ranked = sorted((t for t in frequent if t not in hidden),
                     key=lambda t: (-frequent[t], -t.count(" "), t))
-    return [Theme(t, frequent[t], examples[t]) for t in ranked[:top]]
+    return [Topic(t, frequent[t], examples[t]) for t in ranked[:top]]

@@ -1,0 +1,114 @@
+"""The desk's client surface in plain data: what the console, the CLI (and later a remote client)
+show about an action and about a conversation, written once.
+
+The desk's methods take and return plain values and dataclasses (``Event``, ``Suggestion``,
+``Conversation``); refusals are typed exceptions with reasons (:class:`ActionRefused`, and
+:class:`Outgrown` — the stale check — with the count of new customer messages: a client asks
+:attr:`Outgrown.question` and, if the agent says yes, calls again with ``seen_seq=None``).  This
+module adds the words: one phrase per done action (:func:`describe`) and the queue markers
+(:data:`MARKERS`) that every client prints the same way.  No Textual, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .conversation import Conversation, Event
+
+
+class ActionRefused(Exception):
+    """An action the desk will not do; ``reasons`` say why, in words an agent understands."""
+
+    def __init__(self, reasons: str | list[str]) -> None:
+        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
+class AlreadyAnswered(ActionRefused):
+    """Another agent answered the conversation since this agent opened it (two agents sending
+    at the same instant: exactly one succeeds).  ``by``: that agent; ``kind``: their event."""
+
+    def __init__(self, by: str, verb: str, kind: str) -> None:
+        super().__init__(f"{by} {verb} since you opened this conversation; read it first")
+        self.by = by
+        self.kind = kind
+
+
+class Outgrown(ActionRefused):
+    """The stale check: ``count`` new customer messages arrived since the agent opened the
+    conversation (``seen_seq``).  Nothing was done; ask :attr:`question`, then send again with
+    ``seen_seq=None`` to send anyway."""
+
+    def __init__(self, count: int) -> None:
+        noun = "message has" if count == 1 else "messages have"
+        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
+        self.count = count
+
+    @property
+    def question(self) -> str:
+        noun = "message" if self.count == 1 else "messages"
+        return f"{self.count} new {noun} arrived — send anyway?"
+
+
+def describe(ev: Event) -> str:
+    """One line saying what an action did, e.g. ``handed #27 to operations as CASE-00001``."""
+    d, c = ev.details, ev.conv
+    kind = ev.kind
+    if kind == "reply":
+        return f"replied on #{c} ({d.get('channel')}): queued"
+    if kind == "offline":
+        sent = "bridge reply and DM" if d.get("bridge") else "DM"
+        return f"took #{c} offline: {sent} queued"
+    if kind == "handoff":
+        return f"handed #{c} to {d.get('team')} as {d.get('case_id')}"
+    if kind == "resolve":
+        return f"resolved #{c}" + (" and closed the loop publicly" if d.get("close_loop") else "")
+    if kind == "snooze":
+        return f"snoozed #{c} until {d.get('until')}"
+    if kind == "wake":
+        return f"#{c} woke from its snooze"
+    if kind == "ignore":
+        return f"marked #{c} as {d.get('reason')} (nothing deleted)"
+    if kind == "assign":
+        return f"assigned #{c} to {d.get('to')}"
+    if kind == "tag":
+        return f"{'untagged' if d.get('remove') else 'tagged'} #{c} {d.get('tag')}"
+    if kind == "note":
+        return f"noted on #{c}"
+    if kind == "undo":
+        return f"undid {', '.join(d.get('kinds', []))} on #{c}"
+    return f"{kind} on #{c}"
+
+
+def describe_all(events: Sequence[Event]) -> str:
+    """The phrases of one step of several events (``accept``), joined with ``; ``."""
+    return "; ".join(describe(ev) for ev in events)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A one-cell queue marker: shown when ``shows(conv)`` is true, a blank otherwise."""
+
+    name: str
+    symbol: str
+    meaning: str
+    shows: Callable[[Conversation], bool]
+
+
+# The queue's markers, in column order — one set for every client.  No marker is the letter of
+# a key that does something else (``A`` is accept): hand-off is ``H`` like its key ``h``,
+# offline ``O`` like ``o``.
+MARKERS: tuple[Marker, ...] = (
+    Marker("unread", "●", "unread customer message", lambda c: c.unread),
+    Marker("needs_reply", "↩", "needs a reply", lambda c: c.needs_reply),
+    Marker("assigned", "◆", "assigned to an agent", lambda c: c.assigned is not None),
+    Marker("offline", "O", "taken offline to direct messages", lambda c: c.offline),
+    Marker("handed_off", "H", "handed off to a team (with a case)",
+           lambda c: bool(c.case_id or c.team)),
+)
+
+
+def markers(conv: Conversation) -> str:
+    """The conversation's markers as one string, a blank for each marker not shown."""
+    return "".join(m.symbol if m.shows(conv) else " " for m in MARKERS)
