@@ -84,7 +84,7 @@ def seed(data_dir: Path, texts: list[str], *, handles: list[str] | None = None) 
     desk = new_desk(store)
     handles = handles or [f"cust{i}" for i in range(len(texts))]
     done = desk.ingest([mention(t, h) for t, h in zip(texts, handles, strict=True)])
-    desk.close()
+    desk.flush()
     store.close()
     return [d.conv_id for d in done]
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..server.client import DeskClient, NotRunning, start_server
 from ..server.protocol import Refused, socket_path
 from ..server.server import SEND_BUDGET
-from ..setup.boot import BootError, data_dir, load_config, open_desk, options_from
+from ..setup.boot import BootError, close_desk, data_dir, load_config, open_desk, options_from
 from ..sources.registry import add_source_arguments
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 from .via import passed_on
@@ -161,8 +161,7 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
     except (ValueError, AttributeError) as exc:
         say(f"error {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        desk.close()
-        desk.store.close()
+        close_desk(desk)
         return USAGE
     try:
         return serve(desk, where, config=config, sources=sources, execute=execute, ready=say,

@@ -621,6 +621,7 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
                  execute: Execute | None, ready: Callable[[str], None] | None,
                  idle_seconds: float | None, runner_options: dict[str, Any],
                  send_budget: int) -> int:
+    from ..setup.boot import close_desk
     from ..sources.runner import Runner
 
     stop = asyncio.Event()
@@ -647,12 +648,8 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
         watcher.cancel()
         ticker.cancel()
         await server.close()
-        desk.flush()
-        if desk.store is not None:
-            try:
-                desk.checkpoint()
-            finally:
-                desk.store.close()
+        for problem in close_desk(desk, checkpoint=True):
+            log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
     return 0
 
