@@ -47,19 +47,23 @@ class StatusBar(Static):
 
     def show(self, *, sources: Sequence[SourceLine], per_minute: float, counts: dict[str, int],
              agent: str, office_open: bool, filter_text: str | None = None,
-             critical: int = 0) -> bool:
+             critical: int = 0, saving: str | None = None) -> bool:
         """Draw these figures; returns False (and does nothing) when they are already shown.
 
         ``critical`` is the number of critical alerts the agent has not opened yet: alerts are
         coalesced into few toasts, and this count is where none of them can hide.
+        ``saving``: the desk's NOT SAVING line (disk full, lock lost) or None; shown first,
+        on an error background, for as long as it lasts.
         """
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
         key = (tuple(sources), round(per_minute), counts.get(OPEN, 0), at_risk, breached,
-               agent, office_open, filter_text or None, critical)
+               agent, office_open, filter_text or None, critical, saving)
         if key == self._shown:
             return False
         self._shown = key
         parts: list = []
+        if saving:  # first of all: nothing else on the line is true if it is not saved
+            parts += [(one_line(saving, 90), "bold $text on $error"), " │ "]
         if filter_text:  # first: a filtered queue must never be mistaken for the whole queue
             parts += [("filter: ", "bold $warning"), one_line(filter_text, 30), " │ "]
         if critical:  # before the rest: the line is cut at the right edge on narrow screens
@@ -79,7 +83,7 @@ class StatusBar(Static):
                   one_line(agent, 20), " · ",
                   ("office open", "$success") if office_open else ("office closed", "dim")]
         self.set_class(bool(at_risk), "-at-risk")
-        self.set_class(bool(breached), "-breached")
+        self.set_class(bool(breached) or bool(saving), "-breached")
         # Fixed height (1 line): no layout needed, only this line is repainted.
         self.update(assemble(*parts), layout=False)
         self.repaints += 1

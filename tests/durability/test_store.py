@@ -228,7 +228,8 @@ def test_torn_last_line_is_cut_off_and_reported(tmp_path: Path) -> None:
     path.write_bytes(good + lines[2][:37])  # a write cut short by a crash
     with Store(tmp_path) as s:
         assert s.recovered == [
-            "journal: dropped a torn last record (37 bytes) written during a crash"
+            "journal: dropped a torn last record (37 bytes, no end of line) written during a "
+            "crash"
         ]
         assert set(s.load()["mentions"]) == {"demo|0", "demo|1"}
         assert path.read_bytes() == good
@@ -238,15 +239,19 @@ def test_torn_last_line_is_cut_off_and_reported(tmp_path: Path) -> None:
         assert set(s.load()["mentions"]) == {"demo|0", "demo|1", "demo|7"}
 
 
-def test_unreadable_records_at_the_end_are_a_torn_tail(tmp_path: Path) -> None:
+def test_a_zeroed_record_at_the_end_is_damage_and_only_the_partial_line_is_torn(
+        tmp_path: Path) -> None:
     fill(tmp_path, 2)
     path = tmp_path / "journal.jsonl"
     good = path.read_bytes()
     path.write_bytes(good + b"\x00" * 20 + b"\n" + b"0000 {half")
     with Store(tmp_path) as s:
-        assert s.recovered == [
-            "journal: dropped 2 torn records at the end (31 bytes) written during a crash"
-        ]
+        assert s.recovered[0] == (
+            "journal: dropped a torn last record (10 bytes, no end of line) written during a "
+            "crash")
+        assert s.recovered[1].startswith("journal: line 3 is damaged (zeroed, 20 bytes) "
+                                         "(after the last good record; not a torn write)")
+        assert len(s.recovered) == 2
         assert set(s.load()["mentions"]) == {"demo|0", "demo|1"}
     assert path.read_bytes() == good
 

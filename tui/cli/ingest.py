@@ -53,8 +53,7 @@ def line_for(result: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
-    from ..sources.registry import make_source, source_options
-    from ..sources.runner import Runner
+    from .common import USAGE
 
     try:
         desk = open_desk(options_from(args))
@@ -64,43 +63,63 @@ def run(args: argparse.Namespace) -> int:
     for note in recovery_notes(desk):
         print(f"mentiondesk: {note}", file=sys.stderr)
     try:
-        config = getattr(desk, "config", None)
-        specs = args.source or (config.specs if config is not None else [])
-        if not specs:
-            print("mentiondesk: no source: give --source SPEC or list sources in the config "
-                  "file", file=sys.stderr)
-            return 2
-        try:
-            sources = [make_source(spec, config, options=source_options(spec, args))
-                       for spec in specs]
-        except ValueError as exc:
-            print(f"mentiondesk: {exc}", file=sys.stderr)
-            return 2
-
-        def printed(results: list[Any]) -> None:
-            for result in results:
-                print(json.dumps(line_for(result), ensure_ascii=False), flush=True)
-
-        runner = Runner(desk, sources, on_ingested=printed, deliver=not args.no_deliver)
-
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(sig, stop.set)
-                except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-                    pass
-            await runner.run(until=stop, duration=args.duration, once=args.once)
-
-        asyncio.run(main())
-        failed = 0
-        for source in sources:
-            s = source.status
-            state, detail = runner.final.get(source.name, (s.state, s.detail))
-            print(f"{source.name}: {state} ({detail}); {s.received} received, "
-                  f"{s.skipped} skipped", file=sys.stderr)
-            failed += state == "failed"
-        return 1 if failed else 0
+        code = _run(desk, args)
     finally:
-        close_desk(desk)
+        problems = close_desk(desk)
+        for problem in problems:
+            print(f"mentiondesk: {problem}", file=sys.stderr)
+    return USAGE if problems else code
+
+
+def _run(desk: Any, args: argparse.Namespace) -> int:
+    from ..sources.registry import make_source, source_options
+    from ..sources.runner import Runner
+
+    config = getattr(desk, "config", None)
+    specs = args.source or (config.specs if config is not None else [])
+    if not specs:
+        print("mentiondesk: no source: give --source SPEC or list sources in the config "
+              "file", file=sys.stderr)
+        return 2
+    try:
+        sources = [make_source(spec, config, options=source_options(spec, args))
+                   for spec in specs]
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return 2
+
+    def printed(results: list[Any]) -> None:
+        for result in results:
+            print(json.dumps(line_for(result), ensure_ascii=False), flush=True)
+
+    runner = Runner(desk, sources, on_ingested=printed, deliver=not args.no_deliver)
+
+    def saving(state: str | None) -> None:  # once per change, not once per mention
+        if state is not None:
+            print(f"mentiondesk: {state}; mentions are held in memory and printed once "
+                  "saved; retrying", file=sys.stderr, flush=True)
+        else:
+            print("mentiondesk: saving again; everything held in memory is written",
+                  file=sys.stderr, flush=True)
+
+    runner.on_saving = saving
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+                pass
+        await runner.run(until=stop, duration=args.duration, once=args.once)
+
+    asyncio.run(main())
+    failed = 0
+    for source in sources:
+        s = source.status
+        state, detail = runner.final.get(source.name, (s.state, s.detail))
+        print(f"{source.name}: {state} ({detail}); {s.received} received, "
+              f"{s.skipped} skipped", file=sys.stderr)
+        failed += state == "failed"
+    return 1 if failed else 0

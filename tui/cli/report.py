@@ -566,8 +566,11 @@ def write_json(obj: dict[str, Any], out: TextIO) -> None:
     out.write("\n}\n")
 
 
+ARCHIVE_NOTE = "archive/"  # store notes about an archive file start with its name
+
+
 def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
-    from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
+    from ..setup.boot import BootError, close_desk, open_desk, options_from
 
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
@@ -576,10 +579,23 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
+    notes = desk.store.recovered if desk.store is not None else []
+    for note in getattr(desk.store, "warnings", ()):
+        print(f"mentiondesk: warning: {note}", file=sys.stderr)
+    for note in notes:
+        print(f"mentiondesk: note: {note}", file=sys.stderr)
+    said = len(notes)
     try:
-        for note in recovery_notes(desk):
-            print(f"mentiondesk: {note}", file=sys.stderr)
         body(desk)
+        # Archive files are read by the body: one that cannot be read is said here, and the
+        # exit code says the output is incomplete (2), on every command that reads it.
+        damaged = [n for n in notes[said:] if n.startswith(ARCHIVE_NOTE)]
+        for note in notes[said:]:
+            print(f"mentiondesk: note: {note}", file=sys.stderr)
+        if damaged:
+            print(f"mentiondesk: the output above is missing what the damaged archive "
+                  f"file{'s' if len(damaged) > 1 else ''} held", file=sys.stderr)
+            return 2
         return 0
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)

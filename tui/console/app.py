@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections import deque
@@ -260,7 +261,11 @@ class MentionDesk(App[int]):
         if self.desk_server is not None:
             self.desk_server.close_now()
             self.desk_server = None
-        close_desk(self.desk, checkpoint=True)
+        # Never raises (a full disk must not turn quitting into a traceback); what could not
+        # be saved is said on the terminal once the app has left it.
+        self.close_problems = close_desk(self.desk, checkpoint=True)
+        for problem in self.close_problems:
+            log.error("%s", problem)
 
     async def action_quit(self) -> None:
         if self._stop is not None:
@@ -440,7 +445,8 @@ class MentionDesk(App[int]):
             sources=[SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources],
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
-            filter_text=self.filter_text or None, critical=self._critical_unread())
+            filter_text=self.filter_text or None, critical=self._critical_unread(),
+            saving=self.desk.not_saving)
 
     def _critical_unread(self) -> int:
         """Alerted critical conversations still open and unread (the set is pruned here, so it
@@ -762,6 +768,26 @@ def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
     return [make_source(spec, config, options=source_options(spec, args)) for spec in specs]
 
 
+class QuietFileHandler(logging.FileHandler):
+    """console.log: created 0600, and a failed write (disk full) is counted, never raised or
+    printed over the console (the status bar shows the full disk)."""
+
+    failed = 0
+
+    @classmethod
+    def open(cls, path: Path) -> QuietFileHandler | None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            return cls(path, encoding="utf-8")
+        except OSError:
+            return None  # no log file (read-only dir, a symlink): the console still runs
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed += 1
+
+
 def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
     """Open the desk from the command-line options and run the console until quit.  ``serve``:
     run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
@@ -784,9 +810,14 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
     log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
     if log_dir is not None:
         # Sources log to a file: the console owns the terminal.
-        logging.basicConfig(filename=str(Path(log_dir) / "console.log"), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = QuietFileHandler.open(Path(log_dir) / "console.log")
+        if handler is not None:
+            handler.setFormatter(logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(handlers=[handler], level=logging.INFO)
     app = MentionDesk(desk, sources, serve=serve)
     result = app.run()
     app.close_desk()
+    for problem in getattr(app, "close_problems", ()):
+        print(f"mentiondesk: {problem}", file=sys.stderr)
     return int(result or 0)

@@ -35,6 +35,16 @@ class AlreadyAnswered(ActionRefused):
         self.kind = kind
 
 
+class NotSaving(ActionRefused):
+    """The store cannot write (disk full, I/O error, lock lost): agent actions are refused until
+    it can, so nothing is shown as done that a crash would lose.  ``state`` is the status line
+    ("NOT SAVING — disk full (free 0 MB)")."""
+
+    def __init__(self, state: str, detail: str) -> None:
+        super().__init__(f"{state}: {detail}")
+        self.state = state
+
+
 class Outgrown(ActionRefused):
     """The stale check: ``count`` new customer messages arrived since the agent opened the
     conversation (``seen_seq``).  Nothing was done; ask :attr:`question`, then send again with

@@ -10,15 +10,16 @@ Everything the desk reports as done has been flushed to the store's journal firs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import persist
-from .api import ActionRefused, AlreadyAnswered, Outgrown
+from .api import ActionRefused, AlreadyAnswered, NotSaving, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     ANSWERS,
     EVENT,
@@ -47,6 +48,7 @@ from .when import parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
+MAX_SNOOZE = timedelta(days=366)  # longer is a typo (9999999d), never an OverflowError
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
@@ -60,6 +62,8 @@ class Ingested:
     conv_id: str
     new: bool  # False for a duplicate (already seen) mention
     alert: str | None = None  # "critical" when a new critical item needs an answer
+    # False while the store cannot write: the mention is in memory only (see Desk.ingest).
+    saved: bool = True
 
 
 @dataclass(slots=True)
@@ -134,6 +138,10 @@ class Desk:
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
+        # Ingested results held in memory while the store could not write (disk full); they
+        # are returned again, saved, by the ingest whose flush succeeds.
+        self.unsaved: list[Ingested] = []
+        self._action_mark: tuple[int, int] | None = None
         self.last_checkpoint = clock()
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
@@ -376,12 +384,27 @@ class Desk:
     # ==== ingest ===============================================================================
 
     def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
-        """Triage and file new mentions (and edits/deletes of known ones), persist, flush."""
+        """Triage and file new mentions (and edits/deletes of known ones), persist, flush.
+
+        Returns what was filed *and saved*: when the journal cannot be written (disk full, see
+        ``not_saving``) the results come back with ``saved=False``, are kept in ``unsaved`` and
+        come back again with ``saved=True`` from the first later ``ingest`` (``ingest([])``
+        retries) whose flush succeeds.  Never raises for a failed write.
+        """
         results: list[Ingested] = []
         changed: set[str] = set()
         now = self.clock()
         for m in mentions:
             key = m.key
+            same_id = self.mentions.get(key)
+            if same_id is not None and same_id.customer != m.customer:
+                # The same id from a different author (a broken or hostile source): never an
+                # edit of the first customer's words.  Filed as its own mention, keyed by id
+                # and author; replies still go to the id the source gave (raw_id).
+                log.warning("mention id %s reused by another author (%s, was %s): filed apart",
+                            key, m.customer, same_id.customer)
+                m = _replace(m, id=f"{m.id}~{m.author.handle}", raw_id=m.raw_id or m.id)
+                key = m.key
             if key in self.mentions:
                 res = self._update_known(m, now)
                 if res is not None:
@@ -413,10 +436,53 @@ class Desk:
             alert = "critical" if t.needs_reply and t.rank == 0 and conv.status == OPEN else None
             results.append(Ingested(m, t, conv.id, True, alert))
             changed.add(conv.id)
-        if self.store is not None and (results or changed):
-            self.store.flush()
+        if self.store is not None and (results or changed or self.unsaved
+                                       or getattr(self.store, "fault", None)):
+            from .store import StoreNotSaving
+
+            try:
+                self.store.flush()
+            except StoreNotSaving:
+                # Said once by whoever shows ``not_saving`` (status bar, ingest), not per batch.
+                held = [replace(r, saved=False) for r in results]
+                self.unsaved.extend(held)
+                self._notify(changed)
+                return held
+            if self.unsaved:
+                results = [replace(r, saved=True) for r in self.unsaved] + results
+                self.unsaved = []
         self._notify(changed)
         return results
+
+    @property
+    def not_saving(self) -> str | None:
+        """None while every change is written; else the line to show everywhere: "NOT SAVING
+        — disk full (free 0 MB)" (plus how many changes wait in memory)."""
+        fault = getattr(self.store, "fault", None)
+        if fault is None:
+            return None
+        pending = getattr(self.store, "pending", 0)
+        return f"{fault}; {pending} changes held in memory" if pending else fault
+
+    def retry_save(self) -> bool:
+        """Try to write what is held in memory; True when nothing is left unsaved."""
+        if self.store is None or getattr(self.store, "read_only", False):
+            return True
+        from .store import StoreNotSaving
+
+        try:
+            self.store.flush()
+        except StoreNotSaving:
+            return False
+        return True
+
+    def _check_saving(self) -> None:
+        """Refuse an agent action while the store cannot write (after one retry)."""
+        if self.store is None or getattr(self.store, "fault", None) is None:
+            return
+        if not self.retry_save():
+            raise NotSaving(self.store.fault, "actions are refused until the desk can save "
+                            "again (free some space; it retries by itself)")
 
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
@@ -563,6 +629,9 @@ class Desk:
         conv = self.get(conv_id)
         if until <= self.clock():
             raise ActionRefused("snooze until a time in the future")
+        if until - self.clock() > MAX_SNOOZE:
+            raise ActionRefused(f"a snooze can last at most {MAX_SNOOZE.days} days; resolve "
+                                "the conversation instead (a new message reopens it)")
         if conv.status not in (OPEN, SNOOZED):
             raise ActionRefused(f"only open conversations can be snoozed (#{conv.id} is "
                                 f"{conv.status})")
@@ -634,6 +703,7 @@ class Desk:
         undo is refused with the reason.
         """
         agent = agent or self.agent
+        self._check_saving()
         last = self.last_action.get(agent)
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
@@ -687,7 +757,16 @@ class Desk:
         self._put_event(undo_ev)
         for c in convs.values():
             self._refold(c)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            # Cancelling is the safe direction (nothing is sent), so the undo stays in memory,
+            # but the agent is told it is not saved.
+            self._notify(set(convs) | {conv.id})
+            raise NotSaving(exc.state, "the undo is applied here but NOT SAVED yet; it is "
+                            "written as soon as the desk can save again") from exc
         self._notify(set(convs) | {conv.id})
         return undo_ev
 
@@ -701,7 +780,7 @@ class Desk:
             conv.read_seq = conv.last_mention_seq
             if self.store is not None:
                 self.store.put("conversations", conv.id, conv.header())
-                self.store.flush()
+                self._flush_quietly()
             self._notify({conv.id})
         return conv.last_mention_seq
 
@@ -713,9 +792,9 @@ class Desk:
                                     "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
-                self.store.flush()
+                self._flush_quietly()
         elif self._drop_draft(conv_id) and self.store is not None:
-            self.store.flush()
+            self._flush_quietly()
 
     def _drop_draft(self, conv_id: str) -> bool:
         """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
@@ -758,6 +837,18 @@ class Desk:
 
     # ==== persistence ==========================================================================
 
+    def flush(self) -> None:
+        """Write what is buffered; raises ``StoreNotSaving`` when the disk refuses."""
+        self._flush()
+
+    def _flush_quietly(self) -> None:
+        """Flush; a failed write keeps the changes in memory and shows in ``not_saving``."""
+        if self.store is not None:
+            from .store import StoreNotSaving
+
+            with contextlib.suppress(StoreNotSaving):
+                self.store.flush()
+
     def dump(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every hot table, for a store checkpoint."""
         tables: dict[str, dict[str, dict[str, Any]]] = {
@@ -768,7 +859,8 @@ class Desk:
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
             "approvals": dict(self.approvals),
-            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action)},
+            "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
+                     "checkpoint": {"at": iso(self.last_checkpoint)}},
             "seen": dict(self.archived_keys),
         }
         return tables
@@ -802,8 +894,12 @@ class Desk:
                 self.store.archive(tables, month=month)
             for conv in old:
                 self._forget(conv)
-        self.store.checkpoint(self.dump)
-        self.last_checkpoint = now
+        before, self.last_checkpoint = self.last_checkpoint, now  # dump() records it
+        try:
+            self.store.checkpoint(self.dump)
+        except BaseException:
+            self.last_checkpoint = before
+            raise
         return len(old)
 
     def maintain(self, now: datetime | None = None) -> int | None:
@@ -812,6 +908,8 @@ class Desk:
         conversations archived, or None when it was not time yet."""
         if self.store is None or self.store.read_only:
             return None
+        if getattr(self.store, "fault", None) is not None and not self.retry_save():
+            return None  # nothing can be written now; the next call tries again
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
@@ -866,7 +964,8 @@ class Desk:
             self.store.flush()
 
     def _load(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
-        loaded = persist.load(tables, self.meta)
+        loaded = persist.load(tables, self.meta, triage=lambda m: self.rules.triage(
+            m, prior=(), now=m.created_at))
         self.meta = loaded.counters
         self.last_action = loaded.last_action
         self.archived_keys = loaded.archived_keys
@@ -883,6 +982,47 @@ class Desk:
         self.approvals = loaded.approvals
         for conv in self.conversations.values():
             self._refold(conv, notify=False)
+        # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
+        # checkpoints and archives when due: the desk's own record, else the snapshot's time,
+        # else (never checkpointed, but a journal) due now.
+        snapshot_at = getattr(self.store, "snapshot_at", None)
+        if loaded.checkpoint_at is not None:
+            self.last_checkpoint = loaded.checkpoint_at
+        elif isinstance(snapshot_at, datetime):
+            self.last_checkpoint = snapshot_at
+        elif getattr(self.store, "journal_ops", 0):
+            self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
+        self._report_repairs(loaded)
+
+    def _report_repairs(self, loaded: persist.Loaded) -> None:
+        """Say what damage made the load repair and where set-aside records went (the
+        store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
+        store = self.store
+        notes = getattr(store, "recovered", None)
+        if notes is None or not (loaded.repaired or loaded.aside):
+            return
+        notes.extend(loaded.repaired)
+        where = None
+        if loaded.aside and hasattr(store, "set_aside"):
+            where = store.set_aside(loaded.aside)
+        for table, key, _doc, why in loaded.aside:
+            kept = f"kept in {where.name}" if where is not None else (
+                "left in place (a writer keeps it in a side file when it starts)")
+            notes.append(f"{table} {key}: {why}; {kept}")
+        if getattr(store, "read_only", True):
+            return
+        for cid in loaded.rebuilt:
+            if cid in self.conversations:
+                store.put("conversations", cid, self.conversations[cid].header())
+        for customer in {self.conversations[c].customer for c in loaded.rebuilt
+                         if c in self.conversations}:
+            self._put_customer(customer)
+        for key in loaded.retriaged:
+            self._put_mention(key)
+        if where is not None:
+            for table, key, _doc, _why in loaded.aside:
+                store.delete(table, key)
+        self._flush_quietly()
 
     # ==== folding ==============================================================================
 
@@ -922,11 +1062,17 @@ class Desk:
 
     def _event(self, conv: Conversation, kind: str, agent: str | None,
                details: dict[str, Any], group: str | None) -> Event:
+        if agent != SYSTEM and kind != "undo":
+            self._check_saving()  # before anything changes: a refused action leaves no trace
+            if self.store is not None:
+                self._action_mark = self.store.mark()
         seq = self._next("seq")
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
                      group, os_user=self.os_user)
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
+        mark, self._action_mark = self._action_mark, None
+        before = self.last_action.get(ev.agent)
         self.events[ev.id] = ev
         conv.timeline.append((ev.seq, EVENT, ev.id))
         self._put_event(ev)
@@ -936,7 +1082,27 @@ class Desk:
                 self.store.put("meta", "last_action", dict(self.last_action))
         self.fold.event(conv, ev)
         self._after_change(conv)
-        self._flush()
+        from .store import StoreNotSaving
+
+        try:
+            self._flush()
+        except StoreNotSaving as exc:
+            if ev.agent == SYSTEM or mark is None:
+                log.info("%s; %s kept in memory", exc.state, ev.kind)
+            else:
+                # The agent is told "not done": take it back, so nothing unsaved shows as done.
+                self.store.rollback(mark)
+                del self.events[ev.id]
+                conv.timeline.remove((ev.seq, EVENT, ev.id))
+                for item in self.outbox.for_event(ev.id):
+                    self.outbox.forget(item["id"])
+                if before is None:
+                    self.last_action.pop(ev.agent, None)
+                else:
+                    self.last_action[ev.agent] = before
+                self._refold(conv, notify=notify)
+                raise NotSaving(exc.state, f"the {ev.kind} was not done (it could not be "
+                                "saved); try again once the desk saves again") from exc
         if notify:
             self._notify({conv.id})
         return ev
@@ -960,7 +1126,8 @@ class Desk:
         if not text or not text.strip():
             return ["the message is empty"]
         return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=self.replies.limits)
+                           limits=self.replies.limits,
+                           data=self.render_values(conv).values())
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)

@@ -84,29 +84,78 @@ class Author:
 
     @classmethod
     def from_value(cls, value: Any, language: str | None = None) -> Author:
-        """An author from a handle string or an object with ``handle``/``name``/..."""
+        """An author from a handle string or an object with ``handle``/``name``/...
+
+        Field types follow the README's interchange table: ``handle`` a string (anything else
+        is refused), ``name`` a string (anything else is dropped), ``followers`` a whole number
+        or its digits (else 0), ``verified`` true/false or "true"/"false"/"yes"/"no"/"1"/"0"
+        (anything else is refused).  Raises ValueError naming the field."""
         if isinstance(value, str):
-            return cls(handle=clean_name(value.lstrip("@")), language=language)
+            handle = clean_name(value.lstrip("@"))
+            if not handle:
+                raise ValueError("author has no 'handle'")
+            return cls(handle=handle, language=language)
         if not isinstance(value, dict):
             raise ValueError("author must be a handle string or an object with 'handle'")
         handle = value.get("handle") or value.get("acct") or value.get("username")
         if not handle:
             raise ValueError("author has no 'handle'")
-        try:
-            followers = int(value.get("followers") or value.get("followers_count") or 0)
-        except (TypeError, ValueError):
+        if not isinstance(handle, str):
+            raise ValueError(f"author handle must be a string, not {_kind(handle)}")
+        followers_value = value.get("followers") or value.get("followers_count") or 0
+        if isinstance(followers_value, bool):
             followers = 0
+        else:
+            try:
+                followers = int(followers_value)
+            except (TypeError, ValueError):
+                followers = 0
+        name = value.get("name") or value.get("display_name") or ""
+        lang = value.get("language")
         return cls(
-            handle=clean_name(str(handle).lstrip("@")),
-            name=clean_name(value.get("name") or value.get("display_name") or ""),
+            handle=clean_name(handle.lstrip("@")),
+            name=clean_name(name) if isinstance(name, str) else "",
             followers=max(0, followers),
-            verified=bool(value.get("verified", False)),
-            language=value.get("language") or language,
+            verified=flag(value.get("verified", False), "author verified"),
+            language=clean_name(lang, 16) if isinstance(lang, str) and lang else language,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"handle": self.handle, "name": self.name, "followers": self.followers,
                 "verified": self.verified, "language": self.language}
+
+
+_TRUE = {"true", "yes", "1", "y", "t", "on"}
+_FALSE = {"false", "no", "0", "n", "f", "off", ""}
+
+
+def flag(value: Any, name: str) -> bool:
+    """A true/false field from outside: a JSON boolean, 0/1, or the words true/false, yes/no
+    (any case).  ``"false"`` is False (Python's ``bool("false")`` is True).  Raises ValueError
+    for anything else."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValueError(f"{name} must be true or false, not {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"{value[:20]!r}"
+    return type(value).__name__ if not isinstance(value, (int, float)) else repr(value)
 
 
 @dataclass(slots=True)
@@ -155,13 +204,22 @@ class Mention:
         for name in ("id", "text", "author", "created_at"):
             if data.get(name) in (None, ""):
                 raise ValueError(f"missing required field '{name}'")
+        # Types (README, interchange table): text a string; id, in_reply_to, thread, raw_id a
+        # string or a whole number; edited/deleted true/false (or their words).  Anything else
+        # is refused with the field's name, never stored as Python's repr of it.
+        if not isinstance(data["text"], str):
+            raise ValueError(f"text must be a string, not {_kind(data['text'])}")
+        for name in ("id", "in_reply_to", "thread", "raw_id", "url", "source"):
+            v = data.get(name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int))):
+                raise ValueError(f"{name} must be a string, not {_kind(v)}")
         channel = str(data.get("channel") or PUBLIC).lower()
         if channel in ("dm", "private", "direct_message"):
             channel = DIRECT
         if channel not in CHANNELS:
             raise ValueError(f"channel must be 'public' or 'direct', not {channel!r}")
         language = data.get("language")
-        language = clean_name(language, 16) if language else None
+        language = clean_name(language, 16) if isinstance(language, str) and language else None
         author = Author.from_value(data["author"], language=language)
         mid = clean_name(data["id"], 200)
         in_reply_to = data.get("in_reply_to")
@@ -180,8 +238,8 @@ class Mention:
             url=clean_name(data["url"], 500) if data.get("url") else None,
             raw_id=clean_name(data["raw_id"], 200) if data.get("raw_id") else None,
             language=language or author.language,
-            edited=bool(data.get("edited", False)),
-            deleted=bool(data.get("deleted", False)),
+            edited=flag(data.get("edited", False), "edited"),
+            deleted=flag(data.get("deleted", False), "deleted"),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -122,6 +122,8 @@ class Outbox:
         item = self.items[item_id]
         if item["status"] not in OPEN_STATES:
             raise ValueError(f"outbox item {item_id} is {item['status']}, not sendable")
+        if self.store is not None and getattr(self.store, "fault", None):
+            self.store.flush()  # raises while the disk refuses: nothing unsaved is sent
         item = {**item, "status": SENDING, "attempts": item["attempts"] + 1}
         self._save(item, flush=True)
         return item

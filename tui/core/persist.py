@@ -10,8 +10,10 @@ id) and ``seen`` (archived mention keys -> {conv, at}).  Pure: no store calls he
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .conversation import EVENT, MENTION, Conversation, Event
@@ -37,7 +39,12 @@ def customer_doc(cust: Doc) -> Doc:
 
 @dataclass(slots=True)
 class Loaded:
-    """The hot tables as objects; conversations have their timelines, sorted, not yet folded."""
+    """The hot tables as objects; conversations have their timelines, sorted, not yet folded.
+
+    What damage made the load do is listed, never done silently: ``repaired`` (notes: a
+    conversation header or customer rebuilt from the mentions, a mention triaged again),
+    ``rebuilt`` (conversation ids whose header was rebuilt), ``retriaged`` (mention keys) and
+    ``aside`` (table, key, document, why: records that cannot be used, for a side file)."""
 
     counters: dict[str, int] = field(default_factory=dict)
     last_action: dict[str, str] = field(default_factory=dict)
@@ -53,43 +60,118 @@ class Loaded:
     outbox: dict[str, Doc] = field(default_factory=dict)
     drafts: dict[str, Doc] = field(default_factory=dict)
     approvals: dict[str, Doc] = field(default_factory=dict)  # replies waiting for a lead
+    checkpoint_at: datetime | None = None  # the desk's last checkpoint (meta "checkpoint")
+    repaired: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    retriaged: list[str] = field(default_factory=list)
+    aside: list[tuple[str, str, Any, str]] = field(default_factory=list)
 
 
-def load(tables: Tables, counters: dict[str, int]) -> Loaded:
+def load(tables: Tables, counters: dict[str, int],
+         triage: Callable[[Mention], Triage] | None = None) -> Loaded:
     """Objects from the store's hot tables.  ``counters`` are the id counters to start from
     (``seq``, ``conv``, ``case``); each ends as the larger of the snapshot's value and the
     highest id found in the documents, so an id is never given twice.  Documents of archived
-    conversations (a crash between archive and delete) are skipped: the archive holds them."""
+    conversations (a crash between archive and delete) are skipped: the archive holds them.
+
+    Damage never raises and never drops an intact record silently: a conversation whose
+    header is missing or damaged (a truncated or deleted snapshot) is rebuilt from its
+    mentions, a mention whose triage is missing is triaged again with ``triage``, and what
+    cannot be used goes to ``Loaded.aside`` with the reason (see ``Loaded``)."""
     out = Loaded(counters=dict(counters))
+    aside, repaired = out.aside, out.repaired
     meta = out.counters
-    stored = tables.get("meta", {}).get("counters", {})
-    meta.update({k: int(v) for k, v in stored.items() if k in meta})
-    out.last_action = dict(tables.get("meta", {}).get("last_action", {}))
-    out.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()}
+    meta_t = tables.get("meta", {})
+    stored = meta_t.get("counters", {})
+    if isinstance(stored, dict):
+        meta.update({k: v for k, v in stored.items() if k in meta and type(v) is int})
+    last = meta_t.get("last_action")
+    out.last_action = dict(last) if isinstance(last, dict) else {}
+    out.archived_keys = {k: dict(v) for k, v in tables.get("seen", {}).items()
+                         if isinstance(v, dict)}
+    checkpoint = meta_t.get("checkpoint")
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("at"), str):
+        with contextlib.suppress(ValueError, TypeError):
+            out.checkpoint_at = parse_time(checkpoint["at"])
     for cust_key, doc in tables.get("customers", {}).items():
-        doc = dict(doc)
-        doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
-        doc["conversations"] = list(doc.get("conversations", []))
+        try:
+            doc = dict(doc)
+            doc["contacts"] = [parse_time(c) for c in doc.get("contacts", [])]
+            doc["conversations"] = [str(c) for c in doc.get("conversations", [])]
+        except (TypeError, ValueError) as exc:
+            aside.append(("customers", cust_key, doc, f"unreadable ({_why(exc)})"))
+            continue
         out.customers[cust_key] = doc
     convs = out.conversations
     for cid, doc in tables.get("conversations", {}).items():
-        convs[cid] = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
-                                  parse_time(doc["created_at"]), read_seq=doc.get("read_seq", 0))
-        meta["conv"] = max(meta["conv"], int(cid) if cid.isdigit() else 0)
+        try:
+            convs[cid] = Conversation(cid, doc["customer"], doc["source"], doc["handle"],
+                                      parse_time(doc["created_at"]),
+                                      read_seq=int(doc.get("read_seq", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            repaired.append(f"conversation #{cid}: its header is damaged ({_why(exc)})")
+            continue  # rebuilt below from its mentions, if it has any
+        meta["conv"] = max(meta["conv"], _num(cid))
+    loaded: list[tuple[str, str, Mention, Doc]] = []
     for key, doc in tables.get("mentions", {}).items():
-        owner = doc.get("conv")
-        if not isinstance(owner, str) or owner not in convs:
+        try:
+            m = Mention.restore(doc)
+            cid, seq = str(doc["conv"]), doc["seq"]
+            if type(seq) is not int:
+                raise TypeError("seq is not a number")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            aside.append(("mentions", key, doc, f"unreadable ({_why(exc)})"))
             continue
-        out.mentions[key] = Mention.restore(doc)
-        out.triages[key] = Triage.from_dict(doc["triage"])
-        out.mention_conv[key] = owner
+        loaded.append((key, cid, m, doc))
+    # A mention whose conversation header is missing: the header is rebuilt from the mentions,
+    # which hold everything it needs (customer, source, handle, first time).
+    archived_convs = {v.get("conv") for v in out.archived_keys.values()}
+    for key, cid, m, _doc in sorted(loaded, key=lambda r: r[2].created_at):
+        if cid in convs or (key in out.archived_keys and cid in archived_convs):
+            continue  # known, or archived with its conversation (the archive holds it)
+        convs[cid] = Conversation(cid, m.customer, m.source, m.author.handle, m.created_at)
+        meta["conv"] = max(meta["conv"], _num(cid))
+        out.rebuilt.append(cid)
+        repaired.append(f"conversation #{cid} (@{m.author.handle}): its header was missing; "
+                        "rebuilt from its mentions")
+    for key, cid, m, doc in loaded:
+        if cid not in convs:
+            continue
+        try:
+            t = Triage.from_dict(doc["triage"])
+        except (KeyError, TypeError, ValueError) as exc:
+            try:
+                if triage is None:
+                    raise ValueError("no rules to triage it with") from None
+                t = triage(m)
+            except Exception as again:  # a rules bug must not stop the start either
+                aside.append(("mentions", key, doc, f"its triage is {_why(exc)} and triaging "
+                              f"it again failed ({_why(again)})"))
+                continue
+            out.retriaged.append(key)
+            repaired.append(f"mention {key}: its triage was {_why(exc)}; triaged again "
+                            f"({t.category}, {t.urgency})")
+        out.mentions[key] = m
+        out.triages[key] = t
+        out.mention_conv[key] = cid
         out.mention_seq[key] = doc["seq"]
-        convs[owner].timeline.append((doc["seq"], MENTION, key))
+        convs[cid].timeline.append((doc["seq"], MENTION, key))
         meta["seq"] = max(meta["seq"], doc["seq"])
-    for eid, doc in sorted(tables.get("events", {}).items(), key=lambda kv: kv[1]["seq"]):
-        if doc.get("conv") not in convs:
+    events = []
+    for eid, doc in tables.get("events", {}).items():
+        try:
+            ev = Event.from_dict(doc)
+            if type(ev.seq) is not int:
+                raise TypeError("seq is not a number")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            aside.append(("events", eid, doc, f"unreadable ({_why(exc)})"))
             continue
-        ev = Event.from_dict(doc)
+        events.append((eid, ev, doc))
+    for eid, ev, doc in sorted(events, key=lambda r: r[1].seq):
+        if ev.conv not in convs:
+            if ev.conv not in archived_convs:
+                aside.append(("events", eid, doc, f"its conversation #{ev.conv} is missing"))
+            continue
         out.events[eid] = ev
         convs[ev.conv].timeline.append((ev.seq, EVENT, eid))
         meta["seq"] = max(meta["seq"], ev.seq)
@@ -97,21 +179,81 @@ def load(tables: Tables, counters: dict[str, int]) -> Loaded:
             num = str(ev.details["case_id"]).rpartition("-")[2]  # id is never reused
             if num.isdigit():
                 meta["case"] = max(meta["case"], int(num))
-    out.outbox = {k: v for k, v in tables.get("outbox", {}).items()
-                  if v.get("conv_id") in convs}
-    out.drafts = {k: v for k, v in tables.get("drafts", {}).items() if k in convs}
+    for k, v in tables.get("outbox", {}).items():
+        problem = _outbox_problem(v)
+        if problem is None and v["conv_id"] not in convs:
+            if v["conv_id"] in archived_convs:
+                continue
+            problem = f"its conversation #{v['conv_id']} is missing"
+        if problem is not None:
+            what = (f"a {v.get('kind', 'post')} to @{v.get('to', '?')} not yet sent"
+                    if isinstance(v, dict) and v.get("status") in ("pending", "sending")
+                    else "an outbox item")
+            aside.append(("outbox", k, v, f"{what}: {problem}"))
+            continue
+        out.outbox[k] = v
+    for k, v in tables.get("drafts", {}).items():
+        if k in convs and isinstance(v, dict):
+            out.drafts[k] = v
+        elif k not in archived_convs:
+            aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
     out.approvals = {k: dict(v) for k, v in tables.get("approvals", {}).items()
-                     if v.get("conv_id") in convs}
+                     if isinstance(v, dict) and v.get("conv_id") in convs}
     for conv in convs.values():
         conv.timeline.sort()
         cust = out.customers.get(conv.customer)
-        if cust is not None:
-            if conv.id not in cust["conversations"]:
-                cust["conversations"].append(conv.id)
-            cur = out.current.get(conv.customer)
-            if cur is None or int(conv.id) > int(cur):
-                out.current[conv.customer] = conv.id
+        if cust is None:
+            cust = out.customers[conv.customer] = _rebuilt_customer(conv, out.mentions)
+            repaired.append(f"customer {conv.customer}: profile missing; rebuilt from their "
+                            "mentions")
+        if conv.id not in cust["conversations"]:
+            cust["conversations"].append(conv.id)
+        cur = out.current.get(conv.customer)
+        if cur is None or _num(conv.id) > _num(cur):
+            out.current[conv.customer] = conv.id
     return out
+
+
+def _rebuilt_customer(conv: Conversation, mentions: dict[str, Mention]) -> Doc:
+    ms = [mentions[k] for _s, tag, k in conv.timeline if tag == MENTION]
+    first = min((m.created_at for m in ms), default=conv.created_at)
+    cust: Doc = {"customer": conv.customer, "handle": conv.handle, "source": conv.source,
+                 "first_seen": iso(first), "contacts": sorted(m.created_at for m in ms),
+                 "conversations": []}
+    if ms:
+        latest = max(ms, key=lambda m: m.created_at)
+        cust.update(name=latest.author.name, followers=latest.author.followers,
+                    verified=latest.author.verified)
+    return cust
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing ({exc.args[0]!r})" if exc.args else "missing"
+    return str(exc) or type(exc).__name__
+
+
+def _num(cid: str) -> int:
+    return int(cid) if cid.isdigit() else 0
+
+
+_OUTBOX_FIELDS = ("id", "conv_id", "status", "created_at", "not_before", "kind")
+
+
+def _outbox_problem(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "not an object"
+    missing = [f for f in _OUTBOX_FIELDS if not isinstance(item.get(f), str)]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        parse_time(item["not_before"])
+        parse_time(item["created_at"])
+    except (TypeError, ValueError) as exc:
+        return f"unreadable time ({exc})"
+    if type(item.get("attempts", 0)) is not int:
+        return "attempts is not a number"
+    return None
 
 
 def archive_plan(convs: Iterable[Conversation], mention_doc_of: Callable[[str], Doc],

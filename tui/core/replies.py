@@ -9,7 +9,7 @@ when a *public* reply contains personal data.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +82,17 @@ def _limit_for(network: str, limits: Mapping[str, Limit] | None) -> Limit:
 
 
 def _check(text: str, channel: str, network: str, limits: Mapping[str, Limit] | None,
-           placeholders: bool) -> list[str]:
+           placeholders: bool, data: Iterable[str] = ()) -> list[str]:
     reasons: list[str] = []
     if not text.strip():
         return ["the reply is empty"]
     if placeholders:
-        left = [f"{{{p}}}" for p in dict.fromkeys(_PLACEHOLDER.findall(text))]
+        template = text
+        # Values filled in from stranger data (a display name "{refund_url}") are text, not
+        # placeholders: they are never expanded, so they are not "unfilled" either.
+        for value in sorted({v for v in data if v and "{" in v}, key=len, reverse=True):
+            template = template.replace(value, "")
+        left = [f"{{{p}}}" for p in dict.fromkeys(_PLACEHOLDER.findall(template))]
         if left:
             reasons.append(f"unfilled placeholder {', '.join(left)}: fill it in or remove it")
     limit = _limit_for(network, limits)
@@ -104,9 +109,11 @@ def _check(text: str, channel: str, network: str, limits: Mapping[str, Limit] | 
 
 
 def check_reply(text: str, *, channel: str, network: str,
-                limits: Mapping[str, Limit] | None = None) -> list[str]:
-    """Reasons to refuse sending ``text``; an empty list means it may be sent."""
-    return _check(text, channel, network, limits, placeholders=True)
+                limits: Mapping[str, Limit] | None = None, data: Iterable[str] = ()) -> list[str]:
+    """Reasons to refuse sending ``text``; an empty list means it may be sent.  ``data``: the
+    values a canned reply was filled with (customer name, handle...): braces inside them are
+    the customer's text, never an unfilled placeholder."""
+    return _check(text, channel, network, limits, placeholders=True, data=data)
 
 
 @dataclass(frozen=True, slots=True)

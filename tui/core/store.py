@@ -35,6 +35,7 @@ import gc
 import json
 import os
 import re
+import stat
 import threading
 import time
 import zlib
@@ -68,6 +69,7 @@ NEWEST = "newest"  # archive file meta: the newest time any document in the file
 # filter a window by (mention created_at, event at, header created_at/closed_at, post times).
 TIME_FIELDS = ("closed_at", "resolved_at", "updated_at", "created_at", "at", "received_at",
                "sent_at")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 READ_ATTEMPTS = 20  # read-only: re-reads when a checkpoint raced the read
 
 AUTO_FLUSH_OPS = 512  # bounded memory when a caller forgets to flush
@@ -89,6 +91,27 @@ class StoreError(Exception):
     """The store cannot do what was asked; the message says why and what to do."""
 
 
+class StoreNotSaving(StoreError):
+    """A write failed (disk full, quota, I/O error, lock lost): the changes are still in memory.
+
+    ``state`` is the one line the status bar and ``ingest`` show ("NOT SAVING — disk full (free
+    3 MB)"); ``pending`` the number of changes held in memory; ``errno`` the OS error number
+    (None when the lock was lost).  The store keeps the changes and writes them on the next
+    ``flush`` that succeeds.
+    """
+
+    def __init__(self, state: str, detail: str, pending: int, err: int | None) -> None:
+        super().__init__(f"{state}: {detail}" if detail else state)
+        self.state = state
+        self.pending = pending
+        self.errno = err
+
+
+class StoreLockLost(StoreNotSaving):
+    """The lock file was deleted or replaced while this process held it: another process may
+    be writing the same data directory, so this one stops writing (restart it)."""
+
+
 class StoreLocked(StoreError):
     """Another process holds the data directory."""
 
@@ -99,6 +122,40 @@ class StoreLocked(StoreError):
         super().__init__(
             f"another mentiondesk ({who}) is using {data_dir}; quit it first or use --data-dir"
         )
+
+
+class FileOps:
+    """The few system calls the store writes through; tests inject a subclass that fails them
+    (``tests/durability/test_disk_full.py``) to check that nothing acknowledged is lost."""
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        _fsync(fd)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        os.ftruncate(fd, length)
+
+    def replace(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+
+# Disk-full errors name the free space; others their strerror.
+_SPACE_ERRORS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def describe_write_error(exc: OSError, where: Path) -> str:
+    """The status line for a failed write: ``NOT SAVING — disk full (free 3 MB)``."""
+    if exc.errno in _SPACE_ERRORS:
+        try:
+            st = os.statvfs(where)
+            free = f"free {st.f_bavail * st.f_frsize // (1024 * 1024)} MB"
+        except OSError:
+            free = "free space unknown"
+        what = "quota exceeded" if exc.errno == getattr(errno, "EDQUOT", None) else "disk full"
+        return f"NOT SAVING — {what} ({free})"
+    return f"NOT SAVING — write error ({exc.strerror or exc})"
 
 
 _gc_lock = threading.Lock()
@@ -148,10 +205,20 @@ class Store:
     puts wait for the checkpoint).
     """
 
-    def __init__(self, data_dir: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, data_dir: Path | str, *, read_only: bool = False,
+                 io: FileOps | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.read_only = read_only
+        self.io = io or FileOps()
         self.recovered: list[str] = []
+        # Things to fix that are not damage (a data dir other users can read), with the fix.
+        self.warnings: list[str] = []
+        # None while writes succeed; else the NOT SAVING line (see StoreNotSaving).
+        self.fault: str | None = None
+        self._lock_lost: str | None = None
+        self._lock_id: tuple[int, int] | None = None
+        self._tail_ok = True  # the journal ends where the last good flush ended
+        self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
         self._closed = True
@@ -164,13 +231,18 @@ class Store:
         self._keys: dict[str, set[str]] = {}
         self._initial: Tables | None = None  # the recovered state, until load() takes it
         if read_only:
+            if self.data_dir.is_dir():
+                self._check_mode()
             # No lock, no journal fd, no directory created: a missing data dir is an empty desk.
-            self._lock_fd = self._jfd = -1
+            self._lock_fd = self._jfd = self._dir_fd = -1
             self._initial = self._read_consistent()
             self._closed = False
             return
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_fd = _take_lock(self.data_dir)
+        self._check_mode()
+        self._lock_fd, self._dir_fd = _take_lock(self.data_dir)
+        st = os.fstat(self._lock_fd)
+        self._lock_id = (st.st_dev, st.st_ino)
         self._jfd = -1
         try:
             self._initial = self._recover()
@@ -182,6 +254,7 @@ class Store:
             if self._jfd >= 0:
                 os.close(self._jfd)
             _release_lock(self._lock_fd)
+            _release_lock(self._dir_fd)
             raise
         self._closed = False
 
@@ -243,14 +316,22 @@ class Store:
             tables = dump()
             _check_tables(tables)
             seq = self._seq
-            _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()})
-            # Only now is the journal redundant; if we die before this line, replay skips
-            # everything with seq <= the snapshot's seq.
-            os.ftruncate(self._jfd, 0)
-            _fsync(self._jfd)
-            self._journal_bytes = 0
-            self._journal_ops = 0
+            self._check_lock()
+            with self._writing(self._snapshot):
+                _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()},
+                              self.io)
             self._snapshot_seq = seq
+            # Only now is the journal redundant; if we die before this line, replay skips
+            # everything with seq <= the snapshot's seq.  So a failure to empty it loses
+            # nothing either: the records stay, are skipped, and the next checkpoint retries.
+            try:
+                self.io.ftruncate(self._jfd, 0)
+                self._journal_bytes = 0
+                self._journal_ops = 0
+                self._tail_ok = True
+                self.io.fsync(self._jfd)
+            except OSError:
+                pass
             self._keys = {name: set(docs) for name, docs in tables.items()}
 
     def archive(self, tables: Tables, *, month: str | None = None) -> None:
@@ -279,6 +360,8 @@ class Store:
                 for key, doc in docs.items():
                     m = month or _month_of(doc)
                     by_file.setdefault(m, {}).setdefault(table, {})[key] = doc
+            self._flush_locked()  # a full disk refuses here, before any archive file changes
+            self._check_lock()
             if by_file and not self._archive.exists():
                 self._archive.mkdir(mode=0o700)
                 _fsync_dir(self.data_dir)
@@ -299,7 +382,8 @@ class Store:
                     existing.setdefault(table, {}).update(docs)
                 meta = {"format": FORMAT, "month": m, "at": _now(), GROUPED: grouped,
                         NEWEST: iso(newest)}
-                _write_tinydb(path, existing, meta)
+                with self._writing(path):
+                    _write_tinydb(path, existing, meta, self.io)
             for table, docs in tables.items():
                 for key in docs:
                     self._append(table, key, {"t": table, "k": key, "x": 1})
@@ -438,6 +522,7 @@ class Store:
                 self._closed = True
                 os.close(self._jfd)
                 _release_lock(self._lock_fd)
+                _release_lock(self._dir_fd)
 
     @property
     def closed(self) -> bool:
@@ -484,30 +569,151 @@ class Store:
             else:
                 self._keys.setdefault(table, set()).add(key)
             self._initial = None
-            if len(self._buffer) >= AUTO_FLUSH_OPS:
-                self._flush_locked()
+            if len(self._buffer) >= AUTO_FLUSH_OPS and self.fault is None:
+                with contextlib.suppress(StoreNotSaving):  # kept in memory; the fault is shown
+                    self._flush_locked()
 
     def _flush_locked(self) -> None:
         if not self._buffer:
+            if self._lock_lost is None:
+                self.fault = None  # nothing is held in memory: nothing is unsaved
             return
+        self._check_lock()
         data = b"".join(self._buffer)
         try:
-            _write_all(self._jfd, data)
-            _fsync(self._jfd)
+            if not self._tail_ok:
+                # A failed write left part of a batch that could not be cut off then; the
+                # journal is appended to, so cut it now or the next record would be damaged.
+                self._cut_tail()
+            view = memoryview(data)
+            while view:
+                view = view[self.io.write(self._jfd, view):]
+            self.io.fsync(self._jfd)
         except OSError as exc:
             # Cut a half-written batch off again: appended after, it would become a damaged
-            # line in the middle of the journal.
-            try:
-                os.ftruncate(self._jfd, self._journal_bytes)
-            except OSError:
-                pass
-            raise StoreError(
+            # line in the middle of the journal.  If even that fails, the next start cuts the
+            # torn tail (it has no newline) or names the damage.
+            self._tail_ok = False
+            with contextlib.suppress(OSError):
+                self._cut_tail()
+            self.fault = describe_write_error(exc, self.data_dir)
+            raise StoreNotSaving(
+                self.fault,
                 f"could not write {self._journal}: {exc.strerror or exc}; "
-                f"{len(self._buffer)} changes are still in memory, free some space and retry"
-            ) from exc
+                f"{len(self._buffer)} changes are kept in memory and written as soon as "
+                "a write succeeds",
+                len(self._buffer), exc.errno) from exc
         self._journal_bytes += len(data)
         self._journal_ops += len(self._buffer)
         self._buffer.clear()
+        self.fault = None
+
+    def _cut_tail(self) -> None:
+        """Cut the journal back to the end of the last good flush (never longer: truncating
+        to a larger size would fill the gap with zeros)."""
+        if os.fstat(self._jfd).st_size > self._journal_bytes:
+            self.io.ftruncate(self._jfd, self._journal_bytes)
+        self._tail_ok = True
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn a failed snapshot or archive write into the NOT SAVING state."""
+        try:
+            yield
+        except OSError as exc:
+            self.fault = describe_write_error(exc, self.data_dir)
+            raise StoreNotSaving(self.fault, f"could not write {path}: {exc.strerror or exc}",
+                                 len(self._buffer), exc.errno) from exc
+
+    def _check_mode(self) -> None:
+        """Warn (never refuse) when other users may read or enter the data directory: it holds
+        customers' messages.  The fix is given: ``chmod 700``."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.data_dir).st_mode)
+        except OSError:
+            return
+        if mode & 0o077:
+            self.warnings.append(
+                f"{self.data_dir} can be read by other users (mode {mode:04o}); it holds "
+                f"customers' messages: chmod 700 {self.data_dir}")
+
+    def _check_lock(self) -> None:
+        """Before every write: the lock file must still be the one we locked (same inode).
+        Deleting a "stale" lock lets a second writer in; then this process stops writing."""
+        if self._lock_lost is None:
+            try:
+                st = os.stat(self.data_dir / LOCK, follow_symlinks=False)
+                same = (st.st_dev, st.st_ino) == self._lock_id
+            except OSError:
+                same = False
+            if not same:
+                self._lock_lost = (
+                    f"NOT SAVING — the lock file {self.data_dir / LOCK} was deleted or replaced "
+                    "while this desk held it; another mentiondesk may be writing this data "
+                    "directory, so this one stopped writing: quit it (changes since then are "
+                    "not saved) and start again"
+                )
+        if self._lock_lost is not None:
+            self.fault = self._lock_lost
+            raise StoreLockLost(self._lock_lost, "", len(self._buffer), None)
+
+    @property
+    def journal_ops(self) -> int:
+        """Records in the journal (replayed on start; a checkpoint empties it)."""
+        return self._journal_ops
+
+    def set_aside(self, records: list[tuple[str, str, Any, str]]) -> Path | None:
+        """Keep records the desk cannot use (table, key, document, why) in a side file,
+        ``setaside-<UTC time>.jsonl`` in the data dir (one JSON object a line, 0600, fsynced),
+        so the next snapshot does not destroy them.  Returns its path; None for a read-only
+        store (it never writes) or when it cannot be written (then the records stay in place:
+        the caller must not delete them)."""
+        if self.read_only or not records:
+            return None
+        lines = []
+        for table, key, doc, why in records:
+            lines.append(_ENCODER.encode({"table": table, "key": key, "why": why, "doc": doc}))
+        data = ("\n".join(lines) + "\n").encode("ascii")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.data_dir / f"setaside-{stamp}.jsonl"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.data_dir / f"setaside-{stamp}-{n}.jsonl"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[self.io.write(fd, view):]
+                self.io.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.data_dir)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    @property
+    def pending(self) -> int:
+        """Changes held in memory, not yet written to the journal."""
+        return len(self._buffer)
+
+    def mark(self) -> tuple[int, int]:
+        """A point to ``rollback`` to: the changes buffered so far."""
+        with self._mutex:
+            return len(self._buffer), self._seq
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        """Forget the changes buffered since ``mark`` (an action refused because it could not
+        be saved).  Only changes still in memory can be forgotten."""
+        with self._mutex:
+            size, seq = mark
+            if len(self._buffer) < size:
+                raise StoreError("store.rollback: those changes were already written")
+            del self._buffer[size:]
+            self._seq = seq
 
     def _archive_files(self) -> list[Path]:
         if not self._archive.is_dir():
@@ -551,6 +757,7 @@ class Store:
             else:
                 tables, meta = {}, {}
             snap_seq = _int(meta.get("seq"))
+            self.snapshot_at = _parse_iso(meta.get("at"))
             ops, good_end, damaged = _scan_journal(data)
             later = [op for op in ops if op["s"] > snap_seq]
             if later and later[0]["s"] != snap_seq + 1 and not damaged:
@@ -596,11 +803,14 @@ class Store:
                     f"{where}: a checkpoint is being written (or was cut short by a crash); ignored"
                 )
         if good_end < len(data):
-            notes.append(
-                f"journal: ignored {len(data) - good_end} bytes at its end that are not a "
-                "complete record (being written right now, or left by a crash: the desk "
-                "repairs that when it starts)"
-            )
+            tail_damage, torn = _split_tail(data, good_end)
+            damaged = damaged + tail_damage
+            if torn:
+                notes.append(
+                    f"journal: ignored {len(torn)} bytes at its end that are not a "
+                    "complete record (being written right now, or left by a crash: the desk "
+                    "repairs that when it starts)"
+                )
         for lineno, line, why in damaged:
             notes.append(
                 f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was skipped"
@@ -633,6 +843,7 @@ class Store:
         tables, meta, notes = _read_tinydb(self._snapshot, strict=False)
         self.recovered.extend(notes)
         snap_seq = _int(meta.get("seq"))
+        self.snapshot_at = _parse_iso(meta.get("at"))
         moved_aside = bool(notes) and not self._snapshot.exists()
         if moved_aside and (tables or snap_seq):
             # Keep the part of the broken snapshot we could read: the journal only holds what
@@ -641,15 +852,13 @@ class Store:
 
         data = _read_bytes(self._journal)
         ops, good_end, damaged = _scan_journal(data)
+        tail_damage: list[tuple[int, bytes, str]] = []
         if good_end < len(data):
-            dropped = data[good_end:]
-            n = max(1, dropped.count(b"\n") + (not dropped.endswith(b"\n")))
-            what = "a torn last record" if n == 1 else f"{n} torn records at the end"
-            note(f"journal: dropped {what} ({len(dropped)} bytes) written during a crash")
-            with open(self._journal, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                _fsync(f.fileno())
+            tail_damage, torn = _split_tail(data, good_end)
+            if torn:
+                note(f"journal: dropped a torn last record ({len(torn)} bytes, no end of line) "
+                     "written during a crash")
+            damaged = damaged + tail_damage
         if damaged:
             copy = b"\n".join(line for _no, line, _why in damaged) + b"\n"
             # Reported on every start until the next checkpoint; copied aside only once.
@@ -661,10 +870,19 @@ class Store:
                 with os.fdopen(fd, "wb") as f:
                     f.write(copy)
             for lineno, line, why in damaged:
+                where = " (after the last good record; not a torn write)" if (
+                    lineno, line, why) in tail_damage else ""
                 note(
-                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes) and was "
-                    f"skipped; the change it held is lost (copied to {aside.name})"
+                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes){where} and "
+                    f"was skipped; the change it held is lost (its bytes are kept in "
+                    f"{aside.name})"
                 )
+        if good_end < len(data):
+            # Only after the bytes are safe in the side file.
+            with open(self._journal, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                _fsync(f.fileno())
 
         later = [op for op in ops if op["s"] > snap_seq]
         if ops and not later:
@@ -755,6 +973,34 @@ def _scan_journal(data: bytes) -> tuple[list[dict[str, Any]], int, list[tuple[in
         pos = nl + 1
     damaged = [(no, line, why) for no, start, line, why in bad if start < good_end]
     return ops, good_end, damaged
+
+
+def _split_tail(data: bytes, good_end: int) -> tuple[list[tuple[int, bytes, str]], bytes]:
+    """What follows the last good journal line: (damaged records, torn bytes).
+
+    A torn write (a crash in the middle of the one ``write`` of a batch) leaves at most one
+    partial line with no end of line: that is torn.  A complete line that fails its checksum
+    (a flipped bit), or bytes zeroed by the disk, are damage, named and counted line by line.
+    """
+    tail = data[good_end:]
+    lineno = data.count(b"\n", 0, good_end)
+    pieces = tail.split(b"\n")
+    partial = pieces.pop()  # b"" when the tail ends with a newline
+    damaged = []
+    for piece in pieces:
+        lineno += 1
+        if piece.strip(b"\0") == b"":
+            why = "zeroed" if piece else "empty line"
+        else:
+            why = _decode_line(piece)[1] or "out of place"
+        damaged.append((lineno, piece, why))
+    torn = b""
+    if partial:
+        if b"\0" in partial:
+            damaged.append((lineno + 1, partial, "zeroed"))
+        else:
+            torn = partial
+    return damaged, torn
 
 
 def _apply(tables: Tables, ops: list[dict[str, Any]], after_seq: int) -> None:
@@ -897,16 +1143,39 @@ def _first_document(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
     return (data, end) if isinstance(data, dict) else (None, 0)
 
 
-def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
+class _Chunks:
+    """Buffered writes of ASCII text through a ``FileOps`` (1 MB at a time)."""
+
+    def __init__(self, fd: int, io: FileOps) -> None:
+        self.fd, self.io, self.parts, self.size = fd, io, [], 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= 1 << 20:
+            self.flush()
+
+    def flush(self) -> None:
+        view = memoryview("".join(self.parts).encode("ascii"))
+        self.parts, self.size = [], 0
+        while view:
+            view = view[self.io.write(self.fd, view):]
+
+
+def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any],
+                  io: FileOps | None = None) -> None:
     """Write ``tables`` as a TinyDB file: temp file, fsync, ``os.replace``, fsync the dir.
 
     Streamed document by document so a big snapshot is never one giant string in memory.
+    Raises OSError (the temp file removed, the old file untouched) when a write fails.
     """
+    io = io or FileOps()
     tmp = path.with_name(path.name + TMP_SUFFIX)
     enc = _ENCODER.encode
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="ascii", buffering=1 << 20) as f:
+        try:
+            f = _Chunks(fd, io)
             f.write(f'{{"{META_TABLE}":{{"1":{enc(meta)}}}')
             for table, docs in tables.items():
                 f.write(f",{enc(table)}:{{")
@@ -919,8 +1188,10 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
                 f.write("}")
             f.write("}")
             f.flush()
-            _fsync(f.fileno())
-        os.replace(tmp, path)
+            io.fsync(fd)
+        finally:
+            os.close(fd)
+        io.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -930,10 +1201,52 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any]) -> None:
 # -- small helpers ---------------------------------------------------------------------------
 
 
-def _take_lock(data_dir: Path) -> int:
+def _take_lock(data_dir: Path) -> tuple[int, int]:
+    """(lock file fd, data dir fd), both flocked; raises StoreLocked or StoreError."""
     if fcntl is None:  # pragma: no cover - Windows
         raise StoreError("the data dir lock needs fcntl (Linux, macOS, BSD)")
-    fd = os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    # The directory itself is locked first: deleting the lock file (a common habit with "stale"
+    # locks) cannot let a second writer in while this one runs.
+    dir_fd = _lock_dir(data_dir)
+    try:
+        fd = _lock_file(data_dir)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return fd, dir_fd
+
+
+def _lock_dir(data_dir: Path) -> int:
+    dir_fd = os.open(data_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(dir_fd)
+        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise StoreError(f"cannot lock {data_dir}: {exc.strerror or exc}") from None
+        try:
+            text = (data_dir / LOCK).read_text("ascii", errors="replace").strip()
+        except OSError:
+            text = ""
+        raise StoreLocked(data_dir, int(text) if text.isdigit() else None) from None
+    return dir_fd
+
+
+def _lock_file(data_dir: Path) -> int:
+    path = data_dir / LOCK
+    try:
+        # O_NOFOLLOW: a symlinked lock file must never make us truncate what it points to.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise StoreError(
+                f"{path} is a symbolic link; the lock file must be a plain file "
+                f"(remove the link: rm {path})") from None
+        raise StoreError(f"cannot open the lock file {path}: {exc.strerror or exc}"
+                         + _permission_hint(path, exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreError(f"{path} is not a plain file; remove it and start again")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -944,9 +1257,19 @@ def _take_lock(data_dir: Path) -> int:
         finally:
             os.close(fd)
         raise StoreLocked(data_dir, int(text) if text.isdigit() else None) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with contextlib.suppress(OSError):  # the pid is for messages; a full disk may refuse it
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _permission_hint(path: Path, exc: OSError) -> str:
+    if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ""
+    if exc.errno == errno.EROFS:
+        return " (the file system is read-only)"
+    return (f" (this process runs as uid {os.getuid()}; fix the owner or mode, e.g. "
+            f"chown -R $USER {path.parent} && chmod 700 {path.parent})")
 
 
 def _release_lock(fd: int) -> None:
@@ -976,12 +1299,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _read_fd(fd: int) -> bytes:

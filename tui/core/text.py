@@ -34,15 +34,20 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Bidi embeddings/overrides/isolates and marks that can reorder what follows them on screen,
 # plus zero-width characters other than the joiner (kept: it builds emoji sequences).
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u2060\ufeff]")
+# Lone UTF-16 surrogates (valid JSON: "\ud800") cannot be encoded, so printing or writing them
+# fails later, far from where they came in: each becomes U+FFFD.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
-    """Return ``value`` as safe plain text: no escapes, no controls, no bidi tricks, capped."""
+    """Return ``value`` as safe plain text: no escapes, no controls, no bidi tricks, no lone
+    surrogates (each becomes U+FFFD), capped."""
     if value is None:
         return ""
     text = str(value)
+    text = _SURROGATES.sub("\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _ESCAPES.sub("", text)
     text = _CONTROLS.sub("", text)

@@ -16,10 +16,17 @@ _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 DURATION_HINT = "write a duration like 15m, 1h or 1d (units d, h, m, s; combined as 4h30m)"
 
 
-def parse_duration(value: Any) -> timedelta:
+# The longest duration an agent can type (a snooze, a window): a year.  Longer is a typo, and
+# a date that far out would not fit a datetime (OverflowError) for 9999999d.
+MAX_DURATION = timedelta(days=366)
+MAX_WINDOW = timedelta(days=100 * 366)  # a report window (``--since``)
+
+
+def parse_duration(value: Any, limit: timedelta = MAX_DURATION) -> timedelta:
     """``"90s"``, ``"15m"``, ``"1h"``, ``"4h30m"``, ``"1d"`` (spaces and case ignored) →
     timedelta; the one reading of a duration, for what agents type (snooze, ``--since``) and for
-    the policy and config files.  ValueError's message says what to write instead."""
+    the policy and config files.  At most ``limit`` (a year by default: longer is a typo).
+    ValueError's message says what to write instead."""
     if isinstance(value, bool) or not isinstance(value, str):
         if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(f"{value} has no unit: {DURATION_HINT}")
@@ -29,7 +36,13 @@ def parse_duration(value: Any) -> timedelta:
     if not text or not match or not any(match.groups()):
         raise ValueError(f"'{value}' is not a duration: {DURATION_HINT}")
     d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+    try:
+        span: timedelta | None = timedelta(days=d, hours=h, minutes=m, seconds=s)
+    except OverflowError:
+        span = None
+    if span is None or span > limit:
+        raise ValueError(f"'{value}' is too long: at most {limit.days} days")
+    return span
 
 
 def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
@@ -55,9 +68,12 @@ def parse_until(text: str, now: datetime, tz: tzinfo | None = None,
         at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         return at if at > local_now else at + timedelta(days=1)
     try:
-        return now + parse_duration(text)
-    except ValueError:
-        pass
+        span = parse_duration(text)
+    except ValueError as exc:
+        if "too long" in str(exc):
+            raise
+    else:
+        return now + span
     try:
         return _timestamp(text, tz)
     except ValueError:
@@ -82,7 +98,9 @@ def _timestamp(text: str, tz: tzinfo | None) -> datetime:
 def parse_since(text: str, now: datetime) -> datetime:
     """``12h`` → 12 hours ago; an ISO timestamp as is."""
     try:
-        return now - parse_duration(text)
+        return now - parse_duration(text, limit=MAX_WINDOW)
+    except OverflowError:
+        raise ValueError(f"{text!r} reaches before year 1") from None
     except ValueError:
         try:
             return _timestamp(text, None)

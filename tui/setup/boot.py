@@ -139,9 +139,9 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
         except StoreLocked as exc:
             raise BootError(str(exc), code=3) from exc
         except StoreError as exc:
-            if not read_only:
-                raise
             raise BootError(str(exc)) from exc
+        except OSError as exc:  # permissions, a read-only file system: one line, never a trace
+            raise BootError(describe_os_error(exc, path)) from exc
     agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
     undo_seconds = getattr(config, "undo_seconds", None)
     desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
@@ -150,34 +150,78 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     return desk
 
 
+def describe_os_error(exc: OSError, data_dir: Path) -> str:
+    """One line for an OSError met while opening the data directory, with the fix."""
+    import errno
+
+    where = exc.filename or data_dir
+    line = f"cannot use {where}: {exc.strerror or exc}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        line += (f" (this process runs as uid {os.getuid()}; give it the data directory: "
+                 f"chown -R $USER {data_dir} && chmod 700 {data_dir}, or use --data-dir)")
+    elif exc.errno == errno.EROFS:
+        line += " (a read-only file system; use --data-dir on a writable one)"
+    return line
+
+
 def recovery_notes(desk: Desk) -> list[str]:
-    """What the store repaired on start (a torn journal tail, a damaged snapshot...), for the
-    user to see: nothing is ever repaired silently."""
+    """What the store repaired on start (a torn journal tail, a damaged snapshot...) and what it
+    warns about (a data directory other users can read), for the user to see: nothing is ever
+    repaired silently."""
     store = desk.store
-    return [f"recovered: {note}" for note in (store.recovered if store is not None else ())]
+    if store is None:
+        return []
+    return ([f"warning: {note}" for note in store.warnings]
+            + [f"recovered: {note}" for note in store.recovered])
 
 
-def close_desk(desk: Desk, *, checkpoint: bool = False) -> None:
-    """The one way a desk is closed, by every entry point: with ``checkpoint`` archive handled
-    conversations and snapshot (the console, on quit), then flush the journal and release the
-    data directory's lock.  A read-only desk (reports) only releases the store, never writes.
-    Safe to call twice."""
+def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -> list[str]:
+    """The one way a desk is closed, by every entry point; never raises for a failed write.
+
+    ``checkpoint``: archive handled conversations and snapshot (the console, on quit); else
+    ``maintain``: checkpoint and archive only when due (every CLI writer, so a cron-driven desk
+    keeps a short journal too).  Then flush the journal and release the data directory's lock.
+    A read-only desk (reports) only releases the store, never writes.  Safe to call twice.
+    Returns the lines to show when something could not be saved (disk full, lock lost): the
+    changes that were only in memory are named, never dropped silently.
+    """
+    from ..core.store import StoreError
+
     store = desk.store
     if store is None or store.closed:
-        return
+        return []
+    problems: list[str] = []
     try:
-        if checkpoint and not store.read_only:
-            desk.checkpoint()
+        if not store.read_only:
+            try:
+                if checkpoint:
+                    desk.checkpoint()
+                elif maintain:
+                    desk.maintain()
+                desk.flush()
+            except StoreError as exc:
+                pending = store.pending
+                problems.append(
+                    f"{getattr(exc, 'state', None) or exc}: {pending} changes could not be "
+                    "written and end with this process (a mention comes back only if its "
+                    "source still lists it on the next run)" if pending else f"{exc}")
     finally:
-        store.close()
+        try:
+            store.close()
+        except StoreError as exc:
+            if not problems:  # else: the same failure, already said
+                problems.append(str(exc))
+        except OSError as exc:  # closing must never turn into a traceback
+            problems.append(f"closing {store.data_dir}: {exc}")
+    return problems
 
 
 @contextmanager
 def desk_session(opts: Options, *, notes: Callable[[str], Any] | None = None,
                  checkpoint: bool = False, **open_kw: Any) -> Iterator[Desk]:
     """``open_desk(opts, **open_kw)``, tell ``notes`` what the store recovered on start, yield
-    the desk and close it with :func:`close_desk` however the block ends.  Raises
-    ``BootError`` when the desk cannot open."""
+    the desk and close it with :func:`close_desk` however the block ends, telling ``notes``
+    what could not be saved.  Raises ``BootError`` when the desk cannot open."""
     desk = open_desk(opts, **open_kw)
     try:
         if notes is not None:
@@ -185,4 +229,6 @@ def desk_session(opts: Options, *, notes: Callable[[str], Any] | None = None,
                 notes(note)
         yield desk
     finally:
-        close_desk(desk, checkpoint=checkpoint)
+        for problem in close_desk(desk, checkpoint=checkpoint):
+            if notes is not None:
+                notes(problem)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..core.model import Mention, utcnow
 from ..core.outbox import Outbox
+from ..core.store import StoreError
 from ..core.text import clean_name
 from .base import FAILED, STOPPED, DeliveryError, Source
 from .http import backoff_delay, describe_error
@@ -86,6 +87,8 @@ class Runner:
         self.dropped = 0  # mentions the desk refused (logged one by one)
         self._unknown_logged: set[str] = set()
         self.final: dict[str, tuple[str, str]] = {}  # each source's state and detail at the end
+        self.on_saving: Callable[[str | None], None] | None = None  # NOT SAVING line, or None
+        self._fault: str | None = None
 
     # --- mentions in ----------------------------------------------------------------------------
 
@@ -96,8 +99,13 @@ class Runner:
             self._wake.set()
 
     def flush(self) -> list[Any]:
-        """Hand what the sources emitted to the desk now."""
+        """Hand what the sources emitted to the desk now; returns what the desk filed *and
+        saved* (while the disk is full the desk holds mentions in memory and they come back
+        here, saved, once a write succeeds: only then are they passed to ``on_ingested``)."""
         if not self._pending:
+            if getattr(self.desk, "unsaved", None) or getattr(self.desk, "not_saving", None):
+                return self._saved(list(self.desk.ingest([])))  # retry the held writes
+            self._saving_changed()
             return []
         batch, self._pending = self._pending, []
         try:
@@ -113,6 +121,11 @@ class Runner:
                     self.dropped += 1
                     log.error("dropped mention %s: %s", clean_name(m.key, 200),
                               clean_name(repr(exc), 300))
+        return self._saved(results)
+
+    def _saved(self, results: list[Any]) -> list[Any]:
+        results = [r for r in results if getattr(r, "saved", True)]
+        self._saving_changed()
         self.ingested += len(results)
         if results and self.on_ingested is not None:
             try:
@@ -120,6 +133,23 @@ class Runner:
             except Exception:
                 log.exception("on_ingested callback failed")
         return results
+
+    def _saving_changed(self) -> None:
+        """Tell ``on_saving`` once when the desk stops saving and once when it saves again."""
+        state = getattr(self.desk, "not_saving", None)
+        # The kind of fault ("NOT SAVING — disk full"), not its free-space figure, which moves.
+        fault = state.partition(" (")[0].partition(";")[0] if state else None
+        if fault == self._fault:
+            return
+        self._fault = fault
+        # Logged for console.log; shown to people by ``on_saving`` (status bar, ingest's stderr).
+        level = logging.INFO if self.on_saving is not None else logging.ERROR
+        log.log(level, "%s", state or "saving again: everything held in memory is written")
+        if self.on_saving is not None:
+            try:
+                self.on_saving(state)
+            except Exception:
+                log.exception("on_saving callback failed")
 
     async def _batcher(self) -> None:
         while True:
@@ -186,6 +216,8 @@ class Runner:
         for item in items:
             try:
                 await self._deliver_one(source, item)
+            except StoreError as exc:  # the outcome is in memory; saved once writes succeed
+                log.warning("outbox item %s: %s", item["id"], exc)
             finally:
                 self._in_flight.discard(item["id"])
 
@@ -195,6 +227,9 @@ class Runner:
             started = outbox.start(item["id"])
         except (KeyError, ValueError) as exc:  # cancelled by an undo in the meantime
             log.info("outbox item %s not sent: %s", item["id"], exc)
+            return
+        except StoreError as exc:  # 'sending' could not be saved: never send unsaved
+            log.warning("outbox item %s waits: %s", item["id"], exc)
             return
         try:
             remote = await source.deliver(started)
@@ -220,7 +255,10 @@ class Runner:
             outbox.retry(item["id"], clean_name(describe_error(exc), 300),
                          backoff_delay(attempts, self.retry_base, self.retry_cap))
             return
-        outbox.sent(item["id"], remote)
+        try:
+            outbox.sent(item["id"], remote)
+        except StoreError as exc:  # in memory as sent; a crash re-sends with the same key
+            log.warning("outbox item %s sent, not yet saved: %s", item["id"], exc)
 
     async def _maintainer(self) -> None:
         """Let the desk checkpoint and archive now and then (it decides when)."""
