@@ -13,12 +13,18 @@ import :class:`Clock`, :data:`EPOCH` and :func:`new_desk` from here.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Every command logs to the platform log directory: keep the tests' logs out of the user's
+# (child processes inherit this too).  Tests that look at the log set their own directory.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="mentiondesk-test-logs-")
 
 from tui.core.desk import Desk
 from tui.core.replies import Replies, load_replies

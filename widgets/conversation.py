@@ -28,8 +28,8 @@ from textual.content import Content
 from textual.visual import visualize
 from textual.widgets import Static
 
-from tui.core.model import DIRECT
-from tui.core.when import format_time_left
+from tui.core.model import parse_time
+from tui.core.when import due_text, local_time
 
 from .safe import assemble, join, one_line, plain
 
@@ -52,9 +52,12 @@ def fmt_time(at: datetime, now: datetime, tz: tzinfo | None) -> str:
     return local.strftime("%d %b %H:%M")
 
 
-def event_text(ev: Any) -> str:
-    """What an event did, in one phrase (details are stored by the desk, some typed by agents)."""
+def event_text(ev: Any, tz: tzinfo | None = None, now: datetime | None = None) -> str:
+    """What an event did, in one phrase (details are stored by the desk, some typed by agents);
+    times in office-local time (``tz``)."""
     d = ev.details
+    if ev.kind == "reopen":
+        return f"reopened (was {d.get('was', '')})"
     if ev.kind == "reply":
         return f"replied ({d.get('channel', '')}): {d.get('text', '')}"
     if ev.kind == "offline":
@@ -68,7 +71,11 @@ def event_text(ev: Any) -> str:
         loop = d.get("close_loop")
         return "resolved" + (f" — closed the loop: {loop}" if loop else "")
     if ev.kind == "snooze":
-        return f"snoozed until {d.get('until', '')}"
+        try:
+            until = local_time(parse_time(d.get("until", "")), tz, now or ev.at)
+        except (TypeError, ValueError):
+            until = str(d.get("until", ""))
+        return f"snoozed until {until}"
     if ev.kind == "ignore":
         return f"marked {d.get('reason', 'spam')}"
     if ev.kind == "assign":
@@ -82,9 +89,30 @@ def event_text(ev: Any) -> str:
     return ev.kind
 
 
-def profile_content(desk: Desk, conv: Conversation, now: datetime) -> Content:
+def profile_content(desk: Desk, conv: Conversation, now: datetime,
+                    tz: tzinfo | None = None) -> Content:
+    """The conversation's state first (``#id status · urgency · due 14m (09:30) · case · team``)
+    so that it always shows, then the customer, then tags and the latest note — one line each
+    (the pane cuts lines, never wraps them), so at 80x24 the profile gives way, not the deadline
+    (issue 12 item 3)."""
     p = desk.profile(conv.id)
     left = desk.time_left(conv, now)
+    status = [f"#{conv.id} {conv.status}", conv.urgency]
+    if conv.needs_reply and conv.deadline is not None:
+        status.append(("LATE " if conv.deadline <= now else "due ")
+                       + due_text(left, conv.deadline, tz, now))
+    if conv.case_id:
+        status.append(conv.case_id)
+    team = desk.owning_team(conv)
+    if team:
+        status.append(f"team {team}")
+    if conv.snoozed_until:
+        status.append(f"snoozed until {local_time(conv.snoozed_until, tz, now)}")
+    status.append(conv.category)
+    if conv.offline:
+        status.append("offline")
+    if conv.assigned:
+        status.append(f"assigned {conv.assigned}")
     head = assemble(
         ("@" + one_line(p["handle"], 60), "bold $accent"),
         (" " + one_line(p["name"], 60)) if p["name"] else None,
@@ -93,26 +121,42 @@ def profile_content(desk: Desk, conv: Conversation, now: datetime) -> Content:
          f"{'s' if p['contacts'] != 1 else ''} · "
          f"{p['conversations']} conversation{'s' if p['conversations'] != 1 else ''}", DIM),
     )
-    status = [f"#{conv.id} {conv.status}", conv.urgency, conv.category]
-    if conv.needs_reply and left is not None:
-        status.append(f"due {format_time_left(left)}")
-    team = desk.owning_team(conv)
-    if team:
-        status.append(f"team {team}")
-    if conv.case_id:
-        status.append(conv.case_id)
-    if conv.offline:
-        status.append("offline")
-    if conv.assigned:
-        status.append(f"assigned {conv.assigned}")
-    if conv.snoozed_until:
-        status.append(f"snoozed until {conv.snoozed_until:%H:%M}")
-    lines = [head, assemble((" · ".join(status), "$secondary"))]
+    lines = [assemble((" · ".join(status), "bold $secondary")), head]
+    extra = []
     if p["tags"]:
-        lines.append(assemble(("tags: ", LABEL), ", ".join(one_line(t, 40) for t in p["tags"])))
-    for note in p["notes"][-3:]:
-        lines.append(assemble(("note: ", LABEL), one_line(note, 300)))
+        extra += [("tags: ", LABEL), ", ".join(one_line(t, 40) for t in p["tags"])]
+    if p["notes"]:
+        extra += [("  " if extra else "", ""), ("note: ", LABEL), one_line(p["notes"][-1], 300)]
+        if len(p["notes"]) > 1:
+            extra.append((f" (+{len(p['notes']) - 1} earlier)", DIM))
+    if extra:
+        lines.append(assemble(*extra))
     return join(lines)
+
+
+def full_time(at: datetime, tz: tzinfo | None) -> str:
+    """``2099-01-01 00:00`` in the desk's zone (UTC when converting would overflow: year 9999)."""
+    try:
+        local = at.astimezone(tz) if tz else at
+    except (OverflowError, ValueError):
+        local = at
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def skew_text(skew: Any) -> str:
+    """``3 h ahead`` / ``2 d behind``: how far a sender's clock is from the network's."""
+    seconds = abs(skew.total_seconds())
+    way = "ahead" if skew.total_seconds() > 0 else "behind"
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} {way}"
+    return f"{seconds:.0f} s {way}"
+
+
+# Who could see each customer message: a reply is never wider (README "Audience").
+AUDIENCE_CELLS = {"public": ("pub ", DIM), "unlisted": ("unlisted ", "$secondary"),
+                  "followers": ("followers-only ", "bold $warning"),
+                  "direct": ("DM  ", "bold $warning")}
 
 
 def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | None) -> Content:
@@ -122,8 +166,16 @@ def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | 
         other = (f"#{h.conv_id} ", DIM) if h.conv_id != conv.id else None
         if h.mention is not None:
             m = h.mention
-            channel = ("DM  ", "bold $warning") if m.channel == DIRECT else ("pub ", DIM)
+            channel = AUDIENCE_CELLS.get(getattr(m, "visibility", "public"), ("pub ", DIM))
             flags = (" (deleted)" if m.deleted else "") + (" (edited)" if m.edited else "")
+            warning = getattr(m, "content_warning", None)
+            if warning:
+                lines.append(assemble(when, other, ("CW ", "bold $warning"),
+                                      plain(one_line(warning, 200), "italic")))
+            skew = getattr(m, "clock_skew", None)
+            if skew is not None:
+                flags += (f" (sender's clock says {full_time(m.sent_at, tz)}: "
+                          f"{skew_text(skew)}; timed from when the network received it)")
             lines.append(assemble(
                 when, other, channel, ("@" + one_line(m.author.handle, 60), "bold"), ": ",
                 plain(m.text, "strike dim" if m.deleted else ""), (flags, "italic dim")))
@@ -136,7 +188,7 @@ def history_content(desk: Desk, conv: Conversation, now: datetime, tz: tzinfo | 
             for i in h.outbox)
         lines.append(assemble(
             when, other, ("↳ ", "bold"), (one_line(ev.agent, 30) + " ", DIM),
-            plain(event_text(ev), style),
+            plain(event_text(ev, tz, now), style),
             (" (undone)", "italic $warning") if ev.undone else None,
             (f"  [{delivery}]", "italic $text-muted") if delivery else None))
     return join(lines, "\n") if lines else Content("no messages")
@@ -218,7 +270,8 @@ class ConversationView(Vertical, can_focus=False):
 
     DEFAULT_CSS = """
     ConversationView { height: 1fr; padding: 0 1; }
-    ConversationView #profile { height: auto; max-height: 5; border-bottom: solid $primary 30%; }
+    ConversationView #profile { height: auto; max-height: 5; border-bottom: solid $primary 30%;
+                                text-wrap: nowrap; text-overflow: ellipsis; }
     ConversationView #history-scroll { height: 1fr; scrollbar-gutter: stable; }
     ConversationView #history { width: 1fr; }
     """
@@ -233,10 +286,12 @@ class ConversationView(Vertical, can_focus=False):
             yield Static(Content(""), id="history")
 
     def show(self, desk: Desk, conv_id: str | None, *, thread: Thread | None = None,
-             force: bool = False) -> None:
-        """Redraw for ``conv_id`` (None: nothing selected); ``thread`` is drawn above the
-        history (the network's thread around the latest mention); ``force`` redraws and lays
-        out even what did not change (after a resize)."""
+             force: bool = False, now: datetime | None = None,
+             empty: str | None = None) -> None:
+        """Redraw for ``conv_id`` (None: nothing selected; ``empty`` says why, e.g. a filter
+        matching nothing); ``thread`` is drawn above the history (the network's thread around
+        the latest mention); ``force`` redraws and lays out even what did not change (after a
+        resize); ``now``: the instant every countdown on screen is computed from."""
         other = conv_id != self.conv_id
         self.conv_id = conv_id
         profile = self.query_one("#profile", Static)
@@ -244,12 +299,12 @@ class ConversationView(Vertical, can_focus=False):
         conv = desk.conversations.get(conv_id) if conv_id else None
         if conv is None:
             repaint(profile, Content("no conversation selected"), force=force)
-            repaint(history, Content("The queue is empty: new mentions appear in the queue."),
-                    force=force)
+            repaint(history, Content(empty or "The queue is empty: new mentions appear in "
+                                              "the queue."), force=force)
             return
-        now = desk.clock()
+        now = now or desk.clock()
         tz = getattr(desk.rules.office_hours, "tz", None)
-        repaint(profile, profile_content(desk, conv, now), force=force)
+        repaint(profile, profile_content(desk, conv, now, tz), force=force)
         body = history_content(desk, conv, now, tz)
         context = thread_content(thread, now, tz)
         if context is not None:

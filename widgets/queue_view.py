@@ -19,19 +19,25 @@ Stranger text (handles, mention text) is data: rows are built from ``Segment``s 
 styles — never markup — and every column is measured, cropped and padded in terminal cells, so
 emoji and CJK never break the columns.
 
-Row legend: ``›`` cursor, urgency, time left to the deadline, channel (``pub``/``DM``), markers
-(``●`` unread, ``↩`` needs a reply, ``A`` assigned, ``O`` taken offline to DMs, ``C`` handed off
-with a case), ``@handle``, category, first line of the latest customer message.
+Row legend: ``›`` cursor, urgency, time left to the deadline, the wall-clock due time in office
+time (from 100 columns), channel (``pub``/``DM``), markers (``●`` unread, ``↩`` needs a reply,
+``A`` assigned, ``O`` taken offline to DMs, ``C`` handed off with a case, ``✎`` a saved draft),
+``@handle``, category (from 70 columns), team (from 120), first line of the latest customer
+message without the @handles it opens with.  Emoji sequences are split into single code points
+in every cell (:func:`widgets.safe.one_cell_emoji`) so each row ends at the edge in every
+terminal.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
+from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -45,8 +51,9 @@ from textual.strip import Strip
 from tui.core.labels import Labels
 from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
+from tui.core.when import local_time
 
-from .safe import scrub
+from .safe import one_cell_emoji, scrub
 
 if TYPE_CHECKING:
     from tui.core.conversation import Conversation
@@ -56,6 +63,24 @@ TICK_SECONDS = 0.25  # how often coalesced changes are applied (4 Hz)
 COUNTDOWN_SECONDS = 1.0  # how often countdowns are re-checked
 EMPTY_TEXT = "Nothing needs an answer right now"
 _OK, _AT_RISK, _BREACHED = "ok", "at-risk", "breached"
+MIN_CONTRAST = 4.5  # WCAG AA for text: the cursor row's foreground against its background
+
+
+def contrast_ratio(a: Any, b: Any) -> float:
+    """WCAG contrast ratio (1–21) of two RGB triples."""
+    def lum(rgb: Any) -> float:
+        def ch(c: float) -> float:
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b_ = rgb
+        return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b_)
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+# Without colour these are told apart by weight: the needs-reply and other markers, the urgency.
+_MARKED = frozenset({"queue-view--marker", "queue-view--unread", "queue-view--urgency-critical",
+                     "queue-view--urgency-high", "queue-view--at-risk", "queue-view--breached"})
 
 
 def format_time_left(left: timedelta | None) -> str:
@@ -75,13 +100,25 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+_ADDRESSING = re.compile(r"^(?:\s*@[\w.\-]+(?:@[\w.\-]+)?[,:]?)+\s+")
+
+
+def strip_addressing(text: str) -> str:
+    """The message without the @handles it opens with (``@northline @bob the 07:12 …`` →
+    ``the 07:12 …``): on every public mention the brand's own handle comes first, and in a
+    row it only eats the text (issue 12 item 14).  A message that is nothing but handles is
+    kept as it is."""
+    rest = _ADDRESSING.sub("", text, count=1)
+    return rest if rest.strip() else text
+
+
 def first_line(text: str, limit: int) -> str:
     """The first non-blank line of ``text``, at most ``limit`` characters, scrubbed.
 
     The core cleaned the text at ingest; scrubbing again (escape sequences, controls, bidi
     overrides) keeps this boundary from relying on every producer being careful.
     """
-    for candidate in scrub(text[: limit * 4]).splitlines():
+    for candidate in one_cell_emoji(scrub(text[: limit * 4])).splitlines():
         if candidate.strip():
             return candidate[:limit].strip()
     return ""
@@ -208,6 +245,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._countdown_at: datetime | None = None
         self._countdown_checked = 0.0
         self._resized_at = 0.0
+        self._driven = False  # the owner calls refresh_countdowns(now) on its own tick
+        # What the list says when it is empty: the owner says what a filter hides.
+        self.empty_text = EMPTY_TEXT
 
     # ==== public API ===========================================================================
 
@@ -244,6 +284,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             self._below = None
             self._cursor_index = 0
         self._sync(post=True)
+
+    def set_empty_text(self, text: str) -> None:
+        """Say ``text`` (one line, trusted) when the list is empty — e.g. what a filter hides."""
+        if text != self.empty_text:
+            self.empty_text = text
+            if not len(self.queue):
+                self._refresh_rows()
 
     def select(self, conv_id: str) -> None:
         """Put the cursor on ``conv_id`` (ignored when it is not in the queue)."""
@@ -282,16 +329,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             index = self.queue.index(self.selected) if self.selected is not None else None
             self._remember(self._cursor_index if index is None else index)
 
-    def refresh_countdowns(self) -> None:
-        """Re-read the clock and redraw the rows whose countdown or deadline state changed."""
-        self._countdown_at = self.clock()
+    def refresh_countdowns(self, now: datetime | None = None) -> None:
+        """Re-read the clock (or take ``now``) and redraw the rows whose countdown or deadline
+        state changed.  An owner that passes ``now`` drives the countdowns from then on (the
+        widget's own tick stops re-reading the clock), so every countdown on screen — rows,
+        the conversation header — is computed from the same instant (issue 12 item 4)."""
+        if now is not None:
+            self._driven = True
+        self._countdown_at = now or self.clock()
         self._countdowns.clear()
         self._refresh_rows()
 
     def _tick(self) -> None:
         self.apply_changes()
         self._resize_virtual()
-        if monotonic() - self._countdown_checked >= COUNTDOWN_SECONDS:
+        if not self._driven and monotonic() - self._countdown_checked >= COUNTDOWN_SECONDS:
             self._countdown_checked = monotonic()
             self.refresh_countdowns()
 
@@ -499,10 +551,17 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._countdowns[conv.id] = (conv.deadline, label, state)
         return label, state
 
+    def _due_local(self, conv: Any) -> str:
+        """The wall-clock due time in office-local time (``09:30``, ``Tue 09:00``)."""
+        if conv.deadline is None or not conv.needs_reply:
+            return ""
+        tz = getattr(getattr(self.desk.rules, "office_hours", None), "tz", None)
+        return local_time(conv.deadline, tz, self._countdown_at or self.clock())
+
     def _row_key(self, index: int, width: int, y: int) -> tuple[Any, ...]:
         size = len(self.queue)
         if size == 0:
-            return ("empty", width, y)
+            return ("empty", width, y, self.empty_text)
         if index >= size or index < 0:
             return ("blank", width)
         conv_id = self.queue[index]
@@ -511,7 +570,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return ("blank", width)
         label, state = self._countdown(conv)
         return (conv_id, width, conv_id == self.selected, self._versions.get(conv_id, 0),
-                label, state)
+                label, state, conv_id in self.desk.drafts)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -526,16 +585,58 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
+    @property
+    def few_colors(self) -> bool:
+        """The terminal has 16 colours (or fewer): theme colours collapse onto a few ANSI ones,
+        so a cursor bar's colour pair cannot be trusted to stay apart."""
+        system = getattr(getattr(self.app, "console", None), "color_system", None)
+        return system in ("standard", "windows")
+
+    def _cursor_style(self) -> Style:
+        """The cursor row's base style: reverse video without colour or with 16 colours; else
+        the theme's cursor pair, its foreground swapped for black or white when the theme's
+        pair has too little contrast (some themes' do, e.g. gruvbox: 2.4:1)."""
+        if self.no_color or self.few_colors:
+            return Style(reverse=True)
+        cursor = self._style("queue-view--cursor")
+        base = self.rich_style
+        fg, bg = cursor.color or base.color, cursor.bgcolor or base.bgcolor
+        if fg is None or bg is None:
+            return cursor
+        fg_rgb, bg_rgb = fg.get_truecolor(), bg.get_truecolor()
+        if contrast_ratio(fg_rgb, bg_rgb) >= MIN_CONTRAST:
+            return cursor
+        best = max(((0, 0, 0), (255, 255, 255)), key=lambda c: contrast_ratio(c, bg_rgb))
+        return cursor + Style(color=RichColor.from_rgb(*best))
+
+    @property
+    def no_color(self) -> bool:
+        """``NO_COLOR`` is set: colours are stripped, so nothing may rely on one."""
+        return bool(getattr(self.app, "no_color", False))
+
+    def _cell_style(self, name: str, selected: bool) -> Style:
+        """A cell's own style on top of the row's.  On the cursor row (and without colour) only
+        its attributes count — bold, italic, underline, reverse — never its colours: a handle
+        drawn in ``$primary`` on a cursor of ``$primary`` is invisible, in every colour mode
+        (issue 12 item 2).  The cursor's own foreground/background pair is the theme's, chosen to
+        contrast."""
+        own = self._style(name)
+        if not (selected or self.no_color):
+            return own
+        plain = self.no_color
+        return Style(bold=own.bold or (plain and name in _MARKED) or None,
+                     italic=own.italic, underline=own.underline, reverse=own.reverse)
+
     def _render_key(self, key: tuple[Any, ...], width: int) -> Strip:
         base = self.rich_style
         if key[0] == "empty":
             if key[2] != 0:
                 return Strip.blank(width, base)
-            text = fit("  " + EMPTY_TEXT, width)
+            text = fit("  " + self.empty_text, width)
             return Strip([Segment(text, base + self._style("queue-view--empty"))], width)
         if key[0] == "blank":
             return Strip.blank(width, base)
-        conv_id, _, selected, _, label, state = key
+        conv_id, _, selected, _, label, state, _draft = key
         conv = self.desk.conversations[conv_id]
         return self._render_row(conv, width, selected, label, state)
 
@@ -543,8 +644,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     state: str) -> Strip:
         base = self.rich_style
         if selected:
-            base = base + self._style("queue-view--cursor")
-        style = self._style
+            # Without colour the cursor is reverse video: a grey cursor bar could be as pale as
+            # the text on it.
+            base = base + self._cursor_style()
+
+        def style(name: str) -> Style:
+            return self._cell_style(name, selected)
+
         latest = self.desk.latest_mention(conv)
         direct = latest is not None and latest.channel == DIRECT
         urgency = conv.urgency
@@ -558,7 +664,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             ("O" if conv.offline else " ", "queue-view--marker"),
             ("C" if conv.case_id or conv.team else " ", "queue-view--marker"),
         ]
-        handle_w, category_w = (16, 13) if width >= 70 else (12, 0)
+        marks.append(("✎" if conv.id in self.desk.drafts else " ", "queue-view--marker"))
+        # Wider terminals get more columns and roomier ones (issue 12 item 14): the category
+        # from 70 columns, the wall-clock due time from 100, the team from 120.
+        handle_w = 12 if width < 70 else 16 if width < 100 else 20 if width < 130 else 24
+        category_w = 0 if width < 70 else 13 if width < 130 else 16
+        due_w = 9 if width >= 100 else 0
+        team_w = 12 if width >= 120 else 0
         category = self.labels.category(conv.category)
         cells: list[tuple[str, str | None]] = [
             ("›" if selected else " ", None),
@@ -566,14 +678,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             (" ", None),
             (fit(label, 5, right=True), time_class),
             (" ", None),
+        ]
+        if due_w:
+            cells += [(fit(self._due_local(conv), due_w), "queue-view--time"), (" ", None)]
+        cells += [
             ("DM " if direct else "pub", "queue-view--direct" if direct else "queue-view--channel"),
             (" ", None),
             *marks,
             (" ", None),
-            (fit("@" + conv.handle, handle_w), "queue-view--handle"),
+            (fit("@" + one_cell_emoji(conv.handle), handle_w), "queue-view--handle"),
         ]
         if category_w:
             cells += [(" ", None), (fit(category, category_w), "queue-view--category")]
+        if team_w:
+            team = conv.team or (conv.triage.team if conv.triage else None) or ""
+            cells += [(" ", None), (fit(one_cell_emoji(team), team_w), "queue-view--category")]
         used = sum(cell_len(text) for text, _ in cells) + 1
         rest = width - used
         segments = []
@@ -583,7 +702,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             if latest is None:
                 text = "(message deleted)"
             else:
-                text = first_line(latest.text, rest * 2 + 8)
+                text = first_line(strip_addressing(latest.text), rest * 2 + 8)
             segments.append(Segment(" ", base))
             segments.append(Segment(fit(text, rest), base + style("queue-view--text")))
         # Merged runs of one style: fewer escape sequences per row written to the terminal.

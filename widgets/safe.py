@@ -13,14 +13,36 @@ relies on every producer being careful is not a boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from textual.content import Content
 from textual.style import Style
 
-from tui.core.text import one_line, scrub
+from tui.core.text import one_line as _one_line
+from tui.core.text import scrub
 
-__all__ = ["assemble", "join", "one_line", "plain", "scrub"]
+__all__ = ["assemble", "join", "one_cell_emoji", "one_line", "plain", "scrub"]
+
+# Emoji sequences terminals measure differently: variation selectors (VS16 asks for the wide
+# emoji form of ❤ ☺ ✔ …, which some terminals draw 2 cells wide and others 1), the zero-width
+# joiner gluing several emoji into one glyph (🏳️‍🌈, families), skin-tone modifiers, keycap and
+# tag sequences (subdivision flags).  Dropped in one-line cells, each piece is drawn as its
+# own, unambiguous width, so a row ends at the edge in every terminal and under tmux.
+_EMOJI_JOINERS = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff"
+                            "\U000e0020-\U000e007f]")
+
+
+def one_cell_emoji(text: str) -> str:
+    """``text`` with emoji sequences split into single code points (see ``_EMOJI_JOINERS``):
+    ``❤️`` → ``❤``, ``👍🏽`` → ``👍``, ``🏳️‍🌈`` → ``🏳🌈``."""
+    return _EMOJI_JOINERS.sub("", text)
+
+
+def one_line(value: object, width: int | None = None) -> str:
+    """:func:`tui.core.text.one_line` for a one-line cell: emoji sequences split
+    (:func:`one_cell_emoji`) so the cell's width is the same in every terminal."""
+    return _one_line(one_cell_emoji(scrub(value)), width)
 
 Part = str | Content | tuple[str, str | Style]
 

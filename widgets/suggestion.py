@@ -37,9 +37,17 @@ def suggestion_content(desk: Desk, conv_id: str, *, compact: bool = False,
     except (KeyError, AttributeError) as exc:
         return assemble(("no suggestion: ", "bold"), str(exc))
     t = s.triage
+    conv = desk.conversations.get(conv_id)
+    handed = conv is not None and conv.team is not None and conv.team == s.team
+    if s.action == "handoff" and handed:
+        # The case is with the team already; what is left is answering the customer.
+        action = (f"answer the customer (case with {s.team})" if conv.needs_reply
+                  else f"case with {s.team}")
+        team = ""
+    else:
+        action, team = labels.action(s.action), (f" → {s.team}" if s.team else "")
     head = assemble(
-        ("Suggested: ", "bold"), (labels.action(s.action), "bold $accent"),
-        (f" → {s.team}" if s.team else "", "bold"),
+        ("Suggested: ", "bold"), (action, "bold $accent"), (team, "bold"),
         "  ", (t.urgency, TIER_STYLE[labels.tier(t.urgency)]), " · ", t.category,
         None if compact else ("  (A accepts it all)", "dim"),
     )

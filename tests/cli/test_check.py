@@ -124,12 +124,17 @@ def test_default_file_prefers_the_working_directory(monkeypatch, tmp_path):
     assert default_file("replies.yaml") == ROOT / "replies.yaml"
 
 
-def test_run_prints_problems_and_returns_status(capsys):
+def test_run_prints_problems_and_returns_status(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user config file
+    monkeypatch.delenv("MENTIONDESK_CONFIG", raising=False)
     args = argparse.Namespace(rules=BROKEN / "unknown_team.rules.yaml", replies=VALID_REPLIES,
                               config=None)
-    assert check.run(args) == 1
+    assert check.run(args) == 2
     out, err = capsys.readouterr()
-    assert out == ""
+    assert out.splitlines() == [
+        f"config   none ({tmp_path / 'mentiondesk' / 'config.yaml'} does not exist)",
+        f"rules    {BROKEN / 'unknown_team.rules.yaml'}  (--rules)",
+        f"replies  {VALID_REPLIES}  (--replies)"]
     assert err.splitlines() == [
         f"{BROKEN / 'unknown_team.rules.yaml'}:19: unknown team 'refund' in category 'refund' — "
         "did you mean 'refunds'? Write one of the teams under teams: (refunds, social)",
@@ -137,19 +142,20 @@ def test_run_prints_problems_and_returns_status(capsys):
     ]
     args = argparse.Namespace(rules=VALID_RULES, replies=VALID_REPLIES, config=None)
     assert check.run(args) == 0
-    assert capsys.readouterr().out == "ok: 2 categories, 2 replies\n"
+    assert capsys.readouterr().out.endswith("\nok: 2 categories, 2 replies\n")
 
 
-def test_add_parser_registers_check():
-    parser = argparse.ArgumentParser(prog="mentiondesk")
-    check.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["check", "--rules", "r.yaml", "--replies", "p.yaml"])
-    assert args.func is check.run
-    assert (args.rules, args.replies, args.config) == (Path("r.yaml"), Path("p.yaml"), None)
+def test_the_parser_registers_check():
+    from tui.cli import build_parser
+
+    args = build_parser().parse_args(["check", "--rules", "r.yaml", "--replies", "p.yaml"])
+    assert args.handler is check.run
+    assert (args.rules, args.replies, args.config) == ("r.yaml", "p.yaml", None)
 
 
 def run_check(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(cwd))
+    env.pop("MENTIONDESK_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "tui.cli", "check", *arguments], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=60)
 
@@ -159,11 +165,14 @@ def test_real_process_exit_codes(tmp_path):
     (tmp_path / "rules.yaml").write_text((ROOT / "rules.yaml").read_text())
     (tmp_path / "replies.yaml").write_text((ROOT / "replies.yaml").read_text())
     ok = run_check(cwd=tmp_path)
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "ok: 14 categories, 14 replies\n", "")
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert ok.stdout.splitlines()[1:] == [
+        "rules    rules.yaml  (the current directory)",
+        "replies  replies.yaml  (the current directory)",
+        "ok: 16 categories, 15 replies"]
 
     bad = run_check("--rules", str(BROKEN / "bad_regex.rules.yaml"), cwd=tmp_path)
-    assert bad.returncode == 1
-    assert bad.stdout == ""
+    assert bad.returncode == 2
     assert bad.stderr.startswith(f"{BROKEN / 'bad_regex.rules.yaml'}:23: bad regex")
     # the shipped replies were used (relative default), so refund_assist was known: one problem
     assert bad.stderr.endswith("1 problem found\n")

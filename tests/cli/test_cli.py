@@ -50,6 +50,8 @@ def test_queue_lists_most_urgent_first(capsys, desk_dir: Path) -> None:
     assert {r["id"] for r in rows} == {"1", "2"}  # spam is not waiting for an answer
     code, out, _ = run(capsys, desk_dir, "queue")
     assert "@sam" in out and "need a reply" in out
+    sam = next(line for line in out.splitlines() if "@sam" in line)
+    assert "pub ●↩    @sam" in sam  # the core's marker set (tui.core.api.MARKERS), as the console's
     code, out, _ = run(capsys, desk_dir, "queue", "--all", "--json")
     assert len(out.splitlines()) == 3
 
@@ -177,7 +179,9 @@ def test_a_refused_canned_reply_is_a_clear_message_not_a_traceback(capsys, desk_
 
 def test_offline_twice_sends_no_second_public_bridge(capsys, desk_dir: Path) -> None:
     assert run(capsys, desk_dir, "offline", "2")[0] == 0
-    assert run(capsys, desk_dir, "offline", "2", "--dm", "one more thing")[0] == 0
+    # The first answer still waits in the outbox: a second one asks first (issue 10, item 12).
+    assert run(capsys, desk_dir, "offline", "2", "--dm", "one more thing")[0] == 1
+    assert run(capsys, desk_dir, "offline", "2", "--dm", "one more thing", "--again")[0] == 0
     d, store = reopen(desk_dir)
     kinds = sorted(i["kind"] for i in d.outbox.items.values())
     assert kinds == ["bridge", "dm", "dm"]

@@ -141,20 +141,20 @@ def test_repeat_contacts_count_in_the_dry_run(tmp_path):
 
 def test_bad_map_exits_1_naming_the_column():
     code, out, err = triage(str(DATA / "support.csv"), "--map", "id=tweetid")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "'tweetid'" in err and "tweet_id" in err and "in_response_to_tweet_id" in err
     code, _, err = triage(str(DATA / "support.csv"), "--map", "id=tweet_id,colour=x")
-    assert code == 1 and "unknown field 'colour'" in err
+    assert code == 2 and "unknown field 'colour'" in err
     code, _, err = triage(str(DATA / "support.csv"))
-    assert code == 1 and "--map" in err
+    assert code == 2 and "--map" in err
 
 
 def test_unreadable_file_exits_1(tmp_path):
     code, _, err = triage(str(tmp_path / "nope.jsonl"))
-    assert code == 1 and "nope.jsonl" in err
+    assert code == 2 and "nope.jsonl" in err
     (tmp_path / "h.txt").write_text("x", encoding="utf-8")
     code, _, err = triage(str(tmp_path / "h.txt"))
-    assert code == 1 and "unknown file type" in err
+    assert code == 2 and "unknown file type" in err
 
 
 def test_bad_rules_exit_2_with_their_problems(tmp_path):
@@ -183,4 +183,4 @@ def test_real_command_line(thousand):
     bad = subprocess.run([*base, str(DATA / "support.csv"), "--map", "id=tweetid",
                           "--rules", str(RULES)], capture_output=True, text=True, timeout=60,
                          cwd=ROOT)
-    assert bad.returncode == 1 and "'tweetid'" in bad.stderr and bad.stdout == ""
+    assert bad.returncode == 2 and "'tweetid'" in bad.stderr and bad.stdout == ""

@@ -78,3 +78,16 @@ def test_a_checkout_uses_the_repository_copy(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     for name in POLICY:
         assert packaged_file(name) == default_file(name) == ROOT / name
+
+
+def test_the_wheel_carries_the_licence_and_its_metadata(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        meta = zf.read(metadata).decode()
+        [licence] = [n for n in names if n.endswith("/LICENSE")]
+        assert zf.read(licence) == (ROOT / "LICENSE").read_bytes()
+    assert "License-Expression: MIT" in meta and "License-File: LICENSE" in meta
+    assert "Classifier: Intended Audience :: Customer Service" in meta
+    assert "Project-URL: Homepage, " in meta
+    assert "Provides-Extra: web" in meta and "Requires-Dist: holidays" in meta

@@ -20,6 +20,7 @@ from tui.console.screens import (
     ConfirmScreen,
     HandoffScreen,
     HelpScreen,
+    NoteScreen,
     OfflineScreen,
     PromptScreen,
     ResolveScreen,
@@ -317,14 +318,14 @@ async def test_assign_tag_note(desk):
             await pilot.press(ch)
         await pilot.press("enter")
         assert desk.get(conv_id).tags == ["vip"]
-        await pilot.press("m", "enter")  # empty note: refused, shown in the modal
-        assert isinstance(app.screen, PromptScreen)
+        assert any("tagged #" in n for n in notifications(app))
+        await pilot.press("m", "ctrl+s")  # empty note: refused, shown in the modal
+        assert isinstance(app.screen, NoteScreen)
         assert "a note cannot be empty" in screen_text(app)
-        app.screen.query_one(Input).value = "called back, waiting on depot"
-        await pilot.press("enter")
+        app.screen.query_one(TextArea).text = "called back, waiting on depot"
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert desk.get(conv_id).notes == ["called back, waiting on depot"]
-        assert any("tagged #" in n for n in notifications(app))
         app.clear_notifications()
         await pilot.pause()
         assert "called back, waiting on depot" in screen_text(app)
@@ -516,7 +517,7 @@ async def test_quit_flushes_and_restart_restores_everything(make_desk, tmp_path)
         await pilot.press("r", "ctrl+s")  # reply on the first
         await pilot.pause()
         app.queue_view.select(second)
-        await pilot.press("h", "enter")  # hand off the second
+        await pilot.press("h", "enter", *"CCTV", "enter")  # hand off the second, with a note
         await pilot.pause()
         app.queue_view.select(third)
         await pilot.press("r")

@@ -259,11 +259,14 @@ async def test_mastodon_thread_end_to_end(make_desk, tmp_path):
     """The real MastodonSource against the fake server: the recorded context
     (``test_entity_context.yaml``: one ancestor, one descendant) in the pane."""
     with FakeMastodon() as fake:
+        # The recording is from 2023: a horizon long enough for a first start to read it.
         source = MastodonSource(fake.url, token="test-token-s3cret", stream=False,
-                                poll_seconds=3600, timeout=2.0, backoff_base=0.01)
+                                poll_seconds=3600, timeout=2.0, backoff_base=0.01,
+                                horizon_days=36500)
         note = fake.notification(1, text="is the thread there?")
         note["status"]["id"] = "110446983926957470"  # the recorded context's status
         note["status"]["created_at"] = "2023-05-28T15:20:25.000Z"
+        note["created_at"] = "2023-05-28T15:20:25.400Z"  # notified as it arrived
         fake.publish(note)
         got = Collector()
         await source.poll(got)

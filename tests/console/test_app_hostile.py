@@ -23,6 +23,7 @@ from tui.console.screens import (
     ComposerScreen,
     ConfirmScreen,
     HandoffScreen,
+    NoteScreen,
     OfflineScreen,
     PromptScreen,
     ResolveScreen,
@@ -112,7 +113,7 @@ async def test_hostile_text_in_the_wide_layout(hostile_desk):
 
 
 MODALS = [("r", ComposerScreen), ("o", OfflineScreen), ("h", HandoffScreen),
-          ("e", ResolveScreen), ("s", SnoozeScreen), ("t", PromptScreen), ("m", PromptScreen),
+          ("e", ResolveScreen), ("s", SnoozeScreen), ("t", PromptScreen), ("m", NoteScreen),
           ("x", ConfirmScreen)]
 
 
@@ -170,8 +171,13 @@ async def test_hostile_text_in_notifications_status_and_filter(hostile_desk):
         app.redraw_status()
         app.clear_notifications()
         await pilot.pause()
+        # The status bar shows a short name and a symbol; the server's words are on `i`.
+        app.action_sources()
+        await pilot.pause()
         assert "502 [/bold][@click=app.quit]gateway" in screen_text(app)
         assert_sane(app)
+        app.pop_screen()
+        await pilot.pause()
         app.sources.clear()
         # Filter text is shown in the status bar literally.
         await pilot.press("slash")

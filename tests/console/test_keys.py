@@ -8,7 +8,8 @@ from tui.console.keys import DESK_KEYS, help_sections, key_label
 def test_help_shows_remapped_keys_with_their_binding_ids() -> None:
     queue = [("queue.down", "down,j", "Next")]
     sections = dict(help_sections({"desk.reply": "r,ctrl+r", "queue.down": "J"}, queue))
-    assert list(sections) == ["Desk", "Queue", "Modals", "App"]
+    assert list(sections) == ["Desk", "Queue", "Focus", "Modals", "App", "Row markers"]
+    assert sections["Focus"] and sections["Row markers"]  # focus keys and the marker legend
     desk_rows = {bid: (keys, description) for keys, description, bid in sections["Desk"]}
     assert desk_rows["desk.reply"] == ("r, ctrl+r", "Reply (composer, canned replies)")
     assert desk_rows["desk.filter"][0] == "/"  # key names shown as typed

@@ -259,6 +259,9 @@ async def test_deadline_states_follow_the_clock(clock, make_desk) -> None:
         await pilot.pause()
         view = app.query_one(QueueView)
         assert desk.queue[0] == cid
+        # Off the cursor row: on it every cell takes the cursor's colours (contrast, issue 12
+        # item 2) and the state shows as bold / reverse instead.
+        view.select(desk.queue[1])
 
         def time_cell() -> tuple[str, object]:
             """The countdown on the row and the style it is drawn in."""

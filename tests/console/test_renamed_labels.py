@@ -64,9 +64,12 @@ async def test_renamed_levels_and_categories_show_in_the_widgets(tmp_path: Path)
         assert "trains down" in rows[trains.conv_id]
         # p1 is the most urgent level: it is drawn in the critical style, whatever its name
         first = next(seg for seg in view.render_line(0) if seg.text.strip() == "P1")
-        assert first.style == view.rich_style + view.get_component_rich_style(
-            "queue-view--cursor", partial=True) + view.get_component_rich_style(
-            "queue-view--urgency-critical", partial=True)
+        # (on the cursor row a cell keeps its attributes, the cursor its contrasting colours)
+        critical = view.get_component_rich_style("queue-view--urgency-critical", partial=True)
+        assert critical.bold
+        assert first.style == view.rich_style + view._cursor_style() + view._cell_style(
+            "queue-view--urgency-critical", True)
+        assert first.style.bold
         text = screen_text(app)
         assert "p1 · safety" in text  # the suggestion pane names the renamed level
         await show(app, pilot, refund.conv_id)

@@ -8,8 +8,18 @@ cursor does not blink and no live source runs.  Regenerate after an intended cha
 from __future__ import annotations
 
 import pytest
+import textual.constants
 from app_fixtures import make_app
 from conftest import new_desk
+
+
+@pytest.fixture(autouse=True)
+def truecolor(monkeypatch):
+    """Snapshots show a truecolor terminal whatever TERM the tests run under: the queue draws
+    its cursor row differently with 16 colours (reverse video), which would make them depend
+    on the environment."""
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
+    monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 def app():

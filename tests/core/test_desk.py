@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -158,7 +159,8 @@ def test_handoff_opens_case_ids_that_are_never_reused(make_desk) -> None:
     ev = d.handoff(a, "safety", "CCTV request for Leeds platform 4")
     assert ev.details["case_id"] == "CASE-00001"
     conv = d.conversations[a]
-    assert conv.team == "safety" and conv.case_id == "CASE-00001" and not conv.needs_reply
+    # a hand-off tells the customer nothing: it still needs a reply (issue 12 item 11)
+    assert conv.team == "safety" and conv.case_id == "CASE-00001" and conv.needs_reply
     d.undo()
     assert d.conversations[a].case_id is None and d.conversations[a].needs_reply
     assert d.handoff(b, "safety").details["case_id"] == "CASE-00002"
@@ -637,7 +639,9 @@ def test_a_mention_the_rules_cannot_triage_is_skipped_and_the_rest_kept(make_des
     store = Store(tmp_path)
     d = make_desk(store)
     good = mention(SAFETY, "sam")
-    bad = mention(REFUND, "far", at=EPOCH.replace(year=9999, month=12, day=31, hour=23))
+    # Built directly: the interchange reader refuses such a time, but a source could not.
+    far = EPOCH.replace(year=9999, month=12, day=31, hour=23)
+    bad = dataclasses.replace(mention(REFUND, "far"), created_at=far, received_at=far)
     results = d.ingest([good, bad])
     assert [r.mention.key for r in results] == [good.key] and d.rejected == 1
     assert store.stats()["buffered_ops"] == 0  # flushed

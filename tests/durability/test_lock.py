@@ -77,7 +77,8 @@ def test_a_replaced_lock_file_stops_writes_and_refuses_actions(tmp_path: Path) -
 
 def test_a_symlinked_lock_never_overwrites_its_target(tmp_path: Path, capsys) -> None:
     data = tmp_path / "desk"
-    data.mkdir(mode=0o700)
+    Store(data).close()  # a real desk (commands refuse a directory that holds none)
+    (data / "lock").unlink(missing_ok=True)
     target = tmp_path / "precious.txt"
     target.write_text("do not touch\n")
     (data / "lock").symlink_to(target)

@@ -186,7 +186,8 @@ HANDLE = "sarcastabot.bsky.social"
 
 
 def bluesky_child(data_dir: Path, fake: FakeBluesky, channel: str) -> Child:
-    options = {"service": fake.url, "poll_seconds": 60, "timeout": 60}
+    # The recorded traffic is months old: a ten-year horizon lets the first start read it.
+    options = {"service": fake.url, "poll_seconds": 60, "timeout": 60, "horizon_days": 3650}
     return Child(data_dir, f"bluesky:{HANDLE}", options, channel,
                  ("MENTIONDESK_BLUESKY_PASSWORD", PASSWORD))
 

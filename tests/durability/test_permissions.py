@@ -99,7 +99,8 @@ def test_a_data_dir_without_write_permission_is_one_line_exit_2(base: Path) -> N
 def test_a_missing_data_dir_under_a_read_only_parent_is_one_line(base: Path) -> None:
     parent = base / "ro"
     parent.mkdir(mode=0o555)
-    done = as_other("queue", "--data-dir", str(parent / "d"))
+    # ingest starts a desk (reads never create one: they say "no desk" and exit 1)
+    done = as_other("ingest", "--source", "demo", "--once", "--data-dir", str(parent / "d"))
     one_clear_line(done, "Permission denied")
 
 
@@ -130,6 +131,7 @@ def test_a_group_readable_data_dir_gets_a_warning_with_the_fix(tmp_path: Path,
                                                                capsys) -> None:
     data = tmp_path / "d"
     data.mkdir()
+    Store(data).close()  # a desk: reads never create one
     data.chmod(0o755)
     assert main(["queue", "--data-dir", str(data)]) == 0
     _out, err = capsys.readouterr()

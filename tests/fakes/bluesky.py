@@ -67,6 +67,9 @@ class FakeBluesky(FakeServer):
         self.convo_messages: list[dict] = []  # the conversation, oldest first (ours included)
         self.sent_messages: list[dict] = []  # what sendMessage stored
         self.posted = threading.Event()
+        self.chat_policy: dict[str, str] = {}  # did -> allowIncoming ("all", "following", "none")
+        self.followers: set[str] = set()  # dids that follow the brand
+        self.handles: dict[str, str] = {}  # handle -> did (resolveHandle)
         self.template = recorded_notifications()["notifications"][0]
         self.publish(copy.deepcopy(self.template))
 
@@ -89,6 +92,26 @@ class FakeBluesky(FakeServer):
             "reason": reason or ("reply" if record.get("reply") else "mention"),
             "record": record, "isRead": False, "indexedAt": _iso(event["time_us"]), "labels": [],
         }
+
+    def mention(self, n: int, *, did: str | None = None, handle: str | None = None,
+                indexed: float | None = None, created: float | None = None,
+                text: str | None = None, name: str = "") -> dict:
+        """A mention notification: post ``n`` by ``did`` (own DID per n by default), indexed
+        by the service at epoch ``indexed`` (default now) and dated ``created`` by the
+        customer's client (default: the same)."""
+        did = did or f"did:plc:customer{n:06d}"
+        indexed = time.time() if indexed is None else indexed
+        created = indexed if created is None else created
+        note = self.from_jetstream({
+            "did": did, "time_us": int(indexed * 1e6), "kind": "commit",
+            "commit": {"rkey": f"3kfake{n:08d}", "cid": f"bafyfake{n}",
+                       "collection": "app.bsky.feed.post", "operation": "create",
+                       "record": {"$type": "app.bsky.feed.post",
+                                  "text": text or f"@sarcastabot.bsky.social help {n}",
+                                  "createdAt": _iso(int(created * 1e6))}}})
+        note["author"]["handle"] = handle or f"cust{n}.bsky.social"
+        note["author"]["displayName"] = name
+        return note
 
     def like(self, n: int) -> dict:
         note = copy.deepcopy(self.template)
@@ -151,6 +174,17 @@ class FakeBluesky(FakeServer):
             return self._list(req)
         if nsid == "com.atproto.repo.createRecord":
             return self._create(req, fault)
+        if nsid == "com.atproto.identity.resolveHandle":
+            handle = req.arg("handle", "")
+            if handle in self.handles:
+                return Reply.json({"did": self.handles[handle]})
+            return xrpc_error(400, "InvalidRequest", "Unable to resolve handle")
+        if nsid == "app.bsky.actor.getProfile":
+            actor = req.arg("actor", "")
+            allow = self.chat_policy.get(actor, "all")
+            return Reply.json({"did": actor, "handle": f"{actor[8:]}.bsky.social",
+                               "associated": {"chat": {"allowIncoming": allow}},
+                               "viewer": {"followedBy": actor in self.followers}})
         if nsid == "com.atproto.repo.getRecord":
             rkey = req.arg("rkey")
             with self.lock:
@@ -223,6 +257,12 @@ class FakeBluesky(FakeServer):
                 body["cursor"] = str(start + limit)
             return Reply.json(body)
         if nsid == "chat.bsky.convo.getConvoForMembers":
+            wanted = req.arg("members", "")
+            policy = self.chat_policy.get(wanted, "all")
+            if policy == "none" or (policy == "following" and wanted not in self.followers):
+                return xrpc_error(400, "InvalidRequest",
+                                  "recipient requires incoming messages to come from someone "
+                                  "they follow")
             return Reply.json({"convo": {"id": "convo1", "members": [member]}})
         if nsid == "chat.bsky.convo.sendMessage":
             body = req.json()

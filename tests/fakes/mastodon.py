@@ -73,6 +73,7 @@ class FakeMastodon(FakeServer):
         self.verify["id"] = self.me["id"]
         self.verify["acct"] = self.me["acct"]
         self.conversations: list[dict] = []
+        self.max_characters = 500  # /api/v2/instance configuration.statuses
         self.notifications: list[dict] = []
         self.streams: deque[list[Any]] = deque()  # one script per stream connection
         self.faults: dict[str, deque[Reply | str]] = {}  # path -> queued faults
@@ -86,9 +87,25 @@ class FakeMastodon(FakeServer):
     # --- building the timeline ------------------------------------------------------------------
 
     def notification(self, n: int, *, text: str | None = None, status: bool = True,
-                     visibility: str = "public", reply_to: str | None = None) -> dict:
+                     visibility: str = "public", reply_to: str | None = None,
+                     at: datetime | None = None, account: str | None = None,
+                     kind: str = "mention") -> dict:
+        """Notification ``n`` (ids grow with n), notified ``at`` (default: now); ``account``
+        gives it its own author (``acct`` and id derived from the name)."""
         note = copy.deepcopy(self._template)
         note["id"] = str(100 + n)
+        note["type"] = kind
+        note["created_at"] = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        if at is not None and note.get("status"):
+            note["status"]["created_at"] = note["created_at"]
+        if account is not None:
+            acc = {**note["account"], "acct": account, "username": account.split("@")[0],
+                   "id": str(abs(hash(account)) % 10**15),
+                   "uri": f"https://remote.example/users/{account}",
+                   "display_name": account.title()}
+            note["account"] = acc
+            if note.get("status"):
+                note["status"]["account"] = copy.deepcopy(acc)
         note["group_key"] = f"ungrouped-{100 + n}"
         if not status:
             note["status"] = None
@@ -137,13 +154,17 @@ class FakeMastodon(FakeServer):
             return fault
         if req.path == "/api/v1/accounts/verify_credentials":
             return Reply.json(self.verify, **self._rest_headers)
+        if req.path == "/api/v2/instance":
+            return Reply.json({"domain": "localhost", "configuration": {"statuses": {
+                "max_characters": self.max_characters,
+                "characters_reserved_per_url": 23}}})
         if req.path == "/api/v1/notifications":
             if fault == "malformed":
                 broken = b'[{"id": "1", "type": "mention", "status": {'
                 return Reply(200, broken, self._rest_headers)
+            types = req.query.get("types[]")
             with self.lock:
-                items = [n for n in self.notifications
-                         if "mention" in req.query.get("types[]", ["mention"])]
+                items = [n for n in self.notifications if not types or n["type"] in types]
             return self._page(req, items, lambda n: n["id"], "/api/v1/notifications")
         if req.path == "/api/v1/conversations":
             with self.lock:
@@ -153,6 +174,15 @@ class FakeMastodon(FakeServer):
         if req.path == "/api/v1/streaming/user":
             script = self.streams.popleft() if self.streams else [Pause(30)]
             return Reply(200, self._play(script), {"Content-Type": "text/event-stream"})
+        if (req.path.startswith("/api/v1/statuses/") and req.method == "GET"
+                and req.path.count("/") == 4):
+            wanted = req.path.rsplit("/", 1)[1]
+            with self.lock:
+                found = [n["status"] for n in self.notifications
+                         if n.get("status") and n["status"]["id"] == wanted]
+            if found:
+                return Reply.json(found[-1], **self._rest_headers)
+            return Reply.json({"error": "Record not found"}, 404)
         if req.path.startswith("/api/v1/statuses/") and req.path.endswith("/context"):
             return Reply.json(recorded_json("test_entity_context.yaml", "GET", "/context"))
         if req.path == "/api/v1/statuses" and req.method == "POST":

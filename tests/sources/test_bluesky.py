@@ -32,8 +32,10 @@ def posts():
 
 
 def make(fake: FakeBluesky, **options) -> BlueskySource:
+    # The recorded traffic is months old: a horizon of ten years lets a first start read it.
     options = {"password": PASSWORD, "service": fake.url, "timeout": 2.0, "poll_seconds": 0.05,
-               "backoff_base": 0.01, "backoff_cap": 0.05, "page_limit": 20, **options}
+               "backoff_base": 0.01, "backoff_cap": 0.05, "page_limit": 20,
+               "horizon_days": 3650, **options}
     source = BlueskySource("sarcastabot.bsky.social", **options)
     source.status = RecordingStatus()
     return source

@@ -65,8 +65,8 @@ async def test_rest_backfill_pages_forward_and_converts(fake):
     source = make(fake)
     got = Collector()
     await source.poll(got)
-    # First pass: the newest page only (the backlog beyond it is history, not work).
-    assert got.ids == [sid(n) for n in range(25, 6, -1)]  # 20 minus the null one
+    # First pass on a new desk: back to the horizon (7 days), newest first, page by page.
+    assert got.ids == [sid(n) for n in range(25, 0, -1)]
     assert source.status.skipped == 1
     assert source.status.state == LIVE
 
@@ -89,7 +89,7 @@ async def test_rest_backfill_pages_forward_and_converts(fake):
 
 async def test_direct_messages_come_from_conversations(fake):
     fake.conversations = recorded_json("test_conversations.yaml", "GET", "/conversations/")
-    source = make(fake)
+    source = make(fake, horizon_days=3650)  # the recording is months old
     got = Collector()
     await source.poll(got)
     dms = [m for m in got.mentions if m.channel == DIRECT]
@@ -160,7 +160,7 @@ async def test_no_requests_left_waits_for_the_reset_before_asking(fake):
     fake.publish(fake.notification(1))
     fake.fault("/api/v1/accounts/verify_credentials",
                Reply.json(fake.verify, X_RateLimit_Remaining="0",
-                          X_RateLimit_Reset=reset_in(0.3)))
+                          X_RateLimit_Reset=reset_in(1.5)))
     source = make(fake, stream=False)
     got = Collector()
     await run_until(source, got, lambda ms: len(ms) == 1)

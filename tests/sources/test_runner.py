@@ -216,7 +216,7 @@ def test_ingest_command_prints_one_json_line_per_mention(tmp_path, monkeypatch, 
         assert lines[0]["category"] == "refund" and lines[0]["new"] is True
         assert set(lines[0]) == {"mention", "conv", "new", "category", "urgency", "deadline",
                                  "action", "team", "offline", "why"}
-        assert f"mastodon:{fake.url}: live (up to date); 1 received, 1 skipped" in err
+        assert f"mastodon:{fake.url}: live (caught up, 1 fetched); 1 received, 1 skipped" in err
         assert TOKEN not in out + err
         # The same pass again (a new process knows no marks): stored already, nothing printed.
         assert main(["ingest", "--source", f"mastodon:{fake.url}", "--once",

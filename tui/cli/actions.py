@@ -14,23 +14,28 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from ..core.api import ActionRefused, describe, describe_all, markers
+from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
 from ..core.conversation import Conversation
 from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from ..core.text import one_line
-from ..core.when import format_time_left
+from ..core.when import due_text
 from ..setup.boot import BootError, desk_session, options_from
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
 
+def _office_tz(desk: Desk) -> Any:
+    return getattr(desk.rules.office_hours, "tz", None) or UTC
+
+
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
-    return format_time_left(desk.time_left(conv, now))
+    """``14m (09:30)``: the countdown and the wall-clock due time, office-local."""
+    return due_text(desk.time_left(conv, now), conv.deadline, _office_tz(desk), now) or "-"
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
@@ -52,7 +57,7 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
         return OK
     for r in rows:
         conv = desk.conversations[r["id"]]
-        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>7} "
+        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
               f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
@@ -82,29 +87,58 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
         }, ensure_ascii=False, indent=1))
         return OK
     p = desk.profile(conv.id)
-    print(f"#{conv.id} @{conv.handle} ({p['name']}) — {p['followers']} followers"
+    name = f" ({p['name']})" if p.get("name") and p["name"] != conv.handle else ""
+    print(f"#{conv.id} @{conv.handle}{name} — {p['followers']} followers"
           f"{', verified' if p['verified'] else ''}; {p['contacts']} contacts; status "
           f"{conv.status}; {conv.urgency}; due in {fmt_left(desk, conv, now)}")
     for h in hist:
         when = h.at.strftime("%Y-%m-%d %H:%M")
         if h.mention:
-            ch = "DM " if h.mention.channel == DIRECT else "pub"
-            print(f"  {when} {ch} @{h.mention.author.handle}: {one_line(h.mention.text, 200)}")
+            ch = {"direct": "DM ", "public": "pub", "unlisted": "unlisted",
+                  "followers": "followers-only"}.get(h.mention.visibility, "pub")
+            skew = h.mention.clock_skew
+            flag = (f" [sender's clock: {h.mention.sent_at:%Y-%m-%d %H:%M}, off by "
+                    f"{abs(skew.total_seconds()) / 60:.0f} min]" if skew is not None else "")
+            print(f"  {when} {ch} @{h.mention.author.handle}: "
+                  f"{one_line(h.mention.text, 200)}{flag}")
         else:
             ev = h.event
             status = ", ".join(f"{i['kind']} {i['status']}" for i in h.outbox)
             undone = " (undone)" if ev.undone else ""
-            detail = ev.details.get("text") or ev.details.get("dm") or ev.details.get("note") \
-                or ev.details.get("team") or ev.details.get("tag") or ""
-            print(f"  {when} {ev.kind}{undone} by {ev.agent}: {one_line(str(detail), 160)}"
+            detail = event_detail(ev.kind, ev.details)
+            print(f"  {when} {ev.kind}{undone} by {ev.agent}"
+                  f"{': ' + one_line(detail, 160) if detail else ''}"
                   f"{' [' + status + ']' if status else ''}")
-    print(f"suggested: {sug.action} (team {sug.team}, offline {sug.offline}) — {sug.triage.why}")
+    how = [f"team {sug.team}"] if sug.team else []
+    how += ["take offline"] if sug.offline else []
+    print(f"suggested: {sug.action}{' (' + ', '.join(how) + ')' if how else ''} — "
+          f"{sug.triage.why}")
     for label, text in (("reply", sug.text), ("bridge", sug.bridge), ("dm", sug.dm)):
         if text:
             print(f"  {label}: {text}")
     for reason in sug.refused:
         print(f"  refused: {reason}")
     return OK
+
+
+def event_detail(kind: str, d: dict[str, Any]) -> str:
+    """The part of an event worth a line in ``show`` ("" when there is nothing to say)."""
+    if kind == "snooze":
+        return f"until {d['until']}" if d.get("until") else ""
+    if kind == "assign":
+        return f"to {d['to']}" if d.get("to") else ""
+    if kind == "tag":
+        return f"{'-' if d.get('remove') else '+'}{d.get('tag', '')}"
+    if kind == "handoff":
+        parts = [d.get("team"), d.get("case_id"), d.get("note")]
+        return " — ".join(str(x) for x in parts if x)
+    if kind == "ignore":
+        return str(d.get("reason") or "")
+    if kind == "undo":
+        return ", ".join(d.get("kinds") or [])
+    if kind == "offline":
+        return " / DM: ".join(str(x) for x in (d.get("bridge"), d.get("dm")) if x)
+    return str(d.get("text") or d.get("note") or "")
 
 
 def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
@@ -123,6 +157,24 @@ def cmd_outbox(desk: Desk, args: argparse.Namespace) -> int:
     return OK
 
 
+def done(desk: Desk, args: argparse.Namespace, text: str, events: list[Any],
+         **extra: Any) -> int:
+    """Say what was done: ``text`` for people, or with ``--json`` one object with the ids a
+    script needs — ``conv``, ``events`` (event ids, for undo and the audit trail), ``outbox``
+    (each queued post's id, kind, channel and status) and the command's own fields (``extra``:
+    ``case_id``, ``until``, ...)."""
+    if getattr(args, "json", False):
+        outbox = [{"id": i["id"], "kind": i["kind"], "channel": i.get("channel"),
+                   "status": i["status"], "event": ev.id}
+                  for ev in events for i in desk.outbox.for_event(ev.id)]
+        print(json.dumps({"command": args.command, "conv": events[0].conv if events else None,
+                          "events": [ev.id for ev in events], "outbox": outbox, **extra},
+                         ensure_ascii=False))
+    else:
+        print(text)
+    return OK
+
+
 def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
     text = args.text
     key = None
@@ -135,9 +187,11 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
             raise ActionRefused(sug.refused or ["no suggested reply for this conversation"])
     if not text:
         raise ActionRefused("give the reply text, --suggested or --key KEY")
-    ev = desk.reply(args.id, text, reply_key=key)
-    print(f"{describe(ev)} as {ev.id}")
-    return OK
+    ev = desk.reply(args.id, text, reply_key=key, again=args.again)
+    items = desk.outbox.for_event(ev.id)
+    return done(desk, args, f"{describe(ev)}: queued as "
+                            f"{', '.join(i['id'] for i in items) or ev.id}", [ev],
+                channel=ev.details["channel"])
 
 
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
@@ -151,57 +205,71 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
         bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
-    ev = desk.take_offline(args.id, bridge, dm)
-    print(f"{describe(ev)} ({ev.id})")
-    return OK
+    ev = desk.take_offline(args.id, bridge, dm, again=args.again)
+    items = desk.outbox.for_event(ev.id)
+    return done(desk, args, f"{describe(ev)}: " + ", ".join(
+        f"{i['kind']} queued as {i['id']}" for i in items), [ev])
 
 
 def cmd_handoff(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.handoff(args.id, args.team, args.note or "")))
-    return OK
+    ev = desk.handoff(args.id, args.team, args.note or "")
+    return done(desk, args, describe(ev), [ev], team=ev.details["team"],
+                case_id=ev.details["case_id"])
 
 
 def cmd_resolve(desk: Desk, args: argparse.Namespace) -> int:
     text = args.close_loop
     if args.close_loop_suggested:
         text = desk.render_reply(args.id, "close_loop", PUBLIC)
-    print(describe(desk.resolve(args.id, text)))
-    return OK
+    ev = desk.resolve(args.id, text)
+    return done(desk, args, describe(ev), [ev])
 
 
 def cmd_snooze(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.snooze(args.id, desk.snooze_until(args.until))))
-    return OK
+    ev = desk.snooze(args.id, desk.snooze_until(args.until))
+    return done(desk, args, describe(ev, _office_tz(desk)), [ev], until=ev.details["until"])
 
 
 def cmd_ignore(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.ignore(args.id, args.reason)))
-    return OK
+    ev = desk.ignore(args.id, args.reason)
+    return done(desk, args, describe(ev), [ev], reason=args.reason)
 
 
 def cmd_assign(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.assign(args.id, args.to)))
-    return OK
+    ev = desk.assign(args.id, args.to)
+    return done(desk, args, describe(ev), [ev], to=ev.details["to"])
 
 
 def cmd_tag(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.tag(args.id, args.tag)))
-    return OK
+    if args.tag is None:
+        raise ValueError("give the tag: tag ID TAG (or -TAG to remove it)")
+    ev = desk.tag(args.id, args.tag)
+    return done(desk, args, describe(ev), [ev], tag=ev.details["tag"],
+                removed=ev.details["remove"])
 
 
 def cmd_note(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.note(args.id, args.text)))
-    return OK
+    if args.text is None:
+        raise ValueError("give the note: note ID TEXT")
+    ev = desk.note(args.id, args.text)
+    return done(desk, args, describe(ev), [ev])
 
 
 def cmd_accept(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe_all(desk.accept(args.id)))
-    return OK
+    events = desk.accept(args.id)
+    case = next((e.details["case_id"] for e in events if e.details.get("case_id")), None)
+    return done(desk, args, describe_all(events), events, kinds=[e.kind for e in events],
+                case_id=case)
 
 
 def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
-    print(describe(desk.undo(conv_id=args.id)))
-    return OK
+    ev = desk.undo(conv_id=args.id)
+    undone = list(ev.details.get("undid") or [])
+    cancelled = [i["id"] for e in undone for i in desk.outbox.for_event(e)
+                 if i["status"] == "cancelled"]
+    return done(desk, args, describe(ev) + (f"; cancelled {', '.join(cancelled)}"
+                                            if cancelled else ""), [ev],
+                kinds=ev.details["kinds"], undid=undone, cancelled=cancelled)
 
 
 def cmd_approvals(desk: Desk, args: argparse.Namespace) -> int:
@@ -229,7 +297,8 @@ def cmd_decide(desk: Desk, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
-    "queue": (cmd_queue, "list open conversations, most urgent first"),
+    "queue": (cmd_queue, "list open conversations, most urgent first (markers: "
+              + ", ".join(f"{m.symbol} {m.meaning}" for m in MARKERS) + ")"),
     "show": (cmd_show, "a conversation's history, profile and suggested action"),
     "outbox": (cmd_outbox, "posts waiting to go out (and failed ones)"),
     "reply": (cmd_reply, "reply to a conversation"),
@@ -271,17 +340,23 @@ def add_parsers(sub: Any) -> None:
             continue
         if name == "undo":
             p.add_argument("id", nargs="?", help="only undo on this conversation")
+            p.add_argument("--json", action="store_true", help="one JSON object with the ids")
             continue
         p.add_argument("id", help="conversation id (from `mentiondesk queue`)")
-        if name == "show":
-            p.add_argument("--json", action="store_true")
-        elif name == "reply":
+        p.add_argument("--json", action="store_true",
+                       help="one JSON object (with --json an action prints the ids a script "
+                            "needs: conversation, events, outbox items, case id)")
+        if name == "reply":
             p.add_argument("text", nargs="?", help="the reply text")
             p.add_argument("--suggested", action="store_true", help="send the suggested reply")
             p.add_argument("--key", help="send this canned reply (replies.yaml key)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "offline":
             p.add_argument("--bridge", help="the public reply (default: the suggested bridge)")
             p.add_argument("--dm", help="the direct message (default: the suggested one)")
+            p.add_argument("--again", action="store_true",
+                           help="send even though an answer is pending or was just sent")
         elif name == "handoff":
             p.add_argument("team", help="team id from rules.yaml")
             p.add_argument("--note", help="what the team needs to know")
@@ -296,9 +371,10 @@ def add_parsers(sub: Any) -> None:
         elif name == "assign":
             p.add_argument("to", nargs="?", help="agent name (default: you)")
         elif name == "tag":
-            p.add_argument("tag")
+            p.add_argument("tag", nargs="?",
+                           help="the tag; -TAG removes it (`tag 5 -vip` works as is)")
         elif name == "note":
-            p.add_argument("text")
+            p.add_argument("text", nargs="?", help="the note")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -312,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
         return routed
     handler = COMMANDS[args.command][0]
     try:
-        with desk_session(options_from(args),
+        with desk_session(options_from(args), create=False,
                           notes=lambda n: print(f"mentiondesk: {n}", file=sys.stderr)) as desk:
             return act(handler, desk, args)
     except BootError as exc:
@@ -333,6 +409,8 @@ def act(handler: Callable[[Desk, argparse.Namespace], int], desk: Desk,
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
+        if isinstance(exc, AlreadyAnswering):
+            print("mentiondesk: add --again to send it anyway", file=sys.stderr)
         return REFUSED
     except ReplyRefused as exc:
         print(f"mentiondesk: refused: {exc}", file=sys.stderr)

@@ -6,6 +6,8 @@
 Each triaged mention prints as one JSON object (key, conversation, category, urgency, deadline,
 action, team, offline, why) so that scripts and cron jobs can watch the queue without the console.
 Due outbox items are delivered too, unless ``--no-deliver``.  Source health goes to stderr.
+Ctrl-C or SIGTERM stops it cleanly at any time (``--once`` too): what was read is saved and the
+closing summary printed, exit 0.
 """
 
 from __future__ import annotations
@@ -18,27 +20,25 @@ import sys
 from typing import Any
 
 from ..core.model import iso
+from .common import OK, SOURCE_FAILED, USAGE
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..sources.registry import add_source_arguments
-    from .common import add_common
+    from .common import add_common, add_source_options
 
     p = subparsers.add_parser(
         "ingest", help="run sources headless into the desk, printing each triaged mention",
         description="Run sources without the console: mentions are triaged and stored, due "
                     "replies are delivered, and each mention prints as one JSON line.")
-    add_common(p)
-    p.add_argument("--source", action="append", metavar="SPEC",
-                   help="demo | replay:PATH | mastodon:URL | bluesky:HANDLE | feed:URL "
-                        "(repeatable; default: the config file's sources)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true",
-                      help="one REST pass / poll per source, then stop")
+                      help="what is there now, as fast as possible, then stop: one REST pass / "
+                           "poll per source, a replay at max speed, the demo's current batch")
     when.add_argument("--for", dest="duration", type=float, metavar="SECONDS",
                       help="run this many seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--no-deliver", action="store_true", help="do not send due outbox items")
-    add_source_arguments(p)
+    add_common(p)
+    add_source_options(p)
     p.set_defaults(handler=run)
 
 
@@ -62,16 +62,51 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     for note in recovery_notes(desk):
         print(f"mentiondesk: {note}", file=sys.stderr)
+    stopper = Stopper()
     try:
-        code = _run(desk, args)
+        try:
+            code = _run(desk, args, stopper)
+        finally:
+            problems = close_desk(desk)
+            for problem in problems:
+                print(f"mentiondesk: {problem}", file=sys.stderr)
     finally:
-        problems = close_desk(desk)
-        for problem in problems:
-            print(f"mentiondesk: {problem}", file=sys.stderr)
+        stopper.restore()
     return USAGE if problems else code
 
 
-def _run(desk: Any, args: argparse.Namespace) -> int:
+class Stopper:
+    """SIGINT/SIGTERM set ``event`` on the running loop, from the start of the run until the desk
+    is closed and the summary printed.
+
+    A process-wide Python handler rather than ``loop.add_signal_handler``: asyncio puts the default
+    action (die at once) back when its loop closes, so a SIGTERM arriving while the desk was being
+    closed or the summary printed ended the process with -15 instead of a clean exit 0.
+    """
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event = asyncio.Event()
+        self._previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: the caller handles signals
+                pass
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.event.set)
+
+    def restore(self) -> None:
+        """Put back the handlers found at the start (for callers in this same process)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+def _run(desk: Any, args: argparse.Namespace, stopper: Stopper) -> int:
     from ..sources.registry import make_source, source_options
     from ..sources.runner import Runner
 
@@ -80,13 +115,14 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
     if not specs:
         print("mentiondesk: no source: give --source SPEC or list sources in the config "
               "file", file=sys.stderr)
-        return 2
+        return USAGE
     try:
-        sources = [make_source(spec, config, options=source_options(spec, args))
+        sources = [make_source(spec, config, options=source_options(spec, args,
+                                                                    fastest=args.once))
                    for spec in specs]
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
 
     def printed(results: list[Any]) -> None:
         for result in results:
@@ -105,16 +141,15 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
     runner.on_saving = saving
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-                pass
-        await runner.run(until=stop, duration=args.duration, once=args.once)
+        stopper.loop = asyncio.get_running_loop()
+        await runner.run(until=stopper.event, duration=args.duration, once=args.once)
 
     asyncio.run(main())
+    return summary(sources, runner)
+
+
+def summary(sources: list[Any], runner: Any) -> int:
+    """Print each source's closing line to stderr; the exit code (SOURCE_FAILED if one failed)."""
     failed = 0
     for source in sources:
         s = source.status
@@ -122,4 +157,4 @@ def _run(desk: Any, args: argparse.Namespace) -> int:
         print(f"{source.name}: {state} ({detail}); {s.received} received, "
               f"{s.skipped} skipped", file=sys.stderr)
         failed += state == "failed"
-    return 1 if failed else 0
+    return SOURCE_FAILED if failed else OK

@@ -47,11 +47,12 @@ from ..core.metrics import (
     episodes,
     shift_metrics,
 )
-from ..core.model import DIRECT, PUBLIC, iso
+from ..core.model import DIRECT, PUBLIC, iso, parse_time
 from ..core.store import paused_gc
 from ..core.text import one_line
 from ..core.topics import topics
-from ..core.when import fmt_rate, fmt_seconds, parse_since
+from ..core.when import fmt_rate, fmt_seconds, local_time, parse_since
+from .common import OK, USAGE
 
 if TYPE_CHECKING:
     from ..core.desk import Desk
@@ -165,10 +166,19 @@ def _final_triage(rec: ConvRecord) -> str:
     return cat
 
 
-def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
+def render_report_md(rep: dict[str, Any], out: TextIO, tz: Any = None) -> None:
+    """The report for a person: every time in office-local time (``tz``; UTC without one), to
+    the minute (the JSON keeps ISO 8601 UTC for programs)."""
     f = rep["figures"]
     w = out.write
-    w(f"# Shift hand-over — {rep['window']['since']} → {rep['window']['now']}\n\n")
+    at_now = parse_time(rep["window"]["now"])
+
+    def t(value: str | None) -> str:
+        return local_time(parse_time(value), tz, at_now) if value else "-"
+
+    zone = getattr(tz, "key", None) or (str(tz) if tz else "UTC")
+    w(f"# Shift hand-over — {t(rep['window']['since'])} → {t(rep['window']['now'])} "
+      f"(office time, {zone})\n\n")
     now = f["right_now"]
     w(f"Right now: {now.get('open', 0)} open, {now.get('needs_reply', 0)} need a reply, "
       f"{now.get('at_risk', 0)} at risk, {now.get('breached', 0)} past deadline, "
@@ -176,23 +186,23 @@ def render_report_md(rep: dict[str, Any], out: TextIO) -> None:
     _section(w, "Past or near the deadline — answer these first", rep["deadlines"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['urgency']}/{d['category']} "
         f"{'PAST DEADLINE' if d['state'] == 'breached' else 'at risk'} "
-        f"({fmt_seconds(d['seconds_left'])} left, due {d['deadline']}), "
+        f"({fmt_seconds(d['seconds_left'])} left, due {t(d['deadline'])}), "
         f"team {d['team'] or '-'}{', case ' + d['case_id'] if d['case_id'] else ''}"
         f"{', DM' if d['channel'] == DIRECT else ''}: {one_line(d['text'], 70)}"))
     _section(w, "Taken offline, still open", rep["offline"], lambda d: (
         f"#{d['id']} @{d['handle']} {d['category']} — waiting on {d['waiting_on']} "
-        f"since {d['offline_since'] or '-'}"
+        f"since {t(d['offline_since'])}"
         f"{', case ' + d['case_id'] + ' (' + str(d['team']) + ')' if d['case_id'] else ''}"))
     _section(w, "Handed off", rep["handed_off"], lambda d: (
-        f"{d['case_id']} → {d['team']}: #{d['id']} @{d['handle']} at {d['at']} by {d['agent']} "
+        f"{d['case_id']} → {d['team']}: #{d['id']} @{d['handle']} at {t(d['at'])} by {d['agent']} "
         f"(now {d['status']}){' — ' + one_line(d['note'], 60) if d['note'] else ''}"))
     _section(w, "Snoozed", rep["snoozed"], lambda d: (
-        f"#{d['id']} @{d['handle']} {d['category']} until {d['until']}"
+        f"#{d['id']} @{d['handle']} {d['category']} until {t(d['until'])}"
         f"{' (needs a reply)' if d['needs_reply'] else ''}"))
     _section(w, "Posts that failed to go out", rep["outbox_failed"], lambda d: (
         f"#{d['conv']} {d['kind']} to @{d['to']}: {one_line(d['error'], 70)}"))
     _section(w, "Resolved", rep["resolved"], lambda d: (
-        f"#{d['id']} @{d['handle']} {d['category']} at {d['at']} by {d['agent']}"
+        f"#{d['id']} @{d['handle']} {d['category']} at {t(d['at'])} by {d['agent']}"
         f"{' (loop closed publicly)' if d['closed_loop'] else ''}"))
     w("## Figures\n\n")
     w(f"Came in: {f['mentions']} mentions, {f['conversations_new']} new conversations, "
@@ -496,23 +506,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="the shift hand-over report",
                        description="What came in, what was resolved, offline, handed off, "
                                    "near or past its deadline; topics and the shift's figures.")
-    add_common(p)
     p.add_argument("--since", default="12h", help="window: 12h, 7d or an ISO time (default 12h)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_report)
     p = sub.add_parser("export", help="the audit trail (conversations, mentions, actions, posts)",
                        description="Every conversation, customer mention, agent action and "
                                    "outgoing post: who, what, when, which rule. No secrets.")
-    add_common(p)
     p.add_argument("--since", help="only records since: 12h, 7d or an ISO time (default all)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    add_common(p)
     p.set_defaults(handler=run_export)
     p = sub.add_parser("review", help="breached, reopened or not closed publicly",
                        description="Conversations that breached their target, were reopened, "
                                    "or went offline and were resolved without a public close.")
-    add_common(p)
     p.add_argument("--since", default="7d", help="window (default 7d)")
     p.add_argument("--format", choices=("md", "json"), default="md")
+    add_common(p)
     p.set_defaults(handler=run_review)
 
 
@@ -524,7 +534,7 @@ def report(desk: Desk, since_text: str, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         write_json(rep, out)
     else:
-        render_report_md(rep, out)
+        render_report_md(rep, out, getattr(desk.rules.office_hours, "tz", None))
 
 
 def export(desk: Desk, since_text: str | None, fmt: str, out: TextIO) -> int:
@@ -575,7 +585,7 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
     try:
         # Read-only: no lock, so this works while the console runs; nothing here writes.
         with paused_gc():  # building the desk from its snapshot is a bulk read too
-            desk = open_desk(options_from(args), read_only=True)
+            desk = open_desk(options_from(args), read_only=True, create=False)
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
@@ -595,13 +605,11 @@ def _run(args: argparse.Namespace, body: Callable[[Any], None]) -> int:
         if damaged:
             print(f"mentiondesk: the output above is missing what the damaged archive "
                   f"file{'s' if len(damaged) > 1 else ''} held", file=sys.stderr)
-            return 2
-        return 0
+            return USAGE
+        return OK
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `mentiondesk export | head`
-        return 0
+        return USAGE
     finally:
         close_desk(desk)
 

@@ -19,7 +19,6 @@ from ..server.client import DeskClient, NotRunning, start_server
 from ..server.protocol import Refused, socket_path
 from ..server.server import SEND_BUDGET
 from ..setup.boot import BootError, close_desk, data_dir, load_config, open_desk, options_from
-from ..sources.registry import add_source_arguments
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 from .via import passed_on
 
@@ -34,9 +33,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--foreground", action="store_true", help="run here instead of detaching")
     p.add_argument("--stop", action="store_true", help="stop the running desk process")
     p.add_argument("--status", action="store_true", help="say whether one runs")
-    p.add_argument("--source", action="append", metavar="SPEC",
-                   help="sources to run (default: the config's; none without a config)")
-    add_source_arguments(p)
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--idle-exit", type=float, help=argparse.SUPPRESS)
     p.add_argument("--send-budget", type=int, default=SEND_BUDGET,
@@ -145,8 +141,18 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
             os.close(ready_fd)
             ready_fd = None
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The log file as every command, and the desk process's own story on stderr at INFO (the
+    # journal under systemd, server.log in the data directory when started in the background).
+    from ..setup.logs import setup_logging
+
+    setup_logging(getattr(args, "log_level", None), stderr=False)
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.INFO)
+    err.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    err._mentiondesk = True  # type: ignore[attr-defined]  # the next setup_logging removes it
+    logging.getLogger().addHandler(err)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
     try:
         desk = open_desk(options_from(args))
     except BootError as exc:

@@ -8,8 +8,14 @@ Each mention is triaged with the created_at of the same customer's earlier menti
 so repeat-contact rules behave as they would have live.  The ``waiting`` modifier counts from
 ``created_at`` to the file's ``received_at`` (no ``received_at``: no waiting).
 
-Exit codes: 0 done; 1 the history cannot be read or ``--map`` does not fit it; 2 the rules (or
-replies) have problems — each printed as ``file:line: message``.
+``--score``: the file is labelled (JSONL records with ``expect: {actions: [...], offline: bool}``,
+or CSV columns ``expect_actions``/``expect_offline``, renamed with ``--map
+expect_actions=COLUMN,expect_offline=COLUMN``); instead of a line per mention it prints agreement
+on action and on offline, the confusion table, offline precision/recall and the misses grouped by
+the rule that fired (``--json``: one object).
+
+Exit codes (README, "Exit codes"): 0 done; 2 the history cannot be read, ``--map`` does not fit
+it, or the rules (or replies) have problems — each printed as ``file:line: message``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from ..core.interchange import Skipped, parse_map, read_history
 from ..core.model import iso
 from ..core.text import one_line
 from ..setup.boot import default_file
+from .common import OK, USAGE
 
 # Stands for "the file had no received_at": a dry run then counts no waiting time.
 _NOT_RECEIVED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,18 +47,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "triage", help="dry-run the rules over a history file (JSONL or CSV)",
         description="Dry-run the triage rules over a history of mentions and print the decision "
                     "for each one, then a summary.  Nothing is stored or sent.")
+    from .common import add_common
+
+    add_common(p)
     p.add_argument("file", help="history file: .jsonl/.ndjson/.json (JSON Lines) or .csv")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per mention, then a summary object")
+    p.add_argument("--score", action="store_true",
+                   help="the file is labelled (expect: {actions, offline}): print agreement, "
+                        "a confusion table, offline precision/recall and the misses by rule")
     # SUPPRESS: the same options may be given before the command (mentiondesk --rules F triage)
     p.add_argument("--map", default=argparse.SUPPRESS, metavar="FIELD=COLUMN,...",
                    help="CSV columns for the mention fields, e.g. "
                         "id=tweet_id,author=author_id,in_reply_to=in_response_to_tweet_id")
-    p.add_argument("--rules", default=argparse.SUPPRESS, metavar="FILE",
-                   help="rules file (default ./rules.yaml or the packaged one)")
-    p.add_argument("--replies", default=argparse.SUPPRESS, metavar="FILE",
-                   help="replies file, to check the rules' reply keys (default ./replies.yaml "
-                        "or the packaged one)")
     p.set_defaults(handler=run)
     return p
 
@@ -90,19 +98,43 @@ def _load_policy(args: argparse.Namespace, err: TextIO) -> Any:
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    # The label columns (--score) are not mention fields: take them out before parse_map.
+    labels_map: dict[str, str] = {}
+    spec_items = []
+    for item in (getattr(args, "map", None) or "").split(","):
+        name, _, column = item.partition("=")
+        if name.strip() in ("expect_actions", "expect_offline") and column.strip():
+            labels_map[name.strip()] = column.strip()
+        elif item.strip():
+            spec_items.append(item)
     try:
-        mapping = parse_map(getattr(args, "map", None))
+        mapping = parse_map(",".join(spec_items) or None)
     except ValueError as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
     rules = _load_policy(args, err)
     if rules is None:
-        return 2
+        return USAGE
+    card = None
+    labels: dict[str, Any] = {}
+    if getattr(args, "score", False):
+        from ..core.scoring import Scorecard, read_labels
+
+        try:
+            labels = read_labels(args.file,
+                                 actions_column=labels_map.get("expect_actions",
+                                                               "expect_actions"),
+                                 offline_column=labels_map.get("expect_offline",
+                                                               "expect_offline"))
+        except (OSError, ValueError, csv.Error) as e:
+            print(f"mentiondesk triage: {e}", file=err)
+            return USAGE
+        card = Scorecard()
     try:
         records = read_history(args.file, mapping or None, received_at=_NOT_RECEIVED)
     except (OSError, ValueError, csv.Error) as e:
         print(f"mentiondesk triage: {e}", file=err)
-        return 1
+        return USAGE
 
     by_category: Counter[str] = Counter()
     by_action: Counter[str] = Counter()
@@ -127,7 +159,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             by_action[t.action] += 1
             by_urgency[t.urgency] += 1
             offline += t.offline
-            if args.json:
+            if card is not None:
+                card.add(m.id, m.text, t, labels.get(m.id))
+            elif args.json:
                 out.write(json.dumps({
                     "key": m.key, "id": m.id, "created_at": iso(m.created_at),
                     "handle": m.author.handle, "channel": m.channel, "category": t.category,
@@ -144,13 +178,21 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                     f"| {one_line(m.text, TEXT_WIDTH)}\n")
     except BrokenPipeError:  # `mentiondesk triage F | head`: the reader has seen enough
         sys.stdout = open(os.devnull, "w")  # keeps the flush at exit quiet
-        return 0
+        return OK
     except (OSError, ValueError) as e:  # the file became unreadable mid-way
         print(f"mentiondesk triage: {args.file}: {e}", file=err)
-        return 1
+        return USAGE
     finally:
         records.close()
 
+    if card is not None:
+        if args.json:
+            out.write(json.dumps({"file": str(args.file), "rules": str(rules.path),
+                                  "mentions": total, "skipped": skipped, **card.to_dict()},
+                                 ensure_ascii=False) + "\n")
+        else:
+            print_scorecard(card, str(rules.path), str(args.file), out)
+        return 0
     order = list(getattr(rules, "categories", [])) or sorted(by_category)
     categories = {c: by_category.get(c, 0) for c in order}
     categories.update({c: n for c, n in by_category.items() if c not in categories})
@@ -163,7 +205,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
     else:
         _print_summary(summary, out)
-    return 0
+    return OK
 
 
 def _print_summary(s: dict[str, Any], out: TextIO) -> None:
@@ -179,3 +221,42 @@ def _print_summary(s: dict[str, Any], out: TextIO) -> None:
         out.write(f"\nby {title}:\n")
         for name, n in counts.items():
             out.write(f"  {name:<20} {n:>7}  {pct(n)}\n")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def print_scorecard(card: Any, rules: str, file: str, out: TextIO) -> None:
+    """The text form of a :class:`~tui.core.scoring.Scorecard`."""
+    out.write(f"{rules} on {file}: {card.labelled} labelled mentions"
+              f"{f' ({card.unlabelled} unlabelled, not scored)' if card.unlabelled else ''}\n\n")
+    out.write(f"  suggested action acceptable  {_pct(card.action_agreement):>6}  "
+              f"({card.action_ok}/{card.labelled})\n")
+    out.write(f"  offline agreement            {_pct(card.offline_agreement):>6}  "
+              f"({card.offline_ok}/{card.offline_labelled} labelled offline or not)\n")
+    out.write(f"  offline precision            {_pct(card.offline_precision):>6}  "
+              f"({card.true_pos} right of {card.true_pos + card.false_pos} taken offline)\n")
+    out.write(f"  offline recall               {_pct(card.offline_recall):>6}  "
+              f"({card.true_pos} of {card.true_pos + card.false_neg} that should go offline)\n")
+    actions = card.actions_seen()
+    short = {a: a.replace("assist_and_direct", "assist").replace("update_and_link", "update")
+             .replace("take_offline", "offline") for a in actions}
+    out.write("\nconfusion (rows: expected first choice, columns: suggested)\n")
+    out.write(f"  {'':<18}" + "".join(f"{short[a]:>9}" for a in actions) + "\n")
+    for exp in actions:
+        row = card.confusion.get(exp)
+        if not row:
+            continue
+        out.write(f"  {exp:<18}" + "".join(f"{row.get(a, 0):>9}" for a in actions) + "\n")
+    if card.miss_counts:
+        out.write("\nmisses by the rule that fired\n")
+        for category, n in card.miss_counts.most_common():
+            out.write(f"  {category}: {n}\n")
+            for miss in card.misses[category]:
+                offline = ""
+                if miss.offline_expected is not None and miss.offline_expected != miss.offline_got:
+                    offline = f", offline {miss.offline_got} (expected {miss.offline_expected})"
+                out.write(f"    - {miss.got} (expected {'/'.join(miss.expected)}){offline}: "
+                          f"{one_line(miss.text, TEXT_WIDTH)}\n      why: "
+                          f"{one_line(miss.why, 110)}\n")

@@ -23,6 +23,7 @@ class AlertLine:
 
     who: str
     what: str = ""
+    conv: str = ""  # the conversation id: a toast names each conversation once
 
 
 @dataclass(slots=True)
@@ -36,7 +37,14 @@ class AlertBatch:
     last_shown: float = float("-inf")  # monotonic seconds of the last toast
 
     def summary(self, alerts: list[AlertLine]) -> str:
-        """One alert in full; several as a count and the first ``ALERT_NAMED`` by name."""
+        """One alert in full; several as a count and the first ``ALERT_NAMED`` by name — each
+        conversation once (its latest alert), however often it alerted in the batch."""
+        latest: dict[str, AlertLine] = {}
+        for a in alerts:
+            key = a.conv or a.who
+            latest.pop(key, None)
+            latest[key] = a
+        alerts = list(latest.values())
         if len(alerts) == 1:
             a = alerts[0]
             return f"{self.title} {a.who}" + (f": {a.what}" if a.what else "")

@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -66,10 +68,10 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
-from widgets.conversation import ConversationView, Thread
-from widgets.queue_view import QueueView
-from widgets.safe import one_line, scrub
-from widgets.status_bar import SourceLine, StatusBar
+from widgets.conversation import ConversationView, Thread, event_text
+from widgets.queue_view import EMPTY_TEXT, QueueView
+from widgets.safe import assemble, one_line, plain, scrub
+from widgets.status_bar import STATE_STYLE, SourceLine, StatusBar
 from widgets.suggestion import SuggestionView
 
 from ..core.api import ActionRefused, Outgrown, describe, describe_all
@@ -78,18 +80,25 @@ from ..core.filters import parse_filter
 from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
+from ..core.rules import RulesError
+from ..core.when import due_text
 from ..setup.boot import close_desk, recovery_notes
+from ..setup.reload import take_request
 from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
-from .palette import DeskCommands
+from .palette import JUMP, DeskCommands
 from .screens import (
     ActionModal,
     ComposerScreen,
     ConfirmScreen,
     HandoffScreen,
     HelpScreen,
+    InfoScreen,
+    NoteScreen,
     OfflineScreen,
+    OutboxScreen,
+    PickScreen,
     PromptScreen,
     ResolveScreen,
     SnoozeScreen,
@@ -100,6 +109,7 @@ from .threads import THREAD_TIMEOUT, Fetched, ThreadCache
 
 log = logging.getLogger("mentiondesk.console")
 
+STATE_FILE = "console-state.json"  # in the data directory: the chosen theme
 DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
 
 
@@ -112,9 +122,17 @@ class MainScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, f"app.{action}", label, show=show, id=bid, tooltip=description)
         for bid, key, action, label, description, show in DESK_KEYS
+    ] + [
+        # j/k work wherever Tab left the focus (the history, the suggestion): they move the
+        # queue's cursor and give the queue its focus back — never a dead key (issue 12 #16).
+        Binding("j", "queue_move(1)", "Next", show=False, id="main.down"),
+        Binding("k", "queue_move(-1)", "Previous", show=False, id="main.up"),
     ]
-    # Under 120 columns the panes stack (queue on top); from 120 they sit side by side.
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    # Under 150 columns the panes stack (queue on top, full width: at 120 columns a queue beside
+    # the conversation would be narrower than at 80); from 150 they sit side by side.  Taller
+    # terminals give the stacked queue more rows (issue 12 item 14).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
 
     def __init__(self, desk: Desk) -> None:
         super().__init__(id="main")
@@ -134,6 +152,11 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(QueueView).focus()
         self.app.redraw()  # type: ignore[attr-defined]
+
+    def action_queue_move(self, delta: int) -> None:
+        queue = self.query_one(QueueView)
+        queue.focus()
+        (queue.action_cursor_down if delta > 0 else queue.action_cursor_up)()
 
 
 class MentionDesk(App[int]):
@@ -162,11 +185,17 @@ class MentionDesk(App[int]):
         self.clock = clock or desk.clock
         self.blink = blink
         self.tick_seconds = tick_seconds
+        self.rules_poll_seconds = 2.0  # how often the rules file is checked for changes
+        self._rules_mtime: tuple[float, int] | None = None
+        self._reload_signal = False
         self.runner_options = runner_options or {}
         self.runner: Any = None
         self.seen: dict[str, int] = {}  # conv id -> seen_seq when the agent opened it
         self.filter_text = ""
         self.filter_view: Any = None
+        self._before_filter: str | None = None  # the selection when the filter was set
+        # The instant every countdown on screen was last computed from (set on each tick).
+        self.countdown_now: datetime | None = None
         self.rings = 0  # bells rung (tests read it: the headless driver has no bell)
         self.closed = False
         self._changed: set[str] = set()
@@ -193,7 +222,62 @@ class MentionDesk(App[int]):
     def get_default_screen(self) -> Screen:
         return MainScreen(self.desk)
 
+    # ==== the chosen theme, remembered ========================================================
+
+    @property
+    def state_path(self) -> Path | None:
+        """``<data dir>/console-state.json``: what the console remembers between runs (the
+        theme); None without a data directory (tests, a desk in memory)."""
+        data_dir = getattr(self.desk.store, "data_dir", None)
+        return Path(data_dir) / STATE_FILE if data_dir is not None else None
+
+    def load_state(self) -> dict[str, Any]:
+        path = self.state_path
+        if path is None:
+            return {}
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # none yet, or damaged: the defaults do
+        return state if isinstance(state, dict) else {}
+
+    def save_state(self, **changes: Any) -> None:
+        path = self.state_path
+        if path is None or getattr(self.desk.store, "read_only", False):
+            return
+        state = self.load_state() | changes
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk must not take the console down for a theme
+            log.warning("could not save %s: %s", path, exc)
+
+    def restore_theme(self) -> None:
+        """The theme chosen last time (ctrl+p → theme), else the config's ``theme:``."""
+        name = self.load_state().get("theme") or getattr(self.desk.config, "theme", None)
+        if isinstance(name, str) and name in self.available_themes:
+            self.theme = name
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.save_state(theme=theme.name)
+
+    def unread_criticals(self) -> set[str]:
+        """Open conversations of the most urgent level that need a reply and that nobody has
+        opened since their last message: ``‼ N critical unread`` after a restart, when no alert
+        of this run could have counted them (issue 12 item 8)."""
+        return {c.id for c in self.desk.conversations.values()
+                if c.status == OPEN and c.needs_reply and c.unread
+                and c.triage is not None and c.triage.rank == 0}
+
+    def action_dismiss(self) -> None:
+        """Dismiss every notification on screen (a click dismisses one)."""
+        self.clear_notifications()
+
     def on_mount(self) -> None:
+        self.critical_unread |= self.unread_criticals()
+        self.restore_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.keys:
             self.set_keymap(self.keys)
         self.desk.subscribe(self._desk_changed)
@@ -208,6 +292,17 @@ class MentionDesk(App[int]):
             self.run_sources()
         if self.serve_execute is not None and self.desk.store is not None:
             self.serve_desk()
+        # SIGHUP keeps its default (a terminal that hangs up ends the console and frees the desk);
+        # rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
+        # rules file changes on disk.
+        self._rules_mtime = self._rules_stamp()
+        self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
+        try:
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            self._reload_signal = True
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            self._reload_signal = False  # not the main thread, or no signals on this platform
 
     @work(group="desk-server")
     async def serve_desk(self) -> None:
@@ -223,6 +318,46 @@ class MentionDesk(App[int]):
             log.warning("not serving the desk to scripts: %s", exc)
             return
         self.desk_server = server
+
+    # ==== rules reload ==========================================================================
+
+    def _rules_stamp(self) -> tuple[float, int] | None:
+        try:
+            st = Path(self.desk.rules.path).stat()
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def _watch_rules(self) -> None:
+        stamp = self._rules_stamp()
+        if stamp is None or stamp == self._rules_mtime:
+            return
+        self._rules_mtime = stamp  # a broken file is reported once, not every poll
+        self.reload_rules()
+
+    def _on_reload_signal(self) -> None:
+        store = getattr(self.desk, "store", None)
+        request = take_request(getattr(store, "data_dir", None))
+        self.reload_rules(request.path, retriage=request.retriage)
+
+    def reload_rules(self, path: str | None = None, *, retriage: bool = False) -> bool:
+        """Reload the rules through the desk; a broken file is shown and the old rules stay."""
+        try:
+            result = self.desk.reload_rules(path, retriage=retriage)
+        except RulesError as exc:
+            problems = "\n".join(str(p) for p in exc.problems[:6])
+            more = f"\n(+{len(exc.problems) - 6} more)" if len(exc.problems) > 6 else ""
+            log.warning("rules not reloaded: %s", problems)
+            self.notify(scrub(f"{problems}{more}\nThe desk keeps its current rules.", 1200),
+                        title="Rules not reloaded", severity="error", timeout=30, markup=False)
+            return False
+        except OSError as exc:
+            self.notify(scrub(f"rules not reloaded: {exc}", 400), severity="error",
+                        markup=False)
+            return False
+        self._rules_mtime = self._rules_stamp()
+        self.notify(scrub(result.summary, 600), title="Rules reloaded", markup=False)
+        return True
 
     def _delivery_changed(self, item: dict[str, Any]) -> None:
         self._desk_changed({str(item.get("conv_id"))})
@@ -242,6 +377,12 @@ class MentionDesk(App[int]):
             self.notify(scrub(f"sources stopped: {exc}", 300), severity="error", markup=False)
 
     def on_unmount(self) -> None:
+        if self._reload_signal:
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
+            except (RuntimeError, ValueError):
+                pass
+            self._reload_signal = False
         # The desk outlives the app (tests reuse it): stop hearing from it, stop pending redraws.
         for listeners, callback in ((self.desk.listeners, self._desk_changed),
                                     (self.desk.outbox.listeners, self._delivery_changed)):
@@ -348,7 +489,7 @@ class MentionDesk(App[int]):
             self._detail_timer.stop()
             self._detail_timer = None
 
-    def redraw_detail(self, force: bool = False) -> None:
+    def redraw_detail(self, force: bool = False, now: datetime | None = None) -> None:
         """Redraw the conversation and suggestion panes now (``force``: lay them out even when
         their text did not change)."""
         self._cancel_detail()
@@ -363,7 +504,11 @@ class MentionDesk(App[int]):
             self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
         narrow = self.main.has_class("-narrow")
         suggestion.show(self.desk, conv_id, compact=narrow, force=force)
-        conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force)
+        conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
+                          now=now or self.countdown_now,
+                          empty=(f"Nothing here matches {one_line(self.filter_text, 60)}; esc "
+                                 "shows the whole queue." if self.filter_view is not None
+                                 else None))
 
     # ==== the thread around a conversation, from its network ===================================
 
@@ -447,6 +592,25 @@ class MentionDesk(App[int]):
             office_open=bool(oh.is_open(now)) if oh is not None else True,
             filter_text=self.filter_text or None, critical=self._critical_unread(),
             saving=self.desk.not_saving)
+        if self.filter_view is not None and not len(self.filter_view):
+            self.update_empty_text()  # its counts follow the desk's
+        self.signal_criticals_above()
+
+    def signal_criticals_above(self) -> None:
+        """``▲ 2 new critical above (n)`` on the queue's edge when unread critical items sit
+        above the rows on screen — not only in a toast (issue 12 item 7)."""
+        queue = self._pane(QueueView)
+        if queue is None:
+            return
+        top = round(queue.scroll_y)
+        above = 0
+        for conv_id in self.critical_unread:
+            index = queue.queue.index(conv_id)
+            if index is not None and index < top:
+                above += 1
+        text = f"▲ {above} new critical above (n jumps)" if above else ""
+        if str(queue.border_subtitle or "") != text:
+            queue.border_subtitle = text
 
     def _critical_unread(self) -> int:
         """Alerted critical conversations still open and unread (the set is pruned here, so it
@@ -492,7 +656,7 @@ class MentionDesk(App[int]):
             self.critical_unread.update(r.conv_id for r in critical)
             self.alert("critical", [
                 AlertLine(f"#{r.conv_id} @{one_line(r.mention.author.handle, 40)} "
-                      f"({r.triage.category})", one_line(r.mention.text, 120))
+                          f"({r.triage.category})", one_line(r.mention.text, 120), r.conv_id)
                 for r in critical])
 
     def ingest(self, mentions: Iterable[Any]) -> list[Any]:
@@ -502,10 +666,20 @@ class MentionDesk(App[int]):
         return results
 
     def tick(self) -> None:
-        """Every second: wake snoozes, raise at-risk alerts, redraw the status bar."""
-        alerts = self.desk.tick(self.clock())
+        """Every second: wake snoozes, raise at-risk alerts, then redraw every countdown on
+        screen — queue rows, the conversation header, the status bar — from one instant."""
+        now = self.countdown_now = self.clock()
+        alerts = self.desk.tick(now)
         if alerts:
-            self.alert("at_risk", [AlertLine(a.message, "") for a in alerts])
+            self.alert("at_risk", [AlertLine(a.message, "", a.conv_id) for a in alerts])
+        queue = self._pane(QueueView)
+        if queue is not None:
+            queue.refresh_countdowns(now)
+        if self._detail_timer is None:  # a pending redraw (the cursor moving) draws it anyway
+            try:
+                self.redraw_detail(now=now)
+            except NoMatches:
+                pass  # the panes are being torn down (quitting): nothing to tick
         self.redraw_status()
 
     def alert(self, kind: str, alerts: list[AlertLine]) -> None:
@@ -639,17 +813,55 @@ class MentionDesk(App[int]):
     def action_resolve(self) -> None:
         self._modal(ResolveScreen)
 
+    def deadline_warning(self, conv_id: str) -> str | None:
+        """``#12 @casey is critical, due 14m (08:14)`` when hiding ``conv_id`` would hide a
+        critical or at-risk (or late) deadline; None otherwise."""
+        conv = self.desk.conversations.get(conv_id)
+        if conv is None or not conv.needs_reply or conv.deadline is None:
+            return None
+        now = self.clock()
+        critical = conv.triage is not None and conv.triage.rank == 0
+        at_risk = conv.risk_at is not None and conv.risk_at <= now
+        if not (critical or at_risk):
+            return None
+        tz = getattr(self.desk.rules.office_hours, "tz", None)
+        left = self.desk.time_left(conv, now)
+        state = ("LATE" if conv.deadline <= now else "due") + " " + due_text(
+            left, conv.deadline, tz, now)
+        level = conv.urgency + (", at risk" if at_risk and conv.deadline > now else "")
+        return f"#{conv_id} @{one_line(conv.handle, 40)} is {level}, {state}"
+
     def action_snooze(self) -> None:
-        self._modal(SnoozeScreen)
+        """Snooze; a critical or at-risk conversation asks first, naming its deadline — the
+        clock keeps running while it is out of sight (issue 12 item 7)."""
+        conv_id = self.current()
+        if conv_id is None:
+            return
+        warning = self.deadline_warning(conv_id)
+        if warning is None:
+            self._modal(SnoozeScreen)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._modal(SnoozeScreen)
+
+        self.push_screen(ConfirmScreen(
+            Content.assemble((warning, "bold"), ". Snooze it anyway? Its deadline keeps "
+                             "running; you will be warned before it passes."),
+            yes="Snooze anyway", no="Cancel"), answer)
 
     def action_ignore(self) -> None:
         conv_id = self.current()
         if conv_id is None:
             return
         conv = self.desk.conversations[conv_id]
+        warning = self.deadline_warning(conv_id)
         question = Content.assemble(
             ("Mark ", ""), (f"#{conv_id} @{one_line(conv.handle, 40)}", "bold"),
-            " as spam / ignore? Nothing is deleted; u undoes it.")
+            " as spam / ignore? Nothing is deleted; u undoes it.",
+            ("\n" + warning + " — ignoring it closes it unanswered." if warning else "",
+             "bold $error"))
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -681,12 +893,36 @@ class MentionDesk(App[int]):
         def act(text: str) -> str:
             return describe(self.desk.note(conv_id, text))
 
-        self.push_screen(PromptScreen(f"Internal note on #{conv_id}",
-                                      placeholder="what the next agent should know", act=act,
-                                      blink=self.blink), self.done)
+        self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
+                                    "know)", act, blink=self.blink), self.done)
 
     def action_undo(self) -> None:
-        self.run_desk(lambda: describe(self.desk.undo()))
+        """Undo on the conversation on screen; an action elsewhere is undone only after asking,
+        naming it (issue 12 item 10)."""
+        def do(conv_id: str) -> str:
+            return describe(self.desk.undo(conv_id=conv_id))
+
+        here = self.selected
+        if here is not None and self.desk.undoable(conv_id=here) is not None:
+            self.run_desk(lambda: do(here))
+            return
+        elsewhere = self.desk.undoable()
+        if elsewhere is None:
+            self.refuse(["nothing to undo (only actions of the last hour can be undone)"])
+            return
+        conv = self.desk.conversations.get(elsewhere.conv)
+        who = f"#{elsewhere.conv}" + (f" @{one_line(conv.handle, 40)}" if conv else "")
+        what = event_text(elsewhere)
+        question = Content.assemble(
+            "Nothing to undo on " + (f"#{here}" if here else "this screen") + ". Undo your last "
+            "action on ", (who, "bold"), " instead?\n", (one_line(what, 200), "italic"))
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_desk(lambda: do(elsewhere.conv))
+
+        self.push_screen(ConfirmScreen(question, yes=f"Undo on #{elsewhere.conv}", no="Cancel"),
+                         answer)
 
     def action_accept(self) -> None:
         conv_id = self.current()
@@ -720,22 +956,100 @@ class MentionDesk(App[int]):
             placeholder="category:refund team:refunds channel:dm urgency:high words",
             help_lines=filter_help(self.desk), act=act, blink=self.blink), self.done)
 
+    VIEWS = (("queue", "Queue: open conversations, most urgent first", ""),
+             ("snoozed", "Snoozed (U un-snoozes)", "status:snoozed"),
+             ("waiting", "Waiting on the customer", "status:waiting"),
+             ("resolved", "Resolved (U reopens)", "status:resolved"),
+             ("ignored", "Ignored / spam (U reopens)", "status:ignored"),
+             ("monitor", "Monitor-only (U opens)", "status:monitor"),
+             ("outbox", "Outbox: pending, sending, sent, failed", None))
+
+    def action_views(self) -> None:
+        def picked(view: str | None) -> None:
+            for name, _label, text in self.VIEWS:
+                if name == view:
+                    if text is None:
+                        self.action_outbox()
+                    else:
+                        self.run_desk(lambda t=text: self.apply_filter(t))
+        self.push_screen(PickScreen("Views", [(n, label) for n, label, _t in self.VIEWS]), picked)
+
+    def action_outbox(self) -> None:
+        self.push_screen(OutboxScreen(self.desk), lambda _r: self.done(None))
+
+    def action_reopen(self) -> None:
+        conv_id = self.current()
+        if conv_id is not None:
+            def do() -> str:
+                was = self.desk.reopen(conv_id).details["was"]
+                return f"reopened #{conv_id} (was {was}); u undoes it"
+
+            self.run_desk(do)
+
+    def jump_to(self, conv_id: str) -> str:
+        """Put the cursor on ``#conv_id`` in whichever view holds it (the queue, else the view
+        of its status)."""
+        conv = self.desk.get(conv_id)
+        if conv_id not in self.queue_view.queue:
+            if conv_id in self.desk.queue:
+                self.apply_filter("")
+            else:
+                self.apply_filter(f"status:{conv.status}")
+        self.queue_view.select(conv_id)
+        self.redraw()
+        return f"#{conv_id} ({conv.status})"
+
     def apply_filter(self, text: str) -> str:
-        """Show only open conversations matching ``text`` (empty: the whole queue)."""
+        """Show only conversations matching ``text`` (empty: the whole queue); ``#42`` jumps
+        to conversation 42."""
+        jump = JUMP.match(text or "")
+        if jump:
+            return self.jump_to(jump.group(1))
         predicate = parse_filter(text, self.desk)  # ValueError names what is wrong
         old = self.filter_view
+        queue = self.queue_view
         if predicate is None:
             self.filter_view, self.filter_text = None, ""
-            self.queue_view.set_queue(self.desk.queue)
+            queue.set_queue(self.desk.queue)
+            # Back on the conversation the agent was on before filtering (or the one they
+            # picked inside the filter): clearing never loses the cursor (item 16).
+            back = self._before_filter
+            if back is not None and back in self.desk.queue and (
+                    queue.selected is None or old is None or queue.selected not in old
+                    or not len(old)):
+                queue.select(back)
+            self._before_filter = None
             message = "filter cleared"
         else:
+            if self.filter_view is None:
+                self._before_filter = queue.selected
             self.filter_view, self.filter_text = self.desk.view(predicate), text.strip()
-            self.queue_view.set_queue(self.filter_view)
+            queue.set_queue(self.filter_view)
             message = f"filter: {self.filter_text} ({len(self.filter_view)} open)"
+            if not len(self.filter_view):
+                message = self.filter_hides()
+        self.update_empty_text()
         if old is not None:
             self.desk.drop_view(old)
         self.redraw()
         return message
+
+    def filter_hides(self) -> str:
+        """What an empty filtered queue hides: ``no match for category:spam — 65 open,
+        2 critical unread; esc clears`` (issue 12 item 6)."""
+        counts = self.desk.counts(self.clock())
+        critical = self._critical_unread()
+        return (f"no match for {one_line(self.filter_text, 60)} — {counts[OPEN]} open, "
+                f"{counts['breached']} breached, {critical} critical unread; esc clears")
+
+    def update_empty_text(self) -> None:
+        queue = self._pane(QueueView)
+        if queue is None:
+            return
+        if self.filter_view is not None:
+            queue.set_empty_text(self.filter_hides())
+        else:
+            queue.set_empty_text(EMPTY_TEXT)
 
     def action_clear_filter(self) -> None:
         if self.filter_view is not None:
@@ -748,6 +1062,20 @@ class MentionDesk(App[int]):
         queue = [(b.id or "", b.key, b.description) for b in QueueView.BINDINGS
                  if isinstance(b, Binding)]
         return help_sections(self.keys, queue)
+
+    def action_sources(self) -> None:
+        """Every source by its full name, with its state and the server's last message (the
+        status bar shows only a short name and a symbol when space is short)."""
+        lines = []
+        for src in self.sources:
+            state = src.status.state
+            lines.append(assemble((one_line(src.name, 200), "bold"), "  ",
+                                  (state, STATE_STYLE.get(state, ""))))
+            if src.status.detail:
+                lines.append(assemble(("  ", ""), plain(src.status.detail, limit=600)))
+        if not lines:
+            lines = [Content("no source is running (a CLI desk, or tests)")]
+        self.push_screen(InfoScreen("Source health", lines))
 
     def action_stats(self) -> None:
         self.push_screen(StatsScreen(self.desk))
@@ -792,9 +1120,10 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
     """Open the desk from the command-line options and run the console until quit.  ``serve``:
     run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
     from ..setup.boot import BootError, open_desk, options_from
+    from .keymap import binding_ids
 
     try:
-        desk = open_desk(options_from(args), console=True)
+        desk = open_desk(options_from(args), binding_ids=binding_ids())
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         if exc.code == 3:
@@ -806,17 +1135,31 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         close_desk(desk)
-        return 2
-    log_dir = getattr(desk.store, "path", None) or getattr(desk.store, "data_dir", None)
-    if log_dir is not None:
-        # Sources log to a file: the console owns the terminal.
-        handler = QuietFileHandler.open(Path(log_dir) / "console.log")
-        if handler is not None:
-            handler.setFormatter(logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.basicConfig(handlers=[handler], level=logging.INFO)
+        return 2  # tui.cli.common.USAGE: a bad source spec (README, "Exit codes")
+    from ..setup.logs import setup_logging
+
+    # Sources log to the rotating log file only: the console owns the terminal.
+    try:
+        setup_logging(getattr(args, "log_level", None), stderr=False)
+    except ValueError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        close_desk(desk)
+        return 2  # tui.cli.common.USAGE
     app = MentionDesk(desk, sources, serve=serve)
-    result = app.run()
+    theme = getattr(desk.config, "theme", None)
+    if theme:
+        app.theme = theme
+    # SIGTERM (and SIGINT when it reaches us, e.g. from `kill -INT`) quit like `q`: the desk is
+    # flushed and closed by close_desk below, so what was read is saved.
+    import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: app.exit())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result = app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     app.close_desk()
     for problem in getattr(app, "close_problems", ()):
         print(f"mentiondesk: {problem}", file=sys.stderr)

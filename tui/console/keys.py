@@ -25,17 +25,43 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
     ("desk.clear_filter", "escape", "clear_filter", "Clear filter", "Clear the filter", False),
     ("desk.accept", "A", "accept", "Accept", "Accept the whole suggested action", True),
     ("desk.stats", "S", "stats", "Stats", "Shift statistics", False),
+    ("desk.sources", "i", "sources", "Sources", "Source health: each source's state and error",
+     False),
+    ("desk.views", "v", "views", "Views",
+     "Views: snoozed, waiting, resolved, outbox…", True),
+    ("desk.reopen", "U", "reopen", "Reopen", "Reopen / un-snooze the conversation", False),
+    ("desk.outbox", "b", "outbox", "Outbox", "Outbox: failed posts, retry / cancel", False),
+    ("desk.dismiss", "d", "dismiss", "Dismiss", "Dismiss the notifications on screen", False),
     ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),
 )
 KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
 
 MODAL_ROWS = [("ctrl+s", "Send / confirm in a modal", "modal.submit"),
-              ("escape", "Close a modal (a reply draft is kept)", "modal.close"),
+              ("escape, ctrl+g", "Close a modal (a reply draft is kept); ctrl+g never waits "
+               "for the terminal's escape delay (tmux, SSH)", "modal.close"),
+              ("ctrl+z / ctrl+y", "Undo / redo typing in a text box (a canned reply too)",
+               "text_area.undo"),
               ("ctrl+f", "Composer: search canned replies", "composer.search"),
               ("y / n", "Answer a confirmation", "confirm.yes / confirm.no")]
-APP_ROWS = [("ctrl+p", "Command palette: every action by name", "command_palette"),
+APP_ROWS = [("ctrl+p", "Command palette: every action by name, with its key",
+             "command_palette"),
             ("ctrl+q", "Quit (saves everything)", "quit")]
+FOCUS_ROWS = [("tab / shift+tab", "Move the focus: queue → history → suggestion; arrows and "
+               "PgUp/PgDn scroll the focused pane", "focus"),
+              ("j / k", "Always move the queue's cursor (and focus the queue again)",
+               "main.down / main.up")]
+# The queue's row markers, in the order they appear in a row (widgets/queue_view.py).
+LEGEND_ROWS = [("›", "the cursor", ""),
+               ("CRIT / HIGH …", "urgency (the rules' levels)", ""),
+               ("14m  -3m", "time left (office hours); reversed once past the deadline", ""),
+               ("09:30", "wall-clock due time, office time (100+ columns)", ""),
+               ("pub / DM", "public mention / direct message", ""),
+               ("●", "unread", ""), ("↩", "needs a reply", ""), ("A", "assigned", ""),
+               ("O", "taken offline (DMs)", ""), ("C", "handed off to a team (case)", ""),
+               ("✎", "a saved reply draft", ""),
+               ("▲ N critical above", "new critical items above the visible rows (n jumps)",
+                "")]
 
 HelpRow = tuple[str, str, str]  # (keys as shown, description, binding id)
 
@@ -57,5 +83,6 @@ def help_sections(keymap: Mapping[str, str],
                  for bid, key, _action, _label, description, _show in DESK_KEYS]
     queue_rows = [(key_label(keymap, bid, key), description, bid)
                   for bid, key, description in queue_bindings]
-    return [("Desk", desk_rows), ("Queue", queue_rows), ("Modals", list(MODAL_ROWS)),
-            ("App", list(APP_ROWS))]
+    return [("Desk", desk_rows), ("Queue", queue_rows), ("Focus", list(FOCUS_ROWS)),
+            ("Modals", list(MODAL_ROWS)), ("App", list(APP_ROWS)),
+            ("Row markers", list(LEGEND_ROWS))]

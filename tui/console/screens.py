@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.api import ActionRefused, Outgrown, describe
+from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, describe
 from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused
@@ -50,12 +50,33 @@ def customer_line(desk: Desk, conv: Conversation) -> Content:
                     plain(latest.text, limit=600))
 
 
+def show_errors(screen: ModalScreen[Any], reasons: Iterable[str]) -> None:
+    """A dialog's refusals, one ✗ line each (stranger text as data); none hides the area."""
+    lines = [assemble(("✗ ", "bold $error"), one_line(r, 500)) for r in reasons]
+    errors = screen.query_one(".errors", Static)
+    errors.update(join(lines))
+    errors.display = bool(lines)
+
+
+def act_or_show(screen: ModalScreen[Any], act: Callable[[str], str], value: str) -> None:
+    """Run a prompt's action: its result closes the dialog, a refusal is shown in it."""
+    try:
+        message = act(value)
+    except ActionRefused as exc:
+        show_errors(screen, exc.reasons)
+        return
+    except (KeyError, ValueError) as exc:
+        show_errors(screen, [str(exc.args[0]) if exc.args else str(exc)])
+        return
+    screen.dismiss(message)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; ``y``/``enter`` yes, ``n``/``escape`` no."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n,escape,ctrl+g", "answer(False)", "No", id="confirm.no"),
     ]
 
     def __init__(self, question: str | Content, yes: str = "Yes", no: str = "No") -> None:
@@ -81,11 +102,206 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with a few answers, each a button (``choices``: (id, label)); the first has
+    the focus; ``escape`` / ``ctrl+g`` answer None."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "cancel", "Cancel", id="choice.cancel")]
+
+    def __init__(self, question: Content, choices: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = list(choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                for n, (choice, label) in enumerate(self.choices):
+                    yield Button(Content(label), id=f"choice-{choice}",
+                                 variant="primary" if n == 0 else "default")
+
+    def on_mount(self) -> None:
+        self.query(Button).first().focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PickScreen(ModalScreen[str | None]):
+    """Pick one of ``options`` ((id, label)) from a list: enter picks, escape/ctrl+g closes."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="pick.close")]
+
+    def __init__(self, title: str, options: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = list(options)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog pick"):
+            yield Static(assemble((self.title_text, "bold"), ("   enter picks · escape closes",
+                                                              "dim")), classes="title")
+            yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options],
+                             id="pick-list")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#pick-list", OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#pick-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class OutboxScreen(ModalScreen[None]):
+    """The outbox, newest first: pending, sending, sent, failed (with the reason), cancelled.
+    ``r`` retries a failed post, ``c`` cancels one not yet sending; the list follows."""
+
+    BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="outbox.close"),
+                Binding("r", "retry", "Retry", id="outbox.retry"),
+                Binding("c", "cancel_item", "Cancel", id="outbox.cancel")]
+
+    def __init__(self, desk: Any) -> None:
+        super().__init__()
+        self.desk = desk
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog outbox"):
+            yield Static(assemble(("Outbox", "bold"), ("   r retry a failed post · c cancel a "
+                                                       "pending one · escape closes", "dim")),
+                         classes="title")
+            yield OptionList(id="outbox-list")
+            yield Static(Content(""), classes="errors")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        self.refill()
+        self.query_one("#outbox-list", OptionList).focus()
+
+    def items(self) -> list[dict[str, Any]]:
+        """Newest first; posts queued in the same instant, the later-queued first (ids are
+        random, so they cannot order anything)."""
+        items = list(self.desk.outbox.items.values())
+        position = {item["id"]: n for n, item in enumerate(items)}
+        return sorted(items, key=lambda i: (i.get("created_at") or "", position[i["id"]]),
+                      reverse=True)
+
+    def refill(self) -> None:
+        from ..core.model import parse_time
+        from ..core.when import local_time
+
+        tz = getattr(self.desk.rules.office_hours, "tz", None)
+        now = self.desk.clock()
+        listing = self.query_one("#outbox-list", OptionList)
+        keep = listing.highlighted
+        listing.clear_options()
+        for item in self.items():
+            status = item["status"]
+            style = {"failed": "bold $error", "pending": "$warning", "sending": "$warning",
+                     "sent": "$success"}.get(status, "dim")
+            at = item.get("sent_at") or item.get("created_at")
+            try:
+                when = local_time(parse_time(at), tz, now) if at else ""
+            except (TypeError, ValueError):
+                when = ""
+            listing.add_option(Option(assemble(
+                (f"{status:<9}", style), f" #{item.get('conv_id')} ",
+                (item.get("kind", "").replace("_", " "), "bold"),
+                f" → @{one_line(item.get('to') or '', 30)} ", (when, "dim"), "  ",
+                one_line(item.get("text") or "", 50),
+                ("  — " + one_line(item.get("error") or "", 120), "$error")
+                if item.get("error") else None), id=item["id"]))
+        if not listing.option_count:
+            listing.add_option(Option(Content("the outbox is empty"), id="", disabled=True))
+        elif keep is not None:
+            listing.highlighted = min(keep, listing.option_count - 1)
+
+    def selected_item(self) -> dict[str, Any] | None:
+        listing = self.query_one("#outbox-list", OptionList)
+        if listing.highlighted is None:
+            return None
+        item_id = listing.get_option_at_index(listing.highlighted).id
+        return self.desk.outbox.items.get(item_id) if item_id else None
+
+    def say(self, text: str) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(plain(text))
+        errors.display = bool(text)
+
+    def action_retry(self) -> None:
+        item = self.selected_item()
+        if item is None or item["status"] != "failed":
+            self.say("only a failed post can be retried")
+            return
+        self.desk.outbox.resend(item["id"])
+        self.say("")
+        self.refill()
+
+    def action_cancel_item(self) -> None:
+        item = self.selected_item()
+        if item is None or not self.desk.outbox.cancel(item["id"]):
+            self.say("only a post still pending can be cancelled (sending or sent is too late)")
+            return
+        self.say("")
+        self.refill()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class NoteScreen(ModalScreen[str | None]):
+    """An internal note: several lines (a paste keeps every line); ``ctrl+s`` saves, the desk's
+    refusals are shown here, ``escape`` / ``ctrl+g`` close."""
+
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="modal.close"),
+                Binding("ctrl+s", "submit", "Save", id="modal.submit", priority=True)]
+
+    def __init__(self, title: str, act: Callable[[str], str], *, blink: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.act = act
+        self.blink = blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog prompt note"):
+            yield Static(assemble((self.title_text, "bold")), classes="title")
+            yield TextArea("", id="note-text", soft_wrap=True)
+            yield Static(Content(""), classes="errors")
+            yield Static(assemble(("ctrl+s save · enter new line · escape / ctrl+g close",
+                                   "dim")), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        area = self.query_one("#note-text", TextArea)
+        area.cursor_blink = self.blink
+        area.focus()
+
+    def action_submit(self) -> None:
+        text = self.query_one("#note-text", TextArea).text
+        act_or_show(self, self.act, text)
+
+    def show_errors(self, reasons: Iterable[str]) -> None:
+        show_errors(self, reasons)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class ActionModal(ModalScreen[str | None]):
     """Base for modals that perform a desk action and show its refusal reasons in place."""
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="modal.close"),
+        # ctrl+g: a close key that never waits for the terminal's escape delay (tmux, SSH)
+        Binding("escape,ctrl+g", "close", "Close", id="modal.close"),
         Binding("ctrl+s", "submit", "Send", id="modal.submit", priority=True),
     ]
     TITLE_TEXT = ""
@@ -97,6 +313,7 @@ class ActionModal(ModalScreen[str | None]):
         self.conv_id = conv_id
         self.conv = desk.get(conv_id)
         self.seen_seq = seen_seq
+        self.again = False  # the agent confirmed a second answer (AlreadyAnswering)
         self.blink = blink
 
     def header(self) -> ComposeResult:
@@ -112,9 +329,7 @@ class ActionModal(ModalScreen[str | None]):
             widget.cursor_blink = self.blink  # type: ignore[attr-defined]
 
     def show_errors(self, reasons: Iterable[str]) -> None:
-        lines = [assemble(("✗ ", "bold $error"), one_line(r, 500)) for r in reasons]
-        self.query_one(".errors", Static).update(join(lines))
-        self.query_one(".errors", Static).display = bool(lines)
+        show_errors(self, reasons)
 
     def attempt(self, do: Callable[[int | None], str], seen_seq: int | None) -> None:
         """Run the action; show refusals here; on Outgrown ask, then resend without the check."""
@@ -132,6 +347,19 @@ class ActionModal(ModalScreen[str | None]):
 
             self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
                                  answer)
+            return
+        except AlreadyAnswering as exc:
+            duplicate = exc.reasons[0]
+
+            def confirm(yes: bool | None) -> None:
+                if yes:
+                    self.again = True
+                    self.attempt(do, seen_seq)
+                else:
+                    self.show_errors([f"not sent: {duplicate.split(';')[0]}"])
+
+            self.app.push_screen(ConfirmScreen(duplicate, yes="Send another", no="Go back"),
+                                 confirm)
             return
         except ActionRefused as exc:
             self.show_errors(exc.reasons)
@@ -183,6 +411,7 @@ class ComposerScreen(ActionModal):
             s = desk.suggestion(conv_id)
             self.initial, self.reply_key = (s.text or ""), (s.reply_key if s.text else None)
         self._last_saved = self.initial
+        self._canned_text = ""  # the last canned reply put in unchanged: replacing it is safe
         self._draft_timer: Any = None
         self.sent = False
 
@@ -243,9 +472,34 @@ class ComposerScreen(ActionModal):
         except ReplyRefused as exc:
             self.show_errors([f"{key}: {exc.reason}"])
             return
-        self.reply_key = key
         area = self.query_one("#reply-text", TextArea)
-        area.text = text
+        current = area.text
+        if current.strip() and current not in (self.initial, self._canned_text):
+            # The agent's own words are there: never replace them silently (issue 12 item 9).
+            def answer(choice: str | None) -> None:
+                if choice in ("replace", "insert"):
+                    self.put_canned(key, text, choice)
+                else:
+                    area.focus()
+
+            self.app.push_screen(ChoiceScreen(
+                assemble(("Your reply has text of your own. ", "bold"),
+                         f"Use the canned reply {key!r} how?"),
+                [("insert", "Insert at the cursor"), ("replace", "Replace my text"),
+                 ("cancel", "Cancel")]), answer)
+            return
+        self.put_canned(key, text, "replace")
+
+    def put_canned(self, key: str, text: str, how: str) -> None:
+        """Put the rendered canned reply in the text area — replacing everything or inserted at
+        the cursor — as an edit, so ctrl+z takes it back."""
+        self.reply_key = key
+        self._canned_text = text
+        area = self.query_one("#reply-text", TextArea)
+        if how == "insert":
+            area.insert(text)
+        else:
+            area.replace(text, (0, 0), area.document.end)
         self.query_one("#composer-meta", Static).update(
             assemble(("channel: ", "dim"), (self.channel, "bold"), ("   canned reply: ", "dim"),
                      key))
@@ -283,7 +537,8 @@ class ComposerScreen(ActionModal):
 
         def do(seen: int | None) -> str:
             # Sending drops the draft (the desk does it with the reply, for every client).
-            ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen)
+            ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen,
+                                 again=self.again)
             self.sent = True
             if self._draft_timer is not None:
                 self._draft_timer.stop()
@@ -351,7 +606,8 @@ class OfflineScreen(ActionModal):
         dm = self.query_one("#dm-text", TextArea).text
 
         def do(seen: int | None) -> str:
-            ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen)
+            ev = self.desk.take_offline(self.conv_id, bridge or None, dm, seen_seq=seen,
+                                        again=self.again)
             self.sent = True
             return describe(ev)
 
@@ -375,9 +631,15 @@ class HandoffScreen(ActionModal):
                                  "dim"),
                                 ("  (suggested)", "$accent") if name == suggested else None),
                        id=name) for name in ordered], id="teams")
-            yield Input(placeholder="note for the team (what they need to know)", id="note")
-            yield from self.footer("enter on a team or in the note hands off · ctrl+s same · "
-                                   "escape close")
+            if self.conv.needs_reply:
+                # Source: issue 12 item 11 — a hand-off tells the customer nothing.
+                yield Static(assemble(("The customer has not been answered: ", "bold $warning"),
+                                      ("the first-response clock keeps running until a reply "
+                                       "or DM reaches them.", "$text-muted")), id="unanswered")
+            yield Input(placeholder="note for the team (what they need to know; required)",
+                        id="note")
+            yield from self.footer("enter on a team picks it · enter in the note hands off · "
+                                   "ctrl+s same · escape close")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -388,7 +650,9 @@ class HandoffScreen(ActionModal):
 
     @on(OptionList.OptionSelected, "#teams")
     def _picked(self) -> None:
-        self.action_submit()
+        # Enter on a team only picks it: the hand-off itself needs a note, so a stray enter can
+        # never hand a case over with nothing for the team to go on.
+        self.query_one("#note", Input).focus()
 
     @on(Input.Submitted, "#note")
     def _note_done(self) -> None:
@@ -401,6 +665,10 @@ class HandoffScreen(ActionModal):
             return
         team = teams.get_option_at_index(teams.highlighted).id or ""
         note = self.query_one("#note", Input).value
+        if not note.strip():
+            self.show_errors([f"write a note for {team}: what they need to know"])
+            self.query_one("#note", Input).focus()
+            return
 
         def do(_seen: int | None) -> str:
             return describe(self.desk.handoff(self.conv_id, team, note))
@@ -486,7 +754,8 @@ class SnoozeScreen(ActionModal):
 
     def snooze(self, text: str) -> None:
         def do(_seen: int | None) -> str:
-            return describe(self.desk.snooze(self.conv_id, self.desk.snooze_until(text)))
+            return describe(self.desk.snooze(self.conv_id, self.desk.snooze_until(text)),
+                            getattr(self.desk.rules.office_hours, "tz", None))
 
         self.attempt(do, None)
 
@@ -495,7 +764,7 @@ class PromptScreen(ModalScreen[str | None]):
     """One line of input (tag, note, filter).  ``act`` performs it and returns the message to
     show; its refusals are shown here.  Without ``act`` the typed text is returned."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="modal.close")]
+    BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="modal.close")]
 
     def __init__(self, title: str, *, placeholder: str = "", value: str = "",
                  help_lines: Sequence[Content] = (), act: Callable[[str], str] | None = None,
@@ -528,30 +797,22 @@ class PromptScreen(ModalScreen[str | None]):
         if self.act is None:
             self.dismiss(event.value)
             return
-        try:
-            message = self.act(event.value)
-        except ActionRefused as exc:
-            self.show_errors(exc.reasons)
-            return
-        except (KeyError, ValueError) as exc:
-            self.show_errors([str(exc.args[0]) if exc.args else str(exc)])
-            return
-        self.dismiss(message)
+        act_or_show(self, self.act, event.value)
 
     def show_errors(self, reasons: Iterable[str]) -> None:
-        errors = self.query_one(".errors", Static)
-        errors.update(join([assemble(("✗ ", "bold $error"), one_line(r, 500))
-                            for r in reasons]))
-        errors.display = True
+        show_errors(self, reasons)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
+HELP_DESC_MAX = 46  # description column width in help: longer ones get lines of their own
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key binding (as remapped by the config's ``keys:``) with what it does."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,question_mark,q,ctrl+g", "close", "Close", id="help.close")]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> None:
         super().__init__()
@@ -559,11 +820,22 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines: list[Content] = []
+        rows_all = [r for _t, rows in self.sections for r in rows]
+        # Columns as wide as their longest entry plus a gap: a long description never runs
+        # into the binding id ("…draft is kept)modal.close").
+        key_w = max((len(k) for k, _d, _b in rows_all), default=0) + 2
+        desc_w = min(max((len(d) for _k, d, _b in rows_all), default=0), HELP_DESC_MAX) + 2
         for title, rows in self.sections:
             lines.append(assemble((title, "bold $accent")))
             for key, description, binding_id in rows:
-                lines.append(assemble((f"  {key:<14}", "bold"), f"{description:<34}",
-                                      (binding_id, "dim")))
+                if len(description) <= desc_w - 2:
+                    lines.append(assemble((f"  {key:<{key_w}}", "bold"),
+                                          f"{description:<{desc_w}}", (binding_id, "dim")))
+                    continue
+                # too long for the column: its own lines, the binding id under it
+                lines.append(assemble((f"  {key:<{key_w}}", "bold"), description))
+                if binding_id:
+                    lines.append(assemble(" " * (2 + key_w + desc_w), (binding_id, "dim")))
             lines.append(Content(""))
         lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
         with Vertical(classes="dialog help-dialog"):
@@ -574,6 +846,30 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class InfoScreen(ModalScreen[None]):
+    """A read-only page of lines (source health, ...): ``escape``, ``q`` or ``ctrl+g`` closes."""
+
+    BINDINGS = [Binding("escape,q,ctrl+g", "close", "Close", id="info.close")]
+
+    def __init__(self, title: str, lines: Sequence[Content]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = list(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog info-dialog"):
+            yield Static(assemble((self.title_text, "bold"), ("   (escape closes)", "dim")),
+                         classes="title")
+            with VerticalScroll(id="info-body"):
+                yield Static(join(self.lines) if self.lines else Content("nothing to show"))
+
+    def on_mount(self) -> None:
+        self.query_one("#info-body").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

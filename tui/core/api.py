@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
 
 from .conversation import Conversation, Event
+from .model import parse_time
+from .when import local_time
 
 
 class ActionRefused(Exception):
@@ -45,6 +49,21 @@ class NotSaving(ActionRefused):
         self.state = state
 
 
+class AlreadyAnswering(ActionRefused):
+    """An answer to this conversation is still in the outbox, or went out moments ago, and the
+    customer has not written since: a second one would be a duplicate.  The console and the CLI
+    ask, then call again with ``again=True``."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        what = {"reply": "a reply", "dm": "a direct message", "bridge": "a public reply",
+                "close_loop": "a close-the-loop message"}.get(item.get("kind", ""), "an answer")
+        state = ("was sent at " + str(item.get("sent_at") or "")[11:16] + " UTC"
+                 if item.get("status") == "sent" else "is waiting in the outbox")
+        super().__init__(f"{what} to this conversation {state}; the customer has not written "
+                         "since — send another anyway?")
+        self.item = item
+
+
 class Outgrown(ActionRefused):
     """The stale check: ``count`` new customer messages arrived since the agent opened the
     conversation (``seen_seq``).  Nothing was done; ask :attr:`question`, then send again with
@@ -61,8 +80,9 @@ class Outgrown(ActionRefused):
         return f"{self.count} new {noun} arrived — send anyway?"
 
 
-def describe(ev: Event) -> str:
-    """One line saying what an action did, e.g. ``handed #27 to operations as CASE-00001``."""
+def describe(ev: Event, tz: tzinfo | None = None) -> str:
+    """One line saying what an action did, e.g. ``handed #27 to operations as CASE-00001``;
+    times as a person reads them, in office-local time (``tz``; UTC without one)."""
     d, c = ev.details, ev.conv
     kind = ev.kind
     if kind == "reply":
@@ -75,7 +95,13 @@ def describe(ev: Event) -> str:
     if kind == "resolve":
         return f"resolved #{c}" + (" and closed the loop publicly" if d.get("close_loop") else "")
     if kind == "snooze":
-        return f"snoozed #{c} until {d.get('until')}"
+        try:
+            until = local_time(parse_time(d.get("until")), tz, ev.at)
+        except (TypeError, ValueError):
+            until = str(d.get("until"))
+        return f"snoozed #{c} until {until} (office time)"
+    if kind == "reopen":
+        return f"reopened #{c} (was {d.get('was')}); u undoes it"
     if kind == "wake":
         return f"#{c} woke from its snooze"
     if kind == "ignore":

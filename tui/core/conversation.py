@@ -21,10 +21,16 @@ from .model import Triage, iso, parse_time
 
 # Conversation statuses.
 OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR = "open", "snoozed", "resolved", "ignored", "monitor"
-# Event kinds that answer the customer (clear "needs reply").
-ANSWERS = ("reply", "offline", "handoff")
+STATUSES = (OPEN, SNOOZED, RESOLVED, IGNORED, MONITOR)
+# Event kinds that answer the customer (clear "needs reply" and stop the first-response clock).
+# A hand-off is not one: the customer receives nothing from it, so on its own it keeps the
+# conversation waiting for an answer (the policy: ask for details by DM, open a case, hand off —
+# the customer hears from us).  Source: issue 12 item 11.
+ANSWERS = ("reply", "offline")
 # Event kinds that close an episode (a later message that needs a reply reopens it).
 CLOSES = ("resolve", "ignore")
+ACTION_KINDS = ("reply", "offline", "handoff", "resolve", "snooze", "ignore", "assign", "tag",
+                "note", "reopen")
 NEVER = float("inf")
 SYSTEM = "mentiondesk"  # the agent name on events the desk records by itself (snooze wake-ups)
 
@@ -115,6 +121,7 @@ class Conversation:
     pending: list[str] = field(default_factory=list)  # mention keys awaiting an answer
     needs_reply: bool = False
     triage: Triage | None = None  # the governing triage: most urgent unanswered, else latest
+    triage_at: datetime | None = None  # created_at of the mention that gave ``triage``
     deadline: datetime | None = None
     risk_at: datetime | None = None  # 75% of the response time used
     assigned: str | None = None
@@ -190,7 +197,7 @@ class Fold:
         conv.pending.clear()
         conv.tags.clear()
         conv.notes.clear()
-        conv.status, conv.needs_reply, conv.triage = MONITOR, False, None
+        conv.status, conv.needs_reply, conv.triage, conv.triage_at = MONITOR, False, None, None
         conv.deadline = conv.risk_at = conv.snoozed_until = conv.first_pending_at = None
         conv.assigned = conv.team = conv.case_id = conv.last_activity = None
         conv.offline, conv.last_mention_seq, conv.reopened = False, 0, 0
@@ -202,17 +209,22 @@ class Fold:
         conv.last_activity = max(conv.last_activity or created_at, created_at)
         if deleted:
             if conv.triage is None:
-                conv.triage = t
+                conv.triage, conv.triage_at = t, created_at
             return False
         if not t.needs_reply:
-            # Monitor-only and ignorable messages inform the history but ask for nothing.
-            if conv.triage is None or not conv.needs_reply:
-                conv.triage = t
+            # Monitor-only and ignorable messages inform the history but ask for nothing; the
+            # newest of them by time (not by arrival) governs a conversation needing nothing.
+            if conv.triage is None or (not conv.needs_reply and (
+                    conv.triage_at is None or created_at >= conv.triage_at)):
+                conv.triage, conv.triage_at = t, created_at
+            if conv.status == SNOOZED:
+                conv.status = OPEN
+                conv.snoozed_until = None
             return False
         if conv.status in (RESOLVED, IGNORED):
             if t.rank >= self.lowest_rank:
                 if conv.triage is None:
-                    conv.triage = t
+                    conv.triage, conv.triage_at = t, created_at
                 return False
             conv.reopened += 1
         conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
@@ -221,8 +233,11 @@ class Fold:
         conv.needs_reply = True
         if conv.first_pending_at is None:
             conv.first_pending_at = created_at
-        if conv.triage is None or not conv.triage.needs_reply or more_urgent(t, conv.triage):
-            conv.triage = t
+        if (conv.triage is None or not conv.triage.needs_reply or more_urgent(t, conv.triage)
+                or (not more_urgent(conv.triage, t) and conv.triage_at is not None
+                    and created_at > conv.triage_at)):
+            # The most urgent unanswered message governs; among equals the newest by time.
+            conv.triage, conv.triage_at = t, created_at
         level = self.levels.get(t.urgency)
         target = level.target if level is not None else None
         if level is not None and t.deadline is not None and target is not None:
@@ -262,6 +277,11 @@ class Fold:
             if conv.status in (OPEN, SNOOZED):
                 conv.status = SNOOZED
                 conv.snoozed_until = parse_time(d["until"])
+        elif ev.kind == "reopen":
+            # An agent brings a snoozed, resolved, ignored or monitor-only conversation back to
+            # the queue (issue 12 item 13); waiting on the customer unless they wrote since.
+            conv.status = OPEN
+            conv.snoozed_until = None
         elif ev.kind == "wake":
             if conv.status == SNOOZED:
                 conv.status = OPEN
@@ -280,8 +300,10 @@ class Fold:
 
 
 def counts_as_done(ev: Any) -> bool:
-    """An event the fold applies: not undone, not an ``undo`` marker."""
-    return not ev.undone and ev.kind != "undo"
+    """An event the fold applies: not undone, not an ``undo`` marker, and not an answer whose
+    direct message could not be delivered (it answered nobody: the conversation needs a reply
+    again, README "Take offline")."""
+    return not ev.undone and ev.kind != "undo" and not ev.details.get("undelivered")
 
 
 def sort_key(conv: Conversation) -> tuple[int, float, float, float]:

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import persist
-from .api import ActionRefused, AlreadyAnswered, NotSaving, Outgrown
+from .api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     ANSWERS,
     EVENT,
@@ -30,6 +31,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     OPEN,
     RESOLVED,
     SNOOZED,
+    STATUSES,
     SYSTEM,
     Conversation,
     Event,
@@ -38,18 +40,19 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     sort_key,
 )
 from .indexes import DeadlineIndex
-from .model import DIRECT, PUBLIC, Mention, Triage, iso, utcnow
+from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
-from .replies import Replies, ReplyRefused, check_reply, network_of
+from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
 from .store import Store, paused_gc
-from .when import parse_until
+from .when import format_time_left, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
 MAX_SNOOZE = timedelta(days=366)  # longer is a typo (9999999d), never an OverflowError
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
+JUST_SENT = timedelta(minutes=15)  # an answer this recent counts as "just sent" (asks first)
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
@@ -97,6 +100,29 @@ class Alert:
     message: str
 
 
+@dataclass(slots=True)
+class RulesReloaded:
+    """What :meth:`Desk.reload_rules` changed."""
+
+    path: str
+    old_categories: list[str]
+    new_categories: list[str]
+    retriaged: int  # open conversations triaged again (0 unless asked)
+
+    @property
+    def summary(self) -> str:
+        added = [c for c in self.new_categories if c not in self.old_categories]
+        removed = [c for c in self.old_categories if c not in self.new_categories]
+        parts = [f"rules reloaded from {self.path}: {len(self.new_categories)} categories"]
+        if added:
+            parts.append("added " + ", ".join(added))
+        if removed:
+            parts.append("removed " + ", ".join(removed))
+        parts.append(f"{self.retriaged} open conversations re-triaged" if self.retriaged
+                     else "open conversations keep their triage")
+        return "; ".join(parts)
+
+
 class Desk:
     def __init__(
         self,
@@ -136,6 +162,8 @@ class Desk:
         self.listeners: list[Callable[[set[str]], None]] = []
         self.meta: dict[str, int] = {"seq": 0, "conv": 0, "case": 0}
         self.archived_keys: dict[str, dict[str, str]] = {}  # mention key -> {conv, at}
+        self.positions: dict[str, dict[str, Any]] = {}  # source name -> where it stopped
+        self.post_limits: dict[str, Limit] = {}  # source name -> the server's own length rule
         self.last_action: dict[str, str] = {}  # agent -> their last action's event id
         self.rejected = 0  # mentions the rules could not triage (logged, skipped)
         # Ingested results held in memory while the store could not write (disk full); they
@@ -143,6 +171,7 @@ class Desk:
         self.unsaved: list[Ingested] = []
         self._action_mark: tuple[int, int] | None = None
         self.last_checkpoint = clock()
+        self.outbox.listeners.append(self._on_outbox)
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
         if store is not None:
@@ -179,12 +208,20 @@ class Desk:
         return [cid for cid in self.queue if self.conversations[cid].assigned == me]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
-        for _, kind, key in reversed(conv.timeline):
+        """The customer's newest message by time (``created_at``, then arrival), not the last to
+        arrive: a backfill delivers pages newest first.  Reply target, channel, name, queue text
+        all follow it."""
+        best: Mention | None = None
+        best_order: tuple[datetime, int] | None = None
+        for seq, kind, key in conv.timeline:
             if kind == MENTION:
                 m = self.mentions[key]
-                if not m.deleted and (channel is None or m.channel == channel):
-                    return m
-        return None
+                if m.deleted or (channel is not None and m.channel != channel):
+                    continue
+                order = (m.created_at, seq)
+                if best_order is None or order > best_order:
+                    best, best_order = m, order
+        return best
 
     def history(self, conv_id: str) -> list[HistoryItem]:
         """The customer's whole history on this desk — every conversation, public and private,
@@ -280,7 +317,10 @@ class Desk:
             raise KeyError(f"#{conv.id} has no customer message to suggest an answer to")
         channel = self.reply_channel(conv)
         network = network_of(conv.source)
-        values = self.render_values(conv, team=t.team)
+        # A case already handed to a team stays with it: a follow-up triaged for another team
+        # (a DM, say) must not re-route it.  Only an agent's explicit hand-off moves a case.
+        team = conv.team or t.team
+        values = self.render_values(conv, team=team)
         refused: list[str] = []
         text = bridge = dm = None
 
@@ -294,12 +334,19 @@ class Desk:
                 return None
 
         offline = t.offline or t.action == "take_offline"
+        action = t.action
+        no_dm = self.customers.get(conv.customer, {}).get("dm_refused")
+        if offline and no_dm and not conv.offline:
+            # The last DM to this customer was refused: offering another would fail the same way.
+            offline = False
+            action = "reply" if action == "take_offline" else action
+            refused.append(f"a direct message is not possible: {no_dm}")
         if offline and channel == PUBLIC:
             bridge = render("offline_bridge", PUBLIC)
             dm = render(t.reply_key, DIRECT)
         else:
             text = render(t.reply_key, channel)
-        return Suggestion(t, t.action, t.team, offline, t.reply_key, text, bridge, dm, refused,
+        return Suggestion(t, action, team, offline, t.reply_key, text, bridge, dm, refused,
                           channel)
 
     def reply_channel(self, conv: Conversation) -> str:
@@ -381,6 +428,53 @@ class Desk:
             self.store.flush()
         self._notify({item["conv_id"]})
 
+    # ==== rules ================================================================================
+
+    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False
+                     ) -> RulesReloaded:
+        """Apply a changed rules file to the running desk, once it passes the same checks as
+        ``mentiondesk check`` (its ``reply:`` keys against the desk's replies).
+
+        ``path``: the file (default: the one the desk was started with).  New mentions are
+        triaged with the new rules from now on; open conversations keep their triage unless
+        ``retriage`` is True (then every mention of an open conversation is triaged again and
+        the queue re-sorted).  Office hours given by the config still override the file's.
+
+        Raises :class:`~tui.core.rules.RulesError` (``problems`` give file:line and the fix)
+        when the file has problems; the desk then keeps its current rules, untouched.
+        """
+        from .rules import load_rules
+
+        target = Path(path) if path is not None else Path(self.rules.path)
+        rules = load_rules(target, reply_keys=set(self.replies.keys))
+        override = getattr(self.config, "office_hours", None)
+        if override is not None:
+            rules.set_office_hours(override)
+        old = self.rules
+        self.rules = rules
+        self.fold = Fold(rules.levels)  # the fold knows the levels (the thank-you rule)
+        changed: set[str] = set()
+        if retriage:
+            now = self.clock()
+            for conv in list(self.conversations.values()):
+                if conv.status not in (OPEN, SNOOZED, MONITOR):  # not the closed ones
+                    continue
+                for key in conv.mention_keys():
+                    m = self.mentions[key]
+                    cust = self.customers.get(m.customer, {"contacts": []})
+                    prior = [c for c in cust["contacts"] if c < m.created_at]
+                    self.triages[key] = self.rules.triage(m, prior=prior, now=now)
+                    self._put_mention(key)
+                self._refold(conv, notify=False)
+                changed.add(conv.id)
+            if self.store is not None and changed:
+                self.store.flush()
+            self._notify(changed)
+        log.info("rules reloaded from %s (%d categories)%s", target, len(rules.categories),
+                 f"; {len(changed)} open conversations re-triaged" if retriage else "")
+        return RulesReloaded(str(target), list(old.categories), list(rules.categories),
+                             len(changed))
+
     # ==== ingest ===============================================================================
 
     def ingest(self, mentions: Iterable[Mention]) -> list[Ingested]:
@@ -413,6 +507,7 @@ class Desk:
                 continue
             if m.deleted or key in self.archived_keys:
                 continue  # a delete for something we never saw, or a handled, archived one
+            self._adopt_legacy_customer(m)
             known = self.customers.get(m.customer)
             try:
                 t = self.rules.triage(m, prior=known["contacts"] if known else (), now=now)
@@ -478,11 +573,13 @@ class Desk:
 
     def _check_saving(self) -> None:
         """Refuse an agent action while the store cannot write (after one retry)."""
-        if self.store is None or getattr(self.store, "fault", None) is None:
+        store = self.store
+        if store is None or store.fault is None:
             return
         if not self.retry_save():
-            raise NotSaving(self.store.fault, "actions are refused until the desk can save "
-                            "again (free some space; it retries by itself)")
+            raise NotSaving(store.fault or "the desk cannot save",
+                            "actions are refused until the desk can save again (free some "
+                            "space; it retries by itself)")
 
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
@@ -511,13 +608,53 @@ class Desk:
         if cust is None:
             cust = self.customers[m.customer] = {
                 "customer": m.customer, "handle": m.author.handle, "source": m.source,
+                "id": m.author.id,
                 "first_seen": iso(m.created_at), "contacts": [], "conversations": [],
             }
-        # The profile follows the latest mention (names and follower counts change).
-        cust["name"] = m.author.name or cust.get("name", "")
-        cust["followers"] = m.author.followers
-        cust["verified"] = m.author.verified
+        # The profile follows the newest message by time (names and follower counts change);
+        # an older message arriving late (a backfill page) never brings back an old name.
+        newest = cust.get("profile_at")
+        if newest is None or iso(m.created_at) >= newest:
+            cust["profile_at"] = iso(m.created_at)
+            cust["name"] = m.author.name or cust.get("name", "")
+            cust["followers"] = m.author.followers
+            cust["verified"] = m.author.verified
+            if cust.get("handle") != m.author.handle:
+                # A new handle (same account id): every conversation shows the current one,
+                # and replies address it.
+                cust["handle"] = m.author.handle
+                for cid in cust.get("conversations", []):
+                    conv = self.conversations.get(cid)
+                    if conv is not None and conv.handle != m.author.handle:
+                        conv.handle = m.author.handle
+                        if self.store is not None:
+                            self.store.put("conversations", cid, conv.header())
         return cust
+
+    def _adopt_legacy_customer(self, m: Mention) -> None:
+        """A customer stored before accounts were keyed by id (``source|handle``) becomes
+        ``source|account id`` the first time a message with that id arrives: their history
+        stays theirs.  Only a legacy record without an id is adopted, once."""
+        new, old = m.customer, m.legacy_customer
+        if new == old or new in self.customers:
+            return
+        cust = self.customers.get(old)
+        if cust is None or cust.get("id"):
+            return
+        del self.customers[old]
+        cust["customer"], cust["id"] = new, m.author.id
+        self.customers[new] = cust
+        if old in self.current:
+            self.current[new] = self.current.pop(old)
+        for cid in cust.get("conversations", []):
+            conv = self.conversations.get(cid)
+            if conv is not None and conv.customer == old:
+                conv.customer = new
+                if self.store is not None:
+                    self.store.put("conversations", cid, conv.header())
+        if self.store is not None:
+            self.store.delete("customers", old)
+            self.store.put("customers", new, self._customer_doc(new))
 
     def _conversation_for(self, m: Mention, t: Triage) -> Conversation:
         """The customer's current conversation; a resolved one is reopened when they write
@@ -542,10 +679,15 @@ class Desk:
 
     def reply(self, conv_id: str, text: str, *, agent: str | None = None,
               reply_key: str | None = None, seen_seq: int | None = None,
-              group: str | None = None) -> Event:
-        """Reply in the customer's channel (in DMs once the conversation went offline)."""
+              group: str | None = None, again: bool = False) -> Event:
+        """Reply in the customer's channel (in DMs once the conversation went offline).
+
+        Raises ``AlreadyAnswering`` when an answer is pending or just sent and the customer has
+        not written since, unless ``again``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq, agent)
+        if not again:
+            self._check_answering(conv)
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
@@ -560,10 +702,13 @@ class Desk:
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
                      agent: str | None = None, seen_seq: int | None = None,
-                     group: str | None = None) -> Event:
-        """A public bridge reply ("we've sent you a DM") plus the direct message itself."""
+                     group: str | None = None, again: bool = False) -> Event:
+        """A public bridge reply ("we've sent you a DM") plus the direct message itself.
+        Raises ``AlreadyAnswering`` like ``reply``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq, agent)
+        if not again:
+            self._check_answering(conv)
         public_target = self.latest_mention(conv, PUBLIC)
         target = self.latest_mention(conv)
         if target is None:
@@ -578,9 +723,11 @@ class Desk:
         details = {"bridge": public_text if public_target else None, "dm": dm_text}
         details.update(self._case_told(conv, f"{public_text or ''} {dm_text}"))
         ev = self._event(conv, "offline", agent, details, group)
+        # DM first: the public "we've sent you a DM" goes only once the DM was delivered, so
+        # a customer who cannot receive DMs is never told they have one.
+        dm = self._post(conv, ev, "dm", DIRECT, dm_text, target)
         if public_text and public_target is not None:
-            self._post(conv, ev, "bridge", PUBLIC, public_text, public_target)
-        self._post(conv, ev, "dm", DIRECT, dm_text, target)
+            self._post(conv, ev, "bridge", PUBLIC, public_text, public_target, after=dm["id"])
         self._drop_draft(conv.id)  # the draft was the DM (or a reply): it has been sent
         return self._commit(conv, ev)
 
@@ -645,6 +792,15 @@ class Desk:
         ev = self._event(conv, "ignore", agent, {"reason": reason}, group)
         return self._commit(conv, ev)
 
+    def reopen(self, conv_id: str, *, agent: str | None = None) -> Event:
+        """Bring a snoozed (un-snooze), resolved, ignored or monitor-only conversation back to
+        the queue; refused for one already open.  Undone like any action."""
+        conv = self.get(conv_id)
+        if conv.status == OPEN:
+            raise ActionRefused(f"#{conv.id} is already open")
+        ev = self._event(conv, "reopen", agent, {"was": conv.status}, None)
+        return self._commit(conv, ev)
+
     def assign(self, conv_id: str, to: str | None = None, *, agent: str | None = None) -> Event:
         conv = self.get(conv_id)
         ev = self._event(conv, "assign", agent, {"to": to or agent or self.agent}, None)
@@ -656,7 +812,16 @@ class Desk:
         if not tag:
             raise ActionRefused("a tag cannot be empty")
         remove = tag.startswith("-")
-        ev = self._event(conv, "tag", agent, {"tag": tag.lstrip("-+"), "remove": remove}, None)
+        name = tag.lstrip("-+").strip()
+        if not name:
+            raise ActionRefused("a tag cannot be empty")
+        # Nothing changes, so nothing is recorded (an event would be a false entry in the audit
+        # trail, and undo would "undo" nothing).
+        if remove and name not in conv.tags:
+            raise ActionRefused(f"#{conv.id} has no tag '{name}': nothing to remove")
+        if not remove and name in conv.tags:
+            raise ActionRefused(f"#{conv.id} is already tagged '{name}'")
+        ev = self._event(conv, "tag", agent, {"tag": name, "remove": remove}, None)
         return self._commit(conv, ev)
 
     def note(self, conv_id: str, text: str, *, agent: str | None = None) -> Event:
@@ -688,12 +853,28 @@ class Desk:
         elif s.text is not None:
             done.append(self.reply(conv_id, s.text, agent=agent, reply_key=s.reply_key,
                                    group=group))
-        if s.action == "handoff" and s.team:
+        if s.action == "handoff" and s.team and s.team != conv.team:
             done.append(self.handoff(conv_id, s.team, f"accepted suggestion: {s.triage.why}",
                                      agent=agent, case_id=case_id, group=group))
         if not done:
             raise ActionRefused(f"the suggestion for {s.triage.category} has nothing to send")
         return done
+
+    def undoable(self, *, agent: str | None = None, conv_id: str | None = None) -> Event | None:
+        """The event :meth:`undo` would take back for ``agent`` (on ``conv_id`` when given), or
+        None: their latest action of the last hour that is not undone.  Reads only — the
+        console names it before undoing anything off screen."""
+        agent = agent or self.agent
+        oldest = self.clock() - UNDO_WINDOW
+        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
+            if ev.at < oldest:
+                break
+            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
+                continue
+            if conv_id is not None and ev.conv != str(conv_id):
+                continue
+            return ev
+        return None
 
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
         """Undo the agent's last action (every event of it, when it was one step of several).
@@ -708,17 +889,7 @@ class Desk:
         if conv_id is None and last is not None and last not in self.events:
             raise ActionRefused("your last action was on a conversation that has since been "
                                 "archived; act on it again instead")
-        oldest = self.clock() - UNDO_WINDOW
-        target = None
-        for ev in reversed(self.events.values()):  # dict order is seq order (see _load)
-            if ev.at < oldest:
-                break
-            if ev.kind in ("undo", "wake") or ev.undone or ev.agent != agent:
-                continue
-            if conv_id is not None and ev.conv != str(conv_id):
-                continue
-            target = ev
-            break
+        target = self.undoable(agent=agent, conv_id=conv_id)
         if target is None:
             raise ActionRefused("nothing to undo (only actions of the last hour can be undone)")
         group = [target] if target.group is None else [
@@ -812,14 +983,20 @@ class Desk:
         alerts: list[Alert] = []
         for cid, deadline_ts in self.index.risks_reached(ts):
             conv = self.conversations.get(cid)
-            if (conv is None or not conv.needs_reply or conv.status != OPEN
+            # A snoozed conversation keeps its warning: snoozing hides it from the queue, not
+            # from its deadline (issue 12 item 7).
+            if (conv is None or not conv.needs_reply or conv.status not in (OPEN, SNOOZED)
                     or conv.deadline is None or conv.deadline.timestamp() != deadline_ts):
                 continue
             self.index.warned(cid, deadline_ts)
             left = self.time_left(conv, now) or timedelta(0)
-            mins = max(0, int(left.total_seconds() // 60))
+            seconds = left.total_seconds()
+            # Already late (a restart, a snooze): say so, never "0 min left".
+            when = (f"LATE by {format_time_left(-left) if seconds <= -60 else '<1m'}"
+                    if seconds <= 0 else f"{int(seconds // 60)} min left")
+            snoozed = " (snoozed)" if conv.status == SNOOZED else ""
             alerts.append(Alert(cid, "at_risk", f"#{cid} @{conv.handle} ({conv.category}, "
-                                                f"{conv.urgency}): {mins} min left"))
+                                                f"{conv.urgency}){snoozed}: {when}"))
         self._notify(changed)
         return alerts
 
@@ -862,6 +1039,7 @@ class Desk:
             "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
                      "checkpoint": {"at": iso(self.last_checkpoint)}},
             "seen": dict(self.archived_keys),
+            "positions": {k: dict(v) for k, v in self.positions.items()},
         }
         return tables
 
@@ -914,6 +1092,28 @@ class Desk:
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
         return self.checkpoint()
+
+    # ==== source positions =====================================================================
+
+    def source_position(self, source: str) -> dict[str, Any]:
+        """Where ``source`` stopped reading (its own keys: a notification id, a cursor time);
+        ``{}`` when it never ran on this data directory."""
+        return dict(self.positions.get(source, {}))
+
+    def save_source_position(self, source: str, position: dict[str, Any]) -> None:
+        """Store (and flush) a source's position; the runner calls it only after the mentions
+        read before that position were ingested."""
+        doc = {k: v for k, v in position.items() if k != "_k"}
+        if self.positions.get(source) == doc:
+            return
+        self.positions[source] = doc
+        if self.store is not None and not getattr(self.store, "read_only", False):
+            self.store.put("positions", source, doc)
+            self.store.flush()
+
+    def knows(self, mention_key: str) -> bool:
+        """Whether the desk holds (or archived) the mention ``source|id``."""
+        return mention_key in self.mentions or mention_key in self.archived_keys
 
     def _forget(self, conv: Conversation) -> None:
         for _, kind, key in conv.timeline:
@@ -969,6 +1169,9 @@ class Desk:
         self.meta = loaded.counters
         self.last_action = loaded.last_action
         self.archived_keys = loaded.archived_keys
+        self.positions = {k: {f: v for f, v in doc.items() if f != "_k"}
+                          for k, doc in tables.get("positions", {}).items()
+                          if isinstance(doc, dict)}
         self.customers = loaded.customers
         self.conversations = loaded.conversations
         self.current = loaded.current
@@ -998,12 +1201,12 @@ class Desk:
         """Say what damage made the load repair and where set-aside records went (the
         store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
         store = self.store
-        notes = getattr(store, "recovered", None)
-        if notes is None or not (loaded.repaired or loaded.aside):
+        if store is None or not (loaded.repaired or loaded.aside):
             return
+        notes = store.recovered
         notes.extend(loaded.repaired)
         where = None
-        if loaded.aside and hasattr(store, "set_aside"):
+        if loaded.aside:
             where = store.set_aside(loaded.aside)
         for table, key, _doc, why in loaded.aside:
             kept = f"kept in {where.name}" if where is not None else (
@@ -1087,7 +1290,7 @@ class Desk:
         try:
             self._flush()
         except StoreNotSaving as exc:
-            if ev.agent == SYSTEM or mark is None:
+            if ev.agent == SYSTEM or mark is None or self.store is None:
                 log.info("%s; %s kept in memory", exc.state, ev.kind)
             else:
                 # The agent is told "not done": take it back, so nothing unsaved shows as done.
@@ -1108,12 +1311,50 @@ class Desk:
         return ev
 
     def _post(self, conv: Conversation, ev: Event, kind: str, channel: str, text: str,
-              target: Mention) -> None:
+              target: Mention, after: str | None = None) -> dict[str, Any]:
         item = self.outbox.new_item(
             conv_id=conv.id, source=conv.source, kind=kind, channel=channel, text=text,
             to=conv.handle, in_reply_to=target.key, in_reply_to_raw=target.raw_id or target.id,
-            event_id=ev.id, hold_seconds=self.undo_seconds)
+            event_id=ev.id, hold_seconds=self.undo_seconds,
+            # Never wider than the post it answers (Mastodon followers-only, unlisted).
+            audience=DIRECT if channel == DIRECT else target.visibility, after=after,
+            # The customer's content warning stays on our public answer to it.
+            content_warning=target.content_warning if channel != DIRECT else None,
+            language=target.language)
         self.outbox.add(item)
+        return item
+
+    def _on_outbox(self, item: dict[str, Any]) -> None:
+        """A direct message that failed for good answered nobody: its action stops counting as
+        an answer (the conversation needs a reply again, the reason on its history), the
+        public bridge waiting for it is cancelled, and the customer is remembered as not
+        reachable by DM (the suggestion says so)."""
+        if item.get("kind") != "dm" or item.get("status") not in (FAILED, SENT):
+            return
+        if item["status"] == SENT:
+            conv = self.conversations.get(item.get("conv_id") or "")
+            cust = self.customers.get(conv.customer) if conv is not None else None
+            if (conv is not None and cust is not None
+                    and cust.pop("dm_refused", None) is not None):
+                self._put_customer(conv.customer)
+            return
+        ev = self.events.get(item.get("event_id") or "")
+        if ev is None or ev.details.get("undelivered"):
+            return
+        reason = str(item.get("error") or "the direct message was refused")
+        ev.details["undelivered"] = reason
+        self._put_event(ev)
+        for waiting in self.outbox.waiting_for(item["id"]):
+            self.outbox.cancel(waiting["id"], f"not posted: the DM was not delivered ({reason})")
+        conv = self.conversations.get(ev.conv)
+        if conv is None:
+            return
+        cust = self.customers.get(conv.customer)
+        if cust is not None:
+            cust["dm_refused"] = reason
+            self._put_customer(conv.customer)
+        self._refold(conv)
+        self._flush()
 
     def _case_told(self, conv: Conversation, text: str) -> dict[str, str]:
         """A canned reply may tell the customer a case number before any hand-off: the number is
@@ -1125,14 +1366,40 @@ class Desk:
     def _text_problems(self, text: str, channel: str, conv: Conversation) -> list[str]:
         if not text or not text.strip():
             return ["the message is empty"]
-        return check_reply(text, channel=channel, network=network_of(conv.source),
-                           limits=self.replies.limits,
+        network = network_of(conv.source)
+        limits = self.replies.limits
+        own = self.post_limits.get(conv.source)
+        if own is not None:  # what the server itself said (Mastodon /api/v2/instance)
+            limits = {**(limits or DEFAULT_LIMITS), network: own}
+        return check_reply(text, channel=channel, network=network, limits=limits,
                            data=self.render_values(conv).values())
+
+    def set_post_limit(self, source: str, max_characters: int, url_length: int = 23) -> None:
+        """The length rule a server announced for its posts (Mastodon ``/api/v2/instance``:
+        ``configuration.statuses``), used for that source's replies from now on."""
+        self.post_limits[source] = Limit(int(max_characters), "mastodon", int(url_length))
 
     def _check_text(self, text: str, channel: str, conv: Conversation) -> None:
         problems = self._text_problems(text, channel, conv)
         if problems:
             raise ActionRefused(problems)
+
+    def _check_answering(self, conv: Conversation) -> None:
+        """Refuse (typed: ``AlreadyAnswering``) a second answer while one is pending or was
+        sent within ``JUST_SENT``, when no customer message arrived after it."""
+        now = self.clock()
+        for item in reversed(self.outbox.for_conversation(conv.id)):
+            if item.get("kind") not in ("reply", "dm", "bridge"):
+                continue
+            ev = self.events.get(item.get("event_id") or "")
+            if ev is None or ev.undone or ev.details.get("undelivered"):
+                continue
+            if ev.seq < conv.last_mention_seq:
+                continue  # the customer wrote after it: a new answer is expected
+            recent = (item["status"] == SENT and item.get("sent_at")
+                      and now - parse_time(item["sent_at"]) < JUST_SENT)
+            if item["status"] in OPEN_STATES or recent:
+                raise AlreadyAnswering(item)
 
     def _check_outgrown(self, conv: Conversation, seen_seq: int | None,
                         agent: str | None = None) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .conversation import OPEN, Conversation
+from .conversation import OPEN, STATUSES, Conversation
 from .desk import Desk
 from .model import DIRECT, PUBLIC
 
 if TYPE_CHECKING:
     from .rules import Rules
 
-FILTER_FIELDS = ("category", "team", "channel", "urgency")
+FILTER_FIELDS = ("category", "team", "channel", "urgency", "tag", "status")
 CHANNEL_WORDS = {"dm": DIRECT, "pub": PUBLIC, "private": DIRECT, DIRECT: DIRECT, PUBLIC: PUBLIC}
+WAITING = "waiting"  # status:waiting — open conversations waiting on the customer
 WORDS_SEARCHED = 20  # customer messages searched for free words, newest first
 
 
@@ -46,6 +47,9 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
                 raise ValueError(f"urgency:{value}? levels are " + ", ".join(rules.levels))
             elif field == "team" and value not in rules.teams:
                 raise ValueError(f"team:{value}? teams are " + ", ".join(rules.teams))
+            elif field == "status" and value not in (*STATUSES, WAITING, "any"):
+                raise ValueError(f"status:{value}? statuses are " + ", ".join(STATUSES)
+                                 + f", {WAITING} (open, waiting on the customer), any")
             wanted.setdefault(field, set()).add(value)
         elif sep and name and name.isalpha() and name.islower():
             raise ValueError(f"{name}:? filter by {', '.join(FILTER_FIELDS)} or free text")
@@ -54,8 +58,14 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
     if not wanted and not words:
         return None
 
+    statuses = wanted.get("status", {OPEN})  # across states: status:snoozed, status:any
+    tags = {t.lstrip("#") for t in wanted.get("tag", set())}
+
     def predicate(conv: Conversation) -> bool:
-        if conv.status != OPEN:
+        if conv.status not in statuses and "any" not in statuses and not (
+                WAITING in statuses and conv.status == OPEN and not conv.needs_reply):
+            return False
+        if tags and not tags.issubset({t.casefold() for t in conv.tags}):
             return False
         if "category" in wanted and conv.category not in wanted["category"]:
             return False
@@ -79,4 +89,6 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
 def filter_fields(rules: Rules) -> list[tuple[str, list[str]]]:
     """Each field with the values the loaded rules allow, for the filter's help."""
     return [("category", list(rules.categories)), ("team", list(rules.teams)),
-            ("urgency", list(rules.levels)), ("channel", [PUBLIC, f"{DIRECT} (dm)"])]
+            ("urgency", list(rules.levels)), ("channel", [PUBLIC, f"{DIRECT} (dm)"]),
+            ("tag", ["any tag (tag:vip)"]), ("status", [*STATUSES, WAITING, "any"]),
+            ("#42", ["jump to a conversation by number"])]

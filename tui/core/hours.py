@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -45,7 +46,10 @@ class OfficeHours:
     name = "office"
 
     def __init__(self, timezone: str, days: Iterable[str | int], open: time, close: time,
-                 holidays: Iterable[date] = ()) -> None:
+                 holidays: Iterable[date] = (), calendar: Any = None) -> None:
+        """``holidays``: extra closed days (local dates).  ``calendar``: a bank-holiday calendar
+        from the ``holidays`` library (``holidays.country_holidays("GB", subdiv="ENG")``, any
+        object supporting ``date in calendar``), or None."""
         if not open < close:
             raise ValueError("office hours must open before they close (overnight shifts are "
                              "not supported: use a 24x7 level instead)")
@@ -57,6 +61,22 @@ class OfficeHours:
         self.open = open
         self.close = close
         self.holidays = frozenset(holidays)
+        self.calendar = calendar
+
+    def is_holiday(self, day: date) -> bool:
+        return day in self.holidays or (self.calendar is not None and day in self.calendar)
+
+    def calendar_ends(self) -> date | None:
+        """The last day the holidays are known for: the calendar library's last year (the
+        ``holidays`` library computes each year from its rules up to ``end_year``), else the end
+        of the year of the last listed date; None when there are no holidays at all.  After it,
+        deadlines count holidays as working days."""
+        if self.calendar is not None:
+            end_year = getattr(self.calendar, "end_year", None)
+            return date(int(end_year), 12, 31) if end_year else date.max
+        if self.holidays:
+            return date(max(self.holidays).year, 12, 31)
+        return None
 
     def __repr__(self) -> str:
         days = ",".join(WEEKDAYS[d] for d in sorted(self.days))
@@ -67,7 +87,7 @@ class OfficeHours:
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
         """The UTC instants the office opens and closes on local ``day``, or None if closed."""
-        if day.weekday() not in self.days or day in self.holidays:
+        if day.weekday() not in self.days or self.is_holiday(day):
             return None
         start = datetime.combine(day, self.open, tzinfo=self.tz).astimezone(UTC)
         end = datetime.combine(day, self.close, tzinfo=self.tz).astimezone(UTC)

@@ -92,6 +92,48 @@ class Skipped:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def load_json(text: str | bytes) -> Any:
+    """One JSON record, for every reader of stranger-supplied JSON (files, feeds, networks).
+
+    Raises ``ValueError`` with a one-line reason for anything that is not a usable record:
+    malformed JSON, nesting too deep for the parser (100k ``[``), an integer too long to
+    convert (CPython's 4,300-digit limit).  Lone surrogates (``"\\ud800"``, which no UTF-8
+    output can carry) become U+FFFD."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise ValueError("not a usable record: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string ..."
+        raise ValueError(f"not a usable record: {str(e).split(';')[0]}") from None
+    return _scrub(data)
+
+
+def _scrub(data: Any) -> Any:
+    """Replace lone surrogates in every string of ``data`` (iteratively: no recursion)."""
+    if isinstance(data, str):
+        return _SURROGATE.sub("\ufffd", data)
+    if not isinstance(data, (dict, list)):
+        return data
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, str):
+                if _SURROGATE.search(value):
+                    node[key] = _SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+            if isinstance(node, dict) and isinstance(key, str) and _SURROGATE.search(key):
+                node[_SURROGATE.sub("\ufffd", key)] = node.pop(key)
+    return data
+
+
 def parse_map(spec: str | None) -> dict[str, str]:
     """``"id=tweet_id,text=text"`` → ``{"id": "tweet_id", "text": "text"}``.
 
@@ -173,9 +215,9 @@ def _read_jsonl(fh: Any, path: str, source: str | None,
             if not line or line.startswith("#"):
                 continue
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield Skipped(path, number, f"not JSON: {e.msg} at column {e.colno}")
+                data = load_json(line)
+            except ValueError as e:
+                yield Skipped(path, number, str(e))
                 continue
             yield _mention(data, path, number, source, received_at)
 
@@ -241,7 +283,7 @@ def _mention(data: Any, path: str, line: int, source: str | None,
              received_at: datetime | None) -> Mention | Skipped:
     try:
         return Mention.from_dict(data, source=source, received_at=received_at)
-    except (ValueError, TypeError, OverflowError, OSError) as e:
+    except (ValueError, TypeError, OverflowError, OSError, RecursionError) as e:
         # OverflowError/OSError: epoch seconds out of the platform's range
         return Skipped(path, line, str(e) or type(e).__name__)
 

@@ -22,9 +22,10 @@ Definitions (the tests compute every one of them by hand):
     hours for ``clock: office`` levels (``rules.levels[level].calendar.elapsed(start, end)``),
     wall time for 24x7 levels.
 *First response time* (FRT)
-    From the episode's first message (``created_at``) to the first answering event: ``reply``,
-    ``offline`` or ``handoff``, or a ``resolve`` that closed the loop with a message.  Follow-ups
-    answered later in the same episode are not measured again.
+    From the episode's first message (``created_at``) to the first answering event: ``reply`` or
+    ``offline``, or a ``resolve`` that closed the loop with a message.  A ``handoff`` is not an
+    answer: the customer received nothing from it (the clock keeps running until they do).
+    Follow-ups answered later in the same episode are not measured again.
 *Handling time*
     From the first answer to the ``resolve`` event.  Agent activity is not observable (an agent
     reading without acting leaves no trace), so this is the standard "first touch to resolution"

@@ -10,14 +10,40 @@ format store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 from .text import MAX_TEXT, clean_name, clean_text
 
 PUBLIC = "public"
+# A sender's clock further than this from the network's is flagged (phones drift by seconds;
+# minutes mean a wrong clock or a chosen date).
+SKEW_ALLOWED = timedelta(minutes=5)
+# Times after this year are refused as records (deadline arithmetic near year 9999 overflows,
+# and no real message is dated there).
+LATEST_YEAR = 2200
 DIRECT = "direct"
 CHANNELS = (PUBLIC, DIRECT)
+# Who can see a post, widest first (Mastodon's visibility; Bluesky posts are public, chat is
+# direct).  A reply is never wider than the post it answers (README "What each network sends").
+AUDIENCES = ("public", "unlisted", "followers", "direct")
+AUDIENCE_LABELS = {"public": "public", "unlisted": "unlisted", "followers": "followers-only",
+                   "direct": "direct"}
+_AUDIENCE_WORDS = {"public": "public", "unlisted": "unlisted", "followers": "followers",
+                   "followers-only": "followers", "followers_only": "followers",
+                   "private": "followers", "direct": "direct", "dm": "direct"}
+
+
+def audience_of_value(value: object) -> str | None:
+    """``public`` / ``unlisted`` / ``followers`` / ``direct`` from a network's word for it
+    (Mastodon's ``private`` is followers-only), or None when unknown."""
+    return _AUDIENCE_WORDS.get(str(value).strip().lower()) if value else None
+
+
+def narrowest(*audiences: str | None) -> str:
+    """The least visible of the given audiences (unknown ones are ignored; none: public)."""
+    known = [a for a in audiences if a in AUDIENCES]
+    return max(known, key=AUDIENCES.index) if known else "public"
 
 
 def utcnow() -> datetime:
@@ -76,11 +102,12 @@ def iso(dt: datetime | None) -> str | None:
 
 @dataclass(slots=True)
 class Author:
-    handle: str
+    handle: str  # shown; it can change (and two accounts can both show "handle.invalid")
     name: str = ""
     followers: int = 0
     verified: bool = False
     language: str | None = None
+    id: str | None = None  # the account's lasting identity: Bluesky DID, Mastodon account URI
 
     @classmethod
     def from_value(cls, value: Any, language: str | None = None) -> Author:
@@ -97,9 +124,10 @@ class Author:
             return cls(handle=handle, language=language)
         if not isinstance(value, dict):
             raise ValueError("author must be a handle string or an object with 'handle'")
-        handle = value.get("handle") or value.get("acct") or value.get("username")
-        if not handle:
+        found = value.get("handle") or value.get("acct") or value.get("username")
+        if not found:
             raise ValueError("author has no 'handle'")
+        handle = found
         if not isinstance(handle, str):
             raise ValueError(f"author handle must be a string, not {_kind(handle)}")
         followers_value = value.get("followers") or value.get("followers_count") or 0
@@ -112,17 +140,24 @@ class Author:
                 followers = 0
         name = value.get("name") or value.get("display_name") or ""
         lang = value.get("language")
+        ident = value.get("id") or value.get("did") or value.get("uri")
         return cls(
             handle=clean_name(handle.lstrip("@")),
             name=clean_name(name) if isinstance(name, str) else "",
             followers=max(0, followers),
             verified=flag(value.get("verified", False), "author verified"),
             language=clean_name(lang, 16) if isinstance(lang, str) and lang else language,
+            id=clean_name(str(ident), 300) if isinstance(ident, str | int) and ident != ""
+            else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"handle": self.handle, "name": self.name, "followers": self.followers,
-                "verified": self.verified, "language": self.language}
+        out: dict[str, Any] = {"handle": self.handle, "name": self.name,
+                               "followers": self.followers, "verified": self.verified,
+                               "language": self.language}
+        if self.id:
+            out["id"] = self.id
+        return out
 
 
 _TRUE = {"true", "yes", "1", "y", "t", "on"}
@@ -176,6 +211,27 @@ class Mention:
     language: str | None = None
     edited: bool = False
     deleted: bool = False
+    audience: str | None = None  # one of AUDIENCES; None: from the channel
+    # The time the sender's client put on the message, when it differs from ``created_at``
+    # (which is when the network received it: the response clock starts there).
+    sent_at: datetime | None = None
+    content_warning: str | None = None  # the sender's warning (Mastodon spoiler_text)
+
+    @property
+    def clock_skew(self) -> timedelta | None:
+        """How far the sender's own time is from when the network got the message, when that
+        is more than ``SKEW_ALLOWED`` (a wrong or chosen clock; shown next to the message)."""
+        if self.sent_at is None:
+            return None
+        skew = self.sent_at - self.created_at
+        return skew if abs(skew) > SKEW_ALLOWED else None
+
+    @property
+    def visibility(self) -> str:
+        """Who can see this message: one of ``AUDIENCES``."""
+        if self.audience in AUDIENCES:
+            return self.audience
+        return "direct" if self.channel == DIRECT else "public"
 
     @property
     def key(self) -> str:
@@ -184,7 +240,15 @@ class Mention:
 
     @property
     def customer(self) -> str:
-        """The customer this mention belongs to: ``source|handle``."""
+        """The customer this mention belongs to: ``source|account id`` (a Bluesky DID, a
+        Mastodon account URI) when the network gives one, else ``source|handle``."""
+        if self.author.id:
+            return f"{self.source}|{self.author.id}"
+        return f"{self.source}|{self.author.handle.casefold()}"
+
+    @property
+    def legacy_customer(self) -> str:
+        """The key customers had before accounts were keyed by id: ``source|handle``."""
         return f"{self.source}|{self.author.handle.casefold()}"
 
     @classmethod
@@ -218,6 +282,10 @@ class Mention:
             channel = DIRECT
         if channel not in CHANNELS:
             raise ValueError(f"channel must be 'public' or 'direct', not {channel!r}")
+        audience = (DIRECT if channel == DIRECT else
+                    audience_of_value(data.get("audience") or data.get("visibility")))
+        if audience == DIRECT:
+            channel = DIRECT
         language = data.get("language")
         language = clean_name(language, 16) if isinstance(language, str) and language else None
         author = Author.from_value(data["author"], language=language)
@@ -225,6 +293,18 @@ class Mention:
         in_reply_to = data.get("in_reply_to")
         created = parse_time(data["created_at"])
         received = parse_time(data["received_at"]) if data.get("received_at") else None
+        sent = parse_time(data["sent_at"]) if data.get("sent_at") else None
+        for name, value in (("created_at", created), ("received_at", received),
+                            ("sent_at", sent)):
+            if value is not None and not LATEST_YEAR >= value.year >= 1970:
+                raise ValueError(f"{name} {iso(value)} is out of range (1970 to {LATEST_YEAR})")
+        arrived = received or received_at or utcnow()
+        now = utcnow()
+        if created > now + SKEW_ALLOWED:
+            # Dated in the future by the sender: the clock starts when it reached us (or now),
+            # and the sender's time is kept for display.
+            start = arrived if 0 < arrived.timestamp() and arrived <= now else now
+            sent, created = sent or created, start
         return cls(
             id=mid,
             source=clean_name(data.get("source") or source or "import", 200),
@@ -232,7 +312,7 @@ class Mention:
             author=author,
             text=clean_text(data["text"], MAX_TEXT),
             created_at=created,
-            received_at=received or received_at or utcnow(),
+            received_at=arrived,
             in_reply_to=clean_name(in_reply_to, 200) if in_reply_to not in (None, "") else None,
             thread=clean_name(data["thread"], 200) if data.get("thread") else None,
             url=clean_name(data["url"], 500) if data.get("url") else None,
@@ -240,6 +320,10 @@ class Mention:
             language=language or author.language,
             edited=flag(data.get("edited", False), "edited"),
             deleted=flag(data.get("deleted", False), "deleted"),
+            audience=audience,
+            sent_at=sent,
+            content_warning=(clean_name(data["content_warning"], 500)
+                             if data.get("content_warning") else None),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,6 +342,9 @@ class Mention:
             "language": self.language,
             "edited": self.edited,
             "deleted": self.deleted,
+            "audience": self.audience,
+            "sent_at": iso(self.sent_at),
+            "content_warning": self.content_warning,
         }
 
     @classmethod
@@ -269,7 +356,7 @@ class Mention:
             source=data["source"],
             channel=data["channel"],
             author=Author(a["handle"], a.get("name", ""), a.get("followers", 0),
-                          a.get("verified", False), a.get("language")),
+                          a.get("verified", False), a.get("language"), a.get("id")),
             text=data["text"],
             created_at=parse_time(data["created_at"]),
             received_at=parse_time(data["received_at"]),
@@ -280,6 +367,9 @@ class Mention:
             language=data.get("language"),
             edited=data.get("edited", False),
             deleted=data.get("deleted", False),
+            audience=data.get("audience"),
+            sent_at=parse_time(data["sent_at"]) if data.get("sent_at") else None,
+            content_warning=data.get("content_warning"),
         )
 
 

@@ -53,7 +53,14 @@ class Outbox:
         in_reply_to_raw: str | None,
         event_id: str,
         hold_seconds: float = 0.0,
+        audience: str | None = None,
+        after: str | None = None,
+        content_warning: str | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
+        """``audience``: who can see the post answered (``model.AUDIENCES``); the source never
+        posts wider than that.  ``after``: an item that must be *sent* before this one goes
+        (the public "we've sent you a DM" waits for the DM)."""
         """Build (not yet save) an item; the desk saves it together with the action's event."""
         now = self.clock()
         return {
@@ -67,6 +74,10 @@ class Outbox:
             "to": to,
             "in_reply_to": in_reply_to,
             "in_reply_to_raw": in_reply_to_raw,
+            "audience": audience,
+            "after": after,
+            "content_warning": content_warning,
+            "language": language,
             "status": PENDING,
             "attempts": 0,
             "not_before": iso(now + timedelta(seconds=hold_seconds)),
@@ -112,10 +123,20 @@ class Outbox:
             item
             for item in map(self.items.__getitem__, self._open)
             if item["status"] == SENDING
-            or (item["status"] == PENDING and parse_time(item["not_before"]) <= now)
+            or (item["status"] == PENDING and parse_time(item["not_before"]) <= now
+                and self._ready(item))
         ]
         out.sort(key=lambda i: i["created_at"])
         return out
+
+    def _ready(self, item: dict[str, Any]) -> bool:
+        """Whether the item it waits for (``after``) was sent (or it waits for nothing)."""
+        first = item.get("after")
+        return not first or self.items.get(first, {}).get("status") == SENT
+
+    def waiting_for(self, item_id: str) -> list[dict[str, Any]]:
+        """Open items that go only once ``item_id`` was sent."""
+        return [self.items[i] for i in self._open if self.items[i].get("after") == item_id]
 
     def start(self, item_id: str) -> dict[str, Any]:
         """Mark ``sending`` and flush: call right before the network call."""
@@ -139,16 +160,36 @@ class Outbox:
                 "not_before": iso(later)}
         self._save(item, flush=True)
 
+    def wait_for_rate_limit(self, item_id: str, until: datetime) -> None:
+        """The server asked us to wait: back to ``pending`` until ``until`` (UTC), the attempt
+        given back (a 429 is not a try), ``error`` saying "waiting for rate limit until HH:MM"
+        (office-local time of this machine)."""
+        item = self.items[item_id]
+        later = max(until, self.clock())
+        item = {**item, "status": PENDING, "not_before": iso(later),
+                "attempts": max(0, int(item.get("attempts") or 0) - 1),
+                "error": f"waiting for rate limit until {later.astimezone():%H:%M}"}
+        self._save(item, flush=True)
+
     def fail(self, item_id: str, error: str) -> None:
         item = {**self.items[item_id], "status": FAILED, "error": error}
         self._save(item, flush=True)
 
-    def cancel(self, item_id: str) -> bool:
+    def resend(self, item_id: str) -> bool:
+        """The agent asks to try a failed post again (the console's outbox view, ``r``): it is
+        pending again, due now.  False when the item is not failed."""
+        item = self.items[item_id]
+        if item["status"] != FAILED:
+            return False
+        self._save({**item, "status": PENDING, "not_before": iso(self.clock())}, flush=True)
+        return True
+
+    def cancel(self, item_id: str, reason: str | None = None) -> bool:
         """Cancel an item that has not started sending; False if it is too late."""
         item = self.items[item_id]
         if item["status"] != PENDING:
             return False
-        self._save({**item, "status": CANCELLED})
+        self._save({**item, "status": CANCELLED, "error": reason or item.get("error")})
         return True
 
     # --- reading -------------------------------------------------------------------------------

@@ -89,13 +89,34 @@ _ZIP = rf"\b(?:{_US_STATES}),?[ ]+\d{{5}}(?:-\d{{4}})?\b"
 # One pass for the three address forms.
 _ADDRESS = re.compile(f"{_STREET}|{_POSTCODE}|{_ZIP}")
 
-# Default booking references: "booking ABC123", "ref: X7Y8Z9", "PNR 4KQ2ZT", or NL-123456.
+# Default booking references: "booking ABC123", "ref: X7Y8Z9", "PNR 4KQ2ZT", "my booking
+# reference is 4kq2zt", "confirmation code was X7Y8Z9", "référence de réservation AB12CD", or
+# NL-123456.  A reference has a digit in it (so "booking confirmation" or "reference please" are
+# not references) and is typed in any case.
 DEFAULT_BOOKING_PATTERN = (
-    r"(?i:\b(?:booking|bookings|ref|reference|pnr|confirmation|reservation)"
-    r"(?:[ ]?(?:no|number|num|code|id))?\b\.?[\s:#-]{0,4})"
-    r"((?=[A-Z0-9]*\d)[A-Z0-9]{6,10})\b"
+    r"(?i:\b(?:booking|bookings|ref|reference|pnr|confirmation|reservation|r[eé]f[eé]rence"
+    r"|localizador|buchungsnummer)"
+    r"(?:[ ]?(?:no|number|num|code|id|de r[eé]servation|reference|ref))?\b\.?"
+    r"(?:[\s:#-]{0,4}(?:is|was|es|est|ist)\b)?[\s:#-]{0,4}"
+    r"((?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{6,10}|\d{6,10}))\b"
     r"|\b([A-Z]{2}-\d{6})\b"
 )
+
+# Wording that says a number is a card's (bank card, travel card, smartcard, loyalty card) in the
+# languages the shipped policy covers.  With it, any 8-19 digit number that follows within a few
+# words is a card number, Luhn or not: customers mistype, and travel cards (12 digits, no Luhn)
+# are personal data too.
+_CARD_WORDING = re.compile(
+    r"(?i:\b(?:card|cards|smartcard|oyster|railcard|carte|tarjeta|karte|kartennummer|cerdyn)"
+    r"(?:[ ]?(?:no|number|num|nr|numero|numéro|número|nummer))?\b[^\d\n]{0,24}?)"
+    r"(?<![\w+.,/:-])(\d(?:[ -]?\d){7,18})(?![\w.,/:]?\d)")
+# A compact or 4-4-4-4 grouped 16-digit number is a card number even when the Luhn check fails.
+_CARD16 = re.compile(r"(?<![\w+.,/:-])\d{4}([ -]?)\d{4}\1\d{4}\1\d{4}(?![\w.,/:]?\d)")
+# Codes that look like UK postcodes but follow these words are codes, not addresses ("error code
+# CE34 8AB", "redeem key WS12 3XY").
+_CODE_WORDS = re.compile(
+    r"(?i:\b(?:code|codes|error|err|key|voucher|promo|redeem|coupon|level|pin|serial|version"
+    r"|model|part|sku|ticket no)\b[\s:#-]{0,4}$)")
 
 # When two findings overlap the more specific kind wins (an IBAN contains an account number...).
 _PRIORITY = {"iban": 0, "card": 1, "account": 2, "email": 3, "booking": 4, "phone": 5,
@@ -157,10 +178,13 @@ class PersonalDataFinder:
             for m in _PHONE.finditer(text):
                 if 8 <= _digit_count(m.group()) <= 15:
                     add(Finding("phone", m.start(), m.end()))
+        if digits >= 8:
+            for m in _CARD_WORDING.finditer(text):
+                add(Finding("card", m.start(1), m.end(1)))
         if digits >= 13:
             for m in _CARD.finditer(text):
                 number = re.sub(r"\D", "", m.group())
-                if 13 <= len(number) <= 19 and _luhn(number):
+                if 13 <= len(number) <= 19 and (_luhn(number) or _CARD16.fullmatch(m.group())):
                     add(Finding("card", m.start(), m.end()))
         if digits >= 6:
             for m in _ACCOUNT.finditer(text):
@@ -171,7 +195,8 @@ class PersonalDataFinder:
             g = next((i for i in range(1, (m.re.groups or 0) + 1) if m.group(i)), 0)
             add(Finding("booking", m.start(g), m.end(g)))
         for m in _ADDRESS.finditer(text):
-            add(Finding("address", m.start(), m.end()))
+            if m.group()[:1].isdigit() or not _CODE_WORDS.search(text, 0, m.start()):
+                add(Finding("address", m.start(), m.end()))
         return _without_overlaps(found)
 
 

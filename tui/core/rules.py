@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -25,6 +25,16 @@ from .model import ACTIONS, DIRECT, PUBLIC, Mention, Triage
 from .pii import KINDS, LABELS, PersonalDataFinder
 from .text import normalize_for_match
 from .when import DURATION_HINT, parse_duration
+from .wordforms import (
+    Near,
+    Negation,
+    Seen,
+    Stems,
+    Terms,
+    compile_words,
+    normalize_for_match_fast,
+    stemmer_languages,
+)
 from .yamlfile import (
     Problem,
     Reader,
@@ -35,17 +45,29 @@ from .yamlfile import (
     load_yaml,
 )
 
-__all__ = ["Category", "Level", "Problem", "Rules", "RulesError", "Team", "load_rules"]
+__all__ = [
+    "Category",
+    "Level",
+    "Problem",
+    "Rules",
+    "RulesError",
+    "Team",
+    "compile_words",
+    "load_rules",
+    "normalize_for_match_fast",
+]
 
-TOP_KEYS = ("version", "urgency", "office_hours", "status_url", "teams", "vip", "categories",
-            "modifiers", "offline_triggers")
+TOP_KEYS = ("version", "word_forms", "negation", "urgency", "office_hours", "status_url", "teams",
+            "vip", "categories", "modifiers", "offline_triggers")
 LEVEL_KEYS = ("target", "clock", "description")
 OFFICE_KEYS = ("timezone", "days", "open", "close", "holidays")
 TEAM_KEYS = ("description", "self_service")
 CATEGORY_KEYS = ("id", "label", "urgency", "action", "team", "reply", "offline", "match",
                  "description")
-MATCH_KEYS = ("keywords", "phrases", "regex", "channel", "language", "min_followers", "vip",
-              "repeat_contact", "unless")
+MATCH_KEYS = ("keywords", "phrases", "regex", "near", "negation", "channel", "language",
+              "min_followers", "vip", "repeat_contact", "question", "unless")
+NEAR_KEYS = ("words", "with", "within")
+NEGATION_KEYS = ("words", "window")
 MODIFIER_KEYS = ("influencer", "repeat_customer", "negative_wording", "waiting", "vip",
                  "vip_bump")
 OFFLINE_KEYS = ("personal_data", "categories", "booking_pattern")
@@ -84,23 +106,46 @@ class Team:
 class Matcher:
     """One category's ``match:``, compiled."""
 
-    # over normalize_for_match(text); groups k (keyword) / p (phrase)
-    words: re.Pattern[str] | None = None
+    words: Terms | None = None  # keywords and phrases
     regexes: list[re.Pattern[str]] = field(default_factory=list)  # over the cleaned text
+    near: list[Near] = field(default_factory=list)
     channels: frozenset[str] | None = None
     languages: tuple[str, ...] | None = None
     min_followers: int | None = None
     vip: frozenset[str] | None = None
     repeat: tuple[int, int] | None = None  # (within_days, at_least)
-    unless: re.Pattern[str] | None = None
+    question: bool | None = None  # True: only questions; False: never questions
+    negated: bool = False  # True: a word after a negation ("not delayed") does not count
+    unless: Terms | None = None
+
+    @property
+    def needs(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(folded, stemmed) words of which the mention must contain at least one for this
+        matcher to match at all, or None when that cannot be said (a regex, a `*` ending, no
+        words).  Lets triage skip a category with two set operations."""
+        if self.regexes or (self.words is None and not self.near):
+            return None
+        exact: set[str] = set()
+        stemmed: set[str] = set()
+        for terms in ([self.words] if self.words is not None else []) + [n.first for n in
+                                                                         self.near]:
+            if terms.exact is not None:
+                if terms.exact_firsts is None:
+                    return None
+                exact |= terms.exact_firsts
+            if terms.stemmed is not None and terms.stem_firsts is not None:
+                stemmed |= terms.stem_firsts
+        return frozenset(exact), frozenset(stemmed)
 
     @property
     def catch_all(self) -> bool:
-        return (self.words is None and not self.regexes and self.channels is None
-                and self.languages is None and self.min_followers is None and self.vip is None
-                and self.repeat is None and self.unless is None)
+        return (self.words is None and not self.regexes and not self.near
+                and self.channels is None and self.languages is None
+                and self.min_followers is None and self.vip is None and self.repeat is None
+                and self.question is None and self.unless is None)
 
-    def match(self, m: Mention, folded: str, prior: Sequence[datetime]) -> list[str] | None:
+    def match(self, m: Mention, seen: Seen, prior: Sequence[datetime],
+              negation: Negation | None = None) -> list[str] | None:
         """The reasons it matched (for ``why``), or None.  Cheap conditions are tested first."""
         reasons: list[str] = []
         if self.channels is not None:
@@ -126,8 +171,20 @@ class Matcher:
             if count < at_least:
                 return None
             reasons.append(f"repeat contact ({count} in {days} days)")
-        if self.words is not None or self.regexes:
-            found = _word_reasons(self.words, folded) if self.words is not None else []
+        if self.question is not None:
+            if seen.question != self.question:
+                return None
+            reasons.append("a question" if self.question else "not a question")
+        if not self.negated:
+            negation = None
+        if self.words is not None or self.regexes or self.near:
+            found = _word_reasons(self.words, seen, negation) if self.words is not None else []
+            if not found:
+                for near in self.near:
+                    pair = near.find(seen, negation)
+                    if pair is not None:
+                        found.append(f'"{_short(pair[0])}" near "{_short(pair[1])}"')
+                        break
             if not found:
                 for pattern in self.regexes:
                     hit = pattern.search(m.text)
@@ -137,23 +194,9 @@ class Matcher:
             if not found:
                 return None
             reasons[:0] = found
-        if self.unless is not None:
-            veto = self.unless.search(folded)
-            if veto:
-                return None
+        if self.unless is not None and self.unless.any(seen):
+            return None
         return reasons
-
-
-_ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9_]+")
-
-
-def normalize_for_match_fast(text: str) -> str:
-    """:func:`text.normalize_for_match`, with a fast path for plain ASCII text (most
-    mentions): there, accents, compatibility forms and emoji cannot occur, so casefold + word
-    splitting is the whole job."""
-    if text.isascii():
-        return " " + " ".join(_ASCII_NON_WORD.sub(" ", text.lower()).split()) + " "
-    return normalize_for_match(text)
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -161,16 +204,20 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _word_reasons(pattern: re.Pattern[str], folded: str) -> list[str]:
-    if pattern.search(folded) is None:  # the common case, in C
+def _word_reasons(terms: Terms, seen: Seen, negation: Negation | None) -> list[str]:
+    if not terms.any(seen):  # the common case, in C
         return []
     keywords: list[str] = []
     phrases: list[str] = []
-    for hit in pattern.finditer(folded):
-        bucket = keywords if hit.lastgroup == "k" else phrases
-        word = hit.group(hit.lastgroup or 0)
-        if word not in bucket and len(bucket) < 5:
-            bucket.append(word)
+    negated: list[str] = []
+    for hit in terms.hits(seen):
+        if negation is not None and negation.negates(seen, hit):
+            if hit.shown not in negated:
+                negated.append(hit.shown)
+            continue
+        bucket = keywords if hit.kind == "k" else phrases
+        if hit.shown not in bucket and len(bucket) < 5:
+            bucket.append(hit.shown)
     out = []
     if keywords:
         out.append("keywords " + ", ".join(f'"{w}"' for w in keywords))
@@ -182,58 +229,6 @@ def _word_reasons(pattern: re.Pattern[str], folded: str) -> list[str]:
 def _recent(prior: Sequence[datetime], at: datetime, days: int) -> int:
     since = at - timedelta(days=days)
     return sum(1 for t in prior if since <= t < at)
-
-
-_END, _STAR = 0, 1  # trie markers: a term ends here / a term ends here with any word ending
-
-
-def _word_alternation(words: Iterable[str]) -> str:
-    """Folded words/phrases → one regex alternation; a trailing ``*`` matches any word ending.
-
-    The terms are factored into a trie (``un(?:safe|conscious)``) so that `re` tries each letter
-    once instead of once per term: a category with 40 keywords costs about what one costs.
-    """
-    root: dict = {}
-    for word in words:
-        star = word.rstrip().endswith("*")
-        folded = normalize_for_match(word.rstrip().rstrip("*")).strip()
-        if not folded:
-            continue
-        node = root
-        for ch in folded:
-            node = node.setdefault(ch, {})
-        node[_STAR if star else _END] = True
-    return _emit(root) if root else ""
-
-
-def _emit(node: dict) -> str:
-    alternatives = [re.escape(ch) + _emit(child)
-                    for ch, child in sorted((k, v) for k, v in node.items() if isinstance(k, str))]
-    # Longer continuations are listed first; the (?= ) after the group lets `re` backtrack to a
-    # shorter term when a longer one does not end on a word boundary.
-    if node.get(_STAR):
-        alternatives.append(r"\w*")
-    elif node.get(_END):
-        alternatives.append("")
-    if len(alternatives) == 1:
-        return alternatives[0]
-    return "(?:" + "|".join(alternatives) + ")"
-
-
-def compile_words(keywords: Iterable[str], phrases: Iterable[str] = ()) -> re.Pattern[str] | None:
-    """Whole-word matcher over :func:`normalize_for_match` output (words there are separated by
-    single spaces)."""
-    k, p = _word_alternation(keywords), _word_alternation(phrases)
-    groups = []
-    if p:
-        groups.append(f"(?P<p>{p})")
-    if k:
-        groups.append(f"(?P<k>{k})")
-    if not groups:
-        return None
-    # The leading space is consumed (a literal start is much faster for `re` than a
-    # look-behind); the trailing one is only looked at, so the next word can start with it.
-    return re.compile(" (?:" + "|".join(groups) + r")(?= )")
 
 
 @dataclass(slots=True)
@@ -271,8 +266,11 @@ class Rules:
                  office_hours: OfficeHours | None, status_url: str | None, vip: frozenset[str],
                  categories: list[Category], modifiers: Modifiers,
                  offline_kinds: frozenset[str], offline_categories: frozenset[str],
-                 finder: PersonalDataFinder) -> None:
+                 finder: PersonalDataFinder, stems: Stems | None = None,
+                 negation: Negation | None = None) -> None:
         self.path = path
+        self.stems = stems  # word_forms: the stemmer, or None (words match as written)
+        self.negation = negation
         self.levels = levels
         self.teams = teams
         self.office_hours = office_hours
@@ -281,6 +279,7 @@ class Rules:
         self.category_rules = {c.id: c for c in categories}
         self.categories = [c.id for c in categories]
         self._ordered = categories
+        self._needs = [(c, c.matcher.needs) for c in categories]
         self.modifiers = modifiers
         self.offline_kinds = offline_kinds
         self.offline_categories = offline_categories
@@ -335,11 +334,14 @@ class Rules:
         modifier).  ``now``: when given, the waiting modifier counts up to ``now`` (re-triage of a
         backlog); otherwise up to ``m.received_at``, so a verdict is reproducible.
         """
-        folded = normalize_for_match_fast(m.text)
+        seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        for cat in self._ordered:
-            found = cat.matcher.match(m, folded, prior)
+        words, stems = seen.word_set, seen.stem_set
+        for cat, needs in self._needs:
+            if needs is not None and needs[0].isdisjoint(words) and needs[1].isdisjoint(stems):
+                continue  # none of its words is in the mention: it cannot match
+            found = cat.matcher.match(m, seen, prior, self.negation)
             if found is not None:
                 category, reasons = cat, found
                 break
@@ -355,9 +357,18 @@ class Rules:
 
         action, reply_key = category.action, category.reply_key
         offline_reasons: list[str] = []
+        if m.channel == DIRECT and action == "take_offline":
+            # A direct message is already private: answer it there, with the category's reply.
+            action = "reply"
+            why.append("direct message: already offline, reply in the DM")
         if m.channel == PUBLIC and action not in ("ignore", "monitor"):
-            if category.offline or category.id in self.offline_categories:
+            if (category.offline or category.id in self.offline_categories
+                    or action == "take_offline"):
                 offline_reasons.append(f"{category.id} category")
+                if action not in ("take_offline", "handoff"):
+                    # Offline and a public answer contradict each other: the first step is the
+                    # move to DMs (the bridge), where the category's own reply follows.
+                    action = "take_offline"
             if self.offline_kinds:
                 pii_reasons = []
                 for finding in self.finder.find(m.text):
@@ -372,7 +383,7 @@ class Rules:
             if offline_reasons:
                 why.append("offline: " + ", ".join(offline_reasons))
 
-        score = self._score(m, folded, prior, now, is_vip, why)
+        score = self._score(m, seen.folded, prior, now, is_vip, why)
         return Triage(
             category=category.id,
             urgency=level.name,
@@ -471,6 +482,8 @@ def read_office_hours(top: YMap, file: str) -> tuple[OfficeHours | None, list[Pr
 class _Loader:
     def __init__(self, file: str, reply_keys: Collection[str] | None) -> None:
         self.reader = Reader(file)
+        self.stems: Stems | None = None
+        self.has_negation = False
         self.reply_keys = set(reply_keys) if reply_keys is not None else None
 
     def problem(self, line: int, message: str) -> None:
@@ -486,6 +499,9 @@ class _Loader:
             self.problem(top.line_of("version"),
                          f"version {describe(version)} is not supported: write version: 1")
 
+        self.stems = self._word_forms(top)
+        negation = self._negation(top)
+        self.has_negation = "negation" in top
         levels, needs_office = self._levels(top)
         office = self._office_hours(top, needs_office)
         if office is not None:
@@ -506,7 +522,39 @@ class _Loader:
         return Rules(path=path, levels=levels, teams=teams, office_hours=office,
                      status_url=status_url, vip=vip, categories=categories, modifiers=modifiers,
                      offline_kinds=kinds, offline_categories=offline_cats,
-                     finder=finder)
+                     finder=finder, stems=self.stems, negation=negation)
+
+    # -- word forms and negation ----------------------------------------------------------------
+
+    def _word_forms(self, top: YMap) -> Stems | None:
+        value = top.get("word_forms")
+        if value is None or value == "exact":
+            return None
+        languages = stemmer_languages()
+        if not isinstance(value, str) or value not in languages:
+            self.problem(top.line_of("word_forms"),
+                         f"word_forms {describe(value)} is not a stemmer"
+                         f"{did_you_mean(str(value), languages)}: write exact (words match as "
+                         f"written) or one of {', '.join(languages)}")
+            return None
+        return Stems(value)
+
+    def _negation(self, top: YMap) -> Negation | None:
+        if "negation" not in top:
+            return None
+        r = self.reader
+        where = "'negation'"
+        section = r.mapping(top["negation"], top.line_of("negation"), where, NEGATION_KEYS,
+                            required=("words",))
+        if section is None:
+            return None
+        words, _ = r.string_list(section, "words", where)
+        self._check_words(words, section.line_of("words"), where)
+        window = self._count(section, "window", where) if "window" in section else 3
+        pattern = compile_words(words)
+        if pattern is None or window is None:
+            return None
+        return Negation(pattern, window)
 
     # -- urgency levels -------------------------------------------------------------------------
 
@@ -603,11 +651,18 @@ class _Loader:
                          f"({opens:%H:%M}); for round-the-clock cover use a level with clock: 24x7")
             ok = False
         holidays: set[date] = set()
+        calendar = None
         if "holidays" in oh:
             items = oh["holidays"]
-            if not isinstance(items, YList):
+            if isinstance(items, YMap):
+                calendar, items, fine = self._calendar(items)
+                ok = ok and fine
+            if items is None:
+                pass
+            elif not isinstance(items, YList):
                 self.problem(oh.line_of("holidays"),
-                             "office_hours holidays must be a list of dates (- 2025-12-25)")
+                             "office_hours holidays must be a list of dates (- 2025-12-25) or a "
+                             "calendar: {country: GB, subdiv: ENG, extra: [2026-12-24]}")
                 ok = False
             else:
                 for i, item in enumerate(items):
@@ -621,7 +676,42 @@ class _Loader:
                         ok = False
         if not ok or opens is None or closes is None or tz is None:
             return None
-        return OfficeHours(tz, days, opens, closes, holidays)
+        return OfficeHours(tz, days, opens, closes, holidays, calendar)
+
+    def _calendar(self, m: YMap) -> tuple[Any, Any, bool]:
+        """``holidays: {country: GB, subdiv: ENG, extra: [dates]}``: the bank holidays of a
+        country (and region) from the ``holidays`` library, plus extra closed days.
+        Returns (calendar or None, the extra list or None, ok)."""
+        import holidays as holidays_lib
+
+        where = "'office_hours holidays'"
+        checked = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
+                                      required=("country",))
+        if checked is None:
+            return None, None, False
+        m = checked
+        country = self.reader.get(m, "country", str, where)
+        subdiv = self.reader.get(m, "subdiv", str, where)
+        if country is None:
+            return None, None, False
+        supported = holidays_lib.list_supported_countries()
+        code = country.strip().upper()
+        if code not in supported:
+            self.problem(m.line_of("country"),
+                         f"holidays country '{country}' is not known to the holidays library"
+                         f"{did_you_mean(code, supported)}: write an ISO 3166 code such as "
+                         "GB, US, FR or DE")
+            return None, m.get("extra"), False
+        if subdiv is not None and subdiv.strip().upper() not in supported[code]:
+            subs = supported[code]
+            self.problem(m.line_of("subdiv"),
+                         f"holidays subdiv '{subdiv}' is not a region of {code}"
+                         f"{did_you_mean(subdiv.strip().upper(), subs)}"
+                         f" (regions: {', '.join(subs) or 'none'})")
+            return None, m.get("extra"), False
+        calendar = holidays_lib.country_holidays(
+            code, subdiv=subdiv.strip().upper() if subdiv else None)
+        return calendar, m.get("extra"), True
 
     def _time(self, oh: YMap, key: str) -> time | None:
         if key not in oh:
@@ -728,7 +818,7 @@ class _Loader:
 
     def _check_words(self, words: list[str], line: int, where: str) -> None:
         for word in words:
-            if not normalize_for_match(word.rstrip("*")).strip():
+            if not normalize_for_match(word.strip().lstrip("=").rstrip("*")).strip():
                 self.problem(line, f"'{word}' in {where} has no letters, digits or emoji; "
                                    "matching ignores punctuation, so it can never match")
 
@@ -803,6 +893,14 @@ class _Loader:
                 self.problem(c.line, f"{where} has action {action} but no 'reply:': add the "
                                      "key of a reply from replies.yaml")
             offline = r.get(c, "offline", bool, where, False)
+            if action == "take_offline" and "offline" in c and offline is False:
+                self.problem(c.line_of("offline"), f"{where} has action take_offline but "
+                                                   "offline: false, which contradicts it: remove "
+                                                   "'offline: false' (taking offline is offline)")
+            if offline and action in ("ignore", "monitor"):
+                self.problem(c.line_of("offline"), f"{where} has action {action}, which never "
+                                                   "answers, so it cannot go offline: remove "
+                                                   "'offline: true'")
             description = r.get(c, "description", str, where, "")
             label = r.get(c, "label", str, where, "")
             if isinstance(c.get("label"), str) and not label.strip():
@@ -845,7 +943,17 @@ class _Loader:
         phrases, _ = r.string_list(m, "phrases", where)
         self._check_words(keywords, m.line_of("keywords"), where)
         self._check_words(phrases, m.line_of("phrases"), where)
-        matcher.words = compile_words(keywords, phrases)
+        matcher.words = Terms.build(keywords, phrases, self.stems)
+        if "near" in m:
+            matcher.near = self._near(m, where)
+        if "question" in m:
+            matcher.question = r.get(m, "question", bool, where)
+        if "negation" in m:
+            matcher.negated = bool(r.get(m, "negation", bool, where, False))
+            if matcher.negated and not self.has_negation:
+                self.problem(m.line_of("negation"), f"negation: true in {where} but the rules "
+                                                    "file has no top-level 'negation:' words: "
+                                                    "add 'negation: {words: [not, no, never]}'")
         patterns, lines = r.string_list(m, "regex", where)
         for pattern, line in zip(patterns, lines, strict=True):
             try:
@@ -892,8 +1000,35 @@ class _Loader:
         if "unless" in m:
             veto, _ = r.string_list(m, "unless", where)
             self._check_words(veto, m.line_of("unless"), where)
-            matcher.unless = compile_words(veto)
+            matcher.unless = Terms.build(veto, (), self.stems)
         return matcher
+
+    def _near(self, m: YMap, where: str) -> list[Near]:
+        r = self.reader
+        items = m["near"]
+        if not isinstance(items, YList):
+            self.problem(m.line_of("near"), f"'near' in {where} must be a list of "
+                                            "'- {words: [...], with: [...], within: 6}'")
+            return []
+        out: list[Near] = []
+        for i, item in enumerate(items):
+            spec = r.mapping(item, items.line_of(i), f"near #{i + 1} in {where}", NEAR_KEYS,
+                             required=("words", "with"))
+            if spec is None:
+                continue
+            first, _ = r.string_list(spec, "words", where)
+            second, _ = r.string_list(spec, "with", where)
+            self._check_words(first, spec.line_of("words"), where)
+            self._check_words(second, spec.line_of("with"), where)
+            within = self._count(spec, "within", where, minimum=0) if "within" in spec else 6
+            a, b = Terms.build(first, (), self.stems), Terms.build(second, (), self.stems)
+            if a is None or b is None or within is None:
+                if a is None or b is None:
+                    self.problem(spec.line, f"near #{i + 1} in {where} needs words in both "
+                                            "'words:' and 'with:'")
+                continue
+            out.append(Near(a, b, within))
+        return out
 
     # -- offline triggers -----------------------------------------------------------------------
 

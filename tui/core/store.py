@@ -1059,7 +1059,16 @@ def _read_tinydb(
             kept = f"moved to {aside.name}"
         else:
             kept = "left in place"
-        if good is not None:
+        salvaged = 0
+        if good is None:
+            good, salvaged = _salvage(text)
+        if good is not None and salvaged:
+            data = good
+            notes.append(
+                f"{name} did not parse ({problem}); {kept}; recovered the {salvaged:,} "
+                "intact documents before the damage"
+                + (" and replayed the journal on top" if path.name == SNAPSHOT else ""))
+        elif good is not None:
             data = good
             notes.append(
                 f"{name} did not parse ({problem}); {kept}; recovered its first "
@@ -1143,11 +1152,69 @@ def _first_document(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
     return (data, end) if isinstance(data, dict) else (None, 0)
 
 
+_KEY = re.compile(r'\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
+
+
+def _salvage(raw: bytes | str) -> tuple[dict[str, Any] | None, int]:
+    """The intact documents of a TinyDB file cut short or damaged part-way (``{table: {id:
+    doc}}``): each table's documents are decoded one by one until the first that does not
+    parse, so a truncated snapshot keeps everything before the cut.  Returns the tables (None
+    when not even one document could be read) and how many documents were recovered."""
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    tables: dict[str, Any] = {}
+    count = 0
+    i = text.find("{")
+    if i < 0:
+        return None, 0
+    i += 1
+    while True:  # the tables: "name": { "id": {doc}, ... }
+        m = _KEY.match(text, i)
+        if m is None:
+            break
+        table = json.loads(f'"{m.group(1)}"')
+        i = m.end()
+        if text[i:i + 1] != "{":
+            break
+        i += 1
+        docs: dict[str, Any] = {}
+        tables[table] = docs
+        complete = False
+        while True:
+            k = _KEY.match(text, i)
+            if k is None:
+                complete = text[i:].lstrip().startswith("}")
+                break
+            try:
+                doc, end = decoder.raw_decode(text, k.end())
+            except ValueError:
+                break
+            docs[json.loads(f'"{k.group(1)}"')] = doc
+            count += 1
+            i = end
+            rest = text[i:].lstrip()
+            if rest.startswith(","):
+                i = len(text) - len(rest) + 1
+                continue
+            complete = rest.startswith("}")
+            break
+        if not complete:
+            break
+        rest = text[i:].lstrip()[1:]  # past this table's "}"
+        i = len(text) - len(rest)
+        rest = rest.lstrip()
+        if not rest.startswith(","):
+            break
+        i = len(text) - len(rest) + 1
+    return (tables, count) if count else (None, 0)
+
+
 class _Chunks:
     """Buffered writes of ASCII text through a ``FileOps`` (1 MB at a time)."""
 
     def __init__(self, fd: int, io: FileOps) -> None:
-        self.fd, self.io, self.parts, self.size = fd, io, [], 0
+        self.fd, self.io, self.size = fd, io, 0
+        self.parts: list[str] = []
 
     def write(self, text: str) -> None:
         self.parts.append(text)
@@ -1261,6 +1328,27 @@ def _lock_file(data_dir: Path) -> int:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the process holding ``data_dir``'s lock (a running desk), or None when no
+    process holds it.  Never takes the lock for longer than the test; never creates the file."""
+    path = Path(data_dir) / LOCK
+    if fcntl is None or not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _permission_hint(path: Path, exc: OSError) -> str:

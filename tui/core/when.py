@@ -145,3 +145,28 @@ def fmt_seconds(seconds: float | None) -> str:
 
 def fmt_rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.0f}%"
+
+
+def local_time(at: datetime, tz: tzinfo | None, now: datetime | None = None) -> str:
+    """A moment as a person reads it, in office-local time (``tz``; UTC without one), to the
+    minute: ``17:30`` today, ``Tue 09:00`` within the coming or past six days, ``3 Mar 09:00``
+    beyond — never an ISO string with seconds and microseconds."""
+    zone = tz or UTC
+    local = at.astimezone(zone)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    days = (local.date() - today).days
+    if days == 0:
+        return local.strftime("%H:%M")
+    if -6 <= days <= 6:
+        return local.strftime("%a %H:%M")
+    return f"{local.day} {local:%b %H:%M}"
+
+
+def due_text(left: timedelta | None, deadline: datetime | None, tz: tzinfo | None,
+             now: datetime) -> str:
+    """A countdown with its wall-clock due time: ``14m (09:30)``, ``1h00 (Tue 09:00)`` — the
+    countdown is office-hours time, so at night "1h00" stays put while the due time says when
+    that is.  Empty without a deadline."""
+    if deadline is None:
+        return ""
+    return f"{format_time_left(left)} ({local_time(deadline, tz, now)})"

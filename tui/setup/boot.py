@@ -61,26 +61,61 @@ def options_from(args: Any) -> Options:
 
 
 def is_demo(opts: Options, config: Any = None) -> bool:
-    """True when the console will run on the demo stream only (nothing else configured)."""
+    """True when the sources in effect are the demo stream only (``--source``, else the config
+    file's sources, else the demo)."""
     if opts.sources:
         return all(s == "demo" for s in opts.sources)
     return not getattr(config, "sources", None)
 
 
-def load_config(opts: Options) -> Any:
-    """The config file, or None when there is none (the demo needs none)."""
+def config_path(opts: Options) -> tuple[Path | None, str]:
+    """The config file in effect and why: ``--config``, else ``$MENTIONDESK_CONFIG``, else
+    ``config.yaml`` in the user config directory when it exists (else ``None``)."""
     from . import config as config_mod
 
-    path = opts.config or os.environ.get(config_mod.CONFIG_ENV, "").strip() or None
+    if opts.config:
+        return Path(opts.config).expanduser(), "--config"
+    env = os.environ.get(config_mod.CONFIG_ENV, "").strip()
+    if env:
+        return Path(env).expanduser(), f"${config_mod.CONFIG_ENV}"
+    found = config_mod.default_config_path()
+    if found.is_file():
+        return found, "the user config directory"
+    return None, f"none ({found} does not exist)"
+
+
+def load_config(opts: Options, binding_ids: frozenset[str] | None = None) -> Any:
+    """The config file, or None when there is none (the demo needs none).  ``binding_ids``: the
+    console's, to refuse a ``keys:`` entry that names no binding."""
+    from . import config as config_mod
+
+    path, _ = config_path(opts)
     if path is None:
-        found = config_mod.default_config_path()
-        if found is None or not Path(found).is_file():
-            return None
-        path = str(found)
+        return None
+    if not path.is_file():
+        raise BootError(f"{path}: no such config file")
     try:
-        return config_mod.load_config(Path(path))
+        return config_mod.load_config(path, binding_ids)
     except config_mod.ConfigError as exc:
         raise BootError("\n".join(str(p) for p in exc.problems)) from exc
+
+
+def policy_paths(opts: Options, config: Any = None) -> dict[str, tuple[Path, str]]:
+    """The rules and replies files in effect and why: ``--rules``/``--replies``, else the config
+    file's ``rules:``/``replies:``, else ``./rules.yaml`` in the current directory, else the
+    packaged copy.  ``{"rules": (path, why), "replies": (path, why)}``."""
+    out: dict[str, tuple[Path, str]] = {}
+    for name in ("rules", "replies"):
+        given = getattr(opts, name)
+        if given:
+            out[name] = (Path(given).expanduser(), f"--{name}")
+        elif getattr(config, name, None):
+            out[name] = (Path(getattr(config, name)), f"{name} in {config.path}")
+        else:
+            path = default_file(f"{name}.yaml")
+            out[name] = (path, "the current directory" if not path.is_absolute()
+                         else "the packaged copy")
+    return out
 
 
 def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
@@ -88,9 +123,8 @@ def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
     from ..core.replies import RepliesError, load_replies
     from ..core.rules import RulesError, load_rules
 
-    rules_path = Path(opts.rules or getattr(config, "rules", None) or default_file("rules.yaml"))
-    replies_path = Path(opts.replies or getattr(config, "replies", None)
-                        or default_file("replies.yaml"))
+    paths = policy_paths(opts, config)
+    rules_path, replies_path = paths["rules"][0], paths["replies"][0]
     for p in (rules_path, replies_path):
         if not p.is_file():
             raise BootError(f"{p}: no such file (give --rules/--replies or run from the checkout)")
@@ -106,22 +140,68 @@ def load_policy(opts: Options, config: Any = None) -> tuple[Any, Any]:
     return rules, replies
 
 
-def data_dir(opts: Options, config: Any = None, *, demo: bool = False) -> Path:
-    """``--data-dir``, else the config's, else the platform data directory.  A demo run
-    without ``--data-dir`` keeps its desk in ``demo/`` inside it, apart from a real desk."""
-    from ..core.store import default_data_dir
+DATA_ENV = "MENTIONDESK_DATA_DIR"
 
+
+def platform_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mentiondesk", appauthor=False))
+
+
+def data_dir_and_why(opts: Options, config: Any = None) -> tuple[Path, str]:
+    """The one rule for where the desk is, the same for the console and every command:
+
+    1. ``--data-dir DIR``;
+    2. else ``$MENTIONDESK_DATA_DIR``;
+    3. else the config file's ``data_dir:``;
+    4. else the platform's user data directory (``~/.local/share/mentiondesk`` on Linux) when the
+       config file lists sources (the live desk), and its ``demo`` folder when it lists none (the
+       demo desk: trying the demo never mixes with a live desk).
+
+    Returns the directory and the reason, for ``mentiondesk where`` and error messages.
+    """
     if opts.data_dir:
-        return Path(opts.data_dir).expanduser()
+        return Path(opts.data_dir).expanduser(), "--data-dir"
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser(), f"${DATA_ENV}"
     chosen = getattr(config, "data_dir", None)
-    base = Path(chosen).expanduser() if chosen else Path(default_data_dir())
-    return base / "demo" if demo else base
+    if chosen:
+        return Path(chosen).expanduser(), f"data_dir in {getattr(config, 'path', 'the config')}"
+    if getattr(config, "sources", None):
+        return platform_data_dir(), "the live desk (the config file lists sources)"
+    return platform_data_dir() / "demo", "the demo desk (no source in a config file)"
+
+
+def data_dir(opts: Options, config: Any = None) -> Path:
+    return data_dir_and_why(opts, config)[0]
+
+
+def holds_desk(path: Path) -> bool:
+    """True when ``path`` holds a desk (a snapshot or a journal), even an empty one.  A lock
+    file that is a symbolic link counts too: opening the store then refuses it by name (exit 2)
+    instead of the link hiding behind "no desk"."""
+    from ..core.store import JOURNAL, LOCK, SNAPSHOT
+
+    return ((path / SNAPSHOT).is_file() or (path / JOURNAL).is_file()
+            or (path / LOCK).is_symlink())
+
+
+def no_desk_message(path: Path, why: str) -> str:
+    return (f"no desk in {path} ({why}): nothing was created. Check the directory "
+            f"(`mentiondesk where` shows the one in effect), or start a desk there with the "
+            f"console or `mentiondesk ingest`")
 
 
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
-              console: bool = False, read_only: bool = False) -> Desk:
+              create: bool = True, read_only: bool = False,
+              binding_ids: frozenset[str] | None = None) -> Desk:
     """Build the desk.  Raises ``BootError`` with a clear message on any problem.
 
+    The data directory follows ``data_dir_and_why``.  ``create=False`` (reads and actions on
+    the stored desk): a directory that holds no desk raises ``BootError`` (exit code 1) and
+    nothing is created, so a mistyped ``--data-dir`` never turns into a new, empty desk.
     ``read_only``: for reports — the store takes no lock (works while the console runs) and
     refuses every write, so the desk must only be read; close it with :func:`close_desk`.
     """
@@ -129,11 +209,17 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     from ..core.model import utcnow
     from ..core.store import Store, StoreError, StoreLocked
 
-    config = load_config(opts)
+    config = load_config(opts, binding_ids)
     rules, replies = load_policy(opts, config)
     store = None
     if with_store:
-        path = data_dir(opts, config, demo=console and is_demo(opts, config))
+        path, why = data_dir_and_why(opts, config)
+        if not (create or holds_desk(path)):
+            raise BootError(no_desk_message(path, why), code=1)
+        if create and is_demo(opts, config) and getattr(config, "sources", None) \
+                and why.startswith("the live desk"):
+            raise BootError(f"the demo stream would mix with your live desk in {path}: give "
+                            f"--data-dir DIR for a demo desk of its own", code=1)
         try:
             store = Store(path, read_only=read_only)
         except StoreLocked as exc:

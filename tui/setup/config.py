@@ -14,7 +14,8 @@ config directory (when it exists).  Example::
         map: {id: ticket_id, text: body, author: user.name, created_at: opened}
     office_hours: {timezone: Europe/London, days: [mon, tue, wed, thu, fri],
                    open: "08:00", close: "20:00"}
-    keys: {reply: "r,enter"}
+    keys: {desk.reply: "r,ctrl+r", queue.down: "down,j,ctrl+n"}   # binding ids: README, Keys
+    theme: nord                # any Textual theme: textual-dark, nord, gruvbox, ...
     data_dir: ~/mentiondesk-data
     rules: rules.yaml          # relative paths are relative to this file
     replies: replies.yaml
@@ -47,14 +48,15 @@ from ..core.yamlfile import (
 )
 
 CONFIG_ENV = "MENTIONDESK_CONFIG"
-TOP_KEYS = ("agent", "sources", "office_hours", "keys", "data_dir", "rules", "replies",
+TOP_KEYS = ("agent", "sources", "office_hours", "keys", "theme", "data_dir", "rules", "replies",
             "undo_seconds", "agents", "group", "approval", "on_alert", "desktop_notify")
 ROLES = ("agent", "lead")  # who may do what: README, "Team set-up"
 SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey", "access_key", "jwt")
 SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MASTODON_TOKEN or "
                "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
                "a file only you can read (chmod 600)")
-SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap")
+SECONDS = ("poll_seconds", "stream_timeout", "timeout", "backoff_base", "backoff_cap",
+           "deadline", "edit_seconds")
 VISIBILITIES = ("public", "unlisted", "private")
 
 
@@ -78,6 +80,7 @@ class Config:
     sources: list[SourceConfig] = field(default_factory=list)
     office_hours: OfficeHours | None = None  # same shape and checks as rules.yaml's office_hours
     keys: dict[str, str] = field(default_factory=dict)
+    theme: str | None = None  # a Textual theme name
     data_dir: Path | None = None
     rules: Path | None = None
     replies: Path | None = None
@@ -109,34 +112,40 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("mentiondesk", appauthor=False)) / "config.yaml"
 
 
-def load_config(path: Path | str) -> Config:
-    """The config at ``path``; ``ConfigError`` lists every problem (never a half-loaded file)."""
-    config, problems = _load(Path(path))
+def load_config(path: Path | str, binding_ids: frozenset[str] | None = None) -> Config:
+    """The config at ``path``; ``ConfigError`` lists every problem (never a half-loaded file).
+
+    ``binding_ids``: the console's binding ids (``tui.console.keymap.binding_ids``); a ``keys:``
+    entry naming any other id is a problem.  ``None`` (commands that use no keys): not checked.
+    """
+    config, problems = _load(Path(path), binding_ids)
     if problems or config is None:
         raise ConfigError(problems or [Problem(str(path), 0, "the config file is empty")])
     return config
 
 
-def validate(path: Path | str) -> list[Problem]:
-    return _load(Path(path))[1]
+def validate(path: Path | str, binding_ids: frozenset[str] | None = None) -> list[Problem]:
+    return _load(Path(path), binding_ids)[1]
 
 
-def _load(path: Path) -> tuple[Config | None, list[Problem]]:
+def _load(path: Path, binding_ids: frozenset[str] | None = None
+          ) -> tuple[Config | None, list[Problem]]:
     data, problems = load_yaml(path)
     if problems and data is None:
         return None, problems
     if data is None:
         return Config(path=path), problems
-    loader = _Loader(str(path), path.expanduser().resolve().parent)
+    loader = _Loader(str(path), path.expanduser().resolve().parent, binding_ids)
     config = loader.load(data, path)
     problems = problems + loader.reader.problems
     return (None if problems else config), problems
 
 
 class _Loader:
-    def __init__(self, file: str, base: Path) -> None:
+    def __init__(self, file: str, base: Path, binding_ids: frozenset[str] | None = None) -> None:
         self.reader = Reader(file)
         self.base = base
+        self.binding_ids = binding_ids
 
     def problem(self, line: int, message: str) -> None:
         self.reader.problem(line, message)
@@ -154,6 +163,7 @@ class _Loader:
         if "office_hours" in top:
             config.office_hours = self._office_hours(top)
         config.keys = self._keys(top)
+        config.theme = self._theme(top)
         config.data_dir = self._path(top, "data_dir", must_exist=False)
         config.rules = self._path(top, "rules", must_exist=True)
         config.replies = self._path(top, "replies", must_exist=True)
@@ -315,7 +325,16 @@ class _Loader:
         where = f"the {kind} source"
         if key in SECONDS:
             return self._seconds(item, key, where)
-        if key in ("stream", "dms", "burst", "shift"):
+        if key == "notification_types":
+            from ..sources.mastodon import NOTIFICATION_TYPES
+
+            if (not isinstance(value, list) or not value
+                    or any(v not in NOTIFICATION_TYPES for v in value)):
+                self.problem(line, f"'notification_types' must be a list of "
+                                   f"{', '.join(NOTIFICATION_TYPES)}, not {describe(value)}")
+                return None
+            return list(value)
+        if key in ("stream", "dms", "burst", "shift", "include_filtered"):
             if not isinstance(value, bool):
                 self.problem(line, f"'{key}' must be true or false, not {describe(value)}")
                 return None
@@ -325,6 +344,12 @@ class _Loader:
                 self.problem(line, f"'{key}' must be a whole number, not {describe(value)}")
                 return None
             return value
+        if key == "horizon_days":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                self.problem(line, f"'horizon_days' must be a number of days (> 0), not "
+                                   f"{describe(value)}")
+                return None
+            return float(value)
         if key == "rate":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 self.problem(line, f"'rate' must be mentions per second (> 0), not "
@@ -415,7 +440,14 @@ class _Loader:
             return {}
         keys = self.reader.mapping(top["keys"], top.line_of("keys"), "'keys'")
         out: dict[str, str] = {}
+        known = self.binding_ids
         for binding, value in (keys or {}).items():
+            if known is not None and binding not in known:
+                self.problem(keys.line_of(binding),
+                             f"keys: '{binding}' is not a binding id{did_you_mean(binding, known)}"
+                             f" (binding ids are listed in the README, Keys, and by ? in the "
+                             f"console; e.g. desk.reply, queue.down)")
+                continue
             if not isinstance(value, str) or not value.strip():
                 self.problem(keys.line_of(binding),
                              f"keys: '{binding}' must be keys separated by commas, like "
@@ -423,6 +455,20 @@ class _Loader:
                 continue
             out[str(binding)] = ",".join(k.strip() for k in value.split(",") if k.strip())
         return out
+
+    def _theme(self, top: YMap) -> str | None:
+        value = self.reader.get(top, "theme", str, "the config file")
+        if value is None:
+            return None
+        from textual.theme import BUILTIN_THEMES  # the console's themes: textual is installed
+
+        name = value.strip()
+        if name not in BUILTIN_THEMES:
+            self.problem(top.line_of("theme"), f"theme {describe(value)} is not one of "
+                                               f"{', '.join(sorted(BUILTIN_THEMES))}"
+                                               f"{did_you_mean(name, sorted(BUILTIN_THEMES))}")
+            return None
+        return name
 
     def _path(self, top: YMap, key: str, *, must_exist: bool) -> Path | None:
         value = self.reader.get(top, key, str, "the config file")

@@ -25,10 +25,11 @@ import asyncio
 import hashlib
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import regex
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
 from ..core.replies import count_graphemes
@@ -43,10 +44,12 @@ from .base import (
     DeliveryError,
     Emit,
     Source,
+    horizon_note,
 )
 from .http import (
     AuthError,
     Backoff,
+    Deadline,
     PayloadError,
     RateLimit,
     RateLimited,
@@ -58,6 +61,8 @@ from .http import (
     make_client,
     parse_json,
     read_body,
+    redact,
+    register_secret,
     retry_at,
     sleep_until,
     until_text,
@@ -71,6 +76,8 @@ CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 MAX_GRAPHEMES = 300
 DM_CHECK_PAGES = 4  # pages of 50 messages a re-sent DM looks back through for its first send
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_LINK = regex.compile(r"https?://[^\s<>\"']+", regex.IGNORECASE)
+_HANDLE = regex.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,})")
 
 
 def tid_for(item_id: str, created_at: object = None) -> str:
@@ -109,7 +116,9 @@ class BlueskySource(Source):
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         page_limit: int = 50,
-        max_pages: int = 10,
+        max_pages: int = 1000,
+        horizon_days: float = 7.0,
+        deadline: float = 30.0,
         dms: bool = True,
         seen_limit: int = 10_000,
         name: str | None = None,
@@ -129,9 +138,12 @@ class BlueskySource(Source):
         self.service = service.rstrip("/")
         self.poll_seconds = poll_seconds
         self.page_limit = min(100, page_limit)
-        self.max_pages = max_pages
+        self.max_pages = max_pages  # a safety cap per poll; catch-up ends at the horizon
+        self.horizon = timedelta(days=horizon_days)
+        self.deadline = deadline  # seconds for a whole request, first byte to last
         self.dms = dms
         self._password = secret
+        register_secret(secret)
         self._access: str | None = None
         self._refresh: str | None = None
         self.did: str | None = None
@@ -141,6 +153,9 @@ class BlueskySource(Source):
         self._seen = SeenIds(seen_limit)
         self._newest: str | None = None  # indexedAt of the newest notification seen
         self._dm_newest: dict[str, str] = {}  # convo id -> sentAt of the newest message seen
+        self._caught_up = False  # the first poll after a start has finished
+        self._fetched = 0
+        self._horizon_reached = False
         self.dm_unavailable: str | None = None
         self.sessions_created = 0
 
@@ -160,6 +175,8 @@ class BlueskySource(Source):
         if not isinstance(body, dict) or not body.get("accessJwt") or not body.get("refreshJwt"):
             raise PayloadError("session answer without tokens")
         self._access, self._refresh = body["accessJwt"], body["refreshJwt"]
+        register_secret(self._access)
+        register_secret(self._refresh)
         self.did = str(body.get("did") or self.did or "")
 
     async def _renew(self) -> None:
@@ -201,6 +218,11 @@ class BlueskySource(Source):
             headers["Authorization"] = f"Bearer {auth}"
         if proxy:
             headers["atproto-proxy"] = proxy
+        async with Deadline(self.deadline):
+            return await self._call_now(method, nsid, params, json, headers)
+
+    async def _call_now(self, method: str, nsid: str, params: Any, json: Any,
+                        headers: dict[str, str]) -> Any:
         async with self._client.stream(method, f"/xrpc/{nsid}", params=params, json=json,
                                        headers=headers) as response:
             self._rate.update(response.headers)
@@ -261,7 +283,17 @@ class BlueskySource(Source):
         except (httpx.HTTPError, ServerError, PayloadError, XrpcError) as exc:
             self.status.set(RETRYING, describe_error(exc))
 
+    def resume(self, position: dict | None, **kw: Any) -> None:
+        super().resume(position, **kw)
+        if self.position.get("indexed_at"):
+            self._newest = str(self.position["indexed_at"])
+        chats = self.position.get("chats")
+        if isinstance(chats, dict):
+            self._dm_newest.update({str(k): str(v) for k, v in chats.items() if v})
+
     async def _poll(self, emit: Emit) -> None:
+        if not self._caught_up:
+            self.catching_up(self._fetched)
         try:
             await self._poll_notifications(emit)
         except XrpcError as exc:
@@ -271,14 +303,25 @@ class BlueskySource(Source):
             raise
         if self.dms and self.dm_unavailable is None:
             await self._poll_chats(emit)
+        self.save_position({"indexed_at": self._newest, "chats": dict(self._dm_newest)})
         detail = f"polling every {self.poll_seconds:g} s"
+        if not self._caught_up:
+            self._caught_up = True
+            note = horizon_note(self, self._fetched, self._horizon_reached)
+            log.info("%s: %s", self.name, note)
+            detail = f"{note}; {detail}"
         if self.dm_unavailable:
             detail += f"; DMs unavailable ({self.dm_unavailable})"
         self.status.set(LIVE, detail)
 
     async def _poll_notifications(self, emit: Emit) -> None:
+        """Page back (newest first, by cursor) until the notifications seen last time (the
+        stored ``indexedAt``), or on a first start until the horizon or a post the desk
+        already has; then the newest ``indexedAt`` becomes the mark."""
         cursor: str | None = None
-        newest = self._newest
+        mark = self._newest
+        newest = mark
+        horizon = utcnow() - self.horizon
         for _ in range(self.max_pages):
             params: list[tuple[str, str]] = [("limit", str(self.page_limit))]
             params += [("reasons", r) for r in REASONS]
@@ -290,27 +333,42 @@ class BlueskySource(Source):
                 self._skip("listNotifications answer without 'notifications'")
                 raise PayloadError("listNotifications answer without 'notifications'")
             batch: list[Mention] = []
-            reached_seen = False
+            stop = False
             for note in body["notifications"]:
                 if not isinstance(note, dict):
                     self._skip("notification is not an object")
                     continue
                 indexed = str(note.get("indexedAt") or "")
-                if self._newest and indexed and _when(indexed) <= _when(self._newest):
-                    reached_seen = True
-                if indexed and (newest is None or _when(indexed) > _when(newest)):
+                when = _when(indexed) if indexed else None
+                if when is not None and (newest is None or when > _when(newest)):
                     newest = indexed
+                if mark and when is not None and when <= _when(mark):
+                    stop = True  # reached what the last pass (or the last run) read
+                    if when < _when(mark):
+                        continue
+                if mark is None and when is not None and when < horizon:
+                    stop = True  # a first start: older than the horizon is history
+                    self._horizon_reached = True
+                    continue
                 if note.get("reason") not in REASONS:
                     continue
                 mention = self._from_notification(note)
-                if mention is not None and mention.id not in self._seen:
+                if mention is None:
+                    continue
+                if self.known(mention.key):
+                    # the desk has it (an earlier run).  Without a position, that is where the
+                    # backlog ends; with one, a crash mid-pass may have left older ones unread.
+                    stop = stop or mark is None
+                    continue
+                if mention.id not in self._seen:
                     self._seen.add(mention.id, mention)
                     batch.append(mention)
             self._emit(emit, batch)
+            if not self._caught_up:
+                self._fetched += len(batch)
+                self.catching_up(self._fetched)
             cursor = body.get("cursor")
-            # The first poll takes one page (the backlog is history); later polls page back
-            # until they reach notifications they already saw.
-            if self._newest is None or reached_seen or not cursor or not body["notifications"]:
+            if stop or not cursor or not body["notifications"]:
                 break
         self._newest = newest
 
@@ -329,20 +387,27 @@ class BlueskySource(Source):
             language = clean_name(langs[0], 16) if langs else None
             handle = clean_name(author.get("handle") or author.get("did"))
             rkey = uri.rsplit("/", 1)[-1]
+            received, sent = network_times(note.get("indexedAt"), record.get("createdAt"))
             return Mention(
                 id=clean_name(uri, 200),
                 source=self.name,
                 channel=PUBLIC,
                 author=Author(handle=handle, name=clean_name(author.get("displayName") or ""),
-                              language=language),
-                text=clean_text(record.get("text") or "", MAX_TEXT),
-                created_at=parse_time(record.get("createdAt") or note["indexedAt"]),
+                              language=language,
+                              # The DID: handles change, and many show "handle.invalid".
+                              id=clean_name(author["did"], 300) if author.get("did") else None),
+                text=clean_text(expand_links(record) + images_text(record), MAX_TEXT),
+                # The clock starts when the network indexed the post; ``createdAt`` is whatever
+                # the customer's client wrote (kept for display, skew flagged).
+                created_at=received,
+                sent_at=sent,
                 received_at=utcnow(),
                 in_reply_to=clean_name(parent["uri"], 200) if parent.get("uri") else None,
                 thread=clean_name(root.get("uri") or uri, 200),
                 url=clean_name(f"https://bsky.app/profile/{handle}/post/{rkey}", 500),
                 raw_id=clean_name(raw, 400),
                 language=language,
+                audience="public",  # every Bluesky post is public; chat is the only private way
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._skip(f"notification: {type(exc).__name__} {exc}")
@@ -393,6 +458,10 @@ class BlueskySource(Source):
             sender = (msg.get("sender") or {}).get("did")
             if sender == self.did:
                 continue
+            if known is None and sent and _when(sent) < utcnow() - self.horizon:
+                continue  # a first start: older than the horizon is history
+            if known is not None and sent and _when(sent) < _when(known):
+                continue  # read last time
             mid = f"chat:{cid}/{msg['id']}"
             if mid in self._seen:
                 continue
@@ -401,10 +470,12 @@ class BlueskySource(Source):
                 mention = Mention(
                     id=clean_name(mid, 200), source=self.name, channel=DIRECT,
                     author=Author(handle=clean_name(profile.get("handle") or sender or "unknown"),
-                                  name=clean_name(profile.get("displayName") or "")),
+                                  name=clean_name(profile.get("displayName") or ""),
+                                  id=clean_name(sender, 300) if sender else None),
                     text=clean_text(msg["text"], MAX_TEXT),
                     created_at=parse_time(sent), received_at=utcnow(),
-                    thread=clean_name(f"chat:{cid}", 200), raw_id=clean_name(f"chat {cid}", 200))
+                    thread=clean_name(f"chat:{cid}", 200), raw_id=clean_name(f"chat {cid}", 200),
+                    audience="direct")
             except (ValueError, TypeError) as exc:
                 self._skip(f"chat message: {exc}")
                 continue
@@ -423,7 +494,7 @@ class BlueskySource(Source):
 
     def _skip(self, reason: str) -> None:
         self.status.skipped += 1
-        log.warning("%s: skipped %s", self.name, clean_name(reason, 300))
+        log.warning("%s: skipped %s", self.name, clean_name(redact(reason), 300))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -474,8 +545,7 @@ class BlueskySource(Source):
         except DeliveryError:
             raise
         except RateLimited as exc:
-            raise DeliveryError(f"rate limited until {until_text(exc.until)}", retry=True,
-                                retry_after=(exc.until - utcnow()).total_seconds()) from None
+            raise DeliveryError.rate_limited(exc.until) from None
         except (httpx.HTTPError, ServerError) as exc:
             raise DeliveryError(f"{describe_error(exc)} while posting", retry=True) from None
         except PayloadError as exc:
@@ -488,7 +558,11 @@ class BlueskySource(Source):
             await self._login()
         rkey = tid_for(item["id"], item.get("created_at"))
         record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": text,
-                                  "createdAt": _iso_now()}
+                                  "createdAt": _iso_now(),
+                                  "langs": [str(item.get("language") or "en")[:16]]}
+        facets = await self._facets(text)
+        if facets:
+            record["facets"] = facets
         raw = str(item.get("in_reply_to_raw") or "").split()
         if len(raw) >= 2:
             parent = {"uri": raw[0], "cid": raw[1]}
@@ -507,6 +581,34 @@ class BlueskySource(Source):
         if not isinstance(body, dict) or not body.get("uri"):
             raise PayloadError("createRecord answered without a uri")
         return clean_name(body["uri"], 400)
+
+    async def _facets(self, text: str) -> list[dict]:
+        """Link and mention facets for our post (UTF-8 byte offsets, as the app expects): links
+        become clickable and @handles notify.  A handle that does not resolve stays text."""
+        facets = []
+        for match in _LINK.finditer(text):
+            url = match.group(0).rstrip(".,;:!?)")
+            start = len(text[:match.start()].encode("utf-8"))
+            facets.append({"index": {"byteStart": start,
+                                     "byteEnd": start + len(url.encode("utf-8"))},
+                           "features": [{"$type": "app.bsky.richtext.facet#link",
+                                         "uri": url}]})
+        for match in _HANDLE.finditer(text):
+            handle = match.group(1).rstrip(".")
+            try:
+                body = await self._xrpc("GET", "com.atproto.identity.resolveHandle",
+                                        params={"handle": handle})
+            except (XrpcError, ServerError, PayloadError):
+                continue
+            did = body.get("did") if isinstance(body, dict) else None
+            if not isinstance(did, str):
+                continue
+            start = len(text[:match.start()].encode("utf-8"))
+            facets.append({"index": {"byteStart": start,
+                                     "byteEnd": start + len(("@" + handle).encode("utf-8"))},
+                           "features": [{"$type": "app.bsky.richtext.facet#mention",
+                                         "did": did}]})
+        return facets
 
     async def _existing(self, rkey: str) -> str | None:
         try:
@@ -531,6 +633,7 @@ class BlueskySource(Source):
                 convo_id = raw[1]
             else:
                 member = await self._member_did(item, raw)
+                await self._check_dm_allowed(member, str(item.get("to") or member))
                 body = await self._xrpc("GET", "chat.bsky.convo.getConvoForMembers",
                                         params={"members": member}, proxy=CHAT_PROXY)
                 convo_id = body["convo"]["id"]
@@ -549,6 +652,27 @@ class BlueskySource(Source):
         except (KeyError, TypeError):
             raise PayloadError("chat answer without a conversation id") from None
         return clean_name(f"chat:{convo_id}/{body.get('id', '')}", 200)
+
+    async def _check_dm_allowed(self, did: str, handle: str) -> None:
+        """Refuse (for good) a DM the customer's chat declaration does not accept: incoming
+        ``none``, or ``following`` while they do not follow us (``app.bsky.actor.getProfile``:
+        ``associated.chat.allowIncoming``, ``viewer.followedBy``).  A profile we cannot read
+        leaves the decision to the chat service."""
+        try:
+            profile = await self._xrpc("GET", "app.bsky.actor.getProfile", params={"actor": did})
+        except XrpcError:
+            return
+        if not isinstance(profile, dict):
+            return
+        chat = (profile.get("associated") or {}).get("chat") or {}
+        allow = chat.get("allowIncoming") if isinstance(chat, dict) else None
+        follows_us = bool((profile.get("viewer") or {}).get("followedBy"))
+        who = clean_name(handle.lstrip("@"), 100)
+        if allow == "none":
+            raise DeliveryError(f"@{who} does not accept direct messages", retry=False)
+        if allow == "following" and not follows_us:
+            raise DeliveryError(f"@{who} accepts direct messages only from accounts they "
+                                "follow, and does not follow us", retry=False)
 
     async def _sent_already(self, convo_id: str, text: str, created_at: object) -> str | None:
         """The id of a message from us with ``text`` sent at or after ``created_at`` in the
@@ -595,6 +719,64 @@ class BlueskySource(Source):
         body = await self._xrpc("GET", "com.atproto.identity.resolveHandle",
                                 params={"handle": handle})
         return str(body["did"])
+
+
+def expand_links(record: dict) -> str:
+    """The post's text with each link facet's shortened text replaced by its full URL (the app
+    shows ``example.com/very-lo...``; only the facet has the address).  Offsets are UTF-8 bytes;
+    a facet that does not fit the text is ignored."""
+    text = str(record.get("text") or "")
+    data = text.encode("utf-8")
+    spans = []
+    for facet in record.get("facets") or []:
+        if not isinstance(facet, dict):
+            continue
+        index = facet.get("index") or {}
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        uri = next((f.get("uri") for f in facet.get("features") or []
+                    if isinstance(f, dict) and f.get("$type") == "app.bsky.richtext.facet#link"
+                    and isinstance(f.get("uri"), str)), None)
+        if (uri and isinstance(start, int) and isinstance(end, int)
+                and 0 <= start < end <= len(data)):
+            spans.append((start, end, uri))
+    spans.sort()
+    out, at = bytearray(), 0
+    for start, end, uri in spans:
+        if start < at:
+            continue  # overlapping facets: keep the first
+        out += data[at:start] + uri.encode("utf-8")
+        at = end
+    out += data[at:]
+    return out.decode("utf-8", "replace")
+
+
+def images_text(record: dict) -> str:
+    """``[image: alt]`` lines for a post's images (shown, and read by triage)."""
+    found = record.get("embed")
+    embed: dict = found if isinstance(found, dict) else {}
+    media = embed.get("media") if isinstance(embed.get("media"), dict) else embed
+    lines = []
+    for image in media.get("images") or [] if isinstance(media, dict) else []:
+        if isinstance(image, dict):
+            alt = clean_name(str(image.get("alt") or ""), 500)
+            lines.append(f"[image: {alt}]" if alt else "[image without a description]")
+    return ("\n" + "\n".join(lines)) if lines else ""
+
+
+def network_times(indexed: object, created: object) -> tuple[datetime, datetime | None]:
+    """(when the network received a post, the sender's own time or None): ``indexedAt`` when
+    the service gave it, else our receive time; ``createdAt`` only when it differs."""
+    now = utcnow()
+    try:
+        received = parse_time(indexed) if indexed else now
+    except (ValueError, TypeError, OverflowError):
+        received = now
+    received = min(received, now)  # a service clock ahead of ours never dates into the future
+    try:
+        sent = parse_time(created) if created else None
+    except (ValueError, TypeError, OverflowError):
+        sent = None
+    return received, (sent if sent is not None and sent != received else None)
 
 
 def _when(value: str) -> datetime:

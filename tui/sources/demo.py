@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, utcnow
 from ..core.text import clean_name, clean_text
@@ -464,6 +465,7 @@ class DemoStream:
         self.rng = random.Random(seed)
         self.burst = burst
         self.count = 0
+        self.id_prefix = "demo"  # "demo-r2" on the second run on a data directory
         self.intended: dict[str, str] = {}
         self.threads: dict[str, str] = {}  # mention id -> thread root, for mentions in a thread
         self._open: list[_Open] = []
@@ -513,7 +515,7 @@ class DemoStream:
     def next(self, at: datetime) -> Mention:
         rng = self.rng
         self.count += 1
-        mid = f"demo-{self.count}"
+        mid = f"{self.id_prefix}-{self.count}"
         roll = rng.random()
         in_reply_to = thread = None
         values: dict = {}
@@ -624,12 +626,27 @@ class DemoSource(Source):
         self._pending: list[Mention] = []  # answers due before run() started
         self._sent = 0
         self._answers = 0
+        self.run_number = 1
         self._tasks: set[asyncio.Task] = set()
 
     @property
     def intended(self) -> dict[str, str]:
         """Mention key → the category its text was written for."""
         return self.stream.intended
+
+    def resume(self, position: dict | None, **kw: Any) -> None:
+        """Each run on a data directory is numbered (stored as the source's position): ids are
+        ``demo-N`` on the first run and ``demo-rR-N`` on run R, so a restart's mentions never
+        collide with the last run's (which the desk would drop as duplicates)."""
+        super().resume(position, **kw)
+        try:
+            last = int(self.position.get("run") or 0)
+        except (TypeError, ValueError):
+            last = 0
+        self.run_number = last + 1
+        if self.run_number > 1:
+            self.stream.id_prefix = f"demo-r{self.run_number}"
+        self.save_position({"run": self.run_number})
 
     async def run(self, emit: Emit) -> None:
         self._emit = emit
@@ -659,6 +676,19 @@ class DemoSource(Source):
             raise
         finally:
             self._emit = None
+
+    async def poll(self, emit: Emit) -> None:
+        """One pass (``ingest --once``): the answers already due, then the stream's current
+        batch — the mentions of the last minute at ``rate`` (at least one), stamped over that
+        minute up to now — and return."""
+        self.status.set(LIVE, "demo stream, one batch")
+        now = self.start or self.clock()
+        count = max(1, round(self.rate * 60))
+        batch, self._pending = self._pending, []
+        for i in range(count):
+            batch.append(self.stream.next(now - timedelta(seconds=60 * (count - 1 - i) / count)))
+        self.status.received += count  # the answers were counted when they came
+        emit(batch)
 
     def _send(self, batch: list[Mention]) -> None:
         self.status.received += len(batch)
@@ -701,7 +731,7 @@ class DemoSource(Source):
             text, channel = text.removeprefix("@northline "), DIRECT
         author = self.stream.author(handle) or Author(handle)
         self._answers += 1
-        mid = f"demo-answer-{self._answers}"
+        mid = f"{self.stream.id_prefix}-answer-{self._answers}"
         reply_to = str(item.get("in_reply_to") or "").rpartition("|")[2] or None
         thread = None
         if channel == PUBLIC and reply_to:

@@ -211,9 +211,11 @@ class FeedSource(Source):
             return kind
 
     async def _read_ndjson(self, response: httpx.Response, emit: Emit) -> None:
+        number = 0  # the line within this connection's response, for the skip report
         async for line in capped_lines(response, self.max_line):
+            number += 1
             if line is None:
-                self._skip(f"line over the {self.max_line}-byte limit")
+                self._skip(f"line {number}: over the {self.max_line}-byte limit")
                 continue
             if not line.strip():
                 continue  # keep-alive
@@ -225,7 +227,7 @@ class FeedSource(Source):
                 except PayloadError:
                     log.info("%s: connection closed in the middle of a line", self.name)
                     continue
-            self._take_json(line, emit)
+            self._take_json(line, emit, f"line {number}")
 
     async def _read_sse(self, response: httpx.Response, emit: Emit) -> None:
         data: list[bytes] = []
@@ -255,13 +257,13 @@ class FeedSource(Source):
                 else:
                     data.append(value)
 
-    def _take_json(self, raw: bytes, emit: Emit) -> None:
+    def _take_json(self, raw: bytes, emit: Emit, where: str = "event") -> None:
         try:
             data = parse_json(raw)
         except PayloadError as exc:
-            self._skip(str(exc))
+            self._skip(f"{where}: {exc}")
             return
-        mention = self._mention(data)
+        mention = self._mention(data, where)
         if mention is not None:
             self._emit(emit, [mention])
 
@@ -279,11 +281,13 @@ class FeedSource(Source):
         batch = [m for m in (self._mention(d) for d in data) if m is not None]
         self._emit(emit, batch)
 
-    def _mention(self, data: Any) -> Mention | None:
+    def _mention(self, data: Any, where: str = "record") -> Mention | None:
         try:
             mention = Mention.from_dict(apply_mapping(data, self.mapping), source=self.name)
-        except (ValueError, TypeError, OverflowError) as exc:
-            self._skip(f"not a mention: {exc}")
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            rid = data.get("id") if isinstance(data, dict) else None
+            ident = f" (id {clean_name(str(rid), 60)})" if isinstance(rid, (str, int)) else ""
+            self._skip(f"{where}{ident}: not a mention: {exc}")
             return None
         # Feeds that replay history on reconnect must not duplicate; edits and deletes pass.
         mention.source = self.name

@@ -8,7 +8,6 @@ errors are built from the status code, the URL path and the server's own ``error
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import OrderedDict
@@ -19,15 +18,40 @@ from typing import Any
 
 import httpx
 
+from .. import HOMEPAGE, __version__
+from ..core.interchange import load_json
 from ..core.model import parse_time, utcnow
 from ..core.text import clean_name
 
 log = logging.getLogger("mentiondesk.sources")
 
-USER_AGENT = "mentiondesk/0.1 (+https://help.northline.example/mentiondesk)"
+USER_AGENT = f"mentiondesk/{__version__} (+{HOMEPAGE})"
 MAX_LINE = 1024 * 1024  # bytes of one NDJSON line / SSE line before it is skipped
 MAX_BODY = 8 * 1024 * 1024  # bytes of one REST/JSON body before it is skipped
 MAX_RATE_WAIT = 15 * 60.0  # never trust a reset time further away than this (clock skew)
+
+
+# Every credential this process holds (tokens, app passwords, session JWTs).  Server-supplied
+# text passes through ``redact`` before it is shown, logged or stored: a server that echoes the
+# Authorization header in an error body must not put the token on screen or on disk.
+_SECRETS: set[str] = set()
+MIN_SECRET = 6  # shorter strings would redact ordinary words
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a credential so that ``redact`` removes it from any text."""
+    if secret and len(secret) >= MIN_SECRET:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret replaced by ``[redacted]``."""
+    if not _SECRETS or not text:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 class SourceConfigError(ValueError):
@@ -182,7 +206,7 @@ def error_message(response: httpx.Response) -> str:
     except (ValueError, UnicodeDecodeError, httpx.ResponseNotRead):
         pass
     reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-    return clean_name(f"{reason}: {text}" if text else reason, 300)
+    return clean_name(redact(f"{reason}: {text}" if text else reason), 300)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -201,7 +225,7 @@ def describe_error(exc: BaseException) -> str:
         return "connection dropped"
     if isinstance(exc, httpx.HTTPError):
         return clean_name(f"network error: {type(exc).__name__}", 200)
-    return clean_name(str(exc) or type(exc).__name__, 300)
+    return clean_name(redact(str(exc) or type(exc).__name__), 300)
 
 
 async def read_body(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
@@ -220,10 +244,38 @@ async def read_body(response: httpx.Response, limit: int = MAX_BODY) -> bytes:
 
 
 def parse_json(body: bytes | str) -> Any:
+    """A JSON body; ``PayloadError`` for anything unusable (malformed, nested 100k deep, a
+    5,000-digit integer), lone surrogates replaced (``core.interchange.load_json``)."""
     try:
-        return json.loads(body)
+        return load_json(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"malformed JSON ({clean_name(str(exc), 120)})") from None
+
+
+class Deadline:
+    """An overall deadline for one request, from connecting to the last byte: httpx's read
+    timeout restarts with every byte, so a server trickling one byte a second would hold a
+    source (or a delivery) for ever.  ``async with Deadline(30):`` raises ``ServerError`` ("no
+    complete answer within 30 s"), which callers retry like any server fault."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._cm: Any = None
+
+    async def __aenter__(self) -> Deadline:
+        if self.seconds:
+            self._cm = asyncio.timeout(self.seconds)
+            await self._cm.__aenter__()
+        return self
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        # Never swallows an exception (returns None): a timeout becomes a ServerError.
+        if self._cm is None:
+            return
+        try:
+            await self._cm.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            raise ServerError(f"no complete answer within {self.seconds:g} s") from None
 
 
 class Partial(bytes):
@@ -288,6 +340,9 @@ class SeenIds:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key, default)
+
+    def values(self) -> list[Any]:
+        return list(self._items.values())
 
 
 async def sleep_until(when: datetime) -> None:

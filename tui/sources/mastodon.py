@@ -28,7 +28,16 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
+from ..core.model import (
+    DIRECT,
+    PUBLIC,
+    Author,
+    Mention,
+    audience_of_value,
+    narrowest,
+    parse_time,
+    utcnow,
+)
 from ..core.text import MAX_TEXT, clean_name, clean_text, html_to_text, normalize_for_match
 from .base import (
     CONNECTING,
@@ -40,10 +49,12 @@ from .base import (
     DeliveryError,
     Emit,
     Source,
+    horizon_note,
 )
 from .http import (
     AuthError,
     Backoff,
+    Deadline,
     PayloadError,
     RateLimit,
     RateLimited,
@@ -56,6 +67,8 @@ from .http import (
     make_client,
     parse_json,
     read_body,
+    redact,
+    register_secret,
     retry_at,
     sleep_until,
     until_text,
@@ -65,9 +78,16 @@ log = logging.getLogger("mentiondesk.sources.mastodon")
 
 TOKEN_ENV = "MENTIONDESK_MASTODON_TOKEN"
 VISIBILITIES = ("public", "unlisted", "private")
+# Notification types a care desk reads (README "What each network sends us"): mentions, and
+# quotes of our posts (Mastodon 4.5; older servers ignore the type).  Favourites, boosts and
+# follows ask nothing of us.
+NOTIFICATION_TYPES = ("mention", "quote")
+MASTODON_VISIBILITY = {"public": "public", "unlisted": "unlisted", "followers": "private",
+                       "direct": "direct"}
 # Mastodon keeps an Idempotency-Key for one hour; the key's hour starts at the first POST, which
 # is after the item was created, so before this age a re-send is safe on the key alone.
 KEY_SAFE = timedelta(minutes=50)
+EDIT_CHECKS = 20  # recent customer statuses re-read for edits in polling mode
 OWN_STATUS_PAGES = 5  # pages of 40 of our own statuses a late re-send looks back through
 _MENTION = re.compile(r"(?<![\w@])@[\w.-]+(?:@[\w.-]+)?")
 
@@ -108,7 +128,12 @@ class MastodonSource(Source):
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         page_limit: int = 40,
-        max_pages: int = 20,
+        max_pages: int = 1000,
+        horizon_days: float = 7.0,
+        deadline: float = 30.0,
+        notification_types: Any = ("mention", "quote"),
+        edit_seconds: float = 120.0,
+        include_filtered: bool = True,
         seen_limit: int = 10_000,
         name: str | None = None,
     ) -> None:
@@ -135,7 +160,21 @@ class MastodonSource(Source):
         self.poll_seconds = poll_seconds
         self.stream_timeout = stream_timeout
         self.page_limit = page_limit
-        self.max_pages = max_pages
+        self.max_pages = max_pages  # a safety cap per pass; catch-up ends at the horizon
+        self.horizon = timedelta(days=horizon_days)
+        self.deadline = deadline  # seconds for a whole REST request (the stream has none)
+        unknown = [t for t in notification_types if t not in NOTIFICATION_TYPES]
+        if unknown or not notification_types:
+            raise SourceConfigError(f"notification_types must be some of "
+                                    f"{', '.join(NOTIFICATION_TYPES)}, not {unknown or 'none'}")
+        self.notification_types = tuple(notification_types)
+        # Mastodon 4.3+ holds back notifications from new or limited accounts unless asked:
+        # customers are exactly such accounts (older servers ignore the parameter).
+        self.include_filtered = include_filtered
+        # Without the stream, edits are found by re-reading recent mentions this often.
+        self.edit_seconds = edit_seconds
+        self._edits_checked = 0.0  # loop time of the last re-read
+        register_secret(secret)
         self._client = make_client(base_url, timeout=timeout,
                                    headers={"Authorization": f"Bearer {secret}"})
         del secret
@@ -144,7 +183,11 @@ class MastodonSource(Source):
         self._seen = SeenIds(seen_limit)  # status id -> Mention (for deletes and threads)
         self._notification_mark: str | None = None  # newest notification id a REST pass saw
         self._conversation_mark: str | None = None  # newest DM status id a REST pass saw
+        self._caught_up = False  # the first pass after a start has finished
+        self._fetched = 0  # mentions read while catching up
+        self._horizon_reached = False
         self.account_id: str | None = None
+        self.post_limit: tuple[int, int] | None = None  # (max characters, URL length)
 
     def __repr__(self) -> str:  # never the token
         return f"MastodonSource({self.name!r})"
@@ -197,13 +240,32 @@ class MastodonSource(Source):
             self.status.set(RETRYING, describe_error(exc))
 
     async def _poll(self, emit: Emit) -> None:
-        """New mentions and DMs since the last pass (the first pass: the newest page)."""
+        """New mentions and DMs since the last pass.  The first pass after a start reads from
+        the stored position (or back to the horizon) and says "catching up" until done."""
         if self.account_id is None:
             await self._verify()
+        if not self._caught_up:
+            self.catching_up(self._fetched)
         await self._backfill_notifications(emit)
         await self._backfill_conversations(emit)
+        if not self.stream and self._caught_up:
+            await self._refresh_edits(emit)
+        self.save_position({"notifications": self._notification_mark,
+                            "conversations": self._conversation_mark})
+        detail = "up to date"
+        if not self._caught_up:
+            self._caught_up = True
+            detail = horizon_note(self, self._fetched, self._horizon_reached)
+            log.info("%s: %s", self.name, detail)
         if self.status.state != LIVE:
-            self.status.set(LIVE, "up to date")
+            self.status.set(LIVE, detail)
+
+    def resume(self, position: dict | None, **kw: Any) -> None:
+        super().resume(position, **kw)
+        if self.position.get("notifications"):
+            self._notification_mark = str(self.position["notifications"])
+        if self.position.get("conversations"):
+            self._conversation_mark = str(self.position["conversations"])
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -215,6 +277,10 @@ class MastodonSource(Source):
         if wait is not None:
             self.status.set(RATE_LIMITED, f"rate limited until {until_text(wait)}")
             await sleep_until(wait)
+        async with Deadline(self.deadline):
+            return await self._get_now(url, params)
+
+    async def _get_now(self, url: str, params: Any) -> tuple[Any, httpx.Response]:
         async with self._client.stream("GET", url, params=params) as response:
             self._rate.update(response.headers)
             if response.status_code == 429:
@@ -233,25 +299,41 @@ class MastodonSource(Source):
         if not isinstance(me, dict) or not me.get("id"):
             raise PayloadError("verify_credentials answered without an account id")
         self.account_id = str(me["id"])
+        if self.post_limit is None:
+            await self._read_instance_limits()
+
+    async def _read_instance_limits(self) -> None:
+        """``configuration.statuses`` of ``/api/v2/instance``: the server's own length limit and
+        what a URL counts as.  A server without it keeps Mastodon's defaults (500, 23)."""
+        try:
+            info, _ = await self._get("/api/v2/instance")
+        except (ServerError, PayloadError):
+            self.post_limit = (500, 23)
+            return
+        conf = ((info.get("configuration") or {}).get("statuses") or {}
+                if isinstance(info, dict) else {})
+        try:
+            self.post_limit = (int(conf.get("max_characters") or 500),
+                               int(conf.get("characters_reserved_per_url") or 23))
+        except (TypeError, ValueError):
+            self.post_limit = (500, 23)
 
     async def _pages(self, path: str, params: list[tuple[str, str]], mark: str | None):
-        """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``); without a
-        mark, only the newest page."""
-        if mark is None:
-            data, _ = await self._safe_page(path, params)
-            yield data
-            return
+        """Pages from ``mark`` towards the newest (``min_id`` + ``Link rel=prev``).  Without a
+        mark (the first start on this data directory), pages from the newest back (``Link
+        rel=next``) until the caller says stop (the horizon or what the desk already has)."""
         url: str = path
-        query: Any = [*params, ("min_id", mark)]
+        query: Any = [*params, ("min_id", mark)] if mark is not None else list(params)
+        rel = "prev" if mark is not None else "next"
         for _ in range(self.max_pages):
             data, response = await self._safe_page(url, query)
-            yield data
-            if not data:
+            stop = yield data
+            if stop or not data:
                 return
-            prev = response.links.get("prev", {}).get("url")
-            if not prev:
+            following = self._same_origin(response.links.get(rel, {}).get("url"))
+            if not following:
                 return
-            url, query = prev, None
+            url, query = following, None
 
     async def _safe_page(self, url: str, params: Any) -> tuple[list, httpx.Response]:
         try:
@@ -266,36 +348,118 @@ class MastodonSource(Source):
             raise PayloadError("expected a list of notifications")
         return data, response
 
+    def _same_origin(self, url: str | None) -> str | None:
+        """A pagination URL only when it has our server's scheme, host and port: the client
+        sends the token with every request, so a ``Link`` elsewhere is never followed."""
+        if not url:
+            return None
+        try:
+            target, base = httpx.URL(url), httpx.URL(self.base_url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            self._skip("a pagination link that is not a URL")
+            return None
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            self._skip(f"a pagination link to another server ({clean_name(target.host, 80)}); "
+                       "not followed")
+            return None
+        return url
+
+    def _too_old(self, when: Any) -> bool:
+        try:
+            return parse_time(when) < utcnow() - self.horizon
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    async def _catch_up(self, path: str, params: list[tuple[str, str]], mark: str | None,
+                        convert, emit: Emit) -> str | None:
+        """Read everything since ``mark`` (or back to the horizon / the desk's newest), emit it,
+        return the new mark.  While the first pass after a start runs, the status says
+        "catching up (n fetched)"."""
+        newest = mark
+        pages = self._pages(path, params, mark)
+        stop = False
+        try:
+            page = await pages.asend(None)
+            while True:
+                batch: list[Mention] = []
+                for item in page:
+                    item_id, when, mention = convert(item)
+                    if item_id and (newest is None or id_order(item_id) > id_order(newest)):
+                        newest = item_id
+                    if mark is None and when is not None and self._too_old(when):
+                        stop = True  # the horizon: older than this is history, not work
+                        self._horizon_reached = True
+                        continue
+                    if mention is None:
+                        continue
+                    if self.known(mention.key):
+                        # the desk has it (an earlier run).  Without a position, that is where the
+                        # backlog ends; with one, a crash mid-pass may have left older ones unread.
+                        stop = stop or mark is None
+                        continue
+                    if self._is_new(mention):
+                        batch.append(mention)
+                self._emit(emit, batch)
+                if not self._caught_up:
+                    self._fetched += len(batch)
+                    self.catching_up(self._fetched)
+                page = await pages.asend(stop)
+        except StopAsyncIteration:
+            pass
+        return newest
+
     async def _backfill_notifications(self, emit: Emit) -> None:
-        params = [("types[]", "mention"), ("limit", str(self.page_limit))]
-        newest = self._notification_mark
-        async for page in self._pages("/api/v1/notifications", params, self._notification_mark):
-            batch: list[Mention] = []
-            for note in page:
-                nid = str(note.get("id", "")) if isinstance(note, dict) else ""
-                if nid and (newest is None or id_order(nid) > id_order(newest)):
-                    newest = nid
-                mention = self._from_notification(note)
-                if mention is not None and self._is_new(mention):
-                    batch.append(mention)
-            self._emit(emit, batch)
-        self._notification_mark = newest
+        params = [*(("types[]", t) for t in self.notification_types),
+                  ("limit", str(self.page_limit))]
+        if self.include_filtered:
+            params.append(("include_filtered", "true"))
+
+        def convert(note: Any) -> tuple[str, Any, Mention | None]:
+            nid = str(note.get("id", "")) if isinstance(note, dict) else ""
+            when = note.get("created_at") if isinstance(note, dict) else None
+            return nid, when, self._from_notification(note)
+
+        self._notification_mark = await self._catch_up(
+            "/api/v1/notifications", params, self._notification_mark, convert, emit)
 
     async def _backfill_conversations(self, emit: Emit) -> None:
         params = [("limit", str(self.page_limit))]
-        newest = self._conversation_mark
-        async for page in self._pages("/api/v1/conversations", params, self._conversation_mark):
-            batch = []
-            for conv in page:
-                mention = self._from_conversation(conv)
-                if mention is None:
-                    continue
-                if newest is None or id_order(mention.id) > id_order(newest):
-                    newest = mention.id
-                if self._is_new(mention):
-                    batch.append(mention)
-            self._emit(emit, batch)
-        self._conversation_mark = newest
+
+        def convert(conv: Any) -> tuple[str, Any, Mention | None]:
+            status = conv.get("last_status") if isinstance(conv, dict) else None
+            when = status.get("created_at") if isinstance(status, dict) else None
+            mention = self._from_conversation(conv)
+            sid = str(status.get("id") or "") if isinstance(status, dict) else ""
+            return sid, when, mention
+
+        self._conversation_mark = await self._catch_up(
+            "/api/v1/conversations", params, self._conversation_mark, convert, emit)
+
+    async def _refresh_edits(self, emit: Emit) -> None:
+        """Polling mode has no ``status.update`` events: every ``edit_seconds`` re-read the
+        newest customer statuses of the last day (at most ``EDIT_CHECKS``) and emit the edited
+        ones exactly as the stream would (``edited=True``: the desk re-triages them)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._edits_checked < self.edit_seconds and self._edits_checked:
+            return
+        self._edits_checked = loop.time()
+        since = utcnow() - timedelta(days=1)
+        recent = [m for m in self._seen.values()
+                  if isinstance(m, Mention) and not m.deleted and m.channel == PUBLIC
+                  and m.created_at >= since]
+        recent.sort(key=lambda m: m.created_at, reverse=True)
+        for known in recent[:EDIT_CHECKS]:
+            try:
+                status, _ = await self._get(f"/api/v1/statuses/{known.raw_id or known.id}")
+            except ServerError:
+                continue  # gone (404) or failing: the next round tries again
+            if not isinstance(status, dict):
+                continue
+            fresh = self._from_status(status, edited=True)
+            if fresh is not None and fresh.text != known.text:
+                fresh = _copy(fresh, created_at=known.created_at, sent_at=known.sent_at)
+                self._seen.add(fresh.id, fresh)
+                self._emit(emit, [fresh])
 
     # --- streaming -----------------------------------------------------------------------------
 
@@ -373,13 +537,13 @@ class MastodonSource(Source):
         if not isinstance(note, dict):
             self._skip("notification is not an object")
             return None
-        if note.get("type") != "mention":
+        if note.get("type") not in self.notification_types:
             return None
         if not isinstance(note.get("status"), dict):
             # The post was deleted (or hidden) after notifying: nothing to answer.
             self._skip(f"notification {clean_name(note.get('id'), 40)} has no status")
             return None
-        return self._from_status(note["status"])
+        return self._from_status(note["status"], notified=note.get("created_at"))
 
     def _from_conversation(self, conv: Any) -> Mention | None:
         if not isinstance(conv, dict):
@@ -392,7 +556,7 @@ class MastodonSource(Source):
         return self._from_status(status, conversation=str(conv.get("id") or ""))
 
     def _from_status(self, status: dict, *, edited: bool = False,
-                     conversation: str = "") -> Mention | None:
+                     conversation: str = "", notified: Any = None) -> Mention | None:
         try:
             account = status["account"]
             if self.account_id and str(account.get("id")) == self.account_id:
@@ -408,15 +572,28 @@ class MastodonSource(Source):
                 thread = (known.thread if isinstance(known, Mention) and known.thread
                           else parent or sid)
             text = html_to_text(status.get("content") or "")
-            if status.get("spoiler_text"):
-                text = f"{status['spoiler_text']}\n{text}"
+            quoted = _quoted_text(status)
+            if quoted:
+                # The "RE: <link>" fallback line says nothing; the quoted post does.
+                text = "\n".join(line for line in text.splitlines()
+                                 if not line.strip().startswith("RE: ")).strip()
+                text = f"{text}\n[quoting {quoted}]"
+            text += _attachments_text(status.get("media_attachments"))
+            warning = clean_name(status.get("spoiler_text") or "", 500) or None
             language = status.get("language")
+            # The clock starts when our server got it (the notification's time); a remote
+            # status's created_at is its sender's claim (shown, skew flagged).
+            sent = parse_time(status["created_at"])
+            # Without a notification, a status dated in the future starts the clock now.
+            received = min(parse_time(notified) if notified else sent, utcnow())
             author = Author(
                 handle=clean_name(str(account["acct"]).lstrip("@")),
                 name=clean_name(account.get("display_name") or ""),
                 followers=max(0, int(account.get("followers_count") or 0)),
                 verified=bool(account.get("verified", False)),
                 language=clean_name(language, 16) if language else None,
+                # The account, not its handle: the URI (or the server's id) never changes.
+                id=clean_name(account.get("uri") or f"account:{account['id']}", 300),
             )
             return Mention(
                 id=sid,
@@ -424,14 +601,17 @@ class MastodonSource(Source):
                 channel=DIRECT if direct else PUBLIC,
                 author=author,
                 text=clean_text(text, MAX_TEXT),
-                created_at=parse_time(status["created_at"]),
+                created_at=received,
                 received_at=utcnow(),
+                sent_at=sent if sent != received else None,
                 in_reply_to=parent,
                 thread=thread,
                 url=clean_name(status["url"], 500) if status.get("url") else None,
                 raw_id=sid,
                 language=author.language,
                 edited=edited,
+                audience=audience_of_value(status.get("visibility")) or "public",
+                content_warning=warning,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._skip(f"status {clean_name(status.get('id'), 40)}: {type(exc).__name__} {exc}")
@@ -450,7 +630,7 @@ class MastodonSource(Source):
 
     def _skip(self, reason: str) -> None:
         self.status.skipped += 1
-        log.warning("%s: skipped %s", self.name, clean_name(reason, 300))
+        log.warning("%s: skipped %s", self.name, clean_name(redact(reason), 300))
 
     # --- context and delivery -------------------------------------------------------------------
 
@@ -475,8 +655,7 @@ class MastodonSource(Source):
     async def deliver(self, item: dict) -> str:
         wait = self._rate.wait_until()
         if wait is not None:
-            raise DeliveryError(f"rate limited until {until_text(wait)}", retry=True,
-                                retry_after=(wait - utcnow()).total_seconds())
+            raise DeliveryError.rate_limited(wait)
         text = str(item.get("text") or "")
         handle = str(item.get("to") or "").lstrip("@")
         if handle and f"@{handle.casefold()}" not in text.casefold():
@@ -485,8 +664,14 @@ class MastodonSource(Source):
         if item.get("kind") == "dm" or item.get("channel") == DIRECT:
             visibility = "direct"
         else:
-            visibility = self.visibility
+            # Never wider than the post it answers: a followers-only mention gets a
+            # followers-only reply, an unlisted one an unlisted reply.
+            audience = narrowest(audience_of_value(self.visibility),
+                                 audience_of_value(item.get("audience")))
+            visibility = MASTODON_VISIBILITY[audience]
         form = {"status": text, "visibility": visibility}
+        if item.get("content_warning"):
+            form["spoiler_text"] = str(item["content_warning"])  # the customer's own warning
         if item.get("in_reply_to_raw"):
             form["in_reply_to_id"] = str(item["in_reply_to_raw"])
         if int(item.get("attempts") or 0) > 1 and _older_than(item.get("created_at"), KEY_SAFE):
@@ -494,15 +679,17 @@ class MastodonSource(Source):
             if earlier is not None:
                 return earlier
         try:
-            response = await self._client.post(
-                "/api/v1/statuses", data=form, headers={"Idempotency-Key": str(item["id"])})
-        except httpx.HTTPError as exc:
+            async with Deadline(self.deadline):
+                response = await self._client.post(
+                    "/api/v1/statuses", data=form,
+                    headers={"Idempotency-Key": str(item["id"])})
+        except (httpx.HTTPError, ServerError) as exc:
+            # Retried with the same Idempotency-Key: a post that did arrive is not doubled.
             raise DeliveryError(f"{describe_error(exc)} while posting", retry=True) from None
         self._rate.update(response.headers)
         if response.status_code == 429:
             until = retry_at(response)
-            raise DeliveryError(f"rate limited until {until_text(until)}", retry=True,
-                                retry_after=(until - utcnow()).total_seconds())
+            raise DeliveryError.rate_limited(until)
         if response.status_code >= 500:
             raise DeliveryError(error_message(response), retry=True)
         if response.status_code >= 400:
@@ -545,14 +732,41 @@ class MastodonSource(Source):
                     return None
                 params = {**params, "max_id": str(page[-1].get("id"))}
         except RateLimited as exc:
-            raise DeliveryError(f"rate limited until {until_text(exc.until)}", retry=True,
-                                retry_after=(exc.until - utcnow()).total_seconds()) from None
+            raise DeliveryError.rate_limited(exc.until) from None
         except AuthError as exc:
             raise DeliveryError(str(exc), retry=False) from None
         except (httpx.HTTPError, ServerError, PayloadError, ValueError, TypeError) as exc:
             raise DeliveryError(f"{describe_error(exc)} while checking for an earlier post",
                                 retry=True) from None
         return None
+
+
+def _attachments_text(media: Any) -> str:
+    """``[image: alt text]`` lines for a status's attachments (shown, and read by triage): a
+    photo-only post is not an empty one."""
+    lines = []
+    for item in media if isinstance(media, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = clean_name(str(item.get("type") or "attachment"), 20)
+        alt = clean_name(str(item.get("description") or ""), 500)
+        lines.append(f"[{kind}: {alt}]" if alt else f"[{kind} without a description]")
+    return ("\n" + "\n".join(lines)) if lines else ""
+
+
+def _quoted_text(status: dict) -> str:
+    """``@acct: text`` of the post a quote post quotes (Mastodon 4.5 ``quote.quoted_status``),
+    or "" when there is none or it is not shown (pending, revoked, deleted)."""
+    quote = status.get("quote")
+    if not isinstance(quote, dict):
+        return ""
+    inner = quote.get("quoted_status")
+    if not isinstance(inner, dict) or quote.get("state", "accepted") != "accepted":
+        return ""
+    found = inner.get("account")
+    account: dict = found if isinstance(found, dict) else {}
+    words = html_to_text(str(inner.get("content") or "")).strip()
+    return f"@{clean_name(str(account.get('acct') or '?'), 60)}: {words}" if words else ""
 
 
 def _words(text: str) -> str:

@@ -20,12 +20,35 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "replay": ("speed", "map", "shift"),
     "mastodon": ("token_file", "visibility", "stream", "streaming_url", "poll_seconds",
                  "stream_timeout", "timeout", "backoff_base", "backoff_cap", "page_limit",
-                 "max_pages"),
+                 "max_pages", "horizon_days", "deadline", "notification_types",
+                 "include_filtered", "edit_seconds"),
     "bluesky": ("service", "poll_seconds", "timeout", "backoff_base", "backoff_cap",
-                "page_limit", "max_pages", "dms"),
+                "page_limit", "max_pages", "dms", "horizon_days", "deadline"),
     "feed": ("format", "map", "poll_seconds", "stream_timeout", "timeout", "backoff_base",
              "backoff_cap", "max_line", "max_body"),
 }
+
+
+def describe_intake(spec: str, options: dict[str, Any] | None = None) -> str:
+    """One line: what a source reads and what it leaves out (``check`` prints it)."""
+    kind = kind_of(spec)
+    opts = options or {}
+    if kind == "mastodon":
+        from .mastodon import NOTIFICATION_TYPES
+
+        types = list(opts.get("notification_types") or ("mention", "quote"))
+        left = [t for t in NOTIFICATION_TYPES if t not in types]
+        filtered = ("included (include_filtered)" if opts.get("include_filtered", True)
+                    else "NOT read: mentions from new or limited accounts are missed")
+        return (f"{spec}: reads notifications {', '.join(types)}"
+                + (f" (not {', '.join(left)})" if left else "")
+                + f"; filtered notifications {filtered}; DMs from conversations")
+    if kind == "bluesky":
+        dms = "chat DMs" if opts.get("dms", True) else "no DMs (dms: false)"
+        return f"{spec}: reads mentions, replies and quotes; {dms}"
+    if kind == "demo":
+        return "demo: the built-in demo stream"
+    return f"{spec}: every record of the {kind} (interchange format)"
 
 
 def kind_of(spec: str) -> str:
@@ -38,12 +61,17 @@ def kind_of(spec: str) -> str:
     raise ValueError(f"unknown source {spec!r}: write one of {FORMS}")
 
 
+# What a source does when neither the config nor a flag says: a replay plays at real time.
+DEFAULTS: dict[str, dict[str, Any]] = {"replay": {"speed": 1}}
+
+
 def make_source(spec: str, config: Any = None, *, options: dict[str, Any] | None = None
                 ) -> Source:
-    """Build the source for ``spec``.  Raises ValueError with a clear message."""
+    """Build the source for ``spec``: ``DEFAULTS``, then the config file's options for the same
+    spec, then ``options`` (command-line flags).  Raises ValueError with a clear message."""
     spec = spec.strip()
     kind = kind_of(spec)
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = dict(DEFAULTS.get(kind, {}))
     if config is not None and hasattr(config, "source_options"):
         opts.update(config.source_options(spec))
     opts.update(options or {})
@@ -84,24 +112,26 @@ def _build(cls: type, kind: str, opts: dict[str, Any], *args: Any) -> Source:
         raise ValueError(f"bad options for {kind} source: {exc}") from None
 
 
-def add_source_arguments(parser: Any) -> None:
-    """The command-line options that shape sources: shared by the console and ``ingest``."""
-    parser.add_argument("--speed", default="1", help="replay speed: N times real time, or max")
-    parser.add_argument("--map", help="CSV column mapping for replay: field=column,...")
-    parser.add_argument("--seed", type=int, default=7, help="demo stream seed")
-    parser.add_argument("--rate", type=float, default=0.5, help="demo mentions per second")
-    parser.add_argument("--burst", action="store_true",
-                        help="demo: a brand emergency, hundreds of mentions a minute")
+def source_options(spec: str, args: Any, *, fastest: bool = False) -> dict[str, Any]:
+    """Command-line flags that apply to the source ``spec`` (flags win over the config).
 
-
-def source_options(spec: str, args: Any) -> dict[str, Any]:
-    """Command-line flags that apply to the source ``spec`` (flags win over the config)."""
+    Only flags the user gave count (a flag left out is ``None``), so a config file's ``seed:`` or
+    ``speed:`` is never overwritten by a command-line default.  ``fastest`` (``ingest --once``):
+    a replay runs at maximum speed whatever the flags or the config say.
+    """
     kind = spec.partition(":")[0]
     opts: dict[str, Any] = {}
     if kind == "demo":
-        opts.update(seed=args.seed, rate=args.rate, burst=bool(args.burst))
+        for name in ("seed", "rate", "burst"):
+            value = getattr(args, name, None)
+            if value is not None:
+                opts[name] = value
     elif kind == "replay":
-        opts["speed"] = args.speed
+        speed = getattr(args, "speed", None)
+        if fastest:
+            opts["speed"] = "max"
+        elif speed is not None:
+            opts["speed"] = speed
         if getattr(args, "map", None):
             from ..core.interchange import parse_map
 

@@ -22,7 +22,7 @@ from ..core.outbox import Outbox
 from ..core.store import StoreError
 from ..core.text import clean_name
 from .base import FAILED, STOPPED, DeliveryError, Source
-from .http import backoff_delay, describe_error
+from .http import backoff_delay, describe_error, redact
 
 log = logging.getLogger("mentiondesk.runner")
 
@@ -89,6 +89,22 @@ class Runner:
         self.final: dict[str, tuple[str, str]] = {}  # each source's state and detail at the end
         self.on_saving: Callable[[str | None], None] | None = None  # NOT SAVING line, or None
         self._fault: str | None = None
+        self._positions: dict[str, dict] = {}  # positions waiting for their mentions' ingest
+        self._resume_sources()
+
+    def _resume_sources(self) -> None:
+        """Give each source its stored position, a way to store the next one, and the desk's
+        "already have it" test, so a restart reads exactly what arrived while it was closed."""
+        stored = getattr(self.desk, "source_position", None)
+        knows = getattr(self.desk, "knows", None)
+        for name, source in self.sources.items():
+            position = stored(name) if stored is not None else None
+
+            def keep(doc: dict, name: str = name) -> None:
+                self._positions[name] = doc
+                self._wake.set()
+
+            source.resume(position, on_position=keep, known=knows)
 
     # --- mentions in ----------------------------------------------------------------------------
 
@@ -98,14 +114,34 @@ class Runner:
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 
+    def _store_positions(self) -> None:
+        set_limit = getattr(self.desk, "set_post_limit", None)
+        if set_limit is not None:
+            for name, source in self.sources.items():
+                limit = getattr(source, "post_limit", None)
+                if limit and getattr(self.desk, "post_limits", {}).get(name) is None:
+                    set_limit(name, *limit)
+        save = getattr(self.desk, "save_source_position", None)
+        positions, self._positions = self._positions, {}
+        if save is None:
+            return
+        for name, doc in positions.items():
+            try:
+                save(name, doc)
+            except Exception:
+                log.exception("could not store the position of %s", clean_name(name, 200))
+
     def flush(self) -> list[Any]:
         """Hand what the sources emitted to the desk now; returns what the desk filed *and
         saved* (while the disk is full the desk holds mentions in memory and they come back
-        here, saved, once a write succeeds: only then are they passed to ``on_ingested``)."""
+        here, saved, once a write succeeds: only then are they passed to ``on_ingested``).
+        Then store the positions the sources reached (after their mentions: a crash in
+        between re-reads, never skips)."""
         if not self._pending:
             if getattr(self.desk, "unsaved", None) or getattr(self.desk, "not_saving", None):
                 return self._saved(list(self.desk.ingest([])))  # retry the held writes
             self._saving_changed()
+            self._store_positions()
             return []
         batch, self._pending = self._pending, []
         try:
@@ -127,6 +163,7 @@ class Runner:
         results = [r for r in results if getattr(r, "saved", True)]
         self._saving_changed()
         self.ingested += len(results)
+        self._store_positions()
         if results and self.on_ingested is not None:
             try:
                 self.on_ingested(results)
@@ -198,19 +235,29 @@ class Runner:
 
     async def deliver_due(self) -> None:
         """Start delivering every due item (one sequence per source); wait for all of them."""
-        self._start_deliveries()
-        busy = [t for t in self._busy.values() if not t.done()]
-        if busy:
+        for _ in range(4):  # a sent DM lets its public bridge go: a few rounds, not forever
+            self._start_deliveries()
+            busy = [t for t in self._busy.values() if not t.done()]
+            if not busy:
+                return
             await asyncio.gather(*busy, return_exceptions=True)
 
     def _start_deliveries(self) -> None:
+        """One sequence per conversation (its posts keep their order), conversations in
+        parallel: a delivery stuck on a slow server never holds back another customer's."""
+        self._busy = {k: t for k, t in self._busy.items() if not t.done()}
         for name, items in self._due_by_source().items():
-            task = self._busy.get(name)
-            if task is not None and not task.done():
-                continue  # that source is still sending the previous ones
+            by_conv: dict[str, list[dict]] = {}
             for item in items:
-                self._in_flight.add(item["id"])
-            self._busy[name] = asyncio.create_task(self._deliver_all(self.sources[name], items))
+                by_conv.setdefault(str(item.get("conv_id")), []).append(item)
+            for conv_id, group in by_conv.items():
+                key = f"{name}|{conv_id}"
+                if key in self._busy:
+                    continue  # still sending that conversation's earlier posts
+                for item in group:
+                    self._in_flight.add(item["id"])
+                self._busy[key] = asyncio.create_task(
+                    self._deliver_all(self.sources[name], group))
 
     async def _deliver_all(self, source: Source, items: list[dict]) -> None:
         for item in items:
@@ -236,8 +283,14 @@ class Runner:
         except asyncio.CancelledError:
             raise  # stays 'sending': the next start re-sends it with the same idempotency key
         except DeliveryError as exc:
-            message = clean_name(str(exc), 300)
+            message = clean_name(redact(str(exc)), 300)
             attempts = int(started.get("attempts") or 1)
+            if exc.wait_until is not None:
+                # A rate limit is not a failure: the attempt is given back, and the item
+                # waits for the reset time (shown in the outbox).
+                outbox.wait_for_rate_limit(item["id"], exc.wait_until)
+                log.info("delivery of %s via %s: %s", item["id"], source.name, message)
+                return
             if not exc.retry:
                 outbox.fail(item["id"], message)
             elif attempts >= self.max_attempts:
@@ -287,7 +340,26 @@ class Runner:
         finished.  ``once``: one REST pass / poll per source, ingest, deliver what is due, stop."""
         try:
             if once:
-                await self._once()
+                # Ctrl-C / SIGTERM (``until``) ends a long pass too; what was read is kept.
+                # The batcher runs too: a live stream read "once" until it goes silent prints
+                # (and saves) what arrives as it arrives, not all of it when the pass ends.
+                task = asyncio.create_task(self._once())
+                batcher = asyncio.create_task(self._batcher())
+                stop = asyncio.ensure_future(until.wait()) if until is not None else None
+                try:
+                    await asyncio.wait([t for t in (task, stop) if t is not None],
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    batcher.cancel()
+                    await asyncio.gather(batcher, return_exceptions=True)
+                    if stop is not None:
+                        stop.cancel()
+                    if not task.done():
+                        task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)
+                        self.flush()
+                    else:
+                        task.result()
                 return
             tasks = [asyncio.create_task(self._supervise(s), name=f"source {s.name}")
                      for s in self.sources.values()]

@@ -1,0 +1,333 @@
+"""Word forms for triage matching: stems, negation and words near each other.
+
+A mention is folded once (:func:`normalize_for_match_fast`: case, accents and punctuation
+removed, words separated by single spaces).  When rules.yaml sets ``word_forms: english`` (any
+Snowball language), the folded text is also *stemmed* word by word, so ``agent`` in a rule finds
+"agents", ``suspend`` finds "suspended" and ``terrible`` finds "terribly" — one stem per word, so
+a word's position is the same in both texts and a hit in the stemmed text can always be shown
+with the customer's own words (the ``why`` line).
+
+Stemmer: the Snowball algorithms (Porter's successors, snowballstem.org) through the
+``snowballstemmer`` package, which uses the PyStemmer C extension when it is installed.  Stems
+are cached per word: mention vocabulary is Zipfian, so after a few thousand mentions nearly every
+word is a dictionary hit (bench/bench_triage.py measures the cost).
+
+Negation: a hit whose preceding ``window`` words contain a negation ("not delayed", "no longer
+stuck", "never late") does not count.  Nearness: two term lists match when a hit of each lies at
+most ``within`` words apart ("gate agents were terrible").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .text import normalize_for_match
+
+_ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9_]+")
+_CACHE_LIMIT = 200_000  # distinct words kept per stemmer before the cache starts over
+
+
+def normalize_for_match_fast(text: str) -> str:
+    """:func:`text.normalize_for_match`, with a fast path for plain ASCII text (most mentions):
+    there, accents, compatibility forms and emoji cannot occur, so casefold + word splitting is
+    the whole job.
+
+    The result starts and ends with a space and separates words by single spaces.
+    """
+    if text.isascii():
+        return " " + " ".join(_ASCII_NON_WORD.sub(" ", text.lower()).split()) + " "
+    return normalize_for_match(text)
+
+
+def stemmer_languages() -> tuple[str, ...]:
+    """The languages ``word_forms:`` accepts (Snowball's algorithm names, e.g. ``english``)."""
+    import snowballstemmer
+
+    return tuple(sorted(snowballstemmer.algorithms()))
+
+
+class Stems:
+    """A cached Snowball stemmer for one language.  Raises KeyError for an unknown language."""
+
+    def __init__(self, language: str) -> None:
+        import snowballstemmer
+
+        if language not in snowballstemmer.algorithms():
+            raise KeyError(language)
+        self.language = language
+        self._stem = snowballstemmer.stemmer(language).stemWord
+        self._cache: dict[str, str] = {}
+
+    def word(self, word: str) -> str:
+        stem = self._cache.get(word)
+        if stem is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            # Digits and one-letter words have no forms; the stemmer would only copy them.
+            stem = word if len(word) < 3 or word.isdigit() else (self._stem(word) or word)
+            self._cache[word] = stem
+        return stem
+
+    def text(self, folded: str) -> str:
+        """The stemmed twin of folded text: the same number of words, each replaced by its stem."""
+        get, word = self._cache.get, self.word
+        return " " + " ".join([get(w) or word(w) for w in folded.split()]) + " "
+
+    def term(self, term: str) -> str:
+        """A rule's word or phrase as stems (folded first, like the mention)."""
+        return " ".join(self.word(w) for w in normalize_for_match(term).split())
+
+
+class Seen:
+    """One mention's text prepared for matching; the stemmed form is built only when asked."""
+
+    __slots__ = ("_question", "_stem_set", "_stemmed", "_word_set", "_words", "folded",
+                 "stems", "text")
+
+    def __init__(self, text: str, stems: Stems | None) -> None:
+        self.text = text
+        self.folded = normalize_for_match_fast(text)
+        self.stems = stems
+        self._stemmed: str | None = None
+        self._words: list[str] | None = None
+        self._word_set: frozenset[str] | None = None
+        self._stem_set: frozenset[str] | None = None
+        self._question: bool | None = None
+
+    @property
+    def stemmed(self) -> str:
+        if self._stemmed is None:
+            self._stemmed = self.stems.text(self.folded) if self.stems else self.folded
+        return self._stemmed
+
+    @property
+    def word_set(self) -> frozenset[str]:
+        """The distinct folded words: a term list whose first words are all missing cannot
+        match, which one set operation tells (most categories, for most mentions)."""
+        if self._word_set is None:
+            self._word_set = frozenset(self.words)
+        return self._word_set
+
+    @property
+    def stem_set(self) -> frozenset[str]:
+        if self._stem_set is None:
+            self._stem_set = frozenset(self.stemmed.split()) if self.stems else self.word_set
+        return self._stem_set
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = self.folded.split()
+        return self._words
+
+    @property
+    def question(self) -> bool:
+        """Asks something: a question mark, or it opens with a question word ("how do I ...")."""
+        if self._question is None:
+            words = self.words
+            self._question = "?" in self.text or "¿" in self.text or bool(
+                words and words[0] in QUESTION_OPENERS and len(words) > 2)
+        return self._question
+
+
+# Words that open a question without a question mark ("how do i get a refund").  English and the
+# other languages the shipped policy covers; a team can always write `question:` conditions that
+# do not rely on this.
+QUESTION_OPENERS = frozenset(
+    "how what when where why who which whats wheres hows can could is are do does did will would "
+    "should any anyone est pourquoi comment quand ou quel quelle puis como cuando donde por que "
+    "puedo wie wann wo warum kann gibt".split())
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    kind: str  # "k" keyword, "p" phrase
+    word: int  # index of the first word in the mention
+    length: int  # words
+    shown: str  # the customer's words (folded)
+
+
+_END, _STAR = 0, 1  # trie markers: a term ends here / a term ends here with any word ending
+
+
+def word_alternation(words: Iterable[str]) -> str:
+    """Folded words/phrases → one regex alternation; a trailing ``*`` matches any word ending.
+
+    The terms are factored into a trie (``un(?:safe|conscious)``) so that `re` tries each letter
+    once instead of once per term: a category with 40 keywords costs about what one costs.
+    """
+    root: dict = {}
+    for word in words:
+        star = word.rstrip().endswith("*")
+        folded = " ".join(normalize_for_match(word.rstrip().rstrip("*")).split())
+        if not folded:
+            continue
+        node = root
+        for ch in folded:
+            node = node.setdefault(ch, {})
+        node[_STAR if star else _END] = True
+    return _emit(root) if root else ""
+
+
+def _emit(node: dict) -> str:
+    alternatives = [re.escape(ch) + _emit(child)
+                    for ch, child in sorted((k, v) for k, v in node.items() if isinstance(k, str))]
+    # Longer continuations are listed first; the (?= ) after the group lets `re` backtrack to a
+    # shorter term when a longer one does not end on a word boundary.
+    if node.get(_STAR):
+        alternatives.append(r"\w*")
+    elif node.get(_END):
+        alternatives.append("")
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def compile_words(keywords: Iterable[str], phrases: Iterable[str] = ()) -> re.Pattern[str] | None:
+    """Whole-word matcher over folded text (words there are separated by single spaces).
+
+    Groups ``k`` (a keyword matched) and ``p`` (a phrase matched).
+    """
+    k, p = word_alternation(keywords), word_alternation(phrases)
+    groups = []
+    if p:
+        groups.append(f"(?P<p>{p})")
+    if k:
+        groups.append(f"(?P<k>{k})")
+    if not groups:
+        return None
+    # The leading space is consumed (a literal start is much faster for `re` than a
+    # look-behind); the trailing one is only looked at, so the next word can start with it.
+    return re.compile(" (?:" + "|".join(groups) + r")(?= )")
+
+
+def split_terms(terms: Iterable[str], stems: Stems | None) -> tuple[list[str], list[str]]:
+    """(terms matched as written, terms matched by stem).
+
+    With a stemmer, a plain term matches every form of its words; a term ending in ``*`` (any
+    ending) or starting with ``=`` (this exact form only: ``=late`` does not find "lately") is
+    matched as written.  Stemmed terms are returned already stemmed.
+    """
+    exact: list[str] = []
+    stemmed: list[str] = []
+    for term in terms:
+        t = term.strip()
+        if t.startswith("="):
+            exact.append(t[1:])
+        elif stems is None or t.endswith("*"):
+            exact.append(t)
+        else:
+            s = stems.term(t)
+            if s:
+                stemmed.append(s)
+    return exact, stemmed
+
+
+def _first_words(terms: Iterable[str]) -> frozenset[str] | None:
+    """The first word of every term, or None when a term ends in * (any ending: no set)."""
+    firsts = set()
+    for term in terms:
+        if term.rstrip().endswith("*"):
+            return None
+        words = normalize_for_match(term).split()
+        if words:
+            firsts.add(words[0])
+    return frozenset(firsts)
+
+
+@dataclass(slots=True)
+class Terms:
+    """Keywords and phrases of one list, compiled for the folded and the stemmed text."""
+
+    exact: re.Pattern[str] | None = None  # over Seen.folded
+    stemmed: re.Pattern[str] | None = None  # over Seen.stemmed
+    exact_firsts: frozenset[str] | None = None  # first words of the exact terms (None: any)
+    stem_firsts: frozenset[str] | None = None
+
+    @classmethod
+    def build(cls, keywords: Iterable[str], phrases: Iterable[str] = (),
+              stems: Stems | None = None) -> Terms | None:
+        ke, ks = split_terms(keywords, stems)
+        pe, ps = split_terms(phrases, stems)
+        terms = cls(compile_words(ke, pe), compile_words(ks, ps),
+                    _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t))
+        return terms if terms.exact is not None or terms.stemmed is not None else None
+
+    def _exact(self, seen: Seen) -> re.Pattern[str] | None:
+        """The exact pattern when some term could occur (its first word is in the mention)."""
+        if self.exact is None or (self.exact_firsts is not None
+                                  and self.exact_firsts.isdisjoint(seen.word_set)):
+            return None
+        return self.exact
+
+    def _stemmed(self, seen: Seen) -> re.Pattern[str] | None:
+        if self.stemmed is None or (self.stem_firsts is not None
+                                    and self.stem_firsts.isdisjoint(seen.stem_set)):
+            return None
+        return self.stemmed
+
+    def any(self, seen: Seen) -> bool:
+        """Some term occurs (negation not considered): a set test, then one C-level search."""
+        exact = self._exact(seen)
+        if exact is not None and exact.search(seen.folded):
+            return True
+        stemmed = self._stemmed(seen)
+        return stemmed is not None and stemmed.search(seen.stemmed) is not None
+
+    def hits(self, seen: Seen) -> Iterator[Hit]:
+        exact = self._exact(seen)
+        if exact is not None:
+            yield from _hits(exact, seen.folded, seen)
+        stemmed = self._stemmed(seen)
+        if stemmed is not None:
+            yield from _hits(stemmed, seen.stemmed, seen)
+
+
+def _hits(pattern: re.Pattern[str], text: str, seen: Seen) -> Iterator[Hit]:
+    for m in pattern.finditer(text):
+        group = m.lastgroup or "k"
+        start = text.count(" ", 0, m.start())  # index of the hit's first word
+        length = m.group(group).count(" ") + 1
+        yield Hit(group, start, length, " ".join(seen.words[start:start + length]))
+
+
+@dataclass(slots=True)
+class Negation:
+    """Negation words and how far back they reach (in words)."""
+
+    pattern: re.Pattern[str]
+    window: int = 3
+
+    def negates(self, seen: Seen, hit: Hit) -> str | None:
+        """The negation before ``hit``, or None."""
+        if hit.word == 0:
+            return None
+        before = " " + " ".join(seen.words[max(0, hit.word - self.window):hit.word]) + " "
+        m = self.pattern.search(before)
+        return m.group(m.lastgroup or "k") if m else None
+
+
+@dataclass(slots=True)
+class Near:
+    """Two term lists that must occur within ``within`` words of each other."""
+
+    first: Terms
+    second: Terms
+    within: int = 6
+
+    def find(self, seen: Seen, negation: Negation | None) -> tuple[str, str] | None:
+        if not (self.first.any(seen) and self.second.any(seen)):
+            return None
+        a = [h for h in self.first.hits(seen) if not (negation and negation.negates(seen, h))]
+        if not a:
+            return None
+        b = [h for h in self.second.hits(seen) if not (negation and negation.negates(seen, h))]
+        for x in a:
+            for y in b:
+                gap = y.word - (x.word + x.length) if y.word >= x.word else \
+                    x.word - (y.word + y.length)
+                if gap <= self.within:
+                    return x.shown, y.shown
+        return None
