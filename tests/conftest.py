@@ -114,3 +114,12 @@ def make_desk(clock: Clock) -> Callable[..., Desk]:
 @pytest.fixture
 def desk(make_desk: Callable[..., Desk]) -> Desk:
     return make_desk()
+
+
+@pytest.fixture
+def desk_dir() -> Any:
+    """A short data directory for a real desk process (Unix socket paths are limited to 107
+    bytes); its desk process is stopped afterwards (tests/serverkit.py)."""
+    from serverkit import short_desk_dir
+
+    yield from short_desk_dir()

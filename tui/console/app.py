@@ -85,7 +85,7 @@ from ..core.when import due_text
 from ..setup.boot import close_desk, recovery_notes
 from ..setup.reload import take_request
 from ..sources.base import Source
-from .alerts import AlertBatches, AlertLine
+from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
 from .palette import JUMP, DeskCommands
 from .screens import (
@@ -170,9 +170,17 @@ class MentionDesk(App[int]):
     def __init__(self, desk: Desk, sources: Iterable[Any] = (), *,
                  clock: Callable[[], datetime] | None = None, blink: bool = True,
                  tick_seconds: float = 1.0, keymap: dict[str, str] | None = None,
-                 runner_options: dict[str, Any] | None = None) -> None:
+                 runner_options: dict[str, Any] | None = None,
+                 serve: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.desk = desk
+        # Serve the desk to CLI commands and other clients on the data directory's socket
+        # while this console holds it (``DeskServer``'s ``execute``; None: do not serve).
+        self.serve_execute = serve
+        # Opt-in desktop notifications next to the bell (config ``desktop_notify: true``).
+        self.desktop_notify = bool(getattr(desk.config, "desktop_notify", False))
+        self.desktop_sent: list[str] = []  # what was sent (tests read it)
+        self.desk_server: Any = None
         self.sources = list(sources)
         self.clock = clock or desk.clock
         self.blink = blink
@@ -282,6 +290,8 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
+        if self.serve_execute is not None and self.desk.store is not None:
+            self.serve_desk()
         # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
         # rules file changes on disk.  A hang-up (SIGHUP: the SSH session dropped) or SIGTERM
         # quits as `q` does: the open dialog's typing is kept as the draft, the desk is
@@ -296,6 +306,21 @@ class MentionDesk(App[int]):
             self._reload_signal = True
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             self._reload_signal = False  # not the main thread, or no signals on this platform
+
+    @work(group="desk-server")
+    async def serve_desk(self) -> None:
+        """Scripts work while this console runs: they reach the desk through this process."""
+        from ..server.server import DeskServer
+
+        data_dir = getattr(self.desk.store, "data_dir", None)
+        server = DeskServer(self.desk, data_dir, config=self.desk.config,
+                            execute=self.serve_execute)
+        try:
+            await server.start()
+        except OSError as exc:  # e.g. a data directory path too long for a socket
+            log.warning("not serving the desk to scripts: %s", exc)
+            return
+        self.desk_server = server
 
     # ==== rules reload ==========================================================================
 
@@ -377,6 +402,9 @@ class MentionDesk(App[int]):
         if self.closed:
             return
         self.closed = True
+        if self.desk_server is not None:
+            self.desk_server.close_now()
+            self.desk_server = None
         # Never raises (a full disk must not turn quitting into a traceback); what could not
         # be saved is said on the terminal once the app has left it.
         self.close_problems = close_desk(self.desk, checkpoint=True)
@@ -689,6 +717,11 @@ class MentionDesk(App[int]):
             return
         self.rings += 1
         self.bell()
+        if self.desktop_notify:
+            sequence = desktop_notification("mentiondesk", toast.message)
+            self.desktop_sent.append(sequence)
+            if self._driver is not None:
+                self._driver.write(sequence)
         self.notify(scrub(toast.message, 600), severity=toast.severity,  # type: ignore[arg-type]
                     timeout=10, markup=False)
 
@@ -1093,8 +1126,9 @@ class QuietFileHandler(logging.FileHandler):
         self.failed += 1
 
 
-def run_console(args: argparse.Namespace) -> int:
-    """Open the desk from the command-line options and run the console until quit."""
+def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
+    """Open the desk from the command-line options and run the console until quit.  ``serve``:
+    run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
     from ..setup.boot import BootError, open_desk, options_from
     from .keymap import binding_ids
 
@@ -1102,6 +1136,9 @@ def run_console(args: argparse.Namespace) -> int:
         desk = open_desk(options_from(args), binding_ids=binding_ids())
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
+        if exc.code == 3:
+            print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
+                  "they go through the process holding the desk", file=sys.stderr)
         return exc.code
     try:
         sources = build_sources(args, desk.config)
@@ -1118,7 +1155,7 @@ def run_console(args: argparse.Namespace) -> int:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         close_desk(desk)
         return 2  # tui.cli.common.USAGE
-    app = MentionDesk(desk, sources)
+    app = MentionDesk(desk, sources, serve=serve)
     theme = getattr(desk.config, "theme", None)
     if theme:
         app.theme = theme

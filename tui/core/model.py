@@ -51,6 +51,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TIME_FORMS = "write ISO 8601 such as 2026-11-30T09:15:00Z, or Unix seconds"
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(clean_name(text, 40))
+
+
+def _from_seconds(seconds: float, shown: object) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{_shown(shown)} is out of range for a time: {TIME_FORMS}") from None
+
+
+def time_field(data: dict[str, Any], name: str) -> datetime:
+    """``data[name]`` parsed by :func:`parse_time`; the ValueError names the field."""
+    try:
+        return parse_time(data[name])
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def parse_time(value: object) -> datetime:
     """Parse an ISO 8601 timestamp (``Z`` allowed) or epoch seconds into an aware UTC datetime."""
     if type(value) is str:
@@ -65,20 +88,24 @@ def parse_time(value: object) -> datetime:
             return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     if isinstance(value, datetime):
         dt = value
-    elif isinstance(value, (int, float)):
-        dt = datetime.fromtimestamp(float(value), UTC)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        dt = _from_seconds(float(value), value)
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             try:
-                dt = datetime.fromtimestamp(float(text), UTC)
+                seconds = float(text)
             except ValueError:
-                # Twitter-style "Tue Oct 31 22:10:47 +0000 2017" (customer-support exports)
-                dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+                try:  # Twitter-style "Tue Oct 31 22:10:47 +0000 2017" (customer-support exports)
+                    dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+                except ValueError:
+                    raise ValueError(f"{_shown(text)} is not a time: {TIME_FORMS}") from None
+            else:
+                dt = _from_seconds(seconds, text)
     else:
-        raise ValueError(f"not a timestamp: {value!r}")
+        raise ValueError(f"{_shown(value)} is not a time: {TIME_FORMS}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
@@ -310,9 +337,9 @@ class Mention:
         author = Author.from_value(data["author"], language=language)
         mid = clean_name(data["id"], 200)
         in_reply_to = data.get("in_reply_to")
-        created = parse_time(data["created_at"])
-        received = parse_time(data["received_at"]) if data.get("received_at") else None
-        sent = parse_time(data["sent_at"]) if data.get("sent_at") else None
+        created = time_field(data, "created_at")
+        received = time_field(data, "received_at") if data.get("received_at") else None
+        sent = time_field(data, "sent_at") if data.get("sent_at") else None
         for name, value in (("created_at", created), ("received_at", received),
                             ("sent_at", sent)):
             if value is not None and not LATEST_YEAR >= value.year >= 1970:
