@@ -113,7 +113,12 @@ def test_a_frozen_client_is_resynchronised_and_never_holds_the_others(desk_dir: 
     actor.close()
 
 
-@pytest.mark.timeout(900)  # 30 desk-process restarts; minutes on a loaded 2-core machine
+# The suite runs 6 trials (about 3 s each); the 30 (or more) with
+# MENTIONDESK_TRIALS=30 pytest tests/server/test_side_by_side.py -k kill_9
+KILL_TRIALS = int(os.environ.get("MENTIONDESK_TRIALS", "6"))
+
+
+@pytest.mark.timeout(900)  # up to 30 desk-process restarts: minutes on a loaded 2-core machine
 def test_kill_9_at_random_moments_loses_nothing_acknowledged(desk_dir: Path) -> None:
     agents = ("sam", "kim", "lee")
     per = 20
@@ -153,7 +158,7 @@ def test_kill_9_at_random_moments_loses_nothing_acknowledged(desk_dir: Path) -> 
     trials = 0
     killed: set[int] = set()
     try:
-        while trials < 30:
+        while trials < KILL_TRIALS:
             before = {n: acks(n) for n in agents}
             wait_for(lambda before=before: all(acks(n) > before[n] for n in agents))
             time.sleep(rng.uniform(0.0, 0.05))
@@ -180,7 +185,7 @@ def test_kill_9_at_random_moments_loses_nothing_acknowledged(desk_dir: Path) -> 
     tables = stored(desk_dir)
     events = tables["events"]
     acked = [w for n in agents for w in lines[n] if w[0] == "ack"]
-    assert len(acked) > 60
+    assert len(acked) >= trials * len(agents)
     for _, op, conv, event_id in acked:  # nothing acknowledged is lost
         assert events[event_id]["kind"] == op and events[event_id]["conv"] == conv
     replies = Counter(e["conv"] for e in events.values() if e["kind"] == "reply")
