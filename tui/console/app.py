@@ -771,8 +771,27 @@ class MentionDesk(App[int]):
 
     def action_offline(self) -> None:
         conv_id = self.current()
-        if conv_id is not None:
+        if conv_id is None:
+            return
+        conv = self.desk.conversations.get(conv_id)
+        closed = self.desk.dm_closed(conv_id) if conv is not None and not conv.offline else None
+        if closed is None:
             self._modal(OfflineScreen, seen_seq=self.seen_seq(conv_id))
+            return
+        seen = self.seen_seq(conv_id)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._modal(OfflineScreen, seen_seq=seen)
+
+        # Asked before anything is tried: the DM would most likely be refused.
+        self.push_screen(ConfirmScreen(
+            Content.assemble(("A direct message cannot reach this customer: ", "bold"),
+                             (one_line(closed, 300), "bold $warning"),
+                             ".\nTry to take it offline anyway? The DM goes first; if it is "
+                             "refused, nothing is posted in public and the conversation comes "
+                             "back to the queue."),
+            yes="Try anyway", no="Cancel"), answer)
 
     def action_handoff(self) -> None:
         self._modal(HandoffScreen)
