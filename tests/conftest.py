@@ -13,6 +13,8 @@ import :class:`Clock`, :data:`EPOCH` and :func:`new_desk` from here.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -57,10 +59,19 @@ class Clock:
         return self.now
 
 
-def policy() -> tuple[Rules, Replies]:
-    """The repository's rules.yaml and replies.yaml, checked together as the desk loads them."""
+@functools.cache
+def _loaded_policy() -> tuple[Rules, Replies]:
     replies = load_replies(ROOT / "replies.yaml")
     return load_rules(ROOT / "rules.yaml", reply_keys=set(replies.keys)), replies
+
+
+def policy() -> tuple[Rules, Replies]:
+    """The repository's rules.yaml and replies.yaml, checked together as the desk loads them.
+
+    Parsed once per test process (about half a second each time) and handed out as a deep copy,
+    so a test that changes its desk's rules never changes another test's.
+    """
+    return copy.deepcopy(_loaded_policy())
 
 
 def new_desk(store: Store | None = None, clock: Callable[[], datetime] | None = None, *,
@@ -103,3 +114,12 @@ def make_desk(clock: Clock) -> Callable[..., Desk]:
 @pytest.fixture
 def desk(make_desk: Callable[..., Desk]) -> Desk:
     return make_desk()
+
+
+@pytest.fixture
+def desk_dir() -> Any:
+    """A short data directory for a real desk process (Unix socket paths are limited to 107
+    bytes); its desk process is stopped afterwards (tests/serverkit.py)."""
+    from serverkit import short_desk_dir
+
+    yield from short_desk_dir()

@@ -14,6 +14,7 @@ import pytest
 
 from tui.cli import check
 from tui.cli.check import check_files
+from tui.core.replies import load_replies
 from tui.setup.boot import default_file, packaged_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +170,7 @@ def test_real_process_exit_codes(tmp_path):
     assert ok.stdout.splitlines()[1:] == [
         "rules    rules.yaml  (the current directory)",
         "replies  replies.yaml  (the current directory)",
-        "ok: 16 categories, 15 replies"]
+        f"ok: 16 categories, {len(load_replies(ROOT / 'replies.yaml').keys)} replies"]
 
     bad = run_check("--rules", str(BROKEN / "bad_regex.rules.yaml"), cwd=tmp_path)
     assert bad.returncode == 2

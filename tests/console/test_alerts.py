@@ -47,3 +47,32 @@ def test_a_summary_names_the_first_few_and_counts_them_all() -> None:
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(KeyError):
         AlertBatches().add("minor", [AlertLine("#1")])
+
+
+def test_desktop_notification_is_osc_9_and_777_with_stranger_text_defused() -> None:
+    from tui.console.alerts import desktop_notification
+
+    seq = desktop_notification("mentiondesk", "CRITICAL #4 @evil\x1b]52;c;cHduZWQ=\x07; rm -rf")
+    assert seq.startswith("\x1b]9;mentiondesk: CRITICAL #4 @evil]52cc")
+    assert seq.count("\x1b") == 2 and seq.count("\x07") == 2  # only our own two sequences
+    assert "\x1b]777;notify;mentiondesk;CRITICAL #4 @evil]52ccHduZWQ= rm -rf\x07" in seq
+
+
+async def test_desktop_notifications_are_opt_in(clock, make_desk) -> None:
+    from types import SimpleNamespace
+
+    from app_fixtures import make_app, mention
+
+    for opted in (False, True):
+        desk = make_desk(clock=clock, demo=3)
+        desk.config = SimpleNamespace(desktop_notify=opted, keys={})
+        app = make_app(desk)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.ingest([mention(f"fire-{opted}", "there's smoke coming from under the "
+                                "carriage, people are scared, is anyone coming??",
+                                handle="smokey")])
+            assert app.rings == 1
+            assert len(app.desktop_sent) == (1 if opted else 0)
+            if opted:
+                assert "@smokey" in app.desktop_sent[0]

@@ -835,3 +835,30 @@ async def test_escape_keeps_the_edited_offline_dm(desk):
         await pilot.pause()
         assert app.screen.query_one("#dm-text", TextArea).text == \
             "Sorry about this: please DM your booking ref"
+
+
+async def test_a_dm_draft_never_fills_a_public_reply(desk):
+    """Words written as a DM (the offline dialog, an undone take-offline) come back in the DM
+    dialog, never in the public composer: a reply never reaches a wider audience than meant."""
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#dm-text", TextArea).text = "Please DM me your card's last 4 digits"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert "card" not in app.screen.query_one("#reply-text", TextArea).text
+        assert "never put in a public reply" in str(
+            app.screen.query_one("#composer-meta").render())
+        await pilot.press("escape")  # closed untouched: the DM draft is still there
+        await pilot.pause()
+        assert desk.drafts[conv_id]["text"] == "Please DM me your card's last 4 digits"
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.screen.query_one("#dm-text", TextArea).text == \
+            "Please DM me your card's last 4 digits"

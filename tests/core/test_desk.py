@@ -681,3 +681,32 @@ def test_maintain_checkpoints_hourly_and_archives_what_was_handled(clock, make_d
     clock.advance(days=1)
     assert d.maintain() == 1 and a not in d.conversations
     store.close()
+
+
+def test_undoing_a_take_offline_keeps_the_dm_as_a_dm_draft(make_desk):
+    d = make_desk()
+    d.ingest([mention("my card was charged twice, account 1234", handle="ann")])
+    c = d.queue[0]
+    d.take_offline(c, "We've sent you a DM.", "Send me the last 4 digits of the card, please")
+    d.undo()
+    assert d.drafts[c]["audience"] == "direct"
+    assert d.draft_for(c, "public") is None  # never a public reply
+    assert d.draft_for(c, "direct")["text"] == "Send me the last 4 digits of the card, please"
+    d.save_draft(c, "Sorry for the double charge", audience="public")
+    assert d.draft_for(c, "public")["text"] == "Sorry for the double charge"
+    assert d.draft_for(c, "direct")["text"] == "Sorry for the double charge"  # narrower is fine
+
+
+@pytest.mark.parametrize("text, exposed", [
+    ("my card 4539 1488 0343 6467 was charged twice for the 9:15", True),
+    ("you charged me twice, email me at ann.lee@example.org", True),
+    ("I was charged twice for the same ticket, help", False),
+    ("charged twice!! booking is somewhere in my inbox, sort it out", False),
+])
+def test_the_public_bridge_asks_to_delete_the_post_only_when_it_shows_personal_data(
+        make_desk, text, exposed):
+    d = make_desk()
+    d.ingest([mention(text, handle="ann")])
+    c = d.queue[0]
+    assert d.bridge_key(c) == ("offline_bridge_exposed" if exposed else "offline_bridge")
+    assert ("delete" in d.render_bridge(c)) is exposed

@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # What each layer must never import (ARCHITECTURE.md, "Layers"). The contracts in pyproject may
 # forbid more; they may not forbid less.
 REQUIRED = {
-    "tui.core": {"textual", "rich", "widgets", "tui.sources", "tui.setup", "tui.console",
-                 "tui.cli"},
-    "tui.sources": {"tui.setup", "tui.console", "tui.cli", "widgets", "textual"},
-    "widgets": {"tui.console", "tui.cli", "tui.setup", "tui.sources"},
-    "tui.setup": {"tui.console", "tui.cli"},
+    "tui.core": {"textual", "rich", "widgets", "tui.sources", "tui.setup", "tui.server",
+                 "tui.console", "tui.cli"},
+    "tui.sources": {"tui.setup", "tui.server", "tui.console", "tui.cli", "widgets", "textual"},
+    "widgets": {"tui.console", "tui.cli", "tui.setup", "tui.server", "tui.sources"},
+    "tui.setup": {"tui.server", "tui.console", "tui.cli"},
+    "tui.server": {"tui.console", "tui.cli", "textual", "widgets"},
 }
 
 

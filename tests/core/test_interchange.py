@@ -144,3 +144,20 @@ def test_write_jsonl_round_trips(tmp_path):
     assert skipped == []
     assert [m.to_dict() for m in again] == [m.to_dict() for m in mentions]
     assert list(tmp_path.joinpath("sub").iterdir()) == [out]  # no temp file left behind
+
+
+@pytest.mark.parametrize("field, value", [
+    ("created_at", "yesterday"), ("created_at", 12345678901234567890), ("created_at", "1e400"),
+    ("created_at", "9999-99-99"), ("created_at", True), ("received_at", "nope"),
+    ("sent_at", "31/12/2025"), ("created_at", "\x1b[31mred"),
+])
+def test_a_skipped_record_names_the_field_and_the_fix(tmp_path, field, value):
+    record = {"id": "1", "text": "hi", "author": "amy", "created_at": "2026-01-01T00:00:00Z",
+              field: value}
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    [skipped] = list(read_history(path))
+    assert isinstance(skipped, Skipped)
+    assert skipped.reason.startswith(f"{field}: ")
+    assert "ISO 8601" in skipped.reason and "\x1b" not in skipped.reason
+    assert "%a" not in skipped.reason  # no strptime format in the message

@@ -1,6 +1,6 @@
-"""The demo after a restart: its mention ids are unique across runs on one data directory, so
-a restarted demo is never silently dropped as duplicates.  A real Store in tmp_path, the real
-Desk and Runner, two runs."""
+"""The demo after a restart goes on with its script where the last run stopped: new customers,
+never the last run's conversations again under new ids, and never dropped as duplicates.  A
+real Store in tmp_path, the real Desk and Runner, two runs."""
 
 from __future__ import annotations
 
@@ -31,13 +31,29 @@ def one_run(path, until: int) -> tuple[Desk, int]:
     return desk, before
 
 
-def test_a_restarted_demo_is_not_dropped_as_duplicates(tmp_path):
+def number(mid: str) -> int:
+    return int(mid.rpartition("-")[2])
+
+
+def test_a_restarted_demo_goes_on_where_it_stopped(tmp_path):
     desk, _ = one_run(tmp_path, 20)
-    first_ids = {m.id for m in desk.mentions.values()}
+    first = {m.id: m.text for m in desk.mentions.values() if "answer" not in m.id}
     desk.store.close(desk.dump)
     desk, before = one_run(tmp_path, 20)
     assert len(desk.mentions) - before >= 20  # the second run's mentions all arrived
-    second_ids = {m.id for m in desk.mentions.values()} - first_ids
-    assert len(second_ids) >= 20
-    assert all(mid.startswith("demo-r2-") for mid in second_ids)
+    second = {m.id: m.text for m in desk.mentions.values()
+              if m.id not in first and "answer" not in m.id}
+    assert len(second) >= 20
+    # the script went on: later numbers, never the first run's mentions again
+    assert min(number(mid) for mid in second) > max(number(mid) for mid in first)
+    fresh = DemoSource(seed=7)  # what a restart from the beginning would have sent
+    replayed = [fresh.stream.next(fresh.clock()).text for _ in range(len(second))]
+    assert sorted(second.values()) != sorted(replayed)
     desk.store.close(desk.dump)
+
+
+def test_a_position_from_an_older_version_starts_again_under_a_run_prefix(tmp_path):
+    source = DemoSource(seed=7)
+    source.resume({"run": 1})
+    assert source.stream.id_prefix == "demo-r2"
+    assert source.stream.next(source.clock()).id == "demo-r2-1"

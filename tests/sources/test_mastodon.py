@@ -304,3 +304,23 @@ async def test_a_thread_the_server_cannot_give_says_why():
         with pytest.raises(ContextUnavailable, match="Record not found"):
             await source.context(m)
         await source.aclose()
+
+
+async def test_a_hostile_follower_count_is_zero_and_the_mention_is_kept(fake):
+    """A stranger's server may send any follower count: too big, not a number, 5,000 digits.
+    The mention is kept (never dropped, never a crash) with 0 followers; a sane one is kept."""
+    counts = {1: 1.5e300, 2: "9" * 5000, 3: -7, 4: "12x", 5: float("nan"), 6: 48200, 7: "310"}
+    notes = []
+    for n, count in counts.items():
+        note = fake.notification(n)
+        note["status"]["account"]["followers_count"] = count
+        notes.append(note)
+    fake.publish(*notes)
+    source = make(fake)
+    got = Collector()
+    await source.poll(got)
+    await source.aclose()
+    followers = {m.id: m.author.followers for m in got.mentions}
+    assert followers == {sid(1): 0, sid(2): 0, sid(3): 0, sid(4): 0, sid(5): 0,
+                         sid(6): 48200, sid(7): 310}
+    assert source.status.skipped == 0

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import actions, check, completion, ingest, init, report, rules, serve, triage, where
+from . import actions, check, completion, ingest, init, report, rules, serve, server, triage, where
 from .common import (
     ENV_VARS,
     EXIT_CODES,
@@ -25,7 +25,7 @@ from .common import (
 )
 
 # Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, rules, init, ingest, report, where, completion, serve)
+FAMILIES = (check, triage, rules, init, ingest, report, where, completion, serve, server)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +88,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "note": ("mentiondesk note 42 \"called back, waiting for photos\"",),
     "accept": ("mentiondesk accept 42 --json",),
     "undo": ("mentiondesk undo", "mentiondesk undo 42 --json"),
+    "server": ("mentiondesk server                 # start the desk process in the background",
+               "mentiondesk server --foreground    # under systemd or in a terminal",
+               "mentiondesk server --stop", "mentiondesk server --status"),
+    "approvals": ("mentiondesk approvals --json",),
+    "approve": ("mentiondesk approve ap17",),
+    "reject": ("mentiondesk reject ap17 --note \"use the refunds reply\"",),
     "serve": ("mentiondesk serve                 # http://127.0.0.1:8000",
               "mentiondesk serve --port 8080 --rate 2"),
 }
@@ -127,7 +133,7 @@ def command_epilog(name: str) -> str:
 
 
 # The commands that run sources (the console, without a command, runs them too).
-SOURCE_COMMANDS = ("ingest", "serve")
+SOURCE_COMMANDS = ("ingest", "serve", "server")
 
 
 # Commands whose last positional is free text or a tag that may start with "-": ``tag 5 -vip``
@@ -181,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from ..console.app import run_console
 
-        return run_console(args)
+        return run_console(args, serve=actions.execute)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush

@@ -22,10 +22,11 @@ from ..core.conversation import Conversation
 from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
+from ..core.rows import conversation_row
 from ..core.text import one_line
-from ..core.when import due_text, local_time
+from ..core.when import due_text
 from ..setup.boot import BootError, desk_session, options_from
-from .common import OK, REFUSED, USAGE, add_common
+from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
 
 def _office_tz(desk: Desk) -> Any:
@@ -38,23 +39,7 @@ def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
 
 
 def conv_summary(desk: Desk, conv: Conversation, now: datetime) -> dict[str, Any]:
-    latest = desk.latest_mention(conv)
-    return {
-        "id": conv.id, "status": conv.status, "needs_reply": conv.needs_reply,
-        "urgency": conv.urgency, "category": conv.category,
-        "team": desk.owning_team(conv),
-        "deadline": iso(conv.deadline),
-        # the wall-clock due time in office-local time (the countdown is office-hours time)
-        "due_local": (conv.deadline.astimezone(_office_tz(desk)).isoformat(timespec="minutes")
-                      if conv.deadline else None),
-        "due": local_time(conv.deadline, _office_tz(desk), now) if conv.deadline else None,
-        "seconds_left": (int(desk.time_left(conv, now).total_seconds())
-                         if conv.deadline else None),
-        "channel": latest.channel if latest else None, "handle": conv.handle,
-        "source": conv.source, "offline": conv.offline, "case_id": conv.case_id,
-        "assigned": conv.assigned, "unread": conv.unread, "tags": conv.tags,
-        "score": conv.score, "text": latest.text if latest else "",
-    }
+    return conversation_row(desk, conv, now)
 
 
 def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
@@ -222,7 +207,7 @@ def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     if conv.offline and args.bridge is None:
         bridge = None  # already offline: no second "we've sent you a DM" in public
     elif bridge is None:
-        bridge = desk.render_reply(args.id, "offline_bridge", PUBLIC)
+        bridge = desk.render_bridge(args.id)
     ev = desk.take_offline(args.id, bridge, dm, again=args.again)
     items = desk.outbox.for_event(ev.id)
     return done(desk, args, f"{describe(ev)}: " + ", ".join(
@@ -290,6 +275,30 @@ def cmd_undo(desk: Desk, args: argparse.Namespace) -> int:
                 kinds=ev.details["kinds"], undid=undone, cancelled=cancelled)
 
 
+def cmd_approvals(desk: Desk, args: argparse.Namespace) -> int:
+    items = desk.approvals_waiting()
+    if args.json:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+        return OK
+    now = desk.clock()
+    for item in items:
+        conv = desk.conversations.get(item["conv_id"])
+        left = fmt_left(desk, conv, now) if conv is not None else "-"
+        what = item["args"].get("argv", item["args"])
+        text = what.get("text") or what.get("dm") or what.get("dm_text") or ""
+        print(f"{item['id']:8} #{item['conv_id']} by {item['agent']} (due in {left}): "
+              f"{one_line(str(text), 80)}")
+    if not items:
+        print("no reply waits for approval")
+    return OK
+
+
+def cmd_decide(desk: Desk, args: argparse.Namespace) -> int:
+    raise ActionRefused("a lead approves or rejects through the desk process (it knows who "
+                        "is who): start it with `mentiondesk server`")
+
+
 COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
     "queue": (cmd_queue, "list open conversations, most urgent first (markers: "
               + ", ".join(f"{m.symbol} {m.meaning}" for m in MARKERS) + ")"),
@@ -306,6 +315,9 @@ COMMANDS: dict[str, tuple[Callable[[Desk, argparse.Namespace], int], str]] = {
     "note": (cmd_note, "add an internal note"),
     "accept": (cmd_accept, "do the whole suggested action in one step"),
     "undo": (cmd_undo, "undo your last action (optionally on one conversation)"),
+    "approvals": (cmd_approvals, "replies waiting for a lead's approval"),
+    "approve": (cmd_decide, "lead: approve a waiting reply (it goes out through the outbox)"),
+    "reject": (cmd_decide, "lead: return a waiting reply to its author with a note"),
 }
 
 
@@ -314,6 +326,14 @@ def add_parsers(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_common(p)
         p.set_defaults(handler=run, command=name)
+        if name == "approvals":
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
+            continue
+        if name in ("approve", "reject"):
+            p.add_argument("approval", help="approval id (from `mentiondesk approvals`)")
+            if name == "reject":
+                p.add_argument("--note", required=True, help="why: it goes to the author")
+            continue
         if name in ("queue", "outbox"):
             p.add_argument("--json", action="store_true", help="one JSON object per line")
             p.add_argument("--all", action="store_true",
@@ -361,14 +381,34 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run an action command: through the desk process when one serves the data directory
+    (starting one first for a team desk or with ``MENTIONDESK_DESK_PROCESS=start``), else on
+    the desk directly."""
+    from .via import route
+
+    routed = route(args)
+    if routed is not None:
+        return routed
     handler = COMMANDS[args.command][0]
     try:
         with desk_session(options_from(args), create=False,
                           notes=lambda n: print(f"mentiondesk: {n}", file=sys.stderr)) as desk:
-            return handler(desk, args)
+            return act(handler, desk, args)
     except BootError as exc:
+        if exc.code == LOCKED:
+            # A desk process may be starting (it holds the lock before it listens).
+            routed = route(args, wait=True)
+            if routed is not None:
+                return routed
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
+
+
+def act(handler: Callable[[Desk, argparse.Namespace], int], desk: Desk,
+        args: argparse.Namespace) -> int:
+    """Run one command on an open desk; refusals are printed with their reasons."""
+    try:
+        return handler(desk, args)
     except ActionRefused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: refused: {reason}", file=sys.stderr)
@@ -384,3 +424,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return USAGE
+
+
+def execute(desk: Desk, name: str, argv: dict[str, Any]) -> tuple[int, str, str]:
+    """Run the action command ``name`` inside the desk process for a CLI client: ``argv`` is
+    the client's parsed options.  Returns (exit code, stdout, stderr)."""
+    from ..server.server import captured
+
+    if name not in COMMANDS:
+        return USAGE, "", f"mentiondesk: unknown command {name!r}\n"
+    args = argparse.Namespace(**argv)
+    args.command = name
+    return captured(lambda: act(COMMANDS[name][0], desk, args))

@@ -94,3 +94,17 @@ class AlertBatches:
             return None
         batch.last_shown = self.clock()
         return Toast(kind, batch.summary(alerts), batch.severity)
+
+
+def desktop_notification(title: str, body: str) -> str:
+    """A desktop notification as terminal escapes: OSC 9 (iTerm2, kitty, WezTerm, Windows
+    Terminal) and OSC 777 ``notify`` (rxvt, foot, VTE terminals).  They pass through SSH like any
+    output.  Stranger-supplied text is data: every control character (ESC, BEL, C1...) and the
+    ``;`` that separates OSC 777's fields are removed, and each part is cut to 200 characters."""
+
+    def clean(text: str) -> str:
+        kept = "".join(ch for ch in text if ch.isprintable() and ch not in ";\x9c")
+        return " ".join(kept.split())[:200]
+
+    t, b = clean(title), clean(body)
+    return f"\x1b]9;{t}: {b}\x07\x1b]777;notify;{t};{b}\x07"

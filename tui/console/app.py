@@ -86,7 +86,7 @@ from ..core.when import due_text
 from ..setup.boot import close_desk, recovery_notes
 from ..setup.reload import take_request
 from ..sources.base import Source
-from .alerts import AlertBatches, AlertLine
+from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
 from .palette import JUMP, DeskCommands
 from .screens import (
@@ -176,9 +176,17 @@ class MentionDesk(App[int]):
     def __init__(self, desk: Desk, sources: Iterable[Any] = (), *,
                  clock: Callable[[], datetime] | None = None, blink: bool = True,
                  tick_seconds: float = 1.0, keymap: dict[str, str] | None = None,
-                 runner_options: dict[str, Any] | None = None) -> None:
+                 runner_options: dict[str, Any] | None = None,
+                 serve: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.desk = desk
+        # Serve the desk to CLI commands and other clients on the data directory's socket
+        # while this console holds it (``DeskServer``'s ``execute``; None: do not serve).
+        self.serve_execute = serve
+        # Opt-in desktop notifications next to the bell (config ``desktop_notify: true``).
+        self.desktop_notify = bool(getattr(desk.config, "desktop_notify", False))
+        self.desktop_sent: list[str] = []  # what was sent (tests read it)
+        self.desk_server: Any = None
         self.sources = list(sources)
         self.clock = clock or desk.clock
         self.blink = blink
@@ -293,17 +301,37 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
-        # SIGHUP keeps its default (a terminal that hangs up ends the console and frees the desk);
-        # rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
-        # rules file changes on disk.
+        if self.serve_execute is not None and self.desk.store is not None:
+            self.serve_desk()
+        # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
+        # rules file changes on disk.  A hang-up (SIGHUP: the SSH session dropped) or SIGTERM
+        # quits as `q` does: the open dialog's typing is kept as the draft, the desk is
+        # checkpointed and released for the next console.
         self._rules_mtime = self._rules_stamp()
         self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
         try:
-            asyncio.get_running_loop().add_signal_handler(
-                signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
             self._reload_signal = True
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             self._reload_signal = False  # not the main thread, or no signals on this platform
+
+    @work(group="desk-server")
+    async def serve_desk(self) -> None:
+        """Scripts work while this console runs: they reach the desk through this process."""
+        from ..server.server import DeskServer
+
+        data_dir = getattr(self.desk.store, "data_dir", None)
+        server = DeskServer(self.desk, data_dir, config=self.desk.config,
+                            execute=self.serve_execute)
+        try:
+            await server.start()
+        except OSError as exc:  # e.g. a data directory path too long for a socket
+            log.warning("not serving the desk to scripts: %s", exc)
+            return
+        self.desk_server = server
 
     # ==== rules reload ==========================================================================
 
@@ -385,22 +413,32 @@ class MentionDesk(App[int]):
         if self.closed:
             return
         self.closed = True
+        if self.desk_server is not None:
+            self.desk_server.close_now()
+            self.desk_server = None
         # Never raises (a full disk must not turn quitting into a traceback); what could not
         # be saved is said on the terminal once the app has left it.
         self.close_problems = close_desk(self.desk, checkpoint=True)
         for problem in self.close_problems:
             log.error("%s", problem)
 
+    def _on_stop_signal(self, sig: int) -> None:
+        log.warning("%s: saving the draft and closing the desk", signal.Signals(sig).name)
+        self.call_later(self.action_quit)
+
+    def _save_open_drafts(self) -> None:
+        """A dialog still open holds typing the draft debounce has not written down yet."""
+        if not self.closed:
+            for screen in self.screen_stack:
+                if isinstance(screen, ActionModal):
+                    screen.save_draft()
+
     async def action_quit(self) -> None:
         if self._stop is not None:
             self._stop.set()
             # Let the runner hand over what it holds and finish posts in flight (5 s grace).
             await self.workers.wait_for_complete()
-        # A dialog still open holds typing the draft debounce has not written down yet.
-        if not self.closed:
-            for screen in self.screen_stack:
-                if isinstance(screen, ActionModal):
-                    screen.save_draft()
+        self._save_open_drafts()
         self.close_desk()
         self.exit(0)
 
@@ -722,6 +760,11 @@ class MentionDesk(App[int]):
             return
         self.rings += 1
         self.bell()
+        if self.desktop_notify:
+            sequence = desktop_notification("mentiondesk", toast.message)
+            self.desktop_sent.append(sequence)
+            if self._driver is not None:
+                self._driver.write(sequence)
         self.notify(scrub(toast.message, 600), severity=toast.severity,  # type: ignore[arg-type]
                     timeout=10, markup=False)
 
@@ -1145,8 +1188,9 @@ class QuietFileHandler(logging.FileHandler):
         self.failed += 1
 
 
-def run_console(args: argparse.Namespace) -> int:
-    """Open the desk from the command-line options and run the console until quit."""
+def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
+    """Open the desk from the command-line options and run the console until quit.  ``serve``:
+    run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
     from ..setup.boot import BootError, open_desk, options_from
     from .keymap import binding_ids
 
@@ -1154,6 +1198,9 @@ def run_console(args: argparse.Namespace) -> int:
         desk = open_desk(options_from(args), binding_ids=binding_ids())
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
+        if exc.code == 3:
+            print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
+                  "they go through the process holding the desk", file=sys.stderr)
         return exc.code
     try:
         sources = build_sources(args, desk.config)
@@ -1170,7 +1217,7 @@ def run_console(args: argparse.Namespace) -> int:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         close_desk(desk)
         return 2  # tui.cli.common.USAGE
-    app = MentionDesk(desk, sources)
+    app = MentionDesk(desk, sources, serve=serve)
     theme = getattr(desk.config, "theme", None)
     if theme:
         app.theme = theme

@@ -404,7 +404,9 @@ class ComposerScreen(ActionModal):
     def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
         super().__init__(desk, conv_id, **kw)
         self.channel = desk.reply_channel(self.conv)
-        draft = desk.drafts.get(conv_id)
+        draft = desk.draft_for(conv_id, self.channel)
+        # A DM draft is never put in a public reply: it waits for take-offline (o).
+        self.held_back = draft is None and conv_id in desk.drafts
         if draft:
             self.initial, self.reply_key = draft["text"], draft.get("reply_key")
         else:
@@ -419,7 +421,10 @@ class ComposerScreen(ActionModal):
         with Vertical(classes="dialog composer"):
             yield from self.header()
             yield Static(assemble(("channel: ", "dim"), (self.channel, "bold"),
-                                  ("   canned reply: ", "dim"), self.reply_key or "none"),
+                                  ("   canned reply: ", "dim"), self.reply_key or "none",
+                                  *((("   a DM draft is kept for take-offline (o); it is "
+                                      "never put in a public reply", "$warning"),)
+                                    if self.held_back else ())),
                          id="composer-meta")
             yield Input(placeholder="search canned replies (ctrl+f)", id="canned-search")
             yield OptionList(id="canned-results")
@@ -522,8 +527,9 @@ class ComposerScreen(ActionModal):
         if self.sent:
             return
         text = self.query_one("#reply-text", TextArea).text
-        if text != self._last_saved or self.conv_id in self.desk.drafts:
-            self.desk.save_draft(self.conv_id, text, self.reply_key)
+        if text != self._last_saved or (
+                self.desk.draft_for(self.conv_id, self.channel) is not None):
+            self.desk.save_draft(self.conv_id, text, self.reply_key, self.channel)
             self._last_saved = text
 
     def action_close(self) -> None:
@@ -559,10 +565,10 @@ class OfflineScreen(ActionModal):
         bridge = s.bridge
         if bridge is None and self.has_public:
             try:
-                bridge = desk.render_reply(conv_id, "offline_bridge", PUBLIC)
+                bridge = desk.render_bridge(conv_id)
             except (ReplyRefused, KeyError):
                 bridge = ""
-        draft = desk.drafts.get(conv_id)
+        draft = desk.draft_for(conv_id, DIRECT)
         self.bridge = bridge or ""
         # The agent's own words (kept when they closed this or the composer) beat a suggestion.
         dm = s.dm
@@ -598,11 +604,11 @@ class OfflineScreen(ActionModal):
         if self.sent:
             return
         text = self.query_one("#dm-text", TextArea).text
-        draft = self.desk.drafts.get(self.conv_id)
+        draft = self.desk.draft_for(self.conv_id, DIRECT)
         if text != self.dm or draft:
             # Unchanged composer draft: keep the canned reply it was built from.
             key = draft.get("reply_key") if draft and draft["text"] == text else None
-            self.desk.save_draft(self.conv_id, text, key)
+            self.desk.save_draft(self.conv_id, text, key, DIRECT)
             self.dm = text
 
     def action_close(self) -> None:

@@ -29,6 +29,16 @@ class ActionRefused(Exception):
         super().__init__("; ".join(self.reasons))
 
 
+class AlreadyAnswered(ActionRefused):
+    """Another agent answered the conversation since this agent opened it (two agents sending
+    at the same instant: exactly one succeeds).  ``by``: that agent; ``kind``: their event."""
+
+    def __init__(self, by: str, verb: str, kind: str) -> None:
+        super().__init__(f"{by} {verb} since you opened this conversation; read it first")
+        self.by = by
+        self.kind = kind
+
+
 class NotSaving(ActionRefused):
     """The store cannot write (disk full, I/O error, lock lost): agent actions are refused until
     it can, so nothing is shown as done that a crash would lose.  ``state`` is the status line

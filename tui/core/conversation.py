@@ -90,16 +90,21 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
     group: str | None = None  # events done as one step (accept) are undone together
     undone: bool = False
+    os_user: str | None = None  # the OS login behind ``agent`` (set by the desk process)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
-                "agent": self.agent, "at": iso(self.at), "details": self.details,
-                "group": self.group, "undone": self.undone}
+        d = {"id": self.id, "conv": self.conv, "seq": self.seq, "kind": self.kind,
+             "agent": self.agent, "at": iso(self.at), "details": self.details,
+             "group": self.group, "undone": self.undone}
+        if self.os_user is not None:
+            d["os_user"] = self.os_user
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(d["id"], d["conv"], d["seq"], d["kind"], d["agent"], parse_time(d["at"]),
-                   d.get("details") or {}, d.get("group"), d.get("undone", False))
+                   d.get("details") or {}, d.get("group"), d.get("undone", False),
+                   d.get("os_user"))
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import persist
-from .api import ActionRefused, AlreadyAnswering, NotSaving, Outgrown
+from .api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     ANSWERS,
     EVENT,
@@ -151,6 +151,7 @@ class Desk:
         self.undo_seconds = undo_seconds
         self.archive_after = archive_after
         self.config: Any = None  # the loaded config file, when the desk was opened with one
+        self.os_user: str | None = None  # OS login recorded on events (the desk process sets it)
         self.mentions: dict[str, Mention] = {}
         self.triages: dict[str, Triage] = {}
         self.mention_conv: dict[str, str] = {}
@@ -160,6 +161,9 @@ class Desk:
         self.current: dict[str, str] = {}  # customer -> their latest conversation id
         self.customers: dict[str, dict[str, Any]] = {}
         self.drafts: dict[str, dict[str, Any]] = {}
+        # Replies waiting for a lead (config ``approval:``): id -> {id, conv_id, op, args, agent,
+        # os_user, at, status: waiting|approved|rejected, lead, note, decided_at}.
+        self.approvals: dict[str, dict[str, Any]] = {}
         self.queue = Queue(predicate=lambda c: c.status == OPEN)
         self.views: list[Queue] = []
         self.outbox = Outbox(store, clock)
@@ -192,10 +196,24 @@ class Desk:
             raise KeyError(f"no open conversation {conv_id!r} (it may be archived or mistyped)")
         return conv
 
-    def next(self) -> Conversation | None:
-        """The most urgent open conversation."""
-        first = self.queue.first()
-        return self.conversations[first] if first is not None else None
+    def next(self, agent: str | None = None, *, others: bool = False) -> Conversation | None:
+        """The conversation ``agent`` (default: the desk's agent) should take next: the most
+        urgent open one assigned to them, else the most urgent unassigned one; never one
+        assigned to someone else unless ``others`` (issue 9, "Assignment")."""
+        me = agent or self.agent
+        fallback = None
+        for cid in self.queue:
+            conv = self.conversations[cid]
+            if conv.assigned == me:
+                return conv
+            if fallback is None and (conv.assigned is None or others):
+                fallback = conv
+        return fallback
+
+    def assigned_to(self, agent: str | None = None) -> list[str]:
+        """Open conversations assigned to ``agent`` (default: the desk's), most urgent first."""
+        me = agent or self.agent
+        return [cid for cid in self.queue if self.conversations[cid].assigned == me]
 
     def latest_mention(self, conv: Conversation, channel: str | None = None) -> Mention | None:
         """The customer's newest message by time (``created_at``, then arrival), not the last to
@@ -341,7 +359,7 @@ class Desk:
                                "reply in your own words")
                 reply_key = None
         if offline and channel == PUBLIC:
-            bridge = render("offline_bridge", PUBLIC)
+            bridge = render(self.bridge_key(conv.id), PUBLIC)
             dm = render(reply_key, DIRECT)
         else:
             text = render(reply_key, channel)
@@ -369,8 +387,84 @@ class Desk:
         return self.replies.render(key, channel or self.reply_channel(conv),
                                    network_of(conv.source), self.render_values(conv))
 
+    def bridge_key(self, conv_id: str) -> str:
+        """Which canned public bridge ("we've sent you a DM") fits: ``offline_bridge_exposed``
+        (it also asks the customer to consider deleting their post) when one of the customer's
+        public posts in the conversation shows personal data (the rules' personal-data finder),
+        else ``offline_bridge``.  Advice to delete a post that holds nothing private is noise
+        and reads as hiding criticism (policy: never delete criticism)."""
+        conv = self.get(conv_id)
+        exposed = "offline_bridge_exposed"
+        if exposed not in self.replies.replies:
+            return "offline_bridge"
+        for _seq, kind, key in conv.timeline:
+            m = self.mentions.get(key) if kind == MENTION else None
+            if m is not None and m.channel == PUBLIC and self.rules.finder.find(m.text):
+                return exposed
+        return "offline_bridge"
+
+    def render_bridge(self, conv_id: str) -> str:
+        """The public bridge for taking ``conv_id`` offline (see :meth:`bridge_key`), rendered
+        like :meth:`render_reply` (same errors)."""
+        return self.render_reply(conv_id, self.bridge_key(conv_id), PUBLIC)
+
     def peek_case_id(self) -> str:
         return f"CASE-{self.meta['case'] + 1:05d}"
+
+    # ==== approvals ============================================================================
+
+    def request_approval(self, conv_id: str, op: str, args: dict[str, Any], *, agent: str,
+                         os_user: str | None = None) -> dict[str, Any]:
+        """File a reply for a lead's approval (nothing is sent yet; the customer's clock keeps
+        running).  ``op``/``args`` say what to do on approval.  One waiting reply per
+        conversation: a second is refused naming the first's author."""
+        conv = self.get(conv_id)
+        waiting = self.waiting_approval(conv.id)
+        if waiting is not None:
+            raise ActionRefused(f"a reply by {self.approvals[waiting]['agent']} on #{conv.id} "
+                                f"already waits for approval ({waiting})")
+        aid = f"ap{self._next('seq')}"
+        item = {"id": aid, "conv_id": conv.id, "op": op, "args": args, "agent": agent,
+                "os_user": os_user, "at": iso(self.clock()), "status": "waiting", "lead": None,
+                "note": "", "decided_at": None}
+        self._put_approval(item)
+        return item
+
+    def approval(self, aid: str) -> dict[str, Any]:
+        """The approval ``aid``; ``KeyError`` when unknown, ``ActionRefused`` when decided."""
+        item = self.approvals.get(aid)
+        if item is None:
+            raise KeyError(f"no approval {aid!r} (see the approval queue)")
+        if item["status"] != "waiting":
+            raise ActionRefused(f"{aid} was already {item['status']} by {item['lead']}")
+        return item
+
+    def decide_approval(self, aid: str, *, approved: bool, lead: str,
+                        note: str = "") -> dict[str, Any]:
+        """Record a lead's decision.  A rejection needs a note: it goes back to the author."""
+        item = dict(self.approval(aid))
+        if not approved and not note.strip():
+            raise ActionRefused("say why in a note: it goes back to the author")
+        item.update(status="approved" if approved else "rejected", lead=lead, note=note,
+                    decided_at=iso(self.clock()))
+        self._put_approval(item)
+        return item
+
+    def waiting_approval(self, conv_id: str) -> str | None:
+        for aid, item in self.approvals.items():
+            if item["conv_id"] == conv_id and item["status"] == "waiting":
+                return aid
+        return None
+
+    def approvals_waiting(self) -> list[dict[str, Any]]:
+        return [dict(i) for i in self.approvals.values() if i["status"] == "waiting"]
+
+    def _put_approval(self, item: dict[str, Any]) -> None:
+        self.approvals[item["id"]] = item
+        if self.store is not None:
+            self.store.put("approvals", item["id"], item)
+            self.store.flush()
+        self._notify({item["conv_id"]})
 
     # ==== rules ================================================================================
 
@@ -671,7 +765,7 @@ class Desk:
         Raises ``AlreadyAnswering`` when an answer is pending or just sent and the customer has
         not written since, unless ``again``."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
         target = self.latest_mention(conv)
@@ -692,7 +786,7 @@ class Desk:
         """A public bridge reply ("we've sent you a DM") plus the direct message itself.
         Raises ``AlreadyAnswering`` like ``reply``."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
         public_target = self.latest_mention(conv, PUBLIC)
@@ -821,7 +915,7 @@ class Desk:
                seen_seq: int | None = None) -> list[Event]:
         """Do the whole suggested action in one step (undone as one step too)."""
         conv = self.get(conv_id)
-        self._check_outgrown(conv, seen_seq)
+        self._check_outgrown(conv, seen_seq, agent)
         s = self.suggestion(conv_id)
         group = uuid.uuid4().hex[:12]
         done: list[Event] = []
@@ -899,11 +993,13 @@ class Desk:
             convs[e.conv] = self.conversations[e.conv]
             text = e.details.get("text") if e.kind == "reply" else (
                 e.details.get("dm") if e.kind == "offline" else None)
+            audience = e.details.get("channel", PUBLIC) if e.kind == "reply" else DIRECT
             if text and e.conv not in self.drafts:
-                # The unsent words come back as the draft, as "undo send" does in a mail client.
+                # The unsent words come back as the draft, as "undo send" does in a mail client,
+                # for the audience they were written for (a DM never becomes a public draft).
                 self.drafts[e.conv] = {"conv": e.conv, "text": text,
                                        "reply_key": e.details.get("reply_key"),
-                                       "at": iso(self.clock())}
+                                       "audience": audience, "at": iso(self.clock())}
                 if self.store is not None:
                     self.store.put("drafts", e.conv, self.drafts[e.conv])
         conv = self.conversations[target.conv]
@@ -941,17 +1037,34 @@ class Desk:
             self._notify({conv.id})
         return conv.last_mention_seq
 
-    def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:
+    def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
+                   audience: str = PUBLIC) -> None:
         """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
-        drops the draft.  Sending a reply or a DM drops it by itself."""
+        drops the draft.  Sending a reply or a DM drops it by itself.  ``audience``: PUBLIC or
+        DIRECT, who the words were written for (see :meth:`draft_for`)."""
         if text.strip():
             self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
-                                    "at": iso(self.clock())}
+                                    "audience": audience, "at": iso(self.clock())}
             if self.store is not None:
                 self.store.put("drafts", conv_id, self.drafts[conv_id])
                 self._flush_quietly()
         elif self._drop_draft(conv_id) and self.store is not None:
             self._flush_quietly()
+
+    def draft_for(self, conv_id: str, audience: str) -> dict[str, Any] | None:
+        """The conversation's draft if it may fill a composer for ``audience`` (PUBLIC/DIRECT).
+
+        Words never reach a wider audience than the one they were written for (policy: take a
+        conversation offline when personal data must be exchanged): a draft written as a DM
+        (an undone take-offline, the offline dialog) never fills a public reply; a public draft
+        may fill a DM.  A draft saved before drafts recorded their audience counts as a DM.
+        """
+        draft = self.drafts.get(conv_id)
+        if draft is None:
+            return None
+        if audience == DIRECT or draft.get("audience") == PUBLIC:
+            return draft
+        return None
 
     def _drop_draft(self, conv_id: str) -> bool:
         """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
@@ -1021,6 +1134,7 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
+            "approvals": dict(self.approvals),
             "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
                      "checkpoint": {"at": iso(self.last_checkpoint)}},
             "seen": dict(self.archived_keys),
@@ -1167,6 +1281,7 @@ class Desk:
         self.events = loaded.events
         self.outbox.restore(loaded.outbox)
         self.drafts = loaded.drafts
+        self.approvals = loaded.approvals
         for conv in self.conversations.values():
             self._refold(conv, notify=False)
         # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
@@ -1255,7 +1370,7 @@ class Desk:
                 self._action_mark = self.store.mark()
         seq = self._next("seq")
         return Event(f"e{seq}", conv.id, seq, kind, agent or self.agent, self.clock(), details,
-                     group)
+                     group, os_user=self.os_user)
 
     def _commit(self, conv: Conversation, ev: Event, notify: bool = True) -> Event:
         mark, self._action_mark = self._action_mark, None
@@ -1385,9 +1500,22 @@ class Desk:
             if item["status"] in OPEN_STATES or recent:
                 raise AlreadyAnswering(item)
 
-    def _check_outgrown(self, conv: Conversation, seen_seq: int | None) -> None:
+    def _check_outgrown(self, conv: Conversation, seen_seq: int | None,
+                        agent: str | None = None) -> None:
+        """Refuse an answer prepared on a conversation that changed since ``seen_seq``: new
+        customer messages (``Outgrown``), or another agent's answer (two agents sending at the
+        same instant: exactly one succeeds)."""
         if seen_seq is None:
             return
+        me = agent or self.agent
+        for seq, kind, key in reversed(conv.timeline):
+            if seq <= seen_seq:
+                break
+            ev = self.events.get(key) if kind != MENTION else None
+            if ev is not None and not ev.undone and ev.kind in ANSWERS and ev.agent != me:
+                verb = {"reply": "replied", "offline": "took it offline",
+                        "handoff": f"handed it to {ev.details.get('team')}"}[ev.kind]
+                raise AlreadyAnswered(ev.agent, verb, ev.kind)
         newer = sum(1 for seq, kind, key in conv.timeline
                     if kind == MENTION and seq > seen_seq and not self.mentions[key].deleted)
         if newer:

@@ -9,6 +9,7 @@ format store.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
@@ -50,6 +51,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TIME_FORMS = "write ISO 8601 such as 2026-11-30T09:15:00Z, or Unix seconds"
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(clean_name(text, 40))
+
+
+def _from_seconds(seconds: float, shown: object) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{_shown(shown)} is out of range for a time: {TIME_FORMS}") from None
+
+
+def time_field(data: dict[str, Any], name: str) -> datetime:
+    """``data[name]`` parsed by :func:`parse_time`; the ValueError names the field."""
+    try:
+        return parse_time(data[name])
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def parse_time(value: object) -> datetime:
     """Parse an ISO 8601 timestamp (``Z`` allowed) or epoch seconds into an aware UTC datetime."""
     if type(value) is str:
@@ -64,20 +88,24 @@ def parse_time(value: object) -> datetime:
             return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     if isinstance(value, datetime):
         dt = value
-    elif isinstance(value, (int, float)):
-        dt = datetime.fromtimestamp(float(value), UTC)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        dt = _from_seconds(float(value), value)
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             try:
-                dt = datetime.fromtimestamp(float(text), UTC)
+                seconds = float(text)
             except ValueError:
-                # Twitter-style "Tue Oct 31 22:10:47 +0000 2017" (customer-support exports)
-                dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+                try:  # Twitter-style "Tue Oct 31 22:10:47 +0000 2017" (customer-support exports)
+                    dt = datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+                except ValueError:
+                    raise ValueError(f"{_shown(text)} is not a time: {TIME_FORMS}") from None
+            else:
+                dt = _from_seconds(seconds, text)
     else:
-        raise ValueError(f"not a timestamp: {value!r}")
+        raise ValueError(f"{_shown(value)} is not a time: {TIME_FORMS}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
@@ -98,6 +126,31 @@ def iso(dt: datetime | None) -> str | None:
     if dt.tzinfo is not UTC:
         dt = dt.astimezone(UTC)
     return dt.isoformat().replace("+00:00", "Z")
+
+
+MAX_FOLLOWERS = 10**10  # above any real account (the largest have about 10**9); beyond is bad data
+
+
+def follower_count(value: Any) -> int:
+    """A follower count from a source's field: a whole number, its digits as text, or an
+    integral float (JSON ``3e4``).  Anything else (negative, fractional, not finite, text that
+    is not digits, more than :data:`MAX_FOLLOWERS` such as ``1.5e300`` or 5,000 digits) is bad
+    data from a stranger's server and counts as 0: never a crash, a dropped record, or a giant
+    number that would rank the author above everyone (urgency modifiers read it)."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > 11:
+            return 0
+        value = int(text)
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer() or abs(value) > MAX_FOLLOWERS:
+            return 0
+        value = int(value)
+    if not isinstance(value, int) or value < 0 or value > MAX_FOLLOWERS:
+        return 0
+    return value
 
 
 @dataclass(slots=True)
@@ -141,21 +194,14 @@ class Author:
         handle = found
         if not isinstance(handle, str):
             raise ValueError(f"author handle must be a string, not {_kind(handle)}")
-        followers_value = value.get("followers") or value.get("followers_count") or 0
-        if isinstance(followers_value, bool):
-            followers = 0
-        else:
-            try:
-                followers = int(followers_value)
-            except (TypeError, ValueError):
-                followers = 0
+        followers = follower_count(value.get("followers") or value.get("followers_count"))
         name = value.get("name") or value.get("display_name") or ""
         lang = value.get("language")
         ident = value.get("id") or value.get("did") or value.get("uri")
         return cls(
             handle=clean_name(handle.lstrip("@")),
             name=clean_name(name) if isinstance(name, str) else "",
-            followers=max(0, followers),
+            followers=followers,
             verified=flag(value.get("verified", False), "author verified"),
             language=clean_name(lang, 16) if isinstance(lang, str) and lang else language,
             id=clean_name(str(ident), 300) if isinstance(ident, str | int) and ident != ""
@@ -338,9 +384,9 @@ class Mention:
         author = Author.from_value(data["author"], language=language)
         mid = clean_name(data["id"], 200)
         in_reply_to = data.get("in_reply_to")
-        created = parse_time(data["created_at"])
-        received = parse_time(data["received_at"]) if data.get("received_at") else None
-        sent = parse_time(data["sent_at"]) if data.get("sent_at") else None
+        created = time_field(data, "created_at")
+        received = time_field(data, "received_at") if data.get("received_at") else None
+        sent = time_field(data, "sent_at") if data.get("sent_at") else None
         for name, value in (("created_at", created), ("received_at", received),
                             ("sent_at", sent)):
             if value is not None and not LATEST_YEAR >= value.year >= 1970:

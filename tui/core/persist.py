@@ -3,6 +3,7 @@
 Store tables (``tui.core.store``): ``mentions`` (key -> mention doc + conv, seq, triage),
 ``events`` (id -> ``Event.to_dict``), ``conversations`` (id -> ``Conversation.header``),
 ``customers`` (customer key -> profile with ISO contact times), ``outbox``, ``drafts``,
+``approvals`` (approval id -> a reply waiting for a lead, see ``Desk.request_approval``),
 ``meta`` (``counters``: last seq / conversation / case numbers; ``last_action``: agent -> event
 id) and ``seen`` (archived mention keys -> {conv, at}).  Pure: no store calls here.
 """
@@ -58,6 +59,7 @@ class Loaded:
     events: dict[str, Event] = field(default_factory=dict)  # in seq order
     outbox: dict[str, Doc] = field(default_factory=dict)
     drafts: dict[str, Doc] = field(default_factory=dict)
+    approvals: dict[str, Doc] = field(default_factory=dict)  # replies waiting for a lead
     checkpoint_at: datetime | None = None  # the desk's last checkpoint (meta "checkpoint")
     repaired: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
@@ -195,6 +197,8 @@ def load(tables: Tables, counters: dict[str, int],
             out.drafts[k] = v
         elif k not in archived_convs:
             aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
+    out.approvals = {k: dict(v) for k, v in tables.get("approvals", {}).items()
+                     if isinstance(v, dict) and v.get("conv_id") in convs}
     for conv in convs.values():
         conv.timeline.sort()
         cust = out.customers.get(conv.customer)

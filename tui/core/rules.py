@@ -694,16 +694,20 @@ class _Loader:
         subdiv = self.reader.get(m, "subdiv", str, where)
         if country is None:
             return None, None, False
-        supported = holidays_lib.list_supported_countries()
+        # The codes alone (holidays.registry), not list_supported_countries(): that imports
+        # every country's module, half a second at each start of every command.
+        from holidays.registry import EntityLoader
+
+        codes = list(EntityLoader.get_country_codes())
         code = country.strip().upper()
-        if code not in supported:
+        if code not in codes:
             self.problem(m.line_of("country"),
                          f"holidays country '{country}' is not known to the holidays library"
-                         f"{did_you_mean(code, supported)}: write an ISO 3166 code such as "
+                         f"{did_you_mean(code, codes)}: write an ISO 3166 code such as "
                          "GB, US, FR or DE")
             return None, m.get("extra"), False
-        if subdiv is not None and subdiv.strip().upper() not in supported[code]:
-            subs = supported[code]
+        subs = list(getattr(holidays_lib, code).subdivisions)
+        if subdiv is not None and subdiv.strip().upper() not in subs:
             self.problem(m.line_of("subdiv"),
                          f"holidays subdiv '{subdiv}' is not a region of {code}"
                          f"{did_you_mean(subdiv.strip().upper(), subs)}"

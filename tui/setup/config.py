@@ -49,7 +49,8 @@ from ..core.yamlfile import (
 
 CONFIG_ENV = "MENTIONDESK_CONFIG"
 TOP_KEYS = ("agent", "sources", "office_hours", "keys", "theme", "data_dir", "rules", "replies",
-            "undo_seconds")
+            "undo_seconds", "agents", "group", "approval", "on_alert", "desktop_notify")
+ROLES = ("agent", "lead")  # who may do what: README, "Team set-up"
 SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey", "access_key", "jwt")
 SECRET_HINT = ("secrets are not allowed in the config file: set MENTIONDESK_MASTODON_TOKEN or "
                "MENTIONDESK_BLUESKY_PASSWORD in the environment, or give 'token_file:' naming "
@@ -84,6 +85,15 @@ class Config:
     rules: Path | None = None
     replies: Path | None = None
     undo_seconds: float | None = None
+    # The team (issue 9): display name -> {"os_user": login, "role": "agent"|"lead",
+    # "teams": [team ids whose alerts they get; empty: every team's]}; empty
+    # means a single operator (only the desk's own OS user may connect).
+    agents: dict[str, dict[str, str]] = field(default_factory=dict)
+    group: str | None = None  # OS group sharing the desk: data dir 0770, socket 0660
+    # Replies needing a lead's approval: {"roles": [...], "categories": [...]}.
+    approval: dict[str, list[str]] = field(default_factory=dict)
+    on_alert: list[str] = field(default_factory=list)  # [cmd, args...], alert JSON on stdin
+    desktop_notify: bool = False  # OSC 9 / OSC 777 next to the bell
 
     @property
     def specs(self) -> list[str]:
@@ -160,7 +170,88 @@ class _Loader:
         if "undo_seconds" in top:
             config.undo_seconds = self._seconds(top, "undo_seconds", "the config file",
                                                 allow_zero=True)
+        config.agents = self._agents(top)
+        group = r.get(top, "group", str, "the config file")
+        config.group = group.strip() or None if group else None
+        config.approval = self._approval(top)
+        config.on_alert = self._command(top, "on_alert")
+        notify = top.get("desktop_notify")
+        if notify is not None and not isinstance(notify, bool):
+            self.problem(top.line_of("desktop_notify"),
+                         f"'desktop_notify' must be true or false, not {describe(notify)}")
+        config.desktop_notify = bool(notify) if isinstance(notify, bool) else False
         return config
+
+    def _agents(self, top: YMap) -> dict[str, dict[str, str]]:
+        """``agents: {NAME: {os_user: LOGIN, role: agent|lead}}``."""
+        if "agents" not in top:
+            return {}
+        agents = self.reader.mapping(top["agents"], top.line_of("agents"), "'agents'")
+        out: dict[str, dict[str, str]] = {}
+        for name, value in (agents or {}).items():
+            line = agents.line_of(name)
+            example = f"{name}: {{os_user: LOGIN, role: agent}}"
+            if not isinstance(value, YMap):
+                self.problem(line, f"agents: '{name}' must be a mapping like {example}")
+                continue
+            unknown = sorted(str(k) for k in value if k not in ("os_user", "role", "teams"))
+            if unknown:
+                self.problem(line, f"agents: '{name}' has unknown key(s) {', '.join(unknown)}; "
+                                   f"write {example}")
+                continue
+            login = value.get("os_user")
+            role = value.get("role", "agent")
+            if not isinstance(login, str) or not login.strip():
+                self.problem(line, f"agents: '{name}' needs the OS login it connects as: "
+                                   f"{example}")
+                continue
+            if role not in ROLES:
+                self.problem(line, f"agents: '{name}' role must be one of "
+                                   f"{', '.join(ROLES)}, not {describe(role)}")
+                continue
+            teams = value.get("teams", [])
+            if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+                self.problem(line, f"agents: '{name}' teams must be a list of team ids from "
+                                   "rules.yaml, like [operations, safety]")
+                continue
+            out[str(name)] = {"os_user": login.strip(), "role": str(role), "teams": list(teams)}
+        return out
+
+    def _approval(self, top: YMap) -> dict[str, list[str]]:
+        """``approval: {roles: [agent], categories: [safety]}``: replies needing a lead."""
+        if "approval" not in top:
+            return {}
+        m = self.reader.mapping(top["approval"], top.line_of("approval"), "'approval'",
+                                ("roles", "categories"))
+        out: dict[str, list[str]] = {}
+        for key in ("roles", "categories"):
+            if m is None or key not in m:
+                continue
+            value = m[key]
+            if not isinstance(value, YList) or not all(isinstance(v, str) for v in value):
+                self.problem(m.line_of(key), f"approval: '{key}' must be a list of names, "
+                                             f"like [{'agent' if key == 'roles' else 'safety'}]")
+                continue
+            if key == "roles":
+                bad = [v for v in value if v not in ROLES]
+                if bad:
+                    self.problem(m.line_of(key), f"approval: unknown role(s) {', '.join(bad)}; "
+                                                 f"roles are {', '.join(ROLES)}")
+                    continue
+            out[key] = [str(v) for v in value]
+        return out
+
+    def _command(self, top: YMap, key: str) -> list[str]:
+        if key not in top:
+            return []
+        value = top[key]
+        if isinstance(value, str) and value.strip():
+            return [value.strip()]
+        if isinstance(value, YList) and value and all(isinstance(v, str) for v in value):
+            return [str(v) for v in value]
+        self.problem(top.line_of(key), f"'{key}' must be a command as a list, like "
+                                       f"[notify-send, --urgency=critical], not {describe(value)}")
+        return []
 
     # --- pieces ---------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..core.model import DIRECT, PUBLIC, Author, Mention, utcnow
 from ..core.text import clean_name, clean_text
-from .base import LIVE, STOPPED, Emit, Source
+from .base import CATCHING_UP, LIVE, STOPPED, Emit, Source
 
 SOURCE = "demo"
 # A Monday morning rush: the fixed origin of generated timelines when no start is given.
@@ -512,6 +512,14 @@ class DemoStream:
             return self.rng.choice(self._customers[:60])
         return self.rng.choice(self._customers)
 
+    def skip(self, n: int, at: datetime) -> None:
+        """Move the script on by ``n`` mentions without sending them (a restart going on where
+        the last run stopped): the same customers, threads and follow-ups as if they had been
+        sent."""
+        for _ in range(n - self.count):
+            self.next(at)
+        self.intended.clear()
+
     def next(self, at: datetime) -> Mention:
         rng = self.rng
         self.count += 1
@@ -599,6 +607,11 @@ def generate(n: int, seed: int = 7, *, rate: float = 0.5, burst: bool = False,
     return [m for m, _ in generate_with_intent(n, seed, rate=rate, burst=burst, start=start)]
 
 
+# A restart replays the script silently up to where the last run stopped; beyond this many
+# mentions (11 hours of the demo at its default 0.5/s) it starts a fresh script instead.
+MAX_REPLAYED = 20_000
+
+
 class DemoSource(Source):
     """A live stream of demo mentions, and a local "network" that answers back.
 
@@ -627,6 +640,7 @@ class DemoSource(Source):
         self._sent = 0
         self._answers = 0
         self.run_number = 1
+        self._skip_to = 0  # the script's position to go on from (resume)
         self._tasks: set[asyncio.Task] = set()
 
     @property
@@ -635,20 +649,44 @@ class DemoSource(Source):
         return self.stream.intended
 
     def resume(self, position: dict | None, **kw: Any) -> None:
-        """Each run on a data directory is numbered (stored as the source's position): ids are
-        ``demo-N`` on the first run and ``demo-rR-N`` on run R, so a restart's mentions never
-        collide with the last run's (which the desk would drop as duplicates)."""
+        """Go on with the script where the last run on this data directory stopped.
+
+        The position stored is ``{"run": R, "sent": N, "prefix": P}``: the stream is replayed
+        silently up to mention N (it is deterministic for a seed), so a restart brings the
+        next customers, never the same ones again as new conversations; mentions sent after
+        the last stored position come again with the same ids, which the desk recognises.
+        The customers' answers are numbered per run (``demo-rR-answer-N``).  A position from
+        before ``sent`` was stored (``{"run": R}`` only) starts the script again under the
+        prefix ``demo-rR`` so its ids never collide with that run's.
+        """
         super().resume(position, **kw)
         try:
             last = int(self.position.get("run") or 0)
         except (TypeError, ValueError):
             last = 0
         self.run_number = last + 1
-        if self.run_number > 1:
+        sent = self.position.get("sent")
+        prefix = self.position.get("prefix")
+        if isinstance(sent, int) and not isinstance(sent, bool) and 0 <= sent <= MAX_REPLAYED \
+                and isinstance(prefix, str) and prefix.startswith("demo"):
+            self.stream.id_prefix = prefix
+            self._skip_to = sent  # done off the event loop when the stream starts
+        elif self.run_number > 1:
             self.stream.id_prefix = f"demo-r{self.run_number}"
-        self.save_position({"run": self.run_number})
+        self._save()
+
+    def _save(self) -> None:
+        self.save_position({"run": self.run_number, "sent": max(self.stream.count, self._skip_to),
+                            "prefix": self.stream.id_prefix})
+
+    async def _go_on(self) -> None:
+        """Replay the script silently to where the last run stopped (a thread: 0.1 ms each)."""
+        if self._skip_to > self.stream.count:
+            self.status.set(CATCHING_UP, f"going on from mention {self._skip_to}")
+            await asyncio.to_thread(self.stream.skip, self._skip_to, self.start or self.clock())
 
     async def run(self, emit: Emit) -> None:
+        await self._go_on()
         self._emit = emit
         self.status.set(LIVE, f"demo stream, {self.rate:g}/s" + (" (burst)" if self.burst else ""))
         if self._pending:
@@ -681,6 +719,7 @@ class DemoSource(Source):
         """One pass (``ingest --once``): the answers already due, then the stream's current
         batch — the mentions of the last minute at ``rate`` (at least one), stamped over that
         minute up to now — and return."""
+        await self._go_on()
         self.status.set(LIVE, "demo stream, one batch")
         now = self.start or self.clock()
         count = max(1, round(self.rate * 60))
@@ -689,11 +728,13 @@ class DemoSource(Source):
             batch.append(self.stream.next(now - timedelta(seconds=60 * (count - 1 - i) / count)))
         self.status.received += count  # the answers were counted when they came
         emit(batch)
+        self._save()
 
     def _send(self, batch: list[Mention]) -> None:
         self.status.received += len(batch)
         if self._emit is not None:
             self._emit(batch)
+            self._save()
         else:
             self._pending.extend(batch)
 
@@ -731,7 +772,8 @@ class DemoSource(Source):
             text, channel = text.removeprefix("@northline "), DIRECT
         author = self.stream.author(handle) or Author(handle)
         self._answers += 1
-        mid = f"{self.stream.id_prefix}-answer-{self._answers}"
+        run = "" if self.run_number == 1 else f"-r{self.run_number}"
+        mid = f"demo{run}-answer-{self._answers}"
         reply_to = str(item.get("in_reply_to") or "").rpartition("|")[2] or None
         thread = None
         if channel == PUBLIC and reply_to:

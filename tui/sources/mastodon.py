@@ -34,6 +34,7 @@ from ..core.model import (
     Author,
     Mention,
     audience_of_value,
+    follower_count,
     narrowest,
     parse_time,
     utcnow,
@@ -589,7 +590,7 @@ class MastodonSource(Source):
             author = Author(
                 handle=clean_name(str(account["acct"]).lstrip("@")),
                 name=clean_name(account.get("display_name") or ""),
-                followers=max(0, int(account.get("followers_count") or 0)),
+                followers=follower_count(account.get("followers_count")),
                 verified=bool(account.get("verified", False)),
                 language=clean_name(language, 16) if language else None,
                 # The account, not its handle: the URI (or the server's id) never changes.

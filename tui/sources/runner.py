@@ -190,8 +190,12 @@ class Runner:
 
     async def _batcher(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the event is set, and the batcher then never stopped (the runner
+            # hung at shutdown, now and then).
             try:
-                await asyncio.wait_for(self._wake.wait(), self.batch_seconds)
+                async with asyncio.timeout(self.batch_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

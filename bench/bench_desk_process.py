@@ -1,0 +1,218 @@
+"""Desk-process benchmark (issue 9): prints figures, never asserts.
+
+    python bench/bench_desk_process.py [--sizes 10000,100000] [--clients 20] [--rate 100]
+                                       [--seconds 10]
+
+(a) cold start of the desk process holding N open conversations (spawn → "ready" handshake),
+    and attach time: connect + hello + the first snapshot parsed — a first screen (attach with
+    limit=200, what a console needs to draw; the rest streams after) and the whole queue.
+(b) fan-out while the demo source streams RATE mentions/s into a desk of 10,000 open: CLIENTS
+    headless clients attached; latency from the desk process sending a change (its ``t``) to each
+    client having parsed it, p50/p95/max over every (change, client); desk-process CPU.
+    Run twice: without and with one frozen client (attached, never reading).
+(c) the longest event-loop stall of the desk process while it snapshots (checkpoint) N mentions:
+    measured in-process with a 5 ms probe task on the same loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tui.core.desk import Desk  # noqa: E402
+from tui.core.model import Mention  # noqa: E402
+from tui.core.replies import load_replies  # noqa: E402
+from tui.core.rules import load_rules  # noqa: E402
+from tui.core.store import Store  # noqa: E402
+from tui.server.client import DeskClient, start_server  # noqa: E402
+from tui.server.protocol import encode  # noqa: E402
+from tui.server.server import DeskServer  # noqa: E402
+from tui.sources.demo import generate  # noqa: E402
+
+
+def policy():
+    replies = load_replies(ROOT / "replies.yaml")
+    return load_rules(ROOT / "rules.yaml", reply_keys=set(replies.keys)), replies
+
+
+def build(data_dir: Path, n: int) -> None:
+    """N open conversations (one customer each), stored and snapshotted."""
+    rules, replies = policy()
+    store = Store(data_dir)
+    desk = Desk(rules, replies, store)
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    texts = [m.text for m in generate(500, 7)]
+    batch = []
+    for i in range(n):
+        batch.append(Mention.from_dict({
+            "id": f"b{i}", "text": texts[i % len(texts)] + " refund please",
+            "author": {"handle": f"cust{i}", "name": f"Customer {i}"},
+            "created_at": (start + timedelta(milliseconds=i)).isoformat(),
+            "channel": "public"}, source="demo"))
+        if len(batch) == 5000:
+            desk.ingest(batch)
+            batch = []
+    desk.ingest(batch)
+    desk.checkpoint()
+    store.close()
+
+
+def stop(data_dir: Path) -> None:
+    try:
+        with DeskClient.connect(data_dir) as c:
+            pid = c.server_pid
+            c.request("stop")
+    except Exception:
+        return
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+            if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_attach(n: int) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp)
+        build(d, n)
+        t0 = time.perf_counter()
+        start_server(d)
+        cold = time.perf_counter() - t0
+        times: dict[str, list[float]] = {"screen": [], "full": []}
+        for _ in range(3):
+            for kind, limit in (("screen", 200), ("full", None)):
+                t0 = time.perf_counter()
+                with DeskClient.connect(d) as c:
+                    snap = c.attach(limit=limit)
+                times[kind].append(time.perf_counter() - t0)
+        stop(d)
+        print(f"(a) {n:>7,} open: desk process cold start {cold:.2f} s; attach to a first "
+              f"screen (200 rows, the rest streamed after) median "
+              f"{statistics.median(times['screen']) * 1000:.0f} ms; to the whole queue "
+              f"({len(snap['rows']):,} rows) median {statistics.median(times['full']) * 1000:.0f}"
+              " ms")
+
+
+def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp)
+        build(d, 10_000)
+        pid = start_server(d, ["--source", "demo", "--rate", str(rate)])
+        lat: list[float] = []
+        lock = threading.Lock()
+        done = threading.Event()
+        stuck = None
+        if frozen:
+            stuck = socket.socket(socket.AF_UNIX)
+            stuck.connect(str(d / "desk.sock"))
+            stuck.sendall(encode({"type": "hello", "protocol": 1}) + encode({"type": "attach"}))
+
+        def reader() -> None:
+            with DeskClient.connect(d, client="console", timeout=120) as c:
+                c.attach(limit=200)
+                mine = []
+                while not done.is_set():
+                    try:
+                        m = c.read(1.0)
+                    except TimeoutError:
+                        continue
+                    if m["type"] == "change":
+                        mine.append(time.time() - m["t"])
+                with lock:
+                    lat.extend(mine)
+
+        threads = [threading.Thread(target=reader) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        cpu0, t0 = cpu_seconds(pid), time.time()
+        time.sleep(seconds)
+        cpu1, t1 = cpu_seconds(pid), time.time()
+        done.set()
+        for t in threads:
+            t.join()
+        if stuck is not None:
+            stuck.close()
+        stop(d)
+        lat.sort()
+        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (
+            lambda q: float("nan"))
+        print(f"(b) {clients} clients{' + 1 frozen' if frozen else ''}, demo at {rate:.0f}/s "
+              f"over 10,000 open: fan-out p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, max "
+              f"{p(1.0):.1f} ms over {len(lat):,} deliveries; desk process CPU "
+              f"{(cpu1 - cpu0) / (t1 - t0) * 100:.0f} %")
+
+
+def bench_stall(n: int) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp)
+        build(d, n)
+        rules, replies = policy()
+        store = Store(d)
+        desk = Desk(rules, replies, store)
+
+        async def run() -> float:
+            server = DeskServer(desk, d)
+            await server.start()
+            worst = 0.0
+            stop_probe = asyncio.Event()
+
+            async def probe() -> None:
+                nonlocal worst
+                while not stop_probe.is_set():
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.005)
+                    worst = max(worst, time.perf_counter() - t - 0.005)
+
+            task = asyncio.create_task(probe())
+            await asyncio.sleep(0.05)
+            desk.checkpoint()  # what the runner's maintenance does on the loop
+            await asyncio.sleep(0.05)
+            stop_probe.set()
+            await task
+            await server.close()
+            return worst
+
+        worst = asyncio.run(run())
+        store.close()
+        print(f"(c) snapshot of {n:,} mentions: longest desk-process loop stall "
+              f"{worst * 1000:.0f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for n in sizes:
+        bench_attach(n)
+    for frozen in (False, True):
+        bench_fanout(args.clients, args.rate, args.seconds, frozen)
+    bench_stall(sizes[-1])
+
+
+if __name__ == "__main__":
+    main()

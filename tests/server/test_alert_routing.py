@@ -1,0 +1,84 @@
+"""Alerts reach the on-duty group (the routed team's consoles and every lead, idle or not) over
+real sockets, and the on_alert hook gets the alert as JSON on stdin, time-limited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tui.server.identity import login_of
+from tui.server.protocol import decode, encode
+from tui.server.server import DeskServer, run_hook
+from tui.setup.config import load_config
+
+
+async def attach(path: Path, agent: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(encode({"type": "hello", "protocol": 1, "agent": agent, "client": "console"}))
+    writer.write(encode({"type": "attach"}))
+    await writer.drain()
+    assert decode(await reader.readline())["type"] == "welcome"
+    assert decode(await reader.readline())["type"] == "snapshot"
+    return reader, writer
+
+
+async def next_alert(reader: asyncio.StreamReader, timeout: float = 10.0) -> dict | None:
+    try:
+        while True:
+            message = decode(await asyncio.wait_for(reader.readline(), timeout))
+            if message["type"] == "alert":
+                return message
+    except TimeoutError:
+        return None
+
+
+async def test_alerts_go_to_the_routed_team_and_leads_and_to_the_hook(
+        desk_dir: Path, make_desk, tmp_path: Path) -> None:
+    me = login_of(os.getuid())
+    out = tmp_path / "paged.jsonl"
+    hook = tmp_path / "hook.py"
+    hook.write_text(f"import sys\nopen({str(out)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+agents:
+  ana: {{os_user: {me}, role: agent, teams: [safety]}}
+  sam: {{os_user: {me}, role: agent, teams: [operations]}}
+  lee: {{os_user: {me}, role: lead}}
+on_alert: [{sys.executable}, {hook}]
+""")
+    config = load_config(cfg)
+    desk = make_desk()
+    server = DeskServer(desk, desk_dir, config=config)
+    await server.start()
+    try:
+        clients = {name: await attach(server.path, name) for name in ("ana", "sam", "lee")}
+        server.alert({"kind": "critical", "conv_id": "7", "message": "new critical: @amy"},
+                     "safety")
+        got = {name: await next_alert(r, 2.0 if name == "sam" else 10.0)
+               for name, (r, _) in clients.items()}
+        assert got["ana"]["conv_id"] == "7" and got["ana"]["team"] == "safety"
+        assert got["lee"]["message"] == "new critical: @amy"  # leads get every team's
+        assert got["sam"] is None  # not on duty for safety
+        for _ in range(200):
+            if out.exists() and out.read_text().strip():
+                break
+            await asyncio.sleep(0.05)
+        paged = json.loads(out.read_text().splitlines()[0])
+        assert paged["kind"] == "critical" and paged["conv_id"] == "7"
+        for _, writer in clients.values():
+            writer.close()
+    finally:
+        await server.close()
+
+
+async def test_a_hung_hook_is_killed_and_a_missing_one_is_reported() -> None:
+    code = await run_hook([sys.executable, "-c", "import time; time.sleep(60)"],
+                          {"kind": "breach"}, timeout=0.5)
+    assert code is None
+    assert await run_hook(["/nonexistent/pager"], {"kind": "breach"}) is None
+    assert await run_hook([sys.executable, "-c", "import sys, json; "
+                           "sys.exit(0 if json.load(sys.stdin)['kind'] == 'breach' else 3)"],
+                          {"kind": "breach"}) == 0

@@ -1,0 +1,178 @@
+"""``mentiondesk server``: the desk process for one data directory (issue 9).
+
+    mentiondesk server               # start it in the background (if not running) and return
+    mentiondesk server --foreground  # run it here (systemd, a terminal); Ctrl-C stops it
+    mentiondesk server --stop        # stop the running one cleanly (flush, snapshot, exit)
+    mentiondesk server --status      # is one running, which pid, who is attached
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from ..server.client import DeskClient, NotRunning, start_server
+from ..server.protocol import Refused, socket_path
+from ..server.server import SEND_BUDGET
+from ..setup.boot import BootError, close_desk, data_dir, load_config, open_desk, options_from
+from .common import LOCKED, OK, REFUSED, USAGE, add_common
+from .via import passed_on
+
+STOP_WAIT = 30.0  # seconds to wait for the desk process to finish its snapshot and exit
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("server", help="the desk process: one per data directory, serving "
+                                      "consoles and CLI commands over a Unix socket",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common(p)
+    p.add_argument("--foreground", action="store_true", help="run here instead of detaching")
+    p.add_argument("--stop", action="store_true", help="stop the running desk process")
+    p.add_argument("--status", action="store_true", help="say whether one runs")
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--idle-exit", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--send-budget", type=int, default=SEND_BUDGET,
+                   help="bytes queued per client before a slow client is resynchronised")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options_from(args)
+    try:
+        config = load_config(opts)
+    except BootError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return exc.code
+    where = data_dir(opts, config)
+    if args.stop or args.status:
+        return _stop(where, opts.agent) if args.stop else _status(where, opts.agent)
+    if args.foreground:
+        return _foreground(args, config, where)
+    try:
+        with DeskClient.connect(where, agent=opts.agent) as client:
+            print(f"the desk process {client.server_pid} already serves {where}")
+            return OK
+    except NotRunning:
+        pass
+    except Refused as exc:
+        print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
+        return REFUSED
+    extra = passed_on(args) + [a for s in (args.source or []) for a in ("--source", s)]
+    if args.send_budget != SEND_BUDGET:
+        extra += ["--send-budget", str(args.send_budget)]
+    try:
+        pid = start_server(where, extra)
+    except RuntimeError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return LOCKED
+    print(f"desk process {pid or '(already starting)'} serves {socket_path(where)}")
+    return OK
+
+
+def _status(where: Any, agent: str | None) -> int:
+    try:
+        with DeskClient.connect(where, agent=agent) as client:
+            snap = client.request("snapshot")
+    except NotRunning:
+        print(f"no desk process serves {where}")
+        return REFUSED
+    except Refused as exc:
+        print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
+        return REFUSED
+    people = ", ".join(sorted({f"{p['agent']} ({p['kind']})" for p in snap["presence"]}))
+    print(f"desk process {client.server_pid} serves {where}: {snap['counts']['open']} open; "
+          f"attached: {people or 'nobody'}")
+    return OK
+
+
+def _stop(where: Any, agent: str | None) -> int:
+    try:
+        with DeskClient.connect(where, agent=agent) as client:
+            client.request("stop")
+            pid = client.server_pid
+            try:  # the desk closes every connection when it is done
+                while True:
+                    client.read(STOP_WAIT)
+            except (ConnectionError, OSError):
+                pass
+    except NotRunning:
+        print(f"no desk process serves {where}")
+        return OK
+    except Refused as exc:
+        print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
+        return REFUSED
+    deadline = time.monotonic() + STOP_WAIT
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    print(f"stopped the desk process {pid}")
+    return OK
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A child of ours that exited is a zombie until reaped: not alive for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
+    from ..server.server import serve
+    from ..sources.registry import make_source, source_options
+    from .actions import execute
+
+    ready_fd = args.ready_fd
+
+    def say(line: str) -> None:
+        nonlocal ready_fd
+        if ready_fd is not None:
+            os.write(ready_fd, (line + "\n").encode())
+            os.close(ready_fd)
+            ready_fd = None
+
+    # The log file as every command, and the desk process's own story on stderr at INFO (the
+    # journal under systemd, server.log in the data directory when started in the background).
+    from ..setup.logs import setup_logging
+
+    setup_logging(getattr(args, "log_level", None), stderr=False)
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.INFO)
+    err.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    err._mentiondesk = True  # type: ignore[attr-defined]  # the next setup_logging removes it
+    logging.getLogger().addHandler(err)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        desk = open_desk(options_from(args))
+    except BootError as exc:
+        holder = str(exc)
+        say(("locked " if exc.code == LOCKED else "error ") + holder.replace("\n", " "))
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return exc.code
+    specs = list(args.source or []) or [s.spec for s in getattr(config, "sources", None) or []]
+    try:
+        sources = [make_source(spec, config, options=source_options(spec, args))
+                   for spec in specs]
+    except (ValueError, AttributeError) as exc:
+        say(f"error {exc}")
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        close_desk(desk)
+        return USAGE
+    try:
+        return serve(desk, where, config=config, sources=sources, execute=execute, ready=say,
+                     idle_seconds=args.idle_exit, send_budget=args.send_budget)
+    except OSError as exc:
+        say(f"error {exc}")
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return LOCKED

@@ -1,0 +1,249 @@
+"""Clients of the desk process: connect (starting it tmux-style when asked), say hello, send
+requests, read the change stream.
+
+``DeskClient`` is a small blocking client (the CLI, tests, benchmarks, headless consoles).
+``start_server`` starts a desk process in the background for a data directory and waits for its
+handshake; two starters racing each other both end up attached to the one process that won the
+store's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .protocol import MAX_LINE, ProtocolError, Refused, decode, encode, hello, socket_path
+
+START_TIMEOUT = 60.0  # seconds a started desk process has to open a large desk and listen
+ATTACH_WAIT = 5.0  # seconds to wait for a desk process that holds the lock to listen
+
+
+class NotRunning(Exception):
+    """No desk process listens on this data directory."""
+
+
+class DeskClient:
+    """A blocking connection to the desk process.  Raises ``Refused`` (identity, protocol) from
+    ``connect``, ``Refused`` from ``request`` for typed refusals, ``ConnectionError`` when the
+    desk process goes away."""
+
+    def __init__(self, sock: socket.socket, welcome: dict[str, Any]) -> None:
+        self.sock = sock
+        self.welcome = welcome
+        self.agent: str = welcome.get("agent", "")
+        self.role: str = welcome.get("role", "")
+        self.server_pid: int = int(welcome.get("server_pid", 0))
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf known to hold no newline
+        self._next = 0
+        self.inbox: deque[dict[str, Any]] = deque()  # stream messages read while waiting
+
+    @classmethod
+    def connect(cls, data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
+                timeout: float | None = 30.0) -> DeskClient:
+        """Connect and say hello.  ``NotRunning`` when nothing listens."""
+        path = socket_path(data_dir)
+        if len(os.fsencode(path)) > 107:
+            raise NotRunning(f"{path} is too long for a socket: no desk process can serve it")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            raise NotRunning(str(path)) from exc
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
+                raise NotRunning(str(path)) from exc
+            raise
+        self = cls(sock, {})
+        try:
+            self.send(hello(agent, client))
+            reply = self.read()
+        except (ConnectionError, TimeoutError) as exc:
+            sock.close()  # it died (or hangs) between accepting and answering
+            raise NotRunning(f"{path}: {exc}") from exc
+        except BaseException:
+            sock.close()
+            raise
+        if reply.get("type") == "refused":
+            sock.close()
+            raise Refused(reply.get("kind", "protocol"), reply.get("reasons") or ["refused"])
+        if reply.get("type") != "welcome":
+            sock.close()
+            raise ProtocolError(f"expected a welcome, got {reply.get('type')!r}")
+        self.welcome = reply
+        self.agent = reply.get("agent", "")
+        self.role = reply.get("role", "")
+        self.server_pid = int(reply.get("server_pid", 0))
+        return self
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(encode(message))
+
+    def read(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message (``TimeoutError`` after ``timeout`` seconds when given)."""
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        while (end := self._buf.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buf)
+            if self._scanned > MAX_LINE:
+                raise ProtocolError("a message longer than the line limit")
+            chunk = self.sock.recv(1 << 18)
+            if not chunk:
+                raise ConnectionError("the desk process closed the connection")
+            self._buf += chunk
+        line = bytes(self._buf[:end])
+        del self._buf[:end + 1]
+        self._scanned = 0
+        return decode(line)
+
+    def request(self, op: str, **args: Any) -> Any:
+        """Send a request and wait for its result; stream messages read meanwhile go to
+        ``inbox``."""
+        self._next += 1
+        rid = self._next
+        self.send({"type": "request", "id": rid, "op": op, "args": args})
+        while True:
+            message = self.read()
+            if message.get("type") == "result" and message.get("id") == rid:
+                if message.get("ok"):
+                    return message.get("value")
+                refusal = message.get("refusal") or {}
+                raise Refused(refusal.get("kind", "error"), refusal.get("reasons") or [])
+            self.inbox.append(message)
+
+    def attach(self, limit: int | None = None) -> dict[str, Any]:
+        """Ask for the change stream; returns the initial snapshot (its first ``limit`` rows
+        when given: the rest follow as ``rows`` messages)."""
+        self.send({"type": "attach"} if limit is None else {"type": "attach", "limit": limit})
+        while True:
+            message = self.read()
+            if message.get("type") == "snapshot":
+                return message
+            self.inbox.append(message)
+
+    def messages(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        while True:
+            if self.inbox:
+                yield self.inbox.popleft()
+            else:
+                yield self.read(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> DeskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def server_command(data_dir: Path | str, extra: Sequence[str] = ()) -> list[str]:
+    return [sys.executable, "-m", "tui.cli", "server", "--foreground", "--data-dir",
+            str(data_dir), *extra]
+
+
+def start_server(data_dir: Path | str, extra: Sequence[str] = (), *,
+                 idle_seconds: float | None = None,
+                 timeout: float = START_TIMEOUT) -> int | None:
+    """Start a desk process for ``data_dir`` in its own session (it outlives this process) and
+    wait for its handshake.  Returns its pid, or None when another desk process holds the data
+    directory (attach to that one).  Raises ``RuntimeError`` with the desk's message when it
+    could not start."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    read_fd, write_fd = os.pipe()
+    args = [*extra, "--ready-fd", str(write_fd)]
+    if idle_seconds is not None:
+        args += ["--idle-exit", str(idle_seconds)]
+    log = open(data_dir / "server.log", "ab")
+    try:
+        proc = subprocess.Popen(server_command(data_dir, args), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, pass_fds=(write_fd,),
+                                start_new_session=True, close_fds=True)
+    finally:
+        os.close(write_fd)
+        log.close()
+    try:
+        line = _read_line(read_fd, timeout)
+    finally:
+        os.close(read_fd)
+    word, _, rest = line.strip().partition(" ")
+    if word == "ready":
+        return proc.pid
+    if word == "locked":
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        return None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    raise RuntimeError(rest or f"the desk process exited (code {proc.poll()}); see "
+                               f"{data_dir / 'server.log'}")
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"the desk process did not start within {timeout:.0f} s")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace")
+
+
+def connect_or_start(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
+                     start: bool = True, extra: Sequence[str] = (),
+                     idle_seconds: float | None = None,
+                     attach_wait: float = ATTACH_WAIT) -> DeskClient:
+    """Attach to the desk process of ``data_dir``, starting one first when none runs and
+    ``start`` is true.  Raises ``NotRunning`` (none runs and ``start`` is false, or the winner of
+    a start race never listened), ``Refused``, ``RuntimeError`` (could not start)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with contextlib.suppress(NotRunning):
+            return DeskClient.connect(data_dir, agent=agent, client=client)
+        if not start or time.monotonic() > deadline:
+            raise NotRunning(str(socket_path(data_dir)))
+        pid = start_server(data_dir, extra, idle_seconds=idle_seconds)
+        # The winner of a start race may still be opening a large desk: give it the start
+        # time.  If it died before listening (killed), start again.
+        with contextlib.suppress(NotRunning):
+            return wait_connect(data_dir, agent=agent, client=client,
+                                wait=attach_wait if pid is not None else START_TIMEOUT)
+
+
+def wait_connect(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
+                 wait: float = ATTACH_WAIT) -> DeskClient:
+    """Connect, retrying for ``wait`` seconds (a desk process that holds the lock is still
+    opening the desk)."""
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while True:
+        try:
+            return DeskClient.connect(data_dir, agent=agent, client=client)
+        except NotRunning:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

@@ -1,0 +1,89 @@
+"""The desk protocol: versioned JSON lines over a Unix domain socket.
+
+Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
+``MAX_LINE`` bytes).  A session:
+
+1. client → ``{"type": "hello", "protocol": 1, "agent": NAME|null, "client": "cli"|"console"}``
+   server → ``{"type": "welcome", "protocol": 1, "agent", "role", "os_user", "server_pid"}``, or
+   ``{"type": "refused", "kind": "protocol"|"identity", "reasons": [...]}`` and the server
+   closes the connection.  A client of another protocol version gets a ``protocol`` refusal
+   that names both versions.
+2. client → ``{"type": "attach", "limit": N (optional)}``; server → ``{"type": "snapshot",
+   "seq", "rows", "more", "counts", "sources", "presence", "approvals"}`` (with a limit: the
+   first N rows, enough to draw a screen; the ``more`` others follow in ``{"type": "rows",
+   "rows": {id: row}, "more"}`` messages) and then ``{"type": "change", "seq", "t", "rows",
+   "counts"}`` messages as the desk changes (``t``: the desk process's clock when it sent
+   them, Unix seconds; ``rows`` maps conversation id → row, or null when the conversation left
+   the desk).  A client that fell behind its send budget gets a fresh
+   ``snapshot`` with ``"resync": true`` instead of the changes it missed.
+3. client → ``{"type": "request", "id": N, "op": NAME, "args": {...}}``; server →
+   ``{"type": "result", "id": N, "ok": true, "value": ...}`` or ``{"type": "result", "id": N,
+   "ok": false, "refusal": {"kind": KIND, "reasons": [...]}}`` where KIND is one of
+   ``REFUSAL_KINDS``.
+4. server → ``{"type": "alert", ...}`` and ``{"type": "presence", ...}`` at any time after attach.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+SOCKET = "desk.sock"  # inside the data directory
+MAX_LINE = 8 * 1024 * 1024  # bytes; a longer line is a protocol error
+# Typed refusals: "refused" (the desk's rules said no: reasons say why), "changed" (the
+# conversation changed since the client saw it), "not_found", "usage" (bad arguments),
+# "forbidden" (the agent's role may not), "protocol", "identity", "error" (a bug: see server.log).
+REFUSAL_KINDS = ("refused", "changed", "not_found", "usage", "forbidden", "protocol",
+                 "identity", "error")
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                            default=str)
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not this protocol; the message says what."""
+
+
+class Refused(Exception):
+    """A typed refusal from the desk process: ``kind`` (one of ``REFUSAL_KINDS``) and
+    ``reasons`` in words an agent understands."""
+
+    def __init__(self, kind: str, reasons: list[str] | str) -> None:
+        self.kind = kind
+        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reasons": self.reasons}
+
+
+def socket_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / SOCKET
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One message as one line of bytes."""
+    return (_ENCODER.encode(message) + "\n").encode("utf-8", "surrogatepass")
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """One line back to a message; ``ProtocolError`` when it is not a JSON object with a type."""
+    try:
+        message = json.loads(line.decode("utf-8", "surrogatepass"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"not a JSON line: {exc}") from exc
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("a message must be a JSON object with a \"type\"")
+    return message
+
+
+def hello(agent: str | None, client: str) -> dict[str, Any]:
+    return {"type": "hello", "protocol": VERSION, "agent": agent, "client": client}
+
+
+def version_mismatch(theirs: Any) -> Refused:
+    return Refused("protocol", f"this desk process speaks protocol {VERSION}, the client "
+                               f"speaks {theirs!r}: run the same mentiondesk version on both "
+                               "sides (restart the desk with `mentiondesk server --stop`)")

@@ -1,0 +1,721 @@
+"""The desk process: one per data directory; it owns the store, the sources, the outbox and the
+maintenance, and serves consoles and CLI commands over ``desk.sock`` (see ``protocol``).
+
+Started explicitly (``mentiondesk server [--foreground]``), or tmux-style by the first client that
+finds none running (``client.start_server``): the child writes one handshake line on an inherited
+pipe (``ready PID`` once it listens, ``locked PID`` when another desk process holds the data
+directory, ``error MESSAGE``) — the store's lock decides which of two racing starters wins, and
+the loser attaches to the winner.
+
+Fan-out: every desk change is coalesced within one event-loop turn into one ``change`` message,
+encoded once and queued to each attached client.  Each client has a send budget
+(``SEND_BUDGET`` bytes queued, beyond the kernel's socket buffer): a client that stops reading
+(a frozen SSH session) never stalls the desk or the other clients — once over budget its backlog
+is dropped and, when it reads again, it gets a fresh snapshot (``"resync": true``).  Results of
+its own requests are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import stat
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.api import ActionRefused, AlreadyAnswered, Outgrown
+from ..core.desk import Desk
+from ..core.replies import ReplyRefused
+from ..core.rows import conversation_row
+from .identity import (
+    LEAD,
+    Identity,
+    PeerCred,
+    identify,
+    needs_approval,
+    on_duty_for,
+    peer_credentials,
+)
+from .protocol import (
+    MAX_LINE,
+    VERSION,
+    ProtocolError,
+    Refused,
+    decode,
+    encode,
+    socket_path,
+    version_mismatch,
+)
+
+log = logging.getLogger("mentiondesk.server")
+
+SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
+MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
+ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
+HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
+HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
+# A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
+Execute = Callable[[Desk, str, dict[str, Any]], tuple[int, str, str]]
+# Typed desk operations a client may request, and the keyword arguments each accepts.
+DESK_OPS: dict[str, tuple[str, ...]] = {
+    "reply": ("conv_id", "text", "reply_key", "seen_seq"),
+    "take_offline": ("conv_id", "public_text", "dm_text", "seen_seq"),
+    "handoff": ("conv_id", "team", "note"),
+    "resolve": ("conv_id", "close_loop"),
+    "ignore": ("conv_id", "reason"),
+    "assign": ("conv_id", "to"),
+    "tag": ("conv_id", "tag"),
+    "note": ("conv_id", "text"),
+    "accept": ("conv_id", "seen_seq"),
+    "undo": ("conv_id",),
+}
+ANSWER_OPS = ("reply", "take_offline", "accept")
+ANSWER_COMMANDS = ("reply", "offline", "accept")
+
+
+@dataclass(eq=False)
+class Client:
+    """One connection.  ``out`` holds (bytes, droppable) waiting for the socket."""
+
+    id: int
+    writer: asyncio.StreamWriter
+    cred: PeerCred
+    identity: Identity | None = None
+    kind: str = "cli"
+    attached: bool = False
+    out: deque[tuple[bytes, bool]] = field(default_factory=deque)
+    out_bytes: int = 0
+    resync: bool = False
+    resyncs: int = 0
+    dropped: int = 0  # messages dropped from its backlog
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+    limit: int | None = None  # rows in its snapshots; the rest follow as "rows" messages
+    rest: list[str] = field(default_factory=list)  # ids still to send after a snapshot
+    focus: str | None = None  # conversation on screen
+    doing: str | None = None  # "viewing" | "writing" | "noting"
+
+    def send(self, data: bytes, *, droppable: bool = True, budget: int = SEND_BUDGET) -> None:
+        if self.closed:
+            return
+        if droppable:
+            if self.resync:
+                self.dropped += 1
+                return  # a fresh snapshot replaces everything it missed
+            if self.out_bytes + len(data) > budget:
+                kept = deque(item for item in self.out if not item[1])
+                self.dropped += len(self.out) - len(kept) + 1
+                self.out = kept
+                self.out_bytes = sum(len(b) for b, _ in kept)
+                self.resync = True
+                self.resyncs += 1
+                self.wake.set()
+                return
+        self.out.append((data, droppable))
+        self.out_bytes += len(data)
+        self.wake.set()
+
+
+class DeskServer:
+    """Serves one open ``Desk`` on ``data_dir/desk.sock`` from the running event loop.
+
+    ``execute`` runs CLI commands (given by ``tui.cli``); ``health`` returns the sources'
+    health rows for a snapshot.  Call ``start`` then ``close``.
+    """
+
+    def __init__(self, desk: Desk, data_dir: Path | str, *, config: Any = None,
+                 execute: Execute | None = None, health: Callable[[], list[dict]] | None = None,
+                 send_budget: int = SEND_BUDGET, default_agent: str | None = None,
+                 on_stop: Callable[[], None] | None = None) -> None:
+        self.desk = desk
+        self.data_dir = Path(data_dir)
+        self.path = socket_path(self.data_dir)
+        self.config = config
+        self.execute = execute
+        self.health = health or (lambda: [])
+        self.send_budget = send_budget
+        self.default_agent = default_agent or desk.agent
+        self.on_stop = on_stop
+        self.clients: dict[int, Client] = {}
+        self.seq = 0  # change sequence number, per desk process
+        self._pending: set[str] = set()
+        self._scheduled = False
+        self._next_id = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.last_client_at = time.monotonic()
+        self.stats = {"changes": 0, "requests": 0}
+
+    # ==== life cycle ============================================================================
+
+    async def start(self) -> None:
+        """Bind the socket (replacing a stale one: the caller holds the store lock) and listen.
+        Raises ``OSError`` with a clear message when the path is too long for a socket."""
+        path = self.path
+        if len(os.fsencode(path)) > MAX_SUN_PATH:
+            raise OSError(f"the socket path {path} is longer than {MAX_SUN_PATH} bytes; "
+                          "use a shorter --data-dir")
+        secure_data_dir(self.data_dir, getattr(self.config, "group", None))
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        group = getattr(self.config, "group", None)
+        os.chmod(path, 0o660 if group else 0o600)
+        if group:
+            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+        self._server = await asyncio.start_unix_server(self._connected, sock=sock,
+                                                       limit=MAX_LINE)
+        self.desk.subscribe(self._changed)
+        self.desk.outbox.listeners.append(self._delivery_changed)
+
+    def close_now(self) -> None:
+        """Stop listening and drop every client at once (from synchronous code: a console
+        quitting); ``close`` also waits for the senders."""
+        if self._changed in self.desk.listeners:
+            self.desk.listeners.remove(self._changed)
+        if self._delivery_changed in self.desk.outbox.listeners:
+            self.desk.outbox.listeners.remove(self._delivery_changed)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        for client in list(self.clients.values()):
+            client.closed = True
+            client.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def close(self) -> None:
+        if self._changed in self.desk.listeners:
+            self.desk.listeners.remove(self._changed)
+        if self._delivery_changed in self.desk.outbox.listeners:
+            self.desk.outbox.listeners.remove(self._delivery_changed)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        for client in list(self.clients.values()):
+            client.closed = True
+            client.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        if self.on_stop is not None:
+            self.on_stop()
+
+    # ==== the change stream =====================================================================
+
+    def _changed(self, conv_ids: set[str]) -> None:
+        self._pending |= conv_ids
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._fan_out)
+
+    def _delivery_changed(self, item: dict[str, Any]) -> None:
+        self._changed({str(item.get("conv_id"))})
+
+    def _fan_out(self) -> None:
+        self._scheduled = False
+        ids, self._pending = self._pending, set()
+        if not ids:
+            return
+        self.seq += 1
+        now = self.desk.clock()
+        rows = {cid: self.row(cid, now) for cid in ids}
+        data = encode({"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
+                       "counts": self.desk.counts(now)})
+        self.stats["changes"] += 1
+        for client in self.clients.values():
+            if client.attached:
+                client.send(data, budget=self.send_budget)
+
+    def row(self, conv_id: str, now: Any = None) -> dict[str, Any] | None:
+        conv = self.desk.conversations.get(conv_id)
+        if conv is None:
+            return None
+        row = conversation_row(self.desk, conv, now or self.desk.clock())
+        row["approval"] = self.desk.waiting_approval(conv_id)
+        return row
+
+    def snapshot(self, *, resync: bool = False, limit: int | None = None,
+                 client: Client | None = None) -> dict[str, Any]:
+        """What a client needs to draw: the open queue's rows (most urgent first; the first
+        ``limit`` when given, ``more`` says how many follow as ``rows`` messages, queued on
+        ``client``), counts, sources' health, presence, approvals waiting."""
+        now = self.desk.clock()
+        ids = list(self.desk.queue)
+        first, rest = (ids, []) if limit is None else (ids[:limit], ids[limit:])
+        if client is not None:
+            client.rest = rest
+        rows = [self.row(cid, now) for cid in first]
+        return {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
+                "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
+                "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
+
+    def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
+        """The next rows after a limited snapshot, as they are now (a row sent later than a
+        change of the same conversation is fresher than it: the stream stays consistent)."""
+        chunk, client.rest = client.rest[:size], client.rest[size:]
+        now = self.desk.clock()
+        return encode({"type": "rows", "rows": {cid: self.row(cid, now) for cid in chunk},
+                       "more": len(client.rest)})
+
+    def presence(self) -> list[dict[str, Any]]:
+        return [{"client": c.id, "agent": c.identity.agent, "os_user": c.identity.os_user,
+                 "role": c.identity.role, "kind": c.kind, "conv": c.focus, "doing": c.doing}
+                for c in self.clients.values() if c.attached and c.identity is not None]
+
+    def _broadcast(self, message: dict[str, Any], *, to: Iterable[Client] | None = None) -> None:
+        data = encode(message)
+        for client in (self.clients.values() if to is None else to):
+            if client.attached:
+                client.send(data, budget=self.send_budget)
+
+    def alert(self, alert: dict[str, Any], team: str | None = None, *,
+              to: Iterable[Client] | None = None) -> None:
+        """Send an alert (``kind``, ``conv_id``, ``message``) to the on-duty group: every
+        attached client of the team the conversation is routed to and every lead (``to``
+        overrides), whether or not they are active; then run the config's ``on_alert`` hook."""
+        message = {"type": "alert", **alert, "team": team}
+        if to is None:
+            to = [c for c in self.clients.values()
+                  if c.identity is not None and on_duty_for(c.identity, team)]
+        self._broadcast(message, to=to)
+        hook = list(getattr(self.config, "on_alert", None) or [])
+        if hook:
+            task = asyncio.get_running_loop().create_task(run_hook(hook, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # ==== connections ===========================================================================
+
+    async def _connected(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        try:
+            cred = peer_credentials(sock)
+        except OSError:
+            writer.close()
+            return
+        self._next_id += 1
+        client = Client(self._next_id, writer, cred)
+        self.clients[client.id] = client
+        self.last_client_at = time.monotonic()
+        sender = asyncio.create_task(self._sender(client))
+        self._tasks.add(sender)
+        sender.add_done_callback(self._tasks.discard)
+        try:
+            await self._session(client, reader)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except ProtocolError as exc:
+            client.send(encode({"type": "refused", "kind": "protocol", "reasons": [str(exc)]}),
+                        droppable=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("client %d", client.id)
+        finally:
+            self.clients.pop(client.id, None)
+            self.last_client_at = time.monotonic()
+            if client.attached and client.identity is not None:
+                self._broadcast({"type": "presence", "presence": self.presence()})
+            # Let the sender flush a refusal, then close.
+            client.out.append((b"", False))
+            client.wake.set()
+            if not sender.done():
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError,
+                                         Exception):
+                    await asyncio.wait_for(asyncio.shield(sender), 2.0)
+            client.closed = True
+            sender.cancel()
+            writer.close()
+
+    async def _sender(self, client: Client) -> None:
+        writer = client.writer
+        try:
+            while True:
+                await client.wake.wait()
+                client.wake.clear()
+                while client.out or client.resync or client.rest:
+                    if client.out:
+                        data, _ = client.out.popleft()
+                        client.out_bytes -= len(data)
+                        if not data:
+                            await writer.drain()
+                            return  # end of session
+                    elif client.resync:
+                        client.resync = False
+                        data = encode(self.snapshot(resync=True, limit=client.limit,
+                                                    client=client))
+                    else:
+                        data = self.rows_chunk(client)
+                    writer.write(data)
+                    await writer.drain()
+                    await asyncio.sleep(0)  # the rest of the desk goes on between chunks
+        except (ConnectionError, OSError):
+            client.closed = True
+
+    async def _session(self, client: Client, reader: asyncio.StreamReader) -> None:
+        line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+        if not line:
+            return
+        hello = decode(line)
+        if hello.get("type") != "hello":
+            raise ProtocolError("say hello first")
+        if hello.get("protocol") != VERSION:
+            refusal = version_mismatch(hello.get("protocol"))
+            client.send(encode({"type": "refused", **refusal.to_dict()}), droppable=False)
+            return
+        try:
+            requested = hello.get("agent")
+            client.identity = identify(client.cred, requested if isinstance(requested, str)
+                                       else None, self.config, default_agent=self.default_agent)
+        except Refused as refusal:
+            log.warning("refused uid %d: %s", client.cred.uid, refusal)
+            client.send(encode({"type": "refused", **refusal.to_dict()}), droppable=False)
+            return
+        client.kind = str(hello.get("client") or "cli")[:20]
+        ident = client.identity
+        client.send(encode({"type": "welcome", "protocol": VERSION, "agent": ident.agent,
+                            "role": ident.role, "os_user": ident.os_user,
+                            "server_pid": os.getpid()}), droppable=False)
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if not line.endswith(b"\n"):
+                raise ProtocolError("a message longer than the line limit")
+            message = decode(line)
+            kind = message["type"]
+            if kind == "attach":
+                client.attached = True
+                limit = message.get("limit")
+                client.limit = limit if isinstance(limit, int) and limit >= 0 else None
+                client.send(encode(self.snapshot(limit=client.limit, client=client)),
+                            droppable=False)
+                self._broadcast({"type": "presence", "presence": self.presence()})
+            elif kind == "request":
+                client.send(encode(self._answer(client, message)), droppable=False)
+            else:
+                raise ProtocolError(f"unknown message type {kind!r}")
+
+    # ==== requests ==============================================================================
+
+    def _answer(self, client: Client, message: dict[str, Any]) -> dict[str, Any]:
+        rid = message.get("id")
+        op = message.get("op")
+        args = message.get("args") or {}
+        self.stats["requests"] += 1
+        try:
+            if not isinstance(op, str) or not isinstance(args, dict):
+                raise Refused("usage", "a request needs an \"op\" and an \"args\" object")
+            value = self._do(client, op, args)
+            return {"type": "result", "id": rid, "ok": True, "value": value}
+        except Refused as refusal:
+            return {"type": "result", "id": rid, "ok": False, "refusal": refusal.to_dict()}
+
+    def _do(self, client: Client, op: str, args: dict[str, Any]) -> Any:
+        ident = client.identity
+        assert ident is not None
+        if op == "ping":
+            return {"pid": os.getpid(), "seq": self.seq}
+        if op == "stop":
+            if self.on_stop is None:
+                raise Refused("refused", f"a console (pid {os.getpid()}) holds this desk: "
+                                         "quit it there")
+            if ident.role != LEAD and ident.uid != os.getuid():
+                raise Refused("forbidden", "only a lead or the desk's owner stops the desk")
+            asyncio.get_running_loop().call_soon(self.stop)
+            return {"stopping": os.getpid()}
+        if op == "presence":
+            conv = args.get("conv")
+            doing = args.get("doing")
+            if doing not in (None, "viewing", "writing", "noting"):
+                raise Refused("usage", "doing is viewing, writing, noting or null")
+            client.focus = str(conv) if conv is not None else None
+            client.doing = doing if conv is not None else None
+            self._broadcast({"type": "presence", "presence": self.presence()})
+            others = [p for p in self.presence() if p["client"] != client.id
+                      and p["conv"] == client.focus and p["doing"] == "writing"]
+            return {"writing": [p["agent"] for p in others]}
+        if op == "snapshot":
+            return self.snapshot()
+        if op == "command":
+            return self._command(ident, str(args.get("name")), dict(args.get("argv") or {}))
+        if op in ("approve", "reject"):
+            return self._approval(ident, op, args)
+        if op in DESK_OPS:
+            return self._desk_op(ident, op, args)
+        raise Refused("usage", f"unknown request {op!r}")
+
+    @contextlib.contextmanager
+    def acting_as(self, ident: Identity):  # type: ignore[no-untyped-def]
+        desk = self.desk
+        before = desk.agent, desk.os_user
+        desk.agent, desk.os_user = ident.agent, ident.os_user
+        try:
+            yield
+        finally:
+            desk.agent, desk.os_user = before
+
+    def _desk_op(self, ident: Identity, op: str, args: dict[str, Any]) -> Any:
+        allowed = DESK_OPS[op]
+        unknown = sorted(set(args) - set(allowed))
+        if unknown:
+            raise Refused("usage", f"{op} takes {', '.join(allowed)}, not {', '.join(unknown)}")
+        conv_id = args.get("conv_id")
+        if op in ANSWER_OPS and conv_id is not None:
+            held = self._hold_for_approval(ident, str(conv_id), op, args)
+            if held is not None:
+                return held
+        kwargs = {k: v for k, v in args.items() if k != "conv_id"}
+        method = getattr(self.desk, op)
+        with self.acting_as(ident), refusals():
+            if op == "undo":
+                result = method(agent=ident.agent, conv_id=conv_id)
+            else:
+                result = method(str(conv_id), agent=ident.agent, **kwargs)
+        events = result if isinstance(result, list) else [result]
+        return {"events": [e.to_dict() for e in events]}
+
+    def _command(self, ident: Identity, name: str, argv: dict[str, Any]) -> Any:
+        if self.execute is None:
+            raise Refused("usage", "this desk process runs no CLI commands")
+        if name in ANSWER_COMMANDS and argv.get("id") is not None:
+            held = self._hold_for_approval(ident, str(argv["id"]), "command",
+                                           {"name": name, "argv": argv})
+            if held is not None:
+                return {"code": 0, "stdout": f"#{argv['id']}: waiting for a lead's approval "
+                                             f"({held['approval']})\n", "stderr": ""}
+        if name in ("approve", "reject"):
+            with refusals():
+                value = self._approval(ident, name, {"id": argv.get("approval"),
+                                                     "note": argv.get("note") or ""})
+            return {"code": 0, "stdout": value["message"] + "\n", "stderr": ""}
+        with self.acting_as(ident):
+            code, out, err = self.execute(self.desk, name, argv)
+        return {"code": code, "stdout": out, "stderr": err}
+
+    # ==== approvals =============================================================================
+
+    def _hold_for_approval(self, ident: Identity, conv_id: str, op: str,
+                           args: dict[str, Any]) -> dict[str, Any] | None:
+        conv = self.desk.conversations.get(conv_id)
+        if conv is None or not needs_approval(ident, conv.category, self.config):
+            return None
+        with refusals():
+            item = self.desk.request_approval(conv_id, op, args, agent=ident.agent,
+                                              os_user=ident.os_user)
+        self.alert({"kind": "approval", "conv_id": conv_id,
+                    "message": f"{ident.agent} asks approval for a reply on #{conv_id}",
+                    "approval": item["id"]}, conv.team or (conv.triage.team if conv.triage
+                                                          else None),
+                   to=[c for c in self.clients.values()
+                       if c.identity is not None and c.identity.role == LEAD])
+        return {"approval": item["id"], "waiting": True}
+
+    def _approval(self, ident: Identity, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        if ident.role != LEAD:
+            raise Refused("forbidden", f"only a lead may {op} a reply ({ident.agent} is "
+                                       f"{ident.role})")
+        aid = str(args.get("id") or "")
+        with refusals():
+            item = self.desk.approval(aid)
+            if op == "reject":
+                item = self.desk.decide_approval(aid, approved=False, lead=ident.agent,
+                                                 note=str(args.get("note") or ""))
+                message = f"returned {aid} on #{item['conv_id']} to {item['agent']}"
+                author = [c for c in self.clients.values()
+                          if c.identity is not None and c.identity.agent == item["agent"]]
+                self._broadcast({"type": "alert", "kind": "rejected",
+                                 "conv_id": item["conv_id"], "approval": aid,
+                                 "message": f"{ident.agent} returned your reply on "
+                                            f"#{item['conv_id']}: {item['note']}"}, to=author)
+                return {"message": message, "approval": item}
+            author = Identity(item["agent"], "agent", item.get("os_user") or "", -1)
+            if item["op"] == "command":
+                if self.execute is None:
+                    raise Refused("usage", "this desk process runs no CLI commands")
+                with self.acting_as(author):
+                    code, _out, err = self.execute(self.desk, item["args"]["name"],
+                                                  item["args"]["argv"])
+                if code != 0:
+                    raise Refused("refused", err.strip().splitlines() or ["refused"])
+            else:
+                kwargs = {k: v for k, v in item["args"].items() if k != "conv_id"}
+                with self.acting_as(author):
+                    getattr(self.desk, item["op"])(item["conv_id"], agent=author.agent,
+                                                   **kwargs)
+            item = self.desk.decide_approval(aid, approved=True, lead=ident.agent)
+        return {"message": f"approved {aid}: {item['agent']}'s reply on #{item['conv_id']} "
+                           "goes out through the outbox", "approval": item}
+
+
+@contextlib.contextmanager
+def refusals():  # type: ignore[no-untyped-def]
+    """The desk's exceptions as typed refusals."""
+    try:
+        yield
+    except (AlreadyAnswered, Outgrown) as exc:
+        raise Refused("changed", exc.reasons) from exc
+    except ActionRefused as exc:
+        raise Refused("refused", exc.reasons) from exc
+    except ReplyRefused as exc:
+        raise Refused("refused", str(exc)) from exc
+    except KeyError as exc:
+        raise Refused("not_found", str(exc.args[0] if exc.args else exc)) from exc
+    except (TypeError, ValueError) as exc:
+        raise Refused("usage", str(exc)) from exc
+
+
+def secure_data_dir(data_dir: Path, group: str | None) -> None:
+    """The data directory private to its owner (0700), or to the desk's group (2770: new files
+    inherit the group).  Raises ``KeyError`` for an unknown group."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if group:
+        gid = grp.getgrnam(group).gr_gid
+        os.chown(data_dir, -1, gid)
+        os.chmod(data_dir, 0o2770)
+    else:
+        mode = stat.S_IMODE(data_dir.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(data_dir, 0o700)
+
+
+# ==== the process ===============================================================================
+
+
+def serve(desk: Desk, data_dir: Path, *, config: Any = None, sources: Iterable[Any] = (),
+          execute: Execute | None = None, ready: Callable[[str], None] | None = None,
+          idle_seconds: float | None = None, runner_options: dict[str, Any] | None = None,
+          send_budget: int = SEND_BUDGET) -> int:
+    """Run the desk process until stopped (SIGTERM/SIGINT, a ``stop`` request, or
+    ``idle_seconds`` with no client and nothing in the outbox).  Returns the exit code."""
+    return asyncio.run(_serve(desk, data_dir, config=config, sources=list(sources),
+                              execute=execute, ready=ready, idle_seconds=idle_seconds,
+                              runner_options=runner_options or {}, send_budget=send_budget))
+
+
+async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
+                 execute: Execute | None, ready: Callable[[str], None] | None,
+                 idle_seconds: float | None, runner_options: dict[str, Any],
+                 send_budget: int) -> int:
+    from ..setup.boot import close_desk
+    from ..sources.runner import Runner
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    runner = Runner(desk, sources, **runner_options)
+
+    def health() -> list[dict[str, Any]]:
+        return [{"name": s.name, "state": s.status.state, "detail": s.status.detail}
+                for s in runner.sources.values()]
+
+    server = DeskServer(desk, data_dir, config=config, execute=execute, health=health,
+                        send_budget=send_budget, on_stop=stop.set)
+    await server.start()
+    if ready is not None:
+        ready(f"ready {os.getpid()}")
+    log.info("desk process %d serving %s", os.getpid(), server.path)
+    watcher = asyncio.create_task(_idle_watch(server, stop, idle_seconds))
+    ticker = asyncio.create_task(_ticker(server))
+    try:
+        await runner.run(until=stop)
+    finally:
+        watcher.cancel()
+        ticker.cancel()
+        await server.close()
+        for problem in close_desk(desk, checkpoint=True):
+            log.error("%s", problem)
+    log.info("desk process %d stopped", os.getpid())
+    return 0
+
+
+async def _ticker(server: DeskServer) -> None:
+    """Once a second: the desk's clocks (snooze wake-ups, at-risk and critical alerts) — alerts
+    go to every attached console, not only the one that saw them."""
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            for alert in server.desk.tick():
+                conv = server.desk.conversations.get(alert.conv_id)
+                team = (conv.team or (conv.triage.team if conv and conv.triage else None)
+                        if conv else None)
+                server.alert({"kind": alert.kind, "conv_id": alert.conv_id,
+                              "message": alert.message}, team)
+        except Exception:
+            log.exception("desk tick")
+
+
+async def _idle_watch(server: DeskServer, stop: asyncio.Event,
+                      idle_seconds: float | None) -> None:
+    if idle_seconds is None:
+        return
+    from ..core.outbox import SENDING
+
+    while not stop.is_set():
+        await asyncio.sleep(min(1.0, idle_seconds))
+        # Posts on their way out finish first; pending ones wait for the next desk process
+        # (as they wait for the next console today).
+        busy = server.clients or any(i["status"] == SENDING
+                                     for i in server.desk.outbox.items.values())
+        if busy:
+            server.last_client_at = time.monotonic()
+        elif time.monotonic() - server.last_client_at >= idle_seconds:
+            log.info("no client for %.0f s: stopping", idle_seconds)
+            stop.set()
+
+
+async def run_hook(command: list[str], alert: dict[str, Any],
+                   timeout: float = HOOK_TIMEOUT) -> int | None:
+    """Run the config's ``on_alert`` command with the alert as one JSON object on stdin, killed
+    after ``timeout`` seconds (a hung pager never piles up).  Returns its exit code, None when
+    it could not start or was killed; failures are logged, never raised."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        log.warning("on_alert %s could not start: %s", command[0], exc)
+        return None
+    try:
+        await asyncio.wait_for(proc.communicate(json.dumps(alert).encode()), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        log.warning("on_alert %s ran over %.0f s: killed", command[0], timeout)
+        return None
+    if proc.returncode:
+        log.warning("on_alert %s exited %d", command[0], proc.returncode)
+    return proc.returncode
+
+
+def captured(fn: Callable[[], int]) -> tuple[int, str, str]:
+    """Run ``fn`` with stdout/stderr captured (the desk process is single-threaded)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = fn()
+    return code, out.getvalue(), err.getvalue()
