@@ -34,6 +34,9 @@ def weekday_number(name: str) -> int:
     raise ValueError(f"'{name}' is not a weekday: write mon, tue, wed, thu, fri, sat or sun")
 
 
+_WINDOWS_KEPT = 4096  # days of opening times remembered (about 11 years)
+
+
 def _utc(t: datetime) -> datetime:
     if t.tzinfo is None:
         return t.replace(tzinfo=UTC)
@@ -62,6 +65,7 @@ class OfficeHours:
         self.close = close
         self.holidays = frozenset(holidays)
         self.calendar = calendar
+        self._windows: dict[date, tuple[datetime, datetime] | None] = {}
 
     def is_holiday(self, day: date) -> bool:
         return day in self.holidays or (self.calendar is not None and day in self.calendar)
@@ -86,12 +90,22 @@ class OfficeHours:
     # -- one day's window ---------------------------------------------------------------------
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The UTC instants the office opens and closes on local ``day``, or None if closed."""
-        if day.weekday() not in self.days or self.is_holiday(day):
-            return None
-        start = datetime.combine(day, self.open, tzinfo=self.tz).astimezone(UTC)
-        end = datetime.combine(day, self.close, tzinfo=self.tz).astimezone(UTC)
-        return start, end
+        """The UTC instants the office opens and closes on local ``day``, or None if closed.
+
+        Remembered per day (every deadline of a day's mentions walks the same few days); the
+        office hours, holidays and calendar do not change after they are built."""
+        try:
+            return self._windows[day]
+        except KeyError:
+            pass
+        window: tuple[datetime, datetime] | None = None
+        if day.weekday() in self.days and not self.is_holiday(day):
+            window = (datetime.combine(day, self.open, tzinfo=self.tz).astimezone(UTC),
+                      datetime.combine(day, self.close, tzinfo=self.tz).astimezone(UTC))
+        if len(self._windows) >= _WINDOWS_KEPT:
+            self._windows.clear()
+        self._windows[day] = window
+        return window
 
     def _local_day(self, t: datetime) -> date:
         return t.astimezone(self.tz).date()

@@ -118,6 +118,27 @@ _CODE_WORDS = re.compile(
     r"(?i:\b(?:code|codes|error|err|key|voucher|promo|redeem|coupon|level|pin|serial|version"
     r"|model|part|sku|ticket no)\b[\s:#-]{0,4}$)")
 
+
+def _starting(chars: str, pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` behind a look-ahead for the characters every one of its matches starts with
+    (``chars``, a regex class): the same matches, but `re` rejects most positions with one class
+    test instead of trying each alternative and its look-behind (3-4x faster on a mention with
+    digits).  The class must allow every character any alternative can start with."""
+    end = "\n)" if pattern.flags & re.VERBOSE else ")"  # a verbose pattern may end in a comment
+    return re.compile(f"(?={chars})(?:{pattern.pattern}{end}", pattern.flags)
+
+
+# Alternatives start with: a digit (card); a capital (IBAN); "sort", "s/c", "account", "acct",
+# "acc", "a/c", "routing" or a digit (account); "+", "00", "(0", "0", "(" or 2-9 (phone);
+# a digit, a letter of a postcode or a state code (address: `[^\W_]`, any letter or digit, also
+# allows the letters case-insensitive matching adds, such as the Kelvin sign for K).
+_CARD = _starting(r"\d", _CARD)
+_IBAN = _starting("[A-Z]", _IBAN)
+_ACCOUNT = _starting(r"[^\W_]", _ACCOUNT)
+_PHONE = _starting(r"[\d+(]", _PHONE)
+_ADDRESS = _starting(r"[^\W_]", _ADDRESS)
+_CARD_WORDING = _starting(r"[^\W_]", _CARD_WORDING)  # "card", "oyster", "carte", ...
+
 # When two findings overlap the more specific kind wins (an IBAN contains an account number...).
 _PRIORITY = {"iban": 0, "card": 1, "account": 2, "email": 3, "booking": 4, "phone": 5,
              "address": 6}
@@ -156,6 +177,8 @@ class PersonalDataFinder:
 
     def __init__(self, booking_pattern: str | None = None) -> None:
         self.booking = re.compile(booking_pattern or DEFAULT_BOOKING_PATTERN)
+        if booking_pattern is None:  # it starts with a word ("booking", "ref") or "NL-"
+            self.booking = _starting(r"[^\W_]", self.booking)
 
     def find(self, text: str) -> list[Finding]:
         if not text:

@@ -26,6 +26,8 @@ from .pii import KINDS, LABELS, PersonalDataFinder
 from .text import normalize_for_match
 from .when import DURATION_HINT, parse_duration
 from .wordforms import (
+    Key,
+    KeyIndex,
     Near,
     Negation,
     Seen,
@@ -34,6 +36,7 @@ from .wordforms import (
     compile_words,
     normalize_for_match_fast,
     stemmer_languages,
+    term_key,
 )
 from .yamlfile import (
     Problem,
@@ -119,23 +122,18 @@ class Matcher:
     unless: Terms | None = None
 
     @property
-    def needs(self) -> tuple[frozenset[str], frozenset[str]] | None:
-        """(folded, stemmed) words of which the mention must contain at least one for this
-        matcher to match at all, or None when that cannot be said (a regex, a `*` ending, no
-        words).  Lets triage skip a category with two set operations."""
+    def keys(self) -> list[Key] | None:
+        """Words of which the mention must contain at least one for this matcher to match at
+        all (see :class:`wordforms.KeyIndex`), or None when that cannot be said (a regex, no
+        words).  Lets triage skip every category none of whose words is in the mention."""
         if self.regexes or (self.words is None and not self.near):
             return None
-        exact: set[str] = set()
-        stemmed: set[str] = set()
+        keys: list[Key] = []
+        # A near pair matches only when a word of its first list is found.
         for terms in ([self.words] if self.words is not None else []) + [n.first for n in
                                                                          self.near]:
-            if terms.exact is not None:
-                if terms.exact_firsts is None:
-                    return None
-                exact |= terms.exact_firsts
-            if terms.stemmed is not None and terms.stem_firsts is not None:
-                stemmed |= terms.stem_firsts
-        return frozenset(exact), frozenset(stemmed)
+            keys.extend(terms.keys)
+        return keys
 
     @property
     def catch_all(self) -> bool:
@@ -205,8 +203,6 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def _word_reasons(terms: Terms, seen: Seen, negation: Negation | None) -> list[str]:
-    if not terms.any(seen):  # the common case, in C
-        return []
     keywords: list[str] = []
     phrases: list[str] = []
     negated: list[str] = []
@@ -250,6 +246,7 @@ class Modifiers:
     influencer: tuple[int, float] | None = None  # (min_followers, points)
     repeat_customer: tuple[int, int, float] | None = None  # (within_days, at_least, points)
     negative_words: re.Pattern[str] | None = None
+    negative_keys: list[Key] | None = None  # one is in every mention negative_words finds
     negative_points: float = 0.0
     waiting: tuple[float, float] | None = None  # (points_per_hour, max_points)
     vip_points: float = 0.0
@@ -279,7 +276,12 @@ class Rules:
         self.category_rules = {c.id: c for c in categories}
         self.categories = [c.id for c in categories]
         self._ordered = categories
-        self._needs = [(c, c.matcher.needs) for c in categories]
+        # Which categories a mention's words allow (a bit per category, in order), and whether
+        # the negative-wording modifier can find anything (the bit after them).
+        self._index = KeyIndex([c.matcher.keys for c in categories] + [modifiers.negative_keys],
+                               stems)
+        self._bits = [(1 << i, c) for i, c in enumerate(categories)]
+        self._negative_bit = 1 << len(categories)
         self.modifiers = modifiers
         self.offline_kinds = offline_kinds
         self.offline_categories = offline_categories
@@ -337,9 +339,9 @@ class Rules:
         seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        words, stems = seen.word_set, seen.stem_set
-        for cat, needs in self._needs:
-            if needs is not None and needs[0].isdisjoint(words) and needs[1].isdisjoint(stems):
+        candidates = self._index.candidates(seen.word_set)
+        for bit, cat in self._bits:
+            if not candidates & bit:
                 continue  # none of its words is in the mention: it cannot match
             found = cat.matcher.match(m, seen, prior, self.negation)
             if found is not None:
@@ -383,7 +385,8 @@ class Rules:
             if offline_reasons:
                 why.append("offline: " + ", ".join(offline_reasons))
 
-        score = self._score(m, seen.folded, prior, now, is_vip, why)
+        score = self._score(m, seen.folded, candidates & self._negative_bit, prior, now, is_vip,
+                            why)
         return Triage(
             category=category.id,
             urgency=level.name,
@@ -398,8 +401,9 @@ class Rules:
             offline_reasons=offline_reasons,
         )
 
-    def _score(self, m: Mention, folded: str, prior: Sequence[datetime], now: datetime | None,
-               is_vip: bool, why: list[str]) -> float:
+    def _score(self, m: Mention, folded: str, negative: int, prior: Sequence[datetime],
+               now: datetime | None, is_vip: bool, why: list[str]) -> float:
+        """``negative``: nonzero when the mention has a word the negative wording needs."""
         mods = self.modifiers
         score = 0.0
         if mods.influencer and m.author.followers >= mods.influencer[0]:
@@ -411,7 +415,7 @@ class Rules:
             if count >= at_least:
                 score += points
                 why.append(f"+{_pts(points)} repeat customer ({count} contacts in {days} days)")
-        if mods.negative_words is not None:
+        if mods.negative_words is not None and negative:
             words: list[str] = []
             for hit in mods.negative_words.finditer(folded):
                 word = hit.group(hit.lastgroup or 0)
@@ -801,6 +805,8 @@ class _Loader:
             self._check_words(words, s.line_of("keywords"), "modifier 'negative_wording'")
             if words and p is not None:
                 mods.negative_words = compile_words(words)
+                mods.negative_keys = [Key(*key, stemmed=False) for w in words
+                                      if (key := term_key(w)) is not None]
                 mods.negative_points = float(p)
         if (s := spec("waiting", ("points_per_hour", "max_points"))) is not None:
             per = r.get(s, "points_per_hour", num, "modifier 'waiting'")

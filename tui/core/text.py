@@ -149,9 +149,42 @@ def normalize_for_match(text: str) -> str:
     ``"Ça NE marche PAS!!! 😡"`` → ``" ca ne marche pas 😡 "``.  Emoji are kept as their own words
     so that a keyword can be an emoji, and emoji glued to words (``refund💸please``) split them.
     The result starts and ends with a space so that `` word `` finds whole words.
+
+    Every step works character by character (see :func:`_fold_chars`), so the text goes through
+    one ``str.translate`` with a table that remembers what each character became.
+    """
+    return " " + " ".join(text.translate(_FOLD).split()) + " "
+
+
+def _fold_chars(text: str) -> str:
+    """Casefold, decompose (NFKD) and drop combining marks, drop the emoji joiner and variation
+    selector, put spaces around emoji and turn everything else that is not a word character into
+    a space.
+
+    Each step maps one character to a string regardless of its neighbours: case folding is
+    context-free, and NFKD only decomposes characters and reorders combining marks among
+    themselves, which are all dropped.  So the result for a text is the concatenation of the
+    results for its characters, which is what lets :data:`_FOLD` cache them.
     """
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     stripped = stripped.replace("\u200d", "").replace("\ufe0f", "")
-    spaced = re.sub(rf"([{_EMOJI}])", r" \1 ", stripped)
-    return " " + " ".join(_NON_WORD.sub(" ", spaced).split()) + " "
+    spaced = _EMOJI_CHAR.sub(r" \1 ", stripped)
+    return _NON_WORD.sub(" ", spaced)
+
+
+_EMOJI_CHAR = re.compile(rf"([{_EMOJI}])")
+_FOLD_LIMIT = 100_000  # characters remembered (a text of every code point cannot grow it more)
+
+
+class _FoldTable(dict[int, str]):
+    """Code point → :func:`_fold_chars` of that character, filled on first sight."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_chars(chr(code))
+        if len(self) < _FOLD_LIMIT:
+            self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()

@@ -1,6 +1,6 @@
 """Word forms for triage matching: stems, negation and words near each other.
 
-A mention is folded once (:func:`normalize_for_match_fast`: case, accents and punctuation
+A mention is folded once (:func:`text.normalize_for_match`: case, accents and punctuation
 removed, words separated by single spaces).  When rules.yaml sets ``word_forms: english`` (any
 Snowball language), the folded text is also *stemmed* word by word, so ``agent`` in a rule finds
 "agents", ``suspend`` finds "suspended" and ``terrible`` finds "terribly" — one stem per word, so
@@ -20,25 +20,17 @@ most ``within`` words apart ("gate agents were terrible").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .text import normalize_for_match
 
-_ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9_]+")
 _CACHE_LIMIT = 200_000  # distinct words kept per stemmer before the cache starts over
 
-
-def normalize_for_match_fast(text: str) -> str:
-    """:func:`text.normalize_for_match`, with a fast path for plain ASCII text (most mentions):
-    there, accents, compatibility forms and emoji cannot occur, so casefold + word splitting is
-    the whole job.
-
-    The result starts and ends with a space and separates words by single spaces.
-    """
-    if text.isascii():
-        return " " + " ".join(_ASCII_NON_WORD.sub(" ", text.lower()).split()) + " "
-    return normalize_for_match(text)
+# Kept under its old name: normalize_for_match was once slower than an ASCII-only fast path; it
+# now costs less (one str.translate over a per-character table), so both are the same function.
+normalize_for_match_fast = normalize_for_match
 
 
 def stemmer_languages() -> tuple[str, ...]:
@@ -141,15 +133,107 @@ QUESTION_OPENERS = frozenset(
     "puedo wie wann wo warum kann gibt".split())
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """One term found in a mention (a tuple: made for every hit, so it must be cheap)."""
+
     kind: str  # "k" keyword, "p" phrase
     word: int  # index of the first word in the mention
     length: int  # words
     shown: str  # the customer's words (folded)
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Key:
+    """A word a mention must contain for some term to be found in it."""
+
+    word: str  # folded (stemmed=False) or a stem (stemmed=True)
+    prefix: bool  # True: the mention's word need only start with it (a ``*`` term)
+    stemmed: bool  # True: compared with the stems of the mention's words
+
+
+class KeyIndex:
+    """Which of several term lists (e.g. the categories of a rules file) can match a mention,
+    from its words alone: one cached dictionary look-up per distinct word instead of one
+    search per list.
+
+    ``groups[i]`` holds the keys of list ``i`` (a mention containing none of them cannot match
+    it), or None when that cannot be said (a regex, no words: list ``i`` is always a
+    candidate).  :meth:`candidates` returns a bit mask: bit ``i`` set when list ``i`` is a
+    candidate.  The answer only ever leaves out lists that cannot match, so matching the
+    candidates in order gives exactly what matching every list in order gives.
+    """
+
+    def __init__(self, groups: Sequence[Iterable[Key] | None], stems: Stems | None) -> None:
+        self.stems = stems
+        self.always = 0
+        self._exact: dict[str, int] = {}
+        self._stemmed: dict[str, int] = {}
+        self._prefixes: dict[str, int] = {}
+        for i, keys in enumerate(groups):
+            bit = 1 << i
+            if keys is None:
+                self.always |= bit
+                continue
+            for key in keys:
+                table = (self._prefixes if key.prefix else
+                         self._stemmed if key.stemmed else self._exact)
+                table[key.word] = table.get(key.word, 0) | bit
+        self._prefix_items = sorted(self._prefixes.items())
+        self._cache: dict[str, int] = {}
+
+    def word(self, word: str) -> int:
+        """The lists a mention containing the folded ``word`` may match (a bit mask)."""
+        bits = self._cache.get(word)
+        if bits is None:
+            bits = self._exact.get(word, 0)
+            for prefix, more in self._prefix_items:
+                if word.startswith(prefix):
+                    bits |= more
+            if self._stemmed and self.stems is not None:
+                bits |= self._stemmed.get(self.stems.word(word), 0)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[word] = bits
+        return bits
+
+    def candidates(self, words: Iterable[str]) -> int:
+        """Bit mask of the lists a mention with these folded words may match."""
+        bits = self.always
+        get, word = self._cache.get, self.word
+        for w in words:
+            found = get(w)
+            bits |= word(w) if found is None else found
+        return bits
+
+
 _END, _STAR = 0, 1  # trie markers: a term ends here / a term ends here with any word ending
+
+
+def fold_term(term: str) -> tuple[str, bool]:
+    """A rule's word or phrase as it is searched: (folded words separated by single spaces,
+    whether it ends in ``*``, i.e. its last word may have any ending)."""
+    star = term.rstrip().endswith("*")
+    return " ".join(normalize_for_match(term.rstrip().rstrip("*")).split()), star
+
+
+def term_key(term: str) -> tuple[str, bool] | None:
+    """One word the mention must contain for ``term`` to be found: (word, is_prefix), or None
+    for a term with no words.
+
+    A term is found only as whole words of the folded (or stemmed) text, so each of its words is
+    one of the mention's words; the longest is taken (long words are the rare ones: "on the
+    tracks" is keyed by "tracks", not "on").  A ``*`` term's last word is only a prefix of the
+    mention's word, so it is the key only when the term has no other word.
+    """
+    folded, star = fold_term(term)
+    words = folded.split()
+    if not words:
+        return None
+    if star:
+        if len(words) == 1:
+            return words[0], True
+        words = words[:-1]
+    return max(reversed(words), key=len), False
 
 
 def word_alternation(words: Iterable[str]) -> str:
@@ -160,8 +244,7 @@ def word_alternation(words: Iterable[str]) -> str:
     """
     root: dict = {}
     for word in words:
-        star = word.rstrip().endswith("*")
-        folded = " ".join(normalize_for_match(word.rstrip().rstrip("*")).split())
+        folded, star = fold_term(word)
         if not folded:
             continue
         node = root
@@ -245,14 +328,19 @@ class Terms:
     stemmed: re.Pattern[str] | None = None  # over Seen.stemmed
     exact_firsts: frozenset[str] | None = None  # first words of the exact terms (None: any)
     stem_firsts: frozenset[str] | None = None
+    # One key word per term (see term_key): no term can be found unless the mention has one.
+    keys: tuple[Key, ...] = ()
 
     @classmethod
     def build(cls, keywords: Iterable[str], phrases: Iterable[str] = (),
               stems: Stems | None = None) -> Terms | None:
         ke, ks = split_terms(keywords, stems)
         pe, ps = split_terms(phrases, stems)
+        keys = {Key(*k, stemmed=False) for t in ke + pe if (k := term_key(t)) is not None}
+        keys |= {Key(*k, stemmed=True) for t in ks + ps if (k := term_key(t)) is not None}
         terms = cls(compile_words(ke, pe), compile_words(ks, ps),
-                    _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t))
+                    _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t),
+                    tuple(sorted(keys)))
         return terms if terms.exact is not None or terms.stemmed is not None else None
 
     def _exact(self, seen: Seen) -> re.Pattern[str] | None:
