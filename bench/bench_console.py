@@ -2,7 +2,8 @@
 
 Prints figures, never asserts.  Run:  python bench/bench_console.py [--seconds 10] [--presses 200]
 
-(a) keypress-to-screen latency, p50/p95 (target p95 < 50 ms): 10,000 open conversations,
+(a) keypress-to-screen latency, p50/p95 (target p95 <= 16 ms, one frame at 60 Hz; issue 12
+    acceptance): 10,000 open conversations,
     10 mentions ingested every 100 ms on the UI loop (as the sources do), the agent pressing
     j/k.  Measured headless at 80x24 from the moment the key event is handed to the app until
     the first screen update computed after the cursor moved (Textual renders the update in
@@ -53,7 +54,7 @@ from widgets.queue_view import QueueView  # noqa: E402
 SIZE = (80, 24)
 OPEN_ITEMS = 10_000
 BATCH, BATCH_SECONDS = 10, 0.1  # 100 mentions a second
-LATENCY_TARGET_MS = 50
+LATENCY_TARGET_MS = 16  # p95, one frame at 60 Hz (issue 12 acceptance; was 50)
 BYTES_TARGET = 20_000
 
 
@@ -180,8 +181,19 @@ def pct(values: list[float], p: float) -> float:
 
 # ==== (a) latency and (b1) in-process bytes ====================================================
 
+def made_ahead(mentions: Iterator[Mention], count: int) -> Iterator[Mention]:
+    """``count`` mentions generated now, then the rest as they are needed: generating 2,000
+    demo mentions takes a few hundred ms, which inside ``stream`` stopped the UI loop mid-run
+    and was counted as the console's latency."""
+    ready = [next(mentions) for _ in range(count)]
+    yield from ready
+    yield from mentions
+
+
 async def run_headless(desk: Desk, mentions: Iterator[Mention], presses: int,
                        seconds: float, minimal: bool = False) -> dict[str, Any]:
+    # Enough for the settling second, the streaming seconds and the presses (~70 ms each).
+    mentions = made_ahead(mentions, round(BATCH / BATCH_SECONDS * (2 + seconds + presses * 0.1)))
     app, label, ingest = make_app(desk, minimal)
     out: dict[str, Any] = {"app": label}
     async with app.run_test(size=SIZE, notifications=True) as pilot:
@@ -338,10 +350,10 @@ def main() -> None:
           f"({result['ingested']:,} ingested, queue now {result['queue']:,})")
     if lat:
         p95 = pct(lat, 95)
-        verdict = "OK" if p95 < LATENCY_TARGET_MS else "OVER TARGET"
+        verdict = "OK" if p95 <= LATENCY_TARGET_MS else "OVER TARGET"
         print(f"(a) keypress-to-screen latency over {len(lat)} presses: "
               f"p50 {pct(lat, 50):.1f} ms, p95 {p95:.1f} ms, max {max(lat):.1f} ms "
-              f"(target p95 < {LATENCY_TARGET_MS} ms: {verdict})")
+              f"(target p95 <= {LATENCY_TARGET_MS} ms: {verdict})")
     if result.get("timeouts"):
         print(f"    {result['timeouts']} presses never reached the screen within 5 s")
     ing = result["ingest_ms"]

@@ -52,6 +52,12 @@ def suggestion_content(desk: Desk, conv_id: str, *, compact: bool = False,
         None if compact else ("  (A accepts it all)", "dim"),
     )
     lines = [head, assemble(("why: ", "dim"), one_line(t.why, 72 if compact else 400))]
+    if s.dm_closed:
+        # Said before anything is tried: a DM cannot reach this customer.
+        lines.append(assemble(("no DM possible: ", "bold $warning"),
+                              one_line(s.dm_closed, 200 if compact else 400),
+                              None if compact or not (t.offline or t.action == "take_offline")
+                              else (" — not taken offline; answer in public", "dim")))
     if s.offline:
         reasons = ", ".join(t.offline_reasons) if t.offline_reasons else "the rules ask for it"
         lines.append(assemble(("take offline: ", "bold $warning"), one_line(reasons, 200)))

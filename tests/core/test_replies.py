@@ -19,7 +19,7 @@ VALUES = {"name": "Alice", "handle": "alice", "case_id": "C-1042", "team": "Refu
 EXPECTED_KEYS = {"safety_ask_dm", "accessibility_ask_dm", "staff_complaint_ask_dm",
                  "disruption_update", "refund_assist", "lost_property_assist",
                  "card_account_offline", "booking_assist", "dm_ack", "praise_thanks",
-                 "general_ack", "offline_bridge", "close_loop", "handoff_ack"}
+                 "general_ack", "offline_bridge", "dm_closed", "close_loop", "handoff_ack"}
 
 
 @pytest.fixture(scope="module")

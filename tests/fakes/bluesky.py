@@ -212,12 +212,33 @@ class FakeBluesky(FakeServer):
         with self.lock:
             items = [n for n in self.notifications if not reasons or n["reason"] in reasons
                      or n["reason"] == "like"]  # this server ignores the filter for likes
-        page = items[start:start + limit]
+        page = [self._viewed(n) for n in items[start:start + limit]]
         body: dict[str, Any] = {"notifications": page, "priority": False,
                                 "seenAt": "2024-01-01T00:00:00.000Z"}
         if start + limit < len(items):
             body["cursor"] = str(start + limit)
         return Reply.json(body, **self._headers())
+
+    def _viewed(self, note: dict) -> dict:
+        """The notification as the AppView answers it now: an author whose chat setting or
+        follow is set here gets ``associated.chat.allowIncoming`` and ``viewer.followedBy`` as
+        they stand at this request (the recorded ProfileViewBasic shape); others as stored."""
+        did = (note.get("author") or {}).get("did")
+        if did not in self.chat_policy and did not in self.followers:
+            return note
+        note = copy.deepcopy(note)
+        author = note["author"]
+        allow = self.chat_policy.get(did)
+        if allow is None:
+            author.pop("associated", None)  # no chat declaration: the default, "following"
+        else:
+            author["associated"] = {"chat": {"allowIncoming": allow}}
+        viewer = {k: v for k, v in (author.get("viewer") or {"muted": False, "blockedBy": False}
+                                    ).items() if k != "followedBy"}
+        if did in self.followers:
+            viewer["followedBy"] = f"at://{did}/app.bsky.graph.follow/3kfollow"
+        author["viewer"] = viewer
+        return note
 
     def _create(self, req: Request, fault: Any) -> Reply:
         body = req.json()

@@ -56,7 +56,8 @@ def test_a_customer_who_cannot_receive_dms_is_never_told_they_have_one():
         assert conv.needs_reply and not conv.offline  # back in the queue
         suggestion = desk.suggestion(conv.id)
         assert not suggestion.offline and suggestion.dm is None
-        assert any("not possible" in r for r in suggestion.refused)
+        assert "only from accounts they follow" in suggestion.dm_closed
+        assert suggestion.reply_key == "dm_closed" and suggestion.refused == []
 
 
 def test_the_bridge_goes_only_after_the_dm_was_delivered():

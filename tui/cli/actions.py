@@ -83,7 +83,8 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
                 for h in hist],
             "suggestion": {"action": sug.action, "team": sug.team, "offline": sug.offline,
                            "reply_key": sug.reply_key, "text": sug.text, "bridge": sug.bridge,
-                           "dm": sug.dm, "refused": sug.refused, "why": sug.triage.why},
+                           "dm": sug.dm, "dm_closed": sug.dm_closed, "refused": sug.refused,
+                           "why": sug.triage.why},
         }, ensure_ascii=False, indent=1))
         return OK
     p = desk.profile(conv.id)
@@ -113,6 +114,8 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
     how += ["take offline"] if sug.offline else []
     print(f"suggested: {sug.action}{' (' + ', '.join(how) + ')' if how else ''} — "
           f"{sug.triage.why}")
+    if sug.dm_closed:
+        print(f"  take offline not offered: {sug.dm_closed}")
     for label, text in (("reply", sug.text), ("bridge", sug.bridge), ("dm", sug.dm)):
         if text:
             print(f"  {label}: {text}")

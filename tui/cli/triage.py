@@ -167,14 +167,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                     "handle": m.author.handle, "channel": m.channel, "category": t.category,
                     "urgency": t.urgency, "deadline": iso(t.deadline), "action": t.action,
                     "team": t.team, "reply_key": t.reply_key, "offline": t.offline,
-                    "offline_reasons": t.offline_reasons, "score": t.score, "why": t.why,
+                    "offline_reasons": t.offline_reasons,
+                    # Why a DM cannot reach them (their DM settings as the source read them).
+                    "dm_closed": m.author.dm_closed, "score": t.score, "why": t.why,
                     "text": m.text,
                 }, ensure_ascii=False) + "\n")
             else:
                 out.write(
                     f"{m.created_at:%Y-%m-%d %H:%M}  @{one_line(m.author.handle, 24):<20} "
                     f"{t.category:<18} {t.urgency:<8} {t.action:<17} {t.team or '-':<18} "
-                    f"{'offline' if t.offline else '-':<7}  {one_line(t.why, 100)}  "
+                    f"{offline_word(t.offline, m.author.dm_closed):<7}  {one_line(t.why, 100)}  "
                     f"| {one_line(m.text, TEXT_WIDTH)}\n")
     except BrokenPipeError:  # `mentiondesk triage F | head`: the reader has seen enough
         sys.stdout = open(os.devnull, "w")  # keeps the flush at exit quiet
@@ -260,3 +262,11 @@ def print_scorecard(card: Any, rules: str, file: str, out: TextIO) -> None:
                 out.write(f"    - {miss.got} (expected {'/'.join(miss.expected)}){offline}: "
                           f"{one_line(miss.text, TEXT_WIDTH)}\n      why: "
                           f"{one_line(miss.why, 110)}\n")
+
+
+def offline_word(offline: bool, dm_closed: str | None) -> str:
+    """The offline column: ``offline``, ``no DM`` (the rules would take it offline but a DM
+    cannot reach the customer; the JSON output says why) or ``-``."""
+    if not offline:
+        return "-"
+    return "no DM" if dm_closed else "offline"

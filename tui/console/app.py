@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -111,6 +112,11 @@ log = logging.getLogger("mentiondesk.console")
 
 STATE_FILE = "console-state.json"  # in the data directory: the chosen theme
 DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
+# From this many mentions on the desk, the objects that live as long as the desk are moved out
+# of the cycle collector's sight (gc.freeze), again each time the desk doubles: a full
+# collection over a 10,000-conversation desk stopped the screen for 200-450 ms at random
+# moments (bench/bench_console.py, issue 12 acceptance).  Below it the pause is too short to see.
+FREEZE_FROM = 2000
 
 
 PaneT = TypeVar("PaneT", bound=Widget)
@@ -202,6 +208,10 @@ class MentionDesk(App[int]):
         self._redraw_scheduled = False
         self._detail_timer: Timer | None = None
         self._moved_at = float("-inf")  # time.monotonic() of the last cursor move
+        # What the suggestion pane was last drawn from, besides the conversation itself (which
+        # redraws it when it changes): the clock tick redraws it only when one of these did.
+        self._suggested_from: tuple[Any, ...] | None = None
+        self._frozen_at = 0  # desk size (mentions) at the last settle_heap freeze
         self.detail_debounce = DETAIL_DEBOUNCE
         self._arrivals: deque[tuple[float, int]] = deque()
         self.alerts = AlertBatches()
@@ -284,6 +294,7 @@ class MentionDesk(App[int]):
         # Delivery progress (pending → sent / failed) is shown in the history as it happens.
         self.desk.outbox.listeners.append(self._delivery_changed)
         self.set_interval(self.tick_seconds, self.tick, name="desk-tick")
+        self.settle_heap()
         for note in recovery_notes(self.desk):  # what a crash left behind, repaired: say so
             log.warning(note)
             self.notify(note, title="Data directory repaired", severity="warning",
@@ -499,9 +510,13 @@ class MentionDesk(App[int]):
             self._detail_timer.stop()
             self._detail_timer = None
 
-    def redraw_detail(self, force: bool = False, now: datetime | None = None) -> None:
+    def redraw_detail(self, force: bool = False, now: datetime | None = None,
+                      tick: bool = False) -> None:
         """Redraw the conversation and suggestion panes now (``force``: lay them out even when
-        their text did not change)."""
+        their text did not change).  ``tick`` (the clock's second): the countdowns move, the
+        suggestion is redrawn only when something it reads beyond the conversation changed
+        (the next case number, the policy, the agent) — it is the costliest pane to build, and
+        a change to the conversation redraws it anyway."""
         self._cancel_detail()
         conversation, suggestion = self._pane(ConversationView), self._pane(SuggestionView)
         if conversation is None or suggestion is None:
@@ -513,7 +528,12 @@ class MentionDesk(App[int]):
             # The pane shows the whole history: what it shows counts as seen when replying.
             self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
         narrow = self.main.has_class("-narrow")
-        suggestion.show(self.desk, conv_id, compact=narrow, force=force)
+        desk = self.desk
+        source = (conv_id, narrow, desk.peek_case_id(), id(desk.rules), id(desk.replies),
+                  desk.agent)
+        if force or not tick or source != self._suggested_from:
+            self._suggested_from = source
+            suggestion.show(desk, conv_id, compact=narrow, force=force)
         conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
                           now=now or self.countdown_now,
                           empty=(f"Nothing here matches {one_line(self.filter_text, 60)}; esc "
@@ -634,16 +654,26 @@ class MentionDesk(App[int]):
 
     @on(QueueView.Selected)
     def _selected(self, event: QueueView.Selected) -> None:
-        # A move after a pause redraws at once (with the cursor, no frame of its own); moves in
-        # quick succession (a held key) only repaint queue rows, and the panes follow once the
-        # cursor rests.
+        # The cursor's own frame goes out first (a few queue rows: key-to-screen stays within
+        # a frame, bench/bench_console.py); after a pause the panes follow in the very next
+        # frame, while moves in quick succession (a held key) only repaint queue rows and the
+        # panes follow once the cursor rests.  Drawing the panes before the cursor's frame
+        # made every move after a pause wait for them (issue 12, acceptance: p95 <= 16 ms).
         now = time.monotonic()
         rested = now - self._moved_at >= self.detail_debounce
         self._moved_at = now
         if rested and self._detail_timer is None:
-            self.redraw_detail()
+            self.schedule_detail()  # the fallback: drawn once the cursor rests anyway
+            timer = self._detail_timer
+            self.call_after_refresh(self._detail_after_frame, timer)
         else:
             self.schedule_detail()
+
+    def _detail_after_frame(self, timer: Any) -> None:
+        """The panes for a move after a pause, right after the cursor's frame — unless the
+        cursor moved on since (a newer move re-armed the debounce: the panes wait for it)."""
+        if timer is not None and timer is self._detail_timer:
+            self.redraw_detail()
 
     @on(QueueView.Opened)
     def _opened(self, event: QueueView.Opened) -> None:
@@ -675,9 +705,22 @@ class MentionDesk(App[int]):
         self.ingested(results)
         return results
 
+    def settle_heap(self) -> None:
+        """Once the desk holds ``FREEZE_FROM`` mentions, and again each time it doubled: collect
+        garbage once, then freeze what is left (the desk's long-lived objects) so the cycle
+        collector never walks it again — its full passes otherwise grow with the desk and
+        stop the UI loop mid-keystroke.  Garbage is collected before freezing, so nothing
+        unreachable is kept; objects freed by reference counting are freed as always."""
+        size = len(self.desk.mentions)
+        if size >= max(FREEZE_FROM, 2 * self._frozen_at):
+            self._frozen_at = size
+            gc.collect()
+            gc.freeze()
+
     def tick(self) -> None:
         """Every second: wake snoozes, raise at-risk alerts, then redraw every countdown on
         screen — queue rows, the conversation header, the status bar — from one instant."""
+        self.settle_heap()
         now = self.countdown_now = self.clock()
         alerts = self.desk.tick(now)
         if alerts:
@@ -687,7 +730,7 @@ class MentionDesk(App[int]):
             queue.refresh_countdowns(now)
         if self._detail_timer is None:  # a pending redraw (the cursor moving) draws it anyway
             try:
-                self.redraw_detail(now=now)
+                self.redraw_detail(now=now, tick=True)
             except NoMatches:
                 pass  # the panes are being torn down (quitting): nothing to tick
         self.redraw_status()
@@ -814,8 +857,27 @@ class MentionDesk(App[int]):
 
     def action_offline(self) -> None:
         conv_id = self.current()
-        if conv_id is not None:
+        if conv_id is None:
+            return
+        conv = self.desk.conversations.get(conv_id)
+        closed = self.desk.dm_closed(conv_id) if conv is not None and not conv.offline else None
+        if closed is None:
             self._modal(OfflineScreen, seen_seq=self.seen_seq(conv_id))
+            return
+        seen = self.seen_seq(conv_id)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._modal(OfflineScreen, seen_seq=seen)
+
+        # Asked before anything is tried: the DM would most likely be refused.
+        self.push_screen(ConfirmScreen(
+            Content.assemble(("A direct message cannot reach this customer: ", "bold"),
+                             (one_line(closed, 300), "bold $warning"),
+                             ".\nTry to take it offline anyway? The DM goes first; if it is "
+                             "refused, nothing is posted in public and the conversation comes "
+                             "back to the queue."),
+            yes="Try anyway", no="Cancel"), answer)
 
     def action_handoff(self) -> None:
         self._modal(HandoffScreen)

@@ -40,7 +40,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     sort_key,
 )
 from .indexes import DeadlineIndex
-from .model import DIRECT, PUBLIC, Mention, Triage, iso, parse_time, utcnow
+from .model import DIRECT, PUBLIC, Mention, Triage, dm_closed_reason, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
 from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
@@ -79,6 +79,10 @@ class HistoryItem:
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The canned reply suggested in public when a direct message cannot reach the customer.
+DM_CLOSED_REPLY = "dm_closed"
+
+
 @dataclass(slots=True)
 class Suggestion:
     triage: Triage
@@ -91,6 +95,10 @@ class Suggestion:
     dm: str | None  # the direct message when going offline
     refused: list[str]  # why a rendering was refused (shown, never silently dropped)
     channel: str
+    # Why a DM cannot reach the customer (their DM settings, or our last DM was refused), said
+    # whether or not the rules wanted to take it offline (then it is not offered); None when
+    # it can as far as we know, or when the conversation is already in DMs.
+    dm_closed: str | None = None
 
 
 @dataclass(slots=True)
@@ -335,19 +343,28 @@ class Desk:
 
         offline = t.offline or t.action == "take_offline"
         action = t.action
-        no_dm = self.customers.get(conv.customer, {}).get("dm_refused")
-        if offline and no_dm and not conv.offline:
-            # The last DM to this customer was refused: offering another would fail the same way.
+        reply_key = t.reply_key
+        no_dm = self.dm_closed(conv.id) if channel == PUBLIC and not conv.offline else None
+        if no_dm is not None and offline:
+            # Said up front, never offered as if it would work: the customer cannot get a DM
+            # from us (their settings, or our last DM was refused).  The public answer asks them
+            # to write to us (or follow us), with the contact route replies.yaml gives.
             offline = False
             action = "reply" if action == "take_offline" else action
-            refused.append(f"a direct message is not possible: {no_dm}")
+            if self.replies.template(DM_CLOSED_REPLY, PUBLIC) is not None:
+                reply_key = DM_CLOSED_REPLY
+            else:
+                refused.append(f"replies.yaml has no '{DM_CLOSED_REPLY}' reply (the public "
+                               "answer when a DM cannot reach the customer): write one, or "
+                               "reply in your own words")
+                reply_key = None
         if offline and channel == PUBLIC:
             bridge = render(self.bridge_key(conv.id), PUBLIC)
-            dm = render(t.reply_key, DIRECT)
+            dm = render(reply_key, DIRECT)
         else:
-            text = render(t.reply_key, channel)
-        return Suggestion(t, action, team, offline, t.reply_key, text, bridge, dm, refused,
-                          channel)
+            text = render(reply_key, channel)
+        return Suggestion(t, action, team, offline, reply_key, text, bridge, dm, refused,
+                          channel, no_dm)
 
     def reply_channel(self, conv: Conversation) -> str:
         """Where a reply goes: ``direct`` once the conversation went offline or when the
@@ -605,6 +622,13 @@ class Desk:
     def _update_known(self, m: Mention, now: datetime) -> Ingested | None:
         key = m.key
         old = self.mentions[key]
+        if self._observe_dm(self.customers.get(old.customer), m):
+            # A re-read (backfill, edit refresh) says what their DM settings are now.
+            self._put_customer(old.customer)
+            cid = self.mention_conv.get(key)
+            conv = self.conversations.get(cid) if cid else None
+            if conv is not None:
+                self._notify({conv.id})
         if m.deleted == old.deleted and m.text == old.text:
             return None  # a duplicate (stream + backfill overlap): nothing to do
         cid = self.mention_conv[key]
@@ -650,7 +674,42 @@ class Desk:
                         conv.handle = m.author.handle
                         if self.store is not None:
                             self.store.put("conversations", cid, conv.header())
+        self._observe_dm(cust, m)
         return cust
+
+    def _observe_dm(self, cust: dict[str, Any] | None, m: Mention) -> bool:
+        """Keep what the network last said about reaching the customer by DM (who they accept
+        DMs from, whether they follow us: ``Author.dms_from`` / ``follows_us``), from the
+        message read most recently (``received_at``: an older post read later still shows the
+        settings as they are now).  Once the settings change so that a DM can reach them, a
+        DM refused earlier is no longer held against them.  True when something changed."""
+        if cust is None or (m.author.dms_from is None and m.author.follows_us is None):
+            return False
+        seen = cust.get("dm_seen_at")
+        if seen is not None and m.received_at < parse_time(seen):
+            return False
+        before = (cust.get("dms_from"), cust.get("follows_us"))
+        after = (m.author.dms_from, m.author.follows_us)
+        cust["dm_seen_at"] = iso(m.received_at)
+        if after == before:
+            return False
+        cust["dms_from"], cust["follows_us"] = after
+        if (before != (None, None) and "dm_refused" in cust
+                and dm_closed_reason(m.author.handle, *after) is None):
+            del cust["dm_refused"]
+        return True
+
+    def dm_closed(self, conv_id: str) -> str | None:
+        """Why a direct message from us cannot reach this conversation's customer, or None
+        when it can as far as we know: their DM settings as the network last showed them
+        (:func:`tui.core.model.dm_closed_reason`), else the reason the last DM to them was
+        refused.  Raises KeyError for an unknown conversation."""
+        conv = self.get(conv_id)
+        cust = self.customers.get(conv.customer, {})
+        reason = dm_closed_reason(conv.handle, cust.get("dms_from"), cust.get("follows_us"))
+        if reason is None and cust.get("dm_refused"):
+            reason = f"the last direct message to @{conv.handle} was refused: {cust['dm_refused']}"
+        return reason
 
     def _adopt_legacy_customer(self, m: Mention) -> None:
         """A customer stored before accounts were keyed by id (``source|handle``) becomes

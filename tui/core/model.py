@@ -161,6 +161,17 @@ class Author:
     verified: bool = False
     language: str | None = None
     id: str | None = None  # the account's lasting identity: Bluesky DID, Mastodon account URI
+    # Whether a direct message from us can reach them, as the network said when this message
+    # was read (see ``dm_closed_reason``): who they accept DMs from (``DMS_FROM``; None: the
+    # network does not say, e.g. Mastodon) and whether they follow our account (None: not said).
+    dms_from: str | None = None
+    follows_us: bool | None = None
+
+    @property
+    def dm_closed(self) -> str | None:
+        """Why a direct message from us cannot reach this author, or None (it can, or we do
+        not know): see :func:`dm_closed_reason`."""
+        return dm_closed_reason(self.handle, self.dms_from, self.follows_us)
 
     @classmethod
     def from_value(cls, value: Any, language: str | None = None) -> Author:
@@ -195,6 +206,9 @@ class Author:
             language=clean_name(lang, 16) if isinstance(lang, str) and lang else language,
             id=clean_name(str(ident), 300) if isinstance(ident, str | int) and ident != ""
             else None,
+            dms_from=dms_from_value(value.get("dms_from")),
+            follows_us=(flag(value["follows_us"], "author follows_us")
+                        if value.get("follows_us") is not None else None),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,7 +217,40 @@ class Author:
                                "language": self.language}
         if self.id:
             out["id"] = self.id
+        if self.dms_from is not None:
+            out["dms_from"] = self.dms_from
+        if self.follows_us is not None:
+            out["follows_us"] = self.follows_us
         return out
+
+
+# Who a customer accepts direct messages from.  Bluesky's chat declaration, read from the
+# ``associated.chat.allowIncoming`` of a profile view (lexicon app.bsky.actor.defs
+# #profileAssociatedChat: known values "all", "following", "none"; a profile without it has the
+# chat service's default, "following" — the Bluesky app's own canBeMessaged reads it the same
+# way).  Mastodon has no such setting: a direct post reaches anyone who does not block us.
+DMS_FROM = ("all", "following", "none")
+
+
+def dms_from_value(value: object) -> str | None:
+    """One of ``DMS_FROM`` from a stored or network value, or None when not known."""
+    word = str(value).strip().lower() if isinstance(value, str) else ""
+    return word if word in DMS_FROM else None
+
+
+def dm_closed_reason(handle: str, dms_from: str | None, follows_us: bool | None) -> str | None:
+    """Why a direct message from us cannot reach ``@handle``, or None when it can or when the
+    network did not tell us (the send itself then decides, and a refusal is reported).
+
+    ``dms_from`` is one of ``DMS_FROM`` (None: unknown); ``follows_us`` whether they follow our
+    account (None: unknown).  The one rule, used by the suggestion, the console and the Bluesky
+    source's check before sending (app.bsky.actor.defs#profileAssociatedChat)."""
+    who = "@" + handle.lstrip("@")
+    if dms_from == "none":
+        return f"{who} does not accept direct messages"
+    if dms_from == "following" and follows_us is False:
+        return f"{who} accepts DMs only from accounts they follow, and does not follow us"
+    return None
 
 
 _TRUE = {"true", "yes", "1", "y", "t", "on"}
@@ -402,7 +449,8 @@ class Mention:
             source=data["source"],
             channel=data["channel"],
             author=Author(a["handle"], a.get("name", ""), a.get("followers", 0),
-                          a.get("verified", False), a.get("language"), a.get("id")),
+                          a.get("verified", False), a.get("language"), a.get("id"),
+                          a.get("dms_from"), a.get("follows_us")),
             text=data["text"],
             created_at=parse_time(data["created_at"]),
             received_at=parse_time(data["received_at"]),

@@ -31,7 +31,16 @@ from typing import Any
 import httpx
 import regex
 
-from ..core.model import DIRECT, PUBLIC, Author, Mention, parse_time, utcnow
+from ..core.model import (
+    DIRECT,
+    PUBLIC,
+    Author,
+    Mention,
+    dm_closed_reason,
+    dms_from_value,
+    parse_time,
+    utcnow,
+)
 from ..core.replies import count_graphemes
 from ..core.text import MAX_TEXT, clean_name, clean_text
 from .base import (
@@ -386,6 +395,7 @@ class BlueskySource(Source):
             langs = record.get("langs") or []
             language = clean_name(langs[0], 16) if langs else None
             handle = clean_name(author.get("handle") or author.get("did"))
+            dms_from, follows_us = dm_facts(author)
             rkey = uri.rsplit("/", 1)[-1]
             received, sent = network_times(note.get("indexedAt"), record.get("createdAt"))
             return Mention(
@@ -395,7 +405,8 @@ class BlueskySource(Source):
                 author=Author(handle=handle, name=clean_name(author.get("displayName") or ""),
                               language=language,
                               # The DID: handles change, and many show "handle.invalid".
-                              id=clean_name(author["did"], 300) if author.get("did") else None),
+                              id=clean_name(author["did"], 300) if author.get("did") else None,
+                              dms_from=dms_from, follows_us=follows_us),
                 text=clean_text(expand_links(record) + images_text(record), MAX_TEXT),
                 # The clock starts when the network indexed the post; ``createdAt`` is whatever
                 # the customer's client wrote (kept for display, skew flagged).
@@ -664,15 +675,9 @@ class BlueskySource(Source):
             return
         if not isinstance(profile, dict):
             return
-        chat = (profile.get("associated") or {}).get("chat") or {}
-        allow = chat.get("allowIncoming") if isinstance(chat, dict) else None
-        follows_us = bool((profile.get("viewer") or {}).get("followedBy"))
-        who = clean_name(handle.lstrip("@"), 100)
-        if allow == "none":
-            raise DeliveryError(f"@{who} does not accept direct messages", retry=False)
-        if allow == "following" and not follows_us:
-            raise DeliveryError(f"@{who} accepts direct messages only from accounts they "
-                                "follow, and does not follow us", retry=False)
+        reason = dm_closed_reason(clean_name(handle.lstrip("@"), 100), *dm_facts(profile))
+        if reason is not None:
+            raise DeliveryError(reason, retry=False)
 
     async def _sent_already(self, convo_id: str, text: str, created_at: object) -> str | None:
         """The id of a message from us with ``text`` sent at or after ``created_at`` in the
@@ -791,3 +796,23 @@ def _iso_now() -> str:
 
 
 __all__ = ["RETRYING", "BlueskySource", "tid_for"]
+
+
+def dm_facts(profile: Any) -> tuple[str | None, bool | None]:
+    """Who a profile view accepts DMs from and whether they follow us: ``(dms_from,
+    follows_us)`` for :class:`Author` (None where the view does not say).
+
+    ``associated.chat.allowIncoming`` (app.bsky.actor.defs#profileAssociatedChat: "all",
+    "following", "none") — absent means the chat service's default, "following"; an unknown
+    word is left unknown.  ``viewer.followedBy`` (app.bsky.actor.defs#viewerState) is set when
+    they follow the account we are logged in as; without a ``viewer`` object (an
+    unauthenticated view) whether they follow us is unknown."""
+    if not isinstance(profile, dict):
+        return None, None
+    associated = profile.get("associated")
+    chat = associated.get("chat") if isinstance(associated, dict) else None
+    allow = chat.get("allowIncoming") if isinstance(chat, dict) else None
+    dms_from = "following" if allow is None else dms_from_value(allow)
+    viewer = profile.get("viewer")
+    follows_us = bool(viewer.get("followedBy")) if isinstance(viewer, dict) else None
+    return dms_from, follows_us
