@@ -10,7 +10,7 @@ from importlib.metadata import version
 from conftest import ROOT
 
 import tui
-from tui.sources.http import USER_AGENT
+from tui.sources.http import user_agent
 
 
 def test_version_is_the_package_metadata() -> None:
@@ -22,7 +22,7 @@ def test_version_is_the_package_metadata() -> None:
 
 
 def test_the_user_agent_names_the_version() -> None:
-    assert USER_AGENT.startswith(f"mentiondesk/{tui.__version__} (+https://")
+    assert user_agent().startswith(f"mentiondesk/{tui.__version__} (+https://")
 
 
 def test_the_licence_is_the_one_pyproject_declares() -> None:

@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from .. import __version__
 from . import actions, check, completion, ingest, init, report, rules, serve, server, triage, where
 from .common import (
     ENV_VARS,
@@ -28,6 +28,22 @@ from .common import (
 FAMILIES = (check, triage, rules, init, ingest, report, where, completion, serve, server)
 
 
+class VersionAction(argparse.Action):
+    """``--version``: print ``mentiondesk VERSION`` and exit 0 (the version is looked up only
+    here, not at every start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from .. import version
+
+        print(f"mentiondesk {version()}")  # stdout, as argparse's own version action does
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mentiondesk",
@@ -35,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "opens the console (on the built-in demo stream when no source is set).",
         epilog=main_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"mentiondesk {__version__}",
+    parser.add_argument("--version", action=VersionAction,
                         help="print the version (from the package metadata) and exit")
     add_common(parser, top=True)
     add_source_options(parser, top=True)

@@ -18,14 +18,18 @@ from typing import Any
 
 import httpx
 
-from .. import HOMEPAGE, __version__
+from .. import HOMEPAGE, version
 from ..core.interchange import load_json
 from ..core.model import parse_time, utcnow
 from ..core.text import clean_name
 
 log = logging.getLogger("mentiondesk.sources")
 
-USER_AGENT = f"mentiondesk/{__version__} (+{HOMEPAGE})"
+
+
+def user_agent() -> str:
+    """``mentiondesk/VERSION (+HOMEPAGE)``: who we are, in every request to a network."""
+    return f"mentiondesk/{version()} (+{HOMEPAGE})"
 MAX_LINE = 1024 * 1024  # bytes of one NDJSON line / SSE line before it is skipped
 MAX_BODY = 8 * 1024 * 1024  # bytes of one REST/JSON body before it is skipped
 MAX_RATE_WAIT = 15 * 60.0  # never trust a reset time further away than this (clock skew)
@@ -86,7 +90,7 @@ def make_client(
     headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """One client per source, with every timeout explicit (httpx's default is 5 s for all)."""
-    all_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    all_headers = {"User-Agent": user_agent(), "Accept": "application/json"}
     all_headers.update(headers or {})
     return httpx.AsyncClient(
         base_url=base_url,
