@@ -159,6 +159,13 @@ class MainScreen(Screen):
         self.query_one(QueueView).focus()
         self.app.redraw()  # type: ignore[attr-defined]
 
+    def on_screen_suspend(self) -> None:
+        # A dialog opened on top: toasts on screen would cover it; they wait for it to close.
+        self.app.hold_notifications()  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
+        self.app.release_notifications()  # type: ignore[attr-defined]
+
     def action_queue_move(self, delta: int) -> None:
         queue = self.query_one(QueueView)
         queue.focus()
@@ -219,6 +226,9 @@ class MentionDesk(App[int]):
         # Critical conversations alerted and not opened yet: the status bar's count, which
         # includes every alert a summary toast did not name.
         self.critical_unread: set[str] = set()
+        # Toasts held back while a dialog is open (notify's keyword arguments, in order): a
+        # care agent typing a reply must see all of it; they show when the dialog closes.
+        self.held_notices: list[dict[str, Any]] = []
         self._stop: asyncio.Event | None = None
         self.threads = ThreadCache()
         self.thread_timeout = THREAD_TIMEOUT
@@ -283,6 +293,47 @@ class MentionDesk(App[int]):
     def action_dismiss(self) -> None:
         """Dismiss every notification on screen (a click dismisses one)."""
         self.clear_notifications()
+
+    def dialog_open(self) -> bool:
+        """True when a screen other than the desk (a dialog, the palette, help) is on top."""
+        return len(self.screen_stack) > 1
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """A toast — held back while a dialog is open (it would cover half of an 80x24
+        dialog for 10–30 s): counted in the status bar and shown when the dialog closes.
+        Alerts still ring the bell at once (:meth:`_show_alerts`)."""
+        notice = dict(message=message, title=title, severity=severity, timeout=timeout,
+                      markup=markup)
+        if self.dialog_open():
+            self.held_notices.append(notice)
+            self.redraw_status()
+            return
+        super().notify(**notice)
+
+    def hold_notifications(self) -> None:
+        """A dialog opened: the toasts on screen wait (with the time they had left)."""
+        now = time.time()
+        for n in list(self._notifications):
+            if n.has_expired:
+                continue
+            self.held_notices.append(dict(message=n.message, title=n.title,
+                                          severity=n.severity, markup=n.markup,
+                                          timeout=max(3.0, n.raised_at + n.timeout - now)))
+        if len(self._notifications):
+            self.clear_notifications()
+            # the desk's own rack shows through around a small dialog: empty it too
+            for rack in self.main.query("ToastRack"):
+                rack.show(self._notifications)  # type: ignore[attr-defined]
+        self.redraw_status()
+
+    def release_notifications(self) -> None:
+        """The desk is on top again: show what was held, oldest first."""
+        held, self.held_notices = self.held_notices, []
+        for notice in held:
+            super().notify(**notice)
+        if held:
+            self.redraw_status()
 
     def on_mount(self) -> None:
         self.critical_unread |= self.unread_criticals()
@@ -621,7 +672,7 @@ class MentionDesk(App[int]):
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
             filter_text=self.filter_text or None, critical=self._critical_unread(),
-            saving=self.desk.not_saving)
+            saving=self.desk.not_saving, held=len(self.held_notices))
         if self.filter_view is not None and not len(self.filter_view):
             self.update_empty_text()  # its counts follow the desk's
         self.signal_criticals_above()
@@ -773,8 +824,14 @@ class MentionDesk(App[int]):
     def trigger(self, action: str) -> None:
         """Run a desk action by name (the command palette) — not under an open dialog: it would
         act on whatever the queue has selected, beneath the agent's half-done work."""
-        if any(not isinstance(s, (MainScreen, CommandPalette)) for s in self.screen_stack):
-            self.say("close the open dialog first", "warning")
+        dialogs = [s for s in self.screen_stack if not isinstance(s, (MainScreen, CommandPalette))]
+        if dialogs:
+            # said in the dialog itself: a toast would wait for it to close
+            show = getattr(dialogs[-1], "show_errors", None)
+            if show is not None:
+                show(["close this dialog first: the palette's actions act on the queue"])
+            else:
+                self.say("close the open dialog first", "warning")
             return
         self.call_later(self.run_action, action)
 

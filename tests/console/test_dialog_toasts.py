@@ -1,0 +1,68 @@
+"""Toasts never cover a dialog (QA item 1): while one is open they are held back — counted in
+the status bar, alerts still ring — and shown when it closes."""
+
+from __future__ import annotations
+
+import pytest
+from app_fixtures import make_app, mention, notifications, screen_text
+
+from tui.console.alerts import AlertLine
+from tui.console.screens import ComposerScreen, HandoffScreen, NoteScreen
+from widgets.status_bar import StatusBar
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def desk(make_desk):
+    return make_desk(demo=12)
+
+
+def status_text(app) -> str:
+    return app.main.query_one(StatusBar).render().plain
+
+
+@pytest.mark.parametrize(("key", "dialog"), [("r", ComposerScreen), ("h", HandoffScreen),
+                                              ("m", NoteScreen)])
+async def test_toasts_wait_for_an_open_dialog_and_show_when_it_closes(desk, key, dialog):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        app.notify("already on screen when the dialog opens", timeout=30)
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, dialog)
+        # a rules problem and a critical alert arrive while the agent types
+        app.notify("Rules not reloaded: rules.yaml line 3", severity="error", timeout=30)
+        app.alert("critical", [AlertLine("#99 @amy (safety)", "help me")])
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Rules not reloaded" not in text and "CRITICAL" not in text
+        assert "already on screen" not in text
+        assert notifications(app) == []  # nothing drawn over the dialog
+        assert app.rings == 1  # the alert still rang at once
+        assert "✉ 3 held" in status_text(app) or "3 notices after this dialog" in status_text(app)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.pause()
+        assert not isinstance(app.screen, dialog)
+        shown = notifications(app)
+        assert shown[0] == "already on screen when the dialog opens"
+        assert any("Rules not reloaded" in n for n in shown)
+        assert any(n.startswith("CRITICAL") for n in shown)
+        assert "✉" not in status_text(app)
+        await pilot.press("d")  # dismiss works on them as on any toast
+        await pilot.pause()
+        assert notifications(app) == []
+
+
+async def test_a_toast_on_the_desk_is_shown_at_once(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        app.ingest([mention("q1", "hello there")])
+        app.notify("plain notice")
+        await pilot.pause()
+        assert "plain notice" in notifications(app)
+        assert app.held_notices == []
