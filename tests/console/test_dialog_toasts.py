@@ -66,3 +66,64 @@ async def test_a_toast_on_the_desk_is_shown_at_once(desk):
         await pilot.pause()
         assert "plain notice" in notifications(app)
         assert app.held_notices == []
+
+
+# --- QA item 2: notes and hand-off notes are kept like reply drafts ----------------------------
+
+async def test_a_note_is_kept_on_close_restored_never_a_reply_and_dropped_when_saved(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press(*"VIP customer", "enter", *"line two")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen)
+        assert desk.note_draft_for(conv_id, "note")["text"] == "VIP customer\nline two"
+        await pilot.press("r")  # the reply composer never gets the note's words
+        await pilot.pause()
+        assert "VIP customer" not in app.screen.query_one("#reply-text").text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert desk.draft_for(conv_id, "direct") is None or (
+            "VIP" not in desk.draft_for(conv_id, "direct")["text"])
+        await pilot.press("m")
+        await pilot.pause()
+        area = app.screen.query_one("#note-text")
+        assert area.text == "VIP customer\nline two"
+        await pilot.press(*"!")  # the cursor waits at the end
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("line two!" in str(n) for n in desk.get(conv_id).notes)
+        assert desk.note_draft_for(conv_id, "note") is None
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.screen.query_one("#note-text").text == ""
+
+
+async def test_a_handoff_note_and_team_are_kept_on_escape_and_on_quit(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        conv_id = app.selected
+        await pilot.press("h")
+        await pilot.pause()
+        await pilot.press("down")
+        team = app.screen.picked_team()
+        await pilot.press("enter", *"refund approved")
+        await pilot.press("escape")
+        await pilot.pause()
+        draft = desk.note_draft_for(conv_id, "handoff")
+        assert (draft["text"], draft["team"]) == ("refund approved", team)
+        await pilot.press("h")
+        await pilot.pause()
+        assert app.screen.query_one("#note").value == "refund approved"
+        assert app.screen.picked_team() == team
+        await pilot.press(*" by Sam")
+        await pilot.press("ctrl+q")  # quitting (a SIGTERM too) writes the typing down
+        await pilot.pause()
+    assert desk.note_draft_for(conv_id, "handoff")["text"] == "refund approved by Sam"
+    assert desk.draft_for(conv_id, "direct") is None or (
+        "refund approved" not in desk.draft_for(conv_id, "direct")["text"])

@@ -481,7 +481,7 @@ class MentionDesk(App[int]):
         """A dialog still open holds typing the draft debounce has not written down yet."""
         if not self.closed:
             for screen in self.screen_stack:
-                if isinstance(screen, ActionModal):
+                if isinstance(screen, (ActionModal, NoteScreen)):
                     screen.save_draft()
 
     async def action_quit(self) -> None:
@@ -1023,7 +1023,8 @@ class MentionDesk(App[int]):
             return describe(self.desk.note(conv_id, text))
 
         self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
-                                    "know)", act, blink=self.blink), self.done)
+                                    "know)", act, blink=self.blink, desk=self.desk,
+                                    conv_id=conv_id), self.done)
 
     def action_undo(self) -> None:
         """Undo on the conversation on screen; an action elsewhere is undone only after asking,

@@ -260,39 +260,71 @@ class OutboxScreen(ModalScreen[None]):
 
 class NoteScreen(ModalScreen[str | None]):
     """An internal note: several lines (a paste keeps every line); ``ctrl+s`` saves, the desk's
-    refusals are shown here, ``escape`` / ``ctrl+g`` close."""
+    refusals are shown here, ``escape`` / ``ctrl+g`` close.  Given ``desk`` and ``conv_id``, the
+    text is kept as the conversation's note draft (``Desk.save_note_draft``, kind "note":
+    never a reply draft) as it is typed, on close and on quit, and restored on reopening."""
 
     BINDINGS = [Binding("escape,ctrl+g", "close", "Close", id="modal.close"),
                 Binding("ctrl+s", "submit", "Save", id="modal.submit", priority=True)]
 
-    def __init__(self, title: str, act: Callable[[str], str], *, blink: bool = True) -> None:
+    def __init__(self, title: str, act: Callable[[str], str], *, blink: bool = True,
+                 desk: Desk | None = None, conv_id: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.act = act
         self.blink = blink
+        self.desk, self.conv_id = desk, conv_id
+        draft = (desk.note_draft_for(conv_id, "note")
+                 if desk is not None and conv_id is not None else None)
+        self.initial = draft["text"] if draft else ""
+        self._last_saved = self.initial
+        self._draft_timer: Any = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog prompt note"):
             yield Static(assemble((self.title_text, "bold")), classes="title")
-            yield TextArea("", id="note-text", soft_wrap=True)
+            yield TextArea(self.initial, id="note-text", soft_wrap=True)
             yield Static(Content(""), classes="errors")
-            yield Static(assemble(("ctrl+s save · enter new line · escape / ctrl+g close",
+            yield Static(assemble(("ctrl+s save · enter new line · escape / ctrl+g close "
+                                   "(the note is kept)" if self.desk is not None else
+                                   "ctrl+s save · enter new line · escape / ctrl+g close",
                                    "dim")), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(".errors", Static).display = False
         area = self.query_one("#note-text", TextArea)
         area.cursor_blink = self.blink
+        area.move_cursor(area.document.end)
         area.focus()
+
+    @on(TextArea.Changed, "#note-text")
+    def _changed(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+
+    def save_draft(self) -> None:
+        """Write the typed note down as the conversation's note draft (empty drops it)."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        if self.desk is None or self.conv_id is None:
+            return
+        text = self.query_one("#note-text", TextArea).text
+        if text != self._last_saved:
+            self.desk.save_note_draft(self.conv_id, "note", text)
+            self._last_saved = text
 
     def action_submit(self) -> None:
         text = self.query_one("#note-text", TextArea).text
+        self.save_draft()  # kept if refused; the desk drops it with the saved note
         act_or_show(self, self.act, text)
 
     def show_errors(self, reasons: Iterable[str]) -> None:
         show_errors(self, reasons)
 
     def action_close(self) -> None:
+        self.save_draft()
         self.dismiss(None)
 
 
@@ -650,17 +682,62 @@ class HandoffScreen(ActionModal):
                 yield Static(assemble(("The customer has not been answered: ", "bold $warning"),
                                       ("the first-response clock keeps running until a reply "
                                        "or DM reaches them.", "$text-muted")), id="unanswered")
-            yield Input(placeholder="note for the team (what they need to know; required)",
-                        id="note")
+            yield Input(self.initial_note,
+                        placeholder="note for the team (what they need to know; required)",
+                        id="note", select_on_focus=False)
             yield from self.footer("enter on a team picks it · enter in the note hands off · "
                                    "ctrl+s same · escape close")
+
+    def __init__(self, desk: Desk, conv_id: str, **kw: Any) -> None:
+        super().__init__(desk, conv_id, **kw)
+        # The note kept from an earlier try (escape, a crash): kind "handoff", never a reply.
+        self.draft = desk.note_draft_for(conv_id, "handoff")
+        self.initial_note = self.draft["text"] if self.draft else ""
+        self._last_saved: tuple[str, str | None] = (self.initial_note,
+                                                    self.draft.get("team") if self.draft else None)
+        self._draft_timer: Any = None
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one(".errors", Static).display = False
         teams = self.query_one("#teams", OptionList)
         teams.highlighted = 0
-        teams.focus()
+        team = self.draft.get("team") if self.draft else None
+        if team is not None:
+            for index in range(teams.option_count):
+                if teams.get_option_at_index(index).id == team:
+                    teams.highlighted = index
+        if self.initial_note:
+            self.query_one("#note", Input).focus()  # back where the agent was writing
+        else:
+            teams.focus()
+
+    def picked_team(self) -> str | None:
+        teams = self.query_one("#teams", OptionList)
+        if teams.highlighted is None:
+            return None
+        return teams.get_option_at_index(teams.highlighted).id
+
+    @on(Input.Changed, "#note")
+    def _note_changed(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+
+    def save_draft(self) -> None:
+        """Keep the note for the team (and the team picked) as the hand-off's note draft."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        note = self.query_one("#note", Input).value
+        team = self.picked_team()
+        if (note, team) != self._last_saved and (note.strip() or self._last_saved[0]):
+            self.desk.save_note_draft(self.conv_id, "handoff", note, team=team)
+        self._last_saved = (note, team)
+
+    def action_close(self) -> None:
+        self.save_draft()
+        self.dismiss(None)
 
     @on(OptionList.OptionSelected, "#teams")
     def _picked(self) -> None:
@@ -679,6 +756,7 @@ class HandoffScreen(ActionModal):
             return
         team = teams.get_option_at_index(teams.highlighted).id or ""
         note = self.query_one("#note", Input).value
+        self.save_draft()  # kept if refused; the desk drops it with the hand-off
         if not note.strip():
             self.show_errors([f"write a note for {team}: what they need to know"])
             self.query_one("#note", Input).focus()

@@ -55,6 +55,8 @@ UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again inst
 JUST_SENT = timedelta(minutes=15)  # an answer this recent counts as "just sent" (asks first)
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
+# Internal note drafts (Desk.save_note_draft): the note dialog and a hand-off's note.
+NOTE_DRAFT_KINDS = ("note", "handoff")
 PRIOR_KEPT = 50  # earlier contact times kept per customer for repeat-contact rules
 
 
@@ -161,6 +163,9 @@ class Desk:
         self.current: dict[str, str] = {}  # customer -> their latest conversation id
         self.customers: dict[str, dict[str, Any]] = {}
         self.drafts: dict[str, dict[str, Any]] = {}
+        # Internal note drafts ("<conv>/<kind>" -> doc), never reply drafts: a note's words
+        # can never fill a reply (see :meth:`save_note_draft`).
+        self.note_drafts: dict[str, dict[str, Any]] = {}
         # Replies waiting for a lead (config ``approval:``): id -> {id, conv_id, op, args, agent,
         # os_user, at, status: waiting|approved|rejected, lead, note, decided_at}.
         self.approvals: dict[str, dict[str, Any]] = {}
@@ -824,6 +829,7 @@ class Desk:
             self._next("case")
         ev = self._event(conv, "handoff", agent, {"team": team, "note": note,
                                                   "case_id": case_id}, group)
+        self._drop_note_draft(conv.id, "handoff")  # handed off: the note went with it
         return self._commit(conv, ev)
 
     def resolve(self, conv_id: str, close_loop: str | None = None, *,
@@ -909,6 +915,7 @@ class Desk:
         if not text.strip():
             raise ActionRefused("a note cannot be empty")
         ev = self._event(conv, "note", agent, {"text": text}, None)
+        self._drop_note_draft(conv.id, "note")  # saved: the draft is done (journalled with it)
         return self._commit(conv, ev)
 
     def accept(self, conv_id: str, *, agent: str | None = None,
@@ -1066,6 +1073,40 @@ class Desk:
             return draft
         return None
 
+    def save_note_draft(self, conv_id: str, kind: str, text: str, *,
+                        team: str | None = None) -> None:
+        """Keep a half-written internal note (flushed, like a reply draft); empty text drops
+        it.  ``kind``: NOTE_DRAFT_KINDS — "note" (the note dialog) or "handoff" (a hand-off's
+        note for the team, with the ``team`` picked).  Kept apart from reply drafts
+        (:attr:`note_drafts`, table ``note_drafts``): internal words never become a public
+        reply.  Raises KeyError for an unknown conversation, ValueError for an unknown kind."""
+        if kind not in NOTE_DRAFT_KINDS:
+            raise ValueError(f"unknown note draft kind {kind!r} (one of {NOTE_DRAFT_KINDS})")
+        self.get(conv_id)
+        key = f"{conv_id}/{kind}"
+        if text.strip():
+            self.note_drafts[key] = {"conv": conv_id, "kind": kind, "text": text,
+                                     "team": team, "at": iso(self.clock())}
+            if self.store is not None:
+                self.store.put("note_drafts", key, self.note_drafts[key])
+                self._flush_quietly()
+        elif self._drop_note_draft(conv_id, kind) and self.store is not None:
+            self._flush_quietly()
+
+    def note_draft_for(self, conv_id: str, kind: str) -> dict[str, Any] | None:
+        """The conversation's unsaved internal note of ``kind`` ({"text", "team", "at", ...})
+        or None."""
+        return self.note_drafts.get(f"{conv_id}/{kind}")
+
+    def _drop_note_draft(self, conv_id: str, kind: str) -> bool:
+        """Forget a note draft (journalled, not flushed).  True if there was one."""
+        key = f"{conv_id}/{kind}"
+        if self.note_drafts.pop(key, None) is None:
+            return False
+        if self.store is not None:
+            self.store.delete("note_drafts", key)
+        return True
+
     def _drop_draft(self, conv_id: str) -> bool:
         """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
         if self.drafts.pop(conv_id, None) is None:
@@ -1134,6 +1175,7 @@ class Desk:
             "customers": {k: self._customer_doc(k) for k in self.customers},
             "outbox": dict(self.outbox.items),
             "drafts": dict(self.drafts),
+            "note_drafts": dict(self.note_drafts),
             "approvals": dict(self.approvals),
             "meta": {"counters": dict(self.meta), "last_action": dict(self.last_action),
                      "checkpoint": {"at": iso(self.last_checkpoint)}},
@@ -1226,6 +1268,8 @@ class Desk:
         for item in self.outbox.for_conversation(conv.id):
             self.outbox.forget(item["id"])
         self.drafts.pop(conv.id, None)
+        for kind in NOTE_DRAFT_KINDS:
+            self.note_drafts.pop(f"{conv.id}/{kind}", None)
         del self.conversations[conv.id]
         if self.current.get(conv.customer) == conv.id:
             del self.current[conv.customer]
@@ -1281,6 +1325,7 @@ class Desk:
         self.events = loaded.events
         self.outbox.restore(loaded.outbox)
         self.drafts = loaded.drafts
+        self.note_drafts = loaded.note_drafts
         self.approvals = loaded.approvals
         for conv in self.conversations.values():
             self._refold(conv, notify=False)

@@ -2,7 +2,8 @@
 
 Store tables (``tui.core.store``): ``mentions`` (key -> mention doc + conv, seq, triage),
 ``events`` (id -> ``Event.to_dict``), ``conversations`` (id -> ``Conversation.header``),
-``customers`` (customer key -> profile with ISO contact times), ``outbox``, ``drafts``,
+``customers`` (customer key -> profile with ISO contact times), ``outbox``, ``drafts`` (reply
+drafts), ``note_drafts`` ("<conv>/<kind>" -> an unsaved internal note, ``Desk.save_note_draft``),
 ``approvals`` (approval id -> a reply waiting for a lead, see ``Desk.request_approval``),
 ``meta`` (``counters``: last seq / conversation / case numbers; ``last_action``: agent -> event
 id) and ``seen`` (archived mention keys -> {conv, at}).  Pure: no store calls here.
@@ -59,6 +60,7 @@ class Loaded:
     events: dict[str, Event] = field(default_factory=dict)  # in seq order
     outbox: dict[str, Doc] = field(default_factory=dict)
     drafts: dict[str, Doc] = field(default_factory=dict)
+    note_drafts: dict[str, Doc] = field(default_factory=dict)  # "<conv>/<kind>" -> doc
     approvals: dict[str, Doc] = field(default_factory=dict)  # replies waiting for a lead
     checkpoint_at: datetime | None = None  # the desk's last checkpoint (meta "checkpoint")
     repaired: list[str] = field(default_factory=list)
@@ -197,6 +199,12 @@ def load(tables: Tables, counters: dict[str, int],
             out.drafts[k] = v
         elif k not in archived_convs:
             aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
+    for k, v in tables.get("note_drafts", {}).items():
+        conv_id = v.get("conv") if isinstance(v, dict) else None
+        if conv_id in convs and isinstance(v.get("text"), str):
+            out.note_drafts[k] = v
+        elif conv_id not in archived_convs:
+            aside.append(("note_drafts", k, v, f"its conversation #{conv_id} is missing"))
     out.approvals = {k: dict(v) for k, v in tables.get("approvals", {}).items()
                      if isinstance(v, dict) and v.get("conv_id") in convs}
     for conv in convs.values():
