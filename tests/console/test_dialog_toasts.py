@@ -127,3 +127,36 @@ async def test_a_handoff_note_and_team_are_kept_on_escape_and_on_quit(desk):
     assert desk.note_draft_for(conv_id, "handoff")["text"] == "refund approved by Sam"
     assert desk.draft_for(conv_id, "direct") is None or (
         "refund approved" not in desk.draft_for(conv_id, "direct")["text"])
+
+
+# --- QA item 3: ctrl+g closes every overlay (escape is unreliable over tmux / SSH) -----------
+
+OVERLAY_KEYS = ["ctrl+p", "question_mark", "S", "i", "v", "b", "r", "o", "h", "e", "s", "x",
+                "t", "m", "slash"]
+
+
+async def test_ctrl_g_closes_every_overlay(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        main = app.screen
+        for key in OVERLAY_KEYS:
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is not main, f"{key} opened nothing"
+            opened = type(app.screen).__name__
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+            assert app.screen is main, f"ctrl+g left {opened} (opened by {key}) open"
+
+
+async def test_ctrl_g_closes_the_palette_while_typing_a_search(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"reso")
+        await pilot.pause()
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+        assert app.is_running

@@ -172,6 +172,16 @@ class MainScreen(Screen):
         (queue.action_cursor_down if delta > 0 else queue.action_cursor_up)()
 
 
+class DeskPalette(CommandPalette):
+    """The command palette, closed by ``ctrl+g`` too, like every dialog: escape waits for the
+    terminal's escape delay and is unreliable over tmux / SSH."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+g", "escape", "Close the command palette", show=False,
+                id="palette.close"),
+    ]
+
+
 class MentionDesk(App[int]):
     """The console.  Tests build it with ``desk=`` (a fixed clock), ``sources=[]``."""
 
@@ -289,6 +299,11 @@ class MentionDesk(App[int]):
         return {c.id for c in self.desk.conversations.values()
                 if c.status == OPEN and c.needs_reply and c.unread
                 and c.triage is not None and c.triage.rank == 0}
+
+    def action_command_palette(self) -> None:
+        """The command palette (``ctrl+p``), as Textual opens it, with ``ctrl+g`` to close."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(DeskPalette(id="--command-palette"))
 
     def action_dismiss(self) -> None:
         """Dismiss every notification on screen (a click dismisses one)."""

@@ -38,8 +38,9 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
 KEY_LABELS = {"slash": "/", "question_mark": "?", "escape": "esc"}
 
 MODAL_ROWS = [("ctrl+s", "Send / confirm in a modal", "modal.submit"),
-              ("escape, ctrl+g", "Close a modal (a reply draft is kept); ctrl+g never waits "
-               "for the terminal's escape delay (tmux, SSH)", "modal.close"),
+              ("escape, ctrl+g", "Close a modal, the palette, help, stats (drafts and notes "
+               "are kept); ctrl+g never waits for the terminal's escape delay (tmux, SSH)",
+               "modal.close"),
               ("ctrl+z / ctrl+y", "Undo / redo typing in a text box (a canned reply too)",
                "text_area.undo"),
               ("ctrl+f", "Composer: search canned replies", "composer.search"),

@@ -38,7 +38,7 @@ class StatsScreen(Screen[None]):
     """``StatsScreen(desk)``: the shift's figures; escape or q closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Back", id="stats.close"),
+        Binding("escape,ctrl+g", "close", "Back", id="stats.close"),
         Binding("q", "close", "Back", show=False, id="stats.close_q"),
         Binding("r", "refresh_stats", "Refresh", id="stats.refresh"),
     ]
