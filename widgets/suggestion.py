@@ -37,6 +37,12 @@ def suggestion_content(desk: Desk, conv_id: str, *, compact: bool = False,
     except (KeyError, AttributeError) as exc:
         return assemble(("no suggestion: ", "bold"), str(exc))
     t = s.triage
+    if s.idle is not None:
+        # Nothing waiting (answered, resolved ...): say so; never offer what A would refuse.
+        return join([
+            assemble(("Nothing to do: ", "bold"), (one_line(s.idle, 200), "$success"),
+                     "  ", (t.urgency, "dim"), " · ", t.category),
+            assemble(("was triaged: ", "dim"), one_line(t.why, 72 if compact else 400))])
     conv = desk.conversations.get(conv_id)
     handed = conv is not None and conv.team is not None and conv.team == s.team
     if s.action == "handoff" and handed:

@@ -4,7 +4,7 @@ the status bar, alerts still ring — and shown when it closes."""
 from __future__ import annotations
 
 import pytest
-from app_fixtures import make_app, mention, notifications, screen_text
+from app_fixtures import make_app, mention, notifications, screen_text, show
 
 from tui.console.alerts import AlertLine
 from tui.console.screens import ComposerScreen, HandoffScreen, NoteScreen
@@ -160,3 +160,42 @@ async def test_ctrl_g_closes_the_palette_while_typing_a_search(desk):
         await pilot.pause()
         assert len(app.screen_stack) == 1
         assert app.is_running
+
+
+# --- QA item 4: once answered, the suggestion pane says there is nothing to do --------------
+
+def pane_text(app) -> str:
+    return app.main.query_one("#suggestion-text").render().plain
+
+
+async def test_an_answered_conversation_shows_nothing_to_do_and_A_refuses_nothing(desk):
+    app = make_app(desk)
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await pilot.pause()
+        conv_id = next(c for c in desk.queue
+                       if desk.get(c).needs_reply and desk.suggestion(c).text)
+        await show(app, pilot, conv_id)
+        assert "Suggested:" in pane_text(app)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.flush_redraws()
+        await pilot.pause()
+        assert not desk.get(conv_id).needs_reply
+        text = pane_text(app)
+        assert "Suggested:" not in text and "A accepts" not in text
+        assert "answered — waiting for the customer; nothing to do" in text
+        app.clear_notifications()
+        await pilot.press("A")
+        await pilot.pause()
+        said = notifications(app)
+        assert not any(n.startswith("refused") for n in said)
+        assert any("nothing to do" in n for n in said)
+        # the customer writes again: the suggestion is back
+        latest = desk.latest_mention(desk.get(conv_id))
+        desk.ingest([mention("again-1", "still nothing??", handle=latest.author.handle,
+                             channel=latest.channel)])
+        app.flush_redraws()
+        await pilot.pause()
+        assert "Suggested:" in pane_text(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from deskkit import mention
 
+from tui.core.desk import ActionRefused
 from tui.core.store import Store
 
 REFUND = "I want a refund for my cancelled ticket please"
@@ -47,3 +48,16 @@ def test_empty_text_drops_a_note_draft_and_bad_input_is_refused(make_desk):
         d.save_note_draft(c, "reply", "x")
     with pytest.raises(KeyError):
         d.save_note_draft("999", "note", "x")
+
+
+def test_an_answered_conversation_suggests_nothing_and_accept_gives_the_same_reason(make_desk):
+    d = make_desk()
+    c = d.ingest([mention(REFUND, "amy")])[0].conv_id
+    assert d.suggestion(c).idle is None
+    d.reply(c, "Sorry, we are on it")
+    idle = d.suggestion(c).idle
+    assert idle is not None and idle.startswith("answered — waiting for the customer")
+    with pytest.raises(ActionRefused, match="nothing waiting for an answer: answered"):
+        d.accept(c)
+    d.resolve(c)
+    assert d.suggestion(c).idle.startswith("resolved")

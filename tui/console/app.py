@@ -1073,6 +1073,10 @@ class MentionDesk(App[int]):
         conv_id = self.current()
         if conv_id is None:
             return
+        idle = self._idle(conv_id)
+        if idle is not None:  # said as the pane says it: nothing to accept, not a refusal
+            self.say(f"#{conv_id}: {idle}")
+            return
 
         def accept(seen: int | None) -> None:
             try:
@@ -1091,6 +1095,12 @@ class MentionDesk(App[int]):
             self.done(f"{describe_all(events)} — u undoes it all")
 
         accept(self.seen_seq(conv_id))
+
+    def _idle(self, conv_id: str) -> str | None:
+        try:
+            return self.desk.suggestion(conv_id).idle
+        except KeyError:
+            return None
 
     def action_filter(self) -> None:
         def act(text: str) -> str:

@@ -101,6 +101,10 @@ class Suggestion:
     # whether or not the rules wanted to take it offline (then it is not offered); None when
     # it can as far as we know, or when the conversation is already in DMs.
     dm_closed: str | None = None
+    # Why there is nothing to do on it now (answered, waiting for the customer; resolved ...),
+    # or None when the suggested action is to be done: ``accept`` refuses for this reason, so a
+    # pane shows it instead of offering an action that would be refused.
+    idle: str | None = None
 
 
 @dataclass(slots=True)
@@ -368,8 +372,14 @@ class Desk:
             dm = render(reply_key, DIRECT)
         else:
             text = render(reply_key, channel)
+        idle = None
+        if not conv.needs_reply and action not in ("ignore", "monitor"):
+            # Source: accept's rule (nothing waiting for an answer, nothing to accept).
+            idle = ("answered — waiting for the customer; nothing to do (e resolves it when "
+                    "they are satisfied)" if conv.status == OPEN
+                    else f"{conv.status} — nothing waiting for an answer")
         return Suggestion(t, action, team, offline, reply_key, text, bridge, dm, refused,
-                          channel, no_dm)
+                          channel, no_dm, idle)
 
     def reply_channel(self, conv: Conversation) -> str:
         """Where a reply goes: ``direct`` once the conversation went offline or when the
@@ -926,8 +936,8 @@ class Desk:
         s = self.suggestion(conv_id)
         group = uuid.uuid4().hex[:12]
         done: list[Event] = []
-        if not conv.needs_reply and s.action not in ("ignore", "monitor"):
-            raise ActionRefused(f"#{conv.id} has nothing waiting for an answer")
+        if s.idle is not None:
+            raise ActionRefused(f"#{conv.id} has nothing waiting for an answer: {s.idle}")
         if s.action == "ignore":
             return [self.ignore(conv_id, reason=s.triage.category, agent=agent, group=group)]
         if s.action == "monitor":
