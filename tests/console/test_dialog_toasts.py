@@ -199,3 +199,35 @@ async def test_an_answered_conversation_shows_nothing_to_do_and_A_refuses_nothin
         app.flush_redraws()
         await pilot.pause()
         assert "Suggested:" in pane_text(app)
+
+
+# --- QA item 5: new high-urgency items above the rows on screen are signalled ---------------
+
+async def test_new_high_urgency_items_above_the_viewport_are_signalled(make_desk):
+    desk = make_desk(demo=30)
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await show(app, pilot, desk.queue[-1])  # scrolled to the bottom of the queue
+        assert round(app.queue_view.scroll_y) > 0
+        high = [app.ingest([mention(f"h-{i}", "my train is delayed again, stuck at the "
+                                    f"station {i}", handle=f"late_{i}")])[0].conv_id
+                for i in range(2)]
+        assert all(desk.get(c).urgency == "high" for c in high)
+        app.flush_redraws()
+        await pilot.pause()
+        top = round(app.queue_view.scroll_y)
+        assert all(app.queue_view.queue.index(c) < top for c in high)
+        assert "▲ 2 new high above (n jumps)" in screen_text(app)
+        # a critical one joins them on the same line
+        app.ingest([mention("c-9", "smoke in coach C, people are scared", handle="smoke")])
+        app.flush_redraws()
+        await pilot.pause()
+        assert "▲ 1 new critical · 2 new high above (n jumps)" in screen_text(app)
+        for conv_id in high:  # opened: no longer new
+            await show(app, pilot, conv_id)
+            app.open(conv_id)
+        await show(app, pilot, desk.queue[-1])
+        app.redraw_status()
+        await pilot.pause()
+        assert "high above" not in screen_text(app)
+        assert "▲ 1 new critical above (n jumps)" in screen_text(app)

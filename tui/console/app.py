@@ -236,6 +236,9 @@ class MentionDesk(App[int]):
         # Critical conversations alerted and not opened yet: the status bar's count, which
         # includes every alert a summary toast did not name.
         self.critical_unread: set[str] = set()
+        # New high-urgency conversations not opened yet (no toast for them): counted on the
+        # queue's edge when they land above the rows on screen, as criticals are.
+        self.high_unread: set[str] = set()
         # Toasts held back while a dialog is open (notify's keyword arguments, in order): a
         # care agent typing a reply must see all of it; they show when the dialog closes.
         self.held_notices: list[dict[str, Any]] = []
@@ -693,18 +696,28 @@ class MentionDesk(App[int]):
         self.signal_criticals_above()
 
     def signal_criticals_above(self) -> None:
-        """``▲ 2 new critical above (n)`` on the queue's edge when unread critical items sit
-        above the rows on screen — not only in a toast (issue 12 item 7)."""
+        """``▲ 2 new critical · 1 new high above (n jumps)`` on the queue's edge when unread
+        critical or new high-urgency items sit above the rows on screen — not only in a toast
+        (issue 12 item 7; high urgency: QA item 5)."""
         queue = self._pane(QueueView)
         if queue is None:
             return
         top = round(queue.scroll_y)
-        above = 0
-        for conv_id in self.critical_unread:
-            index = queue.queue.index(conv_id)
-            if index is not None and index < top:
-                above += 1
-        text = f"▲ {above} new critical above (n jumps)" if above else ""
+        conversations = self.desk.conversations
+        # pruned here, as the critical set is: only new items nobody has opened yet
+        self.high_unread = {
+            c for c in self.high_unread
+            if (conv := conversations.get(c)) is not None and conv.status == OPEN
+            and conv.unread and c not in self.critical_unread}
+
+        def above(ids: set[str]) -> int:
+            return sum(1 for conv_id in ids
+                       if (index := queue.queue.index(conv_id)) is not None and index < top)
+
+        critical, high = above(self.critical_unread), above(self.high_unread)
+        counts = [f"{n} new {what}" for n, what in ((critical, "critical"), (high, "high"))
+                  if n]
+        text = f"▲ {' · '.join(counts)} above (n jumps)" if counts else ""
         if str(queue.border_subtitle or "") != text:
             queue.border_subtitle = text
 
@@ -758,6 +771,11 @@ class MentionDesk(App[int]):
         if new:
             self._arrivals.append((self.clock().timestamp(), new))
         critical = [r for r in results if r.alert == "critical"]
+        labels = self.main.labels if self.screen_stack else Labels.from_rules(self.desk.rules)
+        self.high_unread.update(
+            r.conv_id for r in results
+            if r.new and r.alert != "critical" and r.triage is not None
+            and r.triage.needs_reply and labels.tier(r.triage.urgency) == "high")
         if critical:
             self.critical_unread.update(r.conv_id for r in critical)
             self.alert("critical", [
