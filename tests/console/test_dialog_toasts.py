@@ -231,3 +231,64 @@ async def test_new_high_urgency_items_above_the_viewport_are_signalled(make_desk
         await pilot.pause()
         assert "high above" not in screen_text(app)
         assert "▲ 1 new critical above (n jumps)" in screen_text(app)
+
+
+# --- QA item 6: the help page is readable at 80 columns -------------------------------------
+
+def help_words(app) -> set[str]:
+    words = set()
+    for _title, rows in app.help_sections():
+        for key, description, binding_id in rows:
+            words.update(key.split())
+            words.update(description.split())
+            words.update(binding_id.split())
+    return words
+
+
+FOOTER_WORDS = ("Remap keys in the config file: keys: {binding id: key} i shows / hides the "
+                "binding ids (too narrow for their column) id:").split()
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 140])
+def test_help_lines_never_split_a_word_and_fit_the_width(desk, width):
+    from tui.console.screens import help_lines
+
+    app = make_app(desk)
+    sections = app.help_sections()
+    words = {w for _t, rows in sections for r in rows for part in r for w in part.split()}
+    words.update(w for title, _rows in sections for w in title.split())
+    words.update(FOOTER_WORDS)
+    ids = {r[2] for _t, rows in sections for r in rows if r[2]}
+    body = width - 6
+    for show_ids in (False, True):
+        lines, narrow = help_lines(sections, body, show_ids)
+        assert narrow is (width <= 80)
+        for line in lines[:-2]:  # the two footer lines are prose the terminal wraps
+            assert len(line.plain) <= body, line.plain
+            for word in line.plain.split():
+                assert word in words, word  # whole: never split mid-word
+        text = "\n".join(line.plain for line in lines)
+        assert all(i in text for i in ids) is (not narrow or show_ids)
+
+
+async def test_help_at_80_columns_drops_the_ids_and_i_shows_them_whole(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Jump to the most urgent" in text
+        assert "desk.next" not in text and "comm" not in text.replace("command", "")
+        assert "i binding ids" in text
+        await pilot.press("i")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "id: desk.next" in text
+        lines = text.splitlines()
+        words = help_words(app)
+        for line in lines[2:-1]:
+            for word in line.strip("█▀▄▅▂▃▆▇ ").split():
+                if "." in word or "_" in word:  # a binding id: whole, never a fragment
+                    assert word in words, word

@@ -14,6 +14,7 @@ by :mod:`widgets.safe`; text areas hold it as editable data, which Textual never
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -898,46 +899,90 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-HELP_DESC_MAX = 46  # description column width in help: longer ones get lines of their own
+HELP_DESC_MIN = 30  # narrower description columns than this drop the binding-id column
+
+
+def help_lines(sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]], width: int,
+               show_ids: bool | None = None) -> tuple[list[Content], bool]:
+    """The help page for a body ``width`` cells wide: key, description (wrapped at word
+    boundaries, never mid-word) and binding id columns.  When the three columns do not fit
+    (the description column would be under :data:`HELP_DESC_MIN`), the ids — only needed to
+    remap keys in the config — are left out unless ``show_ids`` (then each goes on a line of
+    its own under its description).  Returns (lines, whether the id column was dropped)."""
+    rows_all = [r for _t, rows in sections for r in rows]
+    key_w = max((len(k) for k, _d, _b in rows_all), default=0) + 2
+    id_w = max((len(b) for _k, _d, b in rows_all), default=0) + 2
+    longest = max((len(d) for _k, d, _b in rows_all), default=0)
+    desc_w = min(longest, width - 2 - key_w - id_w)
+    narrow = desc_w < HELP_DESC_MIN
+    ids_column = not narrow
+    if narrow:
+        desc_w = max(10, min(longest, width - 2 - key_w))
+    show = ids_column or bool(show_ids)
+    indent = " " * (2 + key_w)
+    lines: list[Content] = []
+    for title, rows in sections:
+        lines.append(assemble((title, "bold $accent")))
+        for key, description, binding_id in rows:
+            parts = textwrap.wrap(description, desc_w, break_long_words=False,
+                                  break_on_hyphens=False) or [""]
+            first = assemble((f"  {key:<{key_w}}", "bold"), f"{parts[0]:<{desc_w}}",
+                             ("  " + binding_id, "dim") if ids_column and binding_id else None)
+            lines.append(first)
+            lines.extend(Content(indent + part) for part in parts[1:])
+            if show and not ids_column and binding_id:
+                lines.append(assemble(indent, ("id: " + binding_id, "dim")))
+        lines.append(Content(""))
+    lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
+    if narrow:
+        lines.append(assemble(("i shows / hides the binding ids (too narrow for their "
+                               "column)", "dim")))
+    return lines, narrow
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key binding (as remapped by the config's ``keys:``) with what it does."""
+    """Every key binding (as remapped by the config's ``keys:``) with what it does, laid out
+    for the width it has (:func:`help_lines`); ``i`` shows the binding ids when the screen is
+    too narrow for their column."""
 
-    BINDINGS = [Binding("escape,question_mark,q,ctrl+g", "close", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,question_mark,q,ctrl+g", "close", "Close", id="help.close"),
+                Binding("i", "toggle_ids", "Binding ids", id="help.ids")]
 
     def __init__(self, sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]]) -> None:
         super().__init__()
         self.sections = sections  # (title, [(key, description, binding id)])
+        self.show_ids = False
+        self._width = 0
 
     def compose(self) -> ComposeResult:
-        lines: list[Content] = []
-        rows_all = [r for _t, rows in self.sections for r in rows]
-        # Columns as wide as their longest entry plus a gap: a long description never runs
-        # into the binding id ("…draft is kept)modal.close").
-        key_w = max((len(k) for k, _d, _b in rows_all), default=0) + 2
-        desc_w = min(max((len(d) for _k, d, _b in rows_all), default=0), HELP_DESC_MAX) + 2
-        for title, rows in self.sections:
-            lines.append(assemble((title, "bold $accent")))
-            for key, description, binding_id in rows:
-                if len(description) <= desc_w - 2:
-                    lines.append(assemble((f"  {key:<{key_w}}", "bold"),
-                                          f"{description:<{desc_w}}", (binding_id, "dim")))
-                    continue
-                # too long for the column: its own lines, the binding id under it
-                lines.append(assemble((f"  {key:<{key_w}}", "bold"), description))
-                if binding_id:
-                    lines.append(assemble(" " * (2 + key_w + desc_w), (binding_id, "dim")))
-            lines.append(Content(""))
-        lines.append(assemble(("Remap keys in the config file: keys: {binding id: key}", "dim")))
         with Vertical(classes="dialog help-dialog"):
             yield Static(assemble(("Keys", "bold"), ("   (escape closes)", "dim")),
                          classes="title")
             with VerticalScroll(id="help-body"):
-                yield Static(join(lines))
+                yield Static(Content(""), id="help-text")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
+        self.call_after_refresh(self.refill)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refill)
+
+    def refill(self, force: bool = False) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        # the body's width less a scrollbar (the page is always longer than the screen)
+        width = max(20, (body.content_region.width or self.app.size.width - 6) - 2)
+        if width == self._width and not force:
+            return
+        self._width = width
+        lines, narrow = help_lines(self.sections, width, self.show_ids)
+        self.query_one("#help-text", Static).update(join(lines))
+        hint = "   (escape closes · i binding ids)" if narrow else "   (escape closes)"
+        self.query_one(".title", Static).update(assemble(("Keys", "bold"), (hint, "dim")))
+
+    def action_toggle_ids(self) -> None:
+        self.show_ids = not self.show_ids
+        self.refill(force=True)
 
     def action_close(self) -> None:
         self.dismiss(None)
