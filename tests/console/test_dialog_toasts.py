@@ -185,7 +185,7 @@ async def test_an_answered_conversation_shows_nothing_to_do_and_A_refuses_nothin
         assert not desk.get(conv_id).needs_reply
         text = pane_text(app)
         assert "Suggested:" not in text and "A accepts" not in text
-        assert "answered — waiting for the customer; nothing to do" in text
+        assert "Nothing to do: answered — waiting for the customer" in text
         app.clear_notifications()
         await pilot.press("A")
         await pilot.pause()

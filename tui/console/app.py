@@ -1093,7 +1093,7 @@ class MentionDesk(App[int]):
             return
         idle = self._idle(conv_id)
         if idle is not None:  # said as the pane says it: nothing to accept, not a refusal
-            self.say(f"#{conv_id}: {idle}")
+            self.say(f"#{conv_id}: nothing to do — {idle}")
             return
 
         def accept(seen: int | None) -> None:

@@ -375,8 +375,8 @@ class Desk:
         idle = None
         if not conv.needs_reply and action not in ("ignore", "monitor"):
             # Source: accept's rule (nothing waiting for an answer, nothing to accept).
-            idle = ("answered — waiting for the customer; nothing to do (e resolves it when "
-                    "they are satisfied)" if conv.status == OPEN
+            idle = ("answered — waiting for the customer; resolve it once they are satisfied"
+                    if conv.status == OPEN
                     else f"{conv.status} — nothing waiting for an answer")
         return Suggestion(t, action, team, offline, reply_key, text, bridge, dm, refused,
                           channel, no_dm, idle)
