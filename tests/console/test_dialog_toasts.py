@@ -292,3 +292,25 @@ async def test_help_at_80_columns_drops_the_ids_and_i_shows_them_whole(desk):
             for word in line.strip("█▀▄▅▂▃▆▇ ").split():
                 if "." in word or "_" in word:  # a binding id: whole, never a fragment
                     assert word in words, word
+
+
+async def test_a_full_screen_shows_toasts_and_a_palette_over_it_holds_them(desk):
+    app = make_app(desk)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press("S")  # shift statistics: a full screen, not a dialog
+        await pilot.pause()
+        app.notify("shown over the stats")
+        await pilot.pause()
+        assert "shown over the stats" in notifications(app)
+        app.clear_notifications()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        app.notify("waits for the palette")
+        await pilot.pause()
+        assert notifications(app) == []
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        app.tick()  # the palette closed onto the stats screen: the next tick shows it
+        await pilot.pause()
+        assert "waits for the palette" in notifications(app)

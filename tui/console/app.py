@@ -57,13 +57,13 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -161,7 +161,8 @@ class MainScreen(Screen):
 
     def on_screen_suspend(self) -> None:
         # A dialog opened on top: toasts on screen would cover it; they wait for it to close.
-        self.app.hold_notifications()  # type: ignore[attr-defined]
+        if self.app.dialog_open():  # type: ignore[attr-defined]
+            self.app.hold_notifications()  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         self.app.release_notifications()  # type: ignore[attr-defined]
@@ -313,8 +314,12 @@ class MentionDesk(App[int]):
         self.clear_notifications()
 
     def dialog_open(self) -> bool:
-        """True when a screen other than the desk (a dialog, the palette, help) is on top."""
-        return len(self.screen_stack) > 1
+        """True when a dialog (a modal screen: an action, a prompt, the palette, help) is on
+        top; a full screen (stats) shows toasts as the desk does."""
+        try:
+            return isinstance(self.screen, ModalScreen)
+        except ScreenStackError:
+            return False
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -327,6 +332,7 @@ class MentionDesk(App[int]):
             self.held_notices.append(notice)
             self.redraw_status()
             return
+        self.release_notifications()  # held ones first, in order
         super().notify(**notice)
 
     def hold_notifications(self) -> None:
@@ -805,6 +811,8 @@ class MentionDesk(App[int]):
         """Every second: wake snoozes, raise at-risk alerts, then redraw every countdown on
         screen — queue rows, the conversation header, the status bar — from one instant."""
         self.settle_heap()
+        if self.held_notices and not self.dialog_open():
+            self.release_notifications()  # the dialog closed onto a screen other than the desk
         now = self.countdown_now = self.clock()
         alerts = self.desk.tick(now)
         if alerts:
