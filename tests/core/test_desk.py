@@ -9,6 +9,7 @@ import pytest
 from conftest import EPOCH, Clock
 from deskkit import mention
 
+from tui.core.api import AlreadyAnswering
 from tui.core.desk import IGNORED, MONITOR, OPEN, RESOLVED, SNOOZED, ActionRefused, Outgrown
 from tui.core.store import Store
 
@@ -710,3 +711,31 @@ def test_the_public_bridge_asks_to_delete_the_post_only_when_it_shows_personal_d
     c = d.queue[0]
     assert d.bridge_key(c) == ("offline_bridge_exposed" if exposed else "offline_bridge")
     assert ("delete" in d.render_bridge(c)) is exposed
+
+
+def test_after_our_answer_the_customers_next_message_governs_the_suggestion(make_desk, clock):
+    d = make_desk()
+    d.ingest([mention("my refund for the cancelled 9:15 never arrived", handle="ann",
+                      mid="q1")])
+    c = d.queue[0]
+    first = d.suggestion(c)
+    assert first.triage.category == "refund"
+    d.reply(c, first.text)
+    clock.advance(minutes=30)
+    d.ingest([mention("thanks, that worked! 🙏", handle="ann", mid="q2", in_reply_to="q1")])
+    after = d.suggestion(c)
+    assert after.triage.category != "refund"  # what we answered no longer governs
+    assert after.text != first.text
+
+
+def test_the_same_words_twice_in_a_conversation_ask_first(make_desk, clock):
+    d = make_desk()
+    d.ingest([mention("my refund never arrived", handle="ann", mid="q1")])
+    c = d.queue[0]
+    d.reply(c, "Please claim at https://help.example/refund")
+    clock.advance(minutes=30)
+    d.ingest([mention("still nothing", handle="ann", mid="q2", in_reply_to="q1")])
+    with pytest.raises(AlreadyAnswering, match="same words"):
+        d.reply(c, "please claim at  https://help.example/refund")  # spacing and case aside
+    d.reply(c, "Please claim at https://help.example/refund", again=True)  # asked: sent
+    d.reply(c, "Sorry, I've chased the refund team for you.", again=True)

@@ -54,14 +54,19 @@ class AlreadyAnswering(ActionRefused):
     customer has not written since: a second one would be a duplicate.  The console and the CLI
     ask, then call again with ``again=True``."""
 
-    def __init__(self, item: dict[str, Any]) -> None:
+    def __init__(self, item: dict[str, Any], *, repeat: bool = False) -> None:
         what = {"reply": "a reply", "dm": "a direct message", "bridge": "a public reply",
                 "close_loop": "a close-the-loop message"}.get(item.get("kind", ""), "an answer")
         state = ("was sent at " + str(item.get("sent_at") or "")[11:16] + " UTC"
                  if item.get("status") == "sent" else "is waiting in the outbox")
-        super().__init__(f"{what} to this conversation {state}; the customer has not written "
-                         "since — send another anyway?")
+        if repeat:  # the same words again (``Desk._check_repeat``)
+            super().__init__(f"the same words already went to this customer ({what} that "
+                             f"{state}) — send them again anyway?")
+        else:
+            super().__init__(f"{what} to this conversation {state}; the customer has not "
+                             "written since — send another anyway?")
         self.item = item
+        self.repeat = repeat
 
 
 class Outgrown(ActionRefused):

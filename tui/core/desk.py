@@ -763,11 +763,13 @@ class Desk:
         """Reply in the customer's channel (in DMs once the conversation went offline).
 
         Raises ``AlreadyAnswering`` when an answer is pending or just sent and the customer has
-        not written since, unless ``again``."""
+        not written since, or when these exact words were already sent in this conversation
+        (a canned reply sent twice reads as a bot), unless ``again``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
+            self._check_repeat(conv, text)
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
@@ -789,6 +791,7 @@ class Desk:
         self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
+            self._check_repeat(conv, dm_text)
         public_target = self.latest_mention(conv, PUBLIC)
         target = self.latest_mention(conv)
         if target is None:
@@ -1499,6 +1502,23 @@ class Desk:
                       and now - parse_time(item["sent_at"]) < JUST_SENT)
             if item["status"] in OPEN_STATES or recent:
                 raise AlreadyAnswering(item)
+
+    def _check_repeat(self, conv: Conversation, text: str) -> None:
+        """Refuse (typed: ``AlreadyAnswering``, so the agent is asked) sending words already
+        sent in this conversation: the same canned instructions again after the customer said
+        thanks is what a bot does (policy: stay professional, never a wall of repeats)."""
+        words = " ".join(text.split()).casefold()
+        if not words:
+            return
+        for item in reversed(self.outbox.for_conversation(conv.id)):
+            if item.get("kind") not in ("reply", "dm") or item.get("status") in (CANCELLED,
+                                                                                  FAILED):
+                continue
+            ev = self.events.get(item.get("event_id") or "")
+            if ev is None or ev.undone:
+                continue
+            if " ".join(str(item.get("text") or "").split()).casefold() == words:
+                raise AlreadyAnswering(item, repeat=True)
 
     def _check_outgrown(self, conv: Conversation, seen_seq: int | None,
                         agent: str | None = None) -> None:
