@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.api import ActionRefused, AlreadyAnswered, Outgrown
+from ..core.api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
 from ..core.desk import Desk
+from ..core.model import parse_time
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from .identity import (
@@ -69,8 +70,8 @@ HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 Execute = Callable[[Desk, str, dict[str, Any]], tuple[int, str, str]]
 # Typed desk operations a client may request, and the keyword arguments each accepts.
 DESK_OPS: dict[str, tuple[str, ...]] = {
-    "reply": ("conv_id", "text", "reply_key", "seen_seq"),
-    "take_offline": ("conv_id", "public_text", "dm_text", "seen_seq"),
+    "reply": ("conv_id", "text", "reply_key", "seen_seq", "again"),
+    "take_offline": ("conv_id", "public_text", "dm_text", "seen_seq", "again"),
     "handoff": ("conv_id", "team", "note"),
     "resolve": ("conv_id", "close_loop"),
     "ignore": ("conv_id", "reason"),
@@ -79,7 +80,13 @@ DESK_OPS: dict[str, tuple[str, ...]] = {
     "note": ("conv_id", "text"),
     "accept": ("conv_id", "seen_seq"),
     "undo": ("conv_id",),
+    "snooze": ("conv_id", "until"),  # until: ISO 8601 UTC
+    "reopen": ("conv_id",),
+    "mark_read": ("conv_id",),
+    "save_draft": ("conv_id", "text", "reply_key"),
 }
+# Operations that record no agent (the desk's methods take no ``agent=``).
+UNATTRIBUTED_OPS = ("mark_read", "save_draft")
 ANSWER_OPS = ("reply", "take_offline", "accept")
 ANSWER_COMMANDS = ("reply", "offline", "accept")
 
@@ -105,6 +112,7 @@ class Client:
     rest: list[str] = field(default_factory=list)  # ids still to send after a snapshot
     focus: str | None = None  # conversation on screen
     doing: str | None = None  # "viewing" | "writing" | "noting"
+    replica: bool = False  # a console holding a replica: snapshots and changes carry documents
 
     def send(self, data: bytes, *, droppable: bool = True, budget: int = SEND_BUDGET) -> None:
         if self.closed:
@@ -242,12 +250,16 @@ class DeskServer:
         self.seq += 1
         now = self.desk.clock()
         rows = {cid: self.row(cid, now) for cid in ids}
-        data = encode({"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
-                       "counts": self.desk.counts(now)})
+        message = {"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
+                   "counts": self.desk.counts(now)}
+        data = encode(message)
+        replicas = [c for c in self.clients.values() if c.attached and c.replica]
+        full = (encode({**message, "docs": self.desk.conversation_docs(ids)})
+                if replicas else data)
         self.stats["changes"] += 1
         for client in self.clients.values():
             if client.attached:
-                client.send(data, budget=self.send_budget)
+                client.send(full if client.replica else data, budget=self.send_budget)
 
     def row(self, conv_id: str, now: Any = None) -> dict[str, Any] | None:
         conv = self.desk.conversations.get(conv_id)
@@ -268,9 +280,16 @@ class DeskServer:
         if client is not None:
             client.rest = rest
         rows = [self.row(cid, now) for cid in first]
-        return {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
+        snap = {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
                 "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
                 "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
+        if client is not None and client.replica:
+            # A replica holds the whole hot desk: the store's tables as the desk has them.
+            tables = self.desk.dump()
+            tables.pop("seen", None)
+            tables.pop("positions", None)
+            snap["tables"] = tables
+        return snap
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
         """The next rows after a limited snapshot, as they are now (a row sent later than a
@@ -306,6 +325,17 @@ class DeskServer:
             task = asyncio.get_running_loop().create_task(run_hook(hook, message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def ingested(self, results: list[Any]) -> None:
+        """New critical mentions filed by the sources: an alert to the on-duty group."""
+        for r in results:
+            if getattr(r, "alert", None) != "critical":
+                continue
+            conv = self.desk.conversations.get(r.conv_id)
+            team = self.desk.owning_team(conv) if conv is not None else None
+            self.alert({"kind": "critical", "conv_id": r.conv_id,
+                        "message": f"#{r.conv_id} @{r.mention.author.handle} "
+                                   f"({r.triage.category}): {r.mention.text[:120]}"}, team)
 
     # ==== connections ===========================================================================
 
@@ -399,7 +429,8 @@ class DeskServer:
         ident = client.identity
         client.send(encode({"type": "welcome", "protocol": VERSION, "agent": ident.agent,
                             "role": ident.role, "os_user": ident.os_user,
-                            "server_pid": os.getpid()}), droppable=False)
+                            "server_pid": os.getpid(), "client_id": client.id}),
+                    droppable=False)
         while True:
             line = await reader.readline()
             if not line:
@@ -410,13 +441,19 @@ class DeskServer:
             kind = message["type"]
             if kind == "attach":
                 client.attached = True
+                client.replica = bool(message.get("replica"))
                 limit = message.get("limit")
                 client.limit = limit if isinstance(limit, int) and limit >= 0 else None
                 client.send(encode(self.snapshot(limit=client.limit, client=client)),
                             droppable=False)
                 self._broadcast({"type": "presence", "presence": self.presence()})
             elif kind == "request":
-                client.send(encode(self._answer(client, message)), droppable=False)
+                answer = self._answer(client, message)
+                if self._pending:
+                    # The change goes out before the result: a client sees its own action in
+                    # its replica by the time it hears the action was done.
+                    self._fan_out()
+                client.send(encode(answer), droppable=False)
             else:
                 raise ProtocolError(f"unknown message type {kind!r}")
 
@@ -461,6 +498,11 @@ class DeskServer:
             return {"writing": [p["agent"] for p in others]}
         if op == "snapshot":
             return self.snapshot()
+        if op == "undoable":
+            conv_id = args.get("conv_id")
+            ev = self.desk.undoable(agent=ident.agent,
+                                    conv_id=str(conv_id) if conv_id is not None else None)
+            return ev.to_dict() if ev is not None else None
         if op == "command":
             return self._command(ident, str(args.get("name")), dict(args.get("argv") or {}))
         if op in ("approve", "reject"):
@@ -492,10 +534,16 @@ class DeskServer:
         kwargs = {k: v for k, v in args.items() if k != "conv_id"}
         method = getattr(self.desk, op)
         with self.acting_as(ident), refusals():
+            if op == "snooze":
+                kwargs["until"] = parse_time(str(kwargs.get("until")))
             if op == "undo":
                 result = method(agent=ident.agent, conv_id=conv_id)
+            elif op in UNATTRIBUTED_OPS:
+                result = method(str(conv_id), **kwargs)
             else:
                 result = method(str(conv_id), agent=ident.agent, **kwargs)
+        if result is None or isinstance(result, int):
+            return {"events": [], "value": result}
         events = result if isinstance(result, list) else [result]
         return {"events": [e.to_dict() for e in events]}
 
@@ -577,8 +625,18 @@ def refusals():  # type: ignore[no-untyped-def]
     """The desk's exceptions as typed refusals."""
     try:
         yield
-    except (AlreadyAnswered, Outgrown) as exc:
-        raise Refused("changed", exc.reasons) from exc
+    except AlreadyAnswered as exc:
+        raise Refused("changed", exc.reasons, error="AlreadyAnswered",
+                      data={"by": exc.by, "kind": exc.kind}) from exc
+    except Outgrown as exc:
+        raise Refused("changed", exc.reasons, error="Outgrown",
+                      data={"count": exc.count}) from exc
+    except AlreadyAnswering as exc:
+        raise Refused("refused", exc.reasons, error="AlreadyAnswering",
+                      data={"item": exc.item}) from exc
+    except NotSaving as exc:
+        raise Refused("refused", exc.reasons, error="NotSaving",
+                      data={"state": exc.state}) from exc
     except ActionRefused as exc:
         raise Refused("refused", exc.reasons) from exc
     except ReplyRefused as exc:
@@ -628,7 +686,13 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    runner = Runner(desk, sources, **runner_options)
+    server_box: list[DeskServer] = []
+
+    def ingested(results: list[Any]) -> None:
+        if server_box:
+            server_box[0].ingested(results)
+
+    runner = Runner(desk, sources, on_ingested=ingested, **runner_options)
 
     def health() -> list[dict[str, Any]]:
         return [{"name": s.name, "state": s.status.state, "detail": s.status.detail}
@@ -636,6 +700,7 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
 
     server = DeskServer(desk, data_dir, config=config, execute=execute, health=health,
                         send_budget=send_budget, on_stop=stop.set)
+    server_box.append(server)
     await server.start()
     if ready is not None:
         ready(f"ready {os.getpid()}")
