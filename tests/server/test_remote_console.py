@@ -152,3 +152,56 @@ async def test_kill_9_of_the_desk_process_keeps_the_draft_and_reconnects(
     assert done.returncode == 0, done.stderr
     events = stored(desk_dir)["events"]
     assert [e["kind"] for e in events.values()] == ["reply"]  # acknowledged, so saved
+
+
+async def test_approval_between_an_agent_console_and_a_lead_console(desk_dir: Path) -> None:
+    from test_approvals import team_config
+
+    config = team_config(desk_dir)
+    try:
+        a, b = seed(desk_dir, ["my train was cancelled", "where is my refund"])
+        start_server(desk_dir, ["--config", str(config)])
+
+        def console(agent: str) -> RemoteDesk:
+            return open_remote(Options(data_dir=str(desk_dir), agent=agent,
+                                       config=str(config)), start=False)
+
+        sam, lee = console("sam"), console("lee")
+        assert (sam.role, lee.role) == ("agent", "lead")
+        app_sam, app_lee = make_app(sam), make_app(lee)
+        opts = ("--config", str(config))
+        async with app_sam.run_test(size=(120, 30)) as ps, \
+                app_lee.run_test(size=(120, 30)) as pl:
+            await show(app_sam, ps, a)
+            await ps.press("r")
+            await ps.press("ctrl+s")  # the suggested reply, as it stands
+            # Nothing went out: the dialog closes saying it waits for a lead.
+            await until(ps, lambda: len(app_sam.screen_stack) == 1, "the composer closes")
+            assert any("waits for a lead's approval" in n for n in notifications(app_sam))
+            assert sam.get(a).needs_reply  # the customer's clock keeps running
+            # The lead's console hears of it at once.
+            await until(pl, lambda: any("APPROVAL" in n and f"#{a}" in n
+                                        for n in notifications(app_lee)),
+                        "the lead's console shows the approval waiting")
+            aid = next(iter(lee.approvals))
+            done = await asyncio.to_thread(cli, desk_dir, "approve", aid, "--agent", "lee",
+                                           *opts)
+            assert done.returncode == 0, done.stderr
+            await until(ps, lambda: not sam.get(a).needs_reply,
+                        "the approved reply reaches sam's console as his reply")
+            # Rejected with a note: the note reaches the author's console.
+            await show(app_sam, ps, b)
+            await ps.press("r")
+            await ps.press("ctrl+s")
+            await until(pl, lambda: len(lee.approvals_waiting()) == 1, "the second one waits")
+            aid = lee.approvals_waiting()[0]["id"]
+            done = await asyncio.to_thread(cli, desk_dir, "reject", aid, "--note",
+                                           "use the refunds reply", "--agent", "lee", *opts)
+            assert done.returncode == 0, done.stderr
+            await until(ps, lambda: any("use the refunds reply" in n
+                                        for n in notifications(app_sam)),
+                        "the lead's note reaches sam's console")
+        sam.close()
+        lee.close()
+    finally:
+        config.unlink()

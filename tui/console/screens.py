@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, describe
+from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, WaitsForApproval, describe
 from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused
@@ -347,6 +347,10 @@ class ActionModal(ModalScreen[str | None]):
 
             self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
                                  answer)
+            return
+        except WaitsForApproval as exc:
+            self.sent = True  # filed for a lead: the draft went with it
+            self.dismiss(exc.reasons[0])
             return
         except AlreadyAnswering as exc:
             duplicate = exc.reasons[0]

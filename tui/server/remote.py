@@ -35,7 +35,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
+from ..core.api import (
+    ActionRefused,
+    AlreadyAnswered,
+    AlreadyAnswering,
+    NotSaving,
+    Outgrown,
+    WaitsForApproval,
+)
 from ..core.conversation import Event
 from ..core.desk import Desk
 from ..core.model import iso
@@ -339,8 +346,7 @@ class RemoteDesk(Desk):
     def _held_or_event(self, conv_id: str, value: dict[str, Any]) -> Event:
         if value.get("waiting"):
             # The config asks a lead to approve this agent's replies: nothing went out yet.
-            raise ActionRefused(f"#{conv_id}: your reply waits for a lead's approval "
-                                f"({value.get('approval')}); you will hear when it is decided")
+            raise WaitsForApproval(conv_id, str(value.get("approval")))
         return Event.from_dict(value["events"][0])
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -375,8 +381,7 @@ class RemoteDesk(Desk):
                seen_seq: int | None = None) -> list[Event]:
         value = self._request("accept", conv_id=conv_id, seen_seq=seen_seq)
         if value.get("waiting"):
-            raise ActionRefused(f"#{conv_id}: your reply waits for a lead's approval "
-                                f"({value.get('approval')})")
+            raise WaitsForApproval(conv_id, str(value.get("approval")))
         return [Event.from_dict(e) for e in value.get("events", [])]
 
     def undo(self, *, agent: str | None = None, conv_id: str | None = None) -> Event:
