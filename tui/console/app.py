@@ -309,7 +309,8 @@ class MentionDesk(App[int]):
         # rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
         # rules file changes on disk.
         self._rules_mtime = self._rules_stamp()
-        self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
+        if self.remote is None:  # attached to a desk process: it holds the rules
+            self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
         try:
             asyncio.get_running_loop().add_signal_handler(
                 signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
@@ -443,6 +444,10 @@ class MentionDesk(App[int]):
 
     def reload_rules(self, path: str | None = None, *, retriage: bool = False) -> bool:
         """Reload the rules through the desk; a broken file is shown and the old rules stay."""
+        if self.remote is not None:
+            self.say("the desk process holds the rules: `mentiondesk rules reload` reloads "
+                     "them there", "warning")
+            return False
         try:
             result = self.desk.reload_rules(path, retriage=retriage)
         except RulesError as exc:
@@ -1042,10 +1047,14 @@ class MentionDesk(App[int]):
             return describe(self.desk.undo(conv_id=conv_id))
 
         here = self.selected
-        if here is not None and self.desk.undoable(conv_id=here) is not None:
-            self.run_desk(lambda: do(here))
+        try:
+            if here is not None and self.desk.undoable(conv_id=here) is not None:
+                self.run_desk(lambda: do(here))
+                return
+            elsewhere = self.desk.undoable()
+        except ActionRefused as exc:  # attached to a desk process that is away
+            self.refuse(exc.reasons)
             return
-        elsewhere = self.desk.undoable()
         if elsewhere is None:
             self.refuse(["nothing to undo (only actions of the last hour can be undone)"])
             return
@@ -1096,13 +1105,13 @@ class MentionDesk(App[int]):
             help_lines=filter_help(self.desk), act=act, blink=self.blink), self.done)
 
     VIEWS = (("queue", "Queue: open conversations, most urgent first", ""),
-             ("mine", "Assigned to me", "assigned:me"),
              ("snoozed", "Snoozed (U un-snoozes)", "status:snoozed"),
              ("waiting", "Waiting on the customer", "status:waiting"),
              ("resolved", "Resolved (U reopens)", "status:resolved"),
              ("ignored", "Ignored / spam (U reopens)", "status:ignored"),
              ("monitor", "Monitor-only (U opens)", "status:monitor"),
-             ("outbox", "Outbox: pending, sending, sent, failed", None))
+             ("outbox", "Outbox: pending, sending, sent, failed", None),
+             ("mine", "Assigned to me (n takes these first)", "assigned:me"))
 
     def action_views(self) -> None:
         def picked(view: str | None) -> None:

@@ -127,6 +127,16 @@ class RemoteDesk(Desk):
         self._unsent_drafts: dict[str, tuple[str, str | None]] = {}
         self._reader: threading.Thread | None = None
         self.reconnects = 0
+        # The outbox view's two actions happen in the desk process too (the replica's outbox
+        # is only ever changed by the change stream).
+        self.outbox.resend = self._outbox_resend  # type: ignore[method-assign]
+        self.outbox.cancel = self._outbox_cancel  # type: ignore[method-assign]
+
+    def _outbox_resend(self, item_id: str) -> bool:
+        return bool(self._request("outbox_resend", item_id=item_id).get("done"))
+
+    def _outbox_cancel(self, item_id: str, reason: str | None = None) -> bool:
+        return bool(self._request("outbox_cancel", item_id=item_id, reason=reason).get("done"))
 
     # ==== connection ===========================================================================
 
@@ -396,7 +406,10 @@ class RemoteDesk(Desk):
         conv = self.get(conv_id)
         if conv.read_seq >= conv.last_mention_seq or not self.online:
             return conv.last_mention_seq  # nothing new to tell the desk process
-        value = self._request("mark_read", conv_id=conv_id)
+        try:
+            value = self._request("mark_read", conv_id=conv_id)
+        except ActionRefused:  # gone meanwhile: reading is no action, the next open tells it
+            return conv.last_mention_seq
         return int(value.get("value") or conv.last_mention_seq)
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None) -> None:

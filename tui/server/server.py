@@ -498,6 +498,16 @@ class DeskServer:
             return {"writing": [p["agent"] for p in others]}
         if op == "snapshot":
             return self.snapshot()
+        if op in ("outbox_resend", "outbox_cancel"):
+            # The console's outbox view: try a failed post again, cancel a pending one.
+            item_id = str(args.get("item_id") or "")
+            with self.acting_as(ident), refusals():
+                if op == "outbox_resend":
+                    done = self.desk.outbox.resend(item_id)
+                else:
+                    done = self.desk.outbox.cancel(item_id, args.get("reason"))
+                    self.desk.flush()
+            return {"done": bool(done)}
         if op == "undoable":
             conv_id = args.get("conv_id")
             ev = self.desk.undoable(agent=ident.agent,
@@ -686,6 +696,8 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    # `mentiondesk rules reload` signals the data directory's lock holder: here, this process.
+    loop.add_signal_handler(signal.SIGUSR1, lambda: reload_rules(desk, data_dir))
     server_box: list[DeskServer] = []
 
     def ingested(results: list[Any]) -> None:
@@ -717,6 +729,24 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
             log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
     return 0
+
+
+def reload_rules(desk: Desk, data_dir: Path) -> None:
+    """Apply a ``rules reload`` request (file, re-triage) to the served desk; a broken file is
+    logged with its problems and the desk keeps its rules."""
+    from ..core.rules import RulesError
+    from ..setup.reload import take_request
+
+    request = take_request(data_dir)
+    try:
+        result = desk.reload_rules(request.path, retriage=request.retriage)
+    except RulesError as exc:
+        log.error("rules not reloaded: %s", "; ".join(str(p) for p in exc.problems[:6]))
+        return
+    except OSError as exc:
+        log.error("rules not reloaded: %s", exc)
+        return
+    log.info("%s", result.summary)
 
 
 async def _ticker(server: DeskServer) -> None:
