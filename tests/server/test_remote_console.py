@@ -205,3 +205,34 @@ async def test_approval_between_an_agent_console_and_a_lead_console(desk_dir: Pa
         lee.close()
     finally:
         config.unlink()
+
+
+async def test_a_desk_larger_than_one_message_reaches_a_console_whole(
+        desk_dir: Path, make_desk: Any, monkeypatch: Any) -> None:
+    import tui.server.server as server_module
+    from tui.server.server import DeskServer
+
+    monkeypatch.setattr(server_module, "STATE_CHUNK", 7)  # many "state" messages
+    desk = make_desk(data_dir=desk_dir, demo=25)
+    server = DeskServer(desk, desk_dir)
+    await server.start()
+    try:
+        remote = RemoteDesk(desk.rules, desk.replies, desk_dir, start=False)
+        await asyncio.to_thread(remote.connect)
+        assert list(remote.queue) == list(desk.queue)
+        assert set(remote.events) == set(desk.events)
+        assert {k: c.header() for k, c in remote.conversations.items()} == \
+            {k: c.header() for k, c in desk.conversations.items()}
+        # An action here reaches the replica through the change stream, in the same shapes.
+        conv = desk.queue[0]
+        desk.note(conv, "checked the CCTV request", agent="ana")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while not any(e.kind == "note" for e in remote.events.values()):
+            assert loop.time() < deadline
+            await asyncio.sleep(0.02)
+            remote.pump()
+        assert remote.get(conv).header() == desk.get(conv).header()
+        remote.close()
+    finally:
+        await server.close()

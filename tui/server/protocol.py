@@ -15,10 +15,12 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    "seq", "t", "rows", "counts"}`` messages as the desk changes (``t``: the desk process's clock
    when it sent them, Unix seconds; ``rows`` maps conversation id → row, or null when the
    conversation left the desk). A ``replica`` client (a console) also gets the desk's hot tables
-   in the snapshot (``tables``: the store's shapes) and, in each change, ``docs``: every
-   document of the changed conversations (``Desk.conversation_docs``), which it applies to its
-   own copy. A request's changes are sent before its result. A client that fell behind its send
-   budget gets a fresh ``snapshot`` with ``"resync": true`` instead of the changes it missed.
+   (the store's shapes) right after the snapshot, in ``"state": N`` ``{"type": "state",
+   "tables": {...}}`` messages of at most 2,000 documents each, and, in each change, ``docs``:
+   every document of the changed conversations (``Desk.conversation_docs``), which it applies to
+   its own copy. A request's changes are sent before its result. A client that fell behind its
+   send budget gets a fresh ``snapshot`` with ``"resync": true`` instead of the changes it
+   missed.
 3. client → ``{"type": "request", "id": N, "op": NAME, "args": {...}}``; server →
    ``{"type": "result", "id": N, "ok": true, "value": ...}`` or ``{"type": "result", "id": N,
    "ok": false, "refusal": {"kind": KIND, "reasons": [...]}}`` where KIND is one of

@@ -64,6 +64,14 @@ class DeskOffline(ActionRefused):
                          "moment")
 
 
+def merge_state(tables: dict[str, dict[str, Any]], part: dict[str, Any]) -> None:
+    """Add one ``state`` message's documents to ``tables``."""
+    if part.get("type") != "state":
+        raise ConnectionError(f"expected the desk's state, got {part.get('type')!r}")
+    for name, docs in (part.get("tables") or {}).items():
+        tables.setdefault(name, {}).update(docs)
+
+
 def as_desk_error(refusal: Refused) -> Exception:
     """The desk's own exception for a refusal from the desk process."""
     data, reasons = refusal.data, refusal.reasons
@@ -126,6 +134,7 @@ class RemoteDesk(Desk):
         self._next_id = 0
         self._unsent_drafts: dict[str, tuple[str, str | None]] = {}
         self._reader: threading.Thread | None = None
+        self._state: tuple[int, dict[str, Any], dict[str, Any]] | None = None
         self.reconnects = 0
         # The outbox view's two actions happen in the desk process too (the replica's outbox
         # is only ever changed by the change stream).
@@ -159,7 +168,14 @@ class RemoteDesk(Desk):
             while True:
                 message = client.read(REQUEST_TIMEOUT)
                 if message.get("type") == "snapshot":
-                    return client, message
+                    break
+            # The desk's tables follow in "state" messages, nothing in between.
+            tables: dict[str, dict[str, Any]] = {}
+            for _ in range(int(message.get("state") or 0)):
+                part = client.read(REQUEST_TIMEOUT)
+                merge_state(tables, part)
+            message["tables"] = tables
+            return client, message
         except BaseException:
             client.close()
             raise
@@ -255,6 +271,19 @@ class RemoteDesk(Desk):
             docs = message.get("docs")
             if docs is not None:
                 self.replace_conversations(message.get("rows") or {}, docs)
+            return
+        if kind == "snapshot" and "tables" not in message and message.get("state"):
+            # A resync: its tables follow in "state" messages (applied once all are here).
+            self._state = (int(message["state"]), message, {})
+            return
+        if kind == "state":
+            if self._state is None:
+                return
+            left, snap, tables = self._state
+            merge_state(tables, message)
+            self._state = (left - 1, snap, tables) if left > 1 else None
+            if left == 1:
+                self._apply({**snap, "tables": tables})
             return
         if kind == "snapshot":
             if "tables" in message:

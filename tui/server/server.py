@@ -64,6 +64,7 @@ log = logging.getLogger("mentiondesk.server")
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
 ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
+STATE_CHUNK = 2000  # documents per "state" message of a replica's snapshot
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 # A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
@@ -93,7 +94,8 @@ ANSWER_COMMANDS = ("reply", "offline", "accept")
 
 @dataclass(eq=False)
 class Client:
-    """One connection.  ``out`` holds (bytes, droppable) waiting for the socket."""
+    """One connection.  ``out`` holds (bytes, droppable) waiting for the socket;
+    ``out_bytes`` counts the droppable ones (the change stream), which the budget bounds."""
 
     id: int
     writer: asyncio.StreamWriter
@@ -125,13 +127,14 @@ class Client:
                 kept = deque(item for item in self.out if not item[1])
                 self.dropped += len(self.out) - len(kept) + 1
                 self.out = kept
-                self.out_bytes = sum(len(b) for b, _ in kept)
+                self.out_bytes = 0
                 self.resync = True
                 self.resyncs += 1
                 self.wake.set()
                 return
         self.out.append((data, droppable))
-        self.out_bytes += len(data)
+        if droppable:  # the budget bounds the stream; a client's own answers always go
+            self.out_bytes += len(data)
         self.wake.set()
 
 
@@ -283,13 +286,31 @@ class DeskServer:
         snap = {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
                 "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
                 "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
-        if client is not None and client.replica:
-            # A replica holds the whole hot desk: the store's tables as the desk has them.
-            tables = self.desk.dump()
-            tables.pop("seen", None)
-            tables.pop("positions", None)
-            snap["tables"] = tables
         return snap
+
+    def snapshot_parts(self, *, resync: bool = False, client: Client) -> list[bytes]:
+        """A client's snapshot as lines to send in order.  A replica's also carries the desk's
+        hot tables (the store's shapes) in ``state`` messages right after it — ``"state":
+        N`` in the snapshot says how many — ``STATE_CHUNK`` documents each, so no line nears
+        the protocol's limit whatever the desk's size."""
+        snap = self.snapshot(resync=resync, limit=client.limit, client=client)
+        if not client.replica:
+            return [encode(snap)]
+        tables = self.desk.dump()
+        tables.pop("seen", None)
+        tables.pop("positions", None)
+        chunks: list[dict[str, dict[str, Any]]] = [{}]
+        size = 0
+        for name, docs in tables.items():
+            chunks[-1].setdefault(name, {})
+            for key, doc in docs.items():
+                if size >= STATE_CHUNK:
+                    chunks.append({name: {}})
+                    size = 0
+                chunks[-1][name][key] = doc
+                size += 1
+        snap["state"] = len(chunks)
+        return [encode(snap)] + [encode({"type": "state", "tables": chunk}) for chunk in chunks]
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
         """The next rows after a limited snapshot, as they are now (a row sent later than a
@@ -389,15 +410,19 @@ class DeskServer:
                 client.wake.clear()
                 while client.out or client.resync or client.rest:
                     if client.out:
-                        data, _ = client.out.popleft()
-                        client.out_bytes -= len(data)
+                        data, droppable = client.out.popleft()
+                        if droppable:
+                            client.out_bytes -= len(data)
                         if not data:
                             await writer.drain()
                             return  # end of session
                     elif client.resync:
                         client.resync = False
-                        data = encode(self.snapshot(resync=True, limit=client.limit,
-                                                    client=client))
+                        parts = self.snapshot_parts(resync=True, client=client)
+                        for part in parts[:-1]:
+                            writer.write(part)
+                            await writer.drain()
+                        data = parts[-1]
                     else:
                         data = self.rows_chunk(client)
                     writer.write(data)
@@ -444,8 +469,8 @@ class DeskServer:
                 client.replica = bool(message.get("replica"))
                 limit = message.get("limit")
                 client.limit = limit if isinstance(limit, int) and limit >= 0 else None
-                client.send(encode(self.snapshot(limit=client.limit, client=client)),
-                            droppable=False)
+                for part in self.snapshot_parts(client=client):
+                    client.send(part, droppable=False)
                 self._broadcast({"type": "presence", "presence": self.presence()})
             elif kind == "request":
                 answer = self._answer(client, message)
