@@ -97,4 +97,5 @@ def filter_fields(rules: Rules) -> list[tuple[str, list[str]]]:
     return [("category", list(rules.categories)), ("team", list(rules.teams)),
             ("urgency", list(rules.levels)), ("channel", [PUBLIC, f"{DIRECT} (dm)"]),
             ("tag", ["any tag (tag:vip)"]), ("status", [*STATUSES, WAITING, "any"]),
+            ("assigned", ["me", "none", "an agent's name"]),
             ("#42", ["jump to a conversation by number"])]
