@@ -44,7 +44,8 @@ def test_fields_and_words_select_open_conversations(desk) -> None:
     ("urgency:urgent", "urgency:urgent? levels are critical, high, normal, low, none"),
     ("team:nobody", "team:nobody? teams are"),
     ("channel:fax", "channel:fax? write channel:public or channel:direct"),
-    ("colour:red", "colour:? filter by category, team, channel, urgency, tag, status, assigned or free text"),
+    ("colour:red", "colour:? filter by category, team, channel, urgency, tag, status, assigned "
+                   "or free text"),
 ])
 def test_mistakes_say_what_is_allowed(desk, text: str, message: str) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("?", r"\?")):
