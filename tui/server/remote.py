@@ -47,7 +47,7 @@ from ..core.conversation import Event
 from ..core.desk import Desk
 from ..core.model import iso
 from .client import DeskClient, NotRunning, connect_or_start
-from .protocol import Refused
+from .protocol import ProtocolError, Refused
 
 log = logging.getLogger("mentiondesk.remote")
 
@@ -214,7 +214,8 @@ class RemoteDesk(Desk):
                         # else: a presence answer, nobody waits for it
                     else:
                         self._queue(message)
-            except (ConnectionError, OSError, ValueError, AssertionError) as exc:
+            except (ConnectionError, OSError, ValueError, AssertionError,
+                    ProtocolError) as exc:
                 if self.closing:
                     return
                 log.warning("desk process %s went away: %s", self.server_pid, exc)
@@ -233,7 +234,8 @@ class RemoteDesk(Desk):
             try:
                 # As the next client would: start the desk process when none runs.
                 client, snapshot = self._attach(True)
-            except (NotRunning, ConnectionError, OSError, RuntimeError, TimeoutError) as exc:
+            except (NotRunning, ConnectionError, OSError, RuntimeError, TimeoutError,
+                    ProtocolError) as exc:
                 log.info("reconnecting to %s: %s", self.data_dir, exc)
                 continue
             except Refused as exc:
