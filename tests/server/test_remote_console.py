@@ -35,6 +35,13 @@ async def until(pilot: Any, check: Callable[[], Any], what: str, wait: float = W
         await pilot.pause(0.02)
 
 
+def settle(*apps: Any) -> None:
+    """Show the alerts still waiting for their cooldown: no timer may fire while two pilots
+    shut down (Textual's timers need their own app's context)."""
+    for app in apps:
+        app.flush_alerts()
+
+
 def attach(desk_dir: Path, agent: str) -> RemoteDesk:
     return open_remote(Options(data_dir=str(desk_dir), agent=agent), start=False)
 
@@ -103,6 +110,7 @@ async def test_two_consoles_and_a_script_see_each_other(desk_dir: Path) -> None:
         # The "assigned to me" view (v) holds sam's conversation only.
         app_sam.apply_filter("assigned:me")
         assert list(app_sam.queue_view.queue) == [first]
+        settle(app_sam, app_kim)
     sam.close()
     kim.close()
     done = await asyncio.to_thread(cli, desk_dir, "server", "--stop")
@@ -201,6 +209,7 @@ async def test_approval_between_an_agent_console_and_a_lead_console(desk_dir: Pa
             await until(ps, lambda: any("use the refunds reply" in n
                                         for n in notifications(app_sam)),
                         "the lead's note reaches sam's console")
+            settle(app_sam, app_lee)
         sam.close()
         lee.close()
     finally:
