@@ -39,6 +39,17 @@ class AlreadyAnswered(ActionRefused):
         self.kind = kind
 
 
+class WaitsForApproval(ActionRefused):
+    """Nothing was sent: the config asks a lead to approve this reply first (``approval:``).
+    It waits in the approval queue as ``approval`` (its id); the customer's clock keeps
+    running.  Not a failure: the dialog closes with this message."""
+
+    def __init__(self, conv_id: str, approval: str) -> None:
+        super().__init__(f"#{conv_id}: your reply waits for a lead's approval ({approval}); "
+                         "you will hear when it is decided")
+        self.approval = approval
+
+
 class NotSaving(ActionRefused):
     """The store cannot write (disk full, I/O error, lock lost): agent actions are refused until
     it can, so nothing is shown as done that a crash would lose.  ``state`` is the status line

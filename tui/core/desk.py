@@ -1299,6 +1299,87 @@ class Desk:
             self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
         self._report_repairs(loaded)
 
+    # ==== a replica (a console attached to a desk process) =====================================
+
+    def conversation_docs(self, conv_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Every document of the conversations ``conv_ids`` in the store's table shapes
+        (``conversations``, ``mentions``, ``events``, ``customers``, ``outbox``, ``drafts``,
+        ``approvals``): what a replica needs to hold them as this desk does.  A conversation that
+        left the desk (archived) has no header in it."""
+        out: dict[str, dict[str, Any]] = {t: {} for t in (
+            "conversations", "mentions", "events", "customers", "outbox", "drafts", "approvals")}
+        for cid in conv_ids:
+            conv = self.conversations.get(cid)
+            if conv is None:
+                continue
+            out["conversations"][cid] = conv.header()
+            for _, kind, key in conv.timeline:
+                if kind == MENTION:
+                    out["mentions"][key] = self._mention_doc(key)
+                else:
+                    out["events"][key] = self.events[key].to_dict()
+            if conv.customer in self.customers:
+                out["customers"][conv.customer] = self._customer_doc(conv.customer)
+            for item in self.outbox.for_conversation(cid):
+                out["outbox"][item["id"]] = item
+            if cid in self.drafts:
+                out["drafts"][cid] = self.drafts[cid]
+        for aid, item in self.approvals.items():
+            if item.get("conv_id") in out["conversations"]:
+                out["approvals"][aid] = item
+        return out
+
+    def replace_conversations(self, conv_ids: Iterable[str],
+                              tables: dict[str, dict[str, Any]]) -> None:
+        """A replica's update (never on a desk with a store): forget what this desk holds of
+        ``conv_ids`` and hold them as ``tables`` (from :meth:`conversation_docs` of the desk
+        process) has them; one without a header there has left the desk.  Listeners hear of
+        every conversation in ``conv_ids``."""
+        assert self.store is None, "only a replica takes another desk's documents"
+        ids = set(conv_ids)
+        for cid in ids:
+            conv = self.conversations.get(cid)
+            if conv is not None:
+                self._forget(conv)
+        for aid in [a for a, i in self.approvals.items() if i.get("conv_id") in ids]:
+            del self.approvals[aid]
+        loaded = persist.load(tables, self.meta)
+        self.meta = loaded.counters
+        self.customers.update(loaded.customers)
+        self.conversations.update(loaded.conversations)
+        self.mentions.update(loaded.mentions)
+        self.triages.update(loaded.triages)
+        self.mention_conv.update(loaded.mention_conv)
+        self.mention_seq.update(loaded.mention_seq)
+        self.events.update(loaded.events)
+        for item in loaded.outbox.values():
+            self.outbox._index(item)
+        self.drafts.update(loaded.drafts)
+        self.approvals.update(loaded.approvals)
+        for customer in {c.customer for c in loaded.conversations.values()}:
+            held = [c for c in self.customers[customer].get("conversations", [])
+                    if c in self.conversations]
+            if held:
+                self.current[customer] = max(held, key=lambda c: int(c) if c.isdigit() else 0)
+        for conv in loaded.conversations.values():
+            self._refold(conv, notify=False)
+        self._notify(ids)
+
+    def replace_all(self, tables: dict[str, dict[str, Any]]) -> None:
+        """A replica's whole state, from the desk process's ``dump()`` (attach, reconnect):
+        listeners hear of every conversation held before or after."""
+        assert self.store is None, "only a replica takes another desk's documents"
+        before = set(self.conversations)
+        self.queue.clear()
+        for view in self.views:
+            view.clear()
+        self.index = DeadlineIndex()
+        self.mentions, self.triages, self.events = {}, {}, {}
+        self.mention_conv, self.mention_seq, self.current = {}, {}, {}
+        with paused_gc():
+            self._load(tables)
+        self._notify(before | set(self.conversations))
+
     def _report_repairs(self, loaded: persist.Loaded) -> None:
         """Say what damage made the load repair and where set-aside records went (the
         store's ``recovered`` notes); a writer saves the repairs, so they are made once."""

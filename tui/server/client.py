@@ -121,7 +121,7 @@ class DeskClient:
                 if message.get("ok"):
                     return message.get("value")
                 refusal = message.get("refusal") or {}
-                raise Refused(refusal.get("kind", "error"), refusal.get("reasons") or [])
+                raise Refused.from_dict(refusal)
             self.inbox.append(message)
 
     def attach(self, limit: int | None = None) -> dict[str, Any]:
