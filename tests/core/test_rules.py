@@ -423,3 +423,48 @@ def test_fast_fold_agrees_with_text_fold():
     for text in samples:
         assert normalize_for_match_fast(text) == normalize_for_match(text), repr(text)
     assert normalize_for_match_fast("Ça marche 😡") == normalize_for_match("Ça marche 😡")
+
+
+@pytest.mark.parametrize("words", [
+    '[wheelchair "=ramp", lift]', "[wheelchair '=ramp', lift]", '[lift, "ramp" "steps"]',
+])
+def test_a_missing_comma_between_quoted_words_is_named_with_the_fix(tmp_path, words):
+    """YAML reads [wheelchair "=ramp"] as ONE word that no mention contains: the category would
+    silently stop matching.  The loader names the file, the line and the fix instead."""
+    path = write_rules(tmp_path, f"""\
+        - id: access
+          urgency: normal
+          action: reply
+          reply: r
+          match:
+            keywords: {words}
+        """)
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert f"{path}:" in message and "comma is probably missing" in message
+    line = int(message.split(f"{path}:")[1].split(":")[0])
+    assert "keywords:" in path.read_text().splitlines()[line - 1]
+
+
+@pytest.mark.parametrize("broken, fix", [
+    ("  team: social\n", "check the indentation"),  # one key out of line with its mapping
+    ("team: [social, \"care\" \"ops\"]\n", "comma is probably missing"),
+    ("\tteam: social\n", "indent with spaces, not tabs"),
+])
+def test_yaml_syntax_errors_name_the_line_and_the_fix(tmp_path, broken, fix):
+    path = write_rules(tmp_path, """\
+        - id: late
+          urgency: normal
+          action: reply
+          reply: r
+          match:
+            phrases: [running late]
+        """)
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "action: reply" in line)
+    lines.insert(at + 1, broken if broken.startswith(("  ", "\t")) else "    " + broken)
+    path.write_text("".join(lines))
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert f"{path}:" in str(info.value) and fix in str(info.value)
