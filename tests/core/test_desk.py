@@ -739,3 +739,21 @@ def test_the_same_words_twice_in_a_conversation_ask_first(make_desk, clock):
         d.reply(c, "please claim at  https://help.example/refund")  # spacing and case aside
     d.reply(c, "Please claim at https://help.example/refund", again=True)  # asked: sent
     d.reply(c, "Sorry, I've chased the refund team for you.", again=True)
+
+
+@pytest.mark.parametrize("text", [
+    "how do I change my booking for tomorrow?",
+    "my refund never arrived",
+    "the wifi on the 9:15 is broken",
+])
+def test_taking_offline_offers_a_dm_never_the_public_text(make_desk, text):
+    """The DM offered when an agent takes a conversation offline is the canned reply's direct
+    form: the public text ("... DM us and we'll sort it out") would tell the customer, inside
+    the DM, to DM us."""
+    d = make_desk()
+    d.ingest([mention(text, handle="bo")])
+    c = d.queue[0]
+    s = d.suggestion(c)
+    dm = d.offline_dm(c)
+    assert dm and dm != s.text
+    assert "DM us" not in dm and "direct message us" not in dm.lower()

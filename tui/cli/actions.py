@@ -200,7 +200,7 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     sug = desk.suggestion(args.id)
     bridge = args.bridge if args.bridge is not None else sug.bridge
-    dm = args.dm or sug.dm or sug.text
+    dm = args.dm or desk.offline_dm(args.id)
     if not dm:
         raise ActionRefused(sug.refused or ["give --dm TEXT"])
     conv = desk.get(args.id)

@@ -584,15 +584,9 @@ class OfflineScreen(ActionModal):
         draft = desk.draft_for(conv_id, DIRECT)
         self.bridge = bridge or ""
         # The agent's own words (kept when they closed this or the composer) beat a suggestion.
-        dm = s.dm
-        if dm is None and s.dm_closed and s.triage.reply_key:
-            # Trying anyway (the agent was asked): the category's own DM, not the public text
-            # that asks the customer to write to us.
-            try:
-                dm = desk.render_reply(conv_id, s.triage.reply_key, DIRECT)
-            except (ReplyRefused, KeyError):
-                dm = None
-        self.dm = (draft["text"] if draft else "") or dm or s.text or ""
+        # Else the category's own DM (also when trying anyway after being told a DM may not
+        # reach them), never the public text that asks the customer to write to us.
+        self.dm = (draft["text"] if draft else "") or desk.offline_dm(conv_id) or ""
         self.sent = False
 
     def compose(self) -> ComposeResult:

@@ -403,6 +403,25 @@ class Desk:
                 return exposed
         return "offline_bridge"
 
+    def offline_dm(self, conv_id: str) -> str | None:
+        """The direct message to offer when the agent takes ``conv_id`` offline: the
+        suggestion's DM, else the category's canned reply in its *direct* form, else the
+        bridge's direct form — never the public text (which says "DM us" inside the DM).
+        None when no canned reply renders for a DM."""
+        s = self.suggestion(conv_id)
+        if s.dm:
+            return s.dm
+        for key in (s.triage.reply_key, s.reply_key, self.bridge_key(conv_id),
+                    "offline_bridge"):
+            reply = self.replies.replies.get(key) if key else None
+            if reply is None or getattr(reply, "direct", None) is None:
+                continue  # a public-only reply would fall back to its public text
+            try:
+                return self.render_reply(conv_id, key, DIRECT)
+            except (ReplyRefused, KeyError):
+                continue
+        return None
+
     def render_bridge(self, conv_id: str) -> str:
         """The public bridge for taking ``conv_id`` offline (see :meth:`bridge_key`), rendered
         like :meth:`render_reply` (same errors)."""
