@@ -448,7 +448,9 @@ def test_counts_match_a_full_scan_through_random_actions(clock, make_desk) -> No
     def scan() -> dict[str, int]:
         now = clock.now
         out = {"open": len(d.queue), "needs_reply": 0, "at_risk": 0, "breached": 0,
-               "snoozed": sum(c.status == SNOOZED for c in d.conversations.values())}
+               "snoozed": sum(c.status == SNOOZED for c in d.conversations.values()),
+               "needs_reply_snoozed": sum(c.status == SNOOZED and c.needs_reply
+                                          for c in d.conversations.values())}
         for c in d.conversations.values():
             if c.needs_reply and c.status in (OPEN, SNOOZED):
                 out["needs_reply"] += 1

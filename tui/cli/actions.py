@@ -24,7 +24,7 @@ from ..core.model import DIRECT, PUBLIC, iso
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from ..core.text import one_line
-from ..core.when import due_text
+from ..core.when import due_text, need_reply_text
 from ..setup.boot import BootError, desk_session, options_from
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
@@ -61,7 +61,7 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
               f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
               f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
     counts = desk.counts(now)
-    print(f"-- {counts['open']} open, {counts['needs_reply']} need a reply, "
+    print(f"-- {counts['open']} open, {need_reply_text(counts)}, "
           f"{counts['at_risk']} at risk, {counts['breached']} breached")
     return OK
 

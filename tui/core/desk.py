@@ -414,7 +414,7 @@ class Desk:
         for key in (s.triage.reply_key, s.reply_key, self.bridge_key(conv_id),
                     "offline_bridge"):
             reply = self.replies.replies.get(key) if key else None
-            if reply is None or getattr(reply, "direct", None) is None:
+            if key is None or reply is None or getattr(reply, "direct", None) is None:
                 continue  # a public-only reply would fall back to its public text
             try:
                 return self.render_reply(conv_id, key, DIRECT)
