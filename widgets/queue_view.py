@@ -48,6 +48,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.api import MARKERS
 from tui.core.labels import Labels
 from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
@@ -661,13 +662,10 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         urgency_class = f"queue-view--urgency-{self.labels.tier(urgency)}"
         time_class = {_BREACHED: "queue-view--breached", _AT_RISK: "queue-view--at-risk"}.get(
             state, "queue-view--time")
-        marks = [
-            ("●" if conv.unread else " ", "queue-view--unread"),
-            ("↩" if conv.needs_reply else " ", "queue-view--marker"),
-            ("A" if conv.assigned else " ", "queue-view--marker"),
-            ("O" if conv.offline else " ", "queue-view--marker"),
-            ("C" if conv.case_id or conv.team else " ", "queue-view--marker"),
-        ]
+        # The same markers, in the same order, as every other client (tui.core.api.MARKERS).
+        marks = [(m.symbol if m.shows(conv) else " ",
+                  "queue-view--unread" if m.name == "unread" else "queue-view--marker")
+                 for m in MARKERS]
         marks.append(("✎" if conv.id in self.desk.drafts else " ", "queue-view--marker"))
         if self.presence is not None:
             marks.append((self.presence.get(conv.id, " "), "queue-view--unread"))

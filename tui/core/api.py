@@ -154,9 +154,9 @@ class Marker:
 MARKERS: tuple[Marker, ...] = (
     Marker("unread", "●", "unread customer message", lambda c: c.unread),
     Marker("needs_reply", "↩", "needs a reply", lambda c: c.needs_reply),
-    Marker("assigned", "◆", "assigned to an agent", lambda c: c.assigned is not None),
+    Marker("assigned", "A", "assigned to an agent", lambda c: c.assigned is not None),
     Marker("offline", "O", "taken offline to direct messages", lambda c: c.offline),
-    Marker("handed_off", "H", "handed off to a team (with a case)",
+    Marker("handed_off", "C", "handed off to a team (with a case)",
            lambda c: bool(c.case_id or c.team)),
 )
 
