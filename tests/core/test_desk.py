@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import timedelta
 
 import pytest
@@ -269,9 +270,11 @@ def test_undo_refused_once_posted(make_desk) -> None:
     (item,) = d.outbox.for_event(ev.id)
     d.outbox.start(item["id"])
     d.outbox.sent(item["id"], "remote-1")
-    with pytest.raises(ActionRefused, match="cannot be unsent"):
+    with pytest.raises(ActionRefused, match="cannot be unsent") as info:
         d.undo()
     assert not d.conversations[cid].needs_reply
+    # said as a person reads a time (office time, to the minute), never an ISO string
+    assert re.search(r"posted \(\d\d:\d\d office time\)", str(info.value)), str(info.value)
 
 
 def test_undo_is_per_agent_and_per_conversation(make_desk) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
 from ..core.conversation import Conversation
 from ..core.desk import Desk
-from ..core.model import DIRECT, PUBLIC, iso
+from ..core.model import DIRECT, PUBLIC, iso, parse_time
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from ..core.text import one_line
@@ -127,7 +127,10 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
 def event_detail(kind: str, d: dict[str, Any]) -> str:
     """The part of an event worth a line in ``show`` ("" when there is nothing to say)."""
     if kind == "snooze":
-        return f"until {d['until']}" if d.get("until") else ""
+        try:  # to the minute, like the history's own times: never seconds and microseconds
+            return f"until {parse_time(d['until']):%Y-%m-%d %H:%M} UTC" if d.get("until") else ""
+        except (TypeError, ValueError):
+            return f"until {one_line(str(d['until']), 40)}"
     if kind == "assign":
         return f"to {d['to']}" if d.get("to") else ""
     if kind == "tag":

@@ -46,7 +46,7 @@ from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
 from .store import Store, paused_gc
-from .when import format_time_left, parse_until
+from .when import format_time_left, local_time, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -1001,7 +1001,10 @@ class Desk:
         posted = [i for i in items if i["status"] in (SENDING, SENT)
                   or (i["status"] == PENDING and i["attempts"] > 0)]
         if posted:
-            when = posted[0].get("sent_at") or "just now"
+            sent_at = posted[0].get("sent_at")
+            oh = self.rules.office_hours
+            when = (local_time(parse_time(sent_at), oh.tz if oh is not None else None,
+                               self.clock()) + " office time") if sent_at else "just now"
             raise ActionRefused(
                 f"the {posted[0]['kind'].replace('_', ' ')} was already posted ({when}) and "
                 "cannot be unsent; add a note or a follow-up instead")
