@@ -77,3 +77,13 @@ def test_assigned_me_none_and_a_name_and_next_honours_them(desk) -> None:
     desk.resolve(free)
     assert desk.next() is None
     assert desk.next(others=True).id == kims
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("category:refnud", "did you mean 'refund'"),
+    ("urgency:hihg", "did you mean 'high'"),
+    ("category:saftey late", "did you mean 'safety'"),
+])
+def test_a_mistyped_value_says_what_was_meant(make_desk, text, hint):
+    with pytest.raises(ValueError, match=hint):
+        parse_filter(text, make_desk())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .conversation import OPEN, STATUSES, Conversation
 from .desk import Desk
 from .model import DIRECT, PUBLIC
+from .yamlfile import did_you_mean
 
 if TYPE_CHECKING:
     from .rules import Rules
@@ -43,10 +44,15 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
                     raise ValueError(f"channel:{value}? write channel:{PUBLIC} or "
                                      f"channel:{DIRECT}")
                 value = CHANNEL_WORDS[value]
+            elif field == "category" and value not in rules.categories:
+                raise ValueError(f"category:{value}?{did_you_mean(value, rules.categories)} "
+                                 "categories are " + ", ".join(rules.categories))
             elif field == "urgency" and value not in rules.levels:
-                raise ValueError(f"urgency:{value}? levels are " + ", ".join(rules.levels))
+                raise ValueError(f"urgency:{value}?{did_you_mean(value, rules.levels)} levels "
+                                 "are " + ", ".join(rules.levels))
             elif field == "team" and value not in rules.teams:
-                raise ValueError(f"team:{value}? teams are " + ", ".join(rules.teams))
+                raise ValueError(f"team:{value}?{did_you_mean(value, rules.teams)} teams are "
+                                 + ", ".join(rules.teams))
             elif field == "assigned":
                 # assigned:me (the desk's agent), assigned:none, assigned:NAME
                 value = (desk.agent.casefold() if value == "me" else value)
