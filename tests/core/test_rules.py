@@ -65,6 +65,10 @@ def write_rules(tmp_path: Path, categories: str, extra: str = "") -> Path:
     ("the guard on the 8:10 was shouting and refused to open the door", "public",
      "staff_complaint", "high", "handoff"),
     ("Check my profile for a crypto giveaway", "public", "spam", "none", "ignore"),
+    ("you charged my card twice for one ticket", "public", "card_account", "normal",
+     "take_offline"),
+    ("they took the payment two times from me", "public", "card_account", "normal",
+     "take_offline"),
     ("you are all idiots", "public", "abuse", "none", "ignore"),
     ("you idiots my train was delayed AGAIN", "public", "service_disruption", "high",
      "update_and_link"),
@@ -468,3 +472,8 @@ def test_yaml_syntax_errors_name_the_line_and_the_fix(tmp_path, broken, fix):
     with pytest.raises(RulesError) as info:
         load_rules(path)
     assert f"{path}:" in str(info.value) and fix in str(info.value)
+
+
+def test_twice_as_much_is_an_opinion_not_a_double_charge(rules):
+    verdict = rules.triage(mention("I paid twice as much as last year for the same journey"))
+    assert verdict.category != "card_account"
