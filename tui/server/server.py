@@ -454,7 +454,9 @@ class DeskServer:
         ident = client.identity
         client.send(encode({"type": "welcome", "protocol": VERSION, "agent": ident.agent,
                             "role": ident.role, "os_user": ident.os_user,
-                            "server_pid": os.getpid(), "client_id": client.id}),
+                            "server_pid": os.getpid(), "client_id": client.id,
+                            # who holds the desk: a console serving others, or a desk process
+                            "holder": "console" if self.on_stop is None else "desk process"}),
                     droppable=False)
         while True:
             line = await reader.readline()
