@@ -5,11 +5,14 @@
 
 (a) cold start of the desk process holding N open conversations (spawn → "ready" handshake),
     and attach time: connect + hello + the first snapshot parsed — a first screen (attach with
-    limit=200, what a console needs to draw; the rest streams after) and the whole queue.
+    limit=200, what a headless client needs to draw; the rest streams after) and the whole queue;
+    and a console's attach: ``RemoteDesk.connect`` (the replica's tables sent, parsed and loaded
+    into a core Desk, from which the console draws its first screen).
 (b) fan-out while the demo source streams RATE mentions/s into a desk of 10,000 open: CLIENTS
-    headless clients attached; latency from the desk process sending a change (its ``t``) to each
-    client having parsed it, p50/p95/max over every (change, client); desk-process CPU.
-    Run twice: without and with one frozen client (attached, never reading).
+    headless clients attached (also as console replicas: each change carries its documents);
+    latency from the desk process sending a change (its ``t``) to each client having parsed it,
+    p50/p95/max over every (change, client); desk-process CPU. Run twice: without and with one
+    frozen client (attached, never reading).
 (c) the longest event-loop stall of the desk process while it snapshots (checkpoint) N mentions:
     measured in-process with a 5 ms probe task on the same loop.
 """
@@ -38,6 +41,7 @@ from tui.core.rules import load_rules  # noqa: E402
 from tui.core.store import Store  # noqa: E402
 from tui.server.client import DeskClient, start_server  # noqa: E402
 from tui.server.protocol import encode  # noqa: E402
+from tui.server.remote import RemoteDesk  # noqa: E402
 from tui.server.server import DeskServer  # noqa: E402
 from tui.sources.demo import generate  # noqa: E402
 
@@ -105,7 +109,18 @@ def bench_attach(n: int) -> None:
                 with DeskClient.connect(d) as c:
                     snap = c.attach(limit=limit)
                 times[kind].append(time.perf_counter() - t0)
+        rules, replies = policy()
+        replica = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            remote = RemoteDesk(rules, replies, d, start=False)
+            remote.connect()
+            replica.append(time.perf_counter() - t0)
+            held = len(remote.queue)
+            remote.close()
         stop(d)
+        print(f"(a) {n:>7,} open: console attach (RemoteDesk: replica of {held:,} open loaded) "
+              f"median {statistics.median(replica) * 1000:.0f} ms")
         print(f"(a) {n:>7,} open: desk process cold start {cold:.2f} s; attach to a first "
               f"screen (200 rows, the rest streamed after) median "
               f"{statistics.median(times['screen']) * 1000:.0f} ms; to the whole queue "
@@ -113,7 +128,8 @@ def bench_attach(n: int) -> None:
               " ms")
 
 
-def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool) -> None:
+def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
+                 replica: bool = False) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
         d = Path(tmp)
         build(d, 10_000)
@@ -129,7 +145,12 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool) -> Non
 
         def reader() -> None:
             with DeskClient.connect(d, client="console", timeout=120) as c:
-                c.attach(limit=200)
+                if replica:
+                    c.send({"type": "attach", "replica": True, "limit": 0})
+                    while c.read(60)["type"] != "snapshot":
+                        pass
+                else:
+                    c.attach(limit=200)
                 mine = []
                 while not done.is_set():
                     try:
@@ -157,7 +178,8 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool) -> Non
         lat.sort()
         p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (
             lambda q: float("nan"))
-        print(f"(b) {clients} clients{' + 1 frozen' if frozen else ''}, demo at {rate:.0f}/s "
+        kind = "console replicas" if replica else "clients"
+        print(f"(b) {clients} {kind}{' + 1 frozen' if frozen else ''}, demo at {rate:.0f}/s "
               f"over 10,000 open: fan-out p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, max "
               f"{p(1.0):.1f} ms over {len(lat):,} deliveries; desk process CPU "
               f"{(cpu1 - cpu0) / (t1 - t0) * 100:.0f} %")
@@ -211,6 +233,7 @@ def main() -> None:
         bench_attach(n)
     for frozen in (False, True):
         bench_fanout(args.clients, args.rate, args.seconds, frozen)
+    bench_fanout(args.clients, args.rate, args.seconds, False, replica=True)
     bench_stall(sizes[-1])
 
 

@@ -287,11 +287,12 @@ class ConversationView(Vertical, can_focus=False):
 
     def show(self, desk: Desk, conv_id: str | None, *, thread: Thread | None = None,
              force: bool = False, now: datetime | None = None,
-             empty: str | None = None) -> None:
+             empty: str | None = None, presence: str | None = None) -> None:
         """Redraw for ``conv_id`` (None: nothing selected; ``empty`` says why, e.g. a filter
         matching nothing); ``thread`` is drawn above the history (the network's thread around
         the latest mention); ``force`` redraws and lays out even what did not change (after a
-        resize); ``now``: the instant every countdown on screen is computed from."""
+        resize); ``now``: the instant every countdown on screen is computed from;
+        ``presence``: who else views or writes on it ("kim is writing a reply")."""
         other = conv_id != self.conv_id
         self.conv_id = conv_id
         profile = self.query_one("#profile", Static)
@@ -304,7 +305,10 @@ class ConversationView(Vertical, can_focus=False):
             return
         now = now or desk.clock()
         tz = getattr(desk.rules.office_hours, "tz", None)
-        repaint(profile, profile_content(desk, conv, now, tz), force=force)
+        head = profile_content(desk, conv, now, tz)
+        if presence:
+            head = join([assemble((one_line(presence, 200), "bold $warning")), head])
+        repaint(profile, head, force=force)
         body = history_content(desk, conv, now, tz)
         context = thread_content(thread, now, tz)
         if context is not None:

@@ -48,6 +48,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.core.api import MARKERS
 from tui.core.labels import Labels
 from tui.core.model import DIRECT
 from tui.core.when import format_time_left as _format_time_left
@@ -248,6 +249,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self._driven = False  # the owner calls refresh_countdowns(now) on its own tick
         # What the list says when it is empty: the owner says what a filter hides.
         self.empty_text = EMPTY_TEXT
+        # Who else is on a conversation (a console attached to a desk process): conv id -> one
+        # cell, "✍" someone else writes, "◉" someone else views.  None: no presence column.
+        self.presence: dict[str, str] | None = None
 
     # ==== public API ===========================================================================
 
@@ -570,7 +574,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return ("blank", width)
         label, state = self._countdown(conv)
         return (conv_id, width, conv_id == self.selected, self._versions.get(conv_id, 0),
-                label, state, conv_id in self.desk.drafts)
+                label, state, conv_id in self.desk.drafts,
+                self.presence.get(conv_id, " ") if self.presence is not None else None)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -636,7 +641,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip([Segment(text, base + self._style("queue-view--empty"))], width)
         if key[0] == "blank":
             return Strip.blank(width, base)
-        conv_id, _, selected, _, label, state, _draft = key
+        conv_id, _, selected, _, label, state, _draft, _presence = key
         conv = self.desk.conversations[conv_id]
         return self._render_row(conv, width, selected, label, state)
 
@@ -657,14 +662,13 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         urgency_class = f"queue-view--urgency-{self.labels.tier(urgency)}"
         time_class = {_BREACHED: "queue-view--breached", _AT_RISK: "queue-view--at-risk"}.get(
             state, "queue-view--time")
-        marks = [
-            ("●" if conv.unread else " ", "queue-view--unread"),
-            ("↩" if conv.needs_reply else " ", "queue-view--marker"),
-            ("A" if conv.assigned else " ", "queue-view--marker"),
-            ("O" if conv.offline else " ", "queue-view--marker"),
-            ("C" if conv.case_id or conv.team else " ", "queue-view--marker"),
-        ]
+        # The same markers, in the same order, as every other client (tui.core.api.MARKERS).
+        marks = [(m.symbol if m.shows(conv) else " ",
+                  "queue-view--unread" if m.name == "unread" else "queue-view--marker")
+                 for m in MARKERS]
         marks.append(("✎" if conv.id in self.desk.drafts else " ", "queue-view--marker"))
+        if self.presence is not None:
+            marks.append((self.presence.get(conv.id, " "), "queue-view--unread"))
         # Wider terminals get more columns and roomier ones (issue 12 item 14): the category
         # from 70 columns, the wall-clock due time from 100, the team from 120.
         handle_w = 12 if width < 70 else 16 if width < 100 else 20 if width < 130 else 24

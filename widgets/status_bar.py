@@ -81,22 +81,25 @@ class StatusBar(Static):
 
     def show(self, *, sources: Sequence[SourceLine], per_minute: float, counts: dict[str, int],
              agent: str, office_open: bool, filter_text: str | None = None,
-             critical: int = 0, saving: str | None = None, held: int = 0) -> bool:
+             critical: int = 0, saving: str | None = None,
+             others: Sequence[str] = (), held: int = 0) -> bool:
         """Draw these figures; returns False (and does nothing) when they are already shown.
 
         ``critical`` is the number of critical alerts the agent has not opened yet: alerts are
         coalesced into few toasts, and this count is where none of them can hide.
         ``saving``: the desk's NOT SAVING line (disk full, lock lost) or None; shown first,
-        on an error background, for as long as it lasts.
+        on an error background, for as long as it lasts.  ``others``: who else is on the desk
+        (a console attached to a desk process), shown after this agent's name.
         ``held``: notifications held back while a dialog is open (they show when it closes).
         """
         self._figures = dict(sources=sources, per_minute=per_minute, counts=counts, agent=agent,
                              office_open=office_open, filter_text=filter_text,
-                             critical=critical, saving=saving, held=held)
+                             critical=critical, saving=saving, others=tuple(others), held=held)
         at_risk, breached = counts.get("at_risk", 0), counts.get("breached", 0)
         width = self.content_size.width or max(0, self.size.width - 2) or 78
         key = (tuple(sources), round(per_minute), counts.get(OPEN, 0), at_risk, breached,
-               agent, office_open, filter_text or None, critical, saving, held, width)
+               agent, office_open, filter_text or None, critical, saving, tuple(others),
+               held, width)
         if key == self._shown:
             return False
         self._shown = key
@@ -104,7 +107,8 @@ class StatusBar(Static):
         for level in range(LEVELS):
             content = self.line(level, sources=sources, per_minute=per_minute, counts=counts,
                                 agent=agent, office_open=office_open, filter_text=filter_text,
-                                critical=critical, saving=saving, held=held)
+                                critical=critical, saving=saving, others=others,
+                                held=held)
             self.level = level
             if cell_len(content.plain) <= width:
                 break
@@ -120,7 +124,8 @@ class StatusBar(Static):
     def line(level: int, *, sources: Sequence[SourceLine], per_minute: float,
              counts: dict[str, int], agent: str, office_open: bool,
              filter_text: str | None = None, critical: int = 0,
-             saving: str | None = None, held: int = 0) -> Content:
+             saving: str | None = None, others: Sequence[str] = (),
+             held: int = 0) -> Content:
         """The bar's text at a ``level`` of giving way (0 = everything, ``LEVELS - 1`` = the
         least): source details shorten then go (1, 2), sources compress to a short name and a
         symbol (3), the rate goes (4), the agent goes (5), office hours become a symbol (6),
@@ -148,6 +153,10 @@ class StatusBar(Static):
             parts.append(("office ●", "$success") if office_open else ("office ○", "dim"))
         if level < 5:
             parts += [" · ", one_line(agent, 20)]
+        if others and level < 6:
+            names = ", ".join(one_line(n, 16) for n in others[:4])
+            more = f" +{len(others) - 4}" if len(others) > 4 else ""
+            parts += [(" with ", "dim"), (names + more, "bold")]
         if level < 4:
             parts += [sep, f"{per_minute:.0f}/min"]
         parts.append(sep)

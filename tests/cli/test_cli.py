@@ -208,3 +208,26 @@ def test_what_the_store_repaired_is_said_on_start(capsys, desk_dir: Path) -> Non
     assert "recovered:" in err and "torn" in err
     code, _, err = run(capsys, desk_dir, "queue")
     assert "recovered:" not in err  # repaired once, then a clean start
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_queue_lines_fit_the_terminal(capsys, monkeypatch, make_desk, tmp_path: Path,
+                                      columns: int) -> None:
+    """An agent on an 80-column SSH session reads one line per conversation: wide handles,
+    emoji and long categories are cropped in terminal cells, never wrapped."""
+    from tui.core.text import cell_len
+
+    store = Store(tmp_path / "w")
+    d = make_desk(store)
+    d.ingest([mention("the 9:15 is late again and nobody says why " * 3, "a" * 40),
+              mention("我的退款在哪里？我已经等了三个星期了，请尽快回复我的问题",
+                      "客户服务测试账号名字很长"),
+              mention("🚆🚆🚆 delayed again " + "😡" * 20, "rail😡fan")])
+    store.close()
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: os.terminal_size(
+        (columns, 24)))
+    code, out, _ = run(capsys, tmp_path / "w", "queue")
+    rows = [line for line in out.splitlines() if not line.startswith("--")]
+    assert code == 0 and len(rows) == 3
+    assert all(cell_len(line) <= columns for line in rows), [cell_len(x) for x in rows]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import timedelta
 
 import pytest
 from conftest import EPOCH, Clock
 from deskkit import mention
 
+from tui.core.api import AlreadyAnswering
 from tui.core.desk import IGNORED, MONITOR, OPEN, RESOLVED, SNOOZED, ActionRefused, Outgrown
 from tui.core.store import Store
 
@@ -268,9 +270,11 @@ def test_undo_refused_once_posted(make_desk) -> None:
     (item,) = d.outbox.for_event(ev.id)
     d.outbox.start(item["id"])
     d.outbox.sent(item["id"], "remote-1")
-    with pytest.raises(ActionRefused, match="cannot be unsent"):
+    with pytest.raises(ActionRefused, match="cannot be unsent") as info:
         d.undo()
     assert not d.conversations[cid].needs_reply
+    # said as a person reads a time (office time, to the minute), never an ISO string
+    assert re.search(r"posted \(\d\d:\d\d office time\)", str(info.value)), str(info.value)
 
 
 def test_undo_is_per_agent_and_per_conversation(make_desk) -> None:
@@ -447,7 +451,9 @@ def test_counts_match_a_full_scan_through_random_actions(clock, make_desk) -> No
     def scan() -> dict[str, int]:
         now = clock.now
         out = {"open": len(d.queue), "needs_reply": 0, "at_risk": 0, "breached": 0,
-               "snoozed": sum(c.status == SNOOZED for c in d.conversations.values())}
+               "snoozed": sum(c.status == SNOOZED for c in d.conversations.values()),
+               "needs_reply_snoozed": sum(c.status == SNOOZED and c.needs_reply
+                                          for c in d.conversations.values())}
         for c in d.conversations.values():
             if c.needs_reply and c.status in (OPEN, SNOOZED):
                 out["needs_reply"] += 1
@@ -710,3 +716,49 @@ def test_the_public_bridge_asks_to_delete_the_post_only_when_it_shows_personal_d
     c = d.queue[0]
     assert d.bridge_key(c) == ("offline_bridge_exposed" if exposed else "offline_bridge")
     assert ("delete" in d.render_bridge(c)) is exposed
+
+
+def test_after_our_answer_the_customers_next_message_governs_the_suggestion(make_desk, clock):
+    d = make_desk()
+    d.ingest([mention("my refund for the cancelled 9:15 never arrived", handle="ann",
+                      mid="q1")])
+    c = d.queue[0]
+    first = d.suggestion(c)
+    assert first.triage.category == "refund"
+    d.reply(c, first.text)
+    clock.advance(minutes=30)
+    d.ingest([mention("thanks, that worked! 🙏", handle="ann", mid="q2", in_reply_to="q1")])
+    after = d.suggestion(c)
+    assert after.triage.category != "refund"  # what we answered no longer governs
+    assert after.text != first.text
+
+
+def test_the_same_words_twice_in_a_conversation_ask_first(make_desk, clock):
+    d = make_desk()
+    d.ingest([mention("my refund never arrived", handle="ann", mid="q1")])
+    c = d.queue[0]
+    d.reply(c, "Please claim at https://help.example/refund")
+    clock.advance(minutes=30)
+    d.ingest([mention("still nothing", handle="ann", mid="q2", in_reply_to="q1")])
+    with pytest.raises(AlreadyAnswering, match="same words"):
+        d.reply(c, "please claim at  https://help.example/refund")  # spacing and case aside
+    d.reply(c, "Please claim at https://help.example/refund", again=True)  # asked: sent
+    d.reply(c, "Sorry, I've chased the refund team for you.", again=True)
+
+
+@pytest.mark.parametrize("text", [
+    "how do I change my booking for tomorrow?",
+    "my refund never arrived",
+    "the wifi on the 9:15 is broken",
+])
+def test_taking_offline_offers_a_dm_never_the_public_text(make_desk, text):
+    """The DM offered when an agent takes a conversation offline is the canned reply's direct
+    form: the public text ("... DM us and we'll sort it out") would tell the customer, inside
+    the DM, to DM us."""
+    d = make_desk()
+    d.ingest([mention(text, handle="bo")])
+    c = d.queue[0]
+    s = d.suggestion(c)
+    dm = d.offline_dm(c)
+    assert dm and dm != s.text
+    assert "DM us" not in dm and "direct message us" not in dm.lower()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import Clock, new_desk
+from conftest import ROOT, Clock, new_desk
 from deskkit import mention
 
 from tui.core.api import MARKERS, Outgrown, describe, describe_all, markers
@@ -131,9 +131,11 @@ def test_queue_markers_are_one_table_without_key_letters_that_mean_something_els
     d.assign(cid, "kim")
     d.take_offline(cid, "We've sent you a DM", "Where are you now?")
     d.handoff(cid, "safety")
-    assert markers(d.get(cid)) == "  ◆OH"
+    assert markers(d.get(cid)) == "  AOC"  # the same letters as the console and the README
     symbols = [m.symbol for m in MARKERS]
-    assert len(set(symbols)) == len(symbols) and "A" not in symbols and "C" not in symbols
+    assert len(set(symbols)) == len(symbols)
+    legend = (ROOT / "README.md").read_text()  # the README's row legend names each one
+    assert all(f"`{m.symbol}` " in legend for m in MARKERS), symbols
 
 
 def test_a_thank_you_after_a_close_is_history_on_the_desk_and_in_the_metrics() -> None:

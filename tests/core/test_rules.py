@@ -65,6 +65,10 @@ def write_rules(tmp_path: Path, categories: str, extra: str = "") -> Path:
     ("the guard on the 8:10 was shouting and refused to open the door", "public",
      "staff_complaint", "high", "handoff"),
     ("Check my profile for a crypto giveaway", "public", "spam", "none", "ignore"),
+    ("you charged my card twice for one ticket", "public", "card_account", "normal",
+     "take_offline"),
+    ("they took the payment two times from me", "public", "card_account", "normal",
+     "take_offline"),
     ("you are all idiots", "public", "abuse", "none", "ignore"),
     ("you idiots my train was delayed AGAIN", "public", "service_disruption", "high",
      "update_and_link"),
@@ -423,3 +427,53 @@ def test_fast_fold_agrees_with_text_fold():
     for text in samples:
         assert normalize_for_match_fast(text) == normalize_for_match(text), repr(text)
     assert normalize_for_match_fast("Ça marche 😡") == normalize_for_match("Ça marche 😡")
+
+
+@pytest.mark.parametrize("words", [
+    '[wheelchair "=ramp", lift]', "[wheelchair '=ramp', lift]", '[lift, "ramp" "steps"]',
+])
+def test_a_missing_comma_between_quoted_words_is_named_with_the_fix(tmp_path, words):
+    """YAML reads [wheelchair "=ramp"] as ONE word that no mention contains: the category would
+    silently stop matching.  The loader names the file, the line and the fix instead."""
+    path = write_rules(tmp_path, f"""\
+        - id: access
+          urgency: normal
+          action: reply
+          reply: r
+          match:
+            keywords: {words}
+        """)
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert f"{path}:" in message and "comma is probably missing" in message
+    line = int(message.split(f"{path}:")[1].split(":")[0])
+    assert "keywords:" in path.read_text().splitlines()[line - 1]
+
+
+@pytest.mark.parametrize("broken, fix", [
+    ("  team: social\n", "check the indentation"),  # one key out of line with its mapping
+    ("team: [social, \"care\" \"ops\"]\n", "comma is probably missing"),
+    ("\tteam: social\n", "indent with spaces, not tabs"),
+])
+def test_yaml_syntax_errors_name_the_line_and_the_fix(tmp_path, broken, fix):
+    path = write_rules(tmp_path, """\
+        - id: late
+          urgency: normal
+          action: reply
+          reply: r
+          match:
+            phrases: [running late]
+        """)
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "action: reply" in line)
+    lines.insert(at + 1, broken if broken.startswith(("  ", "\t")) else "    " + broken)
+    path.write_text("".join(lines))
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    assert f"{path}:" in str(info.value) and fix in str(info.value)
+
+
+def test_twice_as_much_is_an_opinion_not_a_double_charge(rules):
+    verdict = rules.triage(mention("I paid twice as much as last year for the same journey"))
+    assert verdict.category != "card_account"

@@ -30,6 +30,13 @@ async def test_cli_acts_through_the_console_that_holds_the_desk(desk_dir: Path,
         assert (ev.kind, ev.agent) == ("assign", "sam")
         stop = await asyncio.to_thread(cli, desk_dir, "server", "--stop")
         assert stop.returncode == 1 and "a console (pid" in stop.stderr  # not from a script
+        # status and start say the same thing: a console holds it and serves the others
+        status = await asyncio.to_thread(cli, desk_dir, "server", "--status")
+        assert status.returncode == 0 and "a console (pid" in status.stdout
+        assert "attached besides it" in status.stdout
+        start = await asyncio.to_thread(cli, desk_dir, "server")
+        assert start.returncode == 0 and "a console (pid" in start.stdout
+        assert "no desk process to start" in start.stdout
         app.queue_view.select(conv)
         app.flush_redraws()
         await pilot.pause(0.3)

@@ -233,3 +233,18 @@ def test_an_auto_started_desk_process_stops_after_its_last_client(desk_dir: Path
     items = list(store.load()["outbox"].values())
     store.close()
     assert [(i["conv_id"], i["status"]) for i in items] == [(a, "pending")]
+
+
+def test_rules_reload_reaches_the_desk_process_and_never_kills_it(desk_dir: Path) -> None:
+    seed(desk_dir, ["my train was cancelled"])
+    pid = start_server(desk_dir)
+    assert pid is not None
+    done = cli(desk_dir, "rules", "reload")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30
+    while "rules reloaded" not in (desk_dir / "server.log").read_text():
+        assert time.monotonic() < deadline, (desk_dir / "server.log").read_text()
+        time.sleep(0.05)
+    assert alive(pid)  # SIGUSR1 was handled, not fatal
+    with DeskClient.connect(desk_dir) as client:
+        assert client.request("ping")["pid"] == pid

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,17 +21,33 @@ from typing import Any
 from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
 from ..core.conversation import Conversation
 from ..core.desk import Desk
-from ..core.model import DIRECT, PUBLIC, iso
+from ..core.model import DIRECT, PUBLIC, iso, parse_time
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
-from ..core.text import one_line
-from ..core.when import due_text
+from ..core.text import cell_len, one_line
+from ..core.when import due_text, need_reply_text
 from ..setup.boot import BootError, desk_session, options_from
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
 
 
 def _office_tz(desk: Desk) -> Any:
     return getattr(desk.rules.office_hours, "tz", None) or UTC
+
+
+def fit(text: str, cells: int, *, pad: bool = True) -> str:
+    """``text`` on one line in exactly ``cells`` terminal cells (wide characters and emoji
+    count two; cropped with "…", padded with spaces unless ``pad`` is false)."""
+    out, used = "", 0
+    flat = one_line(text)
+    for ch in flat:
+        w = cell_len(ch)
+        if used + w > cells - (1 if len(flat) > len(out) + 1 else 0):
+            out += "…"
+            used += 1
+            break
+        out += ch
+        used += w
+    return out + " " * (cells - used) if pad else out
 
 
 def fmt_left(desk: Desk, conv: Conversation, now: datetime) -> str:
@@ -55,13 +72,21 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
     if not rows:
         print("the queue is empty")
         return OK
+    # Lines fit the terminal (a care agent on an 80-column SSH session): the category column
+    # only from 100 columns, the message text takes what is left.  Piped: 120 columns.
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    handle_w = 16 if width < 100 else 20
+    category_w = 18 if width >= 100 else 0
     for r in rows:
         conv = desk.conversations[r["id"]]
-        print(f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
-              f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
-              f"@{one_line(r['handle'], 20):20} {r['category'][:14]:14} {one_line(r['text'], 60)}")
+        line = (f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
+                f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
+                f"@{fit(r['handle'], handle_w)} ")
+        if category_w:
+            line += fit(r["category"], category_w) + " "
+        print(line + fit(r["text"], max(10, width - 1 - cell_len(line)), pad=False))
     counts = desk.counts(now)
-    print(f"-- {counts['open']} open, {counts['needs_reply']} need a reply, "
+    print(f"-- {counts['open']} open, {need_reply_text(counts)}, "
           f"{counts['at_risk']} at risk, {counts['breached']} breached")
     return OK
 
@@ -127,7 +152,10 @@ def cmd_show(desk: Desk, args: argparse.Namespace) -> int:
 def event_detail(kind: str, d: dict[str, Any]) -> str:
     """The part of an event worth a line in ``show`` ("" when there is nothing to say)."""
     if kind == "snooze":
-        return f"until {d['until']}" if d.get("until") else ""
+        try:  # to the minute, like the history's own times: never seconds and microseconds
+            return f"until {parse_time(d['until']):%Y-%m-%d %H:%M} UTC" if d.get("until") else ""
+        except (TypeError, ValueError):
+            return f"until {one_line(str(d['until']), 40)}"
     if kind == "assign":
         return f"to {d['to']}" if d.get("to") else ""
     if kind == "tag":
@@ -200,7 +228,7 @@ def cmd_reply(desk: Desk, args: argparse.Namespace) -> int:
 def cmd_offline(desk: Desk, args: argparse.Namespace) -> int:
     sug = desk.suggestion(args.id)
     bridge = args.bridge if args.bridge is not None else sug.bridge
-    dm = args.dm or sug.dm or sug.text
+    dm = args.dm or desk.offline_dm(args.id)
     if not dm:
         raise ActionRefused(sug.refused or ["give --dm TEXT"])
     conv = desk.get(args.id)

@@ -51,7 +51,7 @@ from ..core.model import DIRECT, PUBLIC, iso, parse_time
 from ..core.store import paused_gc
 from ..core.text import one_line
 from ..core.topics import topics
-from ..core.when import fmt_rate, fmt_seconds, local_time, parse_since
+from ..core.when import fmt_rate, fmt_seconds, local_time, need_reply_text, parse_since
 from .common import OK, USAGE
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def render_report_md(rep: dict[str, Any], out: TextIO, tz: Any = None) -> None:
     w(f"# Shift hand-over — {t(rep['window']['since'])} → {t(rep['window']['now'])} "
       f"(office time, {zone})\n\n")
     now = f["right_now"]
-    w(f"Right now: {now.get('open', 0)} open, {now.get('needs_reply', 0)} need a reply, "
+    w(f"Right now: {now.get('open', 0)} open, {need_reply_text(now)}, "
       f"{now.get('at_risk', 0)} at risk, {now.get('breached', 0)} past deadline, "
       f"{now.get('snoozed', 0)} snoozed.\n\n")
     _section(w, "Past or near the deadline — answer these first", rep["deadlines"], lambda d: (

@@ -54,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
         return _foreground(args, config, where)
     try:
         with DeskClient.connect(where, agent=opts.agent) as client:
-            print(f"the desk process {client.server_pid} already serves {where}")
+            if client.holder == "console":
+                print(f"a console (pid {client.server_pid}) holds {where} and serves scripts "
+                      "and other consoles itself: no desk process to start")
+            else:
+                print(f"the desk process {client.server_pid} already serves {where}")
             return OK
     except NotRunning:
         pass
@@ -84,8 +88,11 @@ def _status(where: Any, agent: str | None) -> int:
         print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
         return REFUSED
     people = ", ".join(sorted({f"{p['agent']} ({p['kind']})" for p in snap["presence"]}))
-    print(f"desk process {client.server_pid} serves {where}: {snap['counts']['open']} open; "
-          f"attached: {people or 'nobody'}")
+    holder = (f"a console (pid {client.server_pid})" if client.holder == "console"
+              else f"desk process {client.server_pid}")
+    print(f"{holder} serves {where}: {snap['counts']['open']} open; "
+          f"attached{' besides it' if client.holder == 'console' else ''}: "
+          f"{people or 'nobody'}")
     return OK
 
 

@@ -76,6 +76,10 @@ class AlertBatches:
         self.batches: dict[str, AlertBatch] = {
             "critical": AlertBatch("CRITICAL", "new critical", "error"),
             "at_risk": AlertBatch("AT RISK", "at risk", "warning"),
+            # From the desk process (a console attached to it): a reply waits for a lead, a
+            # lead returned one of mine with a note.
+            "approval": AlertBatch("APPROVAL", "replies waiting for approval", "warning"),
+            "rejected": AlertBatch("RETURNED", "replies returned", "warning"),
         }
 
     def add(self, kind: str, alerts: list[AlertLine]) -> float:

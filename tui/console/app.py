@@ -83,6 +83,7 @@ from ..core.model import Mention
 from ..core.replies import network_of
 from ..core.rules import RulesError
 from ..core.when import due_text
+from ..server.remote import RemoteDesk
 from ..setup.boot import close_desk, recovery_notes
 from ..setup.reload import take_request
 from ..sources.base import Source
@@ -148,7 +149,10 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with Container(id="panes"):
-            yield QueueView(self.desk, self.desk.queue, labels=self.labels, id="queue")
+            queue = QueueView(self.desk, self.desk.queue, labels=self.labels, id="queue")
+            if isinstance(self.desk, RemoteDesk):
+                queue.presence = {}  # who else views or writes each conversation
+            yield queue
             with Vertical(id="detail"):
                 yield ConversationView(id="conversation")
                 yield SuggestionView(labels=self.labels, id="suggestion")
@@ -205,6 +209,10 @@ class MentionDesk(App[int]):
         self.desktop_notify = bool(getattr(desk.config, "desktop_notify", False))
         self.desktop_sent: list[str] = []  # what was sent (tests read it)
         self.desk_server: Any = None
+        # A console attached to a desk process (another process holds the data directory):
+        # the desk is its replica, actions are requests, presence and alerts arrive as messages.
+        self.remote: RemoteDesk | None = desk if isinstance(desk, RemoteDesk) else None
+        self._presence_sent: tuple[str | None, str | None] | None = None
         self.sources = list(sources)
         self.clock = clock or desk.clock
         self.blink = blink
@@ -376,6 +384,11 @@ class MentionDesk(App[int]):
                         timeout=30, markup=False)
         if self.sources:
             self.run_sources()
+        if self.remote is not None:
+            loop = asyncio.get_running_loop()
+            self.remote.wake = partial(loop.call_soon_threadsafe, self._pump_remote)
+            self.remote.watchers.append(self._remote_message)
+            self._pump_remote()
         if self.serve_execute is not None and self.desk.store is not None:
             self.serve_desk()
         # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
@@ -383,7 +396,8 @@ class MentionDesk(App[int]):
         # quits as `q` does: the open dialog's typing is kept as the draft, the desk is
         # checkpointed and released for the next console.
         self._rules_mtime = self._rules_stamp()
-        self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
+        if self.remote is None:  # attached to a desk process: it holds the rules
+            self.set_interval(self.rules_poll_seconds, self._watch_rules, name="rules-watch")
         try:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGUSR1, lambda: self.call_later(self._on_reload_signal))
@@ -408,6 +422,94 @@ class MentionDesk(App[int]):
             return
         self.desk_server = server
 
+    # ==== attached to a desk process ===========================================================
+
+    def _pump_remote(self) -> None:
+        if self.remote is not None and not self.closed:
+            self.remote.pump()  # changes reach _desk_changed through desk.subscribe
+
+    def _remote_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "presence":
+            self._show_presence()
+        elif kind == "alert":
+            what = str(message.get("kind") or "")
+            batch = {"critical": "critical", "approval": "approval", "rejected": "rejected"
+                     }.get(what, "at_risk")
+            conv_id = str(message.get("conv_id") or "")
+            if batch == "critical" and conv_id:
+                self.critical_unread.add(conv_id)
+            self.alert(batch, [AlertLine(one_line(message.get("message") or what, 300), "",
+                                         conv_id)])
+        elif kind == "_offline":
+            self.redraw_status()
+            self.say("desk offline — reconnecting (an open dialog keeps your text)", "warning")
+        elif kind == "_online":
+            self._presence_sent = None
+            self.redraw_status()
+            self.redraw_detail()
+            pid = self.remote.server_pid if self.remote is not None else 0
+            self.say(f"desk back online (desk process {pid})")
+
+    def others_on(self, conv_id: str | None) -> list[dict[str, Any]]:
+        """Presence of the other clients on ``conv_id``."""
+        if self.remote is None or conv_id is None:
+            return []
+        return [p for p in self.remote.others() if p.get("conv") == conv_id]
+
+    def presence_text(self, conv_id: str | None) -> str | None:
+        """``kim is writing a reply · lee is viewing`` for the conversation pane."""
+        words = {"writing": "is writing a reply", "noting": "is writing a note",
+                 "viewing": "is viewing"}
+        seen: dict[str, str] = {}
+        for p in self.others_on(conv_id):
+            name = str(p.get("agent"))
+            doing = str(p.get("doing") or "viewing")
+            if seen.get(name) != "writing":
+                seen[name] = doing
+        if not seen:
+            return None
+        return " · ".join(f"{name} {words.get(doing, 'is viewing')}"
+                          for name, doing in sorted(seen.items()))
+
+    def _show_presence(self) -> None:
+        queue = self._pane(QueueView)
+        if self.remote is None or queue is None or queue.presence is None:
+            return
+        marks: dict[str, str] = {}
+        for p in self.remote.others():
+            conv = p.get("conv")
+            if conv is None:
+                continue
+            mark = "✍" if p.get("doing") in ("writing", "noting") else "◉"
+            if marks.get(conv) != "✍":
+                marks[str(conv)] = mark
+        changed = {c for c in set(marks) | set(queue.presence)
+                   if marks.get(c) != queue.presence.get(c)}
+        queue.presence = marks
+        if changed:
+            queue.changed(changed)
+            queue.apply_changes()
+            queue.refresh()
+        self.redraw_status()
+        if self.selected in changed:
+            self.redraw_detail()
+
+    def tell_presence(self, conv_id: str | None, doing: str | None = "viewing") -> None:
+        """Say what this console shows (sent only when it changed; never waited for)."""
+        if self.remote is None:
+            return
+        state = (conv_id, doing if conv_id else None)
+        if state == self._presence_sent:
+            return
+        self._presence_sent = state
+        self.remote.tell_presence(*state)
+
+    def others_on_desk(self) -> list[str]:
+        if self.remote is None:
+            return []
+        return sorted({str(p.get("agent")) for p in self.remote.others()})
+
     # ==== rules reload ==========================================================================
 
     def _rules_stamp(self) -> tuple[float, int] | None:
@@ -431,6 +533,10 @@ class MentionDesk(App[int]):
 
     def reload_rules(self, path: str | None = None, *, retriage: bool = False) -> bool:
         """Reload the rules through the desk; a broken file is shown and the old rules stay."""
+        if self.remote is not None:
+            self.say("the desk process holds the rules: `mentiondesk rules reload` reloads "
+                     "them there", "warning")
+            return False
         try:
             result = self.desk.reload_rules(path, retriage=retriage)
         except RulesError as exc:
@@ -491,6 +597,10 @@ class MentionDesk(App[int]):
         if self.desk_server is not None:
             self.desk_server.close_now()
             self.desk_server = None
+        if self.remote is not None:
+            self.remote.close()  # the desk process goes on serving the others
+            self.close_problems = []
+            return
         # Never raises (a full disk must not turn quitting into a traceback); what could not
         # be saved is said on the terminal once the app has left it.
         self.close_problems = close_desk(self.desk, checkpoint=True)
@@ -603,6 +713,8 @@ class MentionDesk(App[int]):
             # The pane shows the whole history: what it shows counts as seen when replying.
             self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
         narrow = self.main.has_class("-narrow")
+        if self.remote is not None and len(self.screen_stack) == 1:
+            self.tell_presence(conv_id, "viewing")
         desk = self.desk
         source = (conv_id, narrow, desk.peek_case_id(), id(desk.rules), id(desk.replies),
                   desk.agent)
@@ -610,7 +722,7 @@ class MentionDesk(App[int]):
             self._suggested_from = source
             suggestion.show(desk, conv_id, compact=narrow, force=force)
         conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
-                          now=now or self.countdown_now,
+                          now=now or self.countdown_now, presence=self.presence_text(conv_id),
                           empty=(f"Nothing here matches {one_line(self.filter_text, 60)}; esc "
                                  "shows the whole queue." if self.filter_view is not None
                                  else None))
@@ -691,8 +803,13 @@ class MentionDesk(App[int]):
             self._arrivals.popleft()
         per_minute = float(sum(n for _, n in self._arrivals))
         oh = self.desk.rules.office_hours
+        if self.remote is not None:  # the desk process runs the sources
+            lines = [SourceLine(str(s.get("name")), str(s.get("state")), str(s.get("detail") or ""))
+                     for s in self.remote.source_health]
+        else:
+            lines = [SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources]
         bar.show(
-            sources=[SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources],
+            sources=lines, others=self.others_on_desk(),
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
             filter_text=self.filter_text or None, critical=self._critical_unread(),
@@ -815,6 +932,13 @@ class MentionDesk(App[int]):
             self.release_notifications()  # the dialog closed onto a screen other than the desk
         now = self.countdown_now = self.clock()
         alerts = self.desk.tick(now)
+        if alerts and self.desk_server is not None:
+            # Consoles attached to this one hear its alerts too (the on-duty group).
+            for a in alerts:
+                conv = self.desk.conversations.get(a.conv_id)
+                self.desk_server.alert({"kind": a.kind, "conv_id": a.conv_id,
+                                        "message": a.message},
+                                       self.desk.owning_team(conv) if conv else None)
         if alerts:
             self.alert("at_risk", [AlertLine(a.message, "", a.conv_id) for a in alerts])
         queue = self._pane(QueueView)
@@ -907,6 +1031,8 @@ class MentionDesk(App[int]):
 
     def done(self, message: str | None) -> None:
         """A modal's result: show it and redraw."""
+        if self.remote is not None:
+            self.tell_presence(self.selected, "viewing")
         if message:
             self.say(message)
         # The agent acted: show the queue's answer now rather than on the widget's next tick.
@@ -927,9 +1053,12 @@ class MentionDesk(App[int]):
         self.done(message)
 
     def action_next(self) -> None:
+        """The next conversation for me: my assigned first, then unassigned — never one
+        assigned to someone else (Desk.next)."""
         conv = self.desk.next()
         if conv is None:
-            self.say("nothing in the queue")
+            self.say("nothing for you in the queue (the rest is assigned to others)"
+                     if len(self.desk.queue) else "nothing in the queue")
             return
         queue = self.queue_view
         if conv.id not in queue.queue:
@@ -951,12 +1080,14 @@ class MentionDesk(App[int]):
     def action_reply(self) -> None:
         conv_id = self.current()
         if conv_id is not None:
+            self._writing(conv_id)
             self._modal(ComposerScreen, seen_seq=self.seen_seq(conv_id))
 
     def action_offline(self) -> None:
         conv_id = self.current()
         if conv_id is None:
             return
+        self._writing(conv_id)
         conv = self.desk.conversations.get(conv_id)
         closed = self.desk.dm_closed(conv_id) if conv is not None and not conv.offline else None
         if closed is None:
@@ -976,6 +1107,18 @@ class MentionDesk(App[int]):
                              "refused, nothing is posted in public and the conversation comes "
                              "back to the queue."),
             yes="Try anyway", no="Cancel"), answer)
+
+    def _writing(self, conv_id: str, doing: str = "writing") -> None:
+        """Tell the others this agent writes on ``conv_id``; warn, naming them, when someone
+        else already is (the soft lock: sending stays guarded by the desk's stale check)."""
+        if self.remote is None:
+            return
+        writers = sorted({str(p.get("agent")) for p in self.others_on(conv_id)
+                          if p.get("doing") == "writing"})
+        if writers:
+            self.say(f"{', '.join(writers)} {'is' if len(writers) == 1 else 'are'} already "
+                     f"replying to #{conv_id}: read their reply before you send", "warning")
+        self.tell_presence(conv_id, doing)
 
     def action_handoff(self) -> None:
         self._modal(HandoffScreen)
@@ -1063,6 +1206,7 @@ class MentionDesk(App[int]):
         def act(text: str) -> str:
             return describe(self.desk.note(conv_id, text))
 
+        self.tell_presence(conv_id, "noting")
         self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
                                     "know)", act, blink=self.blink, desk=self.desk,
                                     conv_id=conv_id), self.done)
@@ -1074,10 +1218,14 @@ class MentionDesk(App[int]):
             return describe(self.desk.undo(conv_id=conv_id))
 
         here = self.selected
-        if here is not None and self.desk.undoable(conv_id=here) is not None:
-            self.run_desk(lambda: do(here))
+        try:
+            if here is not None and self.desk.undoable(conv_id=here) is not None:
+                self.run_desk(lambda: do(here))
+                return
+            elsewhere = self.desk.undoable()
+        except ActionRefused as exc:  # attached to a desk process that is away
+            self.refuse(exc.reasons)
             return
-        elsewhere = self.desk.undoable()
         if elsewhere is None:
             self.refuse(["nothing to undo (only actions of the last hour can be undone)"])
             return
@@ -1143,7 +1291,8 @@ class MentionDesk(App[int]):
              ("resolved", "Resolved (U reopens)", "status:resolved"),
              ("ignored", "Ignored / spam (U reopens)", "status:ignored"),
              ("monitor", "Monitor-only (U opens)", "status:monitor"),
-             ("outbox", "Outbox: pending, sending, sent, failed", None))
+             ("outbox", "Outbox: pending, sending, sent, failed", None),
+             ("mine", "Assigned to me (n takes these first)", "assigned:me"))
 
     def action_views(self) -> None:
         def picked(view: str | None) -> None:
@@ -1264,6 +1413,35 @@ class MentionDesk(App[int]):
 
 # ==== the command line =========================================================================
 
+DESK_PROCESS_ENV = "MENTIONDESK_DESK_PROCESS"  # "start": consoles and commands use one
+
+
+def attach_console(opts: Any, *, start: bool) -> RemoteDesk | int | None:
+    """The console's desk as a client of the desk process (``start``: start one when none
+    runs).  None when nothing serves the data directory (and ``start`` is false); an exit code
+    after printing why it could not attach."""
+    from ..server.client import NotRunning
+    from ..server.protocol import Refused
+    from ..server.remote import open_remote
+    from ..setup.boot import BootError
+    from .keymap import binding_ids
+
+    try:
+        return open_remote(opts, start=start, binding_ids=binding_ids())
+    except NotRunning:
+        return None
+    except Refused as exc:
+        for reason in exc.reasons:
+            print(f"mentiondesk: {reason}", file=sys.stderr)
+        return 1  # tui.cli.common.REFUSED
+    except RuntimeError as exc:
+        print(f"mentiondesk: could not start the desk process: {exc}", file=sys.stderr)
+        return 3  # tui.cli.common.LOCKED
+    except BootError as exc:
+        print(f"mentiondesk: {exc}", file=sys.stderr)
+        return exc.code
+
+
 def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
     """``--source`` specs, else the config's sources, else the demo stream."""
     from ..sources.registry import make_source, source_options
@@ -1300,17 +1478,47 @@ class QuietFileHandler(logging.FileHandler):
 def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
     """Open the desk from the command-line options and run the console until quit.  ``serve``:
     run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
-    from ..setup.boot import BootError, open_desk, options_from
+    from ..setup.boot import BootError, load_config, open_desk, options_from
     from .keymap import binding_ids
 
+    opts = options_from(args)
+    desk: Desk | None = None
     try:
-        desk = open_desk(options_from(args), binding_ids=binding_ids())
+        config = load_config(opts, binding_ids())
+        # A team desk (agents: in the config), or MENTIONDESK_DESK_PROCESS=start: the console
+        # is a client of the desk process, started in the background when none runs.
+        if getattr(config, "agents", None) or \
+                os.environ.get(DESK_PROCESS_ENV, "").strip().lower() == "start":
+            attached = attach_console(opts, start=True)
+            if isinstance(attached, int):
+                return attached
+            desk = attached
+        else:
+            desk = open_desk(opts, binding_ids=binding_ids())
     except BootError as exc:
-        print(f"mentiondesk: {exc}", file=sys.stderr)
         if exc.code == 3:
-            print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
-                  "they go through the process holding the desk", file=sys.stderr)
-        return exc.code
+            # Another process holds the desk: attach to it when it serves (a desk process or
+            # a console), as a second console on the same desk.
+            attached = attach_console(opts, start=False)
+            if isinstance(attached, int):
+                return attached
+            desk = attached
+        if desk is None:
+            print(f"mentiondesk: {exc}", file=sys.stderr)
+            if exc.code == 3:
+                print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
+                      "they go through the process holding the desk", file=sys.stderr)
+            return exc.code
+    if isinstance(desk, RemoteDesk):
+        if getattr(args, "source", None):
+            print("mentiondesk: the desk process runs the sources; --source is ignored here",
+                  file=sys.stderr)
+        app = MentionDesk(desk, [])
+        try:
+            result = app.run()
+        finally:
+            desk.close()
+        return int(result or 0)
     try:
         sources = build_sources(args, desk.config)
     except ValueError as exc:

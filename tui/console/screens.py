@@ -29,7 +29,7 @@ from textual.widgets.option_list import Option
 
 from widgets.safe import assemble, join, one_line, plain
 
-from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, describe
+from ..core.api import ActionRefused, AlreadyAnswering, Outgrown, WaitsForApproval, describe
 from ..core.filters import filter_fields
 from ..core.model import DIRECT, PUBLIC
 from ..core.replies import ReplyRefused
@@ -243,13 +243,22 @@ class OutboxScreen(ModalScreen[None]):
         if item is None or item["status"] != "failed":
             self.say("only a failed post can be retried")
             return
-        self.desk.outbox.resend(item["id"])
+        try:
+            self.desk.outbox.resend(item["id"])
+        except ActionRefused as exc:  # a console attached to a desk process that is away
+            self.say("; ".join(exc.reasons))
+            return
         self.say("")
         self.refill()
 
     def action_cancel_item(self) -> None:
         item = self.selected_item()
-        if item is None or not self.desk.outbox.cancel(item["id"]):
+        try:
+            cancelled = item is not None and self.desk.outbox.cancel(item["id"])
+        except ActionRefused as exc:
+            self.say("; ".join(exc.reasons))
+            return
+        if not cancelled:
             self.say("only a post still pending can be cancelled (sending or sent is too late)")
             return
         self.say("")
@@ -380,6 +389,10 @@ class ActionModal(ModalScreen[str | None]):
 
             self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
                                  answer)
+            return
+        except WaitsForApproval as exc:
+            self.sent = True  # filed for a lead: the draft went with it
+            self.dismiss(exc.reasons[0])
             return
         except AlreadyAnswering as exc:
             duplicate = exc.reasons[0]
@@ -604,15 +617,9 @@ class OfflineScreen(ActionModal):
         draft = desk.draft_for(conv_id, DIRECT)
         self.bridge = bridge or ""
         # The agent's own words (kept when they closed this or the composer) beat a suggestion.
-        dm = s.dm
-        if dm is None and s.dm_closed and s.triage.reply_key:
-            # Trying anyway (the agent was asked): the category's own DM, not the public text
-            # that asks the customer to write to us.
-            try:
-                dm = desk.render_reply(conv_id, s.triage.reply_key, DIRECT)
-            except (ReplyRefused, KeyError):
-                dm = None
-        self.dm = (draft["text"] if draft else "") or dm or s.text or ""
+        # Else the category's own DM (also when trying anyway after being told a DM may not
+        # reach them), never the public text that asks the customer to write to us.
+        self.dm = (draft["text"] if draft else "") or desk.offline_dm(conv_id) or ""
         self.sent = False
 
     def compose(self) -> ComposeResult:

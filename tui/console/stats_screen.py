@@ -169,8 +169,10 @@ class StatsScreen(Screen[None]):
         rate = [fmt_rate(s.rate) for s in m.sla.values() if s.rate is not None]
         now_lines = [
             Content.assemble("open ", (str(c.get("open", 0)), "bold"), "   need reply ",
-                             (str(c.get("needs_reply", 0)), "bold"), "   snoozed ",
-                             (str(c.get("snoozed", 0)), "bold")),
+                             (str(c.get("needs_reply", 0)), "bold"),
+                             (f" ({c['needs_reply_snoozed']} snoozed)"
+                              if c.get("needs_reply_snoozed") else ""),
+                             "   snoozed ", (str(c.get("snoozed", 0)), "bold")),
             Content.assemble("at risk ", (str(c.get("at_risk", 0)), "bold $warning"),
                              "   past deadline ", (str(c.get("breached", 0)), "bold $error")),
             Content(f"{m.episodes} needing a reply this shift, {m.reopened} reopened, "

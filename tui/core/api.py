@@ -39,6 +39,17 @@ class AlreadyAnswered(ActionRefused):
         self.kind = kind
 
 
+class WaitsForApproval(ActionRefused):
+    """Nothing was sent: the config asks a lead to approve this reply first (``approval:``).
+    It waits in the approval queue as ``approval`` (its id); the customer's clock keeps
+    running.  Not a failure: the dialog closes with this message."""
+
+    def __init__(self, conv_id: str, approval: str) -> None:
+        super().__init__(f"#{conv_id}: your reply waits for a lead's approval ({approval}); "
+                         "you will hear when it is decided")
+        self.approval = approval
+
+
 class NotSaving(ActionRefused):
     """The store cannot write (disk full, I/O error, lock lost): agent actions are refused until
     it can, so nothing is shown as done that a crash would lose.  ``state`` is the status line
@@ -54,14 +65,19 @@ class AlreadyAnswering(ActionRefused):
     customer has not written since: a second one would be a duplicate.  The console and the CLI
     ask, then call again with ``again=True``."""
 
-    def __init__(self, item: dict[str, Any]) -> None:
+    def __init__(self, item: dict[str, Any], *, repeat: bool = False) -> None:
         what = {"reply": "a reply", "dm": "a direct message", "bridge": "a public reply",
                 "close_loop": "a close-the-loop message"}.get(item.get("kind", ""), "an answer")
         state = ("was sent at " + str(item.get("sent_at") or "")[11:16] + " UTC"
                  if item.get("status") == "sent" else "is waiting in the outbox")
-        super().__init__(f"{what} to this conversation {state}; the customer has not written "
-                         "since — send another anyway?")
+        if repeat:  # the same words again (``Desk._check_repeat``)
+            super().__init__(f"the same words already went to this customer ({what} that "
+                             f"{state}) — send them again anyway?")
+        else:
+            super().__init__(f"{what} to this conversation {state}; the customer has not "
+                             "written since — send another anyway?")
         self.item = item
+        self.repeat = repeat
 
 
 class Outgrown(ActionRefused):
@@ -138,9 +154,9 @@ class Marker:
 MARKERS: tuple[Marker, ...] = (
     Marker("unread", "●", "unread customer message", lambda c: c.unread),
     Marker("needs_reply", "↩", "needs a reply", lambda c: c.needs_reply),
-    Marker("assigned", "◆", "assigned to an agent", lambda c: c.assigned is not None),
+    Marker("assigned", "A", "assigned to an agent", lambda c: c.assigned is not None),
     Marker("offline", "O", "taken offline to direct messages", lambda c: c.offline),
-    Marker("handed_off", "H", "handed off to a team (with a case)",
+    Marker("handed_off", "C", "handed off to a team (with a case)",
            lambda c: bool(c.case_id or c.team)),
 )
 

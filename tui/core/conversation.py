@@ -177,8 +177,9 @@ class Fold:
       resolve/ignore it *reopens* it — unless it is of the least urgent level with a target (a
       thank-you after we closed the case is history, not a reopened case);
     * the governing triage is the most urgent unanswered message (rank, then score), else the
-      latest; the deadline is the earliest deadline among unanswered messages (a follow-up never
-      resets the clock) and ``risk_at`` the moment 75 % of its response time is used;
+      latest (a message answered by us never governs what the customer wrote after it); the
+      deadline is the earliest deadline among unanswered messages (a follow-up never resets the
+      clock) and ``risk_at`` the moment 75 % of its response time is used;
     * ``reply``/``offline``/``handoff`` answer; ``resolve``/``ignore`` close; ``snooze`` never
       compares with the clock (waking is an event of its own, ``wake``), so folding gives the
       same state on every restart.
@@ -229,11 +230,15 @@ class Fold:
             conv.reopened += 1
         conv.status = OPEN  # a customer writing again also wakes a snoozed conversation
         conv.snoozed_until = None
+        # What we already answered no longer governs: after our reply, "thanks, that worked"
+        # is what the conversation is about now, not the refund question before it.
+        answered = not conv.pending
         conv.pending.append(key)
         conv.needs_reply = True
         if conv.first_pending_at is None:
             conv.first_pending_at = created_at
-        if (conv.triage is None or not conv.triage.needs_reply or more_urgent(t, conv.triage)
+        if (conv.triage is None or answered or not conv.triage.needs_reply
+                or more_urgent(t, conv.triage)
                 or (not more_urgent(conv.triage, t) and conv.triage_at is not None
                     and created_at > conv.triage_at)):
             # The most urgent unanswered message governs; among equals the newest by time.

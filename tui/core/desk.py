@@ -46,7 +46,7 @@ from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
 from .store import Store, paused_gc
-from .when import format_time_left, parse_until
+from .when import format_time_left, local_time, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
 
@@ -418,6 +418,25 @@ class Desk:
                 return exposed
         return "offline_bridge"
 
+    def offline_dm(self, conv_id: str) -> str | None:
+        """The direct message to offer when the agent takes ``conv_id`` offline: the
+        suggestion's DM, else the category's canned reply in its *direct* form, else the
+        bridge's direct form — never the public text (which says "DM us" inside the DM).
+        None when no canned reply renders for a DM."""
+        s = self.suggestion(conv_id)
+        if s.dm:
+            return s.dm
+        for key in (s.triage.reply_key, s.reply_key, self.bridge_key(conv_id),
+                    "offline_bridge"):
+            reply = self.replies.replies.get(key) if key else None
+            if key is None or reply is None or getattr(reply, "direct", None) is None:
+                continue  # a public-only reply would fall back to its public text
+            try:
+                return self.render_reply(conv_id, key, DIRECT)
+            except (ReplyRefused, KeyError):
+                continue
+        return None
+
     def render_bridge(self, conv_id: str) -> str:
         """The public bridge for taking ``conv_id`` offline (see :meth:`bridge_key`), rendered
         like :meth:`render_reply` (same errors)."""
@@ -778,11 +797,13 @@ class Desk:
         """Reply in the customer's channel (in DMs once the conversation went offline).
 
         Raises ``AlreadyAnswering`` when an answer is pending or just sent and the customer has
-        not written since, unless ``again``."""
+        not written since, or when these exact words were already sent in this conversation
+        (a canned reply sent twice reads as a bot), unless ``again``."""
         conv = self.get(conv_id)
         self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
+            self._check_repeat(conv, text)
         target = self.latest_mention(conv)
         if target is None:
             raise ActionRefused("there is no customer message left to reply to")
@@ -804,6 +825,7 @@ class Desk:
         self._check_outgrown(conv, seen_seq, agent)
         if not again:
             self._check_answering(conv)
+            self._check_repeat(conv, dm_text)
         public_target = self.latest_mention(conv, PUBLIC)
         target = self.latest_mention(conv)
         if target is None:
@@ -996,7 +1018,10 @@ class Desk:
         posted = [i for i in items if i["status"] in (SENDING, SENT)
                   or (i["status"] == PENDING and i["attempts"] > 0)]
         if posted:
-            when = posted[0].get("sent_at") or "just now"
+            sent_at = posted[0].get("sent_at")
+            oh = self.rules.office_hours
+            when = (local_time(parse_time(sent_at), oh.tz if oh is not None else None,
+                               self.clock()) + " office time") if sent_at else "just now"
             raise ActionRefused(
                 f"the {posted[0]['kind'].replace('_', ' ')} was already posted ({when}) and "
                 "cannot be unsent; add a note or a follow-up instead")
@@ -1351,6 +1376,87 @@ class Desk:
             self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
         self._report_repairs(loaded)
 
+    # ==== a replica (a console attached to a desk process) =====================================
+
+    def conversation_docs(self, conv_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Every document of the conversations ``conv_ids`` in the store's table shapes
+        (``conversations``, ``mentions``, ``events``, ``customers``, ``outbox``, ``drafts``,
+        ``approvals``): what a replica needs to hold them as this desk does.  A conversation that
+        left the desk (archived) has no header in it."""
+        out: dict[str, dict[str, Any]] = {t: {} for t in (
+            "conversations", "mentions", "events", "customers", "outbox", "drafts", "approvals")}
+        for cid in conv_ids:
+            conv = self.conversations.get(cid)
+            if conv is None:
+                continue
+            out["conversations"][cid] = conv.header()
+            for _, kind, key in conv.timeline:
+                if kind == MENTION:
+                    out["mentions"][key] = self._mention_doc(key)
+                else:
+                    out["events"][key] = self.events[key].to_dict()
+            if conv.customer in self.customers:
+                out["customers"][conv.customer] = self._customer_doc(conv.customer)
+            for item in self.outbox.for_conversation(cid):
+                out["outbox"][item["id"]] = item
+            if cid in self.drafts:
+                out["drafts"][cid] = self.drafts[cid]
+        for aid, item in self.approvals.items():
+            if item.get("conv_id") in out["conversations"]:
+                out["approvals"][aid] = item
+        return out
+
+    def replace_conversations(self, conv_ids: Iterable[str],
+                              tables: dict[str, dict[str, Any]]) -> None:
+        """A replica's update (never on a desk with a store): forget what this desk holds of
+        ``conv_ids`` and hold them as ``tables`` (from :meth:`conversation_docs` of the desk
+        process) has them; one without a header there has left the desk.  Listeners hear of
+        every conversation in ``conv_ids``."""
+        assert self.store is None, "only a replica takes another desk's documents"
+        ids = set(conv_ids)
+        for cid in ids:
+            conv = self.conversations.get(cid)
+            if conv is not None:
+                self._forget(conv)
+        for aid in [a for a, i in self.approvals.items() if i.get("conv_id") in ids]:
+            del self.approvals[aid]
+        loaded = persist.load(tables, self.meta)
+        self.meta = loaded.counters
+        self.customers.update(loaded.customers)
+        self.conversations.update(loaded.conversations)
+        self.mentions.update(loaded.mentions)
+        self.triages.update(loaded.triages)
+        self.mention_conv.update(loaded.mention_conv)
+        self.mention_seq.update(loaded.mention_seq)
+        self.events.update(loaded.events)
+        for item in loaded.outbox.values():
+            self.outbox._index(item)
+        self.drafts.update(loaded.drafts)
+        self.approvals.update(loaded.approvals)
+        for customer in {c.customer for c in loaded.conversations.values()}:
+            held = [c for c in self.customers[customer].get("conversations", [])
+                    if c in self.conversations]
+            if held:
+                self.current[customer] = max(held, key=lambda c: int(c) if c.isdigit() else 0)
+        for conv in loaded.conversations.values():
+            self._refold(conv, notify=False)
+        self._notify(ids)
+
+    def replace_all(self, tables: dict[str, dict[str, Any]]) -> None:
+        """A replica's whole state, from the desk process's ``dump()`` (attach, reconnect):
+        listeners hear of every conversation held before or after."""
+        assert self.store is None, "only a replica takes another desk's documents"
+        before = set(self.conversations)
+        self.queue.clear()
+        for view in self.views:
+            view.clear()
+        self.index = DeadlineIndex()
+        self.mentions, self.triages, self.events = {}, {}, {}
+        self.mention_conv, self.mention_seq, self.current = {}, {}, {}
+        with paused_gc():
+            self._load(tables)
+        self._notify(before | set(self.conversations))
+
     def _report_repairs(self, loaded: persist.Loaded) -> None:
         """Say what damage made the load repair and where set-aside records went (the
         store's ``recovered`` notes); a writer saves the repairs, so they are made once."""
@@ -1554,6 +1660,23 @@ class Desk:
                       and now - parse_time(item["sent_at"]) < JUST_SENT)
             if item["status"] in OPEN_STATES or recent:
                 raise AlreadyAnswering(item)
+
+    def _check_repeat(self, conv: Conversation, text: str) -> None:
+        """Refuse (typed: ``AlreadyAnswering``, so the agent is asked) sending words already
+        sent in this conversation: the same canned instructions again after the customer said
+        thanks is what a bot does (policy: stay professional, never a wall of repeats)."""
+        words = " ".join(text.split()).casefold()
+        if not words:
+            return
+        for item in reversed(self.outbox.for_conversation(conv.id)):
+            if item.get("kind") not in ("reply", "dm") or item.get("status") in (CANCELLED,
+                                                                                  FAILED):
+                continue
+            ev = self.events.get(item.get("event_id") or "")
+            if ev is None or ev.undone:
+                continue
+            if " ".join(str(item.get("text") or "").split()).casefold() == words:
+                raise AlreadyAnswering(item, repeat=True)
 
     def _check_outgrown(self, conv: Conversation, seen_seq: int | None,
                         agent: str | None = None) -> None:

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from .conversation import OPEN, STATUSES, Conversation
 from .desk import Desk
 from .model import DIRECT, PUBLIC
+from .yamlfile import did_you_mean
 
 if TYPE_CHECKING:
     from .rules import Rules
 
-FILTER_FIELDS = ("category", "team", "channel", "urgency", "tag", "status")
+FILTER_FIELDS = ("category", "team", "channel", "urgency", "tag", "status", "assigned")
 CHANNEL_WORDS = {"dm": DIRECT, "pub": PUBLIC, "private": DIRECT, DIRECT: DIRECT, PUBLIC: PUBLIC}
 WAITING = "waiting"  # status:waiting — open conversations waiting on the customer
 WORDS_SEARCHED = 20  # customer messages searched for free words, newest first
@@ -43,10 +44,18 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
                     raise ValueError(f"channel:{value}? write channel:{PUBLIC} or "
                                      f"channel:{DIRECT}")
                 value = CHANNEL_WORDS[value]
+            elif field == "category" and value not in rules.categories:
+                raise ValueError(f"category:{value}?{did_you_mean(value, rules.categories)} "
+                                 "categories are " + ", ".join(rules.categories))
             elif field == "urgency" and value not in rules.levels:
-                raise ValueError(f"urgency:{value}? levels are " + ", ".join(rules.levels))
+                raise ValueError(f"urgency:{value}?{did_you_mean(value, rules.levels)} levels "
+                                 "are " + ", ".join(rules.levels))
             elif field == "team" and value not in rules.teams:
-                raise ValueError(f"team:{value}? teams are " + ", ".join(rules.teams))
+                raise ValueError(f"team:{value}?{did_you_mean(value, rules.teams)} teams are "
+                                 + ", ".join(rules.teams))
+            elif field == "assigned":
+                # assigned:me (the desk's agent), assigned:none, assigned:NAME
+                value = (desk.agent.casefold() if value == "me" else value)
             elif field == "status" and value not in (*STATUSES, WAITING, "any"):
                 raise ValueError(f"status:{value}? statuses are " + ", ".join(STATUSES)
                                  + f", {WAITING} (open, waiting on the customer), any")
@@ -66,6 +75,9 @@ def parse_filter(text: str, desk: Desk) -> Callable[[Conversation], bool] | None
                 WAITING in statuses and conv.status == OPEN and not conv.needs_reply):
             return False
         if tags and not tags.issubset({t.casefold() for t in conv.tags}):
+            return False
+        if "assigned" in wanted and (conv.assigned or "none").casefold() \
+                not in wanted["assigned"]:
             return False
         if "category" in wanted and conv.category not in wanted["category"]:
             return False
@@ -91,4 +103,5 @@ def filter_fields(rules: Rules) -> list[tuple[str, list[str]]]:
     return [("category", list(rules.categories)), ("team", list(rules.teams)),
             ("urgency", list(rules.levels)), ("channel", [PUBLIC, f"{DIRECT} (dm)"]),
             ("tag", ["any tag (tag:vip)"]), ("status", [*STATUSES, WAITING, "any"]),
+            ("assigned", ["me", "none", "an agent's name"]),
             ("#42", ["jump to a conversation by number"])]

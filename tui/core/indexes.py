@@ -24,6 +24,7 @@ class DeadlineIndex:
     def __init__(self) -> None:
         self.needing: set[str] = set()  # waiting for an answer, open or snoozed
         self.snoozed: set[str] = set()
+        self.snoozed_needing: set[str] = set()  # snoozed and waiting for an answer
         self._due: SortedList = SortedList()  # (deadline ts, conv id)
         self._risk: SortedList = SortedList()  # (risk ts, conv id)
         self._clocks: dict[str, tuple[float, float]] = {}  # conv id -> (deadline, risk)
@@ -40,6 +41,8 @@ class DeadlineIndex:
         waiting = conv.needs_reply and conv.status in (OPEN, SNOOZED)
         (self.needing.add if waiting else self.needing.discard)(cid)
         (self.snoozed.add if conv.status == SNOOZED else self.snoozed.discard)(cid)
+        (self.snoozed_needing.add if waiting and conv.status == SNOOZED
+         else self.snoozed_needing.discard)(cid)
         new = ((conv.deadline.timestamp(), conv.risk_at.timestamp())
                if waiting and conv.deadline is not None and conv.risk_at is not None else None)
         old = self._clocks.get(cid)
@@ -67,12 +70,14 @@ class DeadlineIndex:
                 heapq.heappush(self._snooze_heap, entry)
 
     def counts(self, ts: float) -> dict[str, int]:
-        """``needs_reply``, ``at_risk`` (75 % used, not breached), ``breached`` (deadline <=
+        """``needs_reply`` (open or snoozed), ``needs_reply_snoozed`` (those of them snoozed:
+        not in the queue), ``at_risk`` (75 % used, not breached), ``breached`` (deadline <=
         ts) and ``snoozed`` at the UTC timestamp ``ts``."""
         breached = self._due.bisect_right((ts, _LAST))
         used_75 = self._risk.bisect_right((ts, _LAST))  # risk_at <= deadline: includes breached
         return {"needs_reply": len(self.needing), "at_risk": used_75 - breached,
-                "breached": breached, "snoozed": len(self.snoozed)}
+                "breached": breached, "snoozed": len(self.snoozed),
+                "needs_reply_snoozed": len(self.snoozed_needing)}
 
     def snoozes_ending(self, ts: float) -> Iterator[str]:
         """Conversation ids whose snooze was scheduled to end at or before ``ts`` (popped: the

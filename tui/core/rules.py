@@ -831,6 +831,12 @@ class _Loader:
             if not normalize_for_match(word.strip().lstrip("=").rstrip("*")).strip():
                 self.problem(line, f"'{word}' in {where} has no letters, digits or emoji; "
                                    "matching ignores punctuation, so it can never match")
+            elif '"' in word or re.search(r"(^|\s)'=", word):
+                # [wheelchair "=ramp", ...]: YAML reads one word 'wheelchair "=ramp"' that no
+                # mention ever contains, and the rule silently stops matching.
+                self.problem(line, f"'{word}' in {where} has a quote inside it: a comma is "
+                                   "probably missing between two words; write each one "
+                                   "separately, e.g. [wheelchair, \"=ramp\"]")
 
     # -- categories -----------------------------------------------------------------------------
 

@@ -188,3 +188,15 @@ class _FoldTable(dict[int, str]):
 
 
 _FOLD = _FoldTable()
+
+
+def cell_len(text: str) -> int:
+    """Terminal cells ``text`` takes: East Asian wide and full-width characters (most emoji)
+    count two, combining marks, joiners and variation selectors none (Unicode UAX #11)."""
+    total = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf") \
+                or 0xFE00 <= ord(ch) <= 0xFE0F:
+            continue
+        total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return total

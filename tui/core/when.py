@@ -170,3 +170,11 @@ def due_text(left: timedelta | None, deadline: datetime | None, tz: tzinfo | Non
     if deadline is None:
         return ""
     return f"{format_time_left(left)} ({local_time(deadline, tz, now)})"
+
+
+def need_reply_text(counts: dict[str, int]) -> str:
+    """``"143 need a reply"``, or ``"143 need a reply (1 snoozed)"`` when some of them are
+    snoozed: the figure counts conversations out of the queue too, so "142 open, 143 need a
+    reply" must say why it is larger."""
+    n, snoozed = counts.get("needs_reply", 0), counts.get("needs_reply_snoozed", 0)
+    return f"{n} need a reply" + (f" ({snoozed} snoozed)" if snoozed else "")

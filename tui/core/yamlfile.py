@@ -164,6 +164,12 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, list[Problem]]:
             hint += ")"
         if "'\\t'" in what:
             hint += "; indent with spaces, not tabs"
+        if "expected ',' or ']'" in what or "expected ',' or '}'" in what:
+            hint += "; a comma is probably missing between two items"
+        if "expected <block end>" in what or "mapping values are not allowed" in what:
+            hint += ("; check the indentation: this line does not line up with the lines "
+                     "above it (the keys of one mapping, the items of one list, start at the "
+                     "same column)")
         return None, [Problem(file, line, f"YAML syntax error: {what}{hint}")]
     except yaml.YAMLError as exc:  # pragma: no cover - composer errors are all marked
         return None, [Problem(file, 0, f"YAML error: {exc}")]

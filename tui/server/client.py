@@ -43,6 +43,7 @@ class DeskClient:
         self.agent: str = welcome.get("agent", "")
         self.role: str = welcome.get("role", "")
         self.server_pid: int = int(welcome.get("server_pid", 0))
+        self.holder: str = str(welcome.get("holder") or "desk process")  # or "console"
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf known to hold no newline
         self._next = 0
@@ -87,6 +88,7 @@ class DeskClient:
         self.agent = reply.get("agent", "")
         self.role = reply.get("role", "")
         self.server_pid = int(reply.get("server_pid", 0))
+        self.holder = str(reply.get("holder") or "desk process")
         return self
 
     def send(self, message: dict[str, Any]) -> None:
@@ -121,7 +123,7 @@ class DeskClient:
                 if message.get("ok"):
                     return message.get("value")
                 refusal = message.get("refusal") or {}
-                raise Refused(refusal.get("kind", "error"), refusal.get("reasons") or [])
+                raise Refused.from_dict(refusal)
             self.inbox.append(message)
 
     def attach(self, limit: int | None = None) -> dict[str, Any]:

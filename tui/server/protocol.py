@@ -8,18 +8,24 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    ``{"type": "refused", "kind": "protocol"|"identity", "reasons": [...]}`` and the server
    closes the connection.  A client of another protocol version gets a ``protocol`` refusal
    that names both versions.
-2. client → ``{"type": "attach", "limit": N (optional)}``; server → ``{"type": "snapshot",
-   "seq", "rows", "more", "counts", "sources", "presence", "approvals"}`` (with a limit: the
-   first N rows, enough to draw a screen; the ``more`` others follow in ``{"type": "rows",
-   "rows": {id: row}, "more"}`` messages) and then ``{"type": "change", "seq", "t", "rows",
-   "counts"}`` messages as the desk changes (``t``: the desk process's clock when it sent
-   them, Unix seconds; ``rows`` maps conversation id → row, or null when the conversation left
-   the desk).  A client that fell behind its send budget gets a fresh
-   ``snapshot`` with ``"resync": true`` instead of the changes it missed.
+2. client → ``{"type": "attach", "limit": N (optional), "replica": true (optional)}``; server →
+   ``{"type": "snapshot", "seq", "rows", "more", "counts", "sources", "presence", "approvals"}``
+   (with a limit: the first N rows, enough to draw a screen; the ``more`` others follow in
+   ``{"type": "rows", "rows": {id: row}, "more"}`` messages) and then ``{"type": "change",
+   "seq", "t", "rows", "counts"}`` messages as the desk changes (``t``: the desk process's clock
+   when it sent them, Unix seconds; ``rows`` maps conversation id → row, or null when the
+   conversation left the desk). A ``replica`` client (a console) also gets the desk's hot tables
+   (the store's shapes) right after the snapshot, in ``"state": N`` ``{"type": "state",
+   "tables": {...}}`` messages of at most 2,000 documents each, and, in each change, ``docs``:
+   every document of the changed conversations (``Desk.conversation_docs``), which it applies to
+   its own copy. A request's changes are sent before its result. A client that fell behind its
+   send budget gets a fresh ``snapshot`` with ``"resync": true`` instead of the changes it
+   missed.
 3. client → ``{"type": "request", "id": N, "op": NAME, "args": {...}}``; server →
    ``{"type": "result", "id": N, "ok": true, "value": ...}`` or ``{"type": "result", "id": N,
    "ok": false, "refusal": {"kind": KIND, "reasons": [...]}}`` where KIND is one of
-   ``REFUSAL_KINDS``.
+   ``REFUSAL_KINDS``; a refusal from one of the desk's typed exceptions also names it
+   (``"error": "Outgrown", "data": {"count": 2}``) so a client raises the same exception.
 4. server → ``{"type": "alert", ...}`` and ``{"type": "presence", ...}`` at any time after attach.
 """
 
@@ -50,13 +56,26 @@ class Refused(Exception):
     """A typed refusal from the desk process: ``kind`` (one of ``REFUSAL_KINDS``) and
     ``reasons`` in words an agent understands."""
 
-    def __init__(self, kind: str, reasons: list[str] | str) -> None:
+    def __init__(self, kind: str, reasons: list[str] | str, *, error: str | None = None,
+                 data: dict[str, Any] | None = None) -> None:
         self.kind = kind
         self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        # The desk's own exception, for a client that raises the same one (``RemoteDesk``):
+        # its class name (``Outgrown``, ``AlreadyAnswered``, ...) and constructor data.
+        self.error = error
+        self.data = data or {}
         super().__init__("; ".join(self.reasons))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reasons": self.reasons}
+        out: dict[str, Any] = {"kind": self.kind, "reasons": self.reasons}
+        if self.error:
+            out["error"], out["data"] = self.error, self.data
+        return out
+
+    @classmethod
+    def from_dict(cls, refusal: dict[str, Any]) -> Refused:
+        return cls(refusal.get("kind", "error"), refusal.get("reasons") or ["refused"],
+                   error=refusal.get("error"), data=refusal.get("data") or {})
 
 
 def socket_path(data_dir: Path | str) -> Path:

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.api import ActionRefused, AlreadyAnswered, Outgrown
+from ..core.api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
 from ..core.desk import Desk
+from ..core.model import parse_time
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
 from .identity import (
@@ -63,14 +64,15 @@ log = logging.getLogger("mentiondesk.server")
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
 ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
+STATE_CHUNK = 2000  # documents per "state" message of a replica's snapshot
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 # A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
 Execute = Callable[[Desk, str, dict[str, Any]], tuple[int, str, str]]
 # Typed desk operations a client may request, and the keyword arguments each accepts.
 DESK_OPS: dict[str, tuple[str, ...]] = {
-    "reply": ("conv_id", "text", "reply_key", "seen_seq"),
-    "take_offline": ("conv_id", "public_text", "dm_text", "seen_seq"),
+    "reply": ("conv_id", "text", "reply_key", "seen_seq", "again"),
+    "take_offline": ("conv_id", "public_text", "dm_text", "seen_seq", "again"),
     "handoff": ("conv_id", "team", "note"),
     "resolve": ("conv_id", "close_loop"),
     "ignore": ("conv_id", "reason"),
@@ -79,14 +81,22 @@ DESK_OPS: dict[str, tuple[str, ...]] = {
     "note": ("conv_id", "text"),
     "accept": ("conv_id", "seen_seq"),
     "undo": ("conv_id",),
+    "snooze": ("conv_id", "until"),  # until: ISO 8601 UTC
+    "reopen": ("conv_id",),
+    "mark_read": ("conv_id",),
+    "save_draft": ("conv_id", "text", "reply_key", "audience"),
+    "save_note_draft": ("conv_id", "kind", "text", "team"),
 }
+# Operations that record no agent (the desk's methods take no ``agent=``).
+UNATTRIBUTED_OPS = ("mark_read", "save_draft", "save_note_draft")
 ANSWER_OPS = ("reply", "take_offline", "accept")
 ANSWER_COMMANDS = ("reply", "offline", "accept")
 
 
 @dataclass(eq=False)
 class Client:
-    """One connection.  ``out`` holds (bytes, droppable) waiting for the socket."""
+    """One connection.  ``out`` holds (bytes, droppable) waiting for the socket;
+    ``out_bytes`` counts the droppable ones (the change stream), which the budget bounds."""
 
     id: int
     writer: asyncio.StreamWriter
@@ -105,6 +115,7 @@ class Client:
     rest: list[str] = field(default_factory=list)  # ids still to send after a snapshot
     focus: str | None = None  # conversation on screen
     doing: str | None = None  # "viewing" | "writing" | "noting"
+    replica: bool = False  # a console holding a replica: snapshots and changes carry documents
 
     def send(self, data: bytes, *, droppable: bool = True, budget: int = SEND_BUDGET) -> None:
         if self.closed:
@@ -117,13 +128,14 @@ class Client:
                 kept = deque(item for item in self.out if not item[1])
                 self.dropped += len(self.out) - len(kept) + 1
                 self.out = kept
-                self.out_bytes = sum(len(b) for b, _ in kept)
+                self.out_bytes = 0
                 self.resync = True
                 self.resyncs += 1
                 self.wake.set()
                 return
         self.out.append((data, droppable))
-        self.out_bytes += len(data)
+        if droppable:  # the budget bounds the stream; a client's own answers always go
+            self.out_bytes += len(data)
         self.wake.set()
 
 
@@ -242,12 +254,16 @@ class DeskServer:
         self.seq += 1
         now = self.desk.clock()
         rows = {cid: self.row(cid, now) for cid in ids}
-        data = encode({"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
-                       "counts": self.desk.counts(now)})
+        message = {"type": "change", "seq": self.seq, "t": time.time(), "rows": rows,
+                   "counts": self.desk.counts(now)}
+        data = encode(message)
+        replicas = [c for c in self.clients.values() if c.attached and c.replica]
+        full = (encode({**message, "docs": self.desk.conversation_docs(ids)})
+                if replicas else data)
         self.stats["changes"] += 1
         for client in self.clients.values():
             if client.attached:
-                client.send(data, budget=self.send_budget)
+                client.send(full if client.replica else data, budget=self.send_budget)
 
     def row(self, conv_id: str, now: Any = None) -> dict[str, Any] | None:
         conv = self.desk.conversations.get(conv_id)
@@ -268,9 +284,34 @@ class DeskServer:
         if client is not None:
             client.rest = rest
         rows = [self.row(cid, now) for cid in first]
-        return {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
+        snap = {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
                 "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
                 "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
+        return snap
+
+    def snapshot_parts(self, *, resync: bool = False, client: Client) -> list[bytes]:
+        """A client's snapshot as lines to send in order.  A replica's also carries the desk's
+        hot tables (the store's shapes) in ``state`` messages right after it — ``"state":
+        N`` in the snapshot says how many — ``STATE_CHUNK`` documents each, so no line nears
+        the protocol's limit whatever the desk's size."""
+        snap = self.snapshot(resync=resync, limit=client.limit, client=client)
+        if not client.replica:
+            return [encode(snap)]
+        tables = self.desk.dump()
+        tables.pop("seen", None)
+        tables.pop("positions", None)
+        chunks: list[dict[str, dict[str, Any]]] = [{}]
+        size = 0
+        for name, docs in tables.items():
+            chunks[-1].setdefault(name, {})
+            for key, doc in docs.items():
+                if size >= STATE_CHUNK:
+                    chunks.append({name: {}})
+                    size = 0
+                chunks[-1][name][key] = doc
+                size += 1
+        snap["state"] = len(chunks)
+        return [encode(snap)] + [encode({"type": "state", "tables": chunk}) for chunk in chunks]
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
         """The next rows after a limited snapshot, as they are now (a row sent later than a
@@ -306,6 +347,17 @@ class DeskServer:
             task = asyncio.get_running_loop().create_task(run_hook(hook, message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def ingested(self, results: list[Any]) -> None:
+        """New critical mentions filed by the sources: an alert to the on-duty group."""
+        for r in results:
+            if getattr(r, "alert", None) != "critical":
+                continue
+            conv = self.desk.conversations.get(r.conv_id)
+            team = self.desk.owning_team(conv) if conv is not None else None
+            self.alert({"kind": "critical", "conv_id": r.conv_id,
+                        "message": f"#{r.conv_id} @{r.mention.author.handle} "
+                                   f"({r.triage.category}): {r.mention.text[:120]}"}, team)
 
     # ==== connections ===========================================================================
 
@@ -359,15 +411,19 @@ class DeskServer:
                 client.wake.clear()
                 while client.out or client.resync or client.rest:
                     if client.out:
-                        data, _ = client.out.popleft()
-                        client.out_bytes -= len(data)
+                        data, droppable = client.out.popleft()
+                        if droppable:
+                            client.out_bytes -= len(data)
                         if not data:
                             await writer.drain()
                             return  # end of session
                     elif client.resync:
                         client.resync = False
-                        data = encode(self.snapshot(resync=True, limit=client.limit,
-                                                    client=client))
+                        parts = self.snapshot_parts(resync=True, client=client)
+                        for part in parts[:-1]:
+                            writer.write(part)
+                            await writer.drain()
+                        data = parts[-1]
                     else:
                         data = self.rows_chunk(client)
                     writer.write(data)
@@ -399,7 +455,10 @@ class DeskServer:
         ident = client.identity
         client.send(encode({"type": "welcome", "protocol": VERSION, "agent": ident.agent,
                             "role": ident.role, "os_user": ident.os_user,
-                            "server_pid": os.getpid()}), droppable=False)
+                            "server_pid": os.getpid(), "client_id": client.id,
+                            # who holds the desk: a console serving others, or a desk process
+                            "holder": "console" if self.on_stop is None else "desk process"}),
+                    droppable=False)
         while True:
             line = await reader.readline()
             if not line:
@@ -410,13 +469,19 @@ class DeskServer:
             kind = message["type"]
             if kind == "attach":
                 client.attached = True
+                client.replica = bool(message.get("replica"))
                 limit = message.get("limit")
                 client.limit = limit if isinstance(limit, int) and limit >= 0 else None
-                client.send(encode(self.snapshot(limit=client.limit, client=client)),
-                            droppable=False)
+                for part in self.snapshot_parts(client=client):
+                    client.send(part, droppable=False)
                 self._broadcast({"type": "presence", "presence": self.presence()})
             elif kind == "request":
-                client.send(encode(self._answer(client, message)), droppable=False)
+                answer = self._answer(client, message)
+                if self._pending:
+                    # The change goes out before the result: a client sees its own action in
+                    # its replica by the time it hears the action was done.
+                    self._fan_out()
+                client.send(encode(answer), droppable=False)
             else:
                 raise ProtocolError(f"unknown message type {kind!r}")
 
@@ -461,6 +526,21 @@ class DeskServer:
             return {"writing": [p["agent"] for p in others]}
         if op == "snapshot":
             return self.snapshot()
+        if op in ("outbox_resend", "outbox_cancel"):
+            # The console's outbox view: try a failed post again, cancel a pending one.
+            item_id = str(args.get("item_id") or "")
+            with self.acting_as(ident), refusals():
+                if op == "outbox_resend":
+                    done = self.desk.outbox.resend(item_id)
+                else:
+                    done = self.desk.outbox.cancel(item_id, args.get("reason"))
+                    self.desk.flush()
+            return {"done": bool(done)}
+        if op == "undoable":
+            conv_id = args.get("conv_id")
+            ev = self.desk.undoable(agent=ident.agent,
+                                    conv_id=str(conv_id) if conv_id is not None else None)
+            return ev.to_dict() if ev is not None else None
         if op == "command":
             return self._command(ident, str(args.get("name")), dict(args.get("argv") or {}))
         if op in ("approve", "reject"):
@@ -492,10 +572,16 @@ class DeskServer:
         kwargs = {k: v for k, v in args.items() if k != "conv_id"}
         method = getattr(self.desk, op)
         with self.acting_as(ident), refusals():
+            if op == "snooze":
+                kwargs["until"] = parse_time(str(kwargs.get("until")))
             if op == "undo":
                 result = method(agent=ident.agent, conv_id=conv_id)
+            elif op in UNATTRIBUTED_OPS:
+                result = method(str(conv_id), **kwargs)
             else:
                 result = method(str(conv_id), agent=ident.agent, **kwargs)
+        if result is None or isinstance(result, int):
+            return {"events": [], "value": result}
         events = result if isinstance(result, list) else [result]
         return {"events": [e.to_dict() for e in events]}
 
@@ -577,8 +663,18 @@ def refusals():  # type: ignore[no-untyped-def]
     """The desk's exceptions as typed refusals."""
     try:
         yield
-    except (AlreadyAnswered, Outgrown) as exc:
-        raise Refused("changed", exc.reasons) from exc
+    except AlreadyAnswered as exc:
+        raise Refused("changed", exc.reasons, error="AlreadyAnswered",
+                      data={"by": exc.by, "kind": exc.kind}) from exc
+    except Outgrown as exc:
+        raise Refused("changed", exc.reasons, error="Outgrown",
+                      data={"count": exc.count}) from exc
+    except AlreadyAnswering as exc:
+        raise Refused("refused", exc.reasons, error="AlreadyAnswering",
+                      data={"item": exc.item}) from exc
+    except NotSaving as exc:
+        raise Refused("refused", exc.reasons, error="NotSaving",
+                      data={"state": exc.state}) from exc
     except ActionRefused as exc:
         raise Refused("refused", exc.reasons) from exc
     except ReplyRefused as exc:
@@ -628,7 +724,15 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    runner = Runner(desk, sources, **runner_options)
+    # `mentiondesk rules reload` signals the data directory's lock holder: here, this process.
+    loop.add_signal_handler(signal.SIGUSR1, lambda: reload_rules(desk, data_dir))
+    server_box: list[DeskServer] = []
+
+    def ingested(results: list[Any]) -> None:
+        if server_box:
+            server_box[0].ingested(results)
+
+    runner = Runner(desk, sources, on_ingested=ingested, **runner_options)
 
     def health() -> list[dict[str, Any]]:
         return [{"name": s.name, "state": s.status.state, "detail": s.status.detail}
@@ -636,6 +740,7 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
 
     server = DeskServer(desk, data_dir, config=config, execute=execute, health=health,
                         send_budget=send_budget, on_stop=stop.set)
+    server_box.append(server)
     await server.start()
     if ready is not None:
         ready(f"ready {os.getpid()}")
@@ -652,6 +757,24 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
             log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
     return 0
+
+
+def reload_rules(desk: Desk, data_dir: Path) -> None:
+    """Apply a ``rules reload`` request (file, re-triage) to the served desk; a broken file is
+    logged with its problems and the desk keeps its rules."""
+    from ..core.rules import RulesError
+    from ..setup.reload import take_request
+
+    request = take_request(data_dir)
+    try:
+        result = desk.reload_rules(request.path, retriage=request.retriage)
+    except RulesError as exc:
+        log.error("rules not reloaded: %s", "; ".join(str(p) for p in exc.problems[:6]))
+        return
+    except OSError as exc:
+        log.error("rules not reloaded: %s", exc)
+        return
+    log.info("%s", result.summary)
 
 
 async def _ticker(server: DeskServer) -> None:
