@@ -47,4 +47,8 @@ def test_a_second_answer_asks_first_until_the_customer_writes_again():
 
         fake.publish(fake.notification(2, account="amy", text="thanks, and the form?"))
         run_once(desk, fake, deliver=True)
-        desk.reply(conv.id, REPLY)  # the customer wrote again: no question
+        # The customer wrote again: a new answer goes without a question; the very same words
+        # as before still ask (a canned reply sent twice reads as a bot).
+        with pytest.raises(AlreadyAnswering, match="same words"):
+            desk.reply(conv.id, REPLY)
+        desk.reply(conv.id, "The form is at https://help.example/refund-form")
