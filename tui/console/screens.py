@@ -72,6 +72,23 @@ def act_or_show(screen: ModalScreen[Any], act: Callable[[str], str], value: str)
     screen.dismiss(message)
 
 
+class DebouncedDraft:
+    """A dialog whose typing is written down (``save_draft``) ``DRAFT_SAVE_DELAY`` seconds
+    after the last key, and at once when it closes."""
+
+    _draft_timer: Any = None
+
+    def schedule_draft_save(self) -> None:
+        self.stop_draft_timer()
+        self._draft_timer = self.set_timer(  # type: ignore[attr-defined]
+            DRAFT_SAVE_DELAY, self.save_draft)  # type: ignore[attr-defined]
+
+    def stop_draft_timer(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; ``y``/``enter`` yes, ``n``/``escape`` no."""
 
@@ -268,7 +285,7 @@ class OutboxScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class NoteScreen(ModalScreen[str | None]):
+class NoteScreen(DebouncedDraft, ModalScreen[str | None]):
     """An internal note: several lines (a paste keeps every line); ``ctrl+s`` saves, the desk's
     refusals are shown here, ``escape`` / ``ctrl+g`` close.  Given ``desk`` and ``conv_id``, the
     text is kept as the conversation's note draft (``Desk.save_note_draft``, kind "note":
@@ -288,7 +305,6 @@ class NoteScreen(ModalScreen[str | None]):
                  if desk is not None and conv_id is not None else None)
         self.initial = draft["text"] if draft else ""
         self._last_saved = self.initial
-        self._draft_timer: Any = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog prompt note"):
@@ -309,15 +325,11 @@ class NoteScreen(ModalScreen[str | None]):
 
     @on(TextArea.Changed, "#note-text")
     def _changed(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+        self.schedule_draft_save()
 
     def save_draft(self) -> None:
         """Write the typed note down as the conversation's note draft (empty drops it)."""
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-            self._draft_timer = None
+        self.stop_draft_timer()  # written now: nothing left for the debounce to do
         if self.desk is None or self.conv_id is None:
             return
         text = self.query_one("#note-text", TextArea).text
@@ -438,7 +450,7 @@ class ActionModal(ModalScreen[str | None]):
         raise NotImplementedError
 
 
-class ComposerScreen(ActionModal):
+class ComposerScreen(DebouncedDraft, ActionModal):
     """Reply: a text area prefilled with the saved draft or the suggested reply, and a fuzzy
     search over canned replies rendered for this customer."""
 
@@ -460,7 +472,6 @@ class ComposerScreen(ActionModal):
             self.initial, self.reply_key = (s.text or ""), (s.reply_key if s.text else None)
         self._last_saved = self.initial
         self._canned_text = ""  # the last canned reply put in unchanged: replacing it is safe
-        self._draft_timer: Any = None
         self.sent = False
 
     def compose(self) -> ComposeResult:
@@ -562,14 +573,10 @@ class ComposerScreen(ActionModal):
 
     @on(TextArea.Changed, "#reply-text")
     def _changed(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+        self.schedule_draft_save()
 
     def save_draft(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.stop()  # written now: nothing left for the debounce to do
-            self._draft_timer = None
+        self.stop_draft_timer()  # written now: nothing left for the debounce to do
         if self.sent:
             return
         text = self.query_one("#reply-text", TextArea).text
@@ -592,8 +599,7 @@ class ComposerScreen(ActionModal):
             ev = self.desk.reply(self.conv_id, text, reply_key=self.reply_key, seen_seq=seen,
                                  again=self.again)
             self.sent = True
-            if self._draft_timer is not None:
-                self._draft_timer.stop()
+            self.stop_draft_timer()
             return f"{describe(ev)}, u undoes within {self.desk.undo_seconds:g}s"
 
         self.attempt(do, self.seen_seq)
@@ -668,7 +674,7 @@ class OfflineScreen(ActionModal):
         self.attempt(do, self.seen_seq)
 
 
-class HandoffScreen(ActionModal):
+class HandoffScreen(DebouncedDraft, ActionModal):
     """Hand off: pick a team (the suggested one first), write a note, get a case id."""
 
     TITLE_TEXT = "Hand off"
@@ -703,7 +709,6 @@ class HandoffScreen(ActionModal):
         self.initial_note = self.draft["text"] if self.draft else ""
         self._last_saved: tuple[str, str | None] = (self.initial_note,
                                                     self.draft.get("team") if self.draft else None)
-        self._draft_timer: Any = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -728,15 +733,11 @@ class HandoffScreen(ActionModal):
 
     @on(Input.Changed, "#note")
     def _note_changed(self) -> None:
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self.save_draft)
+        self.schedule_draft_save()
 
     def save_draft(self) -> None:
         """Keep the note for the team (and the team picked) as the hand-off's note draft."""
-        if self._draft_timer is not None:
-            self._draft_timer.stop()
-            self._draft_timer = None
+        self.stop_draft_timer()  # written now: nothing left for the debounce to do
         note = self.query_one("#note", Input).value
         team = self.picked_team()
         if (note, team) != self._last_saved and (note.strip() or self._last_saved[0]):

@@ -215,20 +215,7 @@ class DeskServer:
             task.cancel()
 
     async def close(self) -> None:
-        if self._changed in self.desk.listeners:
-            self.desk.listeners.remove(self._changed)
-        if self._delivery_changed in self.desk.outbox.listeners:
-            self.desk.outbox.listeners.remove(self._delivery_changed)
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        for client in list(self.clients.values()):
-            client.closed = True
-            client.writer.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self.close_now()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def stop(self) -> None:
