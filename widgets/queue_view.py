@@ -279,6 +279,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.apply_changes()
         self.queue = queue
         self._seen_version = queue.version
+        # Another queue is not streaming growth: its size holds at once (a filter of 2 rows
+        # must not keep the whole queue's scroll range and scrollbar for up to 10 s).
+        self._resize_virtual(force=True)
         if self.selected is not None and self.selected in queue:
             # Keep the selection on the same screen row.
             row = self._cursor_index - round(self.scroll_y)

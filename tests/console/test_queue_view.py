@@ -428,3 +428,23 @@ async def test_wheel_scrolls_and_the_rows_read_hold_still(make_desk) -> None:
         await pilot.press("j")
         assert view.selected == ids[1]
         assert 0 <= screen_row(view, ids[1]) < view.scrollable_content_region.height
+
+
+async def test_a_filtered_queue_takes_its_own_scroll_range_at_once(make_desk) -> None:
+    """The virtual size follows streaming growth sparingly (at most once a second), but a new
+    queue (a filter) is not growth: a 2-row filter right after the 40-row queue must not keep
+    the old scroll range and scrollbar for seconds."""
+    desk = make_desk()
+    refunds(desk, 40)
+    app = QueueApp(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(QueueView)
+        await pilot.pause()
+        assert view.virtual_size.height == 40
+        two = desk.view(lambda c: c.id in set(list(desk.queue)[:2]))
+        view.set_queue(two)  # well within a second of the last resize
+        assert view.virtual_size.height == 2
+        await pilot.pause()
+        assert view.max_scroll_y == 0
+        view.set_queue(desk.queue)
+        assert view.virtual_size.height == 40
