@@ -29,9 +29,11 @@ journal sequence number.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import gc
+import itertools
 import json
 import os
 import re
@@ -54,6 +56,10 @@ except ImportError:  # pragma: no cover - Windows
 
 SNAPSHOT = "desk.json"
 JOURNAL = "journal.jsonl"
+# A sealed journal segment: ``journal.jsonl`` renamed when a background checkpoint starts, named
+# by the last sequence number it can hold; dropped once a snapshot with that seq is durable.
+SEGMENT = "journal-{:012d}.jsonl"
+_SEGMENT = re.compile(r"journal-(\d{12})\.jsonl\Z")
 LOCK = "lock"
 ARCHIVE = "archive"
 TMP_SUFFIX = ".tmp"
@@ -221,6 +227,9 @@ class Store:
         self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
+        self._bg: _Background | None = None  # the background checkpoint running, if any
+        # None, or why the last background checkpoint failed (the journal still holds it all).
+        self.checkpoint_error: str | None = None
         self._closed = True
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"data dir {self.data_dir} exists but is not a directory")
@@ -310,6 +319,7 @@ class Store:
         """Write ``dump()`` (the full hot tables, including every change put so far) as the new
         snapshot, atomically, then empty the journal.  A crash at any point loses nothing."""
         self._check_writable("checkpoint")
+        self._stop_background()
         with self._mutex:
             self._check_open()
             self._flush_locked()
@@ -321,6 +331,8 @@ class Store:
                 _write_tinydb(self._snapshot, tables, {"format": FORMAT, "seq": seq, "at": _now()},
                               self.io)
             self._snapshot_seq = seq
+            self.checkpoint_error = None
+            _drop_segments(self.data_dir, self._segments(), seq)
             # Only now is the journal redundant; if we die before this line, replay skips
             # everything with seq <= the snapshot's seq.  So a failure to empty it loses
             # nothing either: the records stay, are skipped, and the next checkpoint retries.
@@ -351,6 +363,7 @@ class Store:
         """
         self._check_writable("archive")
         _check_tables(tables)
+        self._stop_background()  # it may be writing the same month files
         if month is not None and not _MONTH_NAME.match(month):
             raise ValueError(f"archive month must look like 2026-11, not {month!r}")
         with self._mutex:
@@ -479,11 +492,125 @@ class Store:
                 self.recovered.append(note)
         return {t: tables.get(t, {}) for t in wanted}
 
+    # -- background checkpoint ---------------------------------------------------------------
+
+    def begin_checkpoint(self, archive: ArchiveJob | None = None) -> int:
+        """Start a checkpoint that never blocks the caller's event loop; returns its seq.
+
+        Here, on the caller's thread (milliseconds): flush, then seal the journal — rename
+        ``journal.jsonl`` to ``journal-<seq>.jsonl`` and start a fresh ``journal.jsonl``, so
+        every later ``put`` goes to the new file while the sequence keeps growing.  A thread
+        then builds the snapshot at ``seq`` from the files alone (``desk.json`` + the sealed
+        segments, streamed a document at a time so the GIL changes hands often), writes the
+        ``archive`` job's monthly files first, fsyncs and renames the snapshot, fsyncs the
+        directory, and only then deletes the sealed segments.  A crash at any moment leaves
+        either the old snapshot and every segment, or the new snapshot (recovery skips the
+        records it holds).  Poll with :meth:`poll_checkpoint`.
+
+        ``archive``: month -> table -> key -> document or None (None: the document as the
+        files hold it at ``seq``), written into ``archive/<month>.json`` as :meth:`archive`
+        does; the documents stay in the hot tables (the caller deletes them once done).
+
+        Raises StoreNotSaving when the flush or the journal rotation fails (nothing changed),
+        StoreError when one is already running.
+        """
+        self._check_writable("checkpoint")
+        with self._mutex:
+            self._check_open()
+            if self._bg is not None:
+                raise StoreError("a checkpoint is already running")
+            self._flush_locked()
+            self._check_lock()
+            seq = self._seq
+            self._rotate_locked(seq)
+            self._bg = _Background(self, seq, self._segments(), archive or {})
+            self._bg.thread.start()
+            return seq
+
+    @property
+    def checkpoint_running(self) -> bool:
+        """A background checkpoint is being written (see :meth:`begin_checkpoint`)."""
+        return self._bg is not None
+
+    def poll_checkpoint(self) -> CheckpointResult | None:
+        """None while the background checkpoint runs (or none was started); then its result,
+        once: ``missing`` lists the archive keys the files did not hold (not archived).  A
+        failed one raises StoreNotSaving (``checkpoint_error`` says why; the journal segments
+        stay, so nothing is lost, and the next checkpoint tries again)."""
+        bg = self._bg
+        if bg is None or bg.thread.is_alive():
+            return None
+        bg.thread.join()
+        self._bg = None
+        if bg.error is not None:
+            exc = bg.error
+            if isinstance(exc, OSError):
+                self.checkpoint_error = describe_write_error(exc, self.data_dir)
+                raise StoreNotSaving(
+                    self.checkpoint_error,
+                    f"the snapshot was not written ({exc.strerror or exc}); every change is "
+                    "in the journal, the next checkpoint tries again", 0, exc.errno) from exc
+            self.checkpoint_error = f"NOT SAVING — snapshot failed ({exc})"
+            raise StoreNotSaving(self.checkpoint_error, str(exc), 0, None) from exc
+        self.checkpoint_error = None
+        with self._mutex:
+            self._snapshot_seq = max(self._snapshot_seq, bg.seq)
+        return CheckpointResult(bg.seq, bg.missing)
+
+    def _stop_background(self) -> None:
+        """Cancel a running background checkpoint and wait for its thread (a chunk at most)."""
+        bg = self._bg
+        if bg is None:
+            return
+        bg.cancel.set()
+        bg.thread.join()
+        self._bg = None
+
+    def _segments(self) -> list[tuple[int, Path]]:
+        """The sealed journal segments, oldest first: (last seq it may hold, path)."""
+        out = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.data_dir):
+                m = _SEGMENT.match(entry.name)
+                if m:
+                    out.append((int(m[1]), Path(entry.path)))
+        return sorted(out)
+
+    def _rotate_locked(self, seq: int) -> None:
+        """Seal ``journal.jsonl`` as ``journal-<seq>.jsonl`` and open a fresh one (flushed
+        first by the caller).  Nothing to seal: nothing done.  Raises StoreNotSaving."""
+        if self._journal_bytes == 0 and os.fstat(self._jfd).st_size == 0:
+            return
+        sealed = self.data_dir / SEGMENT.format(seq)
+        with self._writing(sealed):
+            self.io.replace(self._journal, sealed)
+            try:
+                fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+                             | _NOFOLLOW, 0o600)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.replace(sealed, self._journal)
+                raise
+            try:
+                _fsync_dir(self.data_dir)  # the new file's name must survive before any ack
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(self._journal)
+                    os.replace(sealed, self._journal)
+                raise
+        os.close(self._jfd)
+        self._jfd = fd
+        self._journal_bytes = self._journal_ops = 0
+        self._tail_ok = True
+
     # -- state -------------------------------------------------------------------------------
 
     @property
     def needs_checkpoint(self) -> bool:
         """The journal has grown enough that start-up replay would be slow."""
+        if self._bg is None and self._segments():
+            return True  # sealed segments left by a failed or interrupted checkpoint
         return self._journal_bytes > CHECKPOINT_BYTES or self._journal_ops > CHECKPOINT_OPS
 
     def stats(self) -> dict[str, Any]:
@@ -515,6 +642,7 @@ class Store:
                     self._check_writable("checkpoint")
                 return
             try:
+                self._stop_background()
                 self._flush_locked()
                 if checkpoint is not None:
                     self.checkpoint(checkpoint)
@@ -739,16 +867,19 @@ class Store:
             try:
                 before = _identity(os.fstat(fd)) if fd >= 0 else None
                 raw = _read_fd(fd) if fd >= 0 else b""
+                segments = self._segments()
+                sealed = [_read_bytes(path) for _last, path in segments]
                 data = _read_bytes(self._journal)
                 try:
                     after = _identity(os.stat(self._snapshot))
                 except FileNotFoundError:
                     after = None
+                segments_after = self._segments()
             finally:
                 if fd >= 0:
                     os.close(fd)
-            if before != after:
-                continue  # a checkpoint replaced desk.json while we read
+            if before != after or segments != segments_after:
+                continue  # a checkpoint replaced desk.json or sealed the journal while we read
             if fd >= 0:
                 tables, meta, broken = _read_tinydb(
                     self._snapshot, strict=False, move_aside=False, raw=raw
@@ -759,6 +890,12 @@ class Store:
             snap_seq = _int(meta.get("seq"))
             self.snapshot_at = _parse_iso(meta.get("at"))
             ops, good_end, damaged = _scan_journal(data)
+            sealed_ops: list[dict[str, Any]] = []
+            for seg in sealed:
+                seg_ops, _end, seg_damaged = _scan_journal(seg)
+                sealed_ops.extend(seg_ops)
+                damaged = seg_damaged + damaged
+            ops = sealed_ops + ops
             later = [op for op in ops if op["s"] > snap_seq]
             if later and later[0]["s"] != snap_seq + 1 and not damaged:
                 gap = (after, later[0]["s"])
@@ -775,7 +912,7 @@ class Store:
             self._seq = max([snap_seq, *(op["s"] for op in ops)])
             self._snapshot_seq = snap_seq
             self._journal_bytes = good_end
-            self._journal_ops = len(ops)
+            self._journal_ops = len(ops) - len(sealed_ops)
             self._keys = {name: set(docs) for name, docs in tables.items()}
             return tables
         raise StoreError(
@@ -850,42 +987,27 @@ class Store:
             # came after it.
             _write_tinydb(self._snapshot, tables, {**meta, "seq": snap_seq, "at": _now()})
 
-        data = _read_bytes(self._journal)
-        ops, good_end, damaged = _scan_journal(data)
-        tail_damage: list[tuple[int, bytes, str]] = []
-        if good_end < len(data):
-            tail_damage, torn = _split_tail(data, good_end)
-            if torn:
-                note(f"journal: dropped a torn last record ({len(torn)} bytes, no end of line) "
-                     "written during a crash")
-            damaged = damaged + tail_damage
-        if damaged:
-            copy = b"\n".join(line for _no, line, _why in damaged) + b"\n"
-            # Reported on every start until the next checkpoint; copied aside only once.
-            earlier = [p for p in self.data_dir.glob(JOURNAL + ".damaged-*") if p.is_file()]
-            same = [p for p in earlier if p.stat().st_size == len(copy) and p.read_bytes() == copy]
-            aside = same[0] if same else _aside(self._journal, "damaged")
-            if not same:
-                fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(copy)
-            for lineno, line, why in damaged:
-                where = " (after the last good record; not a torn write)" if (
-                    lineno, line, why) in tail_damage else ""
-                note(
-                    f"journal: line {lineno} is damaged ({why}, {len(line)} bytes){where} and "
-                    f"was skipped; the change it held is lost (its bytes are kept in "
-                    f"{aside.name})"
-                )
-        if good_end < len(data):
-            # Only after the bytes are safe in the side file.
-            with open(self._journal, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                _fsync(f.fileno())
+        # Sealed segments a snapshot already holds: a checkpoint died before deleting them.
+        segments = self._segments()
+        stale = [(last, path) for last, path in segments if last <= snap_seq]
+        if stale:
+            count = sum(len(_scan_journal(_read_bytes(path))[0]) for _last, path in stale)
+            note(
+                f"journal: the last checkpoint was interrupted after writing {SNAPSHOT}; "
+                f"its {count} journal records were already in it and were cleared "
+                f"({len(stale)} sealed segment{'s' if len(stale) != 1 else ''} removed)"
+            )
+            _drop_segments(self.data_dir, stale, snap_seq)
+        sealed_ops: list[dict[str, Any]] = []
+        any_damage = False
+        for _last, path in segments[len(stale):]:
+            seg_ops, _end, seg_damaged = self._repair_journal_file(path)
+            sealed_ops.extend(seg_ops)
+            any_damage = any_damage or seg_damaged
 
-        later = [op for op in ops if op["s"] > snap_seq]
-        if ops and not later:
+        ops, good_end, damaged = self._repair_journal_file(self._journal)
+        any_damage = any_damage or damaged
+        if ops and ops[-1]["s"] <= snap_seq:
             # A checkpoint died after replacing desk.json but before emptying the journal.
             note(
                 f"journal: the last checkpoint was interrupted after writing {SNAPSHOT}; "
@@ -895,21 +1017,66 @@ class Store:
                 f.truncate(0)
                 _fsync(f.fileno())
             ops, good_end = [], 0
-        elif later and later[0]["s"] != snap_seq + 1 and not damaged:
-            first = later[0]["s"]
-            where = SNAPSHOT if self._snapshot.exists() else f"{SNAPSHOT} (missing)"
-            note(
-                f"journal: changes {snap_seq + 1}..{first - 1} are in neither {where} nor the "
-                "journal (was a file of the data dir replaced or deleted?)"
-            )
+        later = [op for op in sealed_ops + ops if op["s"] > snap_seq]
+        if not any_damage:
+            expected = snap_seq + 1
+            for op in later:
+                if op["s"] > expected:
+                    where = SNAPSHOT if self._snapshot.exists() else f"{SNAPSHOT} (missing)"
+                    note(
+                        f"journal: changes {expected}..{op['s'] - 1} are in neither {where} "
+                        "nor the journal (was a file of the data dir replaced or deleted?)"
+                    )
+                expected = max(expected, op["s"] + 1)
         _apply(tables, later, snap_seq)
 
-        self._seq = max([snap_seq, *(op["s"] for op in ops)])
+        self._seq = max([snap_seq, *(op["s"] for op in sealed_ops + ops)])
         self._snapshot_seq = snap_seq
         self._journal_bytes = good_end
         self._journal_ops = len(ops)
         self._keys = {name: set(docs) for name, docs in tables.items()}
         return tables
+
+    def _repair_journal_file(self, path: Path) -> tuple[list[dict[str, Any]], int, bool]:
+        """Read one journal file (the live one or a sealed segment): its good records, the
+        offset after the last good one, and whether any line was damaged.  Damaged lines are
+        copied aside once and named; a torn tail is cut off (after the copy)."""
+        note = self.recovered.append
+        name = "journal" if path.name == JOURNAL else f"journal segment {path.name}"
+        data = _read_bytes(path)
+        ops, good_end, damaged = _scan_journal(data)
+        tail_damage: list[tuple[int, bytes, str]] = []
+        if good_end < len(data):
+            tail_damage, torn = _split_tail(data, good_end)
+            if torn:
+                note(f"{name}: dropped a torn last record ({len(torn)} bytes, no end of line) "
+                     "written during a crash")
+            damaged = damaged + tail_damage
+        if damaged:
+            copy = b"\n".join(line for _no, line, _why in damaged) + b"\n"
+            # Reported on every start until the next checkpoint; copied aside only once.
+            earlier = [p for p in self.data_dir.glob(path.name + ".damaged-*") if p.is_file()]
+            same = [p for p in earlier if p.stat().st_size == len(copy) and p.read_bytes() == copy]
+            aside = same[0] if same else _aside(path, "damaged")
+            if not same:
+                fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(copy)
+            for lineno, line, why in damaged:
+                where = " (after the last good record; not a torn write)" if (
+                    lineno, line, why) in tail_damage else ""
+                note(
+                    f"{name}: line {lineno} is damaged ({why}, {len(line)} bytes){where} and "
+                    f"was skipped; the change it held is lost (its bytes are kept in "
+                    f"{aside.name})"
+                )
+        if good_end < len(data):
+            # Only after the bytes are safe in the side file.
+            with open(path, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                _fsync(f.fileno())
+        return ops, good_end, bool(damaged)
 
 
 # -- journal lines ---------------------------------------------------------------------------
@@ -1263,6 +1430,460 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any],
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+# -- the background checkpoint ---------------------------------------------------------------
+
+# month -> table -> key -> document, or None for "the document as the files hold it".
+ArchiveJob = dict[str, dict[str, dict[str, dict[str, Any] | None]]]
+
+
+class CheckpointResult:
+    """What a finished background checkpoint did: the ``seq`` its snapshot holds, and
+    ``missing``: (table, key) of the archive job the files did not hold (not archived)."""
+
+    def __init__(self, seq: int, missing: set[tuple[str, str]]) -> None:
+        self.seq = seq
+        self.missing = missing
+
+    def __repr__(self) -> str:
+        return f"<CheckpointResult seq={self.seq} missing={len(self.missing)}>"
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Unstreamable(ValueError):
+    pass
+
+
+YIELD_EVERY = 256  # documents between cancellation checks (and explicit GIL hand-overs)
+
+
+class _Background:
+    """One background checkpoint's thread and its outcome (see ``Store.begin_checkpoint``)."""
+
+    def __init__(self, store: Store, seq: int, segments: list[tuple[int, Path]],
+                 archive: ArchiveJob) -> None:
+        self.seq = seq
+        self.segments = segments
+        self.archive = archive
+        self.data_dir = store.data_dir
+        self.io = store.io
+        self.cancel = threading.Event()
+        self.error: BaseException | None = None
+        self.missing: set[tuple[str, str]] = set()
+        self.thread = threading.Thread(target=self._run, name="mentiondesk-checkpoint",
+                                       daemon=True)
+
+    def _run(self) -> None:
+        segments = [p for _s, p in self.segments]
+        try:
+            try:
+                self.missing = _compact(self.data_dir, self.seq, segments, self.archive,
+                                        self.io, self.cancel)
+            except _Unstreamable:
+                self.missing = _compact(self.data_dir, self.seq, segments, self.archive,
+                                        self.io, self.cancel, whole=True)
+        except _Cancelled:
+            self.error = StoreError("cancelled")
+        except BaseException as exc:  # reported by poll_checkpoint on the caller's thread
+            self.error = exc
+
+
+def _pace(n: int, cancel: threading.Event | None) -> None:
+    if n % YIELD_EVERY == 0:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
+        time.sleep(0)  # hand the GIL to the event loop's thread now, not at the next switch
+
+
+class _Reader:
+    """A TinyDB file we wrote, read a document at a time: ``{"table": {"id": {doc}, ...}}``.
+
+    The file is read and decoded in 1 MB pieces and each document decoded alone, so a
+    100 MB snapshot never holds the GIL for longer than one document (``json.loads`` of the
+    whole file would hold it for seconds).  Anything unexpected raises ``_Unstreamable``.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "rb")  # closed by close()
+        self.dec = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+        self.buf = ""
+        self.i = 0
+        self.eof = False
+        self.json = json.JSONDecoder()
+
+    def close(self) -> None:
+        self.f.close()
+
+    def _more(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.f.read(self.CHUNK)
+        if not chunk:
+            self.eof = True
+            self.buf = self.buf[self.i:] + self.dec.decode(b"", final=True)
+            self.i = 0
+            return False
+        self.buf = self.buf[self.i:] + self.dec.decode(chunk)
+        self.i = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end)."""
+        while True:
+            n = len(self.buf)
+            i = self.i
+            while i < n and self.buf[i] in " \t\r\n":
+                i += 1
+            self.i = i
+            if i < n:
+                return self.buf[i]
+            if not self._more():
+                return ""
+
+    def expect(self, ch: str) -> None:
+        if self.peek() != ch:
+            raise _Unstreamable(f"expected {ch!r}")
+        self.i += 1
+
+    def key(self) -> str:
+        while True:
+            m = _KEY.match(self.buf, self.i)
+            if m is not None and m.end() < len(self.buf):
+                self.i = m.end()
+                return json.loads(f'"{m.group(1)}"')
+            if not self._more():
+                raise _Unstreamable("expected a key")
+
+    def document(self) -> tuple[str, Any]:
+        """(its text, its value): the next JSON object."""
+        if self.peek() != "{":
+            raise _Unstreamable("expected a document")
+        while True:
+            try:
+                doc, end = self.json.raw_decode(self.buf, self.i)
+            except ValueError:
+                if not self._more():
+                    raise _Unstreamable("a document does not parse") from None
+                continue
+            text = self.buf[self.i:end]
+            self.i = end
+            return text, doc
+
+    def tables(self, cancel: threading.Event | None = None
+               ) -> Iterator[tuple[str, Iterator[tuple[str, Any]]]]:
+        """(table, its documents as (text, value)) in file order; ``_store`` included."""
+        self.expect("{")
+        n = 0
+        if self.peek() == "}":
+            return
+        while True:
+            table = self.key()
+            self.expect("{")
+
+            def docs() -> Iterator[tuple[str, Any]]:
+                nonlocal n
+                if self.peek() == "}":
+                    self.i += 1
+                    return
+                while True:
+                    self.key()  # TinyDB's document id: renumbered on write
+                    yield self.document()
+                    n += 1
+                    _pace(n, cancel)
+                    c = self.peek()
+                    self.i += 1
+                    if c == "}":
+                        return
+                    if c != ",":
+                        raise _Unstreamable("expected , or }")
+
+            it = docs()
+            yield table, it
+            for _ in it:  # the caller may stop early: skip the rest of the table
+                pass
+            c = self.peek()
+            self.i += 1
+            if c == "}":
+                return
+            if c != ",":
+                raise _Unstreamable("expected , or }")
+
+
+Streamed = Iterator[tuple[str, str, str | None, dict[str, Any]]]
+
+
+def _stream_file(path: Path, cancel: threading.Event | None, *, aside: bool = False
+                 ) -> tuple[dict[str, Any], Streamed]:
+    """(meta, documents): each document as (table, key, its text with the key or None, the
+    document without the key), in file order.  A file that cannot be streamed (not one we
+    wrote, or damaged) is read whole the careful way (``_read_tinydb``, nothing moved)."""
+    if not path.exists():
+        return {}, iter(())
+    reader = _Reader(path)
+    try:
+        tables = reader.tables(cancel)
+        first = next(tables, None)
+        if first is None:
+            reader.close()
+            return {}, iter(())
+        name, docs = first
+        meta: dict[str, Any] = {}
+        if name == META_TABLE:
+            for _text, doc in docs:
+                if isinstance(doc, dict):
+                    meta.update(doc)
+        else:
+            raise _Unstreamable("no _store table first")
+    except _Unstreamable:
+        reader.close()
+        return _stream_whole(path, aside)
+
+    def rest() -> Streamed:
+        try:
+            for table, table_docs in tables:
+                if table.startswith("_"):
+                    continue
+                for text, doc in table_docs:
+                    key = doc.pop(KEY_FIELD, None) if isinstance(doc, dict) else None
+                    if isinstance(key, str):
+                        # Ours start with the key; others are encoded again.
+                        yield table, key, text if text.startswith('{"_k":') else None, doc
+        finally:
+            reader.close()
+
+    return meta, rest()
+
+
+def _stream_whole(path: Path, aside: bool) -> tuple[dict[str, Any], Streamed]:
+    """A file that is not ours or is damaged, read whole (rare: it holds the GIL while it
+    parses); ``aside``: a damaged one is moved aside first, as ``Store.archive`` does."""
+    tables, meta, _notes = _read_tinydb(path, strict=False, move_aside=aside)
+    return meta, ((t, k, None, d) for t, docs in tables.items() for k, d in docs.items())
+
+
+def _compact(data_dir: Path, seq: int, segments: list[Path], archive: ArchiveJob,
+             io: FileOps, cancel: threading.Event | None, *, whole: bool = False
+             ) -> set[tuple[str, str]]:
+    """The background checkpoint's work (see ``Store.begin_checkpoint``); returns the archive
+    keys the files did not hold.  Raises OSError (temp files removed), _Cancelled, or
+    _Unstreamable (``desk.json`` damaged part-way: call again with ``whole``)."""
+    snapshot = data_dir / SNAPSHOT
+    meta, old_docs = (_stream_whole(snapshot, False) if whole
+                      else _stream_file(snapshot, cancel))
+    snap_seq = _int(meta.get("seq"))
+    # What changed since the snapshot: the segments' records in order, as recovery applies
+    # them (a key deleted and put again goes last).
+    changes: dict[str, dict[str, dict[str, Any] | None]] = {}
+    moved: set[tuple[str, str]] = set()
+    n = 0
+    for path in segments:
+        ops, _end, _damaged = _scan_journal(_read_bytes(path))
+        for op in ops:
+            n += 1
+            _pace(n, cancel)
+            if op["s"] <= snap_seq or op["s"] > seq:
+                continue
+            table, key = op["t"], op["k"]
+            change = changes.setdefault(table, {})
+            if op.get("x") == 1:
+                change.pop(key, None)
+                change[key] = None
+                moved.add((table, key))
+            else:
+                if key in change and change[key] is None:
+                    del change[key]
+                change[key] = op["d"]
+    wanted: dict[tuple[str, str], str] = {}
+    found: dict[str, Tables] = {m: {} for m in archive}
+    for month, tables in archive.items():
+        for table, docs in tables.items():
+            for key, given in docs.items():
+                if given is None:
+                    wanted[(table, key)] = month
+                else:
+                    found[month].setdefault(table, {})[key] = given
+
+    def keep(table: str, key: str, doc: dict[str, Any]) -> None:
+        month = wanted.pop((table, key), None) if wanted else None
+        if month is not None:
+            found[month].setdefault(table, {})[key] = doc
+
+    def table_docs(table: str, group: Iterable[tuple[str, str, str | None, dict[str, Any]]]
+                   ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+        change = changes.get(table, {})
+        done = set()
+        for _t, key, text, doc in group:
+            if key in change:
+                new = change[key]
+                if new is None or (table, key) in moved:
+                    continue  # deleted (put again after a delete: it comes last)
+                done.add(key)
+                text, doc = None, new
+            keep(table, key, doc)
+            yield key, text, doc
+        for key, new in change.items():
+            if new is not None and key not in done:
+                keep(table, key, new)
+                yield key, None, new
+
+    def merged() -> Iterator[tuple[str, Iterator[tuple[str, str | None, dict[str, Any]]]]]:
+        tables_seen = set()
+        for table, group in itertools.groupby(old_docs, key=lambda d: d[0]):
+            tables_seen.add(table)
+            yield table, table_docs(table, group)
+        for table in changes:
+            if table not in tables_seen:
+                yield table, table_docs(table, ())
+
+    tmp = _write_stream(snapshot, {"format": FORMAT, "seq": seq, "at": _now()}, merged(),
+                        io, cancel)
+    # The archive files first: once the new snapshot is in place its caller deletes the
+    # archived documents from the hot tables.
+    try:
+        for month in sorted(found):
+            if found[month]:
+                _write_archive_month(data_dir / ARCHIVE, month, found[month], io, cancel)
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
+        io.replace(tmp, snapshot)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(data_dir)
+    _drop_segments(data_dir, [(int(m[1]), p) for p in segments
+                              if (m := _SEGMENT.match(p.name))], seq)
+    return set(wanted)
+
+
+def _write_stream(path: Path, meta: dict[str, Any],
+                  tables: Iterable[tuple[str, Iterable[tuple[str, str | None, dict[str, Any]]]]],
+                  io: FileOps, cancel: threading.Event | None) -> Path:
+    """Write a TinyDB file from streamed documents ((key, text with the key or None,
+    document)) into ``path`` + ``.tmp``, fsynced; returns the temp file (the caller renames
+    it).  Raises OSError or _Cancelled, the temp file removed."""
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    enc = _ENCODER.encode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    try:
+        try:
+            out = _Chunks(fd, io)
+            out.write(f'{{"{META_TABLE}":{{"1":{enc(meta)}}}')
+            n = 0
+            for table, docs in tables:
+                out.write(f",{enc(table)}:{{")
+                doc_id = 0
+                for key, text, doc in docs:
+                    doc_id += 1
+                    n += 1
+                    if n % YIELD_EVERY == 0:
+                        _pace(n, cancel)
+                    if text is None or not text.isascii():
+                        if KEY_FIELD in doc:
+                            raise ValueError(f"{table}/{key}: field {KEY_FIELD!r} is reserved")
+                        text = enc({KEY_FIELD: key, **doc})
+                    out.write(f'{"," if doc_id > 1 else ""}"{doc_id}":{text}')
+                out.write("}")
+            out.write("}")
+            out.flush()
+            io.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _write_archive_month(archive_dir: Path, month: str, content: Tables, io: FileOps,
+                         cancel: threading.Event | None) -> None:
+    """Merge ``content`` (whole conversations of ``month``) into ``archive/<month>.json`` as
+    ``Store.archive`` does, streaming the existing file; durable when it returns."""
+    if not archive_dir.exists():
+        archive_dir.mkdir(mode=0o700)
+        _fsync_dir(archive_dir.parent)
+    path = archive_dir / f"{month}.json"
+    try:
+        _merge_archive_month(path, content, io, cancel, whole=False)
+    except _Unstreamable:  # damaged part-way: read it whole, the damaged file moved aside
+        _merge_archive_month(path, content, io, cancel, whole=True)
+    _fsync_dir(archive_dir)
+
+
+def _merge_archive_month(path: Path, content: Tables, io: FileOps,
+                         cancel: threading.Event | None, *, whole: bool) -> None:
+    old_meta = _head_meta(path) if path.exists() else {}
+    known = _parse_iso(old_meta.get(NEWEST))
+    unreadable = False
+    try:
+        fresh = _newest(content)
+    except ValueError:
+        fresh, unreadable = None, True
+    old_docs: Iterable[tuple[str, str, str | None, dict[str, Any]]]
+    if path.exists() and (whole or old_meta.get(GROUPED) is not True or known is None):
+        # Not a file this version wrote (or damaged): read whole, to learn what the record at
+        # its head would have said (rare; it holds the GIL while it parses).
+        old_meta, stream = (_stream_whole(path, True) if whole
+                            else _stream_file(path, cancel, aside=True))
+        old_docs = list(stream)
+        had_docs = bool(old_docs)
+        if old_meta.get(GROUPED) is not True or known is None:
+            try:
+                known = _newest({"all": {str(i): d for i, (_t, _k, _x, d)
+                                         in enumerate(old_docs)}}) if old_docs else None
+            except ValueError:
+                unreadable = True
+    else:
+        _meta, old_docs = _stream_file(path, cancel, aside=True)
+        had_docs = path.exists()
+    grouped = not had_docs or old_meta.get(GROUPED) is True
+    best = None if unreadable else max(filter(None, (known, fresh)), default=None)
+    meta = {"format": FORMAT, "month": path.stem, "at": _now(), GROUPED: grouped,
+            NEWEST: iso(best)}
+
+    def existing(table: str, group: Iterable[tuple[str, str, str | None, dict[str, Any]]]
+                 ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+        new = content.get(table, {})
+        for _t, key, text, doc in group:
+            if key not in new:
+                yield key, text, doc
+        for key, doc in new.items():  # re-archived keys are replaced, at the end
+            yield key, None, doc
+
+    def tables() -> Iterator[tuple[str, Iterator[tuple[str, str | None, dict[str, Any]]]]]:
+        seen = set()
+        for table, group in itertools.groupby(old_docs, key=lambda d: d[0]):
+            seen.add(table)
+            yield table, existing(table, group)
+        for table in content:
+            if table not in seen:
+                yield table, existing(table, ())
+
+    tmp = _write_stream(path, meta, tables(), io, cancel)
+    try:
+        io.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _drop_segments(data_dir: Path, segments: list[tuple[int, Path]], seq: int) -> None:
+    """Delete the sealed segments a durable snapshot at ``seq`` holds (failures are harmless:
+    recovery skips records the snapshot holds and deletes the files)."""
+    dropped = False
+    for last, path in segments:
+        if last <= seq:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                dropped = True
+    if dropped:
+        with contextlib.suppress(OSError):
+            _fsync_dir(data_dir)
 
 
 # -- small helpers ---------------------------------------------------------------------------
