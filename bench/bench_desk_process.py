@@ -13,8 +13,15 @@
     latency from the desk process sending a change (its ``t``) to each client having parsed it,
     p50/p95/max over every (change, client); desk-process CPU. Run twice: without and with one
     frozen client (attached, never reading).
-(c) the longest event-loop stall of the desk process while it snapshots (checkpoint) N mentions:
-    measured in-process with a 5 ms probe task on the same loop.
+(c) the longest event-loop stall of the desk process while it snapshots (checkpoint) N mentions
+    the way the running desk does (``Desk.maintain_in_background``: the journal sealed on the
+    loop, the snapshot written by a thread, polled by the runner): measured in-process with a
+    5 ms probe task on the same loop; also how long the whole checkpoint took.
+(d) the same while it archives: N conversations, half of them resolved two days ago (so due
+    for the archive), checkpointed in the background.
+
+``--only start,fanout,stall,archive`` runs some parts; ``--cache DIR`` keeps the built data
+directories (a 100,000-conversation desk takes minutes to build) and copies them per run.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -51,11 +59,44 @@ def policy():
     return load_rules(ROOT / "rules.yaml", reply_keys=set(replies.keys)), replies
 
 
-def build(data_dir: Path, n: int) -> None:
-    """N open conversations (one customer each), stored and snapshotted."""
+CACHE: Path | None = None
+
+
+def build(data_dir: Path, n: int, resolved: int = 0) -> None:
+    """N open conversations (one customer each), stored and snapshotted; ``resolved`` more
+    resolved two days ago (due for the archive).  From ``--cache`` when it holds one."""
+    if CACHE is not None:
+        kept = CACHE / f"n{n}-r{resolved}"
+        if not kept.is_dir():
+            _build(kept, n, resolved)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for f in kept.iterdir():
+            if f.is_file() and f.name != "lock":
+                shutil.copy2(f, data_dir / f.name)
+        return
+    _build(data_dir, n, resolved)
+
+
+def _build(data_dir: Path, n: int, resolved: int) -> None:
+    rules, replies = policy()
+    if resolved:
+        past = datetime.now(UTC) - timedelta(days=2)
+        store = Store(data_dir)
+        desk = Desk(rules, replies, store, clock=lambda: past)
+        old = [Mention.from_dict({
+            "id": f"r{i}", "text": "refund please, my train was cancelled",
+            "author": {"handle": f"old{i}", "name": f"Old {i}"},
+            "created_at": (past - timedelta(minutes=5)).isoformat(),
+            "channel": "public"}, source="demo") for i in range(resolved)]
+        for i in range(0, resolved, 5000):
+            for r in desk.ingest(old[i:i + 5000]):
+                desk.resolve(r.conv_id)
+        desk.checkpoint()
+        store.close()
     rules, replies = policy()
     store = Store(data_dir)
     desk = Desk(rules, replies, store)
+    desk.archive_after = timedelta(days=3650)  # the resolved ones stay hot for (d)
     start = datetime.now(UTC) - timedelta(minutes=20)
     texts = [m.text for m in generate(500, 7)]
     batch = []
@@ -185,15 +226,16 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
               f"{(cpu1 - cpu0) / (t1 - t0) * 100:.0f} %")
 
 
-def bench_stall(n: int) -> None:
+def bench_stall(n: int, resolved: int = 0) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
         d = Path(tmp)
-        build(d, n)
+        build(d, n, resolved)
         rules, replies = policy()
         store = Store(d)
         desk = Desk(rules, replies, store)
+        hot = len(desk.conversations)
 
-        async def run() -> float:
+        async def run() -> tuple[float, float, int | None]:
             server = DeskServer(desk, d)
             await server.start()
             worst = 0.0
@@ -208,33 +250,60 @@ def bench_stall(n: int) -> None:
 
             task = asyncio.create_task(probe())
             await asyncio.sleep(0.05)
-            desk.checkpoint()  # what the runner's maintenance does on the loop
+            # What the runner's maintenance does on the loop when a checkpoint is due.
+            t0 = time.perf_counter()
+            desk.last_checkpoint -= timedelta(hours=2)
+            if not hasattr(desk, "maintain_in_background"):  # before issue 9: on the loop
+                archived = desk.maintain()
+            else:
+                archived = desk.maintain_in_background()
+                while desk.checkpoint_running:
+                    await asyncio.sleep(0 if desk.checkpoint_busy else 0.1)
+                    archived = desk.maintain_in_background()
+            took = time.perf_counter() - t0
             await asyncio.sleep(0.05)
             stop_probe.set()
             await task
             await server.close()
-            return worst
+            return worst, took, archived
 
-        worst = asyncio.run(run())
+        worst, took, archived = asyncio.run(run())
         store.close()
-        print(f"(c) snapshot of {n:,} mentions: longest desk-process loop stall "
-              f"{worst * 1000:.0f} ms")
+        what = (f"archive of {archived:,} of {hot:,} conversations + snapshot" if resolved
+                else f"snapshot of {n:,} mentions")
+        print(f"({'d' if resolved else 'c'}) {what}: longest desk-process loop stall "
+              f"{worst * 1000:.0f} ms (checkpoint done in {took:.1f} s, off the loop)")
 
 
 def main() -> None:
+    global CACHE
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--only", default="start,fanout,stall,archive",
+                    help="comma-separated parts: start (a), fanout (b), stall (c), archive (d)")
+    ap.add_argument("--cache", type=Path, help="keep built data directories here")
     args = ap.parse_args()
+    CACHE = args.cache
+    if CACHE is not None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+    parts = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
-    for n in sizes:
-        bench_attach(n)
-    for frozen in (False, True):
-        bench_fanout(args.clients, args.rate, args.seconds, frozen)
-    bench_fanout(args.clients, args.rate, args.seconds, False, replica=True)
-    bench_stall(sizes[-1])
+    if "start" in parts:
+        for n in sizes:
+            bench_attach(n)
+    if "fanout" in parts:
+        for frozen in (False, True):
+            bench_fanout(args.clients, args.rate, args.seconds, frozen)
+        bench_fanout(args.clients, args.rate, args.seconds, False, replica=True)
+    if "stall" in parts:
+        for n in sizes:
+            bench_stall(n)
+    if "archive" in parts:
+        for n in sizes:
+            bench_stall(n // 2, resolved=n // 2)
 
 
 if __name__ == "__main__":

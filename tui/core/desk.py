@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ MAX_SNOOZE = timedelta(days=366)  # longer is a typo (9999999d), never an Overfl
 UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again instead
 JUST_SENT = timedelta(minutes=15)  # an answer this recent counts as "just sent" (asks first)
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
+SLICE_SECONDS = 0.01  # the longest a background checkpoint's desk part holds the loop
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 # Internal note drafts (Desk.save_note_draft): the note dialog and a hand-off's note.
 NOTE_DRAFT_KINDS = ("note", "handoff")
@@ -187,6 +189,10 @@ class Desk:
         # are returned again, saved, by the ingest whose flush succeeds.
         self.unsaved: list[Ingested] = []
         self._action_mark: tuple[int, int] | None = None
+        # A background checkpoint's desk part (see begin_checkpoint), and whether it wants
+        # the loop again at once.
+        self._work: Generator[bool, None, int | None] | None = None
+        self._work_busy = False
         self.last_checkpoint = clock()
         self.outbox.listeners.append(self._on_outbox)
         self.index = DeadlineIndex()
@@ -1219,20 +1225,32 @@ class Desk:
         }
         return tables
 
-    def checkpoint(self) -> int:
-        """Archive handled conversations out of the hot file, then snapshot.  Returns the number
-        of conversations archived."""
-        if self.store is None:
-            return 0
-        now = self.clock()
+    def _expire_seen(self, now: datetime) -> None:
         forget_before = iso(now - SEEN_KEPT)
         for key in [k for k, v in self.archived_keys.items() if v["at"] < forget_before]:
             del self.archived_keys[key]
-            self.store.delete("seen", key)
-        old = [c for c in self.conversations.values()
-               if c.status in (RESOLVED, IGNORED) and c.last_activity is not None
-               and now - c.last_activity > self.archive_after
-               and not any(i["status"] in OPEN_STATES for i in self.outbox.for_conversation(c.id))]
+            self.store.delete("seen", key)  # type: ignore[union-attr]
+
+    def _archivable(self, now: datetime) -> list[Conversation]:
+        """Handled conversations quiet for ``archive_after`` with nothing left to send."""
+        return [c for c in self.conversations.values()
+                if c.status in (RESOLVED, IGNORED) and c.last_activity is not None
+                and now - c.last_activity > self.archive_after
+                and not any(i["status"] in OPEN_STATES
+                            for i in self.outbox.for_conversation(c.id))]
+
+    def checkpoint(self) -> int:
+        """Archive handled conversations out of the hot file, then snapshot, here and now (a
+        one-shot command's close, the console's quit; the running desk uses
+        :meth:`begin_checkpoint`).  Returns the number of conversations archived."""
+        if self.store is None:
+            return 0
+        if self._work is not None:  # a background one: cancelled (the store), redone here
+            self._work.close()
+            self._work = None
+        now = self.clock()
+        self._expire_seen(now)
+        old = self._archivable(now)
         if old:
             by_month = persist.archive_plan(old, self._mention_doc, self.events,
                                             self.outbox.for_conversation)
@@ -1256,18 +1274,178 @@ class Desk:
             raise
         return len(old)
 
-    def maintain(self, now: datetime | None = None) -> int | None:
+    def begin_checkpoint(self) -> bool:
+        """Start a checkpoint that never blocks the caller's loop for long: the desk's part
+        (choosing what to archive, then dropping it from the hot tables) runs in slices of at
+        most ``SLICE_SECONDS`` from :meth:`poll_checkpoint`; the snapshot and the archive files
+        are written by the store's thread from its files (``Store.begin_checkpoint``).  False
+        when one runs already (or there is no store to write).  Raises StoreNotSaving when the
+        journal cannot be written (nothing changed)."""
+        store = self.store
+        if store is None or store.read_only or self._work is not None or \
+                store.checkpoint_running:
+            return False
+        self._work = self._checkpoint_work()
+        self.poll_checkpoint()
+        return True
+
+    @property
+    def checkpoint_running(self) -> bool:
+        """A checkpoint started by :meth:`begin_checkpoint` is not finished."""
+        return self._work is not None
+
+    @property
+    def checkpoint_busy(self) -> bool:
+        """The running checkpoint has loop work to do now (poll again at once), rather than
+        waiting for the store's thread (poll in a while)."""
+        return self._work is not None and self._work_busy
+
+    def poll_checkpoint(self) -> int | None:
+        """Run the next slice (at most ``SLICE_SECONDS``) of a checkpoint started by
+        :meth:`begin_checkpoint`.  Returns the number of conversations archived once it is
+        done, else None (None too when none runs).  Raises StoreNotSaving when it failed:
+        nothing is lost (the journal holds everything), the store's ``checkpoint_error`` says
+        why, and the next :meth:`maintain` tries again."""
+        work = self._work
+        if work is None:
+            return None
+        deadline = time.perf_counter() + SLICE_SECONDS
+        try:
+            while True:
+                self._work_busy = next(work)
+                if not self._work_busy or time.perf_counter() > deadline:
+                    return None
+        except StopIteration as done:
+            self._work = None
+            return done.value  # type: ignore[no-any-return]
+        except BaseException:
+            self._work = None
+            raise
+
+    def _checkpoint_work(self) -> Generator[bool, None, int | None]:
+        """The desk's part of a background checkpoint; yields True when it wants the loop
+        again at once, False while the store's thread writes."""
+        store = self.store
+        assert store is not None
+        now = self.clock()
+        forget_before = iso(now - SEEN_KEPT)
+        for i, (key, entry) in enumerate(list(self.archived_keys.items())):
+            if entry["at"] < forget_before and self.archived_keys.get(key) is entry:
+                del self.archived_keys[key]
+                store.delete("seen", key)
+            if i % 1024 == 1023:
+                yield True
+        candidates = []
+        for i, conv in enumerate(list(self.conversations.values())):
+            if (conv.status in (RESOLVED, IGNORED) and conv.last_activity is not None
+                    and now - conv.last_activity > self.archive_after):
+                candidates.append(conv)
+            if i % 2048 == 2047:
+                yield True
+        old: list[Conversation] = []
+        job: dict[str, dict[str, dict[str, Any]]] = {}
+        marks: dict[str, tuple[Any, ...]] = {}
+        for i, conv in enumerate(candidates):
+            if (self.conversations.get(conv.id) is conv and conv.status in (RESOLVED, IGNORED)
+                    and not any(item["status"] in OPEN_STATES
+                                for item in self.outbox.for_conversation(conv.id))):
+                for month, tables in persist.archive_job([conv], self.outbox.for_conversation
+                                                         ).items():
+                    into = job.setdefault(month, {})
+                    for table, docs in tables.items():
+                        into.setdefault(table, {}).update(docs)
+                marks[conv.id] = self._archive_mark(conv)
+                old.append(conv)
+            if i % 32 == 31:
+                yield True
+        before, self.last_checkpoint = self.last_checkpoint, now
+        # What dump() adds to the files' state, so the snapshot holds it too.
+        store.put("meta", "counters", dict(self.meta))
+        store.put("meta", "last_action", dict(self.last_action))
+        store.put("meta", "checkpoint", {"at": iso(now)})
+        try:
+            store.begin_checkpoint(job)
+            while True:
+                result = store.poll_checkpoint()
+                if result is not None:
+                    break
+                if not store.checkpoint_running:
+                    return None  # cancelled by a checkpoint here
+                yield False
+        except BaseException:
+            self.last_checkpoint = before
+            raise
+        archived = 0
+        for start in range(0, len(old), 32):
+            batch = []
+            for conv in old[start:start + 32]:
+                keys = {("conversations", conv.id)} | {
+                    ("mentions" if tag == MENTION else "events", key)
+                    for _, tag, key in conv.timeline}
+                # Changed since the snapshot (a note, a reopen): it stays hot; the archive's
+                # copy is replaced when it is archived again.
+                if (self.conversations.get(conv.id) is conv
+                        and self._archive_mark(conv) == marks[conv.id]
+                        and not keys & result.missing):
+                    batch.append(conv)
+            for conv in batch:
+                for _, tag, key in conv.timeline:
+                    if tag == MENTION:
+                        entry = {"conv": conv.id, "at": iso(self.mentions[key].created_at)}
+                        self.archived_keys[key] = entry
+                        store.put("seen", key, entry)
+            if batch:
+                # The id counters before the documents they were derived from go.
+                store.put("meta", "counters", dict(self.meta))
+            for conv in batch:
+                store.delete("conversations", conv.id)
+                for _, tag, key in conv.timeline:
+                    store.delete("mentions" if tag == MENTION else "events", key)
+                for item in self.outbox.for_conversation(conv.id):
+                    store.delete("outbox", item["id"])
+                if conv.id in self.drafts:
+                    store.delete("drafts", conv.id)
+                for kind in NOTE_DRAFT_KINDS:
+                    if f"{conv.id}/{kind}" in self.note_drafts:
+                        store.delete("note_drafts", f"{conv.id}/{kind}")
+            self._flush_quietly()
+            for conv in batch:
+                self._forget(conv)
+            archived += len(batch)
+            yield True
+        return archived
+
+    def _archive_mark(self, conv: Conversation) -> tuple[Any, ...]:
+        """What must not change between a background checkpoint's start and its end for a
+        conversation it archived to leave the hot tables."""
+        return (conv.status, len(conv.timeline), conv.last_activity, conv.header(),
+                [(i["id"], i["status"]) for i in self.outbox.for_conversation(conv.id)])
+
+    def maintain(self, now: datetime | None = None, *, background: bool = False
+                 ) -> int | None:
         """Checkpoint when an hour has passed or the journal grew large, so a desk that runs
         for days keeps a short journal and archives what was handled.  Returns the number of
-        conversations archived, or None when it was not time yet."""
+        conversations archived, or None when it was not time yet.  ``background`` (the
+        running desk: the runner calls it every few seconds while one runs): start a
+        background checkpoint when due, and finish one that is done — its count is returned
+        then."""
         if self.store is None or self.store.read_only:
             return None
+        if self._work is not None:
+            return self.poll_checkpoint()
         if getattr(self.store, "fault", None) is not None and not self.retry_save():
             return None  # nothing can be written now; the next call tries again
         now = now or self.clock()
         if now - self.last_checkpoint < CHECKPOINT_EVERY and not self.store.needs_checkpoint:
             return None
+        if background:
+            self.begin_checkpoint()
+            return None
         return self.checkpoint()
+
+    def maintain_in_background(self, now: datetime | None = None) -> int | None:
+        """:meth:`maintain` for a running desk (the runner): checkpoints without blocking."""
+        return self.maintain(now, background=True)
 
     # ==== source positions =====================================================================
 

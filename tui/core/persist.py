@@ -264,21 +264,29 @@ def _outbox_problem(item: Any) -> str | None:
     return None
 
 
+def archive_month(conv: Conversation) -> str:
+    """The archive month ("YYYY-MM", UTC) of a handled conversation: the month of its last
+    activity, so it goes whole into one file and a report on a window skips earlier months."""
+    return (conv.last_activity or conv.created_at).strftime("%Y-%m")
+
+
+def archived_header(conv: Conversation) -> Doc:
+    """The conversation document the archive keeps: the header + status, category, closed_at."""
+    closed = conv.last_activity or conv.created_at
+    return {**conv.header(), "status": conv.status, "category": conv.category,
+            "closed_at": iso(closed)}
+
+
 def archive_plan(convs: Iterable[Conversation], mention_doc_of: Callable[[str], Doc],
                  events: dict[str, Event],
                  outbox_of: Callable[[str], list[Doc]]) -> dict[str, Tables]:
-    """Archive tables by month ("YYYY-MM" of the conversation's last activity, UTC): each
-    conversation goes whole into the month it was closed, so a report on a window can skip every
-    earlier month's file.  Tables: conversations (header + status, category, closed_at),
+    """Archive tables by month (see ``archive_month``): conversations (``archived_header``),
     mentions, events, outbox."""
     by_month: dict[str, Tables] = {}
     for conv in convs:
-        closed = conv.last_activity or conv.created_at
-        tables = by_month.setdefault(closed.strftime("%Y-%m"), {
+        tables = by_month.setdefault(archive_month(conv), {
             "conversations": {}, "mentions": {}, "events": {}, "outbox": {}})
-        tables["conversations"][conv.id] = {
-            **conv.header(), "status": conv.status, "category": conv.category,
-            "closed_at": iso(closed)}
+        tables["conversations"][conv.id] = archived_header(conv)
         for _, tag, key in conv.timeline:
             if tag == MENTION:
                 tables["mentions"][key] = mention_doc_of(key)
@@ -286,4 +294,21 @@ def archive_plan(convs: Iterable[Conversation], mention_doc_of: Callable[[str], 
                 tables["events"][key] = events[key].to_dict()
         for item in outbox_of(conv.id):
             tables["outbox"][item["id"]] = item
+    return by_month
+
+
+def archive_job(convs: Iterable[Conversation], outbox_of: Callable[[str], list[Doc]]
+                ) -> dict[str, dict[str, dict[str, Doc | None]]]:
+    """``archive_plan`` for a background checkpoint (``Store.begin_checkpoint``): the same
+    months and keys, the conversation documents given, the others None ("as the store's files
+    hold them"), so nothing but the headers is built on the caller's thread."""
+    by_month: dict[str, dict[str, dict[str, Doc | None]]] = {}
+    for conv in convs:
+        tables = by_month.setdefault(archive_month(conv), {
+            "conversations": {}, "mentions": {}, "events": {}, "outbox": {}})
+        tables["conversations"][conv.id] = archived_header(conv)
+        for _, tag, key in conv.timeline:
+            tables["mentions" if tag == MENTION else "events"][key] = None
+        for item in outbox_of(conv.id):
+            tables["outbox"][item["id"]] = None
     return by_month

@@ -25,6 +25,7 @@ from .base import FAILED, STOPPED, DeliveryError, Source
 from .http import backoff_delay, describe_error, redact
 
 log = logging.getLogger("mentiondesk.runner")
+CHECKPOINT_POLL = 0.1  # seconds between looks at a background checkpoint
 
 
 class RunnerDesk(Protocol):
@@ -318,13 +319,24 @@ class Runner:
             log.warning("outbox item %s sent, not yet saved: %s", item["id"], exc)
 
     async def _maintainer(self) -> None:
-        """Let the desk checkpoint and archive now and then (it decides when)."""
+        """Let the desk checkpoint and archive now and then (it decides when).  A desk that
+        checkpoints in the background (``maintain_in_background``) is polled every
+        ``CHECKPOINT_POLL`` seconds until its checkpoint is done."""
+        step = getattr(self.desk, "maintain_in_background", None) or self.desk.maintain
         while True:
             await asyncio.sleep(self.maintain_seconds)
             try:
-                archived = self.desk.maintain()
+                archived = step()
+                while getattr(self.desk, "checkpoint_running", False):
+                    # Loop work waiting: the next slice after one turn of the loop.
+                    busy = getattr(self.desk, "checkpoint_busy", False)
+                    await asyncio.sleep(0 if busy else CHECKPOINT_POLL)
+                    archived = step()
                 if archived:
                     log.info("checkpoint: %d handled conversations archived", archived)
+            except StoreError as exc:  # the journal still holds everything; retried later
+                log.warning("checkpoint not written, retried in %.0f s: %s",
+                            self.maintain_seconds, exc)
             except Exception:
                 log.exception("desk maintenance")
 
