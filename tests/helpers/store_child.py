@@ -9,7 +9,12 @@
         (see ``op``), flush, print "ack <last op number>"; after some batches checkpoint with the
         in-memory state (printing "ckpt" first).  MODE "before-replace" / "before-truncate" make
         the checkpoint stop just before ``os.replace`` / the journal truncate, print
-        "at-replace" / "at-truncate" and wait there to be killed.
+        "at-replace" / "at-truncate" and wait there to be killed.  MODE "bg-..." checkpoints in
+        the background instead (``begin_checkpoint``, polled after every batch, acks going on
+        meanwhile): "bg-acks" only that; "bg-start" / "bg-replace" / "bg-drop" park the
+        checkpoint's thread as it starts / just before desk.json is replaced / just before the
+        sealed segments are deleted, print "at-bg-start" / "at-bg-replace" / "at-bg-drop", and
+        keep acknowledging batches until killed.
 
 The parent imports ``op`` and ``apply`` from this file to compute the state it expects.
 """
@@ -73,11 +78,35 @@ def stop_here(marker: str, real):  # type: ignore[no-untyped-def]
     return wrapper
 
 
+def park(marker: str, real):  # type: ignore[no-untyped-def]
+    """``real`` for the main thread; the checkpoint thread prints ``marker`` and waits forever."""
+    import threading
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is not threading.main_thread():
+            say(marker)
+            threading.Event().wait()
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
 def churn(data_dir: Path, start: int, seed: int, mode: str) -> None:
+    from tui.core import store as store_module
     from tui.core.store import Store
 
     store = Store(data_dir)
     state = store.load()
+    if mode.startswith("bg-"):
+        if mode == "bg-start":
+            store_module._compact = park("at-bg-start", store_module._compact)
+        elif mode == "bg-replace":
+            store.io.replace = park("at-bg-replace", store.io.replace)  # type: ignore[method-assign]
+        elif mode == "bg-drop":
+            store_module._drop_segments = park("at-bg-drop", store_module._drop_segments)
+        say("ready")
+        background(store, state, start, seed)
+        return
     if mode == "before-replace":
         os.replace = stop_here("at-replace", os.replace)
     elif mode == "before-truncate":
@@ -99,6 +128,28 @@ def churn(data_dir: Path, start: int, seed: int, mode: str) -> None:
         if rng.random() < 0.3:
             say("ckpt")
             store.checkpoint(lambda: state)
+
+
+def background(store, state, start: int, seed: int) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    n = start
+    while True:
+        for _ in range(rng.randint(1, MAX_BATCH)):
+            table, key, doc = op(n)
+            if doc is None:
+                store.delete(table, key)
+            else:
+                store.put(table, key, doc)
+            apply(state, n)
+            n += 1
+        store.flush()
+        say(f"ack {n - 1}")
+        if store.checkpoint_running:
+            if store.poll_checkpoint() is not None:
+                say("bg-done")
+        elif rng.random() < 0.3:
+            say("ckpt")
+            store.begin_checkpoint()
 
 
 def main(argv: list[str]) -> None:
