@@ -1317,7 +1317,7 @@ class Desk:
                     return None
         except StopIteration as done:
             self._work = None
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         except BaseException:
             self._work = None
             raise
@@ -1540,8 +1540,7 @@ class Desk:
         self.drafts = loaded.drafts
         self.note_drafts = loaded.note_drafts
         self.approvals = loaded.approvals
-        for conv in self.conversations.values():
-            self._refold(conv, notify=False)
+        self._fold_all()
         # When the last checkpoint was, so every writer (a cron-driven ``ingest --once`` too)
         # checkpoints and archives when due: the desk's own record, else the snapshot's time,
         # else (never checkpointed, but a journal) due now.
@@ -1681,6 +1680,34 @@ class Desk:
         self._after_change(conv)
         if notify:
             self._notify({conv.id})
+
+    def _fold_all(self) -> None:
+        """Fold every conversation of a load and index them with one sort each (the same
+        state as ``_refold`` of each, without 100,000 sorted inserts)."""
+        fold = self.fold
+        mentions, triages, events = self.mentions, self.triages, self.events
+        convs = list(self.conversations.values())
+        fresh = [c for c in convs if c.id not in self.queue and c.id not in self.index._clocks]
+        if len(fresh) != len(convs):  # some are indexed already: the careful way
+            for conv in convs:
+                self._refold(conv, notify=False)
+            return
+        items = []
+        for conv in convs:
+            fold.reset(conv)
+            for seq, tag, key in conv.timeline:
+                if tag == MENTION:
+                    m = mentions[key]
+                    fold.mention(conv, key, seq, m.created_at, m.deleted, triages[key])
+                else:
+                    ev = events[key]
+                    if counts_as_done(ev):
+                        fold.event(conv, ev)
+            items.append((conv.id, sort_key(conv), conv))
+        self.index.load(convs)
+        self.queue.load(items)
+        for view in self.views:
+            view.load(items)
 
     def sort_key(self, conv: Conversation) -> tuple[Any, ...]:
         return sort_key(conv)

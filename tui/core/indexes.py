@@ -8,7 +8,7 @@ conversation.  All times are UTC POSIX timestamps (seconds).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
@@ -55,6 +55,45 @@ class DeadlineIndex:
                 self._due.add((new[0], cid))
                 self._risk.add((new[1], cid))
                 self._clocks[cid] = new
+
+    def load(self, convs: Iterable[Conversation]) -> None:
+        """:meth:`update` then :meth:`schedule` for many conversations not indexed yet, at
+        once: one sort and one heapify instead of a sorted insert each (a desk's load)."""
+        due: list[tuple[float, str]] = []
+        risk: list[tuple[float, str]] = []
+        risk_heap: list[tuple[float, str, float]] = []
+        snoozes: list[tuple[float, str]] = []
+        for conv in convs:
+            cid = conv.id
+            status = conv.status
+            waiting = conv.needs_reply and status in (OPEN, SNOOZED)
+            if waiting:
+                self.needing.add(cid)
+            if status == SNOOZED:
+                self.snoozed.add(cid)
+                if waiting:
+                    self.snoozed_needing.add(cid)
+                if conv.snoozed_until is not None:
+                    entry = (conv.snoozed_until.timestamp(), cid)
+                    if entry not in self._snooze_set:
+                        self._snooze_set.add(entry)
+                        snoozes.append(entry)
+            if conv.deadline is not None and conv.risk_at is not None:
+                d, r = conv.deadline.timestamp(), conv.risk_at.timestamp()
+                if waiting:
+                    assert cid not in self._clocks, "load() takes conversations not indexed"
+                    due.append((d, cid))
+                    risk.append((r, cid))
+                    self._clocks[cid] = (d, r)
+                if self._pushed.get(cid) != (r, d):
+                    self._pushed[cid] = (r, d)
+                    risk_heap.append((r, cid, d))
+        self._due.update(due)
+        self._risk.update(risk)
+        self._risk_heap.extend(risk_heap)
+        heapq.heapify(self._risk_heap)
+        self._snooze_heap.extend(snoozes)
+        heapq.heapify(self._snooze_heap)
 
     def schedule(self, conv: Conversation) -> None:
         """Put the conversation's risk time and snooze end on the tick's heaps (once each)."""

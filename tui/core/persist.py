@@ -128,7 +128,8 @@ def load(tables: Tables, counters: dict[str, int],
     # A mention whose conversation header is missing: the header is rebuilt from the mentions,
     # which hold everything it needs (customer, source, handle, first time).
     archived_convs = {v.get("conv") for v in out.archived_keys.values()}
-    for key, cid, m, _doc in sorted(loaded, key=lambda r: r[2].created_at):
+    headless = [r for r in loaded if r[1] not in convs]  # sorted only when there are any
+    for key, cid, m, _doc in sorted(headless, key=lambda r: r[2].created_at):
         if cid in convs or (key in out.archived_keys and cid in archived_convs):
             continue  # known, or archived with its conversation (the archive holds it)
         convs[cid] = Conversation(cid, m.customer, m.source, m.author.handle, m.created_at)

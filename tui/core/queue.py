@@ -10,7 +10,7 @@ is O(log n), which is what a virtualized view needs to draw only the rows on scr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -57,6 +57,22 @@ class Queue:
             self._keys[conv_id] = key
         self.version += 1
         return True
+
+    def load(self, items: Iterable[tuple[str, Key, Any]]) -> None:
+        """:meth:`update` for many (conv_id, key, conv) not in the queue yet, with one sort
+        (a desk's load)."""
+        added = []
+        keys = self._keys
+        predicate = self.predicate
+        for conv_id, key, conv in items:
+            if predicate is not None and not predicate(conv):
+                continue
+            assert conv_id not in keys, "load() takes conversations not queued"
+            added.append((*key, conv_id))
+            keys[conv_id] = key
+        if added:
+            self._items.update(added)
+            self.version += 1
 
     def remove(self, conv_id: str) -> bool:
         return self.update(conv_id, None)

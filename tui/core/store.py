@@ -10,6 +10,12 @@ parses, so the desk keeps its live state in memory and this module makes durabil
   onto ``desk.json`` with ``os.replace`` and only then empties the journal.  The snapshot records
   the journal sequence number it includes, so a crash between the replace and the truncate
   replays nothing twice.
+* ``begin_checkpoint`` does the same without blocking the caller (a running desk's event loop):
+  the journal is sealed (renamed ``journal-<seq>.jsonl``, a fresh ``journal.jsonl`` takes the
+  next changes at once) and a thread writes the snapshot at that seq from the files — the old
+  snapshot streamed a document at a time plus the sealed segments — then the archive files, then
+  renames the snapshot into place; the sealed segments are deleted only after that.  Recovery
+  reads the snapshot, every sealed segment, then the journal.
 * ``archive`` moves handled conversations into monthly TinyDB files (``archive/2026-11.json``)
   so the hot snapshot stays small; each archive file is rewritten whole through a temp file too.
 * On start the store takes an exclusive lock on the data dir, repairs what a crash can leave
@@ -176,7 +182,8 @@ def paused_gc() -> Iterator[None]:
     Parsing a 100 MB archive file makes millions of dicts, and every few thousand of them the
     collector walks everything alive: measured here, that tripled the time of JSON parsing and
     of building report records.  Parsed JSON holds no cycles (reference counting frees it), so
-    nothing piles up while paused.
+    nothing piles up while paused.  On leaving, what was built is frozen (``gc.freeze``): out
+    of later collections, so the first one does not walk it all.
     """
     global _gc_depth, _gc_was_enabled
     with _gc_lock:
@@ -190,6 +197,11 @@ def paused_gc() -> Iterator[None]:
         with _gc_lock:
             _gc_depth -= 1
             if _gc_depth == 0 and _gc_was_enabled:
+                # What was built while paused would all be the collector's youngest generation:
+                # its first run after this would walk every object (seconds at 100,000
+                # conversations).  Built in bulk, it is long-lived: leave it out of collections
+                # (reference counting still frees it).
+                gc.freeze()
                 gc.enable()
 
 
