@@ -20,8 +20,9 @@
 (d) the same while it archives: N conversations, half of them resolved two days ago (so due
     for the archive), checkpointed in the background.
 
-``--only start,fanout,stall,archive`` runs some parts; ``--cache DIR`` keeps the built data
-directories (a 100,000-conversation desk takes minutes to build) and copies them per run.
+``--only start,cold,fanout,stall,archive`` runs some parts (cold: the cold start alone);
+``--cache DIR`` keeps the built data directories (a 100,000-conversation desk takes minutes to
+build) and copies them per run.
 """
 
 from __future__ import annotations
@@ -169,6 +170,21 @@ def bench_attach(n: int) -> None:
               " ms")
 
 
+def bench_cold(n: int, repeat: int = 3) -> None:
+    """Cold start alone: spawn -> "ready", ``repeat`` times (stopped in between)."""
+    times = []
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp)
+        build(d, n)
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            start_server(d)
+            times.append(time.perf_counter() - t0)
+            stop(d)
+    print(f"(a) {n:>7,} open: desk process cold start median {statistics.median(times):.2f} s "
+          f"(each: {', '.join(f'{t:.2f}' for t in times)}; load {os.getloadavg()[0]:.1f})")
+
+
 def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
                  replica: bool = False) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
@@ -272,7 +288,8 @@ def bench_stall(n: int, resolved: int = 0) -> None:
         what = (f"archive of {archived:,} of {hot:,} conversations + snapshot" if resolved
                 else f"snapshot of {n:,} mentions")
         print(f"({'d' if resolved else 'c'}) {what}: longest desk-process loop stall "
-              f"{worst * 1000:.0f} ms (checkpoint done in {took:.1f} s, off the loop)")
+              f"{worst * 1000:.0f} ms (checkpoint done in {took:.1f} s; load "
+              f"{os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
@@ -283,7 +300,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--only", default="start,fanout,stall,archive",
-                    help="comma-separated parts: start (a), fanout (b), stall (c), archive (d)")
+                    help="comma-separated parts: start (a), cold (a, cold start only), fanout (b), "
+                         "stall (c), archive (d)")
     ap.add_argument("--cache", type=Path, help="keep built data directories here")
     args = ap.parse_args()
     CACHE = args.cache
@@ -294,6 +312,9 @@ def main() -> None:
     if "start" in parts:
         for n in sizes:
             bench_attach(n)
+    if "cold" in parts:
+        for n in sizes:
+            bench_cold(n)
     if "fanout" in parts:
         for frozen in (False, True):
             bench_fanout(args.clients, args.rate, args.seconds, frozen)

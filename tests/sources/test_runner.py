@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 from fakes.collect import RecordingStatus
@@ -234,9 +235,11 @@ async def test_the_runner_lets_the_desk_checkpoint_while_it_runs(make_desk, tmp_
     store = Store(tmp_path)
     desk = make_desk(store)
     calls = []
-    real = desk.maintain
-    desk.maintain = lambda: calls.append(1) or real()
+    real = desk.maintain_in_background
+    desk.maintain_in_background = lambda: calls.append(1) or real()
+    desk.last_checkpoint -= timedelta(hours=2)  # due: a background checkpoint, polled to its end
     runner = Runner(desk, [], maintain_seconds=0.01)
-    await runner.run(duration=0.2)
+    await runner.run(duration=0.5)
     assert len(calls) >= 3
+    assert (tmp_path / "desk.json").exists() and not list(tmp_path.glob("journal-*.jsonl"))
     store.close()

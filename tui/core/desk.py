@@ -1432,7 +1432,10 @@ class Desk:
         if self.store is None or self.store.read_only:
             return None
         if self._work is not None:
-            return self.poll_checkpoint()
+            if background:
+                return self.poll_checkpoint()
+            self._work.close()  # a closing one-shot command: done here instead, when due
+            self._work = None
         if getattr(self.store, "fault", None) is not None and not self.retry_save():
             return None  # nothing can be written now; the next call tries again
         now = now or self.clock()

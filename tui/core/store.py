@@ -292,7 +292,11 @@ class Store:
             if self.read_only:
                 return self._read_consistent()
             self._flush_locked()
+            self._stop_background()  # its thread may be replacing desk.json
             tables, meta, _notes = _read_tinydb(self._snapshot, strict=True)
+            for _last, path in self._segments():
+                ops, _end, _damaged = _scan_journal(_read_bytes(path))
+                _apply(tables, ops, int(meta.get("seq", 0)))
             ops, _end, _damaged = _scan_journal(_read_bytes(self._journal))
             _apply(tables, ops, int(meta.get("seq", 0)))
             return tables
