@@ -97,7 +97,9 @@ async def test_two_consoles_and_a_script_see_each_other(desk_dir: Path) -> None:
         await until(pk, lambda: "sam is writing a reply" in screen_text(app_kim),
                     "kim's pane says sam writes")
         await pk.press("r")
-        assert any("sam is already replying" in n for n in notifications(app_kim))
+        await until(pk, lambda: any("sam is already replying" in n
+                                    for n in notifications(app_kim)),
+                    "kim is warned that sam is replying")
         # Sam sends first; kim's send is refused naming him (the simultaneous-send race).
         await ps.press(*"Sorry to hear that")
         await ps.press("ctrl+s")

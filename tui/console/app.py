@@ -711,7 +711,7 @@ class MentionDesk(App[int]):
             conv_id = None
         if conv_id is not None:
             # The pane shows the whole history: what it shows counts as seen when replying.
-            self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
+            self.seen[conv_id] = self.desk.conversations[conv_id].last_seq
         narrow = self.main.has_class("-narrow")
         if self.remote is not None and len(self.screen_stack) == 1:
             self.tell_presence(conv_id, "viewing")

@@ -77,7 +77,8 @@ def as_desk_error(refusal: Refused) -> Exception:
     data, reasons = refusal.data, refusal.reasons
     exc: Exception
     if refusal.error == "Outgrown":
-        exc = Outgrown(int(data.get("count", 1)))
+        exc = Outgrown(int(data.get("count", 0)),
+                       [str(change) for change in data.get("changes") or ()])
     elif refusal.error == "AlreadyAnswered":
         exc = AlreadyAnswered(str(data.get("by")), "answered", str(data.get("kind")))
     elif refusal.error == "AlreadyAnswering":
@@ -454,12 +455,12 @@ class RemoteDesk(Desk):
     def mark_read(self, conv_id: str) -> int:
         conv = self.get(conv_id)
         if conv.read_seq >= conv.last_mention_seq or not self.online:
-            return conv.last_mention_seq  # nothing new to tell the desk process
+            return conv.last_seq  # nothing new to tell the desk process
         try:
             value = self._request("mark_read", conv_id=conv_id)
         except ActionRefused:  # gone meanwhile: reading is no action, the next open tells it
-            return conv.last_mention_seq
-        return int(value.get("value") or conv.last_mention_seq)
+            return conv.last_seq
+        return int(value.get("value") or conv.last_seq)
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
                    audience: str = PUBLIC) -> None:

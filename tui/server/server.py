@@ -655,7 +655,7 @@ def refusals():  # type: ignore[no-untyped-def]
                       data={"by": exc.by, "kind": exc.kind}) from exc
     except Outgrown as exc:
         raise Refused("changed", exc.reasons, error="Outgrown",
-                      data={"count": exc.count}) from exc
+                      data={"count": exc.count, "changes": exc.changes}) from exc
     except AlreadyAnswering as exc:
         raise Refused("refused", exc.reasons, error="AlreadyAnswering",
                       data={"item": exc.item}) from exc
