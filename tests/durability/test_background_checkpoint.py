@@ -293,3 +293,41 @@ def test_the_desk_archives_in_the_background_and_keeps_what_changed_meanwhile(
         desk2 = make_desk(again, clock)
         assert set(desk2.conversations) == open_ids | {convs[0]}
         assert any(ev.kind == "note" for ev in desk2.events.values())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_the_desk_keeps_working_through_a_failed_background_checkpoint_and_retries(
+        tmp_path: Path) -> None:
+    clock = Clock()
+    io = SnapshotFails(errno.ENOSPC)
+    store = Store(tmp_path, io=io)
+    desk = make_desk(store, clock)
+    done = desk.ingest([mention("@northline refund please", handle="old", at=clock.now)])
+    desk.resolve(done[0].conv_id)
+    clock.advance(days=2)
+
+    def run() -> int | None:
+        result = desk.maintain_in_background()
+        while desk.checkpoint_running:
+            if store._bg is not None:
+                store._bg.thread.join()
+            result = desk.poll_checkpoint()
+        return result
+
+    with pytest.raises(StoreNotSaving):
+        run()
+    assert store.checkpoint_error and "disk full" in store.checkpoint_error
+    # The desk goes on: new mentions are saved, actions work, nothing was archived or lost.
+    new = desk.ingest([mention("@northline where is my train", handle="new", at=clock.now)])
+    desk.note(new[0].conv_id, "checking with control")
+    assert done[0].conv_id in desk.conversations
+    assert store.needs_checkpoint  # the sealed segment waits: due again at the next maintain
+    io.failing = False  # space freed: the next maintain does it
+    assert run() == 1
+    assert store.checkpoint_error is None and not segments(tmp_path)
+    store.close()
+    with Store(tmp_path) as again:
+        desk2 = make_desk(again, clock)
+        assert set(desk2.conversations) == {new[0].conv_id}
+        assert done[0].conv_id in again.archived_tables(["conversations"])["conversations"]
+        assert len(desk2.archived_keys) == 1  # the archived mention is still known (no re-ingest)
