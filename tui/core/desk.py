@@ -1241,12 +1241,14 @@ class Desk:
             self.store.delete("seen", key)  # type: ignore[union-attr]
 
     def _archivable(self, now: datetime) -> list[Conversation]:
-        """Handled conversations quiet for ``archive_after`` with nothing left to send."""
-        return [c for c in self.conversations.values()
-                if c.status in (RESOLVED, IGNORED) and c.last_activity is not None
-                and now - c.last_activity > self.archive_after
+        return [c for c in self.conversations.values() if self._can_archive(c, now)]
+
+    def _can_archive(self, conv: Conversation, now: datetime) -> bool:
+        """A handled conversation quiet for ``archive_after`` with nothing left to send."""
+        return (conv.status in (RESOLVED, IGNORED) and conv.last_activity is not None
+                and now - conv.last_activity > self.archive_after
                 and not any(i["status"] in OPEN_STATES
-                            for i in self.outbox.for_conversation(c.id))]
+                            for i in self.outbox.for_conversation(conv.id)))
 
     def checkpoint(self) -> int:
         """Archive handled conversations out of the hot file, then snapshot, here and now (a
@@ -1346,8 +1348,7 @@ class Desk:
                 yield True
         candidates = []
         for i, conv in enumerate(list(self.conversations.values())):
-            if (conv.status in (RESOLVED, IGNORED) and conv.last_activity is not None
-                    and now - conv.last_activity > self.archive_after):
+            if conv.status in (RESOLVED, IGNORED):  # the cheap test first; all of it below
                 candidates.append(conv)
             if i % 2048 == 2047:
                 yield True
@@ -1355,9 +1356,7 @@ class Desk:
         job: dict[str, dict[str, dict[str, Any]]] = {}
         marks: dict[str, tuple[Any, ...]] = {}
         for i, conv in enumerate(candidates):
-            if (self.conversations.get(conv.id) is conv and conv.status in (RESOLVED, IGNORED)
-                    and not any(item["status"] in OPEN_STATES
-                                for item in self.outbox.for_conversation(conv.id))):
+            if self.conversations.get(conv.id) is conv and self._can_archive(conv, now):
                 for month, tables in persist.archive_job([conv], self.outbox.for_conversation
                                                          ).items():
                     into = job.setdefault(month, {})
