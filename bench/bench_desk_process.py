@@ -47,7 +47,7 @@ from tui.core.desk import Desk  # noqa: E402
 from tui.core.model import Mention  # noqa: E402
 from tui.core.replies import load_replies  # noqa: E402
 from tui.core.rules import load_rules  # noqa: E402
-from tui.core.store import Store  # noqa: E402
+from tui.core.store import Store, lock_holder  # noqa: E402
 from tui.server.client import DeskClient, start_server  # noqa: E402
 from tui.server.protocol import encode  # noqa: E402
 from tui.server.remote import RemoteDesk  # noqa: E402
@@ -178,9 +178,12 @@ def bench_cold(n: int, repeat: int = 3) -> None:
         build(d, n)
         for _ in range(repeat):
             t0 = time.perf_counter()
-            start_server(d)
+            pid = start_server(d)
             times.append(time.perf_counter() - t0)
+            assert pid is not None, "a desk process still held the data directory"
             stop(d)
+            while lock_holder(d) is not None:  # its closing snapshot may outlast stop()'s wait
+                time.sleep(0.2)
     print(f"(a) {n:>7,} open: desk process cold start median {statistics.median(times):.2f} s "
           f"(each: {', '.join(f'{t:.2f}' for t in times)}; load {os.getloadavg()[0]:.1f})")
 
