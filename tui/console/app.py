@@ -441,6 +441,16 @@ class MentionDesk(App[int]):
                 self.critical_unread.add(conv_id)
             self.alert(batch, [AlertLine(one_line(message.get("message") or what, 300), "",
                                          conv_id)])
+        elif kind == "rules":
+            if message.get("problems"):
+                self.notify(scrub("\n".join(message["problems"]), 1200),
+                            title="The desk process's rules cannot be shown here",
+                            severity="error", timeout=30, markup=False)
+            else:
+                self.notify(scrub(str(message.get("summary") or ""), 600),
+                            title="Rules reloaded by the desk process", markup=False)
+            self.redraw_status()
+            self.redraw_detail()
         elif kind == "_offline":
             self.redraw_status()
             self.say("desk offline — reconnecting (an open dialog keeps your text)", "warning")

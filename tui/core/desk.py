@@ -515,8 +515,8 @@ class Desk:
 
     # ==== rules ================================================================================
 
-    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False
-                     ) -> RulesReloaded:
+    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False,
+                     text: str | None = None) -> RulesReloaded:
         """Apply a changed rules file to the running desk, once it passes the same checks as
         ``mentiondesk check`` (its ``reply:`` keys against the desk's replies).
 
@@ -524,6 +524,8 @@ class Desk:
         triaged with the new rules from now on; open conversations keep their triage unless
         ``retriage`` is True (then every mention of an open conversation is triaged again and
         the queue re-sorted).  Office hours given by the config still override the file's.
+        ``text``: the file's contents when they come from elsewhere (the desk process sends
+        an attached console the text it loaded); ``path`` then only names the file.
 
         Raises :class:`~tui.core.rules.RulesError` (``problems`` give file:line and the fix)
         when the file has problems; the desk then keeps its current rules, untouched.
@@ -531,7 +533,7 @@ class Desk:
         from .rules import load_rules
 
         target = Path(path) if path is not None else Path(self.rules.path)
-        rules = load_rules(target, reply_keys=set(self.replies.keys))
+        rules = load_rules(target, reply_keys=set(self.replies.keys), text=text)
         override = getattr(self.config, "office_hours", None)
         if override is not None:
             rules.set_office_hours(override)

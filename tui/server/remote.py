@@ -123,6 +123,7 @@ class RemoteDesk(Desk):
         self.online = False
         self.closing = False
         self.presence: list[dict[str, Any]] = []  # who is attached, on what, doing what
+        self._rules_text: str | None = None  # the reloaded rules text followed, if any
         self.source_health: list[dict[str, Any]] = []
         self.client: DeskClient | None = None
         self.inbox: deque[dict[str, Any]] = deque()  # filled by the reader thread
@@ -293,18 +294,45 @@ class RemoteDesk(Desk):
         if kind == "snapshot":
             if "tables" in message:
                 self.replace_all(message["tables"])
+            if message.get("rules"):  # the desk process runs reloaded rules: follow them
+                self._follow_rules(message["rules"], tell=False)
             self.presence = list(message.get("presence") or [])
             self.source_health = list(message.get("sources") or [])
             self._tell({"type": "presence", "presence": self.presence})
             return
         if kind == "presence":
             self.presence = list(message.get("presence") or [])
+        elif kind == "rules":
+            self._follow_rules(message, tell=True)
+            return
         elif kind == "_online":
             self.online = True
             self._send_unsent_drafts()
         elif kind == "_offline":
             self.online = False
         self._tell(message)
+
+    def _follow_rules(self, message: dict[str, Any], *, tell: bool) -> None:
+        """Load the rules text the desk process runs (after its ``rules reload``), so labels,
+        levels and canned replies here are the same as there; the triage itself comes with the
+        documents.  Tells the console (``{"type": "rules", "summary"|"problems"}``) when
+        ``tell``; a text this side cannot load keeps the current rules and says so."""
+        from ..core.rules import RulesError
+
+        path, text = str(message.get("path") or self.rules.path), message.get("text")
+        if not isinstance(text, str):
+            return
+        if text == self._rules_text:
+            return  # already following it (a resync's snapshot repeats it)
+        try:
+            result = Desk.reload_rules(self, path, text=text)
+        except RulesError as exc:
+            self._tell({"type": "rules", "problems": [str(p) for p in exc.problems[:6]]})
+            return
+        self._rules_text = text
+        if tell:
+            self._tell({"type": "rules", "summary": result.summary})
+        self._notify(set(self.conversations))
 
     def _tell(self, message: dict[str, Any]) -> None:
         for watcher in list(self.watchers):
