@@ -795,3 +795,19 @@ def test_ingest_pauses_the_cycle_collector_only_while_it_files(make_desk, tmp_pa
     finally:
         gc.enable()
     assert seen[-1] is False
+
+
+def test_the_profile_follows_the_newest_message_to_the_microsecond(make_desk) -> None:
+    d = make_desk()
+    on_the_second = EPOCH + timedelta(hours=1)
+    half_a_second_later = on_the_second + timedelta(microseconds=500_000)
+    d.ingest([mention("hi", "amy", name="Amy New", at=half_a_second_later, mid="new")])
+    d.ingest([mention("older", "amy", name="Amy Old", at=on_the_second, mid="old")])  # late
+    cid = d.ingest([mention("again", "amy", name="Amy New", at=half_a_second_later,
+                            mid="same")])[0].conv_id
+    assert d.profile(cid)["name"] == "Amy New"
+    d2 = make_desk()
+    d2.ingest([mention("first", "bo", name="Bo Old", at=on_the_second, mid="b1")])
+    cid = d2.ingest([mention("then", "bo", name="Bo New", at=half_a_second_later,
+                             mid="b2")])[0].conv_id
+    assert d2.profile(cid)["name"] == "Bo New"  # ".5Z" is later than "Z"
