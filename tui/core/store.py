@@ -229,6 +229,8 @@ class Store:
         self.fault: str | None = None
         self._lock_lost: str | None = None
         self._lock_id: tuple[int, int] | None = None
+        # Checked before every flush (``_check_lock``): the path is built once, not per flush.
+        self._lock_file = os.fspath(self.data_dir / LOCK)
         self._tail_ok = True  # the journal ends where the last good flush ended
         self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
@@ -654,7 +656,7 @@ class Store:
         Deleting a "stale" lock lets a second writer in; then this process stops writing."""
         if self._lock_lost is None:
             try:
-                st = os.stat(self.data_dir / LOCK, follow_symlinks=False)
+                st = os.stat(self._lock_file, follow_symlinks=False)
                 same = (st.st_dev, st.st_ino) == self._lock_id
             except OSError:
                 same = False
