@@ -764,6 +764,39 @@ def test_taking_offline_offers_a_dm_never_the_public_text(make_desk, text):
     assert "DM us" not in dm and "direct message us" not in dm.lower()
 
 
+def test_ingest_pauses_the_cycle_collector_only_while_it_files(make_desk, tmp_path, monkeypatch):
+    """Issue 8: a collector pass started mid-batch walks the whole desk, so ingest files a
+    batch with the collector paused — and always gives it back (also after a mention that
+    could not be triaged), and leaves it off when the caller had it off."""
+    import gc
+
+    desk = make_desk(Store(tmp_path))
+    rules_type = type(desk.rules)
+    real = rules_type.triage
+    seen: list[bool] = []
+
+    def triage(self, m, **kw):
+        seen.append(gc.isenabled())
+        if m.text == "boom":
+            raise RuntimeError("a broken rule")
+        return real(self, m, **kw)
+
+    monkeypatch.setattr(rules_type, "triage", triage)
+    assert gc.isenabled()
+    results = desk.ingest([mention("my train is late", mid="1"), mention("boom", mid="2"),
+                           mention("refund please", mid="3", handle="bob")])
+    assert [r.mention.id for r in results] == ["1", "3"] and desk.rejected == 1
+    assert seen == [False, False, False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        desk.ingest([mention("still late", mid="4")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen[-1] is False
+
+
 def test_the_profile_follows_the_newest_message_to_the_microsecond(make_desk) -> None:
     d = make_desk()
     on_the_second = EPOCH + timedelta(hours=1)

@@ -483,3 +483,57 @@ def test_second_store_in_the_same_process_is_refused(tmp_path: Path) -> None:
         with pytest.raises(StoreLocked, match="quit it first"):
             Store(tmp_path)
     Store(tmp_path).close()
+
+
+def previous_line(op: dict) -> bytes:
+    """A journal line exactly as the store wrote it before issue 8 (json.JSONEncoder.encode)."""
+    payload = json.JSONEncoder(ensure_ascii=True, allow_nan=False,
+                               separators=(",", ":")).encode(op).encode("ascii")
+    return b"%08x " % zlib.crc32(payload) + payload + b"\n"
+
+
+ODD_DOCS = [
+    {"text": "caf\u00e9 \U0001f600 \u202e \x00 \ud800 \"quoted\" \\ back", "n": -0.0},
+    {"score": 1e-300, "big": 10**30, "f": 3.14159, "t": True, "none": None},
+    {"nested": {"a": [1, [2, {"b": []}], {}], "": ""}, "list": list(range(5))},
+    {"author": {"handle": "amy", "followers": 0}, "contacts": ["2025-03-04T09:00:00Z"]},
+]
+
+
+def test_journal_lines_are_byte_equal_to_the_previous_encoding(tmp_path: Path) -> None:
+    """The journal encoder was made cheaper (issue 8): the bytes written must not change, so
+    data dirs written before and after read the same."""
+    with Store(tmp_path) as s:
+        for i, d in enumerate(ODD_DOCS):
+            s.put("mentions", f"demo|{i}", d)
+        s.delete("mentions", "demo|3")
+        s.flush()
+    expected = [previous_line({"s": i + 1, "t": "mentions", "k": f"demo|{i}", "d": d})
+                for i, d in enumerate(ODD_DOCS)]
+    expected.append(previous_line({"s": 5, "t": "mentions", "k": "demo|3", "x": 1}))
+    assert journal_lines(tmp_path) == expected
+
+
+def test_a_journal_written_by_the_previous_version_loads(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:  # the empty data dir layout of this version
+        pass
+    (tmp_path / "journal.jsonl").write_bytes(b"".join(
+        previous_line({"s": i + 1, "t": "mentions", "k": f"demo|{i}", "d": d})
+        for i, d in enumerate(ODD_DOCS)))
+    with Store(tmp_path) as s:
+        assert s.load()["mentions"] == {f"demo|{i}": d for i, d in enumerate(ODD_DOCS)}
+        s.put("mentions", "demo|9", {"n": 9})  # and appends after it
+        s.flush()
+    with Store(tmp_path) as s:
+        assert s.load()["mentions"]["demo|9"] == {"n": 9}
+
+
+def test_a_document_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    loop: dict = {"n": 1}
+    loop["self"] = loop
+    with Store(tmp_path) as s:
+        with pytest.raises(TypeError, match=re.escape("mentions/demo|1 is not plain JSON")):
+            s.put("mentions", "demo|1", {"a": [loop]})
+        s.put("mentions", "demo|2", {"n": 2})  # nothing half-written before it
+        s.flush()
+    assert len(journal_lines(tmp_path)) == 1

@@ -50,6 +50,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -96,6 +97,17 @@ _MONTH_NAME = re.compile(r"\d{4}-\d{2}\Z")
 
 # ASCII output: files stay readable by TinyDB under any locale, lone surrogates survive.
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+# The same encoding for journal lines, built once: ``JSONEncoder.encode`` builds a new C
+# encoder (and a dict of ids for the circular-reference check) on every call, a fifth of the
+# cost of a mention-sized line.  Desk documents are trees, so the check is not needed; a cycle
+# still fails (RecursionError, reported like any other unencodable document).  Arguments:
+# markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys,
+# allow_nan (json/encoder.py, JSONEncoder.iterencode).
+_JOURNAL_ENCODE = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring_ascii, None, ":", ",", False, False,
+                   False)
+    if c_make_encoder is not None else None
+)
 
 Tables = dict[str, dict[str, dict[str, Any]]]
 
@@ -236,6 +248,8 @@ class Store:
         self.fault: str | None = None
         self._lock_lost: str | None = None
         self._lock_id: tuple[int, int] | None = None
+        # Checked before every flush (``_check_lock``): the path is built once, not per flush.
+        self._lock_file = os.fspath(self.data_dir / LOCK)
         self._tail_ok = True  # the journal ends where the last good flush ended
         self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
@@ -787,7 +801,7 @@ class Store:
         Deleting a "stale" lock lets a second writer in; then this process stops writing."""
         if self._lock_lost is None:
             try:
-                st = os.stat(self.data_dir / LOCK, follow_symlinks=False)
+                st = os.stat(self._lock_file, follow_symlinks=False)
                 same = (st.st_dev, st.st_ino) == self._lock_id
             except OSError:
                 same = False
@@ -1101,8 +1115,11 @@ class Store:
 
 def _encode_line(op: dict[str, Any]) -> bytes:
     try:
-        payload = _ENCODER.encode(op).encode("ascii")
-    except (TypeError, ValueError) as exc:
+        if _JOURNAL_ENCODE is not None:
+            payload = "".join(_JOURNAL_ENCODE(op, 0)).encode("ascii")
+        else:
+            payload = _ENCODER.encode(op).encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"store: {op['t']}/{op['k']} is not plain JSON data: {exc}") from None
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
