@@ -12,7 +12,8 @@
     update whose top queue row is the desk's most urgent conversation) and to the *whole queue
     loaded* (the replica holds every conversation; keys are handled meanwhile).
 (b) ``fanout``: the demo source streams RATE mentions/s into a desk of 10,000 open; CLIENTS
-    headless clients attached, each its own process (as consoles are); latency from the desk
+    headless clients attached, each its own process (as consoles are), each having received
+    its whole initial load (rows, or a replica's state) first; latency from the desk
     process sending a change (its ``t``) to each client having parsed it, p50/p95/max over
     every (change, client); desk-process CPU.  Three runs: plain clients, plain clients + one
     frozen client (attached, never reading), and console replicas (each change carries its
@@ -228,8 +229,13 @@ def probe_client(data_dir: str, replica: bool) -> None:
             c.send({"type": "attach", "replica": True, "limit": 200})
             while c.read(60)["type"] != "snapshot":
                 pass
+            loading = "state"
         else:
-            c.attach(limit=200)
+            loading = "rows" if c.attach(limit=200).get("more") else ""
+        while loading:  # its whole initial load first: what is measured is the change stream
+            m = c.read(120)
+            if m["type"] == loading and not m.get("more"):
+                loading = ""
         print("attached", flush=True)
         mine: list[float] = []
         counting = False

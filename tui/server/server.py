@@ -63,7 +63,7 @@ log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
-ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
+ROWS_CHUNK = 250  # rows per "rows" message after a limited snapshot (~10 ms of the loop each)
 STATE_CHUNK = 64  # conversations per "state" message of a replica's snapshot: each is built
 # when the client's sender gets to it (a few ms of the desk's loop) and applied by the console
 # in one turn of its loop (~10-20 ms: keys are handled between two)
