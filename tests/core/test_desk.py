@@ -762,3 +762,19 @@ def test_taking_offline_offers_a_dm_never_the_public_text(make_desk, text):
     dm = d.offline_dm(c)
     assert dm and dm != s.text
     assert "DM us" not in dm and "direct message us" not in dm.lower()
+
+
+def test_the_profile_follows_the_newest_message_to_the_microsecond(make_desk) -> None:
+    d = make_desk()
+    on_the_second = EPOCH + timedelta(hours=1)
+    half_a_second_later = on_the_second + timedelta(microseconds=500_000)
+    d.ingest([mention("hi", "amy", name="Amy New", at=half_a_second_later, mid="new")])
+    d.ingest([mention("older", "amy", name="Amy Old", at=on_the_second, mid="old")])  # late
+    cid = d.ingest([mention("again", "amy", name="Amy New", at=half_a_second_later,
+                            mid="same")])[0].conv_id
+    assert d.profile(cid)["name"] == "Amy New"
+    d2 = make_desk()
+    d2.ingest([mention("first", "bo", name="Bo Old", at=on_the_second, mid="b1")])
+    cid = d2.ingest([mention("then", "bo", name="Bo New", at=half_a_second_later,
+                             mid="b2")])[0].conv_id
+    assert d2.profile(cid)["name"] == "Bo New"  # ".5Z" is later than "Z"

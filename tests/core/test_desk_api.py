@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, Clock, new_desk
 from deskkit import mention
 
-from tui.core.api import MARKERS, Outgrown, describe, describe_all, markers
+from tui.core.api import MARKERS, AlreadyAnswered, Outgrown, describe, describe_all, markers
 from tui.core.conversation import Fold
 from tui.core.desk import RESOLVED
 from tui.core.metrics import collect, episodes
@@ -169,3 +169,48 @@ def test_the_fold_rebuilds_exactly_the_live_state() -> None:
     assert live.status != before[0] or live.tags != before[3]
     d._refold(live, notify=False)
     assert (live.status, live.needs_reply, live.deadline, live.tags, live.triage) == before
+
+
+def test_stale_check_names_what_other_agents_did_and_refuses_another_answer_outright() -> None:
+    d = new_desk()
+    cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
+    seen = d.mark_read(cid)
+    d.handoff(cid, "refunds", agent="kim")
+    d.resolve(cid, agent="lee")
+    d.note(cid, "my own note", agent="sam")  # my own actions never make my answer stale
+    with pytest.raises(Outgrown) as caught:
+        d.reply(cid, "Looking into it", agent="sam", seen_seq=seen)
+    assert caught.value.changes == ["kim handed it to refunds", "lee resolved it"]
+    assert caught.value.count == 0
+    assert caught.value.question == \
+        "kim handed it to refunds; lee resolved it — send anyway?"
+    assert str(caught.value) == ("kim handed it to refunds and lee resolved it since you "
+                                 "opened this conversation")
+    assert d.outbox.items == {}
+    # another agent's *answer* is not something to send anyway: a different refusal
+    seen = d.mark_read(cid)
+    d.ingest([mention("still no refund", "rita")])
+    d.reply(cid, "Refund is on its way", agent="kim")
+    with pytest.raises(AlreadyAnswered) as answered:
+        d.reply(cid, "Looking into it", agent="sam", seen_seq=seen)
+    assert answered.value.by == "kim" and not isinstance(answered.value, Outgrown)
+    # an undone change is no change; the same agent acting is no change
+    seen = d.mark_read(cid)
+    d.ingest([mention("hello?", "rita")])
+    d.snooze(cid, d.clock() + timedelta(hours=1), agent="kim")
+    d.undo(agent="kim")
+    with pytest.raises(Outgrown) as caught:
+        d.reply(cid, "Sorry for the wait", agent="sam", seen_seq=seen)
+    assert caught.value.changes == [] and caught.value.count == 1
+
+
+def test_what_others_did_before_the_agent_opened_it_is_not_since() -> None:
+    d = new_desk()
+    cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
+    d.reply(cid, "We are on it", agent="kim")
+    d.resolve(cid, agent="kim")
+    seen = d.mark_read(cid)  # sam opens it after kim's reply and resolve: both are on screen
+    assert seen == d.get(cid).last_seq > d.get(cid).last_mention_seq
+    ev = d.reply(cid, "One more thing: the refund shows in 3 days", agent="sam", seen_seq=seen,
+                 again=True)
+    assert ev.kind == "reply" and ev.agent == "sam"

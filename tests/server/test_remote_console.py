@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,9 @@ async def test_two_consoles_and_a_script_see_each_other(desk_dir: Path) -> None:
         await until(pk, lambda: "sam is writing a reply" in screen_text(app_kim),
                     "kim's pane says sam writes")
         await pk.press("r")
-        assert any("sam is already replying" in n for n in notifications(app_kim))
+        await until(pk, lambda: any("sam is already replying" in n
+                                    for n in notifications(app_kim)),
+                    "kim is warned that sam is replying")
         # Sam sends first; kim's send is refused naming him (the simultaneous-send race).
         await ps.press(*"Sorry to hear that")
         await ps.press("ctrl+s")
@@ -271,3 +274,48 @@ def test_a_note_draft_reaches_the_desk_process_and_goes_with_the_note(desk_dir: 
             again.close()
     finally:
         sam.close()
+
+
+def test_a_rules_reload_reaches_every_attached_console(desk_dir: Path, tmp_path: Path) -> None:
+    """`mentiondesk rules reload` changes the desk process's rules; the consoles' replicas
+    follow at once (labels, levels, canned replies come from their rules), and a console that
+    attaches later gets the reloaded text, not the file it would read itself."""
+    from conftest import ROOT
+
+    seed(desk_dir, ["my train was cancelled"])
+    assert start_server(desk_dir) is not None
+    sam = attach(desk_dir, "sam")
+    told: list[dict[str, Any]] = []
+    sam.watchers.append(told.append)
+    try:
+        changed = tmp_path / "rules.yaml"
+        text = (ROOT / "rules.yaml").read_text(encoding="utf-8").replace(
+            "description: Someone may be at risk right now",
+            "description: Safety first — someone may be at risk", 1)
+        changed.write_text(text, encoding="utf-8")
+        done = cli(desk_dir, "rules", "reload", "--rules", str(changed))
+        assert done.returncode == 0, done.stderr
+
+        def follows(remote: RemoteDesk) -> bool:
+            remote.pump()
+            return remote.rules.levels["critical"].description.startswith("Safety first")
+
+        end = time.monotonic() + WAIT
+        while not follows(sam):
+            assert time.monotonic() < end, "the attached console never followed the reload"
+            time.sleep(0.02)
+        assert any(m.get("type") == "rules" and "reloaded" in str(m.get("summary"))
+                   for m in told), told
+        assert str(sam.rules.path) == str(changed)
+        kim = attach(desk_dir, "kim")  # attaches after the reload
+        try:
+            end = time.monotonic() + WAIT
+            while not follows(kim):
+                assert time.monotonic() < end, "a later console kept its own rules file"
+                time.sleep(0.02)
+        finally:
+            kim.close()
+    finally:
+        sam.close()
+        stop = cli(desk_dir, "server", "--stop")
+        assert stop.returncode == 0, stop.stderr

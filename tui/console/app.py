@@ -450,6 +450,16 @@ class MentionDesk(App[int]):
                                          conv_id)])
         elif kind == "_loaded":  # the whole replica is here: its own counts from now on
             self.redraw_status()
+        elif kind == "rules":
+            if message.get("problems"):
+                self.notify(scrub("\n".join(message["problems"]), 1200),
+                            title="The desk process's rules cannot be shown here",
+                            severity="error", timeout=30, markup=False)
+            else:
+                self.notify(scrub(str(message.get("summary") or ""), 600),
+                            title="Rules reloaded by the desk process", markup=False)
+            self.redraw_status()
+            self.redraw_detail()
         elif kind == "_offline":
             self.redraw_status()
             self.say("desk offline — reconnecting (an open dialog keeps your text)", "warning")
@@ -720,7 +730,7 @@ class MentionDesk(App[int]):
             conv_id = None
         if conv_id is not None:
             # The pane shows the whole history: what it shows counts as seen when replying.
-            self.seen[conv_id] = self.desk.conversations[conv_id].last_mention_seq
+            self.seen[conv_id] = self.desk.conversations[conv_id].last_seq
         narrow = self.main.has_class("-narrow")
         if self.remote is not None and len(self.screen_stack) == 1:
             self.tell_presence(conv_id, "viewing")

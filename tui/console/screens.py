@@ -396,7 +396,7 @@ class ActionModal(ModalScreen[str | None]):
                 if yes:
                     self.attempt(do, None)
                 else:
-                    self.show_errors([f"not sent: {reason} — read them first"])
+                    self.show_errors([f"not sent: {reason} — read it first"])
                     self.caught_up()
 
             self.app.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
@@ -438,7 +438,7 @@ class ActionModal(ModalScreen[str | None]):
             return
         self.conv = conv
         self.query_one(".context", Static).update(customer_line(self.desk, conv))
-        self.seen_seq = conv.last_mention_seq
+        self.seen_seq = conv.last_seq
 
     def save_draft(self) -> None:
         """Keep what the agent typed (quitting, closing); modals without free text keep none."""

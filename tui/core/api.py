@@ -81,19 +81,42 @@ class AlreadyAnswering(ActionRefused):
 
 
 class Outgrown(ActionRefused):
-    """The stale check: ``count`` new customer messages arrived since the agent opened the
-    conversation (``seen_seq``).  Nothing was done; ask :attr:`question`, then send again with
-    ``seen_seq=None`` to send anyway."""
+    """The stale check: the conversation changed since the agent opened it (``seen_seq``) in
+    a way that is not another agent's answer — ``count`` new customer messages, and
+    ``changes``: what other agents did meanwhile, each as words ("kim resolved it", "lee handed
+    it to billing").  Nothing was done; ask :attr:`question`, then send again with
+    ``seen_seq=None`` to send anyway (issue 9: "send anyway" only where the change was not
+    another agent's answer — that one is :class:`AlreadyAnswered`)."""
 
-    def __init__(self, count: int) -> None:
-        noun = "message has" if count == 1 else "messages have"
-        super().__init__(f"{count} new {noun} arrived since you opened this conversation")
+    def __init__(self, count: int, changes: Sequence[str] = ()) -> None:
         self.count = count
+        self.changes = list(changes)
+        parts = list(self.changes)
+        if count:
+            noun = "message has" if count == 1 else "messages have"
+            parts.append(f"{count} new {noun} arrived")
+        super().__init__(f"{' and '.join(parts)} since you opened this conversation")
 
     @property
     def question(self) -> str:
-        noun = "message" if self.count == 1 else "messages"
-        return f"{self.count} new {noun} arrived — send anyway?"
+        parts = list(self.changes)
+        if self.count:
+            noun = "message" if self.count == 1 else "messages"
+            parts.append(f"{self.count} new {noun} arrived")
+        return f"{'; '.join(parts)} — send anyway?"
+
+
+# What another agent's action did to a conversation, as the stale check says it (``Outgrown``);
+# kinds not listed (tag, undo, the desk's own wake-ups) do not make an answer stale.
+CHANGED_BY: dict[str, Callable[[dict[str, Any]], str]] = {
+    "handoff": lambda d: f"handed it to {d.get('team')}",
+    "resolve": lambda d: "resolved it",
+    "snooze": lambda d: "snoozed it",
+    "ignore": lambda d: f"marked it as {d.get('reason')}",
+    "reopen": lambda d: "reopened it",
+    "assign": lambda d: f"assigned it to {d.get('to')}",
+    "note": lambda d: "added a note",
+}
 
 
 def describe(ev: Event, tz: tzinfo | None = None) -> str:

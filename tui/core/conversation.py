@@ -152,6 +152,13 @@ class Conversation:
     def category(self) -> str:
         return self.triage.category if self.triage else "general"
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest entry of the timeline (a customer message or an
+        agent's event): what an agent who opens the conversation has seen, the ``seen_seq``
+        of the stale check.  0 for an empty timeline."""
+        return max((seq for seq, _, _ in self.timeline), default=0)
+
     def mention_keys(self) -> list[str]:
         """The keys of the customer's mentions, in timeline order."""
         return [key for _, tag, key in self.timeline if tag == MENTION]

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from . import persist
-from .api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
+from .api import (
+    CHANGED_BY,
+    ActionRefused,
+    AlreadyAnswered,
+    AlreadyAnswering,
+    NotSaving,
+    Outgrown,
+)
 from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
     ANSWERS,
     EVENT,
@@ -502,8 +509,8 @@ class Desk:
 
     # ==== rules ================================================================================
 
-    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False
-                     ) -> RulesReloaded:
+    def reload_rules(self, path: str | Path | None = None, *, retriage: bool = False,
+                     text: str | None = None) -> RulesReloaded:
         """Apply a changed rules file to the running desk, once it passes the same checks as
         ``mentiondesk check`` (its ``reply:`` keys against the desk's replies).
 
@@ -511,6 +518,8 @@ class Desk:
         triaged with the new rules from now on; open conversations keep their triage unless
         ``retriage`` is True (then every mention of an open conversation is triaged again and
         the queue re-sorted).  Office hours given by the config still override the file's.
+        ``text``: the file's contents when they come from elsewhere (the desk process sends
+        an attached console the text it loaded); ``path`` then only names the file.
 
         Raises :class:`~tui.core.rules.RulesError` (``problems`` give file:line and the fix)
         when the file has problems; the desk then keeps its current rules, untouched.
@@ -518,7 +527,7 @@ class Desk:
         from .rules import load_rules
 
         target = Path(path) if path is not None else Path(self.rules.path)
-        rules = load_rules(target, reply_keys=set(self.replies.keys))
+        rules = load_rules(target, reply_keys=set(self.replies.keys), text=text)
         override = getattr(self.config, "office_hours", None)
         if override is not None:
             rules.set_office_hours(override)
@@ -692,8 +701,8 @@ class Desk:
             }
         # The profile follows the newest message by time (names and follower counts change);
         # an older message arriving late (a backfill page) never brings back an old name.
-        newest = cust.get("profile_at")
-        if newest is None or iso(m.created_at) >= newest:
+        newest = cust.get("profile_at")  # compared as times: ".5Z" is later than "Z"
+        if newest is None or m.created_at >= parse_time(newest):
             cust["profile_at"] = iso(m.created_at)
             cust["name"] = m.author.name or cust.get("name", "")
             cust["followers"] = m.author.followers
@@ -1069,7 +1078,9 @@ class Desk:
         """The agent looks at a conversation: it is read, but still needs a reply (the status
         ``open`` is something else: the conversation is not closed).
 
-        Returns the sequence number seen, to pass back as ``seen_seq`` when replying."""
+        Returns the sequence number seen (:attr:`Conversation.last_seq`: the customer's
+        messages *and* every agent's actions shown with them), to pass back as ``seen_seq``
+        when replying — what others did before the agent opened it is not "since"."""
         conv = self.get(conv_id)
         if conv.read_seq < conv.last_mention_seq:
             conv.read_seq = conv.last_mention_seq
@@ -1077,7 +1088,7 @@ class Desk:
                 self.store.put("conversations", conv.id, conv.header())
                 self._flush_quietly()
             self._notify({conv.id})
-        return conv.last_mention_seq
+        return conv.last_seq
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
                    audience: str = PUBLIC) -> None:
@@ -1692,18 +1703,23 @@ class Desk:
         if seen_seq is None:
             return
         me = agent or self.agent
+        changes: list[str] = []  # other agents' non-answer actions, oldest first
         for seq, kind, key in reversed(conv.timeline):
             if seq <= seen_seq:
                 break
             ev = self.events.get(key) if kind != MENTION else None
-            if ev is not None and not ev.undone and ev.kind in ANSWERS and ev.agent != me:
-                verb = {"reply": "replied", "offline": "took it offline",
-                        "handoff": f"handed it to {ev.details.get('team')}"}[ev.kind]
+            if ev is None or ev.undone or ev.agent in (me, SYSTEM):
+                continue
+            if ev.kind in ANSWERS:
+                verb = {"reply": "replied", "offline": "took it offline"}[ev.kind]
                 raise AlreadyAnswered(ev.agent, verb, ev.kind)
+            said = CHANGED_BY.get(ev.kind)
+            if said is not None:
+                changes.insert(0, f"{ev.agent} {said(ev.details)}")
         newer = sum(1 for seq, kind, key in conv.timeline
                     if kind == MENTION and seq > seen_seq and not self.mentions[key].deleted)
-        if newer:
-            raise Outgrown(newer)
+        if newer or changes:
+            raise Outgrown(newer, changes)
 
     def _notify(self, changed: set[str]) -> None:
         if changed:

@@ -46,6 +46,7 @@ from .yamlfile import (
     describe,
     did_you_mean,
     load_yaml,
+    load_yaml_text,
 )
 
 __all__ = [
@@ -452,14 +453,16 @@ def _hours(hours: float) -> str:
 # --- loading -------------------------------------------------------------------------------------
 
 def load_rules(path: Path | str, *, reply_keys: Collection[str] | None = None,
-               name: str | None = None) -> Rules:
+               name: str | None = None, text: str | None = None) -> Rules:
     """Load and validate ``path``; raise :class:`RulesError` with every problem found.
 
     ``reply_keys``: the keys of replies.yaml, to check every ``reply:``; None skips that check.
-    ``name``: how problems name the file (default: the path as given).
+    ``name``: how problems name the file (default: the path as given).  ``text``: the file's
+    contents when they come from elsewhere (a console attached to a desk process gets the text
+    the desk process loaded); ``path`` then only names it.
     """
-    data, problems = load_yaml(path, name=name)
     file = name or str(path)
+    data, problems = load_yaml(path, name=name) if text is None else load_yaml_text(text, file)
     if data is None:
         raise RulesError(problems or [Problem(file, 1, "the rules file is empty: see the shipped "
                                                        "rules.yaml for a complete example")])

@@ -82,7 +82,8 @@ def as_desk_error(refusal: Refused) -> Exception:
     data, reasons = refusal.data, refusal.reasons
     exc: Exception
     if refusal.error == "Outgrown":
-        exc = Outgrown(int(data.get("count", 1)))
+        exc = Outgrown(int(data.get("count", 0)),
+                       [str(change) for change in data.get("changes") or ()])
     elif refusal.error == "AlreadyAnswered":
         exc = AlreadyAnswered(str(data.get("by")), "answered", str(data.get("kind")))
     elif refusal.error == "AlreadyAnswering":
@@ -127,6 +128,7 @@ class RemoteDesk(Desk):
         self.online = False
         self.closing = False
         self.presence: list[dict[str, Any]] = []  # who is attached, on what, doing what
+        self._rules_text: str | None = None  # the reloaded rules text followed, if any
         self.source_health: list[dict[str, Any]] = []
         self.client: DeskClient | None = None
         self.inbox: deque[dict[str, Any]] = deque()  # filled by the reader thread
@@ -321,12 +323,17 @@ class RemoteDesk(Desk):
             elif message.get("state"):  # a resync: the first part follows
                 self.loading = True
                 self._base_due = True
+            if message.get("rules"):  # the desk process runs reloaded rules: follow them
+                self._follow_rules(message["rules"], tell=False)
             self.presence = list(message.get("presence") or [])
             self.source_health = list(message.get("sources") or [])
             self._tell({"type": "presence", "presence": self.presence})
             return
         if kind == "presence":
             self.presence = list(message.get("presence") or [])
+        elif kind == "rules":
+            self._follow_rules(message, tell=True)
+            return
         elif kind == "_online":
             self.online = True
             self._send_unsent_drafts()
@@ -387,6 +394,28 @@ class RemoteDesk(Desk):
             return super().next(agent, others=others)
         conv_id = (value or {}).get("conv_id")
         return self.get(conv_id) if conv_id is not None else None
+
+    def _follow_rules(self, message: dict[str, Any], *, tell: bool) -> None:
+        """Load the rules text the desk process runs (after its ``rules reload``), so labels,
+        levels and canned replies here are the same as there; the triage itself comes with the
+        documents.  Tells the console (``{"type": "rules", "summary"|"problems"}``) when
+        ``tell``; a text this side cannot load keeps the current rules and says so."""
+        from ..core.rules import RulesError
+
+        path, text = str(message.get("path") or self.rules.path), message.get("text")
+        if not isinstance(text, str):
+            return
+        if text == self._rules_text:
+            return  # already following it (a resync's snapshot repeats it)
+        try:
+            result = Desk.reload_rules(self, path, text=text)
+        except RulesError as exc:
+            self._tell({"type": "rules", "problems": [str(p) for p in exc.problems[:6]]})
+            return
+        self._rules_text = text
+        if tell:
+            self._tell({"type": "rules", "summary": result.summary})
+        self._notify(set(self.conversations))
 
     def _tell(self, message: dict[str, Any]) -> None:
         for watcher in list(self.watchers):
@@ -542,12 +571,12 @@ class RemoteDesk(Desk):
     def mark_read(self, conv_id: str) -> int:
         conv = self.get(conv_id)
         if conv.read_seq >= conv.last_mention_seq or not self.online:
-            return conv.last_mention_seq  # nothing new to tell the desk process
+            return conv.last_seq  # nothing new to tell the desk process
         try:
             value = self._request("mark_read", conv_id=conv_id)
         except ActionRefused:  # gone meanwhile: reading is no action, the next open tells it
-            return conv.last_mention_seq
-        return int(value.get("value") or conv.last_mention_seq)
+            return conv.last_seq
+        return int(value.get("value") or conv.last_seq)
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
                    audience: str = PUBLIC) -> None:

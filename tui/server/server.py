@@ -178,6 +178,10 @@ class DeskServer:
         self._tasks: set[asyncio.Task] = set()
         self.last_client_at = time.monotonic()
         self.stats = {"changes": 0, "requests": 0}
+        # The rules file this process reloaded (``rules reload``), sent to every console so its
+        # replica labels, levels and canned replies follow: {"path", "text"}; None until then
+        # (consoles read the same files at start).
+        self.rules_text: dict[str, str] | None = None
 
     # ==== life cycle ============================================================================
 
@@ -288,7 +292,15 @@ class DeskServer:
         snap = {"type": "snapshot", "seq": self.seq, "resync": resync, "rows": rows,
                 "more": len(rest), "counts": self.desk.counts(now), "sources": self.health(),
                 "presence": self.presence(), "approvals": self.desk.approvals_waiting()}
+        if self.rules_text is not None:
+            snap["rules"] = self.rules_text
         return snap
+
+    def rules_reloaded(self, path: str, text: str) -> None:
+        """Tell every client the rules this process now runs (after ``rules reload``): a
+        console's replica reloads the same text, so what it shows follows at once."""
+        self.rules_text = {"path": path, "text": text}
+        self._broadcast({"type": "rules", **self.rules_text})
 
     def snapshot_parts(self, *, resync: bool = False, client: Client) -> list[bytes]:
         """A client's snapshot as lines to send at once, in order.  A replica's is followed by
@@ -740,7 +752,7 @@ def refusals():  # type: ignore[no-untyped-def]
                       data={"by": exc.by, "kind": exc.kind}) from exc
     except Outgrown as exc:
         raise Refused("changed", exc.reasons, error="Outgrown",
-                      data={"count": exc.count}) from exc
+                      data={"count": exc.count, "changes": exc.changes}) from exc
     except AlreadyAnswering as exc:
         raise Refused("refused", exc.reasons, error="AlreadyAnswering",
                       data={"item": exc.item}) from exc
@@ -797,8 +809,9 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     # `mentiondesk rules reload` signals the data directory's lock holder: here, this process.
-    loop.add_signal_handler(signal.SIGUSR1, lambda: reload_rules(desk, data_dir))
     server_box: list[DeskServer] = []
+    loop.add_signal_handler(signal.SIGUSR1, lambda: reload_rules(
+        desk, data_dir, server_box[0] if server_box else None))
 
     def ingested(results: list[Any]) -> None:
         if server_box:
@@ -831,22 +844,27 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     return 0
 
 
-def reload_rules(desk: Desk, data_dir: Path) -> None:
-    """Apply a ``rules reload`` request (file, re-triage) to the served desk; a broken file is
-    logged with its problems and the desk keeps its rules."""
+def reload_rules(desk: Desk, data_dir: Path, server: DeskServer | None = None) -> None:
+    """Apply a ``rules reload`` request (file, re-triage) to the served desk and tell every
+    attached console (``DeskServer.rules_reloaded``); a broken file is logged with its problems
+    and the desk keeps its rules."""
     from ..core.rules import RulesError
     from ..setup.reload import take_request
 
     request = take_request(data_dir)
+    target = Path(request.path) if request.path else Path(desk.rules.path)
     try:
-        result = desk.reload_rules(request.path, retriage=request.retriage)
+        text = target.read_text(encoding="utf-8")
+        result = desk.reload_rules(target, retriage=request.retriage, text=text)
     except RulesError as exc:
         log.error("rules not reloaded: %s", "; ".join(str(p) for p in exc.problems[:6]))
         return
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         log.error("rules not reloaded: %s", exc)
         return
     log.info("%s", result.summary)
+    if server is not None:
+        server.rules_reloaded(str(target), text)
 
 
 async def _ticker(server: DeskServer) -> None:
