@@ -329,8 +329,9 @@ class DeskServer:
         first += [str(item.get("conv_id")) for item in desk.approvals_waiting()]
         tables = self._state_tables(client, first)
         tables["meta"] = {"counters": dict(desk.meta), "last_action": dict(desk.last_action)}
+        client.state_ids = [cid for cid in client.state_ids if cid not in client.state_sent]
         snap["state"] = True
-        snap["conversations"] = len(client.state_ids)
+        snap["conversations"] = len(client.state_ids) + len(client.state_sent)
         part = {"type": "state", "tables": tables, "more": len(client.state_ids)}
         if not client.state_ids:
             client.state_due = False
