@@ -1,45 +1,55 @@
 """Desk-process benchmark (issue 9): prints figures, never asserts.
 
     python bench/bench_desk_process.py [--sizes 10000,100000] [--clients 20] [--rate 100]
-                                       [--seconds 10]
+                                       [--seconds 10] [--only attach,fanout,keys,stall]
 
-(a) cold start of the desk process holding N open conversations (spawn → "ready" handshake),
-    and attach time: connect + hello + the first snapshot parsed — a first screen (attach with
-    limit=200, what a headless client needs to draw; the rest streams after) and the whole queue;
-    and a console's attach: ``RemoteDesk.connect`` (the replica's tables sent, parsed and loaded
-    into a core Desk, from which the console draws its first screen).
-(b) fan-out while the demo source streams RATE mentions/s into a desk of 10,000 open: CLIENTS
-    headless clients attached (also as console replicas: each change carries its documents);
-    latency from the desk process sending a change (its ``t``) to each client having parsed it,
-    p50/p95/max over every (change, client); desk-process CPU. Run twice: without and with one
-    frozen client (attached, never reading).
-(c) the longest event-loop stall of the desk process while it snapshots (checkpoint) N mentions
-    the way the running desk does (``Desk.maintain_in_background``: the journal sealed on the
-    loop, the snapshot written by a thread, polled by the runner): measured in-process with a
-    5 ms probe task on the same loop; also how long the whole checkpoint took.
-(d) the same while it archives: N conversations, half of them resolved two days ago (so due
-    for the archive), checkpointed in the background.
-
-``--only start,cold,fanout,stall,archive`` runs some parts (cold: the cold start alone);
-``--cache DIR`` keeps the built data directories (a 100,000-conversation desk takes minutes to
-build) and copies them per run.
+(a) ``attach``: cold start of the desk process holding N open conversations (spawn → "ready"
+    handshake); a headless client's attach (connect + hello + snapshot parsed) to a first screen
+    (limit=200, the rest streamed after) and to the whole queue; and a console's attach, the
+    real console (``MentionDesk`` on a ``RemoteDesk``, headless at 120x40), measured two ways:
+    from ``RemoteDesk.connect`` in a running process, and from the start of a fresh process
+    (interpreter, imports, rules, connect, app) — each to the *first screen* (the first screen
+    update whose top queue row is the desk's most urgent conversation) and to the *whole queue
+    loaded* (the replica holds every conversation; keys are handled meanwhile).
+(b) ``fanout``: the demo source streams RATE mentions/s into a desk of 10,000 open; CLIENTS
+    headless clients attached, each its own process (as consoles are), each having received
+    its whole initial load (rows, or a replica's state) first; latency from the desk
+    process sending a change (its ``t``) to each client having parsed it, p50/p95/max over
+    every (change, client); desk-process CPU.  Three runs: plain clients, plain clients + one
+    frozen client (attached, never reading), and console replicas (each change carries its
+    documents).
+(k) ``keys``: while (b)'s stream and CLIENTS replica clients run, a real console attached to the
+    desk process (``RemoteDesk``) has j/k pressed: key-to-screen p50/p95, measured as
+    bench_console.py does (from the key handed to the app to the first screen update after the
+    cursor moved).
+(c) ``stall``: the longest event-loop stall of the desk process while it snapshots (checkpoint)
+    N mentions the way the running desk does (``Desk.maintain_in_background``: the journal
+    sealed on the loop, the snapshot written by a thread, polled by the runner): measured
+    in-process with a 5 ms probe task on the same loop, next to the idle loop's worst stall
+    under the same load; also how long the whole checkpoint took.
+(d) ``archive``: the same while it archives: N conversations, half of them resolved two days
+    ago (so due for the archive), checkpointed in the background.
+``cold``: the desk process's cold start alone.  ``--cache DIR`` keeps the built data
+directories (a 100,000-conversation desk takes minutes to build) and copies them per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+T_START = time.perf_counter()  # as early as a script can take it (process-start figures)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -49,10 +59,11 @@ from tui.core.replies import load_replies  # noqa: E402
 from tui.core.rules import load_rules  # noqa: E402
 from tui.core.store import Store, lock_holder  # noqa: E402
 from tui.server.client import DeskClient, start_server  # noqa: E402
-from tui.server.protocol import encode  # noqa: E402
-from tui.server.remote import RemoteDesk  # noqa: E402
+from tui.server.protocol import VERSION, encode  # noqa: E402
 from tui.server.server import DeskServer  # noqa: E402
 from tui.sources.demo import generate  # noqa: E402
+
+CONSOLE_SIZE = (120, 40)
 
 
 def policy():
@@ -137,6 +148,70 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load() -> str:
+    return os.getloadavg().__repr__()
+
+
+def med(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f} ms" if values else "n/a"
+
+
+# ==== a console attaching =====================================================================
+
+async def console_attach(data_dir: Path, t0: float | None, expected: str) -> dict[str, float]:
+    """Attach a real console (headless) to the desk process of ``data_dir``; seconds from
+    ``t0`` (None: from connect, once the rules are read as the console reads them first) to its
+    first screen showing ``expected`` (a handle) on the top queue row, and to the whole replica
+    loaded."""
+    from bench_console import ScreenTap
+
+    from tui.console.app import MentionDesk
+    from tui.server.remote import RemoteDesk
+    from widgets.queue_view import QueueView
+
+    rules, replies = policy()
+    if t0 is None:
+        t0 = time.perf_counter()
+    remote = RemoteDesk(rules, replies, data_dir, start=False)
+    remote.connect()
+    connected = time.perf_counter() - t0
+    app = MentionDesk(remote, [], blink=False)
+    tap = ScreenTap(app, count_bytes=False)
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[float] = loop.create_future()
+
+    def top_row_right() -> bool:
+        try:
+            view = app.query_one(QueueView)
+        except Exception:
+            return False
+        if not view.size.height:
+            return False
+        return expected in "".join(s.text for s in view.render_line(0))
+
+    tap.waiter = (top_row_right, first)
+    out: dict[str, float] = {"connected": connected}
+    try:
+        async with app.run_test(size=CONSOLE_SIZE):
+            out["screen"] = await asyncio.wait_for(first, 60) - t0
+            print(f"    first screen {out['screen'] * 1000:.0f} ms", flush=True)
+            while getattr(remote, "loading", False):  # (main before p9b loaded it whole)
+                await asyncio.sleep(0.02)  # (not pilot.pause: the loop is never idle here)
+            out["loaded"] = time.perf_counter() - t0
+            out["held"] = len(remote.conversations)
+            app.flush_alerts()
+    finally:
+        remote.close()
+    return out
+
+
+def probe_console(data_dir: str, expected: str) -> None:
+    """``--probe-console``: a fresh process's console attach, printed as one JSON line (times
+    from this script's first line)."""
+    result = asyncio.run(console_attach(Path(data_dir), T_START, expected))
+    print(json.dumps(result), flush=True)
+
+
 def bench_attach(n: int) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
         d = Path(tmp)
@@ -146,28 +221,133 @@ def bench_attach(n: int) -> None:
         cold = time.perf_counter() - t0
         times: dict[str, list[float]] = {"screen": [], "full": []}
         for _ in range(3):
-            for kind, limit in (("screen", 200), ("full", None)):
-                t0 = time.perf_counter()
-                with DeskClient.connect(d) as c:
-                    snap = c.attach(limit=limit)
-                times[kind].append(time.perf_counter() - t0)
-        rules, replies = policy()
-        replica = []
-        for _ in range(2):
             t0 = time.perf_counter()
-            remote = RemoteDesk(rules, replies, d, start=False)
-            remote.connect()
-            replica.append(time.perf_counter() - t0)
-            held = len(remote.queue)
-            remote.close()
+            with DeskClient.connect(d) as c:
+                snap = c.attach(limit=200)
+                times["screen"].append(time.perf_counter() - t0)
+                rows = len(snap["rows"])
+                more = snap.get("more")
+                while more:  # the rest streams as "rows" messages (one line would be too long)
+                    m = c.read(120)
+                    if m["type"] == "rows":
+                        rows += len(m["rows"])
+                        more = m.get("more")
+            times["full"].append(time.perf_counter() - t0)
+        with DeskClient.connect(d) as c:
+            expected = str(c.attach(limit=1)["rows"][0]["handle"])
+        inproc: list[dict[str, float]] = []
+        fresh: list[dict[str, float]] = []
+        for _ in range(2):
+            inproc.append(asyncio.run(console_attach(d, None, expected)))
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, __file__, "--probe-console", str(d), expected],
+                                  capture_output=True, text=True, timeout=300)
+            wall = time.perf_counter() - t0
+            if done.returncode:
+                print(done.stderr[-2000:])
+                continue
+            probe = json.loads(done.stdout.strip().splitlines()[-1])
+            probe["wall"] = wall
+            fresh.append(probe)
         stop(d)
-        print(f"(a) {n:>7,} open: console attach (RemoteDesk: replica of {held:,} open loaded) "
-              f"median {statistics.median(replica) * 1000:.0f} ms")
-        print(f"(a) {n:>7,} open: desk process cold start {cold:.2f} s; attach to a first "
-              f"screen (200 rows, the rest streamed after) median "
-              f"{statistics.median(times['screen']) * 1000:.0f} ms; to the whole queue "
-              f"({len(snap['rows']):,} rows) median {statistics.median(times['full']) * 1000:.0f}"
-              " ms")
+        held = inproc[-1]["held"]
+        print(f"(a) {n:>7,} open [load {load()}]: desk process cold start {cold:.2f} s; headless "
+              f"attach to a first screen (200 rows) median {med(times['screen'])}; to the "
+              f"whole queue ({rows:,} rows) median {med(times['full'])}")
+        print(f"(a) {n:>7,} open: console attach from RemoteDesk.connect: first screen median "
+              f"{med([r['screen'] for r in inproc])} (connect returned after "
+              f"{med([r['connected'] for r in inproc])}); whole queue loaded ({held:,} "
+              f"conversations) median {med([r['loaded'] for r in inproc])}")
+        if fresh:
+            print(f"(a) {n:>7,} open: console attach from process start (interpreter, imports, "
+                  f"rules, connect, app): first screen median "
+                  f"{med([r['screen'] for r in fresh])}; whole queue loaded median "
+                  f"{med([r['loaded'] for r in fresh])}")
+
+
+# ==== fan-out ===================================================================================
+
+def probe_client(data_dir: str, replica: bool) -> None:
+    """``--probe-client``: one headless client process.  Attaches, says "attached", counts the
+    latency of every change from a "go" line on stdin to a "stop" line, then prints them
+    (seconds) as one JSON list."""
+    import select
+
+    with DeskClient.connect(data_dir, client="console", timeout=120) as c:
+        if replica:
+            c.send({"type": "attach", "replica": True, "limit": 200})
+            while c.read(60)["type"] != "snapshot":
+                pass
+            loading = "state"
+        else:
+            loading = "rows" if c.attach(limit=200).get("more") else ""
+        while loading:  # its whole initial load first: what is measured is the change stream
+            m = c.read(120)
+            if m["type"] == loading and not m.get("more"):
+                loading = ""
+        print("attached", flush=True)
+        mine: list[float] = []
+        counting = False
+        while True:
+            if select.select([sys.stdin], [], [], 0)[0]:
+                word = sys.stdin.readline().strip()
+                if word == "go":
+                    counting, mine = True, []
+                else:
+                    break
+            try:
+                m = c.read(0.2)
+            except TimeoutError:
+                continue
+            if m["type"] == "change" and counting:
+                mine.append(time.time() - m["t"])
+    print(json.dumps(mine), flush=True)
+
+
+def start_clients(d: Path, clients: int, replica: bool) -> list[subprocess.Popen]:
+    procs = [subprocess.Popen([sys.executable, __file__, "--probe-client", str(d),
+                               "1" if replica else "0"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+             for _ in range(clients)]
+    for p in procs:
+        assert p.stdout is not None
+        p.stdout.readline()  # "attached"
+    return procs
+
+
+def tell(procs: list[subprocess.Popen], word: str) -> None:
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(word + "\n")
+        p.stdin.flush()
+
+
+def gather(procs: list[subprocess.Popen]) -> list[float]:
+    tell(procs, "stop")
+    lat: list[float] = []
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        lat.extend(json.loads(out.strip().splitlines()[-1]))
+    return lat
+
+
+def freeze(d: Path) -> socket.socket:
+    stuck = socket.socket(socket.AF_UNIX)
+    stuck.connect(str(d / "desk.sock"))
+    stuck.sendall(encode({"type": "hello", "protocol": VERSION}) + encode({"type": "attach"}))
+    return stuck
+
+
+def percentiles(lat: list[float]) -> str:
+    lat = sorted(lat)
+    if not lat:
+        return "no deliveries"
+
+    def p(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+
+    return (f"p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, max {p(1.0):.1f} ms over "
+            f"{len(lat):,} deliveries")
 
 
 def bench_cold(n: int, repeat: int = 3) -> None:
@@ -194,56 +374,95 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
         d = Path(tmp)
         build(d, 10_000)
         pid = start_server(d, ["--source", "demo", "--rate", str(rate)])
-        lat: list[float] = []
-        lock = threading.Lock()
-        done = threading.Event()
-        stuck = None
-        if frozen:
-            stuck = socket.socket(socket.AF_UNIX)
-            stuck.connect(str(d / "desk.sock"))
-            stuck.sendall(encode({"type": "hello", "protocol": 1}) + encode({"type": "attach"}))
-
-        def reader() -> None:
-            with DeskClient.connect(d, client="console", timeout=120) as c:
-                if replica:
-                    c.send({"type": "attach", "replica": True, "limit": 0})
-                    while c.read(60)["type"] != "snapshot":
-                        pass
-                else:
-                    c.attach(limit=200)
-                mine = []
-                while not done.is_set():
-                    try:
-                        m = c.read(1.0)
-                    except TimeoutError:
-                        continue
-                    if m["type"] == "change":
-                        mine.append(time.time() - m["t"])
-                with lock:
-                    lat.extend(mine)
-
-        threads = [threading.Thread(target=reader) for _ in range(clients)]
-        for t in threads:
-            t.start()
+        assert pid is not None
+        stuck = freeze(d) if frozen else None
+        procs = start_clients(d, clients, replica)
         time.sleep(1.0)
+        tell(procs, "go")
         cpu0, t0 = cpu_seconds(pid), time.time()
         time.sleep(seconds)
         cpu1, t1 = cpu_seconds(pid), time.time()
-        done.set()
-        for t in threads:
-            t.join()
+        lat = gather(procs)
         if stuck is not None:
             stuck.close()
         stop(d)
-        lat.sort()
-        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (
-            lambda q: float("nan"))
         kind = "console replicas" if replica else "clients"
         print(f"(b) {clients} {kind}{' + 1 frozen' if frozen else ''}, demo at {rate:.0f}/s "
-              f"over 10,000 open: fan-out p50 {p(0.5):.1f} ms, p95 {p(0.95):.1f} ms, max "
-              f"{p(1.0):.1f} ms over {len(lat):,} deliveries; desk process CPU "
+              f"over 10,000 open [load {load()}]: fan-out {percentiles(lat)}; desk process CPU "
               f"{(cpu1 - cpu0) / (t1 - t0) * 100:.0f} %")
 
+
+# ==== keys in an attached console while streaming =============================================
+
+async def console_keys(d: Path, presses: int) -> list[float]:
+    from bench_console import ScreenTap
+    from textual import events
+
+    from tui.console.app import MentionDesk
+    from tui.server.remote import RemoteDesk
+    from widgets.queue_view import QueueView
+
+    rules, replies = policy()
+    remote = RemoteDesk(rules, replies, d, start=False)
+    await asyncio.to_thread(remote.connect)
+    app = MentionDesk(remote, [], blink=False)
+    latencies: list[float] = []
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            while getattr(remote, "loading", False):  # (main before p9b loaded it whole)
+                await pilot.pause(0.05)
+            view = app.query_one(QueueView)
+            view.focus()
+            await asyncio.sleep(1.0)
+            tap = ScreenTap(app, count_bytes=False)
+            loop = asyncio.get_running_loop()
+            driver = app._driver
+            assert driver is not None
+            keys = ["j"] * 5 + ["j", "j", "j", "k", "k", "k"] * (presses // 6 + 1)
+            for n, key in enumerate(keys[:presses]):
+                before = view.selected
+                future: asyncio.Future[float] = loop.create_future()
+                tap.waiter = ((lambda b=before: view.selected != b), future)
+                event = events.Key(key, key)
+                event.set_sender(app)
+                pressed = time.perf_counter()
+                driver.send_message(event)
+                try:
+                    done = await asyncio.wait_for(future, timeout=5)
+                    if n >= 5:
+                        latencies.append(done - pressed)
+                except TimeoutError:
+                    tap.waiter = None
+                await asyncio.sleep(0.02 + (n % 7) * 0.01)
+            app.flush_alerts()
+    finally:
+        remote.close()
+    return latencies
+
+
+def bench_keys(clients: int, rate: float, presses: int) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp)
+        build(d, 10_000)
+        pid = start_server(d, ["--source", "demo", "--rate", str(rate)])
+        assert pid is not None
+        procs = start_clients(d, clients, True)
+        tell(procs, "go")
+        cpu0, t0 = cpu_seconds(pid), time.time()
+        lat = asyncio.run(console_keys(d, presses))
+        cpu1, t1 = cpu_seconds(pid), time.time()
+        fan = gather(procs)
+        stop(d)
+        lat.sort()
+        p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000 if lat else float("nan")
+        print(f"(k) console attached to the desk process, demo at {rate:.0f}/s over 10,000 open, "
+              f"{clients} replica clients [load {load()}]: key-to-screen p50 "
+              f"{statistics.median(lat) * 1000:.1f} ms, p95 {p95:.1f} ms over {len(lat)} "
+              f"presses; the clients' fan-out {percentiles(fan)}; desk process CPU "
+              f"{(cpu1 - cpu0) / (t1 - t0) * 100:.0f} %")
+
+
+# ==== the snapshot stall ========================================================================
 
 def bench_stall(n: int, resolved: int = 0) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
@@ -302,35 +521,44 @@ def bench_stall(n: int, resolved: int = 0) -> None:
 
 def main() -> None:
     global CACHE
+    if len(sys.argv) > 1 and sys.argv[1] == "--probe-console":
+        probe_console(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--probe-client":
+        probe_client(sys.argv[2], sys.argv[3] == "1")
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--only", default="start,fanout,stall,archive",
-                    help="comma-separated parts: start (a), cold (a, cold start only), fanout (b), "
-                         "stall (c), archive (d)")
+    ap.add_argument("--presses", type=int, default=150)
+    ap.add_argument("--only", default="attach,fanout,keys,stall,archive",
+                    help="comma-separated parts: attach (a), cold (a, the cold start alone), "
+                         "fanout (b), keys (k), stall (c), archive (d)")
     ap.add_argument("--cache", type=Path, help="keep built data directories here")
     args = ap.parse_args()
     CACHE = args.cache
     if CACHE is not None:
         CACHE.mkdir(parents=True, exist_ok=True)
-    parts = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
-    if "start" in parts:
+    only = {p.strip() for p in args.only.split(",")}
+    if "attach" in only or "start" in only:
         for n in sizes:
             bench_attach(n)
-    if "cold" in parts:
+    if "cold" in only:
         for n in sizes:
             bench_cold(n)
-    if "fanout" in parts:
+    if "fanout" in only:
         for frozen in (False, True):
             bench_fanout(args.clients, args.rate, args.seconds, frozen)
         bench_fanout(args.clients, args.rate, args.seconds, False, replica=True)
-    if "stall" in parts:
+    if "keys" in only:
+        bench_keys(args.clients, args.rate, args.presses)
+    if "stall" in only:
         for n in sizes:
             bench_stall(n)
-    if "archive" in parts:
+    if "archive" in only:
         for n in sizes:
             bench_stall(n // 2, resolved=n // 2)
 

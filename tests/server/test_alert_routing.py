@@ -10,14 +10,15 @@ import sys
 from pathlib import Path
 
 from tui.server.identity import login_of
-from tui.server.protocol import decode, encode
+from tui.server.protocol import VERSION, decode, encode
 from tui.server.server import DeskServer, run_hook
 from tui.setup.config import load_config
 
 
 async def attach(path: Path, agent: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_unix_connection(str(path))
-    writer.write(encode({"type": "hello", "protocol": 1, "agent": agent, "client": "console"}))
+    writer.write(encode({"type": "hello", "protocol": VERSION, "agent": agent,
+                         "client": "console"}))
     writer.write(encode({"type": "attach"}))
     await writer.drain()
     assert decode(await reader.readline())["type"] == "welcome"

@@ -25,7 +25,7 @@ from serverkit import HELPERS, ROOT, alive, cli, holder_pid, seed
 
 from tui.core.store import Store
 from tui.server.client import DeskClient, start_server
-from tui.server.protocol import encode
+from tui.server.protocol import VERSION, encode
 
 RACES = int(os.environ.get("MENTIONDESK_RACES", "8"))  # the issue asks 50: see the docstring
 KILLS = int(os.environ.get("MENTIONDESK_KILLS", "5"))  # the issue asks 30
@@ -93,7 +93,7 @@ def test_a_frozen_client_is_resynchronised_and_never_holds_the_others(desk_dir: 
     frozen = socket.socket(socket.AF_UNIX)
     frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     frozen.connect(str(desk_dir / "desk.sock"))
-    frozen.sendall(encode({"type": "hello", "protocol": 1, "agent": "frozen"}))
+    frozen.sendall(encode({"type": "hello", "protocol": VERSION, "agent": "frozen"}))
     frozen.sendall(encode({"type": "attach"}))  # ... and never reads again (for now)
     live = DeskClient.connect(desk_dir, agent="lee", client="console")
     live.attach()

@@ -385,10 +385,10 @@ class MentionDesk(App[int]):
         if self.sources:
             self.run_sources()
         if self.remote is not None:
-            loop = asyncio.get_running_loop()
-            self.remote.wake = partial(loop.call_soon_threadsafe, self._pump_remote)
             self.remote.watchers.append(self._remote_message)
-            self._pump_remote()
+            # The first screen is drawn from the replica's first part; the rest of it (and the
+            # changes meanwhile) is applied from the first refresh on, one part per turn.
+            self.call_after_refresh(self._start_remote)
         if self.serve_execute is not None and self.desk.store is not None:
             self.serve_desk()
         # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
@@ -424,9 +424,16 @@ class MentionDesk(App[int]):
 
     # ==== attached to a desk process ===========================================================
 
+    def _start_remote(self) -> None:
+        if self.remote is not None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self.remote.wake = partial(loop.call_soon_threadsafe, self._pump_remote)
+            self._pump_remote()
+
     def _pump_remote(self) -> None:
         if self.remote is not None and not self.closed:
-            self.remote.pump()  # changes reach _desk_changed through desk.subscribe
+            # One part of a loading replica per turn: keys are handled in between.
+            self.remote.pump(parts=1)  # changes reach _desk_changed through desk.subscribe
 
     def _remote_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -441,6 +448,8 @@ class MentionDesk(App[int]):
                 self.critical_unread.add(conv_id)
             self.alert(batch, [AlertLine(one_line(message.get("message") or what, 300), "",
                                          conv_id)])
+        elif kind == "_loaded":  # the whole replica is here: its own counts from now on
+            self.redraw_status()
         elif kind == "rules":
             if message.get("problems"):
                 self.notify(scrub("\n".join(message["problems"]), 1200),

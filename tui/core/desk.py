@@ -1582,10 +1582,11 @@ class Desk:
     def conversation_docs(self, conv_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Every document of the conversations ``conv_ids`` in the store's table shapes
         (``conversations``, ``mentions``, ``events``, ``customers``, ``outbox``, ``drafts``,
-        ``approvals``): what a replica needs to hold them as this desk does.  A conversation that
-        left the desk (archived) has no header in it."""
+        ``note_drafts``, ``approvals``): what a replica needs to hold them as this desk does.
+        A conversation that left the desk (archived) has no header in it."""
         out: dict[str, dict[str, Any]] = {t: {} for t in (
-            "conversations", "mentions", "events", "customers", "outbox", "drafts", "approvals")}
+            "conversations", "mentions", "events", "customers", "outbox", "drafts",
+            "note_drafts", "approvals")}
         for cid in conv_ids:
             conv = self.conversations.get(cid)
             if conv is None:
@@ -1602,6 +1603,10 @@ class Desk:
                 out["outbox"][item["id"]] = item
             if cid in self.drafts:
                 out["drafts"][cid] = self.drafts[cid]
+            for kind in NOTE_DRAFT_KINDS:
+                key = f"{cid}/{kind}"
+                if key in self.note_drafts:
+                    out["note_drafts"][key] = self.note_drafts[key]
         for aid, item in self.approvals.items():
             if item.get("conv_id") in out["conversations"]:
                 out["approvals"][aid] = item
@@ -1633,6 +1638,7 @@ class Desk:
         for item in loaded.outbox.values():
             self.outbox._index(item)
         self.drafts.update(loaded.drafts)
+        self.note_drafts.update(loaded.note_drafts)
         self.approvals.update(loaded.approvals)
         for customer in {c.customer for c in loaded.conversations.values()}:
             held = [c for c in self.customers[customer].get("conversations", [])

@@ -3,8 +3,8 @@
 Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
 ``MAX_LINE`` bytes).  A session:
 
-1. client → ``{"type": "hello", "protocol": 1, "agent": NAME|null, "client": "cli"|"console"}``
-   server → ``{"type": "welcome", "protocol": 1, "agent", "role", "os_user", "server_pid"}``, or
+1. client → ``{"type": "hello", "protocol": 2, "agent": NAME|null, "client": "cli"|"console"}``
+   server → ``{"type": "welcome", "protocol": 2, "agent", "role", "os_user", "server_pid"}``, or
    ``{"type": "refused", "kind": "protocol"|"identity", "reasons": [...]}`` and the server
    closes the connection.  A client of another protocol version gets a ``protocol`` refusal
    that names both versions.
@@ -14,13 +14,20 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    ``{"type": "rows", "rows": {id: row}, "more"}`` messages) and then ``{"type": "change",
    "seq", "t", "rows", "counts"}`` messages as the desk changes (``t``: the desk process's clock
    when it sent them, Unix seconds; ``rows`` maps conversation id → row, or null when the
-   conversation left the desk). A ``replica`` client (a console) also gets the desk's hot tables
-   (the store's shapes) right after the snapshot, in ``"state": N`` ``{"type": "state",
-   "tables": {...}}`` messages of at most 2,000 documents each, and, in each change, ``docs``:
-   every document of the changed conversations (``Desk.conversation_docs``), which it applies to
-   its own copy. A request's changes are sent before its result. A client that fell behind its
-   send budget gets a fresh ``snapshot`` with ``"resync": true`` instead of the changes it
-   missed.
+   conversation left the desk). A ``replica`` client (a console) gets no rows but the desk's
+   hot tables (the store's shapes) in ``{"type": "state", "tables": {...}, "more": N}``
+   messages (``"state": true`` in its snapshot; ``"conversations"``: how many it will hold):
+   the first, right after the snapshot, holds every document of the conversations its first
+   screen needs (the first ``limit`` of the queue), of those assigned to its agent and those
+   waiting for approval, with their customers' other conversations, and the desk's ``meta``;
+   the others (``STATE_CHUNK`` conversations each, most urgent first) follow between changes,
+   each built when it is sent — never older than a change sent before it — until one says
+   ``"more": 0``. In each change a replica gets ``docs``: every document of the changed
+   conversations (``Desk.conversation_docs``), which it applies to its own copy. Requests
+   ``docs`` (``conv_ids``) and ``next`` (``others``) serve a replica still loading. A
+   request's changes are sent before its result. A client that fell behind its send budget
+   gets a fresh ``snapshot`` with ``"resync": true`` instead of the changes it missed.
+   Protocol 2 (progressive ``state``) replaced 1 (every ``state`` message before any change).
 3. client → ``{"type": "request", "id": N, "op": NAME, "args": {...}}``; server →
    ``{"type": "result", "id": N, "ok": true, "value": ...}`` or ``{"type": "result", "id": N,
    "ok": false, "refusal": {"kind": KIND, "reasons": [...]}}`` where KIND is one of
@@ -35,7 +42,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+VERSION = 2  # 2: a replica's "state" arrives progressively, between changes
 SOCKET = "desk.sock"  # inside the data directory
 MAX_LINE = 8 * 1024 * 1024  # bytes; a longer line is a protocol error
 # Typed refusals: "refused" (the desk's rules said no: reasons say why), "changed" (the

@@ -6,6 +6,18 @@ left, drafts, ``subscribe``): no round trip per keypress.  The replica starts fr
 process's hot tables (the ``snapshot`` of a ``replica`` attach) and is kept current by the
 ``docs`` of every ``change`` message (``Desk.replace_conversations``).
 
+Progressive attach: :meth:`RemoteDesk.connect` loads only the desk process's first ``state``
+message — the conversations the first screen shows (the most urgent ``FIRST_SCREEN`` of the
+queue), those assigned to this agent and those waiting for a lead, each with its customer's other
+conversations — so the console draws at once, whatever the desk's size.  The rest arrive in
+``state`` messages of a few hundred conversations, most urgent first, which :meth:`pump` applies
+one per turn of the console's loop (keys stay responsive; the queue fills in).  Until the last
+one (``loading`` false) the status bar's counts are the desk process's (the snapshot's, then each
+change's); a conversation not loaded yet is fetched from the desk process when asked for
+(:meth:`get`), and ``next`` asks the desk process unless this agent's own assigned conversation
+(all loaded in the first part) answers it.  Nothing is ever done on missing data: every action
+is the desk process's anyway.
+
 Actions (reply, take offline, hand off, resolve, snooze, ignore, reopen, assign, tag, note,
 accept, undo, mark read, save draft) are requests to the desk process, made as the agent the
 desk process named from the socket's peer credentials.  Its refusals come back as the desk's own
@@ -52,6 +64,7 @@ from .protocol import ProtocolError, Refused
 log = logging.getLogger("mentiondesk.remote")
 
 REQUEST_TIMEOUT = 30.0  # seconds an action may take in the desk process before we give up
+FIRST_SCREEN = 200  # queue rows in the first part of the replica (more than a screen shows)
 RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)  # seconds between reconnection attempts (last repeats)
 OFFLINE = "desk offline — reconnecting"
 
@@ -62,14 +75,6 @@ class DeskOffline(ActionRefused):
     def __init__(self) -> None:
         super().__init__(f"{OFFLINE}: nothing was done (your draft is kept); try again in a "
                          "moment")
-
-
-def merge_state(tables: dict[str, dict[str, Any]], part: dict[str, Any]) -> None:
-    """Add one ``state`` message's documents to ``tables``."""
-    if part.get("type") != "state":
-        raise ConnectionError(f"expected the desk's state, got {part.get('type')!r}")
-    for name, docs in (part.get("tables") or {}).items():
-        tables.setdefault(name, {}).update(docs)
 
 
 def as_desk_error(refusal: Refused) -> Exception:
@@ -138,8 +143,15 @@ class RemoteDesk(Desk):
         # (conv id, kind) -> (text, team): note drafts not yet in the desk process
         self._unsent_note_drafts: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._reader: threading.Thread | None = None
-        self._state: tuple[int, dict[str, Any], dict[str, Any]] | None = None
         self.reconnects = 0
+        # Progressive load: True until the desk process's last "state" message is applied.
+        self.loading = False
+        self.to_load = 0  # conversations still to come (the desk process's count)
+        self.server_counts: dict[str, int] = {}  # its counts, shown while loading
+        self._base_due = False  # the next "state" message replaces the replica (a resync)
+        self._queued = 0  # messages the reader queued, ever (read by the loop)
+        self._applied = 0  # messages pump applied, ever
+        self._arrived = threading.Event()  # set by the reader on each message it queues
         # The outbox view's two actions happen in the desk process too (the replica's outbox
         # is only ever changed by the change stream).
         self.outbox.resend = self._outbox_resend  # type: ignore[method-assign]
@@ -154,8 +166,9 @@ class RemoteDesk(Desk):
     # ==== connection ===========================================================================
 
     def connect(self) -> None:
-        """Attach (starting the desk process when none runs) and load the replica now — the
-        first screen is drawn from it.  Then the reader thread takes over."""
+        """Attach (starting the desk process when none runs) and load the first part of the
+        replica now — the first screen is drawn from it.  Then the reader thread takes over; the
+        rest of the replica arrives through :meth:`pump` (see the module doc)."""
         client, snapshot = self._attach(self.start)
         self._apply(snapshot)
         self._adopt(client)
@@ -168,17 +181,18 @@ class RemoteDesk(Desk):
                                   start=start, extra=self.extra,
                                   idle_seconds=self.idle_seconds)
         try:
-            client.send({"type": "attach", "replica": True, "limit": 0})
+            client.send({"type": "attach", "replica": True, "limit": FIRST_SCREEN})
             while True:
                 message = client.read(REQUEST_TIMEOUT)
                 if message.get("type") == "snapshot":
                     break
-            # The desk's tables follow in "state" messages, nothing in between.
-            tables: dict[str, dict[str, Any]] = {}
-            for _ in range(int(message.get("state") or 0)):
-                part = client.read(REQUEST_TIMEOUT)
-                merge_state(tables, part)
-            message["tables"] = tables
+            # The first part of the desk's tables follows at once; the rest as the reader
+            # thread reads it.
+            part = client.read(REQUEST_TIMEOUT)
+            if part.get("type") != "state":
+                raise ConnectionError(f"expected the desk's state, got {part.get('type')!r}")
+            message["tables"] = part.get("tables") or {}
+            message["to_load"] = int(part.get("more") or 0)
             return client, message
         except BaseException:
             client.close()
@@ -213,6 +227,8 @@ class RemoteDesk(Desk):
                         rid = message.get("id")
                         waiter = self._waiting.pop(rid, None)
                         if waiter is not None:
+                            # what came before it in the stream: pump applies it first
+                            message["_after"] = self._queued
                             self._results[rid] = message
                             waiter.set()
                         # else: a presence answer, nobody waits for it
@@ -256,6 +272,8 @@ class RemoteDesk(Desk):
 
     def _queue(self, message: dict[str, Any]) -> None:
         self.inbox.append(message)
+        self._queued += 1
+        self._arrived.set()
         wake = self.wake
         if wake is not None:
             with contextlib.suppress(RuntimeError):  # the console's loop has closed
@@ -263,11 +281,24 @@ class RemoteDesk(Desk):
 
     # ==== applying the stream (on the console's loop) =========================================
 
-    def pump(self) -> int:
-        """Apply every message the reader queued; returns how many."""
+    def pump(self, parts: int | None = None, *, upto: int | None = None) -> int:
+        """Apply the messages the reader queued, in order; returns how many.  ``parts``: stop
+        after that many ``state`` messages (the console's loop applies one per turn, so keys
+        are handled between them; the rest is scheduled again).  ``upto``: stop once this many
+        messages were ever applied (what came before a request's result)."""
         n = 0
-        while self.inbox:
-            self._apply(self.inbox.popleft())
+        loads = 0
+        while self.inbox and (upto is None or self._applied < upto):
+            if parts is not None and loads >= parts and self.inbox[0].get("type") == "state":
+                wake = self.wake
+                if wake is not None:
+                    with contextlib.suppress(RuntimeError):
+                        wake()
+                break
+            message = self.inbox.popleft()
+            self._applied += 1
+            loads += message.get("type") == "state"
+            self._apply(message)
             n += 1
         return n
 
@@ -275,25 +306,23 @@ class RemoteDesk(Desk):
         kind = message.get("type")
         if kind == "change":
             docs = message.get("docs")
+            if isinstance(message.get("counts"), dict):
+                self.server_counts = message["counts"]
             if docs is not None:
                 self.replace_conversations(message.get("rows") or {}, docs)
             return
-        if kind == "snapshot" and "tables" not in message and message.get("state"):
-            # A resync: its tables follow in "state" messages (applied once all are here).
-            self._state = (int(message["state"]), message, {})
-            return
         if kind == "state":
-            if self._state is None:
-                return
-            left, snap, tables = self._state
-            merge_state(tables, message)
-            self._state = (left - 1, snap, tables) if left > 1 else None
-            if left == 1:
-                self._apply({**snap, "tables": tables})
+            self._load_part(message.get("tables") or {}, int(message.get("more") or 0))
             return
         if kind == "snapshot":
-            if "tables" in message:
-                self.replace_all(message["tables"])
+            self.server_counts = dict(message.get("counts") or {})
+            if "tables" in message:  # connect, reconnect: the first part came with it
+                self.loading = True
+                self._base_due = True
+                self._load_part(message["tables"], int(message.get("to_load") or 0))
+            elif message.get("state"):  # a resync: the first part follows
+                self.loading = True
+                self._base_due = True
             if message.get("rules"):  # the desk process runs reloaded rules: follow them
                 self._follow_rules(message["rules"], tell=False)
             self.presence = list(message.get("presence") or [])
@@ -311,6 +340,60 @@ class RemoteDesk(Desk):
         elif kind == "_offline":
             self.online = False
         self._tell(message)
+
+    def _load_part(self, tables: dict[str, Any], more: int) -> None:
+        """One ``state`` message: the first replaces the replica, the next add to it."""
+        if self._base_due:
+            self._base_due = False
+            self.replace_all(tables)
+        else:
+            self.replace_conversations(tables.get("conversations") or {}, tables)
+        self.to_load = more
+        if not more and self.loading:
+            self.loading = False
+            self._tell({"type": "_loaded"})
+
+    def wait_loaded(self, timeout: float = REQUEST_TIMEOUT) -> bool:
+        """Apply the rest of the replica as it arrives, until all of it is here (or the desk
+        process went away, or ``timeout`` seconds).  Returns whether it is whole."""
+        deadline = time.monotonic() + timeout
+        while self.loading and self.online and time.monotonic() < deadline:
+            self._arrived.clear()
+            if self.inbox:
+                self.pump()
+            else:
+                self._arrived.wait(0.05)
+        return not self.loading
+
+    def counts(self, now: datetime | None = None) -> dict[str, int]:
+        """The replica's counts (``Desk.counts``); while it loads, the desk process's."""
+        if self.loading and self.server_counts:
+            return dict(self.server_counts)
+        return super().counts(now)
+
+    def get(self, conv_id: str) -> Any:
+        """As ``Desk.get``; a conversation not loaded yet is fetched from the desk process."""
+        conv = self.conversations.get(str(conv_id))
+        if conv is None and self.loading and self.online:
+            with contextlib.suppress(ActionRefused, KeyError, ValueError):
+                self._request("docs", conv_ids=[str(conv_id)])
+        return super().get(conv_id)
+
+    def next(self, agent: str | None = None, *, others: bool = False) -> Any:
+        """As ``Desk.next``.  While the replica loads, the conversations assigned to this
+        agent are all here (the first part holds them), so one of them answers; otherwise the
+        desk process, which holds the whole queue, names the next one."""
+        mine = agent or self.agent
+        conv = super().next(agent, others=others)
+        if not self.loading or (conv is not None and conv.assigned == mine):
+            return conv
+        try:
+            value = self._request("next", others=others)
+        except ActionRefused:
+            self.wait_loaded()
+            return super().next(agent, others=others)
+        conv_id = (value or {}).get("conv_id")
+        return self.get(conv_id) if conv_id is not None else None
 
     def _follow_rules(self, message: dict[str, Any], *, tell: bool) -> None:
         """Load the rules text the desk process runs (after its ``rules reload``), so labels,
@@ -381,7 +464,12 @@ class RemoteDesk(Desk):
             raise ActionRefused(f"the desk process did not answer {op} within "
                                 f"{REQUEST_TIMEOUT:g} s; check whether it was done")
         result = self._results.pop(rid)
-        self.pump()  # the changes it made came first: the replica shows them now
+        # The changes it made came first: the replica shows them now.
+        self.pump(upto=result.get("_after"))
+        if result.get("ok") and op == "docs":  # as fresh as the stream up to here
+            docs = (result.get("value") or {}).get("docs") or {}
+            self.replace_conversations(docs.get("conversations") or {}, docs)
+        self.pump()
         if result.get("lost"):
             raise ActionRefused(f"the desk process went away before answering {op}: look at "
                                 "the conversation once it is back to see whether it was done")

@@ -63,8 +63,12 @@ log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
-ROWS_CHUNK = 1000  # rows per "rows" message after a limited snapshot
-STATE_CHUNK = 2000  # documents per "state" message of a replica's snapshot
+ROWS_CHUNK = 250  # rows per "rows" message after a limited snapshot (~10 ms of the loop each)
+STATE_CHUNK = 64  # conversations per "state" message of a replica's snapshot: each is built
+# when the client's sender gets to it (a few ms of the desk's loop) and applied by the console
+# in one turn of its loop (~10-20 ms: keys are handled between two)
+FIRST_SCREEN = 200  # queue rows a replica's first "state" message holds when it asks no limit
+SEND_BATCH = 256 * 1024  # bytes of queued messages joined into one socket write
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
 # A command executed for a CLI client: (desk, name, argv) -> (exit code, stdout, stderr).
@@ -116,6 +120,12 @@ class Client:
     focus: str | None = None  # conversation on screen
     doing: str | None = None  # "viewing" | "writing" | "noting"
     replica: bool = False  # a console holding a replica: snapshots and changes carry documents
+    # A replica's load still to send (conversation ids, most urgent first; ``state_at`` is the
+    # next one) and the ids already sent in its "state" messages.
+    state_ids: list[str] = field(default_factory=list)
+    state_at: int = 0
+    state_sent: set[str] = field(default_factory=set)
+    state_due: bool = False  # "state" messages still to send (the last one says "more": 0)
 
     def send(self, data: bytes, *, droppable: bool = True, budget: int = SEND_BUDGET) -> None:
         if self.closed:
@@ -268,10 +278,14 @@ class DeskServer:
                  client: Client | None = None) -> dict[str, Any]:
         """What a client needs to draw: the open queue's rows (most urgent first; the first
         ``limit`` when given, ``more`` says how many follow as ``rows`` messages, queued on
-        ``client``), counts, sources' health, presence, approvals waiting."""
+        ``client``), counts, sources' health, presence, approvals waiting.  A replica's has no
+        rows (it builds them from the documents of its "state" messages)."""
         now = self.desk.clock()
         ids = list(self.desk.queue)
-        first, rest = (ids, []) if limit is None else (ids[:limit], ids[limit:])
+        if client is not None and client.replica:
+            first, rest = [], []
+        else:
+            first, rest = (ids, []) if limit is None else (ids[:limit], ids[limit:])
         if client is not None:
             client.rest = rest
         rows = [self.row(cid, now) for cid in first]
@@ -289,28 +303,76 @@ class DeskServer:
         self._broadcast({"type": "rules", **self.rules_text})
 
     def snapshot_parts(self, *, resync: bool = False, client: Client) -> list[bytes]:
-        """A client's snapshot as lines to send in order.  A replica's also carries the desk's
-        hot tables (the store's shapes) in ``state`` messages right after it — ``"state":
-        N`` in the snapshot says how many — ``STATE_CHUNK`` documents each, so no line nears
-        the protocol's limit whatever the desk's size."""
+        """A client's snapshot as lines to send at once, in order.  A replica's is followed by
+        its first ``state`` message: the documents of the conversations its first screen needs
+        (the first ``limit`` of the queue, ``FIRST_SCREEN`` when none is given), of those
+        assigned to its agent and of those waiting for a lead's approval, with each of their
+        customers' other conversations, and the desk's counters.  The others follow in
+        ``state`` messages of ``STATE_CHUNK`` conversations, most urgent first, built when the
+        client's sender gets to them (see :meth:`state_chunk`); the last one says ``"more":
+        0``."""
         snap = self.snapshot(resync=resync, limit=client.limit, client=client)
         if not client.replica:
             return [encode(snap)]
-        tables = self.desk.dump()
-        tables.pop("seen", None)
-        tables.pop("positions", None)
-        chunks: list[dict[str, dict[str, Any]]] = [{}]
-        size = 0
-        for name, docs in tables.items():
-            chunks[-1].setdefault(name, {})
-            for key, doc in docs.items():
-                if size >= STATE_CHUNK:
-                    chunks.append({name: {}})
-                    size = 0
-                chunks[-1][name][key] = doc
-                size += 1
-        snap["state"] = len(chunks)
-        return [encode(snap)] + [encode({"type": "state", "tables": chunk}) for chunk in chunks]
+        desk = self.desk
+        queue = list(desk.queue)
+        in_queue = set(queue)
+        client.state_ids = queue + [cid for cid in desk.conversations if cid not in in_queue]
+        client.state_at = 0
+        client.state_sent = set()
+        client.state_due = True
+        limit = FIRST_SCREEN if client.limit is None else client.limit
+        agent = client.identity.agent if client.identity is not None else None
+        first = queue[:limit]
+        if agent is not None:
+            first += [cid for cid in queue if desk.conversations[cid].assigned == agent]
+        first += [str(item.get("conv_id")) for item in desk.approvals_waiting()]
+        tables = self._state_tables(client, first)
+        tables["meta"] = {"counters": dict(desk.meta), "last_action": dict(desk.last_action)}
+        client.state_ids = [cid for cid in client.state_ids if cid not in client.state_sent]
+        snap["state"] = True
+        snap["conversations"] = len(client.state_ids) + len(client.state_sent)
+        part = {"type": "state", "tables": tables, "more": len(client.state_ids)}
+        if not client.state_ids:
+            client.state_due = False
+            part["more"] = 0
+        return [encode(snap), encode(part)]
+
+    def _state_tables(self, client: Client, conv_ids: Iterable[str]) -> dict[str, Any]:
+        """The documents of ``conv_ids`` and of their customers' other conversations that
+        ``client`` was not sent yet (a customer's history arrives whole)."""
+        desk = self.desk
+        sent = client.state_sent
+        take: list[str] = []
+        for cid in conv_ids:
+            if cid in sent:
+                continue
+            conv = desk.conversations.get(cid)
+            if conv is None:
+                continue  # archived meanwhile
+            sent.add(cid)
+            take.append(cid)
+            for other in desk.customers.get(conv.customer, {}).get("conversations", ()):
+                if other not in sent and other in desk.conversations:
+                    sent.add(other)
+                    take.append(other)
+        return desk.conversation_docs(take)
+
+    def state_chunk(self, client: Client, size: int | None = None) -> bytes:
+        """A replica's next ``state`` message: the next ``size`` (``STATE_CHUNK``) conversations
+        not sent yet, as they are now — sent after every change queued before it, so it is
+        never older than a change the client already has."""
+        size = STATE_CHUNK if size is None else size
+        ids = client.state_ids
+        end = min(len(ids), client.state_at + size)
+        chunk = ids[client.state_at:end]
+        client.state_at = end
+        tables = self._state_tables(client, chunk)
+        more = len(ids) - end
+        if not more:
+            client.state_due = False
+            client.state_ids, client.state_sent = [], set()
+        return encode({"type": "state", "tables": tables, "more": more})
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
         """The next rows after a limited snapshot, as they are now (a row sent later than a
@@ -403,26 +465,41 @@ class DeskServer:
             writer.close()
 
     async def _sender(self, client: Client) -> None:
+        """Writes what is queued for ``client``: everything queued joined into one write (up to
+        ``SEND_BATCH`` bytes), then — when nothing is queued — the next part of a resync, of a
+        replica's load or of a limited snapshot's rows.  Only this client waits for its
+        socket."""
         writer = client.writer
         try:
             while True:
                 await client.wake.wait()
                 client.wake.clear()
-                while client.out or client.resync or client.rest:
+                while client.out or client.resync or client.state_due or client.rest:
                     if client.out:
-                        data, droppable = client.out.popleft()
-                        if droppable:
-                            client.out_bytes -= len(data)
-                        if not data:
-                            await writer.drain()
+                        batch: list[bytes] = []
+                        size = 0
+                        end = False
+                        while client.out and size < SEND_BATCH:
+                            data, droppable = client.out.popleft()
+                            if droppable:
+                                client.out_bytes -= len(data)
+                            if not data:
+                                end = True
+                                break
+                            batch.append(data)
+                            size += len(data)
+                        if batch:
+                            writer.write(b"".join(batch))
+                        await writer.drain()
+                        if end:
                             return  # end of session
-                    elif client.resync:
+                        continue
+                    if client.resync:
                         client.resync = False
                         parts = self.snapshot_parts(resync=True, client=client)
-                        for part in parts[:-1]:
-                            writer.write(part)
-                            await writer.drain()
-                        data = parts[-1]
+                        data = b"".join(parts)
+                    elif client.state_due:
+                        data = self.state_chunk(client)
                     else:
                         data = self.rows_chunk(client)
                     writer.write(data)
@@ -525,6 +602,15 @@ class DeskServer:
             return {"writing": [p["agent"] for p in others]}
         if op == "snapshot":
             return self.snapshot()
+        if op == "docs":
+            # A replica still loading asks for a conversation it does not hold yet.
+            ids = args.get("conv_ids")
+            if not isinstance(ids, list) or len(ids) > 100:
+                raise Refused("usage", "docs takes conv_ids: a list of at most 100 ids")
+            return {"docs": self.desk.conversation_docs(str(c) for c in ids)}
+        if op == "next":
+            conv = self.desk.next(ident.agent, others=bool(args.get("others")))
+            return {"conv_id": conv.id if conv is not None else None}
         if op in ("outbox_resend", "outbox_cancel"):
             # The console's outbox view: try a failed post again, cancel a pending one.
             item_id = str(args.get("item_id") or "")
