@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -623,8 +624,11 @@ async def test_detail_panes_follow_the_cursor_once_it_rests(desk):
         await pilot.pause()
         conversation = app.main.query_one("#conversation")
         assert conversation.conv_id == desk.queue[0]
-        # Every move counts as quick (a held key), whatever the wall clock says.
+        # Every move counts as quick (a held key), whatever the wall clock says — the first
+        # too (none before it: it would count as one after a pause and, on a loaded machine,
+        # its panes could be drawn between two of these presses).
         app.detail_debounce = 3600.0
+        app._moved_at = time.monotonic()
         await pilot.press("j", "j", "j", "j")
         await pilot.pause()
         assert app.selected == desk.queue[4]
