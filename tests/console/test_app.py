@@ -644,50 +644,6 @@ async def test_detail_panes_follow_the_cursor_once_it_rests(desk):
         assert conversation.conv_id == desk.queue[3] == app.selected
 
 
-async def test_a_staged_redraw_draws_the_suggestion_a_frame_later_and_never_a_stale_one(desk):
-    """After a move, the conversation pane is drawn at once and the suggestion right after
-    the frame that shows it (two frames of half the work: a key pressed meanwhile waits for
-    less).  If the cursor moved on in between, the stale second half is dropped: the
-    suggestion pane never shows another conversation's suggestion than the history beside it
-    once the panes are redrawn."""
-    from widgets.suggestion import suggestion_content
-
-    app = make_app(desk)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app.flush_redraws()
-        await pilot.pause()
-        first, second, third = desk.queue[0], desk.queue[1], desk.queue[2]
-        conversation = app.main.query_one("#conversation")
-        pane = app.main.query_one("#suggestion-text")
-        narrow = app.main.has_class("-narrow")
-
-        def suggests(conv_id: str) -> bool:
-            return pane.content.plain == suggestion_content(
-                desk, conv_id, compact=narrow, labels=app.main.labels).plain
-
-        assert len({suggestion_content(desk, c, compact=narrow).plain
-                     for c in (first, second, third)}) == 3  # the panes tell them apart
-        app.detail_debounce = 3600.0  # no debounce timer in the way
-        assert suggests(first)
-        app.queue_view.select(second)
-        app.redraw_detail(staged=True)
-        assert conversation.conv_id == second and suggests(first)  # half: the history
-        await pilot.pause()
-        assert suggests(second)  # the other half, a frame later
-        # The cursor moves on before the second half: it is dropped (`first`'s suggestion under
-        # a cursor on `third` would mislead); the next redraw draws both panes for `third`.
-        app.redraw_detail(staged=False)
-        app.queue_view.select(first)
-        app.redraw_detail(staged=True)
-        app.queue_view.select(third)
-        await pilot.pause()
-        assert suggests(second)
-        app.flush_redraws()
-        await pilot.pause()
-        assert conversation.conv_id == third and suggests(third)
-
-
 async def test_delivery_progress_shows_in_the_history(desk):
     app = make_app(desk)
     async with app.run_test(size=SIZE) as pilot:

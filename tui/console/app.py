@@ -19,8 +19,7 @@ at 80x24), so every redraw is coalesced and no single step holds the loop long:
   agent's own actions, only when its text changed, and without a layout;
 * the detail panes (conversation + suggestion) redraw ``DETAIL_DEBOUNCE`` seconds after the
   cursor stops moving (right after the cursor's own frame when it moves after a pause), so
-  holding ``j`` costs one queue row per key, not a screen layout; the conversation pane
-  first, the suggestion in the frame after it, so a key pressed meanwhile waits for half;
+  holding ``j`` costs one queue row per key, not a screen layout;
 * alerts (critical arrivals, at-risk clocks) become at most one toast and one bell per kind
   every ``ALERT_COOLDOWN`` seconds, naming how many arrived (:mod:`.alerts` keeps the
   batches; the app owns the timers and the bell); the status bar counts unread critical
@@ -240,7 +239,6 @@ class MentionDesk(App[int]):
         # What the suggestion pane was last drawn from, besides the conversation itself (which
         # redraws it when it changes): the clock tick redraws it only when one of these did.
         self._suggested_from: tuple[Any, ...] | None = None
-        self._detail_drawn = 0  # redraw_detail calls: a staged second half checks it
         self._frozen_at = 0  # desk size (mentions) at the last settle_heap freeze
         self.detail_debounce = DETAIL_DEBOUNCE
         self._arrivals: deque[tuple[float, int]] = deque()
@@ -691,11 +689,8 @@ class MentionDesk(App[int]):
         """Redraw the detail panes once the cursor has rested for ``detail_debounce`` s."""
         if self._detail_timer is not None:
             self._detail_timer.stop()
-        self._detail_timer = self.set_timer(self.detail_debounce, self._redraw_detail_staged,
+        self._detail_timer = self.set_timer(self.detail_debounce, self.redraw_detail,
                                             name="detail-debounce")
-
-    def _redraw_detail_staged(self) -> None:
-        self.redraw_detail(staged=True)
 
     def _cancel_detail(self) -> None:
         if self._detail_timer is not None:
@@ -703,20 +698,13 @@ class MentionDesk(App[int]):
             self._detail_timer = None
 
     def redraw_detail(self, force: bool = False, now: datetime | None = None,
-                      tick: bool = False, staged: bool = False) -> None:
+                      tick: bool = False) -> None:
         """Redraw the conversation and suggestion panes now (``force``: lay them out even when
         their text did not change).  ``tick`` (the clock's second): the countdowns move, the
         suggestion is redrawn only when something it reads beyond the conversation changed
         (the next case number, the policy, the agent) — it is the costliest pane to build, and
-        a change to the conversation redraws it anyway.
-
-        ``staged`` (the cursor came to rest on another conversation): the conversation pane
-        now, the suggestion right after the frame that shows it — two frames of about half the
-        work each instead of one, so a key pressed meanwhile waits for at most half of it
-        (bench/bench_console.py, issue 12 acceptance).  A move in between drops the second
-        half: the move schedules both panes again."""
+        a change to the conversation redraws it anyway."""
         self._cancel_detail()
-        self._detail_drawn += 1
         conversation, suggestion = self._pane(ConversationView), self._pane(SuggestionView)
         if conversation is None or suggestion is None:
             return
@@ -733,32 +721,13 @@ class MentionDesk(App[int]):
         source = (conv_id, narrow, desk.peek_case_id(), id(desk.rules), id(desk.replies),
                   desk.agent)
         if force or not tick or source != self._suggested_from:
-            if staged and not force:
-                self._suggested_from = None  # not drawn yet: any redraw before it draws it
-                self.call_after_refresh(self._suggestion_after_frame, self._detail_drawn,
-                                        self.selected)
-            else:
-                self._suggested_from = source
-                suggestion.show(desk, conv_id, compact=narrow, force=force)
+            self._suggested_from = source
+            suggestion.show(desk, conv_id, compact=narrow, force=force)
         conversation.show(self.desk, conv_id, thread=self.thread_for(conv_id), force=force,
                           now=now or self.countdown_now, presence=self.presence_text(conv_id),
                           empty=(f"Nothing here matches {one_line(self.filter_text, 60)}; esc "
                                  "shows the whole queue." if self.filter_view is not None
                                  else None))
-
-    def _suggestion_after_frame(self, drawn: int, selected: str | None) -> None:
-        """The second half of a staged redraw, unless a redraw or a move came in between."""
-        if drawn != self._detail_drawn or selected != self.selected:
-            return
-        suggestion = self._pane(SuggestionView)
-        if suggestion is None or not self.screen_stack:
-            return
-        conv_id = selected if selected in self.desk.conversations else None
-        narrow = self.main.has_class("-narrow")
-        desk = self.desk
-        self._suggested_from = (conv_id, narrow, desk.peek_case_id(), id(desk.rules),
-                                id(desk.replies), desk.agent)
-        suggestion.show(desk, conv_id, compact=narrow)
 
     # ==== the thread around a conversation, from its network ===================================
 
@@ -904,7 +873,7 @@ class MentionDesk(App[int]):
         """The panes for a move after a pause, right after the cursor's frame — unless the
         cursor moved on since (a newer move re-armed the debounce: the panes wait for it)."""
         if timer is not None and timer is self._detail_timer:
-            self.redraw_detail(staged=True)
+            self.redraw_detail()
 
     @on(QueueView.Opened)
     def _opened(self, event: QueueView.Opened) -> None:
