@@ -510,7 +510,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         sees new geometry), which while streaming would redraw every row on every tick.  The
         size only drives the scroll range and the scrollbar thumb, so it follows the queue at
         most once a second, when the thumb would visibly move (2 %) or after 10 s — and at
-        once when scrolling or the cursor needs the room (``force``).
+        once when scrolling or the cursor needs the room (``force``).  See
+        :meth:`_set_virtual_size` for what a change costs.
         """
         want = Size(self.size.width, len(self.queue))
         have = self.virtual_size
@@ -522,7 +523,30 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                 or (elapsed >= 1.0 and grew >= max(1, want.height // 50))
                 or elapsed >= 10.0):
             self._resized_at = monotonic()
+            self._set_virtual_size(want)
+
+    def _set_virtual_size(self, want: Size) -> None:
+        """Set ``virtual_size`` — without a screen layout when only the scroll range moves.
+
+        ``virtual_size`` is a layout reactive: assigning it reflows the whole screen (10–20 ms
+        at 80x24 on a busy desk, bench/bench_console.py), and a key pressed meanwhile waits for
+        it.  When the width is the same and the scrollbar neither appears nor goes, nothing on
+        screen changes place: the scroll range and the scrollbar's thumb are all that follow,
+        which is what Textual's own layout pass would update (``_scroll_update``: the thumb's
+        virtual size, the scroll position clamped to the new range).  Anything else (a resize,
+        a filter that fits on screen) takes the full layout."""
+        have = self.virtual_size
+        height = self.container_size.height
+        if (not self.is_mounted or not height or want.width != have.width
+                or not want.height or not have.height
+                or (want.height > height) != (have.height > height)
+                or (want.height > height) != self.show_vertical_scrollbar):
             self.virtual_size = want
+            return
+        self.set_reactive(ScrollView.virtual_size, want)
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.window_virtual_size = want.height
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     # ==== drawing ==============================================================================
 

@@ -448,3 +448,56 @@ async def test_a_filtered_queue_takes_its_own_scroll_range_at_once(make_desk) ->
         assert view.max_scroll_y == 0
         view.set_queue(desk.queue)
         assert view.virtual_size.height == 40
+
+
+async def test_the_scroll_range_follows_the_queue_without_a_screen_layout(make_desk) -> None:
+    """Streaming growth moves only the scroll range and the scrollbar's thumb: no screen
+    layout (a key pressed meanwhile would wait for it), and the range, thumb and last row are
+    exactly what a layout would have given.  Shrinking under the scroll position clamps it; a
+    queue that fits on screen (the scrollbar goes) takes the full layout."""
+    desk = make_desk()
+    refunds(desk, 60)
+    app = QueueApp(desk)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(QueueView)
+        await pilot.pause()
+        height = view.scrollable_content_region.height
+        assert view.virtual_size.height == 60 and view.show_vertical_scrollbar
+        layouts: list[object] = []
+        real_refresh = view.refresh
+
+        def refresh(*regions, **kwargs):
+            if kwargs.get("layout"):
+                layouts.append(kwargs)
+            return real_refresh(*regions, **kwargs)
+
+        view.refresh = refresh  # type: ignore[method-assign]
+        desk.ingest(mention(REFUND, f"more{i}", at=EPOCH + timedelta(minutes=1))
+                    for i in range(30))
+        view.apply_changes()
+        view._resize_virtual(force=True)
+        assert layouts == []
+        assert view.virtual_size.height == 90
+        assert view.vertical_scrollbar.window_virtual_size == 90
+        assert view.max_scroll_y == 90 - height
+        await pilot.press("end")
+        assert view.selected == desk.queue[89]
+        assert round(view.scroll_y) == 90 - height
+        assert "@more29" in row_text(view, screen_row(view, view.selected))
+        # Shrinking below the scroll position clamps it to the new range.
+        keep = height + 5
+        for conv_id in list(desk.queue)[keep:]:
+            desk.resolve(conv_id)
+        view.apply_changes()
+        view._resize_virtual(force=True)
+        assert view.virtual_size.height == keep
+        assert round(view.scroll_y) == view.max_scroll_y == 5
+        assert layouts == []
+        # Fits on screen: the scrollbar goes, which is a layout.
+        for conv_id in list(desk.queue)[3:]:
+            desk.resolve(conv_id)
+        view.apply_changes()
+        view._resize_virtual(force=True)
+        assert view.virtual_size.height == 3
+        await pilot.pause()
+        assert layouts and not view.show_vertical_scrollbar

@@ -84,6 +84,19 @@ class Queue:
             return None
         return self._items.index((*key, conv_id))
 
+    def count_above(self, conv_ids: Iterable[str], index: int) -> int:
+        """How many of ``conv_ids`` sit above position ``index`` (ids not in the queue count
+        for nothing).  One O(log n) lookup, then a key comparison per id — not an O(log n)
+        ``index`` per id: the console counts its unread criticals and highs above the screen
+        every second, and those sets grow with the stream."""
+        if index <= 0:
+            return 0
+        keys = self._keys
+        if index >= len(self._items):
+            return sum(1 for c in conv_ids if c in keys)
+        edge = self._items[index]
+        return sum(1 for c in conv_ids if (k := keys.get(c)) is not None and (*k, c) < edge)
+
     def first(self) -> str | None:
         return self._items[0][-1] if self._items else None
 
