@@ -114,7 +114,12 @@ from .threads import THREAD_TIMEOUT, Fetched, ThreadCache
 log = logging.getLogger("mentiondesk.console")
 
 STATE_FILE = "console-state.json"  # in the data directory: the chosen theme
-DETAIL_DEBOUNCE = 0.08  # the detail panes redraw this long after the cursor stops
+# The detail panes redraw this long after the cursor stops (seconds).  Above the gaps of a
+# held key or a fast scan (20-80 ms, bench/bench_console.py): at 0.08 s a scan's 80 ms gap
+# started a pane redraw (~12 ms + its frame) just as the next key came, and that key waited
+# for it — p95 31 ms against the 16 ms target; at 0.12 s p95 12.6-13.3 ms (idle, 2 cores).
+# A single move after a pause still draws its panes in the frame right after the cursor's.
+DETAIL_DEBOUNCE = 0.12
 # From this many mentions on the desk, the objects that live as long as the desk are moved out
 # of the cycle collector's sight (gc.freeze), again each time the desk doubles: a full
 # collection over a 10,000-conversation desk stopped the screen for 200-450 ms at random
