@@ -59,7 +59,11 @@ def test_a_hang_up_keeps_the_draft_and_frees_the_desk(sig: int, tmp_path: Path) 
         os.write(master, b"r")
         read_until(master, b"ctrl+s send")
         os.write(master, b" -- half a sentence typed when the line dropped")
-        time.sleep(0.1)  # inside the composer's 0.5 s draft debounce
+        # The console has read every key once it draws the last word; the signal then comes
+        # at once, inside the composer's 0.5 s draft debounce (nothing saved the draft yet).
+        # (A signal before the keys were even read from the terminal would lose them: that
+        # is the "last half-second of typing" a killed console may lose.)
+        read_until(master, b"dropped")
         child.send_signal(sig)
         if sig == signal.SIGHUP:
             os.close(master)  # the terminal really is gone
