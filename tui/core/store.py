@@ -1777,17 +1777,8 @@ def _compact(data_dir: Path, seq: int, segments: list[Path], archive: ArchiveJob
                 keep(table, key, new)
                 yield key, None, new
 
-    def merged() -> Iterator[tuple[str, Iterator[tuple[str, str | None, dict[str, Any]]]]]:
-        tables_seen = set()
-        for table, group in itertools.groupby(old_docs, key=lambda d: d[0]):
-            tables_seen.add(table)
-            yield table, table_docs(table, group)
-        for table in changes:
-            if table not in tables_seen:
-                yield table, table_docs(table, ())
-
-    tmp = _write_stream(snapshot, {"format": FORMAT, "seq": seq, "at": _now()}, merged(),
-                        io, cancel)
+    tmp = _write_stream(snapshot, {"format": FORMAT, "seq": seq, "at": _now()},
+                        _per_table(old_docs, changes, table_docs), io, cancel)
     # The archive files first: once the new snapshot is in place its caller deletes the
     # archived documents from the hot tables.
     try:
@@ -1805,6 +1796,26 @@ def _compact(data_dir: Path, seq: int, segments: list[Path], archive: ArchiveJob
                               if (m := _SEGMENT.match(p.name))], seq)
     return set(wanted)
 
+
+
+_Doc = tuple[str, str | None, dict[str, Any]]  # key, its stored JSON text (or None), document
+
+
+def _per_table(old_docs: Iterable[tuple[str, str, str | None, dict[str, Any]]],
+               new_tables: Iterable[str],
+               docs: Callable[[str, Iterable[tuple[str, str, str | None, dict[str, Any]]]],
+                              Iterator[_Doc]],
+               ) -> Iterator[tuple[str, Iterator[_Doc]]]:
+    """The tables of a streamed rewrite, in file order: each table of ``old_docs`` (documents
+    of one table are adjacent: a file's order) with ``docs(table, its old documents)``, then
+    each table of ``new_tables`` the old file did not have, with ``docs(table, ())``."""
+    seen = set()
+    for table, group in itertools.groupby(old_docs, key=lambda d: d[0]):
+        seen.add(table)
+        yield table, docs(table, group)
+    for table in new_tables:
+        if table not in seen:
+            yield table, docs(table, ())
 
 def _write_stream(path: Path, meta: dict[str, Any],
                   tables: Iterable[tuple[str, Iterable[tuple[str, str | None, dict[str, Any]]]]],
@@ -1900,16 +1911,7 @@ def _merge_archive_month(path: Path, content: Tables, io: FileOps,
         for key, doc in new.items():  # re-archived keys are replaced, at the end
             yield key, None, doc
 
-    def tables() -> Iterator[tuple[str, Iterator[tuple[str, str | None, dict[str, Any]]]]]:
-        seen = set()
-        for table, group in itertools.groupby(old_docs, key=lambda d: d[0]):
-            seen.add(table)
-            yield table, existing(table, group)
-        for table in content:
-            if table not in seen:
-                yield table, existing(table, ())
-
-    tmp = _write_stream(path, meta, tables(), io, cancel)
+    tmp = _write_stream(path, meta, _per_table(old_docs, content, existing), io, cancel)
     try:
         io.replace(tmp, path)
     except BaseException:
