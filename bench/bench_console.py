@@ -215,34 +215,46 @@ async def run_headless(desk: Desk, mentions: Iterator[Mention], presses: int,
         out["idle_updates_per_s"] = tap.updates / elapsed
         # (a) latency while streaming.
         tap.count_bytes = False
-        loop = asyncio.get_running_loop()
-        latencies: list[float] = []
-        driver = app._driver
-        assert driver is not None
-        keys = ["j"] * 5 + ["j", "j", "j", "k", "k", "k"] * (presses // 6 + 1)
-        for n, key in enumerate(keys[:presses]):
-            before = view.selected
-            future: asyncio.Future[float] = loop.create_future()
-            tap.waiter = ((lambda b=before: view.selected != b), future)
-            event = events.Key(key, key)
-            event.set_sender(app)
-            pressed = time.perf_counter()
-            driver.send_message(event)
-            try:
-                done = await asyncio.wait_for(future, timeout=5)
-                if n >= 5:  # the first presses leave the top row
-                    latencies.append(done - pressed)
-            except TimeoutError:
-                tap.waiter = None
-                out.setdefault("timeouts", 0)
-                out["timeouts"] = out["timeouts"] + 1
-            await asyncio.sleep(0.02 + (n % 7) * 0.01)  # a person typing, 20-80 ms apart
+        latencies, timeouts = await press_keys(app, view, tap, presses)
+        if timeouts:
+            out["timeouts"] = timeouts
         stop.set()
         out["ingested"] = await feeder
         out["queue"] = len(desk.queue)
         out["latency_ms"] = [x * 1000 for x in latencies]
         out["ingest_ms"] = [x * 1000 for x in costs]
     return out
+
+
+async def press_keys(app: Any, view: Any, tap: ScreenTap, presses: int
+                     ) -> tuple[list[float], int]:
+    """Press j/k ``presses`` times, 20-80 ms apart as a person typing; return each press's
+    key-to-screen latency in seconds (from the key handed to the app to the first screen update
+    after the cursor moved; the first 5 presses, leaving the top row, are not counted) and how
+    many presses never moved the cursor within 5 s."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    timeouts = 0
+    driver = app._driver
+    assert driver is not None
+    keys = ["j"] * 5 + ["j", "j", "j", "k", "k", "k"] * (presses // 6 + 1)
+    for n, key in enumerate(keys[:presses]):
+        before = view.selected
+        future: asyncio.Future[float] = loop.create_future()
+        tap.waiter = ((lambda b=before: view.selected != b), future)
+        event = events.Key(key, key)
+        event.set_sender(app)
+        pressed = time.perf_counter()
+        driver.send_message(event)
+        try:
+            done = await asyncio.wait_for(future, timeout=5)
+            if n >= 5:  # the first presses leave the top row
+                latencies.append(done - pressed)
+        except TimeoutError:
+            tap.waiter = None
+            timeouts += 1
+        await asyncio.sleep(0.02 + (n % 7) * 0.01)  # a person typing, 20-80 ms apart
+    return latencies, timeouts
 
 
 # ==== (b2) the real console under a pseudo-terminal ===========================================

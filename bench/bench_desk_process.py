@@ -395,8 +395,7 @@ def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
 # ==== keys in an attached console while streaming =============================================
 
 async def console_keys(d: Path, presses: int) -> list[float]:
-    from bench_console import ScreenTap
-    from textual import events
+    from bench_console import ScreenTap, press_keys
 
     from tui.console.app import MentionDesk
     from tui.server.remote import RemoteDesk
@@ -415,25 +414,7 @@ async def console_keys(d: Path, presses: int) -> list[float]:
             view.focus()
             await asyncio.sleep(1.0)
             tap = ScreenTap(app, count_bytes=False)
-            loop = asyncio.get_running_loop()
-            driver = app._driver
-            assert driver is not None
-            keys = ["j"] * 5 + ["j", "j", "j", "k", "k", "k"] * (presses // 6 + 1)
-            for n, key in enumerate(keys[:presses]):
-                before = view.selected
-                future: asyncio.Future[float] = loop.create_future()
-                tap.waiter = ((lambda b=before: view.selected != b), future)
-                event = events.Key(key, key)
-                event.set_sender(app)
-                pressed = time.perf_counter()
-                driver.send_message(event)
-                try:
-                    done = await asyncio.wait_for(future, timeout=5)
-                    if n >= 5:
-                        latencies.append(done - pressed)
-                except TimeoutError:
-                    tap.waiter = None
-                await asyncio.sleep(0.02 + (n % 7) * 0.01)
+            latencies, _ = await press_keys(app, view, tap, presses)
             app.flush_alerts()
     finally:
         remote.close()

@@ -1434,31 +1434,15 @@ def _write_tinydb(path: Path, tables: Tables, meta: dict[str, Any],
                   io: FileOps | None = None) -> None:
     """Write ``tables`` as a TinyDB file: temp file, fsync, ``os.replace``, fsync the dir.
 
-    Streamed document by document so a big snapshot is never one giant string in memory.
-    Raises OSError (the temp file removed, the old file untouched) when a write fails.
+    Streamed document by document (``_write_stream``) so a big snapshot is never one giant
+    string in memory.  Raises OSError (the temp file removed, the old file untouched) when a
+    write fails.
     """
     io = io or FileOps()
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    enc = _ENCODER.encode
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    streamed = ((table, ((key, None, doc) for key, doc in docs.items()))
+                for table, docs in tables.items())
+    tmp = _write_stream(path, meta, streamed, io, None)
     try:
-        try:
-            f = _Chunks(fd, io)
-            f.write(f'{{"{META_TABLE}":{{"1":{enc(meta)}}}')
-            for table, docs in tables.items():
-                f.write(f",{enc(table)}:{{")
-                sep = ""
-                for doc_id, (key, doc) in enumerate(docs.items(), 1):
-                    if KEY_FIELD in doc:
-                        raise ValueError(f"{table}/{key}: field {KEY_FIELD!r} is reserved")
-                    f.write(f'{sep}"{doc_id}":{enc({KEY_FIELD: key, **doc})}')
-                    sep = ","
-                f.write("}")
-            f.write("}")
-            f.flush()
-            io.fsync(fd)
-        finally:
-            os.close(fd)
         io.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -1837,8 +1821,7 @@ def _write_stream(path: Path, meta: dict[str, Any],
                 for key, text, doc in docs:
                     doc_id += 1
                     n += 1
-                    if n % YIELD_EVERY == 0:
-                        _pace(n, cancel)
+                    _pace(n, cancel)
                     if text is None or not text.isascii():
                         if KEY_FIELD in doc:
                             raise ValueError(f"{table}/{key}: field {KEY_FIELD!r} is reserved")
