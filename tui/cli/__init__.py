@@ -201,9 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
     if args.command is None:
+        # The desk process boots (store, sources) while this process imports the console and
+        # reads the rules: spawned first, attached to once both are ready.
+        from ..server.autostart import early_start
+
+        starting = early_start(args)
         from ..console.app import run_console
 
-        return run_console(args, serve=actions.execute)
+        return run_console(args, serve=actions.execute, starting=starting)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush

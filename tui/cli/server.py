@@ -15,12 +15,12 @@ import sys
 import time
 from typing import Any
 
+from ..server.autostart import passed_on, source_args
 from ..server.client import DeskClient, NotRunning, start_server
 from ..server.protocol import Refused, socket_path
 from ..server.server import SEND_BUDGET
 from ..setup.boot import BootError, close_desk, data_dir, load_config, open_desk, options_from
 from .common import LOCKED, OK, REFUSED, USAGE, add_common
-from .via import passed_on
 
 STOP_WAIT = 30.0  # seconds to wait for the desk process to finish its snapshot and exit
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except Refused as exc:
         print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
         return REFUSED
-    extra = passed_on(args) + [a for s in (args.source or []) for a in ("--source", s)]
+    extra = passed_on(args) + source_args(args)
     if args.send_budget != SEND_BUDGET:
         extra += ["--send-budget", str(args.send_budget)]
     try:
@@ -178,7 +178,8 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
         return USAGE
     try:
         return serve(desk, where, config=config, sources=sources, execute=execute, ready=say,
-                     idle_seconds=args.idle_exit, send_budget=args.send_budget)
+                     idle_seconds=args.idle_exit, send_budget=args.send_budget,
+                     source_specs=specs)
     except OSError as exc:
         say(f"error {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)

@@ -3,38 +3,27 @@ parsed command to the desk process serving the data directory, which runs it on 
 caller's agent and answers with the exit code and the output; every attached console sees the
 effect at once.
 
-When none runs, a team desk (``agents:`` in the config) starts one in the background
-(tmux-style; it stops by itself after ``AUTOSTART_IDLE`` seconds without clients); so does
-``MENTIONDESK_DESK_PROCESS=start``.  Otherwise (a single operator, the default ``direct``) the
-command acts on the data directory directly, as a single operator's script always did.
+When none runs, the command starts one in the background (tmux style, see
+:mod:`tui.server.autostart`) — never on a directory that holds no desk: the direct path then
+says "no desk" and creates nothing.  With ``MENTIONDESK_DESK_PROCESS=direct`` (a single
+operator's opt-out) a command with no desk process to talk to acts on the data directory
+directly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from ..server.autostart import AUTOSTART_IDLE, passed_on, uses_desk_process
 from ..server.client import NotRunning, connect_or_start, wait_connect
 from ..server.protocol import Refused
-from ..setup.boot import BootError, data_dir, load_config, options_from
+from ..setup.boot import BootError, data_dir, holds_desk, load_config, options_from
 from .common import LOCKED, REFUSED, USAGE
 
-MODE_ENV = "MENTIONDESK_DESK_PROCESS"
-AUTOSTART_IDLE = 30.0  # seconds an auto-started desk process waits for a client before stopping
-
-
-def passed_on(args: argparse.Namespace) -> list[str]:
-    """The options a started desk process needs to open the same desk."""
-    extra: list[str] = []
-    for name in ("rules", "replies", "config"):
-        value = getattr(args, name, None)
-        if value:
-            extra += [f"--{name}", os.path.abspath(value)]
-    return extra
-
+__all__ = ["AUTOSTART_IDLE", "jsonable", "passed_on", "route"]
 
 def jsonable(args: argparse.Namespace) -> dict[str, Any]:
     out = {}
@@ -56,10 +45,10 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
     except BootError:
         return None  # the direct path reports the config's problems
     where = data_dir(opts, config)
-    # A team desk (agents: in the config) always runs a desk process: it knows who is who,
-    # and approvals are only enforced there.
-    start = (os.environ.get(MODE_ENV, "direct").strip().lower() == "start"
-             or bool(getattr(config, "agents", None)))
+    # Start one unless opted out (a team desk never is: it knows who is who, and approvals
+    # are only enforced there) — and never on a directory holding no desk: the direct path
+    # says "no desk" and creates nothing.
+    start = uses_desk_process(config) and holds_desk(where)
     try:
         if wait:
             client = wait_connect(where, agent=opts.agent)

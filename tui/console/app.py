@@ -392,6 +392,9 @@ class MentionDesk(App[int]):
         if self.sources:
             self.run_sources()
         if self.remote is not None:
+            for note in self.remote.notes:  # e.g. the desk process runs other sources
+                self.notify(note, title="Sources", severity="warning", timeout=30,
+                            markup=False)
             self.remote.watchers.append(self._remote_message)
             # The first screen is drawn from the replica's first part; the rest of it (and the
             # changes meanwhile) is applied from the first refresh on, one part per turn.
@@ -1435,13 +1438,12 @@ class MentionDesk(App[int]):
 
 # ==== the command line =========================================================================
 
-DESK_PROCESS_ENV = "MENTIONDESK_DESK_PROCESS"  # "start": consoles and commands use one
-
-
-def attach_console(opts: Any, *, start: bool) -> RemoteDesk | int | None:
+def attach_console(opts: Any, *, start: bool, extra: list[str] | None = None,
+                   starting: Any = None) -> RemoteDesk | int | None:
     """The console's desk as a client of the desk process (``start``: start one when none
-    runs).  None when nothing serves the data directory (and ``start`` is false); an exit code
-    after printing why it could not attach."""
+    runs, with ``extra`` options; ``starting``: the one already spawned by ``early_start``).
+    None when nothing serves the data directory (and ``start`` is false, or a process that
+    does not serve holds it); an exit code after printing why it could not attach."""
     from ..server.client import NotRunning
     from ..server.protocol import Refused
     from ..server.remote import open_remote
@@ -1449,7 +1451,8 @@ def attach_console(opts: Any, *, start: bool) -> RemoteDesk | int | None:
     from .keymap import binding_ids
 
     try:
-        return open_remote(opts, start=start, binding_ids=binding_ids())
+        return open_remote(opts, start=start, binding_ids=binding_ids(), extra=extra,
+                           starting=starting)
     except NotRunning:
         return None
     except Refused as exc:
@@ -1462,6 +1465,76 @@ def attach_console(opts: Any, *, start: bool) -> RemoteDesk | int | None:
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
+
+
+def _specs_text(specs: list[str]) -> str:
+    return ", ".join(specs) if specs else "no source"
+
+
+def agree_on_sources(desk: RemoteDesk, args: argparse.Namespace, opts: Any, config: Any,
+                     extra: list[str]) -> RemoteDesk | int:
+    """The desk process runs the sources it was started with.  When they are not the ones
+    this console asks for (``--source``, else the config's, else the demo): a desk process
+    that a client started and that serves nobody else is restarted with ours (it saves
+    everything as it stops); otherwise an explicit ``--source`` is refused (exit 1) with what
+    runs and how to change it, and a default one is noted in the console."""
+    from ..server.autostart import wanted_sources
+    from ..server.client import DeskClient, NotRunning
+    from ..server.protocol import Refused
+
+    welcome = desk.client.welcome if desk.client is not None else {}
+    running = welcome.get("sources")
+    if running is None:  # a console serving the desk: no desk process of its own sources
+        return desk
+    wanted = wanted_sources(args, config)
+    if wanted is None:
+        wanted = [getattr(s, "spec", str(s)) for s in getattr(config, "sources", None) or []]
+    if sorted(running) == sorted(wanted):
+        return desk
+    pid = desk.server_pid
+    if welcome.get("autostarted") and not desk.others():
+        try:
+            with DeskClient.connect(desk.data_dir, agent=getattr(opts, "agent", None)) as c:
+                c.request("stop")
+        except (NotRunning, Refused, ConnectionError, OSError):
+            pass
+        else:
+            desk.close()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _running(pid):
+                time.sleep(0.02)
+            again = attach_console(opts, start=True, extra=extra)
+            if again is None:
+                print(f"mentiondesk: the desk process {pid} stopped but none could start",
+                      file=sys.stderr)
+                return 3  # tui.cli.common.LOCKED
+            return again
+    text = (f"the desk process (pid {pid}) serving {desk.data_dir} runs "
+            f"{_specs_text(list(running))}, not {_specs_text(wanted)}: it runs the sources it "
+            f"was started with. Stop it (`mentiondesk server --stop --data-dir "
+            f"{desk.data_dir}`; everything is saved) and start again, or give --data-dir for a "
+            f"desk of its own")
+    if getattr(args, "source", None):
+        desk.close()
+        print(f"mentiondesk: {text}", file=sys.stderr)
+        return 1  # tui.cli.common.REFUSED
+    desk.notes.append(text)
+    return desk
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not Path("/proc").is_dir()
 
 
 def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:
@@ -1497,27 +1570,39 @@ class QuietFileHandler(logging.FileHandler):
         self.failed += 1
 
 
-def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None) -> int:
-    """Open the desk from the command-line options and run the console until quit.  ``serve``:
-    run CLI commands sent over the data directory's socket with it (see ``DeskServer``)."""
-    from ..setup.boot import BootError, load_config, open_desk, options_from
+def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = None,
+                starting: Any = None) -> int:
+    """Open the desk from the command-line options and run the console until quit.
+
+    By default the console is a client of the data directory's desk process, started in the
+    background when none runs (``starting``: the one :func:`tui.server.autostart.early_start`
+    already spawned) with this console's files and sources.  With
+    ``MENTIONDESK_DESK_PROCESS=direct`` on a single operator's desk it holds the desk itself,
+    and ``serve`` runs CLI commands sent over the data directory's socket (see
+    ``DeskServer``)."""
+    from ..server.autostart import console_start_args, uses_desk_process
+    from ..setup.boot import BootError, load_config, open_desk, options_from, refuse_demo_mix
     from .keymap import binding_ids
 
     opts = options_from(args)
     desk: Desk | None = None
     try:
         config = load_config(opts, binding_ids())
-        # A team desk (agents: in the config), or MENTIONDESK_DESK_PROCESS=start: the console
-        # is a client of the desk process, started in the background when none runs.
-        if getattr(config, "agents", None) or \
-                os.environ.get(DESK_PROCESS_ENV, "").strip().lower() == "start":
-            attached = attach_console(opts, start=True)
+        if uses_desk_process(config):
+            refuse_demo_mix(opts, config)
+            extra = console_start_args(args, config)
+            attached = attach_console(opts, start=True, extra=extra, starting=starting)
+            starting = None
+            if isinstance(attached, RemoteDesk):
+                attached = agree_on_sources(attached, args, opts, config, extra)
             if isinstance(attached, int):
                 return attached
-            desk = attached
-        else:
+            desk = attached  # None: a process that does not serve holds the data directory
+        if desk is None:
             desk = open_desk(opts, binding_ids=binding_ids())
     except BootError as exc:
+        if starting is not None:
+            starting.abandon()
         if exc.code == 3:
             # Another process holds the desk: attach to it when it serves (a desk process or
             # a console), as a second console on the same desk.
@@ -1532,9 +1617,6 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
                       "they go through the process holding the desk", file=sys.stderr)
             return exc.code
     if isinstance(desk, RemoteDesk):
-        if getattr(args, "source", None):
-            print("mentiondesk: the desk process runs the sources; --source is ignored here",
-                  file=sys.stderr)
         app = MentionDesk(desk, [])
         try:
             result = app.run()

@@ -159,13 +159,53 @@ def server_command(data_dir: Path | str, extra: Sequence[str] = ()) -> list[str]
             str(data_dir), *extra]
 
 
-def start_server(data_dir: Path | str, extra: Sequence[str] = (), *,
-                 idle_seconds: float | None = None,
-                 timeout: float = START_TIMEOUT) -> int | None:
-    """Start a desk process for ``data_dir`` in its own session (it outlives this process) and
-    wait for its handshake.  Returns its pid, or None when another desk process holds the data
-    directory (attach to that one).  Raises ``RuntimeError`` with the desk's message when it
-    could not start."""
+class Starting:
+    """A desk process spawned in the background, not yet known to be listening: the console
+    spawns it first thing and does its own start-up work (imports, rules) while it boots, then
+    calls :meth:`wait`.  ``pid``: the spawned process."""
+
+    def __init__(self, data_dir: Path, proc: subprocess.Popen[bytes], read_fd: int) -> None:
+        self.data_dir = data_dir
+        self.proc = proc
+        self.pid = proc.pid
+        self._read_fd: int | None = read_fd
+        self._result: tuple[str, str] | None = None
+
+    def wait(self, timeout: float = START_TIMEOUT) -> int | None:
+        """Wait for the handshake.  Returns the pid, or None when another desk process holds
+        the data directory (attach to that one).  Raises ``RuntimeError`` with the desk's
+        message when it could not start.  Safe to call twice."""
+        if self._result is None:
+            assert self._read_fd is not None
+            try:
+                line = _read_line(self._read_fd, timeout)
+            finally:
+                os.close(self._read_fd)
+                self._read_fd = None
+            word, _, rest = line.strip().partition(" ")
+            self._result = (word, rest)
+        word, rest = self._result
+        if word == "ready":
+            return self.pid
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        if word == "locked":
+            return None
+        raise RuntimeError(rest or f"the desk process exited (code {self.proc.poll()}); see "
+                                   f"{self.data_dir / 'server.log'}")
+
+    def abandon(self) -> None:
+        """The starter gave up before attaching (bad files, Ctrl-C): let the desk process go on
+        (it stops by itself when idle) but close our end of the handshake."""
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
+
+
+def spawn_server(data_dir: Path | str, extra: Sequence[str] = (), *,
+                 idle_seconds: float | None = None) -> Starting:
+    """Spawn a desk process for ``data_dir`` in its own session (it outlives this process)
+    without waiting for it: :meth:`Starting.wait` waits for its handshake."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     read_fd, write_fd = os.pipe()
@@ -177,24 +217,39 @@ def start_server(data_dir: Path | str, extra: Sequence[str] = (), *,
         proc = subprocess.Popen(server_command(data_dir, args), stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, pass_fds=(write_fd,),
                                 start_new_session=True, close_fds=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
         log.close()
+    return Starting(data_dir, proc, read_fd)
+
+
+def start_server(data_dir: Path | str, extra: Sequence[str] = (), *,
+                 idle_seconds: float | None = None,
+                 timeout: float = START_TIMEOUT) -> int | None:
+    """Start a desk process for ``data_dir`` in its own session (it outlives this process) and
+    wait for its handshake.  Returns its pid, or None when another desk process holds the data
+    directory (attach to that one).  Raises ``RuntimeError`` with the desk's message when it
+    could not start."""
+    return spawn_server(data_dir, extra, idle_seconds=idle_seconds).wait(timeout)
+
+
+def listening(data_dir: Path | str) -> bool:
+    """True when something accepts connections on the data directory's socket (a desk process,
+    or a console serving it) — a cheap check before spawning one."""
+    path = socket_path(data_dir)
+    if len(os.fsencode(path)) > 107:
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        line = _read_line(read_fd, timeout)
+        sock.connect(str(path))
+        return True
+    except OSError:
+        return False
     finally:
-        os.close(read_fd)
-    word, _, rest = line.strip().partition(" ")
-    if word == "ready":
-        return proc.pid
-    if word == "locked":
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        return None
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-    raise RuntimeError(rest or f"the desk process exited (code {proc.poll()}); see "
-                               f"{data_dir / 'server.log'}")
+        sock.close()
 
 
 def _read_line(fd: int, timeout: float) -> str:
@@ -217,22 +272,42 @@ def _read_line(fd: int, timeout: float) -> str:
 def connect_or_start(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
                      start: bool = True, extra: Sequence[str] = (),
                      idle_seconds: float | None = None,
-                     attach_wait: float = ATTACH_WAIT) -> DeskClient:
+                     attach_wait: float = ATTACH_WAIT,
+                     starting: Starting | None = None) -> DeskClient:
     """Attach to the desk process of ``data_dir``, starting one first when none runs and
-    ``start`` is true.  Raises ``NotRunning`` (none runs and ``start`` is false, or the winner of
-    a start race never listened), ``Refused``, ``RuntimeError`` (could not start)."""
+    ``start`` is true.  ``starting``: one this client already spawned (waited for first).
+    Raises ``NotRunning`` (none runs and ``start`` is false, or the winner of a start race never
+    listened), ``Refused``, ``RuntimeError`` (could not start)."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
-        with contextlib.suppress(NotRunning):
-            return DeskClient.connect(data_dir, agent=agent, client=client)
-        if not start or time.monotonic() > deadline:
-            raise NotRunning(str(socket_path(data_dir)))
-        pid = start_server(data_dir, extra, idle_seconds=idle_seconds)
+        if starting is None:
+            with contextlib.suppress(NotRunning):
+                return DeskClient.connect(data_dir, agent=agent, client=client)
+            if not start or time.monotonic() > deadline:
+                raise NotRunning(str(socket_path(data_dir)))
+            pid = start_server(data_dir, extra, idle_seconds=idle_seconds)
+        else:
+            pid, starting = starting.wait(), None
         # The winner of a start race may still be opening a large desk: give it the start
         # time.  If it died before listening (killed), start again.
+        # A process that is not a desk process (``ingest``) holds the lock: it will not listen.
+        slow = pid is None and _holder_may_listen(Path(data_dir))
         with contextlib.suppress(NotRunning):
             return wait_connect(data_dir, agent=agent, client=client,
-                                wait=attach_wait if pid is not None else START_TIMEOUT)
+                                wait=START_TIMEOUT if slow else attach_wait)
+        if pid is None and not slow:
+            raise NotRunning(str(socket_path(data_dir)))
+
+
+def _holder_may_listen(data_dir: Path) -> bool:
+    """False when the process in the data directory's lock file is known not to be a desk
+    process (a console listens at once, ``ingest`` never): no use waiting; True when unsure."""
+    try:
+        pid = int((data_dir / "lock").read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return True
+    return b"server" in argv
 
 
 def wait_connect(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",

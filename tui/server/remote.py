@@ -58,7 +58,7 @@ from ..core.api import (
 from ..core.conversation import Event
 from ..core.desk import Desk
 from ..core.model import PUBLIC, iso
-from .client import DeskClient, NotRunning, connect_or_start
+from .client import DeskClient, NotRunning, Starting, connect_or_start
 from .protocol import ProtocolError, Refused
 
 log = logging.getLogger("mentiondesk.remote")
@@ -130,6 +130,7 @@ class RemoteDesk(Desk):
         self.presence: list[dict[str, Any]] = []  # who is attached, on what, doing what
         self._rules_text: str | None = None  # the reloaded rules text followed, if any
         self.source_health: list[dict[str, Any]] = []
+        self.notes: list[str] = []  # what the console should tell the agent on opening
         self.client: DeskClient | None = None
         self.inbox: deque[dict[str, Any]] = deque()  # filled by the reader thread
         self.wake: Callable[[], None] | None = None  # thread-safe: schedules pump()
@@ -165,21 +166,23 @@ class RemoteDesk(Desk):
 
     # ==== connection ===========================================================================
 
-    def connect(self) -> None:
-        """Attach (starting the desk process when none runs) and load the first part of the
-        replica now — the first screen is drawn from it.  Then the reader thread takes over; the
-        rest of the replica arrives through :meth:`pump` (see the module doc)."""
-        client, snapshot = self._attach(self.start)
+    def connect(self, starting: Starting | None = None) -> None:
+        """Attach (starting the desk process when none runs; ``starting``: the one this
+        console already spawned) and load the first part of the replica now — the first screen
+        is drawn from it.  Then the reader thread takes over; the rest of the replica arrives
+        through :meth:`pump` (see the module doc)."""
+        client, snapshot = self._attach(self.start, starting)
         self._apply(snapshot)
         self._adopt(client)
         self._reader = threading.Thread(target=self._read_loop, name="desk-reader",
                                          daemon=True)
         self._reader.start()
 
-    def _attach(self, start: bool) -> tuple[DeskClient, dict[str, Any]]:
+    def _attach(self, start: bool, starting: Starting | None = None
+                ) -> tuple[DeskClient, dict[str, Any]]:
         client = connect_or_start(self.data_dir, agent=self.asked_agent, client="console",
                                   start=start, extra=self.extra,
-                                  idle_seconds=self.idle_seconds)
+                                  idle_seconds=self.idle_seconds, starting=starting)
         try:
             client.send({"type": "attach", "replica": True, "limit": FIRST_SCREEN})
             while True:
@@ -643,24 +646,28 @@ class RemoteDesk(Desk):
 
 
 def open_remote(opts: Any, *, start: bool, binding_ids: frozenset[str] | None = None,
-                idle_seconds: float | None = 30.0) -> RemoteDesk:
+                idle_seconds: float | None = 30.0, extra: Sequence[str] | None = None,
+                starting: Starting | None = None) -> RemoteDesk:
     """A :class:`RemoteDesk` on the desk process of the options' data directory, attached
-    (``start``: start one when none runs).  The rules and replies are read here too (the
-    console's suggestions and checks); the desk process uses its own.  Raises ``NotRunning``,
-    ``Refused``, ``RuntimeError`` (could not start), ``BootError`` (bad files)."""
+    (``start``: start one when none runs, with ``extra`` options — default the options' rules,
+    replies and config files; ``starting``: one already spawned, waited for first).  The rules
+    and replies are read here too (the console's suggestions and checks); the desk process uses
+    its own.  Raises ``NotRunning``, ``Refused``, ``RuntimeError`` (could not start),
+    ``BootError`` (bad files)."""
     import os
 
     from ..setup.boot import data_dir, open_desk
 
     base = open_desk(opts, with_store=False, binding_ids=binding_ids)
-    extra: list[str] = []
-    for name in ("rules", "replies", "config"):
-        value = getattr(opts, name, None)
-        if value:
-            extra += [f"--{name}", os.path.abspath(value)]
+    if extra is None:
+        extra = []
+        for name in ("rules", "replies", "config"):
+            value = getattr(opts, name, None)
+            if value:
+                extra += [f"--{name}", os.path.abspath(value)]
     desk = RemoteDesk(base.rules, base.replies, data_dir(opts, base.config),
                       agent=getattr(opts, "agent", None), extra=extra,
                       idle_seconds=idle_seconds, start=start, undo_seconds=base.undo_seconds)
     desk.config = base.config
-    desk.connect()
+    desk.connect(starting)
     return desk

@@ -169,6 +169,10 @@ class DeskServer:
         self.send_budget = send_budget
         self.default_agent = default_agent or desk.agent
         self.on_stop = on_stop
+        # The source specs this process runs (``demo``, ``replay:PATH``...), in the welcome so
+        # that a console asking for others is told; None when not known (a console serving).
+        self.source_specs: list[str] | None = None
+        self.autostarted = False  # started by a client; stops by itself when idle
         self.clients: dict[int, Client] = {}
         self.seq = 0  # change sequence number, per desk process
         self._pending: set[str] = set()
@@ -533,7 +537,8 @@ class DeskServer:
                             "role": ident.role, "os_user": ident.os_user,
                             "server_pid": os.getpid(), "client_id": client.id,
                             # who holds the desk: a console serving others, or a desk process
-                            "holder": "console" if self.on_stop is None else "desk process"}),
+                            "holder": "console" if self.on_stop is None else "desk process",
+                            "sources": self.source_specs, "autostarted": self.autostarted}),
                     droppable=False)
         while True:
             line = await reader.readline()
@@ -790,18 +795,21 @@ def secure_data_dir(data_dir: Path, group: str | None) -> None:
 def serve(desk: Desk, data_dir: Path, *, config: Any = None, sources: Iterable[Any] = (),
           execute: Execute | None = None, ready: Callable[[str], None] | None = None,
           idle_seconds: float | None = None, runner_options: dict[str, Any] | None = None,
-          send_budget: int = SEND_BUDGET) -> int:
+          send_budget: int = SEND_BUDGET, source_specs: list[str] | None = None) -> int:
     """Run the desk process until stopped (SIGTERM/SIGINT, a ``stop`` request, or
-    ``idle_seconds`` with no client and nothing in the outbox).  Returns the exit code."""
+    ``idle_seconds`` with no client and nothing in the outbox).  ``source_specs``: the specs
+    ``sources`` were made from (told to every client in the welcome).  Returns the exit
+    code."""
     return asyncio.run(_serve(desk, data_dir, config=config, sources=list(sources),
                               execute=execute, ready=ready, idle_seconds=idle_seconds,
-                              runner_options=runner_options or {}, send_budget=send_budget))
+                              runner_options=runner_options or {}, send_budget=send_budget,
+                              source_specs=source_specs))
 
 
 async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
                  execute: Execute | None, ready: Callable[[str], None] | None,
                  idle_seconds: float | None, runner_options: dict[str, Any],
-                 send_budget: int) -> int:
+                 send_budget: int, source_specs: list[str] | None = None) -> int:
     from ..setup.boot import close_desk
     from ..sources.runner import Runner
 
@@ -826,6 +834,8 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
 
     server = DeskServer(desk, data_dir, config=config, execute=execute, health=health,
                         send_budget=send_budget, on_stop=stop.set)
+    server.source_specs = list(source_specs) if source_specs is not None else None
+    server.autostarted = idle_seconds is not None
     server_box.append(server)
     await server.start()
     if ready is not None:

@@ -194,6 +194,17 @@ def no_desk_message(path: Path, why: str) -> str:
             f"console or `mentiondesk ingest`")
 
 
+def refuse_demo_mix(opts: Options, config: Any = None) -> None:
+    """Raise ``BootError`` (exit code 1) when the demo stream would be filed into the live desk
+    (a config file lists sources, and ``--source demo`` is asked for on the live desk's data
+    directory): trying the demo never mixes with real customers."""
+    path, why = data_dir_and_why(opts, config)
+    if is_demo(opts, config) and getattr(config, "sources", None) \
+            and why.startswith("the live desk"):
+        raise BootError(f"the demo stream would mix with your live desk in {path}: give "
+                        f"--data-dir DIR for a demo desk of its own", code=1)
+
+
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
               create: bool = True, read_only: bool = False,
               binding_ids: frozenset[str] | None = None) -> Desk:
@@ -216,10 +227,8 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
         path, why = data_dir_and_why(opts, config)
         if not (create or holds_desk(path)):
             raise BootError(no_desk_message(path, why), code=1)
-        if create and is_demo(opts, config) and getattr(config, "sources", None) \
-                and why.startswith("the live desk"):
-            raise BootError(f"the demo stream would mix with your live desk in {path}: give "
-                            f"--data-dir DIR for a demo desk of its own", code=1)
+        if create:
+            refuse_demo_mix(opts, config)
         try:
             store = Store(path, read_only=read_only)
         except StoreLocked as exc:
