@@ -1,7 +1,12 @@
 """Desk-process benchmark (issue 9): prints figures, never asserts.
 
     python bench/bench_desk_process.py [--sizes 10000,100000] [--clients 20] [--rate 100]
-                                       [--seconds 10] [--only attach,fanout,keys,stall]
+                                       [--seconds 10] [--only first,attach,fanout,keys,stall]
+
+``first``: ``mentiondesk`` alone (the demo) on a pseudo-terminal to its first screen, the
+    in-process desk (``MENTIONDESK_DESK_PROCESS=direct``) next to the default (it starts the
+    desk process in the background and attaches), and a second console attaching; without and
+    with .pyc files.
 
 (a) ``attach``: cold start of the desk process holding N open conversations (spawn → "ready"
     handshake); a headless client's attach (connect + hello + snapshot parsed) to a first screen
@@ -37,9 +42,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import re
+import select
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -500,6 +509,115 @@ def bench_stall(n: int, resolved: int = 0) -> None:
               f"checkpoint done in {took:.1f} s; load {os.getloadavg()[0]:.1f})")
 
 
+# ==== `mentiondesk` alone: the demo's first screen =============================================
+
+DEMO_ROW = re.compile(rb"@\w+")  # a demo customer's handle in a queue row
+STATUS_OPEN = re.compile(rb"\d+ open \xc2\xb7")  # the status bar's "N open ·"
+
+
+def first_screen(data_dir: str, env: dict[str, str], timeout: float = 30.0) -> float | None:
+    """Seconds from spawning ``mentiondesk --data-dir DIR`` (nothing else: the demo) on an
+    80x24 pseudo-terminal to the first screen showing a demo row and the status bar; then quit
+    it with ``q`` as an agent does.  None when it never showed."""
+    import pty
+
+    argv = [sys.executable, "-m", "tui", "--data-dir", data_dir]
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(ROOT)
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    seen = b""
+    shown: float | None = None
+    try:
+        while time.perf_counter() - t0 < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+            if DEMO_ROW.search(seen) and STATUS_OPEN.search(seen):
+                shown = time.perf_counter() - t0
+                break
+    finally:
+        quit_console(pid, fd)
+    return shown
+
+
+def quit_console(pid: int, fd: int) -> None:
+    for key, wait in ((b"q", 10.0), (None, 3.0)):
+        if key is not None:
+            with contextlib.suppress(OSError):
+                os.write(fd, key)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.perf_counter() + wait
+        while time.perf_counter() < deadline:
+            with contextlib.suppress(OSError):
+                if select.select([fd], [], [], 0.05)[0]:
+                    os.read(fd, 65536)
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                os.close(fd)
+                return
+    os.close(fd)
+
+
+def bench_first(repeat: int) -> None:
+    """``mentiondesk`` alone on a fresh demo desk, to its first screen: the in-process desk
+    (``MENTIONDESK_DESK_PROCESS=direct``, the default before issue 9's tmux-style start) next
+    to the default (the console spawns the desk process first, prepares while it boots, then
+    attaches); and a second ``mentiondesk`` attaching to the desk process the first left
+    running.  Without and with byte-code caches (a pip install has .pyc; this environment
+    sets PYTHONDONTWRITEBYTECODE, so the second pass removes it after a warm-up run)."""
+    base = dict(os.environ, TERM="xterm-256color", COLUMNS="80", LINES="24",
+                PYTHONPATH=str(ROOT))
+    for name in ("MENTIONDESK_CONFIG", "MENTIONDESK_DATA_DIR"):
+        base.pop(name, None)
+    for pyc in (False, True):
+        env = dict(base)
+        if pyc:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        figures: dict[str, list[float]] = {"direct": [], "default": [], "attach": []}
+        for i in range(repeat + (1 if pyc else 0)):
+            for mode in ("direct", "default"):
+                d = tempfile.mkdtemp(prefix="mdb", dir="/tmp")
+                run_env = dict(env)
+                if mode == "direct":
+                    run_env["MENTIONDESK_DESK_PROCESS"] = "direct"
+                else:
+                    run_env.pop("MENTIONDESK_DESK_PROCESS", None)
+                try:
+                    took = first_screen(d, run_env)
+                    again = first_screen(d, run_env) if mode == "default" else None
+                finally:
+                    stop(Path(d))
+                    shutil.rmtree(d, ignore_errors=True)
+                if pyc and i == 0:
+                    continue  # the warm-up run writes the .pyc files
+                if took is not None:
+                    figures[mode].append(took)
+                if again is not None:
+                    figures["attach"].append(again)
+        caches = "with .pyc" if pyc else "no .pyc (PYTHONDONTWRITEBYTECODE=1)"
+        print(f"first screen of `mentiondesk` (demo, 80x24 pty), {caches}, median of {repeat}: "
+              f"in-process desk {med(figures['direct'])}, "
+              f"default (starts the desk process) {med(figures['default'])}, "
+              f"second console attaching {med(figures['attach'])}  "
+              f"[runs: direct {[round(x, 2) for x in figures['direct']]}, "
+              f"default {[round(x, 2) for x in figures['default']]}; load {load()}]")
+
+
 def main() -> None:
     global CACHE
     if len(sys.argv) > 1 and sys.argv[1] == "--probe-console":
@@ -514,16 +632,20 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--presses", type=int, default=150)
-    ap.add_argument("--only", default="attach,fanout,keys,stall,archive",
-                    help="comma-separated parts: attach (a), cold (a, the cold start alone), "
+    ap.add_argument("--only", default="first,attach,fanout,keys,stall,archive",
+                    help="comma-separated parts: first (`mentiondesk` alone to the demo's "
+                         "first screen), attach (a), cold (a, the cold start alone), "
                          "fanout (b), keys (k), stall (c), archive (d)")
     ap.add_argument("--cache", type=Path, help="keep built data directories here")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per figure of `first`")
     args = ap.parse_args()
     CACHE = args.cache
     if CACHE is not None:
         CACHE.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     only = {p.strip() for p in args.only.split(",")}
+    if "first" in only:
+        bench_first(args.repeat)
     if "attach" in only or "start" in only:
         for n in sizes:
             bench_attach(n)

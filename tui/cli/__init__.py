@@ -8,12 +8,13 @@ report on a shift.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from . import actions, check, completion, ingest, init, report, rules, serve, server, triage, where
 from .common import (
     ENV_VARS,
     EXIT_CODES,
@@ -24,8 +25,15 @@ from .common import (
     merge_positions,
 )
 
-# Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``.
-FAMILIES = (check, triage, rules, init, ingest, report, where, completion, serve, server)
+# Each sub-command family: a module with ``add_parser(subparsers)`` and ``run(args)``, imported
+# when the parser is built — not at ``import tui.cli``, so that ``mentiondesk`` alone can start
+# the desk process before paying for every command's imports (see ``main``).
+FAMILY_NAMES = ("check", "triage", "rules", "init", "ingest", "report", "where", "completion",
+                "serve", "server")
+
+
+def families() -> tuple[ModuleType, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in FAMILY_NAMES)
 
 
 class VersionAction(argparse.Action):
@@ -56,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser, top=True)
     add_source_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in FAMILIES:
+    from . import actions
+
+    for module in families():
         before = set(sub.choices)
         module.add_parser(sub)
         for added in set(sub.choices) - before:
@@ -170,7 +180,42 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     return merge_positions(args)
 
 
+def console_first(argv: Sequence[str] | None) -> Any:
+    """``mentiondesk`` alone (the console, options only): spawn the desk process now, before
+    the commands' and the console's imports, so it boots meanwhile (``early_start``).  Returns
+    what it spawned, or None — also whenever the command line is anything else or unclear (a
+    value that may be a command name, ``--help``): the full parse then decides, and the console
+    starts the desk process itself if it still needs one."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_common(pre, top=True)
+    add_source_options(pre, top=True)
+    try:
+        args, extras = pre.parse_known_args(argv)
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    if extras:
+        return None
+    # `--data-dir queue`: a forgotten value took the command's name (the full parse says so);
+    # never create that directory.
+    value = args.data_dir
+    if value is not None and (not value or (value.isalpha() and not os.path.exists(value))):
+        return None
+    from ..server.autostart import early_start
+
+    return early_start(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    starting = console_first(argv)
+    try:
+        return _main(argv, starting)
+    finally:
+        if starting is not None:
+            starting.abandon()  # closes the handshake pipe if the console never attached
+
+
+def _main(argv: Sequence[str] | None, starting: Any) -> int:
     parser = build_parser()
     args = parse(parser, argv)
     commands = {n for a in parser._actions if isinstance(a, argparse._SubParsersAction)
@@ -201,14 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
     if args.command is None:
-        # The desk process boots (store, sources) while this process imports the console and
-        # reads the rules: spawned first, attached to once both are ready.
-        from ..server.autostart import early_start
-
-        starting = early_start(args)
         from ..console.app import run_console
+        from .actions import execute
 
-        return run_console(args, serve=actions.execute, starting=starting)
+        # The desk process spawned by console_first boots (store, sources) while this process
+        # imported the console and read the rules; run_console attaches once both are ready.
+        return run_console(args, serve=execute, starting=starting)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
