@@ -13,10 +13,12 @@ import :class:`Clock`, :data:`EPOCH` and :func:`new_desk` from here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,17 @@ import pytest
 # (child processes inherit this too).  Tests that look at the log set their own directory.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="mentiondesk-test-logs-")
 
+# The default (a console or an action command starts a desk process in the background, tmux
+# style) is tested end to end where it is the point: tests/server/test_autostart.py and
+# tests/console/test_hangup.py use the ``default_desk_process`` fixture.  Tests of what a
+# command or the console *does* run with the documented opt-out (the desk in the process
+# itself, as before), so each `mentiondesk queue` in a test is not a desk process left waiting
+# 30 s for its next client while the test opens the store.  Child processes inherit this.
+os.environ["MENTIONDESK_DESK_PROCESS"] = "direct"
+# Every process this test process starts carries this mark, so that a desk process a test
+# started (directly or through a `mentiondesk` child) is found and stopped at its teardown.
+os.environ["MENTIONDESK_TEST_RUN"] = f"{os.getpid()}-{os.urandom(4).hex()}"
+
 from tui.core.desk import Desk
 from tui.core.replies import Replies, load_replies
 from tui.core.rules import Rules, load_rules
@@ -35,6 +48,7 @@ from tui.core.store import Store
 from tui.sources.demo import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_MARK = "MENTIONDESK_TEST_RUN"  # set above, before the imports
 
 # Monday 3 March 2025, 08:00 in London (GMT, so 08:00 UTC): the office has just opened.
 EPOCH = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -123,3 +137,91 @@ def desk_dir() -> Any:
     from serverkit import short_desk_dir
 
     yield from short_desk_dir()
+
+
+# ==== no desk process outlives its test =========================================================
+
+def _marked_desk_processes() -> dict[int, Path | None]:
+    """The desk processes (``mentiondesk server``) started from this test process, by pid, with
+    their data directory (from their command line) when it shows."""
+    mark = f"{TEST_MARK}={os.environ[TEST_MARK]}".encode()
+    found: dict[int, Path | None] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if b"server" not in argv:
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if mark not in f.read().split(b"\0"):
+                    continue
+        except OSError:
+            continue
+        data = argv[argv.index(b"--data-dir") + 1] if b"--data-dir" in argv[:-1] else None
+        found[int(entry.name)] = Path(os.fsdecode(data)) if data else None
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_desk_processes(pids: dict[int, Path | None], wait: float = 15.0) -> None:
+    """Stop these desk processes cleanly (a ``stop`` request: flush, snapshot, exit), else
+    SIGTERM, and SIGKILL whatever still runs after ``wait`` seconds."""
+    import signal
+
+    from tui.server.client import DeskClient, NotRunning
+
+    for pid, data in pids.items():
+        asked = False
+        if data is not None:
+            try:
+                with DeskClient.connect(data, timeout=5) as client:
+                    if client.server_pid == pid:
+                        client.request("stop")
+                        asked = True
+            except (NotRunning, ConnectionError, OSError, Exception):
+                asked = False
+        if not asked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    for pid in pids:
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_desk_process() -> Any:
+    """Any desk process that appeared during the test is stopped at its teardown (SIGKILL
+    when it does not stop): tests never leak ``mentiondesk server`` processes."""
+    before = set(_marked_desk_processes())
+    yield
+    left = {pid: d for pid, d in _marked_desk_processes().items() if pid not in before}
+    if left:
+        stop_desk_processes(left)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_leftover_desk_process_at_all() -> Any:
+    yield
+    left = _marked_desk_processes()
+    if left:
+        stop_desk_processes(left)
+
+
+@pytest.fixture
+def default_desk_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default: consoles and action commands start a desk process when none runs (no
+    ``MENTIONDESK_DESK_PROCESS=direct``, which the other tests run with)."""
+    monkeypatch.delenv("MENTIONDESK_DESK_PROCESS", raising=False)

@@ -89,10 +89,11 @@ def seed(data_dir: Path, texts: list[str], *, handles: list[str] | None = None) 
     return [d.conv_id for d in done]
 
 
-def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None,
+def cli(data_dir: Path, *args: str, env: dict[str, str | None] | None = None,
         input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``mentiondesk ARGS --data-dir DIR`` as a real process."""
-    full = {**os.environ, **(env or {})}
+    """Run ``mentiondesk ARGS --data-dir DIR`` as a real process (``env``: variables to set,
+    or to remove when None)."""
+    full = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
     full.pop("MENTIONDESK_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "tui.cli", *args, "--data-dir", str(data_dir)],
                           cwd=ROOT, capture_output=True, text=True, env=full, input=input,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, new_desk
+from serverkit import cli, holder_pid
 
 from tui.core.store import Store
 
@@ -42,12 +43,21 @@ def drain(fd: int) -> None:
             pass
 
 
+@pytest.mark.parametrize("mode", ["default", "direct"])
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
-def test_a_hang_up_keeps_the_draft_and_frees_the_desk(sig: int, tmp_path: Path) -> None:
-    data = tmp_path / "desk"
+def test_a_hang_up_keeps_the_draft_and_frees_the_desk(sig: int, mode: str,
+                                                      desk_dir: Path) -> None:
+    """``default``: the console started the desk process and is its client — the draft is the
+    desk process's, saved before the console exits; ``direct`` (MENTIONDESK_DESK_PROCESS=direct):
+    the console held the desk itself and released it."""
+    data = desk_dir / "desk"
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color",
            "COLUMNS": "100", "LINES": "30"}
+    if mode == "default":
+        env.pop("MENTIONDESK_DESK_PROCESS", None)
+    else:
+        env["MENTIONDESK_DESK_PROCESS"] = "direct"
     child = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "--data-dir", str(data), "--rules",
          str(ROOT / "rules.yaml"), "--replies", str(ROOT / "replies.yaml")],
@@ -76,6 +86,12 @@ def test_a_hang_up_keeps_the_draft_and_frees_the_desk(sig: int, tmp_path: Path) 
             child.kill()
         if master >= 0:
             os.close(master)
+    if mode == "default":
+        # The desk process the console started waits for its next client; stop it (flush,
+        # snapshot, exit) and read what it saved.
+        assert holder_pid(data) not in (None, child.pid)
+        stop = cli(data, "server", "--stop")
+        assert stop.returncode == 0, stop.stderr
     store = Store(data)  # the lock is free: the next console can open the desk
     try:
         drafts = [d["text"] for d in new_desk(store).drafts.values()]

@@ -145,10 +145,10 @@ def test_cli_commands_go_through_the_desk_process_and_reach_attached_clients(
     assert assign[0]["os_user"]
 
 
-def test_scripts_start_the_desk_process_when_asked(desk_dir: Path) -> None:
+def test_scripts_start_the_desk_process_by_default(desk_dir: Path) -> None:
     [a] = seed(desk_dir, ["my train was cancelled"])
     done = cli(desk_dir, "note", a, "started by a script",
-               env={"MENTIONDESK_DESK_PROCESS": "start"})
+               env={"MENTIONDESK_DESK_PROCESS": None})  # the default, not the tests' direct
     assert done.returncode == 0, done.stderr
     pid = holder_pid(desk_dir)
     assert pid is not None and alive(pid) and pid != os.getpid()

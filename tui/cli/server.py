@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
         extra += ["--send-budget", str(args.send_budget)]
     try:
         pid = start_server(where, extra)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # StartFailed says which exit code
         print(f"mentiondesk: {exc}", file=sys.stderr)
-        return LOCKED
+        return int(getattr(exc, "code", LOCKED))
     print(f"desk process {pid or '(already starting)'} serves {socket_path(where)}")
     return OK
 
@@ -142,6 +142,8 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
     ready_fd = args.ready_fd
 
     def say(line: str) -> None:
+        """The handshake on --ready-fd: "ready PID", "locked MESSAGE" or "error CODE MESSAGE"
+        (CODE: the exit code the starter should give, README "Exit codes")."""
         nonlocal ready_fd
         if ready_fd is not None:
             os.write(ready_fd, (line + "\n").encode())
@@ -164,7 +166,7 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
         desk = open_desk(options_from(args))
     except BootError as exc:
         holder = str(exc)
-        say(("locked " if exc.code == LOCKED else "error ") + holder.replace("\n", " "))
+        say(("locked " if exc.code == LOCKED else f"error {exc.code} ") + holder.replace("\n", " "))
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code
     specs = list(args.source or []) or [s.spec for s in getattr(config, "sources", None) or []]
@@ -172,7 +174,7 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
         sources = [make_source(spec, config, options=source_options(spec, args))
                    for spec in specs]
     except (ValueError, AttributeError) as exc:
-        say(f"error {exc}")
+        say(f"error {USAGE} {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)
         close_desk(desk)
         return USAGE
@@ -181,6 +183,6 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
                      idle_seconds=args.idle_exit, send_budget=args.send_budget,
                      source_specs=specs)
     except OSError as exc:
-        say(f"error {exc}")
+        say(f"error {LOCKED} {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return LOCKED

@@ -61,9 +61,9 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
         for reason in exc.reasons:
             print(f"mentiondesk: {reason}", file=sys.stderr)
         return REFUSED
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # StartFailed says which exit code
         print(f"mentiondesk: could not start the desk process: {exc}", file=sys.stderr)
-        return LOCKED
+        return int(getattr(exc, "code", LOCKED))
     with client:
         try:
             result = client.request("command", name=args.command, argv=jsonable(args))

@@ -1459,9 +1459,9 @@ def attach_console(opts: Any, *, start: bool, extra: list[str] | None = None,
         for reason in exc.reasons:
             print(f"mentiondesk: {reason}", file=sys.stderr)
         return 1  # tui.cli.common.REFUSED
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # StartFailed says which exit code; else LOCKED
         print(f"mentiondesk: could not start the desk process: {exc}", file=sys.stderr)
-        return 3  # tui.cli.common.LOCKED
+        return int(getattr(exc, "code", 3))  # tui.cli.common.LOCKED
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
         return exc.code

@@ -32,6 +32,15 @@ class NotRunning(Exception):
     """No desk process listens on this data directory."""
 
 
+class StartFailed(RuntimeError):
+    """A started desk process could not open the desk; ``code``: the exit code to give (2: bad
+    files or a bad source spec, 1: refused, 3: the data directory is unusable or in use)."""
+
+    def __init__(self, message: str, code: int = 3) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class DeskClient:
     """A blocking connection to the desk process.  Raises ``Refused`` (identity, protocol) from
     ``connect``, ``Refused`` from ``request`` for typed refusals, ``ConnectionError`` when the
@@ -191,8 +200,11 @@ class Starting:
             self.proc.wait(timeout=5)
         if word == "locked":
             return None
-        raise RuntimeError(rest or f"the desk process exited (code {self.proc.poll()}); see "
-                                   f"{self.data_dir / 'server.log'}")
+        code, _, message = rest.partition(" ")
+        if word == "error" and code.isdigit():
+            raise StartFailed(message, int(code))
+        raise StartFailed(rest or f"the desk process exited (code {self.proc.poll()}); see "
+                                  f"{self.data_dir / 'server.log'}")
 
     def abandon(self) -> None:
         """The starter gave up before attaching (bad files, Ctrl-C): let the desk process go on
