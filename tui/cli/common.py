@@ -44,6 +44,8 @@ ENV_VARS: dict[str, str] = {
     "MENTIONDESK_MASTODON_TOKEN": "the Mastodon access token",
     "MENTIONDESK_BLUESKY_PASSWORD": "the Bluesky app password",
     "MENTIONDESK_LOG_LEVEL": "the log level (--log-level wins over it)",
+    "MENTIONDESK_DESK_PROCESS": "direct: no background desk process (a single operator's "
+                                "desk in the console's own process)",
 }
 
 # (flags, argparse keyword arguments) of the options every command takes.
