@@ -29,6 +29,7 @@ import select
 import signal
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import termios
@@ -308,6 +309,9 @@ def run_pty(seconds: float, warmup: float = 3.0) -> dict[str, Any] | str:
                     bucket += len(data)
         finally:
             stop_child(pid, fd)
+            # The desk process the console started (the default) goes before its directory.
+            subprocess.run([sys.executable, "-m", "tui.cli", "server", "--stop", "--data-dir",
+                            data_dir], cwd=ROOT, env=env, capture_output=True, timeout=60)
         if exited or not per_second:
             text = tail.decode("utf-8", "replace")
             return f"the console exited early; its last output: {text[-400:]!r}"

@@ -146,7 +146,10 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
         (CODE: the exit code the starter should give, README "Exit codes")."""
         nonlocal ready_fd
         if ready_fd is not None:
-            os.write(ready_fd, (line + "\n").encode())
+            try:
+                os.write(ready_fd, (line + "\n").encode())
+            except OSError:  # the starter gave up waiting (it stops by itself when idle)
+                pass
             os.close(ready_fd)
             ready_fd = None
 

@@ -1492,7 +1492,8 @@ def agree_on_sources(desk: RemoteDesk, args: argparse.Namespace, opts: Any, conf
     if sorted(running) == sorted(wanted):
         return desk
     pid = desk.server_pid
-    if welcome.get("autostarted") and not desk.others():
+    alone = int(welcome.get("clients") or 1) <= 1 and not desk.others()
+    if welcome.get("autostarted") and alone:
         try:
             with DeskClient.connect(desk.data_dir, agent=getattr(opts, "agent", None)) as c:
                 c.request("stop")

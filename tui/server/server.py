@@ -538,7 +538,9 @@ class DeskServer:
                             "server_pid": os.getpid(), "client_id": client.id,
                             # who holds the desk: a console serving others, or a desk process
                             "holder": "console" if self.on_stop is None else "desk process",
-                            "sources": self.source_specs, "autostarted": self.autostarted}),
+                            "sources": self.source_specs, "autostarted": self.autostarted,
+                            # connections open now, this one included (scripts too)
+                            "clients": len(self.clients)}),
                     droppable=False)
         while True:
             line = await reader.readline()
