@@ -141,26 +141,30 @@ def desk_dir() -> Any:
 
 # ==== no desk process outlives its test =========================================================
 
-def _marked_desk_processes() -> dict[int, Path | None]:
+def _pids() -> set[str]:
+    return {name for name in os.listdir("/proc") if name.isdigit()}
+
+
+def _marked_desk_processes(pids: set[str] | None = None) -> dict[int, Path | None]:
     """The desk processes (``mentiondesk server``) started from this test process, by pid, with
-    their data directory (from their command line) when it shows."""
+    their data directory (from their command line) when it shows; among ``pids`` when given."""
     mark = f"{TEST_MARK}={os.environ[TEST_MARK]}".encode()
     found: dict[int, Path | None] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for name in _pids() if pids is None else pids:
+        if int(name) == os.getpid():
             continue
         try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
             if b"server" not in argv:
                 continue
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
+            with open(f"/proc/{name}/environ", "rb") as f:
                 if mark not in f.read().split(b"\0"):
                     continue
         except OSError:
             continue
         data = argv[argv.index(b"--data-dir") + 1] if b"--data-dir" in argv[:-1] else None
-        found[int(entry.name)] = Path(os.fsdecode(data)) if data else None
+        found[int(name)] = Path(os.fsdecode(data)) if data else None
     return found
 
 
@@ -205,9 +209,9 @@ def stop_desk_processes(pids: dict[int, Path | None], wait: float = 15.0) -> Non
 def no_leftover_desk_process() -> Any:
     """Any desk process that appeared during the test is stopped at its teardown (SIGKILL
     when it does not stop): tests never leak ``mentiondesk server`` processes."""
-    before = set(_marked_desk_processes())
+    before = _pids()  # cheap: only the processes that appear meanwhile are looked at
     yield
-    left = {pid: d for pid, d in _marked_desk_processes().items() if pid not in before}
+    left = _marked_desk_processes(_pids() - before)
     if left:
         stop_desk_processes(left)
 
