@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .. import HOMEPAGE, version
 from ..core.interchange import load_json
 from ..core.model import parse_time, utcnow
 from ..core.text import clean_name
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("mentiondesk.sources")
 
@@ -90,6 +92,8 @@ def make_client(
     headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """One client per source, with every timeout explicit (httpx's default is 5 s for all)."""
+    import httpx  # here, not at import: the demo and replay sources never need it
+
     all_headers = {"User-Agent": user_agent(), "Accept": "application/json"}
     all_headers.update(headers or {})
     return httpx.AsyncClient(
@@ -200,6 +204,8 @@ def retry_at(response: httpx.Response, now: datetime | None = None) -> datetime:
 
 def error_message(response: httpx.Response) -> str:
     """The server's own explanation (``error``/``message``), cleaned, or the status line."""
+    import httpx
+
     text = ""
     try:
         body = response.json()
@@ -215,6 +221,9 @@ def error_message(response: httpx.Response) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One clean line for the status bar: the kind of failure, never headers or tokens."""
+    httpx = sys.modules.get("httpx")  # not imported: not an httpx failure
+    if httpx is None:
+        return clean_name(redact(str(exc) or type(exc).__name__), 300)
     if isinstance(exc, httpx.TimeoutException):
         kind = {
             httpx.ConnectTimeout: "connect timeout",
