@@ -234,3 +234,13 @@ def test_direct_is_the_single_operators_opt_out(desk_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert lock_holder(desk_dir) is None  # done in the command's own process, lock released
     assert not (desk_dir / "desk.sock").exists()
+
+
+def test_a_data_directory_too_long_for_a_socket_keeps_the_desk_in_process(
+        tmp_path: Path) -> None:
+    data = tmp_path / ("d" * 100)  # its desk.sock would not fit a Unix socket address
+    [a] = seed(data, ["my train was cancelled"])
+    done = cli(data, "note", a, "no desk process can serve this one")
+    assert done.returncode == 0, done.stderr
+    assert lock_holder(data) is None and not (data / "server.log").exists()
+    assert [e["kind"] for e in stored(data)["events"].values()].count("note") == 1

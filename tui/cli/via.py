@@ -48,7 +48,7 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
     # Start one unless opted out (a team desk never is: it knows who is who, and approvals
     # are only enforced there) — and never on a directory holding no desk: the direct path
     # says "no desk" and creates nothing.
-    start = uses_desk_process(config) and holds_desk(where)
+    start = uses_desk_process(config, where) and holds_desk(where)
     try:
         if wait:
             client = wait_connect(where, agent=opts.agent)

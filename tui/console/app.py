@@ -1582,14 +1582,21 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
     and ``serve`` runs CLI commands sent over the data directory's socket (see
     ``DeskServer``)."""
     from ..server.autostart import console_start_args, uses_desk_process
-    from ..setup.boot import BootError, load_config, open_desk, options_from, refuse_demo_mix
+    from ..setup.boot import (
+        BootError,
+        data_dir,
+        load_config,
+        open_desk,
+        options_from,
+        refuse_demo_mix,
+    )
     from .keymap import binding_ids
 
     opts = options_from(args)
     desk: Desk | None = None
     try:
         config = load_config(opts, binding_ids())
-        if uses_desk_process(config):
+        if uses_desk_process(config, data_dir(opts, config)):
             refuse_demo_mix(opts, config)
             extra = console_start_args(args, config)
             attached = attach_console(opts, start=True, extra=extra, starting=starting)

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from ..setup.boot import BootError, data_dir, load_config, options_from, refuse_demo_mix
 from .client import Starting, listening, spawn_server
+from .protocol import socket_path
+
+MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
 
 MODE_ENV = "MENTIONDESK_DESK_PROCESS"
 DIRECT = "direct"  # the opt-out value of MODE_ENV
@@ -28,13 +32,22 @@ AUTOSTART_IDLE = 30.0  # seconds an auto-started desk process waits for a client
 SOURCE_FLAGS = ("speed", "map", "seed", "rate")
 
 
-def uses_desk_process(config: Any) -> bool:
+def uses_desk_process(config: Any, where: Path | None = None) -> bool:
     """True when consoles and commands go through a desk process (starting one when none
     runs): the default, and always on a team desk; False with ``MENTIONDESK_DESK_PROCESS=direct``
-    on a single operator's desk."""
+    on a single operator's desk, and on a single operator's data directory ``where`` whose
+    path is too long for a Unix socket (the desk then stays in the console's process, as
+    before)."""
     if getattr(config, "agents", None):
         return True
+    if where is not None and not socket_fits(where):
+        return False
     return os.environ.get(MODE_ENV, "").strip().lower() != DIRECT
+
+
+def socket_fits(where: Path) -> bool:
+    """True when ``where``'s socket path fits a Unix socket address (107 bytes on Linux)."""
+    return len(os.fsencode(socket_path(where))) <= MAX_SUN_PATH
 
 
 def passed_on(args: argparse.Namespace) -> list[str]:
@@ -95,13 +108,13 @@ def early_start(args: argparse.Namespace) -> Starting | None:
         config = load_config(opts)
     except BootError:
         return None
-    if not uses_desk_process(config):
+    where = data_dir(opts, config)
+    if not uses_desk_process(config, where):
         return None
     try:
         refuse_demo_mix(opts, config)
     except BootError:
         return None
-    where = data_dir(opts, config)
     try:
         if listening(where):
             return None
