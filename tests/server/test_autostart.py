@@ -244,3 +244,12 @@ def test_a_data_directory_too_long_for_a_socket_keeps_the_desk_in_process(
     assert done.returncode == 0, done.stderr
     assert lock_holder(data) is None and not (data / "server.log").exists()
     assert [e["kind"] for e in stored(data)["events"].values()].count("note") == 1
+
+
+def test_an_unusable_data_directory_is_said_in_one_line(desk_dir: Path) -> None:
+    afile = desk_dir / "a-file"
+    afile.write_text("not a directory\n")
+    done = subprocess.run([sys.executable, "-m", "tui", "--data-dir", str(afile)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "is not a directory" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -55,8 +55,8 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
         else:
             client = connect_or_start(where, agent=opts.agent, start=start,
                                       extra=passed_on(args), idle_seconds=AUTOSTART_IDLE)
-    except NotRunning:
-        return None
+    except (NotRunning, OSError):  # OSError: the data directory is unusable; the direct
+        return None                 # path says why, in one line
     except Refused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: {reason}", file=sys.stderr)

@@ -1455,6 +1455,8 @@ def attach_console(opts: Any, *, start: bool, extra: list[str] | None = None,
                            starting=starting)
     except NotRunning:
         return None
+    except OSError:  # the data directory cannot be made or used: opening the desk says why
+        return None
     except Refused as exc:
         for reason in exc.reasons:
             print(f"mentiondesk: {reason}", file=sys.stderr)
