@@ -251,7 +251,11 @@ def _main(argv: Sequence[str] | None, starting: Any) -> int:
 
         # The desk process spawned by console_first boots (store, sources) while this process
         # imported the console and read the rules; run_console attaches once both are ready.
-        return run_console(args, serve=execute, starting=starting)
+        try:
+            return run_console(args, serve=execute, starting=starting)
+        except KeyboardInterrupt:  # Ctrl-C while the desk process starts: no traceback
+            print("mentiondesk: interrupted", file=sys.stderr)
+            return INTERRUPTED
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
