@@ -43,8 +43,11 @@ def drain(fd: int) -> None:
             pass
 
 
-@pytest.mark.parametrize("mode", ["default", "direct"])
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+@pytest.mark.parametrize(("sig", "mode"), [
+    pytest.param(signal.SIGHUP, "default", id="SIGHUP-default"),
+    pytest.param(signal.SIGTERM, "default", id="SIGTERM-default"),
+    pytest.param(signal.SIGHUP, "direct", id="SIGHUP-direct"),
+])
 def test_a_hang_up_keeps_the_draft_and_frees_the_desk(sig: int, mode: str,
                                                       desk_dir: Path) -> None:
     """``default``: the console started the desk process and is its client — the draft is the
