@@ -216,6 +216,11 @@ def test_a_command_starts_one_the_next_attaches_and_server_stop_ends_it(
     assert holder_pid(desk_dir) == server  # attached, not a second one
     status = cli(desk_dir, "server", "--status")
     assert f"desk process {server}" in status.stdout
+    # ingest needs the directory to itself: told which process holds it and how to free it.
+    ingest = cli(desk_dir, "ingest", "--source", "demo", "--once")
+    assert ingest.returncode == 3
+    assert f"the desk process {server} holds it (it stops by itself 30 s" in ingest.stderr
+    assert "`mentiondesk server --stop`" in ingest.stderr
     assert cli(desk_dir, "server", "--stop").returncode == 0
     assert not alive(server)
     assert [e["kind"] for e in stored(desk_dir)["events"].values()].count("note") == 1

@@ -51,14 +51,41 @@ def line_for(result: Any) -> dict[str, Any]:
     }
 
 
+def desk_process_hint(args: argparse.Namespace) -> str:
+    """When a desk process holds the data directory (the one consoles and commands share,
+    started by the first of them): how to free it for ``ingest``.  Empty otherwise."""
+    from ..server.client import DeskClient, NotRunning
+    from ..server.protocol import Refused
+    from ..setup.boot import BootError, data_dir, load_config, options_from
+
+    opts = options_from(args)
+    try:
+        where = data_dir(opts, load_config(opts))
+        with DeskClient.connect(where, agent=opts.agent, timeout=5) as client:
+            pid, holder = client.server_pid, client.holder
+            autostarted = bool(client.welcome.get("autostarted"))
+    except (BootError, NotRunning, Refused, OSError):
+        return ""
+    if holder != "desk process":
+        return ""
+    from ..server.autostart import AUTOSTART_IDLE
+
+    when = (f" (it stops by itself {AUTOSTART_IDLE:g} s after its last client)" if autostarted
+            else "")
+    return (f"mentiondesk: the desk process {pid} holds it{when}; `mentiondesk server --stop` "
+            f"stops it now (everything is saved), then run ingest again\n")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..setup.boot import BootError, close_desk, open_desk, options_from, recovery_notes
-    from .common import USAGE
+    from .common import LOCKED, USAGE
 
     try:
         desk = open_desk(options_from(args))
     except BootError as exc:
         print(f"mentiondesk: {exc}", file=sys.stderr)
+        if exc.code == LOCKED:
+            print(desk_process_hint(args), file=sys.stderr, end="")
         return exc.code
     for note in recovery_notes(desk):
         print(f"mentiondesk: {note}", file=sys.stderr)
