@@ -32,6 +32,7 @@ pytestmark = pytest.mark.usefixtures("default_desk_process")
 
 HISTORY = ROOT / "tests" / "data" / "history.jsonl"
 STATUS = re.compile(rb"\d+ open \xc2\xb7")  # the status bar's "N open ·": the first screen
+CSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]")  # terminal control sequences
 
 
 class Console:
@@ -65,6 +66,20 @@ class Console:
             left = end - time.monotonic()
             assert left > 0, f"never saw {pattern!r}; got {self.seen[-600:]!r}"
             if select.select([self.fd], [], [], left)[0]:
+                try:
+                    self.seen += os.read(self.fd, 65536)
+                except OSError:
+                    raise AssertionError(f"the console ended: {self.seen[-600:]!r}") from None
+
+    def read_until_words(self, words: str, seconds: float = 60.0) -> None:
+        """Read until ``words`` show, wherever the screen wraps them (escape sequences and
+        white space are ignored)."""
+        want = re.sub(rb"\s+", b"", words.encode())
+        end = time.monotonic() + seconds
+        while want not in re.sub(rb"\s+", b"", CSI.sub(b"", self.seen)):
+            left = end - time.monotonic()
+            assert left > 0, f"never saw {words!r}; got {self.seen[-600:]!r}"
+            if select.select([self.fd], [], [], min(left, 0.2))[0]:
                 try:
                     self.seen += os.read(self.fd, 65536)
                 except OSError:
@@ -258,3 +273,19 @@ def test_an_unusable_data_directory_is_said_in_one_line(desk_dir: Path) -> None:
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "is not a directory" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_console_on_a_desk_process_running_other_sources_says_so(desk_dir: Path) -> None:
+    seed(desk_dir, ["my train was cancelled"])
+    started = cli(desk_dir, "server")  # explicit: runs until stopped, here with no source
+    assert started.returncode == 0, started.stderr
+    server = holder_pid(desk_dir)
+    console = Console("--data-dir", str(desk_dir))  # asks for the demo, by default
+    try:
+        console.read_until(STATUS)
+        console.read_until_words("runs no source, not demo")
+        assert holder_pid(desk_dir) == server  # attached: not restarted under someone's feet
+        assert console.quit() == 0
+    finally:
+        console.close()
+    assert alive(server)
