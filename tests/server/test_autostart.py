@@ -289,3 +289,15 @@ def test_a_console_on_a_desk_process_running_other_sources_says_so(desk_dir: Pat
     finally:
         console.close()
     assert alive(server)
+
+
+def test_what_the_store_repaired_is_told_by_the_desk_process_it_started(desk_dir: Path) -> None:
+    seed(desk_dir, ["my train was cancelled"])
+    with (desk_dir / "journal.jsonl").open("ab") as f:
+        f.write(b'deadbeef {"s": 99, "t": "mentions", "k": "torn')  # a crash mid-write
+    first = cli(desk_dir, "queue")
+    assert first.returncode == 0 and "@cust0" in first.stdout
+    assert "recovered:" in first.stderr and "torn" in first.stderr
+    assert holder_pid(desk_dir) is not None and "server" in argv_of(holder_pid(desk_dir))
+    again = cli(desk_dir, "queue")
+    assert again.returncode == 0 and "recovered:" not in again.stderr  # told once

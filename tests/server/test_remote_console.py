@@ -319,3 +319,19 @@ def test_a_rules_reload_reaches_every_attached_console(desk_dir: Path, tmp_path:
         sam.close()
         stop = cli(desk_dir, "server", "--stop")
         assert stop.returncode == 0, stop.stderr
+
+
+async def test_what_the_store_repaired_shows_on_the_console_attached(desk_dir: Path) -> None:
+    seed(desk_dir, ["where is my refund"])
+    with (desk_dir / "journal.jsonl").open("ab") as f:
+        f.write(b'0badc0de {"s": 999, "t": "mentions", "k": "x')  # torn by a crash
+    start_server(desk_dir)
+    desk = attach(desk_dir, "sam")  # the first client: the desk process tells it
+    app = make_app(desk)
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await pilot.pause()
+            assert any(n.startswith("recovered:") and "torn" in n for n in notifications(app))
+            settle(app)
+    finally:
+        desk.close()

@@ -64,6 +64,8 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
     except RuntimeError as exc:  # StartFailed says which exit code
         print(f"mentiondesk: could not start the desk process: {exc}", file=sys.stderr)
         return int(getattr(exc, "code", LOCKED))
+    for note in client.welcome.get("notes") or []:  # what the store repaired on opening
+        print(f"mentiondesk: {note}", file=sys.stderr)
     with client:
         try:
             result = client.request("command", name=args.command, argv=jsonable(args))

@@ -385,7 +385,8 @@ class MentionDesk(App[int]):
         self.desk.outbox.listeners.append(self._delivery_changed)
         self.set_interval(self.tick_seconds, self.tick, name="desk-tick")
         self.settle_heap()
-        for note in recovery_notes(self.desk):  # what a crash left behind, repaired: say so
+        repairs = recovery_notes(self.desk) + (self.remote.repairs if self.remote else [])
+        for note in repairs:  # what a crash left behind, repaired: say so
             log.warning(note)
             self.notify(note, title="Data directory repaired", severity="warning",
                         timeout=30, markup=False)

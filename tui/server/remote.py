@@ -131,6 +131,7 @@ class RemoteDesk(Desk):
         self._rules_text: str | None = None  # the reloaded rules text followed, if any
         self.source_health: list[dict[str, Any]] = []
         self.notes: list[str] = []  # what the console should tell the agent on opening
+        self.repairs: list[str] = []  # recovery notes from the desk process (boot.recovery_notes)
         self.client: DeskClient | None = None
         self.inbox: deque[dict[str, Any]] = deque()  # filled by the reader thread
         self.wake: Callable[[], None] | None = None  # thread-safe: schedules pump()
@@ -202,6 +203,8 @@ class RemoteDesk(Desk):
             raise
 
     def _adopt(self, client: DeskClient) -> None:
+        # What the store repaired when the desk process opened it, if nobody was told yet.
+        self.repairs.extend(str(n) for n in client.welcome.get("notes") or [])
         self.client = client
         self.agent = client.agent or self.agent
         self.role = client.role or "agent"

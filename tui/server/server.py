@@ -174,6 +174,9 @@ class DeskServer:
         # that a console asking for others is told; None when not known (a console serving).
         self.source_specs: list[str] | None = None
         self.autostarted = False  # started by a client; stops by itself when idle
+        # What the store repaired or warns about on opening (``boot.recovery_notes``): told to
+        # the first client that says hello, as a console or command opening the desk would.
+        self.untold_notes: list[str] = []
         self.clients: dict[int, Client] = {}
         self.seq = 0  # change sequence number, per desk process
         self._pending: set[str] = set()
@@ -390,6 +393,10 @@ class DeskServer:
         return encode({"type": "rows", "rows": {cid: self.row(cid, now) for cid in chunk},
                        "more": len(client.rest)})
 
+    def _take_notes(self) -> list[str]:
+        notes, self.untold_notes = self.untold_notes, []
+        return notes
+
     def presence(self) -> list[dict[str, Any]]:
         return [{"client": c.id, "agent": c.identity.agent, "os_user": c.identity.os_user,
                  "role": c.identity.role, "kind": c.kind, "conv": c.focus, "doing": c.doing}
@@ -543,6 +550,7 @@ class DeskServer:
                             # who holds the desk: a console serving others, or a desk process
                             "holder": "console" if self.on_stop is None else "desk process",
                             "sources": self.source_specs, "autostarted": self.autostarted,
+                            "notes": self._take_notes(),
                             # connections open now, this one included (scripts too)
                             "clients": len(self.clients)}),
                     droppable=False)
@@ -842,6 +850,9 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
                         send_budget=send_budget, on_stop=stop.set)
     server.source_specs = list(source_specs) if source_specs is not None else None
     server.autostarted = idle_seconds is not None
+    from ..setup.boot import recovery_notes
+
+    server.untold_notes = recovery_notes(desk)
     server_box.append(server)
     await server.start()
     if ready is not None:
