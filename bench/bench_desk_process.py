@@ -8,9 +8,12 @@
     (limit=200, the rest streamed after) and to the whole queue; and a console's attach, the
     real console (``MentionDesk`` on a ``RemoteDesk``, headless at 120x40), measured two ways:
     from ``RemoteDesk.connect`` in a running process, and from the start of a fresh process
-    (interpreter, imports, rules, connect, app) — each to the *first screen* (the first screen
-    update whose top queue row is the desk's most urgent conversation) and to the *whole queue
-    loaded* (the replica holds every conversation; keys are handled meanwhile).
+    (bench/probe_console.py: interpreter, the console's imports, config/rules/replies, connect,
+    app; timed from the spawn), each to the *first screen* (the first screen update whose top
+    queue row is the desk's most urgent conversation) and to the *whole queue loaded* (the
+    replica holds every conversation; keys are handled meanwhile).  A fresh process runs twice:
+    with the modules' .pyc kept (as a ``pip install`` has them; a warm-up run writes them
+    first) and with PYTHONDONTWRITEBYTECODE=1 (as this environment runs: compiled each start).
 (b) ``fanout``: the demo source streams RATE mentions/s into a desk of 10,000 open; CLIENTS
     headless clients attached, each its own process (as consoles are), each having received
     its whole initial load (rows, or a replica's state) first; latency from the desk
@@ -49,7 +52,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-T_START = time.perf_counter()  # as early as a script can take it (process-start figures)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -205,11 +207,32 @@ async def console_attach(data_dir: Path, t0: float | None, expected: str) -> dic
     return out
 
 
-def probe_console(data_dir: str, expected: str) -> None:
-    """``--probe-console``: a fresh process's console attach, printed as one JSON line (times
-    from this script's first line)."""
-    result = asyncio.run(console_attach(Path(data_dir), T_START, expected))
-    print(json.dumps(result), flush=True)
+def fresh_console(data_dir: Path, expected: str, env: dict[str, str]) -> dict[str, float] | None:
+    """A fresh console process (bench/probe_console.py) attaching to ``data_dir``'s desk
+    process: seconds from its spawn to its first line, its imports done, attached, its first
+    screen and its whole queue loaded (None, after printing why, when it failed)."""
+    spawned = time.perf_counter()  # CLOCK_MONOTONIC, as the probe's instants
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "probe_console.py"),
+                           str(data_dir), expected], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=ROOT)
+    if done.returncode:
+        print(done.stderr[-2000:])
+        return None
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    out = {k: probe[k] - spawned for k in ("start", "imported", "connected", "screen", "loaded")}
+    out["held"] = probe["held"]
+    return out
+
+
+def probe_envs(tmp: Path) -> dict[str, dict[str, str]]:
+    """The probe's environments: ``pyc`` as a user's ``pip install`` has it (compiled modules
+    kept: PYTHONDONTWRITEBYTECODE removed, the .pyc kept in a cache of this run, written by a
+    warm-up run first), and ``no pyc`` as this environment runs (PYTHONDONTWRITEBYTECODE=1: the
+    project's own modules compiled at every start; installed libraries keep their .pyc)."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    return {"pyc": {**base, "PYTHONPYCACHEPREFIX": str(tmp / "pyc")},
+            "no pyc": {**base, "PYTHONDONTWRITEBYTECODE": "1"}}
 
 
 def bench_attach(n: int) -> None:
@@ -236,19 +259,15 @@ def bench_attach(n: int) -> None:
         with DeskClient.connect(d) as c:
             expected = str(c.attach(limit=1)["rows"][0]["handle"])
         inproc: list[dict[str, float]] = []
-        fresh: list[dict[str, float]] = []
-        for _ in range(2):
+        fresh: dict[str, list[dict[str, float]]] = {}
+        envs = probe_envs(d)
+        fresh_console(d, expected, envs["pyc"])  # warm-up: writes the .pyc
+        for _ in range(3):
             inproc.append(asyncio.run(console_attach(d, None, expected)))
-            t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, __file__, "--probe-console", str(d), expected],
-                                  capture_output=True, text=True, timeout=300)
-            wall = time.perf_counter() - t0
-            if done.returncode:
-                print(done.stderr[-2000:])
-                continue
-            probe = json.loads(done.stdout.strip().splitlines()[-1])
-            probe["wall"] = wall
-            fresh.append(probe)
+            for how, env in envs.items():
+                probe = fresh_console(d, expected, env)
+                if probe is not None:
+                    fresh.setdefault(how, []).append(probe)
         stop(d)
         held = inproc[-1]["held"]
         print(f"(a) {n:>7,} open [load {load()}]: desk process cold start {cold:.2f} s; headless "
@@ -258,11 +277,19 @@ def bench_attach(n: int) -> None:
               f"{med([r['screen'] for r in inproc])} (connect returned after "
               f"{med([r['connected'] for r in inproc])}); whole queue loaded ({held:,} "
               f"conversations) median {med([r['loaded'] for r in inproc])}")
-        if fresh:
-            print(f"(a) {n:>7,} open: console attach from process start (interpreter, imports, "
-                  f"rules, connect, app): first screen median "
-                  f"{med([r['screen'] for r in fresh])}; whole queue loaded median "
-                  f"{med([r['loaded'] for r in fresh])}")
+        stray = (ROOT / "tui" / "__pycache__").is_dir()
+        for how, runs in fresh.items():
+            note = ("the modules' .pyc kept, as a pip install has them; after a warm-up run"
+                    if how == "pyc" else
+                    "PYTHONDONTWRITEBYTECODE=1, the project's modules compiled at each start"
+                    + (" (but tui/__pycache__ exists here)" if stray else ""))
+            print(f"(a) {n:>7,} open: a fresh console process [{note}], from its spawn: "
+                  f"first screen median {med([r['screen'] for r in runs])} (interpreter "
+                  f"{med([r['start'] for r in runs])}, + imports "
+                  f"{med([r['imported'] - r['start'] for r in runs])}, + config/rules/replies "
+                  f"and connect {med([r['connected'] - r['imported'] for r in runs])}, + app "
+                  f"{med([r['screen'] - r['connected'] for r in runs])}); whole queue loaded "
+                  f"median {med([r['loaded'] for r in runs])}; load {load()}")
 
 
 # ==== fan-out ===================================================================================
@@ -502,9 +529,6 @@ def bench_stall(n: int, resolved: int = 0) -> None:
 
 def main() -> None:
     global CACHE
-    if len(sys.argv) > 1 and sys.argv[1] == "--probe-console":
-        probe_console(sys.argv[2], sys.argv[3])
-        return
     if len(sys.argv) > 1 and sys.argv[1] == "--probe-client":
         probe_client(sys.argv[2], sys.argv[3] == "1")
         return

@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import bank_holidays
 from .hours import ALWAYS, Calendar, OfficeHours, weekday_number
 from .model import ACTIONS, DIRECT, PUBLIC, Mention, Triage
 from .pii import KINDS, LABELS, PersonalDataFinder
@@ -689,8 +690,6 @@ class _Loader:
         """``holidays: {country: GB, subdiv: ENG, extra: [dates]}``: the bank holidays of a
         country (and region) from the ``holidays`` library, plus extra closed days.
         Returns (calendar or None, the extra list or None, ok)."""
-        import holidays as holidays_lib
-
         where = "'office_hours holidays'"
         checked = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
                                       required=("country",))
@@ -701,12 +700,20 @@ class _Loader:
         subdiv = self.reader.get(m, "subdiv", str, where)
         if country is None:
             return None, None, False
+        code = country.strip().upper()
+        region = subdiv.strip().upper() if subdiv is not None else None
+        # A country and region the installed library accepted before: its days from the cache,
+        # without importing the library (half a second; see tui.core.bank_holidays).
+        known = bank_holidays.cached(code, region) if region != "" else None
+        if known is not None:
+            return known, m.get("extra"), True
+        import holidays as holidays_lib
+
         # The codes alone (holidays.registry), not list_supported_countries(): that imports
         # every country's module, half a second at each start of every command.
         from holidays.registry import EntityLoader
 
         codes = list(EntityLoader.get_country_codes())
-        code = country.strip().upper()
         if code not in codes:
             self.problem(m.line_of("country"),
                          f"holidays country '{country}' is not known to the holidays library"
@@ -720,9 +727,9 @@ class _Loader:
                          f"{did_you_mean(subdiv.strip().upper(), subs)}"
                          f" (regions: {', '.join(subs) or 'none'})")
             return None, m.get("extra"), False
-        calendar = holidays_lib.country_holidays(
-            code, subdiv=subdiv.strip().upper() if subdiv else None)
-        return calendar, m.get("extra"), True
+        calendar = holidays_lib.country_holidays(code, subdiv=region or None)
+        return bank_holidays.remember(code, region or None, calendar) or calendar, \
+            m.get("extra"), True
 
     def _time(self, oh: YMap, key: str) -> time | None:
         if key not in oh:
