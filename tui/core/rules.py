@@ -35,6 +35,7 @@ from .wordforms import (
     Stems,
     Terms,
     compile_words,
+    is_stemmer_language,
     normalize_for_match_fast,
     stemmer_languages,
     term_key,
@@ -280,8 +281,7 @@ class Rules:
         self._ordered = categories
         # Which categories a mention's words allow (a bit per category, in order), and whether
         # the negative-wording modifier can find anything (the bit after them).
-        self._index = KeyIndex([c.matcher.keys for c in categories] + [modifiers.negative_keys],
-                               stems)
+        self._index_: KeyIndex | None = None  # built on first use: see compile()
         self._bits = [(1 << i, c) for i, c in enumerate(categories)]
         self._negative_bit = 1 << len(categories)
         self.modifiers = modifiers
@@ -289,6 +289,31 @@ class Rules:
         self.offline_categories = offline_categories
         self.finder = finder
         self._by_rank = sorted(levels.values(), key=lambda lv: lv.rank)
+
+    @property
+    def _index(self) -> KeyIndex:
+        index = self._index_
+        if index is None:
+            index = self._index_ = KeyIndex(
+                [c.matcher.keys for c in self._ordered] + [self.modifiers.negative_keys],
+                self.stems)
+        return index
+
+    @_index.setter
+    def _index(self, index: KeyIndex) -> None:
+        self._index_ = index
+
+    def compile(self) -> Rules:
+        """Compile every category's words now (stems, patterns and the index of key words);
+        returns the rules.  Otherwise done by the first :meth:`triage` (about 0.2 s for the
+        shipped rules.yaml), which a console attached to a desk process never runs."""
+        for c in self._ordered:
+            m = c.matcher
+            for terms in [m.words, m.unless] + [t for n in m.near for t in (n.first, n.second)]:
+                if terms is not None:
+                    terms.compile()
+        _ = self._index
+        return self
 
     # -- calendars ------------------------------------------------------------------------------
 
@@ -341,7 +366,7 @@ class Rules:
         seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        candidates = self._index.candidates(seen.word_set)
+        candidates = (self._index_ or self._index).candidates(seen.word_set)
         for bit, cat in self._bits:
             if not candidates & bit:
                 continue  # none of its words is in the mention: it cannot match
@@ -538,8 +563,8 @@ class _Loader:
         value = top.get("word_forms")
         if value is None or value == "exact":
             return None
-        languages = stemmer_languages()
-        if not isinstance(value, str) or value not in languages:
+        if not isinstance(value, str) or not is_stemmer_language(value):
+            languages = stemmer_languages()
             self.problem(top.line_of("word_forms"),
                          f"word_forms {describe(value)} is not a stemmer"
                          f"{did_you_mean(str(value), languages)}: write exact (words match as "
