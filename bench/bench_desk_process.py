@@ -221,6 +221,7 @@ def fresh_console(data_dir: Path, expected: str, env: dict[str, str]) -> dict[st
     probe = json.loads(done.stdout.strip().splitlines()[-1])
     out = {k: probe[k] - spawned for k in ("start", "imported", "connected", "screen", "loaded")}
     out["held"] = probe["held"]
+    out["cpu_screen"] = probe["cpu_screen"]
     return out
 
 
@@ -288,7 +289,8 @@ def bench_attach(n: int) -> None:
                   f"{med([r['start'] for r in runs])}, + imports "
                   f"{med([r['imported'] - r['start'] for r in runs])}, + config/rules/replies "
                   f"and connect {med([r['connected'] - r['imported'] for r in runs])}, + app "
-                  f"{med([r['screen'] - r['connected'] for r in runs])}); whole queue loaded "
+                  f"{med([r['screen'] - r['connected'] for r in runs])}; its CPU "
+                  f"{med([r['cpu_screen'] for r in runs])}); whole queue loaded "
                   f"median {med([r['loaded'] for r in runs])}; load {load()}")
 
 

@@ -9,7 +9,9 @@ imports are the console's own.  Prints one JSON line of ``time.perf_counter()`` 
 (CLOCK_MONOTONIC on Linux: comparable with the parent's): ``start`` (this file's first line),
 ``imported`` (the console's modules), ``connected`` (``attach_console`` returned), ``screen``
 (the first screen update whose top queue row shows HANDLE) and ``loaded`` (the replica holds
-the whole queue), and ``held`` (conversations held then).
+the whole queue), and ``held`` (conversations held then); ``cpu_screen``: the CPU seconds this
+process had used at its first screen (``time.process_time``: on a busy machine the wall-clock
+figures grow with the load, this one hardly).
 """
 
 import time
@@ -61,6 +63,7 @@ async def attach(data_dir: str, expected: str) -> dict[str, Any]:
     try:
         async with app.run_test(size=CONSOLE_SIZE):
             out["screen"] = await asyncio.wait_for(first, 60)
+            out["cpu_screen"] = time.process_time()  # CPU of this process since its start
             while getattr(remote, "loading", False):
                 await asyncio.sleep(0.02)  # (not pilot.pause: the loop is never idle here)
             out["loaded"] = time.perf_counter()
