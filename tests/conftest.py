@@ -64,7 +64,10 @@ class Clock:
 @functools.cache
 def _loaded_policy() -> tuple[Rules, Replies]:
     replies = load_replies(ROOT / "replies.yaml")
-    return load_rules(ROOT / "rules.yaml", reply_keys=set(replies.keys)), replies
+    # Compiled here once (word lists, stems, the key-word index): each deep copy then holds
+    # them, instead of every test desk compiling its own on its first triage (~0.2 s).
+    rules = load_rules(ROOT / "rules.yaml", reply_keys=set(replies.keys)).compile()
+    return rules, replies
 
 
 def policy() -> tuple[Rules, Replies]:
