@@ -27,6 +27,9 @@ import pytest
 # Every command logs to the platform log directory: keep the tests' logs out of the user's
 # (child processes inherit this too).  Tests that look at the log set their own directory.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="mentiondesk-test-logs-")
+# The desk process writes its state image to the per-user cache directory on a clean stop:
+# keep the tests' images out of the user's cache too (a 0700 directory, as the image needs).
+os.environ["MENTIONDESK_CACHE_DIR"] = tempfile.mkdtemp(prefix="mentiondesk-test-cache-")
 
 from tui.core.desk import Desk
 from tui.core.replies import Replies, load_replies

@@ -178,7 +178,8 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
         return USAGE
     try:
         return serve(desk, where, config=config, sources=sources, execute=execute, ready=say,
-                     idle_seconds=args.idle_exit, send_budget=args.send_budget)
+                     idle_seconds=args.idle_exit, send_budget=args.send_budget,
+                     image="detached")
     except OSError as exc:
         say(f"error {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)

@@ -237,7 +237,12 @@ class Store:
     """
 
     def __init__(self, data_dir: Path | str, *, read_only: bool = False,
-                 io: FileOps | None = None) -> None:
+                 io: FileOps | None = None, image: dict[str, Any] | None = None) -> None:
+        """``image``: the ``image_fingerprint`` a state image was written against
+        (``tui.core.image``).  When the files still match it exactly (same snapshot file,
+        empty journal, no sealed segment, nothing left by a crash), the snapshot is not read:
+        ``from_image`` is True and the caller builds the desk from the image, or calls
+        ``recover_now`` when the image turns out unusable.  Otherwise the normal recovery."""
         self.data_dir = Path(data_dir).expanduser()
         self.read_only = read_only
         self.io = io or FileOps()
@@ -266,6 +271,7 @@ class Store:
         self._seq = self._snapshot_seq = self._journal_bytes = self._journal_ops = 0
         self._keys: dict[str, set[str]] = {}
         self._initial: Tables | None = None  # the recovered state, until load() takes it
+        self.from_image = False  # the snapshot was not read: a state image stands for it
         if read_only:
             if self.data_dir.is_dir():
                 self._check_mode()
@@ -281,7 +287,12 @@ class Store:
         self._lock_id = (st.st_dev, st.st_ino)
         self._jfd = -1
         try:
-            self._initial = self._recover()
+            if image is not None and self._matches_image(image):
+                self.from_image = True
+                self._seq = self._snapshot_seq = int(image["seq"])
+                self.snapshot_at = _parse_iso(image.get("at"))
+            else:
+                self._initial = self._recover()
             created = not self._journal.exists()
             self._jfd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if created:
@@ -315,6 +326,55 @@ class Store:
             ops, _end, _damaged = _scan_journal(_read_bytes(self._journal))
             _apply(tables, ops, int(meta.get("seq", 0)))
             return tables
+
+    def recover_now(self) -> Tables:
+        """The state from the files, after a start that trusted a state image which then
+        could not be read (``from_image``): the recovery a normal start does."""
+        with self._mutex:
+            self._check_open()
+            if not self.from_image:
+                return self.load()
+            self.from_image = False
+            return self._recover()
+
+    def adopt_keys(self, keys: dict[str, set[str]]) -> None:
+        """The keys each table holds, from a desk built from a state image (``stats``)."""
+        with self._mutex:
+            self._keys = keys
+
+    def image_fingerprint(self) -> dict[str, Any] | None:
+        """What a state image written now must find on the next start (``Store(image=...)``):
+        the snapshot's seq and checkpoint time and its file's identity, size and mtime.  None
+        when the files are not in that simple state (changes in the journal, sealed segments,
+        a checkpoint running or left behind): then no image may be written."""
+        with self._mutex:
+            if self._closed or self.read_only or self._buffer or self._bg is not None:
+                return None
+            fp = self._quick_fingerprint()
+            return fp if fp is not None and fp["seq"] == self._seq else None
+
+    def _quick_fingerprint(self) -> dict[str, Any] | None:
+        if self._segments() or self._snapshot.with_name(SNAPSHOT + TMP_SUFFIX).exists():
+            return None
+        if self._archive.is_dir() and any(self._archive.glob("*" + TMP_SUFFIX)):
+            return None
+        try:
+            if os.stat(self._journal).st_size:
+                return None
+            st = os.stat(self._snapshot)
+        except FileNotFoundError:
+            return None
+        meta = _head_meta(self._snapshot)
+        if "seq" not in meta:
+            return None
+        return {"seq": _int(meta.get("seq")), "at": meta.get("at"), "size": st.st_size,
+                "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns}
+
+    def _matches_image(self, image: dict[str, Any]) -> bool:
+        try:
+            return self._quick_fingerprint() == image
+        except OSError:
+            return False
 
     # -- writing -------------------------------------------------------------------------------
 
