@@ -212,9 +212,7 @@ class Desk:
                 if getattr(store, "from_image", False):
                     # The store trusted an image (its files match it): its body, or, when the
                     # body could not be read, the snapshot after all.
-                    if image is not None:
-                        self._restore(image)
-                    else:
+                    if image is None or not self._restored(image):
                         self._load(store.recover_now())
                 else:
                     self._load(store.load())
@@ -1600,7 +1598,30 @@ class Desk:
         derived again on restore.  Shares this desk's objects (pickle it, do not change it)."""
         state = {name: getattr(self, name) for name in self._IMAGE_FIELDS}
         state["outbox"] = self.outbox.items
+        # The queue and the deadline index as a load builds them (not the running ones: the
+        # tick has popped alerts from those), so the next start need not sort 100,000 again.
+        convs = list(self.conversations.values())
+        index = DeadlineIndex()
+        index.load(convs)
+        queue = Queue(predicate=self.queue.predicate)
+        queue.load((conv.id, sort_key(conv), conv) for conv in convs)
+        state["index"] = index
+        state["queue"] = (queue._items, queue._keys)
         return state
+
+    def _restored(self, state: dict[str, Any]) -> bool:
+        """``_restore``; False (logged, the desk emptied again) when the image's state does
+        not fit this desk after all: the caller loads from the store instead."""
+        try:
+            self._restore(state)
+        except Exception as exc:  # an image is only a cache: never a reason not to start
+            log.warning("state image not used: %s: %s", type(exc).__name__, exc)
+            self.index = DeadlineIndex()
+            self.queue.clear()
+            self.outbox.restore({})
+            self.from_image = False
+            return False
+        return True
 
     def _restore(self, state: dict[str, Any]) -> None:
         """The desk from ``image_state`` of a desk closed cleanly: the same state ``_load``
@@ -1608,12 +1629,13 @@ class Desk:
         for name in self._IMAGE_FIELDS:
             setattr(self, name, state[name])
         self.outbox.restore(state["outbox"])
-        convs = list(self.conversations.values())
-        items = [(conv.id, sort_key(conv), conv) for conv in convs]
-        self.index.load(convs)
-        self.queue.load(items)
-        for view in self.views:
-            view.load(items)
+        self.index = state["index"]
+        self.queue._items, self.queue._keys = state["queue"]
+        self.queue.version += 1
+        if self.views:
+            items = [(conv.id, sort_key(conv), conv) for conv in self.conversations.values()]
+            for view in self.views:
+                view.load(items)
         self.from_image = True
         if self.store is not None:
             self.store.adopt_keys({

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from .conversation import Conversation, Event
 from .model import Author, Mention, Triage
 from .store import paused_gc
@@ -85,8 +87,12 @@ def image_path(data_dir: Path | str) -> Path:
 
 
 def layout() -> list[tuple[str, tuple[str, ...]]]:
-    """The pickled classes and their fields, in order (a changed class makes old images stale)."""
-    return [(cls.__qualname__, tuple(cls.__slots__)) for cls in _CLASSES]
+    """The pickled classes and their fields, in order (a changed class makes old images stale),
+    and the sortedcontainers version (its lists are pickled by their parts, see ``_dumps``)."""
+    import sortedcontainers
+
+    return [(cls.__qualname__, tuple(cls.__slots__)) for cls in _CLASSES] + [
+        ("sortedcontainers", (sortedcontainers.__version__,))]
 
 
 def fold_signature(rules: Any) -> str:
@@ -186,12 +192,25 @@ def write(path: Path, header: Header, body: dict[str, Any], *,
 
 
 def _by_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
-    fields = cls.__slots__
+    fields: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
 
     def reduce(obj: Any) -> tuple[Any, ...]:
         return cls, tuple([getattr(obj, f) for f in fields])
 
     return reduce
+
+
+def _sorted_list_parts(sl: SortedList) -> tuple[Any, ...]:
+    return _sorted_list, (sl._lists, sl._maxes, sl._load)
+
+
+def _sorted_list(lists: list[list[Any]], maxes: list[Any], load: int) -> SortedList:
+    """A SortedList from its sublists as they were, without sorting again (SortedList's own
+    pickling sorts every value on load; its positional index is rebuilt when first needed)."""
+    sl = SortedList()
+    sl._lists, sl._maxes, sl._load = lists, maxes, load
+    sl._len = sum(map(len, lists))
+    return sl
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
@@ -201,7 +220,8 @@ def _dumps(body: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=5)
     pickler.dispatch_table = {**copyreg.dispatch_table,
-                              **{cls: _by_fields(cls) for cls in _CLASSES}}
+                              **{cls: _by_fields(cls) for cls in _CLASSES},
+                              SortedList: _sorted_list_parts}
     pickler.dump(body)
     return out.getvalue()
 
