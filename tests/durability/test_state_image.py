@@ -6,6 +6,7 @@ the data directory exactly, and a desk from the image must equal the desk from t
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import subprocess
@@ -211,6 +212,7 @@ def snapshot_replaced(data_dir: Path) -> None:
     group_writable, group_writable_dir, snapshot_replaced])
 def test_an_image_in_doubt_is_not_used_and_nothing_is_lost(
         tmp_path: Path, spoil: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     closed_with_image(tmp_path)
     spoil(tmp_path)
     want = opened_without_image(tmp_path)

@@ -118,8 +118,14 @@ def _calendar_id(calendar: Any) -> tuple[Any, ...]:
     subdivision, observed rule, categories): its repr lists the days computed so far, which
     grows as the desk asks about new years."""
     return (type(calendar).__module__, type(calendar).__qualname__,
-            *(repr(getattr(calendar, name, None)) for name in (
+            *(_stable_repr(getattr(calendar, name, None)) for name in (
                 "country", "subdiv", "observed", "categories", "market")))
+
+
+def _stable_repr(value: Any) -> str:
+    if isinstance(value, (set, frozenset)):  # a set's order changes with the hash seed
+        return repr(sorted(map(repr, value)))
+    return repr(value)
 
 
 def package_version() -> str:
@@ -281,11 +287,12 @@ def open_image(data_dir: Path | str, rules: Any) -> Image | None:
     path = image_path(data_dir)
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None  # none, or in a directory that is not ours (another user's cache)
     except OSError as exc:
         log.warning("state image %s not used: %s", path, exc)
         return None
+    stale = False  # a mismatch is only logged at INFO: expected after an upgrade
     try:
         problem = _trust_problem(path, os.fstat(fd))
         header = None
@@ -304,11 +311,12 @@ def open_image(data_dir: Path | str, rules: Any) -> Image | None:
                     problem = "its header is damaged"
                 else:
                     problem = header.problem(data_dir, rules)
+                    stale = problem is not None
     except OSError as exc:
         problem = str(exc)
     if problem is not None or header is None:
         os.close(fd)
-        log.warning("state image %s not used: %s", path, problem)
+        (log.info if stale else log.warning)("state image %s not used: %s", path, problem)
         return None
     return Image(path, header, fd, body_len, crc)
 
