@@ -320,3 +320,45 @@ def test_a_desk_process_stopped_cleanly_starts_from_its_image(desk_dir: Path) ->
     assert shown.returncode == 0 and "vip" in shown.stdout, shown.stdout + shown.stderr
     log = (desk_dir / "server.log").read_text()
     assert "opened from its state image" not in log.split("serving")[-2]
+
+
+def test_a_snapshot_msgspec_refuses_is_read_by_json_the_same(tmp_path: Path) -> None:
+    """The snapshot is decoded by msgspec when it can; what it refuses (a lone surrogate
+    escape, a number beyond a double) is read by json, with the same result."""
+    from tui.core.store import Store
+
+    docs = {"a": {"text": "half a pair \ud800 here", "n": 10**30},
+            "b": {"text": "plain", "x": [1, 2.5, None, True]}}
+    with Store(tmp_path) as store:
+        for key, doc in docs.items():
+            store.put("things", key, doc)
+        store.checkpoint(lambda: {"things": docs})
+    with Store(tmp_path) as store:
+        assert store.load()["things"] == docs
+    plain = {"b": docs["b"]}
+    with Store(tmp_path / "p") as store:
+        store.put("things", "b", docs["b"])
+        store.checkpoint(lambda: {"things": plain})
+    with Store(tmp_path / "p") as store:
+        assert store.load()["things"] == plain
+
+
+def test_a_slow_writer_never_replaces_a_newer_image_with_a_stale_one(tmp_path: Path) -> None:
+    """Two desk processes stopped one after the other: the first one's image writer, still
+    pickling when the second one checkpointed, drops its file."""
+    from tui.core.store import files_fingerprint
+    from tui.setup.boot import write_state_image
+
+    closed_with_image(tmp_path)
+    desk = opened(tmp_path)
+    old = files_fingerprint(tmp_path)
+    assert old is not None
+    desk.tag(desk.current["demo|ann"], "late")
+    assert close_desk(desk, checkpoint=True, image="inline") == []
+    newer = image.image_path(tmp_path).read_bytes()
+    write_state_image(desk, tmp_path, old)  # the slow one, written against the old files
+    assert image.image_path(tmp_path).read_bytes() == newer
+    assert [p.name for p in image.image_dir(tmp_path).iterdir()] == [image.IMAGE]
+    again = opened(tmp_path)
+    assert again.from_image and "late" in again.conversations[again.current["demo|ann"]].tags
+    close_desk(again, maintain=False)

@@ -165,10 +165,14 @@ class Header:
 
 
 def write(path: Path, header: Header, body: dict[str, Any], *,
-          write_bytes: Callable[[int, bytes | memoryview], int] = os.write) -> None:
+          write_bytes: Callable[[int, bytes | memoryview], int] = os.write,
+          still_valid: Callable[[], bool] | None = None) -> bool:
     """Write the image atomically: temp file (0600, in a 0700 directory), fsync, rename, fsync
     the directory.  ``write_bytes``: ``os.write`` (a test cuts it short to kill the writer
-    half-way).  Raises OSError; a failed write leaves the previous image or none."""
+    half-way).  ``still_valid``: asked just before the rename; False (the data directory
+    changed while this was pickled: a newer desk process ran) drops the file and returns
+    False, so a slow writer never replaces a newer image with a stale one.  Raises OSError;
+    a failed write leaves the previous image or none."""
     d = path.parent
     d.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     d.mkdir(mode=0o700, exist_ok=True)
@@ -189,12 +193,16 @@ def write(path: Path, header: Header, body: dict[str, Any], *,
             os.unlink(tmp)
         raise
     os.close(fd)
+    if still_valid is not None and not still_valid():
+        os.unlink(tmp)
+        return False
     os.replace(tmp, path)
     dfd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+    return True
 
 
 def _by_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:

@@ -354,21 +354,7 @@ class Store:
             return fp if fp is not None and fp["seq"] == self._seq else None
 
     def _quick_fingerprint(self) -> dict[str, Any] | None:
-        if self._segments() or self._snapshot.with_name(SNAPSHOT + TMP_SUFFIX).exists():
-            return None
-        if self._archive.is_dir() and any(self._archive.glob("*" + TMP_SUFFIX)):
-            return None
-        try:
-            if os.stat(self._journal).st_size:
-                return None
-            st = os.stat(self._snapshot)
-        except FileNotFoundError:
-            return None
-        meta = _head_meta(self._snapshot)
-        if "seq" not in meta:
-            return None
-        return {"seq": _int(meta.get("seq")), "at": meta.get("at"), "size": st.st_size,
-                "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns}
+        return files_fingerprint(self.data_dir)
 
     def _matches_image(self, image: dict[str, Any]) -> bool:
         try:
@@ -1378,6 +1364,30 @@ def _read_tinydb(
             out[key] = doc
         tables[table] = out
     return tables, meta, notes
+
+
+def files_fingerprint(data_dir: Path) -> dict[str, Any] | None:
+    """The data directory's files as a state image records them (``Store.image_fingerprint``):
+    the snapshot's seq, checkpoint time, inode, size and mtime; None unless the journal is
+    empty and nothing else is there (sealed segments, temp files a crash left)."""
+    snapshot, journal, archive = data_dir / SNAPSHOT, data_dir / JOURNAL, data_dir / ARCHIVE
+    try:
+        if any(_SEGMENT.match(name) for name in os.listdir(data_dir)):
+            return None
+        if snapshot.with_name(SNAPSHOT + TMP_SUFFIX).exists():
+            return None
+        if archive.is_dir() and any(archive.glob("*" + TMP_SUFFIX)):
+            return None
+        if os.stat(journal).st_size:
+            return None
+        st = os.stat(snapshot)
+    except OSError:
+        return None
+    meta = _head_meta(snapshot)
+    if "seq" not in meta:
+        return None
+    return {"seq": _int(meta.get("seq")), "at": meta.get("at"), "size": st.st_size,
+            "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns}
 
 
 _UNDECODED = object()

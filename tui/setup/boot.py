@@ -360,9 +360,14 @@ def write_state_image(desk: Desk, data_dir: Path, fingerprint: dict[str, Any], *
             return pid
         # The child: only the pickle and the file; never back into the parent's code.
         import gc
+        import signal
 
         gc.disable()  # pickling walks every object; a collection would walk them all again
         try:
+            # The parent's handlers wake its event loop, which the child does not run.
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                signal.signal(sig, signal.SIG_DFL)
             os.setsid()
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
@@ -370,11 +375,17 @@ def write_state_image(desk: Desk, data_dir: Path, fingerprint: dict[str, Any], *
                 # started the desk process waiting for its end.
                 if fd != 2 or not stat.S_ISREG(os.fstat(2).st_mode):
                     os.dup2(null, fd)
-        except OSError:
+        except (OSError, ValueError):
             pass
+    from ..core.store import files_fingerprint
+
     try:
-        state_image.write(path, header, desk.image_state())
-        log.info("state image written: %s (%d conversations)", path, len(desk.conversations))
+        if state_image.write(path, header, desk.image_state(),
+                             still_valid=lambda: files_fingerprint(data_dir) == fingerprint):
+            log.info("state image written: %s (%d conversations)", path,
+                     len(desk.conversations))
+        else:
+            log.info("state image not written: %s changed meanwhile", data_dir)
     except Exception as exc:  # never a reason for a stop to fail
         log.warning("state image not written (%s): %s", path, exc)
         state_image.remove(data_dir)
