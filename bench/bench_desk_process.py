@@ -416,11 +416,12 @@ def bench_cold(n: int, repeat: int = 3) -> None:
             if i == repeat:
                 break
             loads_image.append(os.getloadavg()[0])
+            used = (d / "server.log").read_text().count("opened from its state image")
             t0 = time.perf_counter()
             pid = start_server(d)
             image.append(time.perf_counter() - t0)
             log = (d / "server.log").read_text()
-            if "opened from its state image" not in log.split("serving")[-2]:
+            if log.count("opened from its state image") != used + 1:
                 print(f"(a) {n:>7,} open: the desk process did not use its state image:")
                 print("\n".join(line for line in log.splitlines() if "image" in line))
                 return
