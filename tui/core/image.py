@@ -363,8 +363,24 @@ def remove(data_dir: Path | str) -> None:
 
 
 def _remove_temps(d: Path) -> None:
+    """Temp files of writers that are gone (killed half-way); a live writer's is left alone."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(d):
-            if entry.name.startswith(IMAGE + ".") and entry.name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+            name = entry.name
+            if not (name.startswith(IMAGE + ".") and name.endswith(".tmp")):
+                continue
+            pid = name[len(IMAGE) + 1:-len(".tmp")]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -388,7 +388,6 @@ def write_state_image(desk: Desk, data_dir: Path, fingerprint: dict[str, Any], *
             log.info("state image not written: %s changed meanwhile", data_dir)
     except Exception as exc:  # never a reason for a stop to fail
         log.warning("state image not written (%s): %s", path, exc)
-        state_image.remove(data_dir)
     finally:
         if pid == 0 and detach and hasattr(os, "fork"):
             os._exit(0)
