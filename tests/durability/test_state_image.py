@@ -361,3 +361,24 @@ def test_a_slow_writer_never_replaces_a_newer_image_with_a_stale_one(tmp_path: P
     again = opened(tmp_path)
     assert again.from_image and "late" in again.conversations[again.current["demo|ann"]].tags
     close_desk(again, maintain=False)
+
+
+def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
+    """Two image writers at once (two desk processes stopped one after the other): neither
+    removes the other's temp file; a dead writer's is cleared."""
+    closed_with_image(tmp_path)
+    d = image.image_dir(tmp_path)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (d / f"{image.IMAGE}.{live.pid}.tmp").write_bytes(b"half")
+        (d / f"{image.IMAGE}.{dead.pid}.tmp").write_bytes(b"half")
+        desk = opened(tmp_path)
+        assert desk.from_image
+        assert close_desk(desk, checkpoint=True, image="inline") == []
+        assert sorted(p.name for p in d.iterdir()) == [image.IMAGE,
+                                                        f"{image.IMAGE}.{live.pid}.tmp"]
+    finally:
+        live.kill()
+        live.wait()
