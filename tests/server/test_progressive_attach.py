@@ -132,3 +132,38 @@ def test_actions_on_conversations_not_loaded_yet_are_served_by_the_desk_process(
     finally:
         sam.close()
         kim.close()
+
+
+async def test_an_attach_without_a_limit_gets_every_row_in_messages_under_the_line_limit(
+        desk_dir: Path, make_desk: Any, monkeypatch: Any) -> None:
+    """A queue longer than one snapshot message may hold (100,000 rows passed MAX_LINE): the
+    snapshot carries SNAPSHOT_ROWS, ``more`` says the rest follow as ``rows``, and
+    ``DeskClient.attach()`` gathers them all, in queue order."""
+    from tui.server import server as server_module
+    from tui.server.protocol import VERSION, decode, encode
+
+    monkeypatch.setattr(server_module, "SNAPSHOT_ROWS", 7)
+    desk = make_desk(demo=40)
+    queue = list(desk.queue)
+    assert len(queue) > 2 * 7
+    server = server_module.DeskServer(desk, desk_dir)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(server.path))
+        writer.write(encode({"type": "hello", "protocol": VERSION, "client": "cli"}))
+        writer.write(encode({"type": "attach"}))
+        await writer.drain()
+        assert decode(await reader.readline())["type"] == "welcome"
+        snap = decode(await reader.readline())
+        assert len(snap["rows"]) == 7 and snap["more"] == len(queue) - 7
+        writer.close()
+
+        def whole() -> dict[str, Any]:
+            with DeskClient.connect(desk_dir) as client:
+                return client.attach()
+
+        everything = await asyncio.to_thread(whole)
+        assert [r["id"] for r in everything["rows"]] == queue
+        assert everything["more"] == 0
+    finally:
+        await server.close()

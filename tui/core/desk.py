@@ -53,7 +53,7 @@ from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outb
 from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
-from .store import Store, paused_gc
+from .store import AUTO_FLUSH_OPS, Store, paused_gc, release_piecewise
 from .when import format_time_left, local_time, parse_until
 
 log = logging.getLogger("mentiondesk.desk")
@@ -63,6 +63,8 @@ UNDO_WINDOW = timedelta(hours=1)  # older actions are not undone: act again inst
 JUST_SENT = timedelta(minutes=15)  # an answer this recent counts as "just sent" (asks first)
 SEEN_KEPT = timedelta(days=30)  # archived mention keys remembered against re-delivery
 SLICE_SECONDS = 0.01  # the longest a background checkpoint's desk part holds the loop
+ARCHIVE_STEP = 16  # conversations dropped from the hot tables per loop step (~10 ms)
+BULK_FLUSH_OPS = 65_536  # buffered changes before an fsync while archiving
 CHECKPOINT_EVERY = timedelta(hours=1)  # archive handled conversations, keep the journal short
 # Internal note drafts (Desk.save_note_draft): the note dialog and a hand-off's note.
 NOTE_DRAFT_KINDS = ("note", "handoff")
@@ -1344,10 +1346,15 @@ class Desk:
             return None
         deadline = time.perf_counter() + SLICE_SECONDS
         try:
-            while True:
-                self._work_busy = next(work)
-                if not self._work_busy or time.perf_counter() > deadline:
-                    return None
+            # The collector paused for the slice, as for an ingest batch: choosing what to
+            # archive copies every archived conversation's documents (millions of acyclic
+            # objects at 100,000), and each full collection started meanwhile walked them all
+            # (835 ms, measured by bench_desk_process.py --only archive at 100,000).
+            with paused_gc():
+                while True:
+                    self._work_busy = next(work)
+                    if not self._work_busy or time.perf_counter() > deadline:
+                        return None
         except StopIteration as done:
             self._work = None
             return done.value
@@ -1386,7 +1393,7 @@ class Desk:
                         into.setdefault(table, {}).update(docs)
                 marks[conv.id] = self._archive_mark(conv)
                 old.append(conv)
-            if i % 32 == 31:
+            if i % ARCHIVE_STEP == ARCHIVE_STEP - 1:
                 yield True
         before, self.last_checkpoint = self.last_checkpoint, now
         # What dump() adds to the files' state, so the snapshot holds it too.
@@ -1405,10 +1412,36 @@ class Desk:
         except BaseException:
             self.last_checkpoint = before
             raise
+        store.auto_flush_ops = BULK_FLUSH_OPS
+        try:
+            archived = yield from self._drop_archived(old, marks, result.missing)
+        finally:
+            store.auto_flush_ops = AUTO_FLUSH_OPS
+        # What this held (the archive's copies, the archived conversations) is freed a piece
+        # per step: all at once it held the loop for 500 ms at 100,000 (release_piecewise).
+        del candidates
+        for part, levels in ((marks, 1), (job, 3), (old, 1)):
+            for _ in release_piecewise(part, levels):
+                yield True
+        return archived
+
+    def _drop_archived(self, old: list[Conversation], marks: dict[str, tuple[Any, ...]],
+                       missing: set[tuple[str, str]]) -> Generator[bool, None, int]:
+        """Drop the conversations the checkpoint archived from the hot tables, 16 per step;
+        one left unchanged since the archive was planned (``marks``) and wholly in the files
+        (none of its keys ``missing``).  Returns how many were dropped.
+
+        The deletes are written every half second, not per step: each flush is an fsync on
+        the loop (one per 32 conversations made 1,562 of them at 100,000, each up to 250 ms on
+        a busy disk).  Lost in a crash, they only leave archived conversations hot again (the
+        snapshot and the archive both hold them; the next checkpoint archives them again)."""
+        store = self.store
+        assert store is not None
         archived = 0
-        for start in range(0, len(old), 32):
+        flushed = time.monotonic()
+        for start in range(0, len(old), ARCHIVE_STEP):
             batch = []
-            for conv in old[start:start + 32]:
+            for conv in old[start:start + ARCHIVE_STEP]:
                 keys = {("conversations", conv.id)} | {
                     ("mentions" if tag == MENTION else "events", key)
                     for _, tag, key in conv.timeline}
@@ -1416,7 +1449,7 @@ class Desk:
                 # copy is replaced when it is archived again.
                 if (self.conversations.get(conv.id) is conv
                         and self._archive_mark(conv) == marks[conv.id]
-                        and not keys & result.missing):
+                        and not keys & missing):
                     batch.append(conv)
             for conv in batch:
                 for _, tag, key in conv.timeline:
@@ -1438,7 +1471,9 @@ class Desk:
                 for kind in NOTE_DRAFT_KINDS:
                     if f"{conv.id}/{kind}" in self.note_drafts:
                         store.delete("note_drafts", f"{conv.id}/{kind}")
-            self._flush_quietly()
+            if time.monotonic() - flushed >= 0.5 or start + ARCHIVE_STEP >= len(old):
+                self._flush_quietly()
+                flushed = time.monotonic()
             for conv in batch:
                 self._forget(conv)
             archived += len(batch)

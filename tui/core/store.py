@@ -256,6 +256,10 @@ class Store:
         # Checked before every flush (``_check_lock``): the path is built once, not per flush.
         self._lock_file = os.fspath(self.data_dir / LOCK)
         self._tail_ok = True  # the journal ends where the last good flush ended
+        # Buffered changes written (and fsynced) without waiting for flush(): bounded memory
+        # when a caller forgets to flush.  A bulk caller that flushes on its own schedule may
+        # raise it for a while (the archive's deletes: one fsync per half second, not per 512).
+        self.auto_flush_ops = AUTO_FLUSH_OPS
         self.snapshot_at: datetime | None = None  # when the snapshot read on start was written
         self._mutex = threading.RLock()
         self._buffer: list[bytes] = []
@@ -774,7 +778,7 @@ class Store:
             else:
                 self._keys.setdefault(table, set()).add(key)
             self._initial = None
-            if len(self._buffer) >= AUTO_FLUSH_OPS and self.fault is None:
+            if len(self._buffer) >= self.auto_flush_ops and self.fault is None:
                 with contextlib.suppress(StoreNotSaving):  # kept in memory; the fault is shown
                     self._flush_locked()
 
@@ -1614,6 +1618,32 @@ class _Background:
             self.error = exc
 
 
+def release_piecewise(nest: Any, levels: int, every: int = YIELD_EVERY) -> Iterator[None]:
+    """Empty ``nest`` a little at a time, yielding after every ``every`` items freed.
+
+    ``nest`` is a list, or dicts nested ``levels`` deep above the items (an archive job is
+    month -> table -> key -> document: 3).  Dropping the last reference to a big structure
+    frees all of it in one go, holding the GIL throughout: at 100,000 conversations the
+    archive's copies freed at once stalled the event loop for 500 ms (bench_desk_process.py
+    --only archive).  Emptied piecewise, each step frees a few thousand objects.
+    """
+    n = 0
+    stack = [(nest, levels)]
+    while stack:
+        node, depth = stack[-1]
+        if not node:
+            stack.pop()
+            continue
+        item = node.popitem()[1] if isinstance(node, dict) else node.pop()
+        if depth > 1 and isinstance(item, (dict, list)):
+            stack.append((item, depth - 1))
+            continue
+        del item
+        n += 1
+        if n % every == 0:
+            yield
+
+
 def _pace(n: int, cancel: threading.Event | None) -> None:
     if n % YIELD_EVERY == 0:
         if cancel is not None and cancel.is_set():
@@ -1871,7 +1901,12 @@ def _compact(data_dir: Path, seq: int, segments: list[Path], archive: ArchiveJob
     _fsync_dir(data_dir)
     _drop_segments(data_dir, [(int(m[1]), p) for p in segments
                               if (m := _SEGMENT.match(p.name))], seq)
-    return set(wanted)
+    missing = set(wanted)
+    # Freed piecewise, handing the GIL over between pieces (see release_piecewise).
+    for part, levels in ((found, 3), (changes, 2)):
+        for _ in release_piecewise(part, levels):
+            time.sleep(0)
+    return missing
 
 
 

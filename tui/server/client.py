@@ -127,14 +127,30 @@ class DeskClient:
             self.inbox.append(message)
 
     def attach(self, limit: int | None = None) -> dict[str, Any]:
-        """Ask for the change stream; returns the initial snapshot (its first ``limit`` rows
-        when given: the rest follow as ``rows`` messages)."""
+        """Ask for the change stream; returns the initial snapshot.  With ``limit``, its first
+        ``limit`` rows (the ``more`` others follow as ``rows`` messages for the caller to
+        read); without, every row of the queue, most urgent first — gathered here from the
+        snapshot and the ``rows`` messages after it (one message holds at most the server's
+        ``SNAPSHOT_ROWS``); changes that arrive meanwhile wait in ``inbox``."""
         self.send({"type": "attach"} if limit is None else {"type": "attach", "limit": limit})
         while True:
             message = self.read()
             if message.get("type") == "snapshot":
-                return message
+                break
             self.inbox.append(message)
+        if limit is not None:
+            return message
+        rows = message["rows"]
+        more = int(message.get("more") or 0)
+        while more:
+            part = self.read()
+            if part.get("type") != "rows":
+                self.inbox.append(part)
+                continue
+            rows.extend(row for row in part["rows"].values() if row is not None)
+            more = int(part.get("more") or 0)
+        message["more"] = 0
+        return message
 
     def messages(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         while True:

@@ -10,7 +10,8 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
    that names both versions.
 2. client → ``{"type": "attach", "limit": N (optional), "replica": true (optional)}``; server →
    ``{"type": "snapshot", "seq", "rows", "more", "counts", "sources", "presence", "approvals"}``
-   (with a limit: the first N rows, enough to draw a screen; the ``more`` others follow in
+   (with a limit: the first N rows, enough to draw a screen; without, at most ``SNAPSHOT_ROWS``
+   so the line stays under MAX_LINE; the ``more`` others follow in
    ``{"type": "rows", "rows": {id: row}, "more"}`` messages) and then ``{"type": "change",
    "seq", "t", "rows", "counts"}`` messages as the desk changes (``t``: the desk process's clock
    when it sent them, Unix seconds; ``rows`` maps conversation id → row, or null when the

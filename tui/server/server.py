@@ -63,6 +63,7 @@ log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
 MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
+SNAPSHOT_ROWS = 5_000  # rows at most in one snapshot message (~2 MB; MAX_LINE is 8 MB)
 ROWS_CHUNK = 250  # rows per "rows" message after a limited snapshot (~10 ms of the loop each)
 STATE_CHUNK = 64  # conversations per "state" message of a replica's snapshot: each is built
 # when the client's sender gets to it (a few ms of the desk's loop) and applied by the console
@@ -285,7 +286,10 @@ class DeskServer:
         if client is not None and client.replica:
             first, rest = [], []
         else:
-            first, rest = (ids, []) if limit is None else (ids[:limit], ids[limit:])
+            # Without a limit, still at most SNAPSHOT_ROWS in this one line: 100,000 rows
+            # would pass the protocol's line limit (MAX_LINE); "more" says what follows.
+            cap = SNAPSHOT_ROWS if limit is None else limit
+            first, rest = ids[:cap], ids[cap:]
         if client is not None:
             client.rest = rest
         rows = [self.row(cid, now) for cid in first]
