@@ -379,22 +379,86 @@ def percentiles(lat: list[float]) -> str:
             f"{len(lat):,} deliveries")
 
 
+def _image_written(d: Path, after: float, timeout: float = 600) -> bool:
+    """Wait for the state image a cleanly stopped desk process writes as it exits (a detached
+    child of it pickles the desk); False if none came."""
+    from tui.core.image import image_dir, image_path
+
+    path = image_path(d)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done = path.stat().st_mtime >= after and not any(
+                p.name.endswith(".tmp") for p in image_dir(d).iterdir())
+        except OSError:
+            done = False
+        if done:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, 9)
+    for _ in range(600):
+        if not os.path.exists(f"/proc/{pid}"):
+            return
+        stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        if stat == "Z":
+            return
+        time.sleep(0.02)
+
+
 def bench_cold(n: int, repeat: int = 3) -> None:
-    """Cold start alone: spawn -> "ready", ``repeat`` times (stopped in between)."""
-    times = []
+    """Cold start alone, spawn -> "ready", ``repeat`` times each way: from the state image (a
+    clean stop before: the desk process wrote its image as it exited) and without one (the
+    desk process killed with SIGKILL before: no image is written, the snapshot and journal are
+    read and folded).  The desk process runs with .pyc files (PYTHONDONTWRITEBYTECODE removed,
+    one warm-up start first), as an installed package does."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    crash, image = [], []
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
-        d = Path(tmp)
+        d = Path(tmp) / "desk"
+        os.environ["MENTIONDESK_CACHE_DIR"] = str(Path(tmp) / "cache")  # not the user's cache
         build(d, n)
+        loads_crash, loads_image = [], []
+        pid = start_server(d)  # warm-up: writes the .pyc files
+        assert pid is not None, "a desk process still held the data directory"
+        _kill(pid)
         for _ in range(repeat):
+            loads_crash.append(os.getloadavg()[0])
             t0 = time.perf_counter()
             pid = start_server(d)
-            times.append(time.perf_counter() - t0)
-            assert pid is not None, "a desk process still held the data directory"
+            crash.append(time.perf_counter() - t0)
+            assert pid is not None
+            _kill(pid)
+        pid = start_server(d)
+        for i in range(repeat + 1):
+            assert pid is not None
+            after = time.time() - 1
             stop(d)
             while lock_holder(d) is not None:  # its closing snapshot may outlast stop()'s wait
                 time.sleep(0.2)
-    print(f"(a) {n:>7,} open: desk process cold start median {statistics.median(times):.2f} s "
-          f"(each: {', '.join(f'{t:.2f}' for t in times)}; load {os.getloadavg()[0]:.1f})")
+            if not _image_written(d, after):  # the image this stop wrote, not an older one
+                print(f"(a) {n:>7,} open: no state image was written (see {d}/server.log)")
+                return
+            if i == repeat:
+                break
+            loads_image.append(os.getloadavg()[0])
+            used = (d / "server.log").read_text().count("opened from its state image")
+            t0 = time.perf_counter()
+            pid = start_server(d)
+            image.append(time.perf_counter() - t0)
+            log = (d / "server.log").read_text()
+            if log.count("opened from its state image") != used + 1:
+                print(f"(a) {n:>7,} open: the desk process did not use its state image:")
+                print("\n".join(line for line in log.splitlines() if "image" in line))
+                return
+    for what, times, loads in (("from its state image (clean stop before)", image, loads_image),
+                               ("without an image (kill -9 before)", crash, loads_crash)):
+        print(f"(a) {n:>7,} open: desk process cold start {what}: median "
+              f"{statistics.median(times):.2f} s (each: {', '.join(f'{t:.2f}' for t in times)}; "
+              f"load {', '.join(f'{x:.1f}' for x in loads)}; with .pyc, after a warm-up)")
 
 
 def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,

@@ -27,8 +27,9 @@ import pytest
 # Every command logs to the platform log directory: keep the tests' logs out of the user's
 # (child processes inherit this too).  Tests that look at the log set their own directory.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="mentiondesk-test-logs-")
-# The bank-holiday cache (tui.core.bank_holidays) too: the tests start from an empty one.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mentiondesk-test-cache-")
+# The per-user cache (bank holidays, the desk process's state images): the tests start from
+# an empty one, never the user's (a 0700 directory, as the image needs).
+os.environ["MENTIONDESK_CACHE_DIR"] = tempfile.mkdtemp(prefix="mentiondesk-test-cache-")
 
 from tui.core.desk import Desk
 from tui.core.replies import Replies, load_replies

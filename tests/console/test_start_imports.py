@@ -34,7 +34,7 @@ print(" ".join(m for m in sys.argv[2:] if m in sys.modules) or "-")
 
 def test_a_console_start_imports_none_of_what_the_first_screen_does_not_need(
         tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    env = {**os.environ, "MENTIONDESK_CACHE_DIR": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     env.pop("MENTIONDESK_CONFIG", None)
     runs = [subprocess.run([sys.executable, "-c", START, str(tmp_path / "desk"), *LAZY],

@@ -23,7 +23,7 @@ SHIPPED = (ROOT / "rules.yaml").read_text()
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MENTIONDESK_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
@@ -38,7 +38,7 @@ def rules_with(tmp_path: Path, holidays_line: str) -> Path:
 def test_the_cached_calendar_is_the_librarys_day_for_day(cache: Path, tmp_path: Path) -> None:
     path = rules_with(tmp_path, "  holidays: {country: DE, subdiv: BY, extra: [2031-06-13]}")
     first = load_rules(path).office_hours
-    [written] = cache.glob("mentiondesk/holidays/*/DE-BY.json")
+    [written] = cache.glob("holidays/*/DE-BY.json")
     again = load_rules(path).office_hours
     assert isinstance(again.calendar, bank_holidays.CachedHolidays)
     library = holidays.country_holidays("DE", subdiv="BY")
@@ -57,7 +57,7 @@ def test_a_later_start_does_not_import_the_library(cache: Path) -> None:
             f"office = load_rules({str(ROOT / 'rules.yaml')!r}).office_hours\n"
             "from datetime import date\n"
             "print('holidays' in sys.modules, office.is_holiday(date(2031, 12, 25)))\n")
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env = {**os.environ, "MENTIONDESK_CACHE_DIR": str(cache)}
     runs = [subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
                            text=True, timeout=60) for _ in range(2)]
     assert [r.stdout.split() for r in runs] == [["True", "True"], ["False", "True"]], \
@@ -78,7 +78,7 @@ def test_a_bad_region_is_still_reported_with_its_line(cache: Path, tmp_path: Pat
 @pytest.mark.parametrize("damage", ["{not json", '{"format": 1, "country": "GB"}', ""])
 def test_a_damaged_cache_file_is_rebuilt(cache: Path, damage: str) -> None:
     load_rules(ROOT / "rules.yaml")
-    [written] = cache.glob("mentiondesk/holidays/*/GB-ENG.json")
+    [written] = cache.glob("holidays/*/GB-ENG.json")
     written.write_text(damage)
     office = load_rules(ROOT / "rules.yaml").office_hours
     assert office.is_holiday(date(2040, 4, 2))  # Easter Monday, from the library
@@ -88,6 +88,7 @@ def test_a_damaged_cache_file_is_rebuilt(cache: Path, damage: str) -> None:
 def test_an_unwritable_cache_only_costs_the_library(tmp_path: Path, monkeypatch) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file: no folder can be made in it
+    # Under a file: no folder can be made there.
+    monkeypatch.setenv("MENTIONDESK_CACHE_DIR", str(blocker / "sub"))
     office = load_rules(ROOT / "rules.yaml").office_hours
     assert office.is_holiday(date(2031, 12, 25)) and not office.is_holiday(date(2031, 1, 2))

@@ -5,7 +5,7 @@ console: the package reads its own metadata, and a country's module can only be 
 ``holidays.countries``, which imports all 250 of them.  A country's closed days never change for
 a given release of the library, so the first start computes them once — every year the library
 knows for that country, ``start_year`` to ``end_year`` (1872 to 2100 for GB) — and writes them
-to ``<user cache dir>/holidays/<library release>/<COUNTRY>[-<SUBDIV>].json`` (``platformdirs``:
+to ``<cache root>/holidays/<library release>/<COUNTRY>[-<SUBDIV>].json`` (``store.cache_root``:
 ``~/.cache/mentiondesk`` on Linux).  Later starts read that file (a millisecond) and import
 nothing.
 
@@ -91,13 +91,13 @@ def library_release() -> str | None:
 
 
 def cache_dir() -> Path | None:
-    """``<user cache dir>/holidays/<release>`` (None: no release could be told)."""
+    """``cache_root()/holidays/<release>`` (None: no release could be told)."""
     release = library_release()
     if release is None:
         return None
-    import platformdirs
+    from .store import cache_root
 
-    return Path(platformdirs.user_cache_dir("mentiondesk", appauthor=False)) / "holidays" / release
+    return cache_root() / "holidays" / release
 
 
 def _file(folder: Path, country: str, subdiv: str | None) -> Path:

@@ -805,18 +805,20 @@ def secure_data_dir(data_dir: Path, group: str | None) -> None:
 def serve(desk: Desk, data_dir: Path, *, config: Any = None, sources: Iterable[Any] = (),
           execute: Execute | None = None, ready: Callable[[str], None] | None = None,
           idle_seconds: float | None = None, runner_options: dict[str, Any] | None = None,
-          send_budget: int = SEND_BUDGET) -> int:
+          send_budget: int = SEND_BUDGET, image: str | None = None) -> int:
     """Run the desk process until stopped (SIGTERM/SIGINT, a ``stop`` request, or
-    ``idle_seconds`` with no client and nothing in the outbox).  Returns the exit code."""
+    ``idle_seconds`` with no client and nothing in the outbox).  Returns the exit code.
+    ``image``: write the state image on the clean close (``close_desk``'s ``image``)."""
     return asyncio.run(_serve(desk, data_dir, config=config, sources=list(sources),
                               execute=execute, ready=ready, idle_seconds=idle_seconds,
-                              runner_options=runner_options or {}, send_budget=send_budget))
+                              runner_options=runner_options or {}, send_budget=send_budget,
+                              image=image))
 
 
 async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
                  execute: Execute | None, ready: Callable[[str], None] | None,
                  idle_seconds: float | None, runner_options: dict[str, Any],
-                 send_budget: int) -> int:
+                 send_budget: int, image: str | None = None) -> int:
     from ..setup.boot import close_desk
     from ..sources.runner import Runner
 
@@ -854,7 +856,7 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
         watcher.cancel()
         ticker.cancel()
         await server.close()
-        for problem in close_desk(desk, checkpoint=True):
+        for problem in close_desk(desk, checkpoint=True, image=image):
             log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
     return 0
