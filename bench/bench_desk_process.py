@@ -13,9 +13,12 @@
     (limit=200, the rest streamed after) and to the whole queue; and a console's attach, the
     real console (``MentionDesk`` on a ``RemoteDesk``, headless at 120x40), measured two ways:
     from ``RemoteDesk.connect`` in a running process, and from the start of a fresh process
-    (interpreter, imports, rules, connect, app) — each to the *first screen* (the first screen
-    update whose top queue row is the desk's most urgent conversation) and to the *whole queue
-    loaded* (the replica holds every conversation; keys are handled meanwhile).
+    (bench/probe_console.py: interpreter, the console's imports, config/rules/replies, connect,
+    app; timed from the spawn), each to the *first screen* (the first screen update whose top
+    queue row is the desk's most urgent conversation) and to the *whole queue loaded* (the
+    replica holds every conversation; keys are handled meanwhile).  A fresh process runs twice:
+    with the modules' .pyc kept (as a ``pip install`` has them; a warm-up run writes them
+    first) and with PYTHONDONTWRITEBYTECODE=1 (as this environment runs: compiled each start).
 (b) ``fanout``: the demo source streams RATE mentions/s into a desk of 10,000 open; CLIENTS
     headless clients attached, each its own process (as consoles are), each having received
     its whole initial load (rows, or a replica's state) first; latency from the desk
@@ -58,7 +61,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-T_START = time.perf_counter()  # as early as a script can take it (process-start figures)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -214,11 +216,33 @@ async def console_attach(data_dir: Path, t0: float | None, expected: str) -> dic
     return out
 
 
-def probe_console(data_dir: str, expected: str) -> None:
-    """``--probe-console``: a fresh process's console attach, printed as one JSON line (times
-    from this script's first line)."""
-    result = asyncio.run(console_attach(Path(data_dir), T_START, expected))
-    print(json.dumps(result), flush=True)
+def fresh_console(data_dir: Path, expected: str, env: dict[str, str]) -> dict[str, float] | None:
+    """A fresh console process (bench/probe_console.py) attaching to ``data_dir``'s desk
+    process: seconds from its spawn to its first line, its imports done, attached, its first
+    screen and its whole queue loaded (None, after printing why, when it failed)."""
+    spawned = time.perf_counter()  # CLOCK_MONOTONIC, as the probe's instants
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "probe_console.py"),
+                           str(data_dir), expected], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=ROOT)
+    if done.returncode:
+        print(done.stderr[-2000:])
+        return None
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    out = {k: probe[k] - spawned for k in ("start", "imported", "connected", "screen", "loaded")}
+    out["held"] = probe["held"]
+    out["cpu_screen"] = probe["cpu_screen"]
+    return out
+
+
+def probe_envs(tmp: Path) -> dict[str, dict[str, str]]:
+    """The probe's environments: ``pyc`` as a user's ``pip install`` has it (compiled modules
+    kept: PYTHONDONTWRITEBYTECODE removed, the .pyc kept in a cache of this run, written by a
+    warm-up run first), and ``no pyc`` as this environment runs (PYTHONDONTWRITEBYTECODE=1: the
+    project's own modules compiled at every start; installed libraries keep their .pyc)."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    return {"pyc": {**base, "PYTHONPYCACHEPREFIX": str(tmp / "pyc")},
+            "no pyc": {**base, "PYTHONDONTWRITEBYTECODE": "1"}}
 
 
 def bench_attach(n: int) -> None:
@@ -245,19 +269,15 @@ def bench_attach(n: int) -> None:
         with DeskClient.connect(d) as c:
             expected = str(c.attach(limit=1)["rows"][0]["handle"])
         inproc: list[dict[str, float]] = []
-        fresh: list[dict[str, float]] = []
-        for _ in range(2):
+        fresh: dict[str, list[dict[str, float]]] = {}
+        envs = probe_envs(d)
+        fresh_console(d, expected, envs["pyc"])  # warm-up: writes the .pyc
+        for _ in range(3):
             inproc.append(asyncio.run(console_attach(d, None, expected)))
-            t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, __file__, "--probe-console", str(d), expected],
-                                  capture_output=True, text=True, timeout=300)
-            wall = time.perf_counter() - t0
-            if done.returncode:
-                print(done.stderr[-2000:])
-                continue
-            probe = json.loads(done.stdout.strip().splitlines()[-1])
-            probe["wall"] = wall
-            fresh.append(probe)
+            for how, env in envs.items():
+                probe = fresh_console(d, expected, env)
+                if probe is not None:
+                    fresh.setdefault(how, []).append(probe)
         stop(d)
         held = inproc[-1]["held"]
         print(f"(a) {n:>7,} open [load {load()}]: desk process cold start {cold:.2f} s; headless "
@@ -267,11 +287,20 @@ def bench_attach(n: int) -> None:
               f"{med([r['screen'] for r in inproc])} (connect returned after "
               f"{med([r['connected'] for r in inproc])}); whole queue loaded ({held:,} "
               f"conversations) median {med([r['loaded'] for r in inproc])}")
-        if fresh:
-            print(f"(a) {n:>7,} open: console attach from process start (interpreter, imports, "
-                  f"rules, connect, app): first screen median "
-                  f"{med([r['screen'] for r in fresh])}; whole queue loaded median "
-                  f"{med([r['loaded'] for r in fresh])}")
+        stray = (ROOT / "tui" / "__pycache__").is_dir()
+        for how, runs in fresh.items():
+            note = ("the modules' .pyc kept, as a pip install has them; after a warm-up run"
+                    if how == "pyc" else
+                    "PYTHONDONTWRITEBYTECODE=1, the project's modules compiled at each start"
+                    + (" (but tui/__pycache__ exists here)" if stray else ""))
+            print(f"(a) {n:>7,} open: a fresh console process [{note}], from its spawn: "
+                  f"first screen median {med([r['screen'] for r in runs])} (interpreter "
+                  f"{med([r['start'] for r in runs])}, + imports "
+                  f"{med([r['imported'] - r['start'] for r in runs])}, + config/rules/replies "
+                  f"and connect {med([r['connected'] - r['imported'] for r in runs])}, + app "
+                  f"{med([r['screen'] - r['connected'] for r in runs])}; its CPU "
+                  f"{med([r['cpu_screen'] for r in runs])}); whole queue loaded "
+                  f"median {med([r['loaded'] for r in runs])}; load {load()}")
 
 
 # ==== fan-out ===================================================================================
@@ -359,22 +388,86 @@ def percentiles(lat: list[float]) -> str:
             f"{len(lat):,} deliveries")
 
 
+def _image_written(d: Path, after: float, timeout: float = 600) -> bool:
+    """Wait for the state image a cleanly stopped desk process writes as it exits (a detached
+    child of it pickles the desk); False if none came."""
+    from tui.core.image import image_dir, image_path
+
+    path = image_path(d)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done = path.stat().st_mtime >= after and not any(
+                p.name.endswith(".tmp") for p in image_dir(d).iterdir())
+        except OSError:
+            done = False
+        if done:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, 9)
+    for _ in range(600):
+        if not os.path.exists(f"/proc/{pid}"):
+            return
+        stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        if stat == "Z":
+            return
+        time.sleep(0.02)
+
+
 def bench_cold(n: int, repeat: int = 3) -> None:
-    """Cold start alone: spawn -> "ready", ``repeat`` times (stopped in between)."""
-    times = []
+    """Cold start alone, spawn -> "ready", ``repeat`` times each way: from the state image (a
+    clean stop before: the desk process wrote its image as it exited) and without one (the
+    desk process killed with SIGKILL before: no image is written, the snapshot and journal are
+    read and folded).  The desk process runs with .pyc files (PYTHONDONTWRITEBYTECODE removed,
+    one warm-up start first), as an installed package does."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    crash, image = [], []
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
-        d = Path(tmp)
+        d = Path(tmp) / "desk"
+        os.environ["MENTIONDESK_CACHE_DIR"] = str(Path(tmp) / "cache")  # not the user's cache
         build(d, n)
+        loads_crash, loads_image = [], []
+        pid = start_server(d)  # warm-up: writes the .pyc files
+        assert pid is not None, "a desk process still held the data directory"
+        _kill(pid)
         for _ in range(repeat):
+            loads_crash.append(os.getloadavg()[0])
             t0 = time.perf_counter()
             pid = start_server(d)
-            times.append(time.perf_counter() - t0)
-            assert pid is not None, "a desk process still held the data directory"
+            crash.append(time.perf_counter() - t0)
+            assert pid is not None
+            _kill(pid)
+        pid = start_server(d)
+        for i in range(repeat + 1):
+            assert pid is not None
+            after = time.time() - 1
             stop(d)
             while lock_holder(d) is not None:  # its closing snapshot may outlast stop()'s wait
                 time.sleep(0.2)
-    print(f"(a) {n:>7,} open: desk process cold start median {statistics.median(times):.2f} s "
-          f"(each: {', '.join(f'{t:.2f}' for t in times)}; load {os.getloadavg()[0]:.1f})")
+            if not _image_written(d, after):  # the image this stop wrote, not an older one
+                print(f"(a) {n:>7,} open: no state image was written (see {d}/server.log)")
+                return
+            if i == repeat:
+                break
+            loads_image.append(os.getloadavg()[0])
+            used = (d / "server.log").read_text().count("opened from its state image")
+            t0 = time.perf_counter()
+            pid = start_server(d)
+            image.append(time.perf_counter() - t0)
+            log = (d / "server.log").read_text()
+            if log.count("opened from its state image") != used + 1:
+                print(f"(a) {n:>7,} open: the desk process did not use its state image:")
+                print("\n".join(line for line in log.splitlines() if "image" in line))
+                return
+    for what, times, loads in (("from its state image (clean stop before)", image, loads_image),
+                               ("without an image (kill -9 before)", crash, loads_crash)):
+        print(f"(a) {n:>7,} open: desk process cold start {what}: median "
+              f"{statistics.median(times):.2f} s (each: {', '.join(f'{t:.2f}' for t in times)}; "
+              f"load {', '.join(f'{x:.1f}' for x in loads)}; with .pyc, after a warm-up)")
 
 
 def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
@@ -620,9 +713,6 @@ def bench_first(repeat: int) -> None:
 
 def main() -> None:
     global CACHE
-    if len(sys.argv) > 1 and sys.argv[1] == "--probe-console":
-        probe_console(sys.argv[2], sys.argv[3])
-        return
     if len(sys.argv) > 1 and sys.argv[1] == "--probe-client":
         probe_client(sys.argv[2], sys.argv[3] == "1")
         return

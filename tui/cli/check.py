@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         count = len(problems)
         print(f"{count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
         return USAGE
-    rules = load_rules(paths["rules"][0])
+    rules = load_rules(paths["rules"][0]).compile()  # every word list compiled, as triage will
     replies = load_replies(paths["replies"][0])
     source = paths["rules"][0]
     if config is not None and config.office_hours is not None:

@@ -184,7 +184,11 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
     try:
         return serve(desk, where, config=config, sources=sources, execute=execute, ready=say,
                      idle_seconds=args.idle_exit, send_budget=args.send_budget,
-                     source_specs=specs)
+                     source_specs=specs,
+                     # Started in the background by a client: the image is pickled by a
+                     # child as this process exits.  In the foreground (systemd, a terminal)
+                     # before it exits: a service manager stops every process of the unit.
+                     image="detached" if args.ready_fd is not None else "inline")
     except OSError as exc:
         say(f"error {LOCKED} {exc}")
         print(f"mentiondesk: {exc}", file=sys.stderr)

@@ -92,26 +92,18 @@ from ..sources.base import Source
 from .alerts import AlertBatches, AlertLine, desktop_notification
 from .keys import DESK_KEYS, help_sections
 from .palette import JUMP, DeskCommands
-from .screens import (
-    ActionModal,
-    ComposerScreen,
-    ConfirmScreen,
-    HandoffScreen,
-    HelpScreen,
-    InfoScreen,
-    NoteScreen,
-    OfflineScreen,
-    OutboxScreen,
-    PickScreen,
-    PromptScreen,
-    ResolveScreen,
-    SnoozeScreen,
-    filter_help,
-)
-from .stats_screen import StatsScreen
 from .threads import THREAD_TIMEOUT, Fetched, ThreadCache
 
 log = logging.getLogger("mentiondesk.console")
+
+
+def screens() -> Any:
+    """The dialogs (``tui.console.screens``), imported when the first one opens: the first
+    screen does not need them, and a console's start is measured (bench/bench_desk_process.py,
+    issue 9)."""
+    from . import screens as module
+
+    return module
 
 STATE_FILE = "console-state.json"  # in the data directory: the chosen theme
 # The detail panes redraw this long after the cursor stops (seconds).  Above the gaps of a
@@ -645,7 +637,7 @@ class MentionDesk(App[int]):
         """A dialog still open holds typing the draft debounce has not written down yet."""
         if not self.closed:
             for screen in self.screen_stack:
-                if isinstance(screen, (ActionModal, NoteScreen)):
+                if isinstance(screen, (screens().ActionModal, screens().NoteScreen)):
                     screen.save_draft()
 
     async def action_quit(self) -> None:
@@ -1107,7 +1099,7 @@ class MentionDesk(App[int]):
         conv_id = self.current()
         if conv_id is not None:
             self._writing(conv_id)
-            self._modal(ComposerScreen, seen_seq=self.seen_seq(conv_id))
+            self._modal(screens().ComposerScreen, seen_seq=self.seen_seq(conv_id))
 
     def action_offline(self) -> None:
         conv_id = self.current()
@@ -1117,16 +1109,16 @@ class MentionDesk(App[int]):
         conv = self.desk.conversations.get(conv_id)
         closed = self.desk.dm_closed(conv_id) if conv is not None and not conv.offline else None
         if closed is None:
-            self._modal(OfflineScreen, seen_seq=self.seen_seq(conv_id))
+            self._modal(screens().OfflineScreen, seen_seq=self.seen_seq(conv_id))
             return
         seen = self.seen_seq(conv_id)
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._modal(OfflineScreen, seen_seq=seen)
+                self._modal(screens().OfflineScreen, seen_seq=seen)
 
         # Asked before anything is tried: the DM would most likely be refused.
-        self.push_screen(ConfirmScreen(
+        self.push_screen(screens().ConfirmScreen(
             Content.assemble(("A direct message cannot reach this customer: ", "bold"),
                              (one_line(closed, 300), "bold $warning"),
                              ".\nTry to take it offline anyway? The DM goes first; if it is "
@@ -1147,10 +1139,10 @@ class MentionDesk(App[int]):
         self.tell_presence(conv_id, doing)
 
     def action_handoff(self) -> None:
-        self._modal(HandoffScreen)
+        self._modal(screens().HandoffScreen)
 
     def action_resolve(self) -> None:
-        self._modal(ResolveScreen)
+        self._modal(screens().ResolveScreen)
 
     def deadline_warning(self, conv_id: str) -> str | None:
         """``#12 @casey is critical, due 14m (08:14)`` when hiding ``conv_id`` would hide a
@@ -1178,14 +1170,14 @@ class MentionDesk(App[int]):
             return
         warning = self.deadline_warning(conv_id)
         if warning is None:
-            self._modal(SnoozeScreen)
+            self._modal(screens().SnoozeScreen)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._modal(SnoozeScreen)
+                self._modal(screens().SnoozeScreen)
 
-        self.push_screen(ConfirmScreen(
+        self.push_screen(screens().ConfirmScreen(
             Content.assemble((warning, "bold"), ". Snooze it anyway? Its deadline keeps "
                              "running; you will be warned before it passes."),
             yes="Snooze anyway", no="Cancel"), answer)
@@ -1206,7 +1198,7 @@ class MentionDesk(App[int]):
             if yes:
                 self.run_desk(lambda: describe(self.desk.ignore(conv_id, "spam")))
 
-        self.push_screen(ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
+        self.push_screen(screens().ConfirmScreen(question, yes="Mark spam", no="Cancel"), answer)
 
     def action_assign(self) -> None:
         conv_id = self.current()
@@ -1221,8 +1213,9 @@ class MentionDesk(App[int]):
         def act(text: str) -> str:
             return describe(self.desk.tag(conv_id, text))
 
-        self.push_screen(PromptScreen(f"Tag #{conv_id} (-tag removes it)", placeholder="tag",
-                                      act=act, blink=self.blink), self.done)
+        self.push_screen(screens().PromptScreen(f"Tag #{conv_id} (-tag removes it)",
+                                                placeholder="tag", act=act, blink=self.blink),
+                         self.done)
 
     def action_note(self) -> None:
         conv_id = self.current()
@@ -1233,9 +1226,9 @@ class MentionDesk(App[int]):
             return describe(self.desk.note(conv_id, text))
 
         self.tell_presence(conv_id, "noting")
-        self.push_screen(NoteScreen(f"Internal note on #{conv_id} (what the next agent should "
-                                    "know)", act, blink=self.blink, desk=self.desk,
-                                    conv_id=conv_id), self.done)
+        self.push_screen(screens().NoteScreen(f"Internal note on #{conv_id} (what the next agent "
+                                              "should know)", act, blink=self.blink,
+                                              desk=self.desk, conv_id=conv_id), self.done)
 
     def action_undo(self) -> None:
         """Undo on the conversation on screen; an action elsewhere is undone only after asking,
@@ -1266,8 +1259,8 @@ class MentionDesk(App[int]):
             if yes:
                 self.run_desk(lambda: do(elsewhere.conv))
 
-        self.push_screen(ConfirmScreen(question, yes=f"Undo on #{elsewhere.conv}", no="Cancel"),
-                         answer)
+        self.push_screen(screens().ConfirmScreen(question, yes=f"Undo on #{elsewhere.conv}",
+                                                 no="Cancel"), answer)
 
     def action_accept(self) -> None:
         conv_id = self.current()
@@ -1286,8 +1279,8 @@ class MentionDesk(App[int]):
                     if yes:
                         accept(None)
 
-                self.push_screen(ConfirmScreen(exc.question, yes="Send anyway", no="Go back"),
-                                 answer)
+                self.push_screen(screens().ConfirmScreen(exc.question, yes="Send anyway",
+                                                         no="Go back"), answer)
                 return
             except ActionRefused as exc:
                 self.refuse(exc.reasons)
@@ -1306,10 +1299,10 @@ class MentionDesk(App[int]):
         def act(text: str) -> str:
             return self.apply_filter(text)
 
-        self.push_screen(PromptScreen(
+        self.push_screen(screens().PromptScreen(
             "Filter the queue", value=self.filter_text,
             placeholder="category:refund team:refunds channel:dm urgency:high words",
-            help_lines=filter_help(self.desk), act=act, blink=self.blink), self.done)
+            help_lines=screens().filter_help(self.desk), act=act, blink=self.blink), self.done)
 
     VIEWS = (("queue", "Queue: open conversations, most urgent first", ""),
              ("snoozed", "Snoozed (U un-snoozes)", "status:snoozed"),
@@ -1328,10 +1321,11 @@ class MentionDesk(App[int]):
                         self.action_outbox()
                     else:
                         self.run_desk(lambda t=text: self.apply_filter(t))
-        self.push_screen(PickScreen("Views", [(n, label) for n, label, _t in self.VIEWS]), picked)
+        self.push_screen(screens().PickScreen("Views", [(n, label) for n, label, _t in self.VIEWS]),
+                         picked)
 
     def action_outbox(self) -> None:
-        self.push_screen(OutboxScreen(self.desk), lambda _r: self.done(None))
+        self.push_screen(screens().OutboxScreen(self.desk), lambda _r: self.done(None))
 
     def action_reopen(self) -> None:
         conv_id = self.current()
@@ -1412,7 +1406,7 @@ class MentionDesk(App[int]):
             self.say(self.apply_filter(""))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_sections()))
+        self.push_screen(screens().HelpScreen(self.help_sections()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
         queue = [(b.id or "", b.key, b.description) for b in QueueView.BINDINGS
@@ -1431,9 +1425,11 @@ class MentionDesk(App[int]):
                 lines.append(assemble(("  ", ""), plain(src.status.detail, limit=600)))
         if not lines:
             lines = [Content("no source is running (a CLI desk, or tests)")]
-        self.push_screen(InfoScreen("Source health", lines))
+        self.push_screen(screens().InfoScreen("Source health", lines))
 
     def action_stats(self) -> None:
+        from .stats_screen import StatsScreen  # (imported when first shown: metrics, charts)
+
         self.push_screen(StatsScreen(self.desk))
 
 

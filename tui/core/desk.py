@@ -159,6 +159,7 @@ class Desk:
         clock: Callable[[], datetime] = utcnow,
         undo_seconds: float = 10.0,
         archive_after: timedelta = timedelta(hours=24),
+        image: dict[str, Any] | None = None,
     ) -> None:
         self.rules = rules
         self.replies = replies
@@ -206,9 +207,17 @@ class Desk:
         self.outbox.listeners.append(self._on_outbox)
         self.index = DeadlineIndex()
         self.fold = Fold(rules.levels)
+        # True when the state came from a state image (``tui.core.image``), not the snapshot.
+        self.from_image = False
         if store is not None:
             with paused_gc():  # a bulk build of acyclic objects: the collector only slows it
-                self._load(store.load())
+                if getattr(store, "from_image", False):
+                    # The store trusted an image (its files match it): its body, or, when the
+                    # body could not be read, the snapshot after all.
+                    if image is None or not self._restored(image):
+                        self._load(store.recover_now())
+                else:
+                    self._load(store.load())
             if not store.read_only:
                 self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
 
@@ -1611,6 +1620,66 @@ class Desk:
         elif getattr(self.store, "journal_ops", 0):
             self.last_checkpoint = self.clock() - CHECKPOINT_EVERY
         self._report_repairs(loaded)
+
+    # Desk attributes a state image holds (``image_state``), as ``_load`` builds them.
+    _IMAGE_FIELDS = ("mentions", "triages", "mention_conv", "mention_seq", "events",
+                     "conversations", "current", "customers", "drafts", "note_drafts",
+                     "approvals", "meta", "last_action", "archived_keys", "positions",
+                     "last_checkpoint")
+
+    def image_state(self) -> dict[str, Any]:
+        """The loaded desk for a state image (``tui.core.image``): what ``_load`` builds from
+        the store's tables, conversations already folded; the queue and the deadline index are
+        derived again on restore.  Shares this desk's objects (pickle it, do not change it)."""
+        state = {name: getattr(self, name) for name in self._IMAGE_FIELDS}
+        state["outbox"] = self.outbox.items
+        # The queue and the deadline index as a load builds them (not the running ones: the
+        # tick has popped alerts from those), so the next start need not sort 100,000 again.
+        convs = list(self.conversations.values())
+        index = DeadlineIndex()
+        index.load(convs)
+        queue = Queue(predicate=self.queue.predicate)
+        queue.load((conv.id, sort_key(conv), conv) for conv in convs)
+        state["index"] = index
+        state["queue"] = (queue._items, queue._keys)
+        return state
+
+    def _restored(self, state: dict[str, Any]) -> bool:
+        """``_restore``; False (logged, the desk emptied again) when the image's state does
+        not fit this desk after all: the caller loads from the store instead."""
+        try:
+            self._restore(state)
+        except Exception as exc:  # an image is only a cache: never a reason not to start
+            log.warning("state image not used: %s: %s", type(exc).__name__, exc)
+            self.index = DeadlineIndex()
+            self.queue.clear()
+            self.outbox.restore({})
+            self.from_image = False
+            return False
+        return True
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """The desk from ``image_state`` of a desk closed cleanly: the same state ``_load``
+        builds from the store (tests/durability/test_state_image.py compares them)."""
+        for name in self._IMAGE_FIELDS:
+            setattr(self, name, state[name])
+        self.outbox.restore(state["outbox"])
+        self.index = state["index"]
+        self.queue._items, self.queue._keys = state["queue"]
+        self.queue.version += 1
+        if self.views:
+            items = [(conv.id, sort_key(conv), conv) for conv in self.conversations.values()]
+            for view in self.views:
+                view.load(items)
+        self.from_image = True
+        if self.store is not None:
+            self.store.adopt_keys({
+                "mentions": set(self.mentions), "events": set(self.events),
+                "conversations": set(self.conversations), "customers": set(self.customers),
+                "outbox": set(self.outbox.items), "drafts": set(self.drafts),
+                "note_drafts": set(self.note_drafts), "approvals": set(self.approvals),
+                "meta": {"counters", "last_action", "checkpoint"},
+                "seen": set(self.archived_keys), "positions": set(self.positions)})
 
     # ==== a replica (a console attached to a desk process) =====================================
 

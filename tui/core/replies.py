@@ -8,13 +8,12 @@ when a *public* reply contains personal data.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import regex
-from rapidfuzz import fuzz, utils
+from typing import Any
 
 from .model import DIRECT, PUBLIC
 from .pii import LABELS, find_personal_data
@@ -29,7 +28,6 @@ REPLY_KEYS = ("description", "public", "direct")
 UNITS = ("characters", "graphemes")
 _PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
 _KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
-_GRAPHEME = regex.compile(r"\X")
 
 
 class RepliesError(Exception):
@@ -48,10 +46,27 @@ class ReplyRefused(Exception):
         super().__init__(reason)
 
 
+# Text made only of these has one grapheme cluster per code point (Unicode UAX #29: none of
+# them is Extend, ZWJ, SpacingMark, Prepend, a regional indicator or Hangul; CR, which joins a
+# following LF, is left out): Latin, Greek-free Latin-1 and Latin Extended letters, spacing
+# modifiers, and the general punctuation dashes, quotes and ellipsis.
+_ONE_PER_CHAR = re.compile(r"[\x00-\x0c\x0e-\u02ff\u2010-\u2027\u2030-\u205e]*")
+
+
 def count_graphemes(text: str) -> int:
     """User-perceived characters (Unicode extended grapheme clusters): an emoji with a skin
-    tone or a flag is one.  Bluesky's post limit counts these."""
-    return len(_GRAPHEME.findall(text))
+    tone or a flag is one.  Bluesky's post limit counts these.  Plain text is counted by
+    length; anything else by the ``regex`` module's ``\\X`` (imported on first need)."""
+    if _ONE_PER_CHAR.fullmatch(text):
+        return len(text)
+    return len(_grapheme().findall(text))
+
+
+@functools.cache
+def _grapheme() -> Any:
+    import regex
+
+    return regex.compile(r"\X")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +163,21 @@ class Replies:
         self.replies = replies
         self.keys = list(replies)
         self.limits = limits
-        # What fuzzy search looks at: the key in words with the description (the "title"), and
-        # the text of both variants (weighted lower: common words appear in every reply).
-        self._heads = {key: utils.default_process(f"{key.replace('_', ' ')} {r.description}")
-                       for key, r in replies.items()}
-        self._bodies = {key: utils.default_process(" ".join(filter(None, (r.public, r.direct))))
-                        for key, r in replies.items()}
+        self._searched: tuple[dict[str, str], dict[str, str]] | None = None  # see _search_texts
+
+    def _search_texts(self) -> tuple[dict[str, str], dict[str, str]]:
+        """What fuzzy search looks at: the key in words with the description (the "title"), and
+        the text of both variants (weighted lower: common words appear in every reply).  Made
+        on the first search (``rapidfuzz`` is imported then, not at every start)."""
+        if self._searched is None:
+            from rapidfuzz import utils
+
+            self._searched = (
+                {key: utils.default_process(f"{key.replace('_', ' ')} {r.description}")
+                 for key, r in self.replies.items()},
+                {key: utils.default_process(" ".join(filter(None, (r.public, r.direct))))
+                 for key, r in self.replies.items()})
+        return self._searched
 
     def __contains__(self, key: object) -> bool:
         return key in self.replies
@@ -196,14 +220,17 @@ class Replies:
 
     def search(self, query: str, limit: int = 10) -> list[tuple[str, float]]:
         """Reply keys best matching ``query`` (typos tolerated), best first, with a 0–100 score."""
+        from rapidfuzz import fuzz, utils
+
         q = utils.default_process(query)
         if not q:
             return [(key, 100.0) for key in self.keys[:limit]]
+        heads, bodies = self._search_texts()
         scored = []
         for index, key in enumerate(self.keys):
-            head = self._heads[key]
+            head = heads[key]
             score = max(fuzz.token_set_ratio(q, head), fuzz.partial_ratio(q, head),
-                        0.9 * fuzz.partial_ratio(q, self._bodies[key]))
+                        0.9 * fuzz.partial_ratio(q, bodies[key]))
             scored.append((-score, index, key))
         scored.sort()
         return [(key, round(-neg, 1)) for neg, _i, key in scored[:limit]]

@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import bank_holidays
 from .hours import ALWAYS, Calendar, OfficeHours, weekday_number
 from .model import ACTIONS, DIRECT, PUBLIC, Mention, Triage
 from .pii import KINDS, LABELS, PersonalDataFinder
@@ -34,6 +35,7 @@ from .wordforms import (
     Stems,
     Terms,
     compile_words,
+    is_stemmer_language,
     normalize_for_match_fast,
     stemmer_languages,
     term_key,
@@ -279,8 +281,7 @@ class Rules:
         self._ordered = categories
         # Which categories a mention's words allow (a bit per category, in order), and whether
         # the negative-wording modifier can find anything (the bit after them).
-        self._index = KeyIndex([c.matcher.keys for c in categories] + [modifiers.negative_keys],
-                               stems)
+        self._index_: KeyIndex | None = None  # built on first use: see compile()
         self._bits = [(1 << i, c) for i, c in enumerate(categories)]
         self._negative_bit = 1 << len(categories)
         self.modifiers = modifiers
@@ -288,6 +289,31 @@ class Rules:
         self.offline_categories = offline_categories
         self.finder = finder
         self._by_rank = sorted(levels.values(), key=lambda lv: lv.rank)
+
+    @property
+    def _index(self) -> KeyIndex:
+        index = self._index_
+        if index is None:
+            index = self._index_ = KeyIndex(
+                [c.matcher.keys for c in self._ordered] + [self.modifiers.negative_keys],
+                self.stems)
+        return index
+
+    @_index.setter
+    def _index(self, index: KeyIndex) -> None:
+        self._index_ = index
+
+    def compile(self) -> Rules:
+        """Compile every category's words now (stems, patterns and the index of key words);
+        returns the rules.  Otherwise done by the first :meth:`triage` (about 0.2 s for the
+        shipped rules.yaml), which a console attached to a desk process never runs."""
+        for c in self._ordered:
+            m = c.matcher
+            for terms in [m.words, m.unless] + [t for n in m.near for t in (n.first, n.second)]:
+                if terms is not None:
+                    terms.compile()
+        _ = self._index
+        return self
 
     # -- calendars ------------------------------------------------------------------------------
 
@@ -340,7 +366,7 @@ class Rules:
         seen = Seen(m.text, self.stems)
         category = self._ordered[-1]
         reasons: list[str] = []
-        candidates = self._index.candidates(seen.word_set)
+        candidates = (self._index_ or self._index).candidates(seen.word_set)
         for bit, cat in self._bits:
             if not candidates & bit:
                 continue  # none of its words is in the mention: it cannot match
@@ -537,8 +563,8 @@ class _Loader:
         value = top.get("word_forms")
         if value is None or value == "exact":
             return None
-        languages = stemmer_languages()
-        if not isinstance(value, str) or value not in languages:
+        if not isinstance(value, str) or not is_stemmer_language(value):
+            languages = stemmer_languages()
             self.problem(top.line_of("word_forms"),
                          f"word_forms {describe(value)} is not a stemmer"
                          f"{did_you_mean(str(value), languages)}: write exact (words match as "
@@ -689,8 +715,6 @@ class _Loader:
         """``holidays: {country: GB, subdiv: ENG, extra: [dates]}``: the bank holidays of a
         country (and region) from the ``holidays`` library, plus extra closed days.
         Returns (calendar or None, the extra list or None, ok)."""
-        import holidays as holidays_lib
-
         where = "'office_hours holidays'"
         checked = self.reader.mapping(m, m.line, where, ("country", "subdiv", "extra"),
                                       required=("country",))
@@ -701,12 +725,20 @@ class _Loader:
         subdiv = self.reader.get(m, "subdiv", str, where)
         if country is None:
             return None, None, False
+        code = country.strip().upper()
+        region = subdiv.strip().upper() if subdiv is not None else None
+        # A country and region the installed library accepted before: its days from the cache,
+        # without importing the library (half a second; see tui.core.bank_holidays).
+        known = bank_holidays.cached(code, region) if region != "" else None
+        if known is not None:
+            return known, m.get("extra"), True
+        import holidays as holidays_lib
+
         # The codes alone (holidays.registry), not list_supported_countries(): that imports
         # every country's module, half a second at each start of every command.
         from holidays.registry import EntityLoader
 
         codes = list(EntityLoader.get_country_codes())
-        code = country.strip().upper()
         if code not in codes:
             self.problem(m.line_of("country"),
                          f"holidays country '{country}' is not known to the holidays library"
@@ -720,9 +752,9 @@ class _Loader:
                          f"{did_you_mean(subdiv.strip().upper(), subs)}"
                          f" (regions: {', '.join(subs) or 'none'})")
             return None, m.get("extra"), False
-        calendar = holidays_lib.country_holidays(
-            code, subdiv=subdiv.strip().upper() if subdiv else None)
-        return calendar, m.get("extra"), True
+        calendar = holidays_lib.country_holidays(code, subdiv=region or None)
+        return bank_holidays.remember(code, region or None, calendar) or calendar, \
+            m.get("extra"), True
 
     def _time(self, oh: YMap, key: str) -> time | None:
         if key not in oh:

@@ -19,8 +19,9 @@ most ``within`` words apart ("gate agents were terrible").
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,23 +35,48 @@ normalize_for_match_fast = normalize_for_match
 
 
 def stemmer_languages() -> tuple[str, ...]:
-    """The languages ``word_forms:`` accepts (Snowball's algorithm names, e.g. ``english``)."""
+    """The languages ``word_forms:`` accepts (Snowball's algorithm names, e.g. ``english``).
+    Imports every stemmer (about 50 ms): see :func:`is_stemmer_language` for the cheap test."""
     import snowballstemmer
 
     return tuple(sorted(snowballstemmer.algorithms()))
 
 
+def is_stemmer_language(language: str) -> bool:
+    """True when ``language`` is one of :func:`stemmer_languages`.  A name Snowball ships a
+    module for (``snowballstemmer/<language>_stemmer.py``) is known without importing the
+    package, which imports every language's stemmer; any other name is looked up in the list."""
+    from importlib.util import find_spec
+
+    if language.isidentifier() and language.islower():
+        try:
+            spec = find_spec("snowballstemmer")
+        except (ImportError, ValueError):
+            spec = None
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            if os.path.isfile(os.path.join(folder, f"{language}_stemmer.py")):
+                return True
+    return language in stemmer_languages()
+
+
 class Stems:
-    """A cached Snowball stemmer for one language.  Raises KeyError for an unknown language."""
+    """A cached Snowball stemmer for one language (the stemmer itself is loaded on the first
+    word: importing ``snowballstemmer`` loads every language's).  Raises KeyError for an
+    unknown language."""
 
     def __init__(self, language: str) -> None:
-        import snowballstemmer
-
-        if language not in snowballstemmer.algorithms():
+        if not is_stemmer_language(language):
             raise KeyError(language)
         self.language = language
-        self._stem = snowballstemmer.stemmer(language).stemWord
+        self._stem: Callable[[str], str] | None = None
         self._cache: dict[str, str] = {}
+
+    def _stemmer(self) -> Callable[[str], str]:
+        if self._stem is None:
+            import snowballstemmer
+
+            self._stem = snowballstemmer.stemmer(self.language).stemWord
+        return self._stem
 
     def word(self, word: str) -> str:
         stem = self._cache.get(word)
@@ -58,7 +84,7 @@ class Stems:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             # Digits and one-letter words have no forms; the stemmer would only copy them.
-            stem = word if len(word) < 3 or word.isdigit() else (self._stem(word) or word)
+            stem = word if len(word) < 3 or word.isdigit() else (self._stemmer()(word) or word)
             self._cache[word] = stem
         return stem
 
@@ -320,41 +346,100 @@ def _first_words(terms: Iterable[str]) -> frozenset[str] | None:
     return frozenset(firsts)
 
 
-@dataclass(slots=True)
-class Terms:
-    """Keywords and phrases of one list, compiled for the folded and the stemmed text."""
+def _has_words(term: str) -> bool:
+    """True when ``term`` (as written in a rules file) has a word to search for: one that
+    :func:`split_terms` keeps and :func:`word_alternation` does not skip."""
+    t = term.strip()
+    return bool(fold_term(t[1:] if t.startswith("=") else t)[0])
 
-    exact: re.Pattern[str] | None = None  # over Seen.folded
-    stemmed: re.Pattern[str] | None = None  # over Seen.stemmed
-    exact_firsts: frozenset[str] | None = None  # first words of the exact terms (None: any)
-    stem_firsts: frozenset[str] | None = None
-    # One key word per term (see term_key): no term can be found unless the mention has one.
-    keys: tuple[Key, ...] = ()
+
+class _Compiled(NamedTuple):
+    exact: re.Pattern[str] | None
+    stemmed: re.Pattern[str] | None
+    exact_firsts: frozenset[str] | None
+    stem_firsts: frozenset[str] | None
+    keys: tuple[Key, ...]
+
+
+class Terms:
+    """Keywords and phrases of one list, compiled for the folded and the stemmed text.
+
+    Compiled on first use (the first mention triaged, or :meth:`compile`): stemming every term
+    and compiling the patterns of a rules file costs about 0.2 s, which a console attached to
+    the desk process (it never triages) or a command that only reads need not pay at start.
+    Nothing in compiling can fail on terms :meth:`build` accepted: a list without a word to
+    search for is refused there, at load (and reported with its line by the rules loader).
+    """
+
+    __slots__ = ("_compiled", "_keywords", "_phrases", "_stems")
+
+    def __init__(self, keywords: Sequence[str], phrases: Sequence[str],
+                 stems: Stems | None) -> None:
+        self._keywords = tuple(keywords)
+        self._phrases = tuple(phrases)
+        self._stems = stems
+        self._compiled: _Compiled | None = None
 
     @classmethod
     def build(cls, keywords: Iterable[str], phrases: Iterable[str] = (),
               stems: Stems | None = None) -> Terms | None:
-        ke, ks = split_terms(keywords, stems)
-        pe, ps = split_terms(phrases, stems)
-        keys = {Key(*k, stemmed=False) for t in ke + pe if (k := term_key(t)) is not None}
-        keys |= {Key(*k, stemmed=True) for t in ks + ps if (k := term_key(t)) is not None}
-        terms = cls(compile_words(ke, pe), compile_words(ks, ps),
-                    _first_words(ke + pe), frozenset(t.split()[0] for t in ks + ps if t),
-                    tuple(sorted(keys)))
-        return terms if terms.exact is not None or terms.stemmed is not None else None
+        """The terms of one list, or None when none of them has a word to search for."""
+        keywords, phrases = tuple(keywords), tuple(phrases)
+        if not any(_has_words(t) for t in keywords + phrases):
+            return None
+        return cls(keywords, phrases, stems)
+
+    def compile(self) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None:
+            ke, ks = split_terms(self._keywords, self._stems)
+            pe, ps = split_terms(self._phrases, self._stems)
+            keys = {Key(*k, stemmed=False) for t in ke + pe if (k := term_key(t)) is not None}
+            keys |= {Key(*k, stemmed=True) for t in ks + ps if (k := term_key(t)) is not None}
+            compiled = self._compiled = _Compiled(
+                compile_words(ke, pe), compile_words(ks, ps), _first_words(ke + pe),
+                frozenset(t.split()[0] for t in ks + ps if t), tuple(sorted(keys)))
+        return compiled
+
+    @property
+    def exact(self) -> re.Pattern[str] | None:
+        """Over ``Seen.folded``."""
+        return self.compile().exact
+
+    @property
+    def stemmed(self) -> re.Pattern[str] | None:
+        """Over ``Seen.stemmed``."""
+        return self.compile().stemmed
+
+    @property
+    def exact_firsts(self) -> frozenset[str] | None:
+        """First words of the exact terms (None: any)."""
+        return self.compile().exact_firsts
+
+    @property
+    def stem_firsts(self) -> frozenset[str] | None:
+        return self.compile().stem_firsts
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        """One key word per term (see :func:`term_key`): no term can be found unless the
+        mention has one."""
+        return self.compile().keys
 
     def _exact(self, seen: Seen) -> re.Pattern[str] | None:
         """The exact pattern when some term could occur (its first word is in the mention)."""
-        if self.exact is None or (self.exact_firsts is not None
-                                  and self.exact_firsts.isdisjoint(seen.word_set)):
+        c = self._compiled or self.compile()
+        if c.exact is None or (c.exact_firsts is not None
+                               and c.exact_firsts.isdisjoint(seen.word_set)):
             return None
-        return self.exact
+        return c.exact
 
     def _stemmed(self, seen: Seen) -> re.Pattern[str] | None:
-        if self.stemmed is None or (self.stem_firsts is not None
-                                    and self.stem_firsts.isdisjoint(seen.stem_set)):
+        c = self._compiled or self.compile()
+        if c.stemmed is None or (c.stem_firsts is not None
+                                 and c.stem_firsts.isdisjoint(seen.stem_set)):
             return None
-        return self.stemmed
+        return c.stemmed
 
     def any(self, seen: Seen) -> bool:
         """Some term occurs (negation not considered): a set test, then one C-level search."""

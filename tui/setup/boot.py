@@ -6,7 +6,10 @@ action commands, reports), so they all find the same files in the same order.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..core.desk import Desk
+
+log = logging.getLogger(__name__)
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _CHECKOUT = _PACKAGE.parent
@@ -223,24 +228,43 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     config = load_config(opts, binding_ids)
     rules, replies = load_policy(opts, config)
     store = None
+    img = None
     if with_store:
         path, why = data_dir_and_why(opts, config)
         if not (create or holds_desk(path)):
             raise BootError(no_desk_message(path, why), code=1)
         if create:
             refuse_demo_mix(opts, config)
+        if not read_only and holds_desk(path):
+            from ..core import image as state_image
+
+            img = state_image.open_image(path, rules)
         try:
-            store = Store(path, read_only=read_only)
+            store = Store(path, read_only=read_only,
+                          image=img.header.fingerprint if img is not None else None)
         except StoreLocked as exc:
             raise BootError(str(exc), code=3) from exc
         except StoreError as exc:
             raise BootError(str(exc)) from exc
         except OSError as exc:  # permissions, a read-only file system: one line, never a trace
             raise BootError(describe_os_error(exc, path)) from exc
+        finally:
+            if img is not None and (store is None or not store.from_image):
+                img.close()
+                if store is not None:
+                    log.info("state image %s not used: %s changed since it was written",
+                             img.path, path)
+                img = None
+    body = None
+    if img is not None:
+        body = img.body()  # None (logged) when damaged: the store reads the snapshot instead
+        if body is not None:
+            log.info("desk %s opened from its state image %s", store.data_dir if store else "",
+                     img.path)
     agent = opts.agent or getattr(config, "agent", None) or os.environ.get("USER") or "agent"
     undo_seconds = getattr(config, "undo_seconds", None)
     desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
-                undo_seconds=10.0 if undo_seconds is None else float(undo_seconds))
+                undo_seconds=10.0 if undo_seconds is None else float(undo_seconds), image=body)
     desk.config = config
     return desk
 
@@ -270,7 +294,8 @@ def recovery_notes(desk: Desk) -> list[str]:
             + [f"recovered: {note}" for note in store.recovered])
 
 
-def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -> list[str]:
+def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True,
+               image: str | None = None) -> list[str]:
     """The one way a desk is closed, by every entry point; never raises for a failed write.
 
     ``checkpoint``: archive handled conversations and snapshot (the console, on quit); else
@@ -279,6 +304,10 @@ def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -
     A read-only desk (reports) only releases the store, never writes.  Safe to call twice.
     Returns the lines to show when something could not be saved (disk full, lock lost): the
     changes that were only in memory are named, never dropped silently.
+
+    ``image``: after a clean checkpoint, also write the desk's state image (``tui.core.image``)
+    for a fast next start: ``"inline"``, or ``"detached"`` (a forked child writes it while
+    this process exits; inline where there is no fork).  Never when anything failed.
     """
     from ..core.store import StoreError
 
@@ -286,6 +315,7 @@ def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -
     if store is None or store.closed:
         return []
     problems: list[str] = []
+    fingerprint = None
     try:
         if not store.read_only:
             try:
@@ -294,6 +324,8 @@ def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -
                 elif maintain:
                     desk.maintain()
                 desk.flush()
+                if image and checkpoint:
+                    fingerprint = store.image_fingerprint()
             except StoreError as exc:
                 pending = store.pending
                 problems.append(
@@ -308,7 +340,67 @@ def close_desk(desk: Desk, *, checkpoint: bool = False, maintain: bool = True) -
                 problems.append(str(exc))
         except OSError as exc:  # closing must never turn into a traceback
             problems.append(f"closing {store.data_dir}: {exc}")
+    if fingerprint is not None and not problems:
+        write_state_image(desk, store.data_dir, fingerprint, detach=image == "detached")
     return problems
+
+
+def write_state_image(desk: Desk, data_dir: Path, fingerprint: dict[str, Any], *,
+                      detach: bool = False) -> int | None:
+    """Write ``desk``'s state image for ``data_dir`` (its store closed, its files as
+    ``fingerprint`` says).  ``detach``: in a forked child (returns its pid) so a stopping desk
+    process need not wait for pickling 100,000 conversations; the data directory's lock is
+    already released, and a start that comes first simply does not find the image yet.
+    Failures are logged, never raised: the image is only a cache."""
+    from ..core import image as state_image
+
+    header = state_image.Header(
+        format=state_image.FORMAT, version=state_image.package_version(),
+        layout=state_image.layout(), data_dir=state_image.data_dir_id(data_dir),
+        fingerprint=fingerprint, fold=state_image.fold_signature(desk.rules),
+        python=(sys.version_info[0], sys.version_info[1]))
+    path = state_image.image_path(data_dir)
+    pid = 0
+    if detach and hasattr(os, "fork"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return pid
+        # The child: only the pickle and the file; never back into the parent's code.
+        import gc
+        import signal
+
+        gc.disable()  # pickling walks every object; a collection would walk them all again
+        try:
+            # The parent's handlers wake its event loop, which the child does not run.
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                signal.signal(sig, signal.SIG_DFL)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                # stderr stays when it is a file (server.log): a pipe would keep whoever
+                # started the desk process waiting for its end.
+                if fd != 2 or not stat.S_ISREG(os.fstat(2).st_mode):
+                    os.dup2(null, fd)
+        except (OSError, ValueError):
+            pass
+    from ..core.store import files_fingerprint
+
+    try:
+        if state_image.write(path, header, desk.image_state(),
+                             still_valid=lambda: files_fingerprint(data_dir) == fingerprint):
+            log.info("state image written: %s (%d conversations)", path,
+                     len(desk.conversations))
+        else:
+            log.info("state image not written: %s changed meanwhile", data_dir)
+    except Exception as exc:  # never a reason for a stop to fail
+        log.warning("state image not written (%s): %s", path, exc)
+    finally:
+        if pid == 0 and detach and hasattr(os, "fork"):
+            os._exit(0)
+    return None
 
 
 @contextmanager

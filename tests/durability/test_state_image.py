@@ -1,0 +1,385 @@
+"""The state image (tui/core/image.py): a cache of the folded desk written on a clean close.
+
+Real TinyDB files in tmp_path, real child processes (a desk process stopped cleanly, killed
+with SIGKILL; an image writer killed half-way).  The image must be used only when it describes
+the data directory exactly, and a desk from the image must equal the desk from the snapshot."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EPOCH, Clock, new_desk
+from deskkit import mention
+from serverkit import HELPERS, ROOT, cli, seed
+
+from tui.core import image
+from tui.core.desk import Desk
+from tui.core.store import cache_root
+from tui.server.client import DeskClient, start_server
+from tui.setup.boot import Options, close_desk, open_desk
+
+NOW = EPOCH + timedelta(minutes=30)
+
+
+def busy_desk(data_dir: Path) -> Desk:
+    """A desk with something of every kind: replies in the outbox, an undone action, a
+    hand-off with a case, a snooze, tags, notes, an assignment, drafts, a note draft, an
+    approval waiting, a resolved conversation, a DM, and the demo stream's mix."""
+    clock = Clock()
+    desk = new_desk(data_dir=data_dir, clock=clock, demo=40)
+    ids = [r.conv_id for r in desk.ingest([
+        mention("refund please, my train was cancelled", "ann"),
+        mention("my card number is 4111 1111 1111 1111, charged twice", "bob"),
+        mention("the toilet on coach C is flooded", "cat", channel="direct"),
+        mention("thanks, all good now", "dan"),
+        mention("where is my refund?", "eve"),
+        mention("the lift is broken", "fay"),
+    ])]
+    ann, bob, cat, dan, eve, fay = ids
+    clock.advance(minutes=2)
+    desk.reply(ann, "Sorry Ann, we are on it.")
+    desk.handoff(bob, "refunds", "card charged twice")
+    desk.snooze(cat, EPOCH + timedelta(hours=5))
+    desk.tag(dan, "praise")
+    desk.note(dan, "regular customer")
+    desk.resolve(dan)
+    desk.assign(eve, "sam")
+    desk.reply(eve, "Looking into it")
+    desk.undo()
+    desk.save_draft(fay, "We have sent an engineer", audience="public")
+    desk.save_note_draft(ann, "note", "call back tomorrow")
+    desk.request_approval(fay, "reply", {"text": "An engineer is on the way"}, agent="sam")
+    desk.flush()
+    return desk
+
+
+def state_of(desk: Desk) -> dict[str, Any]:
+    """Everything a desk holds after a load, in comparable form."""
+    return {
+        "conversations": {k: repr(v) for k, v in desk.conversations.items()},
+        "mentions": desk.mentions, "triages": desk.triages, "events": desk.events,
+        "mention_conv": desk.mention_conv, "mention_seq": desk.mention_seq,
+        "current": desk.current, "customers": desk.customers, "drafts": desk.drafts,
+        "note_drafts": desk.note_drafts, "approvals": desk.approvals, "meta": desk.meta,
+        "last_action": desk.last_action, "archived_keys": desk.archived_keys,
+        "positions": desk.positions, "outbox": desk.outbox.items,
+        "outbox_open": sorted(desk.outbox._open), "queue": list(desk.queue),
+        "counts": desk.counts(NOW), "needing": sorted(desk.index.needing),
+        "snoozed": sorted(desk.index.snoozed), "due": list(desk.index._due),
+        "risk_heap": sorted(desk.index._risk_heap), "last_checkpoint": desk.last_checkpoint,
+        "undoable": desk.undoable(agent=desk.agent),
+        "store_keys": {t: sorted(k) for t, k in desk.store._keys.items() if k},
+        "seq": desk.store._seq,
+    }
+
+
+def opened(data_dir: Path) -> Desk:
+    return open_desk(Options(data_dir=str(data_dir)), clock=lambda: NOW)
+
+
+def closed_with_image(data_dir: Path) -> dict[str, Any]:
+    """busy_desk, closed cleanly with its image; returns the state the snapshot gives."""
+    desk = busy_desk(data_dir)
+    assert close_desk(desk, checkpoint=True, image="inline") == []
+    assert image.image_path(data_dir).is_file()
+    want = opened_without_image(data_dir)
+    return want
+
+
+def opened_without_image(data_dir: Path) -> dict[str, Any]:
+    path = image.image_path(data_dir)
+    kept = path.with_name("kept")
+    os.replace(path, kept)
+    try:
+        desk = opened(data_dir)
+        assert not desk.from_image
+        state = state_of(desk)
+        close_desk(desk, maintain=False)
+    finally:
+        os.replace(kept, path)
+    return state
+
+
+def test_the_image_is_used_and_gives_the_state_the_snapshot_gives(tmp_path: Path) -> None:
+    want = closed_with_image(tmp_path)
+    desk = opened(tmp_path)
+    assert desk.from_image and desk.store.from_image
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    # and it goes on as any desk: an action is saved, the next start (no image) has it
+    fay = desk.current["demo|fay"]
+    desk.reply(fay, "An engineer is on the way", again=True)
+    desk.flush()
+    close_desk(desk, maintain=False)
+    again = opened(tmp_path)
+    assert not again.from_image  # the journal holds a change the image does not
+    assert any(e.kind == "reply" and e.conv == fay for e in again.events.values())
+    close_desk(again, maintain=False)
+
+
+def test_the_desk_opened_from_its_image_survives_kill_9_after_acting(tmp_path: Path) -> None:
+    """Changes made on a desk from the image go to the journal: a crash loses none."""
+    closed_with_image(tmp_path)
+    code = ("from tui.setup.boot import Options, open_desk; "
+            f"d = open_desk(Options(data_dir={str(tmp_path)!r})); assert d.from_image; "
+            "d.note(d.current['demo|ann'], 'after the image'); d.flush(); "
+            "print('acked', flush=True); import time; time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "acked"
+    finally:
+        child.kill()
+        child.wait()
+    desk = opened(tmp_path)
+    assert not desk.from_image
+    assert "after the image" in desk.conversations[desk.current["demo|ann"]].notes
+    close_desk(desk, maintain=False)
+
+
+def stale_by_checkpoint(data_dir: Path) -> None:
+    desk = opened(data_dir)
+    desk.tag(desk.current["demo|ann"], "late")
+    close_desk(desk, checkpoint=True)  # a checkpoint, no new image (as a CLI writer)
+
+
+def stale_by_journal(data_dir: Path) -> None:
+    desk = opened(data_dir)
+    desk.tag(desk.current["demo|ann"], "late")
+    desk.flush()
+    desk.store.close()  # as kill -9 after the ack: the change is only in the journal
+
+
+def corrupt(data_dir: Path) -> None:
+    path = image.image_path(data_dir)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def truncated(data_dir: Path) -> None:
+    path = image.image_path(data_dir)
+    path.write_bytes(path.read_bytes()[:-5000])
+
+
+def other_version(data_dir: Path) -> None:
+    path = image.image_path(data_dir)
+    raw = path.read_bytes()
+    n = len(image.MAGIC)
+    head_len, body_len, crc = image._LEN.unpack(raw[n:n + image._LEN.size])
+    header = pickle.loads(raw[n + image._LEN.size:n + image._LEN.size + head_len])
+    header.version = "0.0.1"
+    head = pickle.dumps(header, protocol=5)
+    path.write_bytes(raw[:n] + image._LEN.pack(len(head), body_len, crc) + head
+                     + raw[n + image._LEN.size + head_len:])
+
+
+def other_levels(data_dir: Path) -> None:
+    rules = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+    assert "target: 15m" in rules
+    (data_dir / "rules.yaml").write_text(rules.replace("target: 15m", "target: 20m", 1),
+                                         encoding="utf-8")
+
+
+def group_writable(data_dir: Path) -> None:
+    os.chmod(image.image_path(data_dir), 0o620)
+
+
+def group_writable_dir(data_dir: Path) -> None:
+    os.chmod(image.image_dir(data_dir), 0o770)
+
+
+def snapshot_replaced(data_dir: Path) -> None:
+    """desk.json restored from a copy (same content, another file): not the file it was
+    written against."""
+    snap = data_dir / "desk.json"
+    copy = snap.with_name("copy")
+    copy.write_bytes(snap.read_bytes())
+    os.replace(copy, snap)
+
+
+@pytest.mark.parametrize("spoil", [
+    stale_by_checkpoint, stale_by_journal, corrupt, truncated, other_version, other_levels,
+    group_writable, group_writable_dir, snapshot_replaced])
+def test_an_image_in_doubt_is_not_used_and_nothing_is_lost(
+        tmp_path: Path, spoil: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    closed_with_image(tmp_path)
+    spoil(tmp_path)
+    want = opened_without_image(tmp_path)
+    rules = tmp_path / "rules.yaml"
+    opts = Options(data_dir=str(tmp_path), rules=str(rules) if rules.exists() else None)
+    desk = open_desk(opts, clock=lambda: NOW)
+    assert not desk.from_image
+    if spoil in (stale_by_checkpoint, stale_by_journal):
+        assert "late" in desk.conversations[desk.current["demo|ann"]].tags
+    if spoil is not other_levels:
+        assert state_of(desk) == want
+    close_desk(desk, maintain=False)
+    if spoil not in (stale_by_checkpoint, stale_by_journal, snapshot_replaced):
+        assert "state image" in caplog.text and "not used" in caplog.text
+
+
+def test_an_image_of_another_user_is_never_unpickled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Owned by another uid (as seen by a process of another user: geteuid differs)."""
+    closed_with_image(tmp_path)
+    me = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: me + 1)
+    loads = []
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: loads.append(a))
+    assert image.open_image(tmp_path, new_desk().rules) is None
+    assert loads == []
+    assert f"owned by uid {me}, not by this process's user ({me + 1})" in caplog.text
+
+
+def test_the_image_lives_in_a_private_cache_directory(tmp_path: Path) -> None:
+    closed_with_image(tmp_path)
+    path = image.image_path(tmp_path)
+    assert path.parent.parent == cache_root()
+    assert tmp_path not in path.parents  # never in the (maybe group-writable) data dir
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_uid == os.geteuid()
+
+
+def test_kill_9_while_the_image_is_written_loses_nothing(tmp_path: Path) -> None:
+    closed_with_image(tmp_path)
+    image.remove(tmp_path)
+    child = subprocess.Popen([sys.executable, str(HELPERS / "image_child.py"), str(tmp_path)],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "half"
+    finally:
+        child.kill()
+        child.wait()
+    d = image.image_dir(tmp_path)
+    assert not image.image_path(tmp_path).exists()
+    assert [p.name for p in d.iterdir() if p.name.endswith(".tmp")]  # the torn temp file
+    desk = opened(tmp_path)
+    assert not desk.from_image
+    assert "demo|late" in desk.current  # the mention filed before the kill is there
+    assert close_desk(desk, checkpoint=True, image="inline") == []
+    assert [p.name for p in d.iterdir()] == [image.IMAGE]  # the torn one cleared
+    desk = opened(tmp_path)
+    assert desk.from_image and "demo|late" in desk.current
+    close_desk(desk, maintain=False)
+
+
+def wait_for_image(data_dir: Path, after: float) -> None:
+    """The desk process writes its image in a detached child as it exits."""
+    path = image.image_path(data_dir)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_mtime > after:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no state image at {path}")
+
+
+def rows(data_dir: Path) -> list[Any]:
+    with DeskClient.connect(data_dir) as client:
+        snap = client.attach()
+    return [(r["id"], r.get("status"), r.get("assigned")) for r in snap["rows"]]
+
+
+def test_a_desk_process_stopped_cleanly_starts_from_its_image(desk_dir: Path) -> None:
+    ids = seed(desk_dir, ["refund please", "the lift is broken", "thanks!"])
+    start_server(desk_dir)
+    done = cli(desk_dir, "assign", ids[1], "sam")
+    assert done.returncode == 0, done.stderr
+    before = rows(desk_dir)
+    t0 = time.time() - 1
+    assert cli(desk_dir, "server", "--stop").returncode == 0
+    wait_for_image(desk_dir, t0)
+    assert "opened from its state image" not in (desk_dir / "server.log").read_text()
+    start_server(desk_dir)  # the log line comes before "ready"
+    assert (desk_dir / "server.log").read_text().count("opened from its state image") == 1
+    assert rows(desk_dir) == before
+    # killed (no clean stop, no new image): the next start reads the snapshot and the journal
+    done = cli(desk_dir, "tag", ids[0], "vip")
+    assert done.returncode == 0, done.stderr
+    with DeskClient.connect(desk_dir) as client:
+        pid = client.server_pid
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    start_server(desk_dir)
+    assert (desk_dir / "server.log").read_text().count("opened from its state image") == 1
+    shown = cli(desk_dir, "show", ids[0])
+    assert shown.returncode == 0 and "vip" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_snapshot_msgspec_refuses_is_read_by_json_the_same(tmp_path: Path) -> None:
+    """The snapshot is decoded by msgspec when it can; what it refuses (a lone surrogate
+    escape, a number beyond a double) is read by json, with the same result."""
+    from tui.core.store import Store
+
+    docs = {"a": {"text": "half a pair \ud800 here", "n": 10**30},
+            "b": {"text": "plain", "x": [1, 2.5, None, True]}}
+    with Store(tmp_path) as store:
+        for key, doc in docs.items():
+            store.put("things", key, doc)
+        store.checkpoint(lambda: {"things": docs})
+    with Store(tmp_path) as store:
+        assert store.load()["things"] == docs
+    plain = {"b": docs["b"]}
+    with Store(tmp_path / "p") as store:
+        store.put("things", "b", docs["b"])
+        store.checkpoint(lambda: {"things": plain})
+    with Store(tmp_path / "p") as store:
+        assert store.load()["things"] == plain
+
+
+def test_a_slow_writer_never_replaces_a_newer_image_with_a_stale_one(tmp_path: Path) -> None:
+    """Two desk processes stopped one after the other: the first one's image writer, still
+    pickling when the second one checkpointed, drops its file."""
+    from tui.core.store import files_fingerprint
+    from tui.setup.boot import write_state_image
+
+    closed_with_image(tmp_path)
+    desk = opened(tmp_path)
+    old = files_fingerprint(tmp_path)
+    assert old is not None
+    desk.tag(desk.current["demo|ann"], "late")
+    assert close_desk(desk, checkpoint=True, image="inline") == []
+    newer = image.image_path(tmp_path).read_bytes()
+    write_state_image(desk, tmp_path, old)  # the slow one, written against the old files
+    assert image.image_path(tmp_path).read_bytes() == newer
+    assert [p.name for p in image.image_dir(tmp_path).iterdir()] == [image.IMAGE]
+    again = opened(tmp_path)
+    assert again.from_image and "late" in again.conversations[again.current["demo|ann"]].tags
+    close_desk(again, maintain=False)
+
+
+def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
+    """Two image writers at once (two desk processes stopped one after the other): neither
+    removes the other's temp file; a dead writer's is cleared."""
+    closed_with_image(tmp_path)
+    d = image.image_dir(tmp_path)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (d / f"{image.IMAGE}.{live.pid}.tmp").write_bytes(b"half")
+        (d / f"{image.IMAGE}.{dead.pid}.tmp").write_bytes(b"half")
+        desk = opened(tmp_path)
+        assert desk.from_image
+        assert close_desk(desk, checkpoint=True, image="inline") == []
+        assert sorted(p.name for p in d.iterdir()) == [image.IMAGE,
+                                                        f"{image.IMAGE}.{live.pid}.tmp"]
+    finally:
+        live.kill()
+        live.wait()

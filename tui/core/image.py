@@ -1,0 +1,375 @@
+"""The desk's state image: the folded desk written on a clean close, read on the next start.
+
+Opening a desk from its TinyDB snapshot parses every document, rebuilds every object and folds
+every timeline again (about 9 s at 100,000 open conversations).  On a clean close the desk
+process writes what that work built — conversations already folded, mentions, triages, events,
+customers, drafts, approvals, the outbox, the counters — as one pickle (protocol 5) next to a
+small header, and the next start uses it when it still describes the data directory exactly.
+
+The image is only a cache: the snapshot and the journal stay the record, nothing is ever only in
+the image, and any doubt sends the start down the TinyDB path.  It is used only when (see
+``Header.problem``):
+
+* its format, the package version and the layout of the pickled classes are ours;
+* it was written for this data directory, and the store's snapshot is the very file it was
+  written against (seq, checkpoint time, size, inode, mtime) with an empty journal and no sealed
+  segment (``Store`` checks that: any change since, a checkpoint included, makes it stale);
+* the fold's inputs from rules.yaml are the same (levels: rank, target, calendar — deadlines
+  and 75 % times are folded with them; replies.yaml folds nothing);
+* it is complete: written to a temp file, fsynced and renamed; its length and CRC-32 are checked
+  before a byte is unpickled, so a torn or damaged file is ignored with a log line.
+
+Pickle runs code when it loads, and a team desk's data directory is group-writable: the image
+lives in the desk process's own per-user cache directory (``image_dir``: mode 0700, named by a
+hash of the data directory's real path), and one whose file or directories are not owned by this
+process's effective user, or are writable by group or others, is refused before it is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import hashlib
+import io
+import logging
+import os
+import pickle
+import stat
+import struct
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from .conversation import Conversation, Event
+from .model import Author, Mention, Triage
+from .store import cache_root, paused_gc
+
+log = logging.getLogger(__name__)
+
+IMAGE = "desk.image"
+FORMAT = 1
+MAGIC = b"MENTIONDESK-IMAGE\n"
+_LEN = struct.Struct(">QQI")  # header length, body length, body CRC-32
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# The classes whose instances the body holds: their fields are part of the image's format.
+_CLASSES = (Mention, Author, Triage, Conversation, Event)
+
+
+def data_dir_id(data_dir: Path | str) -> str:
+    """The data directory's real path, as the image records it."""
+    return os.path.realpath(os.fspath(data_dir))
+
+
+def image_dir(data_dir: Path | str) -> Path:
+    """Where the image of ``data_dir`` lives: ``cache_root()/<sha256 of its real path>[:24]``."""
+    digest = hashlib.sha256(data_dir_id(data_dir).encode("utf-8", "surrogatepass")).hexdigest()
+    return cache_root() / digest[:24]
+
+
+def image_path(data_dir: Path | str) -> Path:
+    return image_dir(data_dir) / IMAGE
+
+
+def layout() -> list[tuple[str, tuple[str, ...]]]:
+    """The pickled classes and their fields, in order (a changed class makes old images stale),
+    and the sortedcontainers version (its lists are pickled by their parts, see ``_dumps``)."""
+    import sortedcontainers
+
+    return [(cls.__qualname__, tuple(cls.__slots__)) for cls in _CLASSES] + [
+        ("sortedcontainers", (sortedcontainers.__version__,))]
+
+
+def fold_signature(rules: Any) -> str:
+    """What of the rules the folded state depends on: each level's name, rank, target and
+    calendar (``Fold.mention`` computes 75 % times with them).  A SHA-256 hex digest."""
+    parts = []
+    for name, level in sorted(rules.levels.items()):
+        cal = level.calendar
+        if hasattr(cal, "timezone"):
+            hol = getattr(cal, "calendar", None)
+            cal_desc: Any = (cal.timezone, sorted(cal.days), cal.open.isoformat(),
+                             cal.close.isoformat(), sorted(d.isoformat() for d in cal.holidays),
+                             None if hol is None else _calendar_id(hol))
+        else:
+            cal_desc = repr(cal)
+        target = None if level.target is None else level.target.total_seconds()
+        parts.append((name, level.rank, target, cal_desc))
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _calendar_id(calendar: Any) -> tuple[Any, ...]:
+    """A bank-holiday calendar by what chooses its days (the ``holidays`` library's country,
+    subdivision, observed rule, categories): its repr lists the days computed so far, which
+    grows as the desk asks about new years."""
+    return (type(calendar).__module__, type(calendar).__qualname__,
+            *(_stable_repr(getattr(calendar, name, None)) for name in (
+                "country", "subdiv", "observed", "categories", "market")))
+
+
+def _stable_repr(value: Any) -> str:
+    if isinstance(value, (set, frozenset)):  # a set's order changes with the hash seed
+        return repr(sorted(map(repr, value)))
+    return repr(value)
+
+
+def package_version() -> str:
+    from .. import version
+
+    return version()
+
+
+@dataclass
+class Header:
+    """The image's first part: what it was written for."""
+
+    format: int
+    version: str
+    layout: list[tuple[str, tuple[str, ...]]]
+    data_dir: str
+    fingerprint: dict[str, Any]  # ``Store.image_fingerprint()`` when it was written
+    fold: str  # ``fold_signature`` of the desk's rules
+    python: tuple[int, int]
+
+    def problem(self, data_dir: Path | str, rules: Any) -> str | None:
+        """Why this image cannot be used for ``data_dir`` with ``rules``, or None.  The store's
+        files are checked by ``Store`` against ``fingerprint``."""
+        if self.format != FORMAT:
+            return f"image format {self.format}, this version reads {FORMAT}"
+        if self.version != package_version():
+            return f"written by mentiondesk {self.version}, this is {package_version()}"
+        if self.python != tuple(sys.version_info[:2]):
+            return "written by another Python version"
+        if [(n, tuple(f)) for n, f in self.layout] != layout():
+            return "written for other object fields"
+        if self.data_dir != data_dir_id(data_dir):
+            return f"written for {self.data_dir}"
+        if self.fold != fold_signature(rules):
+            return "the response-time levels of rules.yaml changed since"
+        return None
+
+
+def write(path: Path, header: Header, body: dict[str, Any], *,
+          write_bytes: Callable[[int, bytes | memoryview], int] = os.write,
+          still_valid: Callable[[], bool] | None = None) -> bool:
+    """Write the image atomically: temp file (0600, in a 0700 directory), fsync, rename, fsync
+    the directory.  ``write_bytes``: ``os.write`` (a test cuts it short to kill the writer
+    half-way).  ``still_valid``: asked just before the rename; False (the data directory
+    changed while this was pickled: a newer desk process ran) drops the file and returns
+    False, so a slow writer never replaces a newer image with a stale one.  Raises OSError;
+    a failed write leaves the previous image or none."""
+    d = path.parent
+    d.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(d, 0o700)
+    head = pickle.dumps(header, protocol=5)
+    data = _dumps(body)
+    _remove_temps(d)  # a writer killed half-way left its temp file
+    tmp = d / f"{IMAGE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    try:
+        for chunk in (MAGIC, _LEN.pack(len(head), len(data), zlib.crc32(data)), head):
+            _write_all(fd, chunk, write_bytes)
+        _write_all(fd, data, write_bytes)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    if still_valid is not None and not still_valid():
+        os.unlink(tmp)
+        return False
+    os.replace(tmp, path)
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return True
+
+
+def _by_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    fields: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return cls, tuple([getattr(obj, f) for f in fields])
+
+    return reduce
+
+
+def _sorted_list_parts(sl: SortedList) -> tuple[Any, ...]:
+    return _sorted_list, (sl._lists, sl._maxes, sl._load)
+
+
+def _sorted_list(lists: list[list[Any]], maxes: list[Any], load: int) -> SortedList:
+    """A SortedList from its sublists as they were, without sorting again (SortedList's own
+    pickling sorts every value on load; its positional index is rebuilt when first needed)."""
+    sl = SortedList()
+    sl._lists, sl._maxes, sl._load = lists, maxes, load
+    sl._len = sum(map(len, lists))
+    return sl
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """The body pickled with our classes rebuilt by their constructor from their fields in
+    order: half the load time of pickle's default (a dict of the fields per object, then an
+    attribute set each), measured at 100,000 conversations.  ``layout`` guards the order."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.dispatch_table = {**copyreg.dispatch_table,
+                              **{cls: _by_fields(cls) for cls in _CLASSES},
+                              SortedList: _sorted_list_parts}
+    pickler.dump(body)
+    return out.getvalue()
+
+
+def _write_all(fd: int, data: bytes, write_bytes: Callable[[int, bytes | memoryview], int]
+               ) -> None:
+    view = memoryview(data)
+    while view:
+        n = write_bytes(fd, view[:1 << 24])
+        view = view[n:]
+
+
+class Image:
+    """An image file opened and checked (owner, mode, magic, lengths); the body is read only
+    by :meth:`body` (CRC-32 checked first)."""
+
+    def __init__(self, path: Path, header: Header, fd: int, body_len: int, crc: int) -> None:
+        self.path = path
+        self.header = header
+        self._fd = fd
+        self._body_len = body_len
+        self._crc = crc
+
+    def body(self) -> dict[str, Any] | None:
+        """The desk state the image holds, or None (logged) when it is damaged."""
+        try:
+            data = _read_exact(self._fd, self._body_len)
+        except OSError as exc:
+            log.warning("state image %s not used: %s", self.path, exc)
+            return None
+        finally:
+            self.close()
+        if len(data) != self._body_len:
+            log.warning("state image %s not used: cut short (%d of %d bytes)", self.path,
+                        len(data), self._body_len)
+            return None
+        if zlib.crc32(data) != self._crc:
+            log.warning("state image %s not used: damaged (checksum)", self.path)
+            return None
+        try:
+            with paused_gc():  # millions of acyclic objects: the collector would only walk them
+                body = pickle.loads(data)
+        except Exception as exc:  # a damaged pickle can raise almost anything
+            log.warning("state image %s not used: %s", self.path, exc)
+            return None
+        return body if isinstance(body, dict) else None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def open_image(data_dir: Path | str, rules: Any) -> Image | None:
+    """The image of ``data_dir`` if there is one this process may trust and that fits
+    ``rules``; else None, with the reason logged (nothing there is not worth a line)."""
+    path = image_path(data_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None  # none, or in a directory that is not ours (another user's cache)
+    except OSError as exc:
+        log.warning("state image %s not used: %s", path, exc)
+        return None
+    stale = False  # a mismatch is only logged at INFO: expected after an upgrade
+    try:
+        problem = _trust_problem(path, os.fstat(fd))
+        header = None
+        if problem is None:
+            head = _read_exact(fd, len(MAGIC) + _LEN.size)
+            if head[:len(MAGIC)] != MAGIC or len(head) != len(MAGIC) + _LEN.size:
+                problem = "not a state image (or cut short)"
+            else:
+                head_len, body_len, crc = _LEN.unpack(head[len(MAGIC):])
+                raw = _read_exact(fd, head_len)
+                try:
+                    header = pickle.loads(raw) if len(raw) == head_len else None
+                except Exception:
+                    header = None
+                if not isinstance(header, Header):
+                    problem = "its header is damaged"
+                else:
+                    problem = header.problem(data_dir, rules)
+                    stale = problem is not None
+    except OSError as exc:
+        problem = str(exc)
+    if problem is not None or header is None:
+        os.close(fd)
+        (log.info if stale else log.warning)("state image %s not used: %s", path, problem)
+        return None
+    return Image(path, header, fd, body_len, crc)
+
+
+def _trust_problem(path: Path, st: os.stat_result) -> str | None:
+    """Why a file at ``path`` with stat ``st`` must not be unpickled by this process."""
+    me = os.geteuid()
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    for what, s in ((path.name, st), (str(path.parent), os.stat(path.parent)),
+                    (str(path.parent.parent), os.stat(path.parent.parent))):
+        if s.st_uid != me:
+            return f"{what} is owned by uid {s.st_uid}, not by this process's user ({me})"
+        if s.st_mode & 0o022:
+            return f"{what} is writable by group or others (mode {stat.S_IMODE(s.st_mode):o})"
+    return None
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    parts = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 24))
+        if not chunk:
+            break
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def remove(data_dir: Path | str) -> None:
+    """Delete the image of ``data_dir`` and temp files a killed writer left (never raises)."""
+    d = image_dir(data_dir)
+    with contextlib.suppress(OSError):
+        os.unlink(d / IMAGE)
+    _remove_temps(d)
+
+
+def _remove_temps(d: Path) -> None:
+    """Temp files of writers that are gone (killed half-way); a live writer's is left alone."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(d):
+            name = entry.name
+            if not (name.startswith(IMAGE + ".") and name.endswith(".tmp")):
+                continue
+            pid = name[len(IMAGE) + 1:-len(".tmp")]
+            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
