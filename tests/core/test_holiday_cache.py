@@ -92,3 +92,15 @@ def test_an_unwritable_cache_only_costs_the_library(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("MENTIONDESK_CACHE_DIR", str(blocker / "sub"))
     office = load_rules(ROOT / "rules.yaml").office_hours
     assert office.is_holiday(date(2031, 12, 25)) and not office.is_holiday(date(2031, 1, 2))
+
+
+def test_the_cache_root_is_private_whatever_the_umask(cache: Path) -> None:
+    """A group-writable cache root (umask 002) would make the desk's state image, kept in the
+    same root, never trusted again (tui.core.image): the holidays cache creates it 0700."""
+    old = os.umask(0o002)
+    try:
+        load_rules(ROOT / "rules.yaml")
+    finally:
+        os.umask(old)
+    assert list(cache.glob("holidays/*/GB-ENG.json"))
+    assert cache.stat().st_mode & 0o077 == 0

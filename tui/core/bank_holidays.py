@@ -140,7 +140,12 @@ def remember(country: str, subdiv: str | None, calendar: Any) -> CachedHolidays 
                        "start_year": start, "end_year": end,
                        "days": [d.isoformat() for d in days]})
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # The cache root private (0700), whatever the umask: the desk's state image beside
+        # these files is only trusted in a root nobody else can write (tui.core.image).
+        from .store import cache_root
+
+        cache_root().mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".holidays-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
