@@ -208,9 +208,23 @@ def snapshot_replaced(data_dir: Path) -> None:
     os.replace(copy, snap)
 
 
+def edited_in_place(data_dir: Path) -> None:
+    """desk.json edited in place, the same size, its mtime put back (as ``rsync --inplace -t``
+    of a same-size file would): the ctime still moved."""
+    snap = data_dir / "desk.json"
+    st = snap.stat()
+    data = snap.read_bytes()
+    assert data.count(b"regular customer") == 1
+    with open(snap, "r+b") as f:
+        f.seek(data.index(b"regular customer"))
+        f.write(b"REGULAR customer")
+    os.utime(snap, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert snap.stat().st_size == st.st_size and snap.stat().st_mtime_ns == st.st_mtime_ns
+
+
 @pytest.mark.parametrize("spoil", [
     stale_by_checkpoint, stale_by_journal, corrupt, truncated, other_version, other_levels,
-    group_writable, group_writable_dir, snapshot_replaced])
+    group_writable, group_writable_dir, snapshot_replaced, edited_in_place])
 def test_an_image_in_doubt_is_not_used_and_nothing_is_lost(
         tmp_path: Path, spoil: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
@@ -226,7 +240,10 @@ def test_an_image_in_doubt_is_not_used_and_nothing_is_lost(
     if spoil is not other_levels:
         assert state_of(desk) == want
     close_desk(desk, maintain=False)
-    if spoil not in (stale_by_checkpoint, stale_by_journal, snapshot_replaced):
+    if spoil is edited_in_place:
+        assert any("REGULAR customer" in str(n) for c in desk.conversations.values()
+                   for n in c.notes)
+    if spoil not in (stale_by_checkpoint, stale_by_journal, snapshot_replaced, edited_in_place):
         assert "state image" in caplog.text and "not used" in caplog.text
 
 

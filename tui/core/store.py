@@ -1384,8 +1384,10 @@ def _read_tinydb(
 
 def files_fingerprint(data_dir: Path) -> dict[str, Any] | None:
     """The data directory's files as a state image records them (``Store.image_fingerprint``):
-    the snapshot's seq, checkpoint time, inode, size and mtime; None unless the journal is
-    empty and nothing else is there (sealed segments, temp files a crash left)."""
+    the snapshot's seq, checkpoint time, inode, size, mtime and ctime (an edit in place that
+    keeps the size and puts the mtime back still moves the ctime, which no call can set);
+    None unless the journal is empty and nothing else is there (sealed segments, temp files a
+    crash left)."""
     snapshot, journal, archive = data_dir / SNAPSHOT, data_dir / JOURNAL, data_dir / ARCHIVE
     try:
         if any(_SEGMENT.match(name) for name in os.listdir(data_dir)):
@@ -1403,7 +1405,8 @@ def files_fingerprint(data_dir: Path) -> dict[str, Any] | None:
     if "seq" not in meta:
         return None
     return {"seq": _int(meta.get("seq")), "at": meta.get("at"), "size": st.st_size,
-            "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns}
+            "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns}
 
 
 _UNDECODED = object()
