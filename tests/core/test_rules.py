@@ -451,6 +451,34 @@ def test_a_missing_comma_between_quoted_words_is_named_with_the_fix(tmp_path, wo
     assert "keywords:" in path.read_text().splitlines()[line - 1]
 
 
+@pytest.mark.parametrize("word, fix", [
+    ('"a *"', "makes 'a' match every word starting with 'a'"),
+    ('"my *"', "makes 'my' match every word starting with 'my'"),
+    ('"re*fund"', "not at the end of a word"),
+    ('"*fund"', "not at the end of a word"),
+    ("ab*", "after only 2 letter(s)"),
+])
+def test_a_wildcard_that_would_match_too_much_or_nothing_is_named_with_the_fix(
+        tmp_path, word, fix):
+    """README "Word forms": a '*' at the end of a word matches any ending.  "a *" matched every
+    word starting with "a" (every mention critical), "re*fund" silently dropped the '*'."""
+    path = write_rules(tmp_path, f"""\
+        - id: access
+          urgency: normal
+          action: reply
+          reply: r
+          match:
+            keywords: [lift, {word}, ramp*]
+        """)
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert f"{path}:" in message and fix in message, message
+    line = int(message.split(f"{path}:")[1].split(":")[0])
+    assert "keywords:" in path.read_text().splitlines()[line - 1]
+    assert "ramp*" not in message  # a '*' at the end of a word, as documented, is fine
+
+
 @pytest.mark.parametrize("broken, fix", [
     ("  team: social\n", "check the indentation"),  # one key out of line with its mapping
     ("team: [social, \"care\" \"ops\"]\n", "comma is probably missing"),

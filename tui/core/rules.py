@@ -866,12 +866,38 @@ class _Loader:
             if not normalize_for_match(word.strip().lstrip("=").rstrip("*")).strip():
                 self.problem(line, f"'{word}' in {where} has no letters, digits or emoji; "
                                    "matching ignores punctuation, so it can never match")
+            elif (star := self._star_problem(word)) is not None:
+                self.problem(line, f"'{word}' in {where} {star}")
             elif '"' in word or re.search(r"(^|\s)'=", word):
                 # [wheelchair "=ramp", ...]: YAML reads one word 'wheelchair "=ramp"' that no
                 # mention ever contains, and the rule silently stops matching.
                 self.problem(line, f"'{word}' in {where} has a quote inside it: a comma is "
                                    "probably missing between two words; write each one "
                                    "separately, e.g. [wheelchair, \"=ramp\"]")
+
+    @staticmethod
+    def _star_problem(word: str) -> str | None:
+        """Why a ``*`` in a rule's word would not do what it says (README "Word forms": a
+        ``*`` at the end of a word matches any ending), or None.  A ``*`` elsewhere was taken
+        as literal punctuation and ignored; one after a space, or after fewer than three
+        letters, matched every word starting with the letters before it ("a *": every word
+        starting with "a")."""
+        text = word.strip().lstrip("=")
+        body = text[:-1] if text.endswith("*") else text
+        if "*" in body:
+            return ("has a '*' that is not at the end of a word: '*' only means \"any ending\" "
+                    "there (refund* finds refunds, refunded); remove it or put it at the end")
+        if not text.endswith("*"):
+            return None
+        last = (normalize_for_match(body).split() or [""])[-1]
+        if body != body.rstrip():
+            return (f"has a '*' after a space: it makes '{last}' match every word starting "
+                    f"with '{last}'; write the '*' straight after a word, e.g. refund*")
+        if len(last) < 3:
+            return (f"ends in '*' after only {len(last)} letter(s): it would match every word "
+                    f"starting with '{last}'; give at least three letters before the '*', or "
+                    "list the words")
+        return None
 
     # -- categories -----------------------------------------------------------------------------
 
