@@ -266,6 +266,22 @@ def test_a_data_directory_too_long_for_a_socket_keeps_the_desk_in_process(
     assert [e["kind"] for e in stored(data)["events"].values()].count("note") == 1
 
 
+def test_a_data_directory_too_long_for_a_socket_says_why_commands_wait(tmp_path: Path) -> None:
+    """While something holds such a desk (a console in process), a command cannot go through
+    it: the refusal names the socket path's length and the fix, never "they go through the
+    process holding the desk"."""
+    from tui.core.store import Store
+
+    data = tmp_path / ("d" * 100)
+    seed(data, ["my train was cancelled"])
+    with Store(data):  # the lock, as a console holding the desk in process
+        done = cli(data, "queue")
+    assert done.returncode == 3, done.stderr
+    assert "is using" in done.stderr
+    assert "over the 107 a Unix socket allows" in done.stderr
+    assert "shorter --data-dir" in done.stderr
+
+
 def test_an_unusable_data_directory_is_said_in_one_line(desk_dir: Path) -> None:
     afile = desk_dir / "a-file"
     afile.write_text("not a directory\n")

@@ -11,6 +11,7 @@ Every action the console can do is scriptable here, by conversation id:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -429,6 +430,15 @@ def run(args: argparse.Namespace) -> int:
             if routed is not None:
                 return routed
         print(f"mentiondesk: {exc}", file=sys.stderr)
+        if exc.code == LOCKED:
+            from ..server.autostart import long_path_hint, socket_fits
+            from ..setup.boot import data_dir, load_config
+
+            with contextlib.suppress(BootError):
+                opts = options_from(args)
+                where = data_dir(opts, load_config(opts))
+                if not socket_fits(where):
+                    print(f"mentiondesk: {long_path_hint(where)}", file=sys.stderr)
         return exc.code
 
 

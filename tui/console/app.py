@@ -1620,8 +1620,14 @@ def run_console(args: argparse.Namespace, serve: Callable[..., Any] | None = Non
         if desk is None:
             print(f"mentiondesk: {exc}", file=sys.stderr)
             if exc.code == 3:
-                print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
-                      "they go through the process holding the desk", file=sys.stderr)
+                from ..server.autostart import long_path_hint, socket_fits
+
+                where = data_dir(opts, config)
+                if socket_fits(where):
+                    print("mentiondesk: action commands (queue, show, reply, ...) work meanwhile: "
+                          "they go through the process holding the desk", file=sys.stderr)
+                else:
+                    print(f"mentiondesk: {long_path_hint(where)}", file=sys.stderr)
             return exc.code
     if isinstance(desk, RemoteDesk):
         app = MentionDesk(desk, [])

@@ -21,9 +21,7 @@ from typing import Any
 
 from ..setup.boot import BootError, data_dir, load_config, options_from, refuse_demo_mix
 from .client import Starting, listening, spawn_server
-from .protocol import socket_path
-
-MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
+from .protocol import MAX_SUN_PATH, socket_fits, socket_path
 
 MODE_ENV = "MENTIONDESK_DESK_PROCESS"
 DIRECT = "direct"  # the opt-out value of MODE_ENV
@@ -45,9 +43,14 @@ def uses_desk_process(config: Any, where: Path | None = None) -> bool:
     return os.environ.get(MODE_ENV, "").strip().lower() != DIRECT
 
 
-def socket_fits(where: Path) -> bool:
-    """True when ``where``'s socket path fits a Unix socket address (107 bytes on Linux)."""
-    return len(os.fsencode(socket_path(where))) <= MAX_SUN_PATH
+def long_path_hint(where: Path) -> str:
+    """Why nothing can reach the process holding ``where`` (its socket path does not fit), and
+    the fix."""
+    path = socket_path(where)
+    return (f"commands cannot reach the process holding it: its socket path {path} is "
+            f"{len(os.fsencode(path))} bytes, over the {MAX_SUN_PATH} a Unix socket allows; use "
+            "a shorter --data-dir (or a symlink with a short path to it) so that commands and "
+            "other consoles work while a console runs")
 
 
 def passed_on(args: argparse.Namespace) -> list[str]:

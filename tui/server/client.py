@@ -22,7 +22,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol import MAX_LINE, ProtocolError, Refused, decode, encode, hello, socket_path
+from .protocol import (
+    MAX_LINE,
+    ProtocolError,
+    Refused,
+    decode,
+    encode,
+    hello,
+    socket_fits,
+    socket_path,
+)
 
 START_TIMEOUT = 60.0  # seconds a started desk process has to open a large desk and listen
 ATTACH_WAIT = 5.0  # seconds to wait for a desk process that holds the lock to listen
@@ -63,7 +72,7 @@ class DeskClient:
                 timeout: float | None = 30.0) -> DeskClient:
         """Connect and say hello.  ``NotRunning`` when nothing listens."""
         path = socket_path(data_dir)
-        if len(os.fsencode(path)) > 107:
+        if not socket_fits(data_dir):
             raise NotRunning(f"{path} is too long for a socket: no desk process can serve it")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -268,7 +277,7 @@ def listening(data_dir: Path | str) -> bool:
     """True when something accepts connections on the data directory's socket (a desk process,
     or a console serving it) — a cheap check before spawning one."""
     path = socket_path(data_dir)
-    if len(os.fsencode(path)) > 107:
+    if not socket_fits(data_dir):
         return False
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

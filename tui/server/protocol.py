@@ -40,6 +40,7 @@ Every message is one JSON object on one line (UTF-8, ``\\n``-terminated, at most
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,16 @@ class Refused(Exception):
                    error=refusal.get("error"), data=refusal.get("data") or {})
 
 
+MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL): unix(7)
+
+
 def socket_path(data_dir: Path | str) -> Path:
     return Path(data_dir) / SOCKET
+
+
+def socket_fits(data_dir: Path | str) -> bool:
+    """True when ``data_dir``'s socket path fits a Unix socket address (``MAX_SUN_PATH``)."""
+    return len(os.fsencode(socket_path(data_dir))) <= MAX_SUN_PATH
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -50,6 +50,7 @@ from .identity import (
 )
 from .protocol import (
     MAX_LINE,
+    MAX_SUN_PATH,
     VERSION,
     ProtocolError,
     Refused,
@@ -62,7 +63,6 @@ from .protocol import (
 log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
-MAX_SUN_PATH = 107  # bytes in a Unix socket path (Linux sun_path minus the NUL)
 SNAPSHOT_ROWS = 5_000  # rows at most in one snapshot message (~2 MB; MAX_LINE is 8 MB)
 ROWS_CHUNK = 250  # rows per "rows" message after a limited snapshot (~10 ms of the loop each)
 STATE_CHUNK = 64  # conversations per "state" message of a replica's snapshot: each is built
