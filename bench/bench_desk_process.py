@@ -467,6 +467,8 @@ def bench_cold(n: int, repeat: int = 3) -> None:
             if log.count("opened from its state image") != used + 1:
                 print(f"(a) {n:>7,} open: the desk process did not use its state image:")
                 print("\n".join(line for line in log.splitlines() if "image" in line))
+                if pid is not None:
+                    _kill(pid)  # never left running on a data directory about to go
                 return
     for what, times, loads in (("from its state image (clean stop before)", image, loads_image),
                                ("without an image (kill -9 before)", crash, loads_crash)):

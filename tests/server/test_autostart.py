@@ -282,6 +282,24 @@ def test_a_data_directory_too_long_for_a_socket_says_why_commands_wait(tmp_path:
     assert "shorter --data-dir" in done.stderr
 
 
+def test_stopping_a_desk_process_others_are_attached_to_says_they_restart_it(
+        desk_dir: Path) -> None:
+    """`server --stop` with a console attached: it stops, and says that a console reconnects
+    and starts one again unless it is quit first (a refusal's "stop it and start again" would
+    otherwise never hold)."""
+    from tui.server.client import DeskClient, start_server
+
+    seed(desk_dir, ["my train was cancelled"])
+    start_server(desk_dir)
+    with DeskClient.connect(desk_dir, client="console") as watcher:
+        watcher.attach()
+        done = cli(desk_dir, "server", "--stop")
+    assert done.returncode == 0, done.stderr
+    assert "stopped the desk process" in done.stdout
+    assert "1 other client(s) were attached" in done.stderr
+    assert "quit the consoles first" in done.stderr
+
+
 def test_an_unusable_data_directory_is_said_in_one_line(desk_dir: Path) -> None:
     afile = desk_dir / "a-file"
     afile.write_text("not a directory\n")

@@ -101,6 +101,7 @@ def _stop(where: Any, agent: str | None) -> int:
         with DeskClient.connect(where, agent=agent) as client:
             client.request("stop")
             pid = client.server_pid
+            others = client.connections - 1
             try:  # the desk closes every connection when it is done
                 while True:
                     client.read(STOP_WAIT)
@@ -116,6 +117,10 @@ def _stop(where: Any, agent: str | None) -> int:
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     print(f"stopped the desk process {pid}")
+    if others > 0:
+        print(f"mentiondesk: {others} other client(s) were attached: a console reconnects and "
+              "starts a desk process again — quit the consoles first to keep the desk stopped",
+              file=sys.stderr)
     return OK
 
 

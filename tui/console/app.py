@@ -1509,11 +1509,13 @@ def agree_on_sources(desk: RemoteDesk, args: argparse.Namespace, opts: Any, conf
                       file=sys.stderr)
                 return 3  # tui.cli.common.LOCKED
             return again
+    why = " and other clients are attached to it" if not alone else ""
+    first = ", after quitting the other consoles (they would start it again)" if not alone else ""
     text = (f"the desk process (pid {pid}) serving {desk.data_dir} runs "
             f"{_specs_text(list(running))}, not {_specs_text(wanted)}: it runs the sources it "
-            f"was started with. Stop it (`mentiondesk server --stop --data-dir "
-            f"{desk.data_dir}`; everything is saved) and start again, or give --data-dir for a "
-            f"desk of its own")
+            f"was started with{why}. Stop it (`mentiondesk server --stop --data-dir "
+            f"{desk.data_dir}`; everything is saved){first} and start again, or give "
+            f"--data-dir for a desk of its own")
     if getattr(args, "source", None):
         desk.close()
         print(f"mentiondesk: {text}", file=sys.stderr)

@@ -62,6 +62,7 @@ class DeskClient:
         self.role: str = welcome.get("role", "")
         self.server_pid: int = int(welcome.get("server_pid", 0))
         self.holder: str = str(welcome.get("holder") or "desk process")  # or "console"
+        self.connections: int = int(welcome.get("clients") or 0)  # open there, this one included
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf known to hold no newline
         self._next = 0
@@ -107,6 +108,7 @@ class DeskClient:
         self.role = reply.get("role", "")
         self.server_pid = int(reply.get("server_pid", 0))
         self.holder = str(reply.get("holder") or "desk process")
+        self.connections = int(reply.get("clients") or 0)
         return self
 
     def send(self, message: dict[str, Any]) -> None:
