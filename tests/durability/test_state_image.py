@@ -271,6 +271,20 @@ def test_the_image_lives_in_a_private_cache_directory(tmp_path: Path) -> None:
     assert path.stat().st_uid == os.geteuid()
 
 
+def test_a_directory_in_the_images_place_leaves_no_temp_file(tmp_path: Path) -> None:
+    """The image cannot be written (a directory where it goes): logged, the desk closes, and
+    no temp file is left in the cache to pile up at every stop."""
+    closed_with_image(tmp_path)
+    path = image.image_path(tmp_path)
+    path.unlink()
+    path.mkdir()
+    desk = opened(tmp_path)
+    assert not desk.from_image
+    close_desk(desk, checkpoint=True, image="inline")
+    assert path.is_dir()
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_kill_9_while_the_image_is_written_loses_nothing(tmp_path: Path) -> None:
     closed_with_image(tmp_path)
     image.remove(tmp_path)

@@ -185,7 +185,12 @@ def write(path: Path, header: Header, body: dict[str, Any], *,
     if still_valid is not None and not still_valid():
         os.unlink(tmp)
         return False
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:  # e.g. a directory in the image's place: no temp file left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     dfd = os.open(d, os.O_RDONLY)
     try:
         os.fsync(dfd)
