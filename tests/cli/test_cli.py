@@ -56,6 +56,21 @@ def test_queue_lists_most_urgent_first(capsys, desk_dir: Path) -> None:
     assert len(out.splitlines()) == 3
 
 
+def test_queue_columns_line_up_whatever_the_time_left(capsys, tmp_path: Path) -> None:
+    """"23h59 (Wed 11:36)" is wider than "59m (12:51)": every row's later columns still start
+    in the same place."""
+    store = Store(tmp_path / "q")
+    now = datetime.now(UTC)
+    d = new_desk(store, Clock(now))
+    d.ingest([mention(SAFETY, "sam", at=now), mention(REFUND, "rita", at=now),
+              mention("thank you, the new trains are lovely", "ana", at=now)])
+    store.close()
+    code, out, _ = run(capsys, tmp_path / "q", "queue")
+    rows = [line for line in out.splitlines() if not line.startswith("--")]
+    assert code == 0 and len(rows) == 3
+    assert len({line.index(" pub ") for line in rows}) == 1, rows
+
+
 def test_show_gives_history_profile_and_suggestion(capsys, desk_dir: Path) -> None:
     code, out, _ = run(capsys, desk_dir, "show", "1", "--json")
     data = json.loads(out)

@@ -78,9 +78,11 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
     handle_w = 16 if width < 100 else 20
     category_w = 18 if width >= 100 else 0
-    for r in rows:
+    lefts = [fmt_left(desk, desk.conversations[r["id"]], now) for r in rows]
+    left_w = max(16, *(cell_len(t) for t in lefts))  # "23h59 (Wed 11:51)" is 17: one column
+    for r, left in zip(rows, lefts, strict=True):
         conv = desk.conversations[r["id"]]
-        line = (f"{r['id']:>6} {r['urgency'][:4]:4} {fmt_left(desk, conv, now):>16} "
+        line = (f"{r['id']:>6} {r['urgency'][:4]:4} {left:>{left_w}} "
                 f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
                 f"@{fit(r['handle'], handle_w)} ")
         if category_w:
