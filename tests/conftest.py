@@ -47,7 +47,7 @@ os.environ["MENTIONDESK_TEST_RUN"] = f"{os.getpid()}-{os.urandom(4).hex()}"
 from tui.core.desk import Desk
 from tui.core.replies import Replies, load_replies
 from tui.core.rules import Rules, load_rules
-from tui.core.store import Store
+from tui.core.store import Store, process_running
 from tui.sources.demo import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,14 +174,6 @@ def _marked_desk_processes(pids: set[str] | None = None) -> dict[int, Path | Non
     return found
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def stop_desk_processes(pids: dict[int, Path | None], wait: float = 15.0) -> None:
     """Stop these desk processes cleanly (a ``stop`` request: flush, snapshot, exit), else
     SIGTERM, and SIGKILL whatever still runs after ``wait`` seconds."""
@@ -204,9 +196,9 @@ def stop_desk_processes(pids: dict[int, Path | None], wait: float = 15.0) -> Non
                 os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
     for pid in pids:
-        while _running(pid) and time.monotonic() < deadline:
+        while process_running(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if _running(pid):
+        if process_running(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from ..core.store import process_running
 from ..server.autostart import passed_on, source_args
 from ..server.client import DeskClient, NotRunning, start_server
 from ..server.protocol import Refused, socket_path
@@ -114,7 +115,7 @@ def _stop(where: Any, agent: str | None) -> int:
         print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
         return REFUSED
     deadline = time.monotonic() + STOP_WAIT
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_running(pid):
         time.sleep(0.05)
     print(f"stopped the desk process {pid}")
     if others > 0:
@@ -122,21 +123,6 @@ def _stop(where: Any, agent: str | None) -> int:
               "starts a desk process again — quit the consoles first to keep the desk stopped",
               file=sys.stderr)
     return OK
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A child of ours that exited is a zombie until reaped: not alive for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:

@@ -84,6 +84,7 @@ from ..core.labels import Labels
 from ..core.model import Mention
 from ..core.replies import network_of
 from ..core.rules import RulesError
+from ..core.store import process_running
 from ..core.when import due_text
 from ..server.remote import RemoteDesk
 from ..setup.boot import close_desk, recovery_notes
@@ -1501,7 +1502,7 @@ def agree_on_sources(desk: RemoteDesk, args: argparse.Namespace, opts: Any, conf
         else:
             desk.close()
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _running(pid):
+            while time.monotonic() < deadline and process_running(pid):
                 time.sleep(0.02)
             again = attach_console(opts, start=True, extra=extra)
             if again is None:
@@ -1522,21 +1523,6 @@ def agree_on_sources(desk: RemoteDesk, args: argparse.Namespace, opts: Any, conf
         return 1  # tui.cli.common.REFUSED
     desk.notes.append(text)
     return desk
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie is not running)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not Path("/proc").is_dir()
 
 
 def build_sources(args: argparse.Namespace, config: Any) -> list[Any]:

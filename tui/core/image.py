@@ -47,7 +47,7 @@ from sortedcontainers import SortedList
 
 from .conversation import Conversation, Event
 from .model import Author, Mention, Triage
-from .store import cache_root, paused_gc
+from .store import cache_root, paused_gc, process_running
 
 log = logging.getLogger(__name__)
 
@@ -364,17 +364,8 @@ def _remove_temps(d: Path) -> None:
             if not (name.startswith(IMAGE + ".") and name.endswith(".tmp")):
                 continue
             pid = name[len(IMAGE) + 1:-len(".tmp")]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and process_running(int(pid)):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -230,6 +230,22 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("mentiondesk", appauthor=False))
 
 
+def process_running(pid: int) -> bool:
+    """True while process ``pid`` runs: it exists (another user's counts) and is not a zombie
+    (an exited child not yet reaped; read from Linux's /proc, assumed running without it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def default_data_dir() -> Path:
     """``$MENTIONDESK_DATA_DIR`` if set, else the platform's per-user data directory."""
     env = os.environ.get("MENTIONDESK_DATA_DIR", "").strip()
