@@ -175,10 +175,10 @@ async def console_attach(data_dir: Path, t0: float | None, expected: str) -> dic
     first screen showing ``expected`` (a handle) on the top queue row, and to the whole replica
     loaded."""
     from bench_console import ScreenTap
+    from probe_console import top_row_shows
 
     from tui.console.app import MentionDesk
     from tui.server.remote import RemoteDesk
-    from widgets.queue_view import QueueView
 
     rules, replies = policy()
     if t0 is None:
@@ -192,13 +192,7 @@ async def console_attach(data_dir: Path, t0: float | None, expected: str) -> dic
     first: asyncio.Future[float] = loop.create_future()
 
     def top_row_right() -> bool:
-        try:
-            view = app.query_one(QueueView)
-        except Exception:
-            return False
-        if not view.size.height:
-            return False
-        return expected in "".join(s.text for s in view.render_line(0))
+        return top_row_shows(app, expected)
 
     tap.waiter = (top_row_right, first)
     out: dict[str, float] = {"connected": connected}

@@ -30,10 +30,22 @@ sys.path.insert(0, str(ROOT))
 CONSOLE_SIZE = (120, 40)
 
 
+def top_row_shows(app: Any, expected: str) -> bool:
+    """The console's queue is drawn and its top row shows ``expected`` (a handle)."""
+    from widgets.queue_view import QueueView
+
+    try:
+        view = app.query_one(QueueView)
+    except Exception:
+        return False
+    if not view.size.height:
+        return False
+    return expected in "".join(s.text for s in view.render_line(0))
+
+
 async def attach(data_dir: str, expected: str) -> dict[str, Any]:
     from tui.console.app import MentionDesk, attach_console
     from tui.setup.boot import options_from
-    from widgets.queue_view import QueueView
 
     out: dict[str, Any] = {"start": START, "imported": time.perf_counter()}
     remote = attach_console(options_from(argparse.Namespace(data_dir=data_dir)), start=False)
@@ -46,13 +58,7 @@ async def attach(data_dir: str, expected: str) -> dict[str, Any]:
     original = app._display
 
     def top_row_right() -> bool:
-        try:
-            view = app.query_one(QueueView)
-        except Exception:
-            return False
-        if not view.size.height:
-            return False
-        return expected in "".join(s.text for s in view.render_line(0))
+        return top_row_shows(app, expected)
 
     def display(screen: Any, renderable: Any) -> None:
         original(screen, renderable)
