@@ -300,6 +300,41 @@ def test_stopping_a_desk_process_others_are_attached_to_says_they_restart_it(
     assert "quit the consoles first" in done.stderr
 
 
+def test_a_desk_process_dying_during_its_stop_is_not_called_absent(desk_dir: Path) -> None:
+    """kill -9 a moment after `server --stop` reached it: the command said "no desk process
+    serves" the directory it had just been serving.  A stand-in desk process (a real socket)
+    welcomes the stop, then its connection drops."""
+    import socket
+    import threading
+
+    from tui.server.protocol import VERSION, decode, encode, socket_path
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(socket_path(desk_dir)))
+    listener.listen(1)
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            f = conn.makefile("rb")
+            assert decode(f.readline())["type"] == "hello"
+            conn.sendall(encode({"type": "welcome", "protocol": VERSION, "agent": "sam",
+                                 "role": "lead", "os_user": "sam", "server_pid": 4242,
+                                 "clients": 1}))
+            assert decode(f.readline())["type"] == "request"  # the stop: then it "dies"
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    try:
+        done = cli(desk_dir, "server", "--stop")
+    finally:
+        thread.join(10)
+        listener.close()
+    assert done.returncode == 0, done.stderr
+    assert "no desk process serves" not in done.stdout
+    assert "went away before it confirmed the stop" in done.stderr
+
+
 def test_an_unusable_data_directory_is_said_in_one_line(desk_dir: Path) -> None:
     afile = desk_dir / "a-file"
     afile.write_text("not a directory\n")

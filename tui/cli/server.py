@@ -99,21 +99,32 @@ def _status(where: Any, agent: str | None) -> int:
 
 def _stop(where: Any, agent: str | None) -> int:
     try:
-        with DeskClient.connect(where, agent=agent) as client:
-            client.request("stop")
-            pid = client.server_pid
-            others = client.connections - 1
-            try:  # the desk closes every connection when it is done
-                while True:
-                    client.read(STOP_WAIT)
-            except (ConnectionError, OSError):
-                pass
+        client = DeskClient.connect(where, agent=agent)
     except NotRunning:
         print(f"no desk process serves {where}")
         return OK
     except Refused as exc:
         print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
         return REFUSED
+    with client:
+        pid = client.server_pid
+        others = client.connections - 1
+        try:
+            client.request("stop")
+        except Refused as exc:
+            print("mentiondesk: " + "\n".join(exc.reasons), file=sys.stderr)
+            return REFUSED
+        except (NotRunning, ConnectionError, OSError):
+            # It was serving a moment ago: it died before it said the stop was done.
+            print(f"the desk process {pid} went away before it confirmed the stop (killed?); "
+                  "what it had acknowledged is on disk, and the next start recovers the rest",
+                  file=sys.stderr)
+            return OK
+        try:  # the desk closes every connection when it is done
+            while True:
+                client.read(STOP_WAIT)
+        except (ConnectionError, OSError):
+            pass
     deadline = time.monotonic() + STOP_WAIT
     while time.monotonic() < deadline and process_running(pid):
         time.sleep(0.05)
