@@ -429,26 +429,34 @@ def test_fast_fold_agrees_with_text_fold():
     assert normalize_for_match_fast("Ça marche 😡") == normalize_for_match("Ça marche 😡")
 
 
-@pytest.mark.parametrize("words", [
-    '[wheelchair "=ramp", lift]', "[wheelchair '=ramp', lift]", '[lift, "ramp" "steps"]',
-])
-def test_a_missing_comma_between_quoted_words_is_named_with_the_fix(tmp_path, words):
-    """YAML reads [wheelchair "=ramp"] as ONE word that no mention contains: the category would
-    silently stop matching.  The loader names the file, the line and the fix instead."""
+def keywords_refused(tmp_path, keywords: str) -> str:
+    """Load a category whose ``keywords:`` is ``keywords`` (YAML); the RulesError's message,
+    checked to name the file and the keywords' line."""
     path = write_rules(tmp_path, f"""\
         - id: access
           urgency: normal
           action: reply
           reply: r
           match:
-            keywords: {words}
+            keywords: {keywords}
         """)
     with pytest.raises(RulesError) as info:
         load_rules(path)
     message = str(info.value)
-    assert f"{path}:" in message and "comma is probably missing" in message
+    assert f"{path}:" in message, message
     line = int(message.split(f"{path}:")[1].split(":")[0])
     assert "keywords:" in path.read_text().splitlines()[line - 1]
+    return message
+
+
+@pytest.mark.parametrize("words", [
+    '[wheelchair "=ramp", lift]', "[wheelchair '=ramp', lift]", '[lift, "ramp" "steps"]',
+])
+def test_a_missing_comma_between_quoted_words_is_named_with_the_fix(tmp_path, words):
+    """YAML reads [wheelchair "=ramp"] as ONE word that no mention contains: the category would
+    silently stop matching.  The loader names the file, the line and the fix instead."""
+    message = keywords_refused(tmp_path, words)
+    assert "comma is probably missing" in message
 
 
 @pytest.mark.parametrize("word, fix", [
@@ -462,20 +470,8 @@ def test_a_wildcard_that_would_match_too_much_or_nothing_is_named_with_the_fix(
         tmp_path, word, fix):
     """README "Word forms": a '*' at the end of a word matches any ending.  "a *" matched every
     word starting with "a" (every mention critical), "re*fund" silently dropped the '*'."""
-    path = write_rules(tmp_path, f"""\
-        - id: access
-          urgency: normal
-          action: reply
-          reply: r
-          match:
-            keywords: [lift, {word}, ramp*]
-        """)
-    with pytest.raises(RulesError) as info:
-        load_rules(path)
-    message = str(info.value)
-    assert f"{path}:" in message and fix in message, message
-    line = int(message.split(f"{path}:")[1].split(":")[0])
-    assert "keywords:" in path.read_text().splitlines()[line - 1]
+    message = keywords_refused(tmp_path, f"[lift, {word}, ramp*]")
+    assert fix in message, message
     assert "ramp*" not in message  # a '*' at the end of a word, as documented, is fine
 
 

@@ -47,7 +47,7 @@ from sortedcontainers import SortedList
 
 from .conversation import Conversation, Event
 from .model import Author, Mention, Triage
-from .store import cache_root, paused_gc, process_running
+from .store import _fsync_dir, cache_root, paused_gc, process_running
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +191,7 @@ def write(path: Path, header: Header, body: dict[str, Any], *,
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    dfd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    _fsync_dir(d)
     return True
 
 
