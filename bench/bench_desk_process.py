@@ -422,6 +422,8 @@ def bench_cold(n: int, repeat: int = 3) -> None:
 
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     crash, image = [], []
+    first_screen: list[float] = []  # spawn -> a client's first screen, after an image start
+    rest: list[float] = []  # "ready" -> the image's later part all read (the desk's log)
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
         d = Path(tmp) / "desk"
         os.environ["MENTIONDESK_CACHE_DIR"] = str(Path(tmp) / "cache")  # not the user's cache
@@ -454,9 +456,22 @@ def bench_cold(n: int, repeat: int = 3) -> None:
                 break
             loads_image.append(os.getloadavg()[0])
             used = (d / "server.log").read_text().count("opened from its state image")
+            rests = (d / "server.log").read_text().count("the rest of the state image read")
             t0 = time.perf_counter()
             pid = start_server(d)
             image.append(time.perf_counter() - t0)
+            # The first client right after: a first screen of 200 rows (served between the
+            # frames of the image's later part, which is read after "ready").
+            with DeskClient.connect(d) as c:
+                c.attach(limit=200)
+                first_screen.append(time.perf_counter() - t0)
+            for _ in range(300):  # the desk process logs when the later part is all read
+                log = (d / "server.log").read_text()
+                found = re.findall(r"the rest of the state image read in ([0-9.]+) s", log)
+                if len(found) > rests:
+                    rest.append(float(found[-1]))
+                    break
+                time.sleep(0.05)
             log = (d / "server.log").read_text()
             if log.count("opened from its state image") != used + 1:
                 print(f"(a) {n:>7,} open: the desk process did not use its state image:")
@@ -469,6 +484,12 @@ def bench_cold(n: int, repeat: int = 3) -> None:
         print(f"(a) {n:>7,} open: desk process cold start {what}: median "
               f"{statistics.median(times):.2f} s (each: {', '.join(f'{t:.2f}' for t in times)}; "
               f"load {', '.join(f'{x:.1f}' for x in loads)}; with .pyc, after a warm-up)")
+    if first_screen:
+        print(f"(a) {n:>7,} open: after a start from its image, a headless client's first "
+              f"screen (200 rows) from the spawn: median {statistics.median(first_screen):.2f}"
+              f" s; the image's later part (customers, maps, deadline index) read while "
+              f"serving in median {statistics.median(rest) if rest else float('nan'):.2f} s "
+              f"after ready")
 
 
 def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,

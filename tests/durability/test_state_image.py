@@ -127,6 +127,107 @@ def test_the_image_is_used_and_gives_the_state_the_snapshot_gives(tmp_path: Path
     close_desk(again, maintain=False)
 
 
+def opened_serving(data_dir: Path) -> Desk:
+    """Opened as the desk process opens it: what the image leaves for later is not read yet."""
+    return open_desk(Options(data_dir=str(data_dir)), clock=lambda: NOW, finish=False)
+
+
+def test_the_later_part_is_read_a_frame_a_step_and_gives_the_same_desk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image, "CHUNK", 4)  # 46 conversations: a dozen frames a part
+    want = closed_with_image(tmp_path)
+    desk = opened_serving(tmp_path)
+    assert desk.from_image and desk.reading_image
+    held = vars(desk)  # behind the attributes: the empty ones of a new desk, not read yet
+    assert [held["_" + n] for n in ("customers", "current", "mention_conv", "mention_seq")] \
+        == [{}, {}, {}, {}]
+    assert held["_index"]._clocks == {}
+    # What the first screen needs is there already: the queue's rows.
+    from tui.core.rows import conversation_row
+
+    rows = [conversation_row(desk, desk.conversations[cid], NOW) for cid in desk.queue]
+    assert desk.reading_image and len(rows) == len(want["queue"])
+    steps = 0
+    while desk.load_later():
+        steps += 1
+    assert steps > 20  # a frame a step, never the whole part at once
+    desk.finish_start()
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(desk, maintain=False)
+
+
+@pytest.mark.parametrize("asked", ["customers", "index", "current", "mention_conv",
+                                   "mention_seq"])
+def test_asking_for_a_later_part_before_it_is_read_reads_the_rest_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str) -> None:
+    monkeypatch.setattr(image, "CHUNK", 4)
+    want = closed_with_image(tmp_path)
+    desk = opened_serving(tmp_path)
+    assert desk.load_later() and desk.load_later()  # part-way through
+    assert getattr(desk, asked) is not None
+    assert not desk.reading_image
+    desk.finish_start()
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    # and an action that needs the later parts works before anything else read them
+    close_desk(desk, maintain=False)
+    desk = opened_serving(tmp_path)
+    fay = next(c.id for c in desk.conversations.values() if c.handle == "fay")
+    desk.ingest([mention("is anyone coming about the lift?", "fay")])
+    assert not desk.reading_image and desk.current["demo|fay"] == fay
+    close_desk(desk, maintain=False)
+
+
+def test_a_snooze_that_ran_out_while_closed_wakes_once_the_later_part_is_read(
+        tmp_path: Path) -> None:
+    closed_with_image(tmp_path)
+    late = EPOCH + timedelta(hours=6)  # cat's snooze ran to EPOCH + 5 h
+    desk = open_desk(Options(data_dir=str(tmp_path)), clock=lambda: late, finish=False)
+    cat = next(c for c in desk.conversations.values() if c.handle == "cat")
+    assert desk.reading_image and cat.status == "snoozed"
+    woken: list[set[str]] = []
+    desk.listeners.append(woken.append)
+    while desk.load_later():
+        pass
+    desk.finish_start()
+    assert cat.status == "open" and woken and cat.id in woken[0]
+    assert [e.kind for e in desk.events.values() if e.conv == cat.id][-1] == "wake"
+    close_desk(desk, maintain=False)
+
+
+def test_an_image_a_start_died_reading_is_never_read_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    want = closed_with_image(tmp_path)
+    path = image.image_path(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    marker = path.with_name(f"{image.IMAGE}.{dead.stdout.strip()}.loading")
+    marker.write_bytes(b"")  # as a start killed while it read the image leaves it
+    with caplog.at_level(logging.WARNING, logger="tui.core.image"):
+        desk = opened(tmp_path)
+    assert not desk.from_image
+    assert "a start died while reading it" in caplog.text
+    assert not path.exists() and not marker.exists()
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(desk, maintain=False)
+
+
+def test_a_start_reading_the_image_leaves_no_marker_behind(tmp_path: Path) -> None:
+    closed_with_image(tmp_path)
+    desk = opened_serving(tmp_path)
+    d = image.image_dir(tmp_path)
+    assert any(p.name.endswith(".loading") for p in d.iterdir())  # while it reads
+    while desk.load_later():
+        pass
+    assert sorted(p.name for p in d.iterdir()) == [image.IMAGE]
+    close_desk(desk, maintain=False)
+
+
 def test_the_desk_opened_from_its_image_survives_kill_9_after_acting(tmp_path: Path) -> None:
     """Changes made on a desk from the image go to the journal: a crash loses none."""
     closed_with_image(tmp_path)

@@ -168,7 +168,7 @@ def _foreground(args: argparse.Namespace, config: Any, where: Any) -> int:
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        desk = open_desk(options_from(args))
+        desk = open_desk(options_from(args), finish=False)  # the rest read while serving
     except BootError as exc:
         holder = str(exc)
         say(("locked " if exc.code == LOCKED else f"error {exc.code} ") + holder.replace("\n", " "))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from . import persist
 from .api import (
@@ -148,7 +148,45 @@ class RulesReloaded:
         return "; ".join(parts)
 
 
+_T = TypeVar("_T")
+
+
+class _Later(Generic[_T]):
+    """A desk attribute a state image may still be reading (``Desk.load_later``): reading it
+    first finishes that, so no caller ever sees it half-built."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, desk: None, owner: type | None = None) -> _Later[_T]: ...
+
+    @overload
+    def __get__(self, desk: Desk, owner: type | None = None) -> _T: ...
+
+    def __get__(self, desk: Desk | None, owner: type | None = None) -> Any:
+        if desk is None:
+            return self
+        if desk._later is not None:
+            desk.finish_loading()
+        return desk.__dict__[self.slot]
+
+    def __set__(self, desk: Desk, value: _T) -> None:
+        desk.__dict__[self.slot] = value
+
+
 class Desk:
+    # What a state image may leave to read after the desk process starts serving (issue 9:
+    # cold start): nothing the first screen needs (the queue's rows: conversations, their
+    # mentions and events) but what filing the next mention, the tick and the actions need.
+    # Reading any of them before ``load_later`` is done reads the rest at once.
+    customers: _Later[dict[str, dict[str, Any]]] = _Later()
+    current: _Later[dict[str, str]] = _Later()  # customer -> their latest conversation id
+    mention_conv: _Later[dict[str, str]] = _Later()
+    mention_seq: _Later[dict[str, int]] = _Later()
+    index: _Later[DeadlineIndex] = _Later()
+    IMAGE_LATER = ("mention_conv", "mention_seq", "current", "customers", "index")
+
     def __init__(
         self,
         rules: Rules,
@@ -161,6 +199,9 @@ class Desk:
         archive_after: timedelta = timedelta(hours=24),
         image: dict[str, Any] | None = None,
     ) -> None:
+        # The state image's parts still to read (``load_later``), or None.
+        self._later: Generator[None, None, dict[str, Any]] | None = None
+        self._wake_pending = False  # the snoozes wake after the later part (finish_start)
         self.rules = rules
         self.replies = replies
         self.store = store
@@ -172,12 +213,12 @@ class Desk:
         self.os_user: str | None = None  # OS login recorded on events (the desk process sets it)
         self.mentions: dict[str, Mention] = {}
         self.triages: dict[str, Triage] = {}
-        self.mention_conv: dict[str, str] = {}
-        self.mention_seq: dict[str, int] = {}
+        self.mention_conv = {}
+        self.mention_seq = {}
         self.events: dict[str, Event] = {}
         self.conversations: dict[str, Conversation] = {}
-        self.current: dict[str, str] = {}  # customer -> their latest conversation id
-        self.customers: dict[str, dict[str, Any]] = {}
+        self.current = {}
+        self.customers = {}
         self.drafts: dict[str, dict[str, Any]] = {}
         # Internal note drafts ("<conv>/<kind>" -> doc), never reply drafts: a note's words
         # can never fill a reply (see :meth:`save_note_draft`).
@@ -218,8 +259,10 @@ class Desk:
                         self._load(store.recover_now())
                 else:
                     self._load(store.load())
-            if not store.read_only:
-                self._wake_snoozes(clock())  # snoozes that ran out while the desk was closed
+            # Snoozes that ran out while the desk was closed (after a state image's later
+            # parts: the desk process's first tick does it once they are read).
+            if not store.read_only and self._later is None:
+                self._wake_snoozes(clock())
 
     # ==== reading ==============================================================================
 
@@ -1651,20 +1694,32 @@ class Desk:
             self._restore(state)
         except Exception as exc:  # an image is only a cache: never a reason not to start
             log.warning("state image not used: %s: %s", type(exc).__name__, exc)
-            self.index = DeadlineIndex()
-            self.queue.clear()
-            self.outbox.restore({})
-            self.from_image = False
+            self._unrestore()
             return False
         return True
 
+    def _unrestore(self) -> None:
+        later, self._later = self._later, None
+        if later is not None:
+            later.close()
+        self.index = DeadlineIndex()
+        self.queue.clear()
+        self.outbox.restore({})
+        self.from_image = False
+
     def _restore(self, state: dict[str, Any]) -> None:
         """The desk from ``image_state`` of a desk closed cleanly: the same state ``_load``
-        builds from the store (tests/durability/test_state_image.py compares them)."""
-        for name in self._IMAGE_FIELDS:
-            setattr(self, name, state[name])
+        builds from the store (tests/durability/test_state_image.py compares them).  The
+        names of ``IMAGE_LATER`` the image left for later (``state["later"]``, a generator:
+        ``tui.core.image.Image.body``) are read by :meth:`load_later`, or at once by the first
+        use of any of them."""
+        later = state.get("later")
+        for name in (*self._IMAGE_FIELDS, "index"):
+            if name in state:
+                setattr(self, name, state[name])
+            elif later is None or name not in self.IMAGE_LATER:
+                raise ValueError(f"the image holds no {name}")
         self.outbox.restore(state["outbox"])
-        self.index = state["index"]
         self.queue._items, self.queue._keys = state["queue"]
         self.queue.version += 1
         if self.views:
@@ -1672,14 +1727,74 @@ class Desk:
             for view in self.views:
                 view.load(items)
         self.from_image = True
+        self._later = later
+        self._wake_pending = later is not None
         if self.store is not None:
             self.store.adopt_keys({
                 "mentions": set(self.mentions), "events": set(self.events),
-                "conversations": set(self.conversations), "customers": set(self.customers),
+                "conversations": set(self.conversations),
                 "outbox": set(self.outbox.items), "drafts": set(self.drafts),
                 "note_drafts": set(self.note_drafts), "approvals": set(self.approvals),
                 "meta": {"counters", "last_action", "checkpoint"},
                 "seen": set(self.archived_keys), "positions": set(self.positions)})
+            if later is None:
+                self.store.adopt_keys({"customers": set(self.customers)})
+
+    @property
+    def reading_image(self) -> bool:
+        """True while parts of a state image are still to read (:meth:`load_later`)."""
+        return self._later is not None
+
+    def load_later(self) -> bool:
+        """Read one more frame of what the state image left for later (at most
+        ``tui.core.image.CHUNK`` items: 10-20 ms at 100,000 conversations); True while more
+        remains.  The desk process calls it between serving its clients right after it
+        started (issue 9: cold start).  A part that cannot be read (it passed the image's
+        CRC-32, so only a bug) is logged and the desk is read from the store instead."""
+        later = self._later
+        if later is None:
+            return False
+        try:
+            next(later)
+            return True
+        except StopIteration as done:
+            self._later = None
+            parts: dict[str, Any] = done.value
+            for name in self.IMAGE_LATER:
+                setattr(self, name, parts[name])
+            if self.store is not None:
+                self.store.adopt_keys({"customers": set(self.customers)})
+            return False
+        except Exception as exc:
+            log.error("state image: its later part could not be read (%s: %s); reading the "
+                      "desk from its store", type(exc).__name__, exc)
+            self._unrestore()
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    self.store.flush()
+                with paused_gc():
+                    self._load(self.store.recover_now())
+            return False
+
+    def finish_start(self) -> None:
+        """Finish what a start from a state image left for later: read the rest
+        (:meth:`finish_loading`), then wake the snoozes that ran out while the desk was closed
+        (what the constructor does at once without a later part), telling the listeners."""
+        if not self._wake_pending:
+            return
+        self.finish_loading()
+        self._wake_pending = False
+        if self.store is not None and not self.store.read_only:
+            self._notify(self._wake_snoozes(self.clock()))
+
+    def finish_loading(self) -> None:
+        """Read all that the state image left for later, now (see :meth:`load_later`)."""
+        if self._later is None:
+            return
+        started = time.monotonic()
+        while self.load_later():
+            pass
+        log.debug("state image: the rest read at once in %.3f s", time.monotonic() - started)
 
     # ==== a replica (a console attached to a desk process) =====================================
 

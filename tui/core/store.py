@@ -370,9 +370,11 @@ class Store:
             return self._recover()
 
     def adopt_keys(self, keys: dict[str, set[str]]) -> None:
-        """The keys each table holds, from a desk built from a state image (``stats``)."""
+        """The keys each table holds, from a desk built from a state image (``stats``): the
+        tables named in ``keys`` are set, the others kept (an image's later part adopts its
+        tables when it is read, ``Desk.load_later``)."""
         with self._mutex:
-            self._keys = keys
+            self._keys.update(keys)
 
     def image_fingerprint(self) -> dict[str, Any] | None:
         """What a state image written now must find on the next start (``Store(image=...)``):

@@ -871,6 +871,7 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     if ready is not None:
         ready(f"ready {os.getpid()}")
     log.info("desk process %d serving %s", os.getpid(), server.path)
+    await _load_later(desk, stop)
     watcher = asyncio.create_task(_idle_watch(server, stop, idle_seconds))
     ticker = asyncio.create_task(_ticker(server))
     try:
@@ -883,6 +884,20 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
             log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
     return 0
+
+
+async def _load_later(desk: Desk, stop: asyncio.Event) -> None:
+    """Read what the state image left for later (``Desk.load_later``) a frame at a time, the
+    clients served in between, before the sources and the tick start (issue 9: cold start;
+    an action that needs it first reads the rest at once)."""
+    if not desk.reading_image:
+        return
+    started = time.monotonic()
+    while not stop.is_set() and desk.load_later():
+        await asyncio.sleep(0)
+    desk.finish_start()
+    log.info("desk process %d: the rest of the state image read in %.2f s", os.getpid(),
+             time.monotonic() - started)
 
 
 def reload_rules(desk: Desk, data_dir: Path, server: DeskServer | None = None) -> None:

@@ -212,7 +212,7 @@ def refuse_demo_mix(opts: Options, config: Any = None) -> None:
 
 def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
               create: bool = True, read_only: bool = False,
-              binding_ids: frozenset[str] | None = None) -> Desk:
+              binding_ids: frozenset[str] | None = None, finish: bool = True) -> Desk:
     """Build the desk.  Raises ``BootError`` with a clear message on any problem.
 
     The data directory follows ``data_dir_and_why``.  ``create=False`` (reads and actions on
@@ -220,6 +220,8 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     nothing is created, so a mistyped ``--data-dir`` never turns into a new, empty desk.
     ``read_only``: for reports — the store takes no lock (works while the console runs) and
     refuses every write, so the desk must only be read; close it with :func:`close_desk`.
+    ``finish=False`` (the desk process): what a state image leaves for later is read by the
+    caller (``Desk.load_later`` between serving clients, then ``Desk.finish_start``).
     """
     from ..core.desk import Desk
     from ..core.model import utcnow
@@ -266,6 +268,8 @@ def open_desk(opts: Options, *, clock: Any = None, with_store: bool = True,
     desk = Desk(rules, replies, store, agent=agent, clock=clock or utcnow,
                 undo_seconds=10.0 if undo_seconds is None else float(undo_seconds), image=body)
     desk.config = config
+    if finish:
+        desk.finish_start()
     return desk
 
 
@@ -390,7 +394,8 @@ def write_state_image(desk: Desk, data_dir: Path, fingerprint: dict[str, Any], *
 
     try:
         if state_image.write(path, header, desk.image_state(),
-                             still_valid=lambda: files_fingerprint(data_dir) == fingerprint):
+                             still_valid=lambda: files_fingerprint(data_dir) == fingerprint,
+                             later=desk.IMAGE_LATER):
             log.info("state image written: %s (%d conversations)", path,
                      len(desk.conversations))
         else:
