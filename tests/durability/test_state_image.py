@@ -147,10 +147,16 @@ def test_the_later_part_is_read_a_frame_a_step_and_gives_the_same_desk(
 
     rows = [conversation_row(desk, desk.conversations[cid], NOW) for cid in desk.queue]
     assert desk.reading_image and len(rows) == len(want["queue"])
+    # ... and the counts, from the image's compact basis (the index is not read yet)
+    times = [NOW + timedelta(minutes=m) for m in (0, 20, 45, 90, 300, 2000)]
+    early = [desk.counts(t) for t in times]
+    assert desk.reading_image and "index" in desk._pending
     steps = 0
     while desk.load_later():
         steps += 1
     assert steps > 20  # a frame a step, never the whole part at once
+    assert [desk.counts(t) for t in times] == early  # the index's own counts, the same
+    assert len({tuple(sorted(c.items())) for c in early}) > 2  # the times do tell apart
     desk.finish_start()
     got = state_of(desk)
     for key in want:
@@ -167,6 +173,11 @@ def test_asking_for_a_later_part_before_it_is_read_reads_the_rest_at_once(
     desk = opened_serving(tmp_path)
     assert desk.load_later() and desk.load_later()  # part-way through
     assert getattr(desk, asked) is not None
+    # read up to the part asked for (in IMAGE_LATER's order), not further
+    later = Desk.IMAGE_LATER
+    assert desk._pending == set(later[later.index(asked) + 1:])
+    assert desk.reading_image == (asked != later[-1])
+    desk.finish_loading()
     assert not desk.reading_image
     desk.finish_start()
     got = state_of(desk)
@@ -176,8 +187,11 @@ def test_asking_for_a_later_part_before_it_is_read_reads_the_rest_at_once(
     close_desk(desk, maintain=False)
     desk = opened_serving(tmp_path)
     fay = next(c.id for c in desk.conversations.values() if c.handle == "fay")
-    desk.ingest([mention("is anyone coming about the lift?", "fay")])
-    assert not desk.reading_image and desk.current["demo|fay"] == fay
+    [filed] = desk.ingest([mention("is anyone coming about the lift?", "fay")])
+    assert filed.conv_id == fay and desk.current["demo|fay"] == fay
+    desk.finish_loading()
+    assert desk.mention_conv[filed.mention.key] == fay and desk.mention_seq[filed.mention.key] > 0
+    assert fay in desk.index.needing
     close_desk(desk, maintain=False)
 
 

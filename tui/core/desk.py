@@ -167,8 +167,8 @@ class _Later(Generic[_T]):
     def __get__(self, desk: Desk | None, owner: type | None = None) -> Any:
         if desk is None:
             return self
-        if desk._later is not None:
-            desk.finish_loading()
+        if desk._later is not None and self.slot[1:] in desk._pending:
+            desk.finish_loading(self.slot[1:])
         return desk.__dict__[self.slot]
 
     def __set__(self, desk: Desk, value: _T) -> None:
@@ -177,15 +177,16 @@ class _Later(Generic[_T]):
 
 class Desk:
     # What a state image may leave to read after the desk process starts serving (issue 9:
-    # cold start): nothing the first screen needs (the queue's rows: conversations, their
-    # mentions and events) but what filing the next mention, the tick and the actions need.
-    # Reading any of them before ``load_later`` is done reads the rest at once.
+    # cold start): nothing a first screen needs (the queue's rows: conversations, their
+    # mentions and events; the counts, from ``_counts_basis`` meanwhile) but what a console's
+    # replica (customers), filing the next mention, the tick and the actions need.  Read in
+    # this order; reading one before ``load_later`` got to it reads up to it at once.
     customers: _Later[dict[str, dict[str, Any]]] = _Later()
     current: _Later[dict[str, str]] = _Later()  # customer -> their latest conversation id
     mention_conv: _Later[dict[str, str]] = _Later()
     mention_seq: _Later[dict[str, int]] = _Later()
     index: _Later[DeadlineIndex] = _Later()
-    IMAGE_LATER = ("mention_conv", "mention_seq", "current", "customers", "index")
+    IMAGE_LATER = ("customers", "index", "current", "mention_conv", "mention_seq")
 
     def __init__(
         self,
@@ -200,7 +201,12 @@ class Desk:
         image: dict[str, Any] | None = None,
     ) -> None:
         # The state image's parts still to read (``load_later``), or None.
-        self._later: Generator[None, None, dict[str, Any]] | None = None
+        self._later: Generator[tuple[str, Any] | None, None, None] | None = None
+        self._pending: set[str] = set()  # the names of IMAGE_LATER not read yet
+        # While the deadline index is still to read: the counts' inputs, as the image
+        # recorded them (``image_state``; exact until something changes, and every change
+        # that moves a count reads the index first).
+        self._counts_basis: tuple[Any, ...] | None = None
         self._wake_pending = False  # the snoozes wake after the later part (finish_start)
         self.rules = rules
         self.replies = replies
@@ -359,7 +365,10 @@ class Desk:
 
     def counts(self, now: datetime | None = None) -> dict[str, int]:
         """Open / needing reply / at risk / breached, for the status bar: O(log n)."""
-        return {"open": len(self.queue), **self.index.counts((now or self.clock()).timestamp())}
+        ts = (now or self.clock()).timestamp()
+        if self._counts_basis is not None:  # a state image's index not read yet
+            return {"open": len(self.queue), **DeadlineIndex.counts_from(self._counts_basis, ts)}
+        return {"open": len(self.queue), **self.index.counts(ts)}
 
     def view(self, predicate: Callable[[Conversation], bool]) -> Queue:
         """A filtered queue kept up to date with every change (the console's `/` filter)."""
@@ -1684,6 +1693,7 @@ class Desk:
         queue = Queue(predicate=self.queue.predicate)
         queue.load((conv.id, sort_key(conv), conv) for conv in convs)
         state["index"] = index
+        state["counts_basis"] = index.counts_basis()
         state["queue"] = (queue._items, queue._keys)
         return state
 
@@ -1702,6 +1712,8 @@ class Desk:
         later, self._later = self._later, None
         if later is not None:
             later.close()
+        self._pending = set()
+        self._counts_basis = None
         self.index = DeadlineIndex()
         self.queue.clear()
         self.outbox.restore({})
@@ -1728,6 +1740,8 @@ class Desk:
                 view.load(items)
         self.from_image = True
         self._later = later
+        self._pending = {n for n in self.IMAGE_LATER if n not in state} if later else set()
+        self._counts_basis = state.get("counts_basis") if "index" in self._pending else None
         self._wake_pending = later is not None
         if self.store is not None:
             self.store.adopt_keys({
@@ -1737,7 +1751,7 @@ class Desk:
                 "note_drafts": set(self.note_drafts), "approvals": set(self.approvals),
                 "meta": {"counters", "last_action", "checkpoint"},
                 "seen": set(self.archived_keys), "positions": set(self.positions)})
-            if later is None:
+            if "customers" not in self._pending:
                 self.store.adopt_keys({"customers": set(self.customers)})
 
     @property
@@ -1747,7 +1761,7 @@ class Desk:
 
     def load_later(self) -> bool:
         """Read one more frame of what the state image left for later (at most
-        ``tui.core.image.CHUNK`` items: 10-20 ms at 100,000 conversations); True while more
+        ``tui.core.image.CHUNK`` items: 10-35 ms at 100,000 conversations); True while more
         remains.  The desk process calls it between serving its clients right after it
         started (issue 9: cold start).  A part that cannot be read (it passed the image's
         CRC-32, so only a bug) is logged and the desk is read from the store instead."""
@@ -1755,26 +1769,38 @@ class Desk:
         if later is None:
             return False
         try:
-            next(later)
-            return True
-        except StopIteration as done:
+            item = next(later)
+        except StopIteration:
             self._later = None
-            parts: dict[str, Any] = done.value
-            for name in self.IMAGE_LATER:
-                setattr(self, name, parts[name])
-            if self.store is not None:
-                self.store.adopt_keys({"customers": set(self.customers)})
+            if self._pending:  # an image written with fewer later parts: never half-built
+                self._fail_later(ValueError(f"the image holds no {sorted(self._pending)}"))
             return False
         except Exception as exc:
-            log.error("state image: its later part could not be read (%s: %s); reading the "
-                      "desk from its store", type(exc).__name__, exc)
-            self._unrestore()
-            if self.store is not None:
-                with contextlib.suppress(Exception):
-                    self.store.flush()
-                with paused_gc():
-                    self._load(self.store.recover_now())
+            self._fail_later(exc)
             return False
+        if item is not None:
+            name, value = item
+            setattr(self, name, value)
+            self._pending.discard(name)
+            if name == "customers" and self.store is not None:
+                self.store.adopt_keys({"customers": set(value)})
+            if name == "index":
+                self._counts_basis = None
+            if not self._pending:  # all read: the image's file is let go at once
+                self._later = None
+                later.close()
+                return False
+        return True
+
+    def _fail_later(self, exc: Exception) -> None:
+        log.error("state image: its later part could not be read (%s: %s); reading the desk "
+                  "from its store", type(exc).__name__, exc)
+        self._unrestore()
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.flush()
+            with paused_gc():
+                self._load(self.store.recover_now())
 
     def finish_start(self) -> None:
         """Finish what a start from a state image left for later: read the rest
@@ -1787,14 +1813,19 @@ class Desk:
         if self.store is not None and not self.store.read_only:
             self._notify(self._wake_snoozes(self.clock()))
 
-    def finish_loading(self) -> None:
-        """Read all that the state image left for later, now (see :meth:`load_later`)."""
+    def finish_loading(self, name: str | None = None) -> None:
+        """Read what the state image left for later now: all of it, or up to ``name`` (see
+        :meth:`load_later`)."""
         if self._later is None:
             return
         started = time.monotonic()
-        while self.load_later():
-            pass
-        log.debug("state image: the rest read at once in %.3f s", time.monotonic() - started)
+        while self._later is not None and (name is None or name in self._pending):
+            self.load_later()
+        took = time.monotonic() - started
+        if name is not None:  # asked for before its turn: worth a line when it held things up
+            (log.info if took >= 0.05 else log.debug)(
+                "state image: read up to %s at once (asked for before its turn) in %.2f s",
+                name, took)
 
     # ==== a replica (a console attached to a desk process) =====================================
 
