@@ -365,15 +365,15 @@ class Image:
     def body(self) -> dict[str, Any] | None:
         """The desk state the image holds, or None (logged) when it is damaged.
 
-        The names written as ``later`` are not in it yet: ``body["later"]`` is a generator
-        that reads them a frame (at most ``CHUNK`` items, 10-35 ms at 100,000 conversations)
-        per step, yielding None after each frame and ``(name, value)`` as each part is
-        complete, in the order they were written, so a desk process can serve while it
-        finishes loading (``Desk.load_later``).  The file is mapped, not copied (0.2 s saved
-        at 100 MB), and checked whole (length, CRC-32) before anything is unpickled.  While
-        it is read a marker ``desk.image.<pid>.loading`` sits beside it: a start that died reading it (a
-        crash in the loader, a bus error on a failing disk) leaves the marker, and the next
-        start does not use that image again (``open_image``)."""
+        The names written as ``later`` are not in it yet: ``body["later"]`` is a generator that
+        reads them a frame (at most ``CHUNK`` items, 10-35 ms at 100,000 conversations) per step,
+        yielding None after each frame and ``(name, value)`` as each part is complete, in the order
+        they were written, so a desk process can serve while it finishes loading
+        (``Desk.load_later``).  The file is mapped, not copied (0.2 s saved at 100 MB), and checked
+        whole (length, CRC-32) before anything is unpickled.  While it is read a marker
+        ``desk.image.<pid>.loading`` sits beside it: a start that died reading it (a crash in the
+        loader, a bus error on a failing disk) leaves the marker, and the next start does not use
+        that image again (``open_image``)."""
         try:
             size = os.fstat(self._fd).st_size
             start = size - self._body_len
