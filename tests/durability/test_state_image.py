@@ -529,3 +529,88 @@ def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
     finally:
         live.kill()
         live.wait()
+
+
+def read_in_child(data_dir: Path, then: str) -> None:
+    """A desk process's start from the image in a real child, killed with SIGKILL at a moment
+    ``then`` says: "checking" (inside the CRC-32 check, as a bus error on a failing disk
+    kills it: the check reads every mapped page), "serving" (the first part read, the later
+    part not yet)."""
+    code = ("import os, signal, sys, time, zlib\n"
+            "from tui.core import image\n"
+            "from tui.setup.boot import Options, open_desk\n"
+            "class Dying:\n"
+            "    @staticmethod\n"
+            "    def crc32(data):\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"if {then!r} == 'checking':\n"
+            "    image.zlib = Dying\n"
+            f"d = open_desk(Options(data_dir={str(data_dir)!r}), finish=False)\n"
+            "assert d.from_image and d.reading_image\n"
+            "print('serving', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        said = child.stdout.readline().strip()
+    finally:
+        child.kill()
+        child.wait()
+    assert said == ("" if then == "checking" else "serving")
+
+
+def test_a_start_killed_while_it_checks_the_image_never_reads_it_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    want = closed_with_image(tmp_path)
+    read_in_child(tmp_path, "checking")
+    with caplog.at_level(logging.WARNING, logger="tui.core.image"):
+        desk = opened(tmp_path)
+    assert not desk.from_image
+    assert caplog.text.count("a start died while reading it") == 1
+    assert sorted(p.name for p in image.image_dir(tmp_path).iterdir()) == []
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(desk, maintain=False)
+
+
+@pytest.mark.parametrize("whose", ["this process", "another live process"])
+def test_a_marker_whose_pid_came_back_is_the_dead_start_s(
+        tmp_path: Path, whose: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A start killed while it read the image, whose pid a later process got again (a
+    restarted container's desk process is pid 1 each time): its marker still means "do not
+    read this image again", or a crash in the loader would crash every start."""
+    want = closed_with_image(tmp_path)
+    read_in_child(tmp_path, "serving")
+    d = image.image_dir(tmp_path)
+    (left,) = [p for p in d.iterdir() if p.name.endswith(".loading")]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid = os.getpid() if whose == "this process" else other.pid
+        os.replace(left, d / f"{image.IMAGE}.{pid}.loading")
+        with caplog.at_level(logging.WARNING, logger="tui.core.image"):
+            desk = opened(tmp_path)
+    finally:
+        other.kill()
+        other.wait()
+    assert not desk.from_image
+    assert caplog.text.count("a start died while reading it") == 1
+    assert sorted(p.name for p in d.iterdir()) == []
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(desk, maintain=False)
+
+
+def test_a_marker_of_a_start_reading_the_image_now_is_left_alone(tmp_path: Path) -> None:
+    closed_with_image(tmp_path)
+    first = opened_serving(tmp_path)  # still reading: its marker is there
+    d = image.image_dir(tmp_path)
+    assert [p for p in d.iterdir() if p.name.endswith(".loading")]
+    second = image.open_image(tmp_path, first.rules)
+    assert second is not None
+    second.close()
+    while first.load_later():
+        pass
+    close_desk(first, maintain=False)

@@ -375,19 +375,24 @@ class Image:
         ``desk.image.<pid>.loading`` sits beside it: a start that died reading it (a crash in the
         loader, a bus error on a failing disk) leaves the marker, and the next start does not use
         that image again (``open_image``)."""
+        marker = self.path.with_name(f"{IMAGE}.{os.getpid()}.loading")
         try:
             size = os.fstat(self._fd).st_size
             start = size - self._body_len
             if start < 0:
                 raise OSError("cut short")
+            # Before the first mapped page is touched (the CRC-32 reads them all: a bus error
+            # on a failing disk or a file cut short meanwhile kills the process right there).
+            _put_marker(marker)
             mapped = mmap.mmap(self._fd, size, prot=mmap.PROT_READ)
         except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
             log.warning("state image %s not used: %s", self.path, exc)
             return None
         finally:
             self.close()
         view = memoryview(mapped)[start:]
-        marker = self.path.with_name(f"{IMAGE}.{os.getpid()}.loading")
 
         def release() -> None:
             with contextlib.suppress(OSError):
@@ -401,7 +406,6 @@ class Image:
             log.warning("state image %s not used: damaged (checksum)", self.path)
             return None
         try:
-            marker.touch(mode=0o600)
             frames = _Frames(view)
             with paused_gc():  # millions of acyclic objects: the collector would only walk them
                 first = frames.load()
@@ -482,17 +486,59 @@ def open_image(data_dir: Path | str, rules: Any) -> Image | None:
     return Image(path, header, fd, body_len, crc)
 
 
+def _process_identity(pid: int) -> str:
+    """What tells process ``pid`` from a later one given the same pid (a restarted container's
+    desk process is pid 1 again): Linux's boot id and the process's start time (clock ticks
+    since boot, field 22 of ``/proc/<pid>/stat``).  "" when that cannot be read."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        with open(f"/proc/{pid}/stat") as f:
+            started = f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+    return f"{boot} {started}"
+
+
+def _put_marker(marker: Path) -> None:
+    """The ``.loading`` marker of this process: its name holds the pid, its text
+    ``_process_identity`` (raises OSError: then the image is not read, since a crash while
+    reading it would leave nothing to stop the next start from reading it again)."""
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
+    try:
+        _write_all(fd, _process_identity(os.getpid()).encode(), os.write)
+    finally:
+        os.close(fd)
+
+
+def _marker_alive(entry: os.DirEntry[str], pid: str) -> bool:
+    """True when the process that wrote the ``.loading`` marker ``entry`` still runs (the
+    pid runs, and it is the same process: a pid reused since, ours included, is not)."""
+    if not pid.isdigit():
+        return False
+    try:
+        with open(entry.path, "rb") as f:
+            written = f.read(200).decode("ascii", "replace").strip()
+    except OSError:
+        written = ""
+    if written:
+        return written == _process_identity(int(pid))
+    # An empty marker (a start killed before it wrote it, or no /proc): the pid alone, and
+    # never ours (this process has not started reading yet).
+    return int(pid) != os.getpid() and process_running(int(pid))
+
+
 def _died_loading(path: Path) -> str | None:
     """Why the image at ``path`` must not be read again: a start died reading it (its
-    ``.loading`` marker is left and its process is gone).  The image and the marker go."""
+    ``.loading`` marker is left and its process is gone, or its pid now belongs to another
+    process).  The image and the marker go."""
     dead = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
             name = entry.name
             if name.startswith(IMAGE + ".") and name.endswith(".loading"):
                 pid = name[len(IMAGE) + 1:-len(".loading")]
-                if not (pid.isdigit() and (int(pid) == os.getpid()
-                                           or process_running(int(pid)))):
+                if not _marker_alive(entry, pid):
                     dead.append(entry.path)
     if not dead:
         return None
