@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -614,3 +616,43 @@ def test_a_marker_of_a_start_reading_the_image_now_is_left_alone(tmp_path: Path)
     while first.load_later():
         pass
     close_desk(first, maintain=False)
+
+
+def lying_later_frame(data_dir: Path) -> None:
+    """The first later frame's length made 3 bytes short, the CRC-32 written again to match
+    (a forged file, or a writer's bug: nothing the checksum catches)."""
+    path = image.image_path(data_dir)
+    raw = bytearray(path.read_bytes())
+    base = len(image.MAGIC)
+    head_len, body_len, _crc = image._LEN.unpack_from(raw, base)
+    body = base + image._LEN.size + head_len
+    (first,) = struct.unpack_from(">Q", raw, body)
+    second = body + 8 + first
+    (n,) = struct.unpack_from(">Q", raw, second)
+    struct.pack_into(">Q", raw, second, n - 3)
+    image._LEN.pack_into(raw, base, head_len, body_len, zlib.crc32(raw[body:]))
+    path.write_bytes(bytes(raw))
+
+
+def test_a_later_part_that_cannot_be_read_is_read_from_the_store_once_and_never_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    want = closed_with_image(tmp_path)
+    lying_later_frame(tmp_path)
+    with caplog.at_level(logging.INFO):
+        desk = opened_serving(tmp_path)
+        assert desk.from_image and desk.reading_image
+        while desk.load_later():
+            pass
+        desk.finish_start()
+    assert caplog.text.count("its later part could not be read") == 1
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(desk, maintain=False)
+    assert sorted(p.name for p in image.image_dir(tmp_path).iterdir()) == []
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        desk = opened_serving(tmp_path)  # the next start: the snapshot, not the same failure
+    assert not desk.from_image and "could not be read" not in caplog.text
+    assert state_of(desk)["conversations"] == want["conversations"]
+    close_desk(desk, maintain=False)

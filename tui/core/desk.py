@@ -1794,7 +1794,7 @@ class Desk:
 
     def _fail_later(self, exc: Exception) -> None:
         log.error("state image: its later part could not be read (%s: %s); reading the desk "
-                  "from its store", type(exc).__name__, exc)
+                  "from its store (the image is not read again)", type(exc).__name__, exc)
         self._unrestore()
         if self.store is not None:
             with contextlib.suppress(Exception):

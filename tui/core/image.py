@@ -377,7 +377,8 @@ class Image:
         that image again (``open_image``)."""
         marker = self.path.with_name(f"{IMAGE}.{os.getpid()}.loading")
         try:
-            size = os.fstat(self._fd).st_size
+            st = os.fstat(self._fd)
+            size = st.st_size
             start = size - self._body_len
             if start < 0:
                 raise OSError("cut short")
@@ -434,11 +435,22 @@ class Image:
                                 break
                         yield None
                     yield name, value
+            except Exception:  # it passed the CRC-32: a bug or a forged file; never again
+                self._drop(st)
+                raise
             finally:
                 release()
 
         eager["later"] = rest()
         return eager
+
+    def _drop(self, st: os.stat_result) -> None:
+        """Remove the image file read (``st``: its stat), so no later start reads it again;
+        a newer file in its place is left alone."""
+        with contextlib.suppress(OSError):
+            now = os.stat(self.path, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                os.unlink(self.path)
 
     def close(self) -> None:
         if self._fd >= 0:
