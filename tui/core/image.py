@@ -371,10 +371,11 @@ class Image:
         yielding None after each frame and ``(name, value)`` as each part is complete, in the order
         they were written, so a desk process can serve while it finishes loading
         (``Desk.load_later``).  The file is mapped, not copied (0.2 s saved at 100 MB), and checked
-        whole (length, CRC-32) before anything is unpickled.  While it is read a marker
-        ``desk.image.<pid>.loading`` sits beside it: a start that died reading it (a crash in the
-        loader, a bus error on a failing disk) leaves the marker, and the next start does not use
-        that image again (``open_image``)."""
+        whole (length, CRC-32) before anything is unpickled.  From before the CRC-32 touches the
+        first mapped page until the last part is read, a marker ``desk.image.<pid>.loading``
+        (``_put_marker``) sits beside it: a start that died reading it (a crash in the loader, a
+        bus error on a failing disk) leaves the marker, and the next start does not use that
+        image again (``open_image``).  A later part that cannot be read removes the image."""
         marker = self.path.with_name(f"{IMAGE}.{os.getpid()}.loading")
         try:
             st = os.fstat(self._fd)
