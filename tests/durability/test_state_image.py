@@ -656,3 +656,24 @@ def test_a_later_part_that_cannot_be_read_is_read_from_the_store_once_and_never_
     assert not desk.from_image and "could not be read" not in caplog.text
     assert state_of(desk)["conversations"] == want["conversations"]
     close_desk(desk, maintain=False)
+
+
+def test_a_start_waits_for_the_image_still_being_written(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The desk process that just stopped writes its image in a forked child (seconds at
+    100,000 conversations): a start meanwhile waits for it instead of reading the snapshot."""
+    closed_with_image(tmp_path)
+    image.remove(tmp_path)
+    child = subprocess.Popen([sys.executable, str(HELPERS / "image_child.py"), str(tmp_path),
+                              "slow"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "half"
+        with caplog.at_level(logging.INFO, logger="tui.core.image"):
+            desk = opened(tmp_path)
+        assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
+        child.wait()
+    assert f"for its writer (pid {child.pid})" in caplog.text
+    assert desk.from_image and "demo|late" in desk.current
+    close_desk(desk, maintain=False)

@@ -1,9 +1,10 @@
 """A child process for the state image's kill -9 test (run with sys.executable).
 
-    image_child.py DATA_DIR
+    image_child.py DATA_DIR [slow]
         open the desk at DATA_DIR (as the desk process does), file one more mention, close it
         cleanly with a checkpoint and write the state image — but the image's writes stop
-        half-way: print "half" and wait to be killed.
+        half-way: print "half" and wait to be killed (``slow``: go on after a second, as a
+        writer that takes its time).
 
 The environment's MENTIONDESK_CACHE_DIR says where images go.
 """
@@ -35,14 +36,18 @@ def main() -> None:
     desk.flush()
     original = image.write
     written = [0]
+    said = [False]
+    slow = sys.argv[2:] == ["slow"]
 
     def stalling(fd: int, data: bytes | memoryview) -> int:
         n = os.write(fd, data[:4096])
         written[0] += n
-        if written[0] > 8192:
+        if written[0] > 8192 and not said[0]:
             print("half", flush=True)
-            while True:
+            said[0] = True
+            while not slow:
                 time.sleep(1)
+            time.sleep(1.0)
         return n
 
     def write(path, header, body, **_kw):  # type: ignore[no-untyped-def]
