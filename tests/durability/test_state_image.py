@@ -677,3 +677,27 @@ def test_a_start_waits_for_the_image_still_being_written(
     assert f"for its writer (pid {child.pid})" in caplog.text
     assert desk.from_image and "demo|late" in desk.current
     close_desk(desk, maintain=False)
+
+
+def test_a_killed_writers_temp_file_whose_pid_came_back_is_not_waited_for(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A writer killed half-way left its temp file; its pid now belongs to a process started
+    later (after a reboot, or a restarted container): nobody writes that file, so a start
+    neither waits for it nor keeps it."""
+    closed_with_image(tmp_path)
+    d = image.image_dir(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        torn = d / f"{image.IMAGE}.{other.pid}.tmp"
+        torn.write_bytes(image.MAGIC)
+        an_hour_ago = time.time() - 3600
+        os.utime(torn, (an_hour_ago, an_hour_ago))
+        with caplog.at_level(logging.INFO, logger="tui.core.image"):
+            desk = opened(tmp_path)
+        assert "for its writer" not in caplog.text
+        assert desk.from_image
+        assert close_desk(desk, checkpoint=True, image="inline") == []
+        assert sorted(p.name for p in d.iterdir()) == [image.IMAGE]
+    finally:
+        other.kill()
+        other.wait()

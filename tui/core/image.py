@@ -486,7 +486,7 @@ def _live_writer(d: Path) -> int | None:
             name = entry.name
             if name.startswith(IMAGE + ".") and name.endswith(".tmp"):
                 pid = name[len(IMAGE) + 1:-len(".tmp")]
-                if pid.isdigit() and int(pid) != os.getpid() and process_running(int(pid)):
+                if _writer_alive(entry, pid):
                     return int(pid)
     return None
 
@@ -580,6 +580,33 @@ def _marker_alive(entry: os.DirEntry[str], pid: str) -> bool:
     return int(pid) != os.getpid() and process_running(int(pid))
 
 
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (UTC POSIX seconds, to a clock tick: Linux's /proc boot
+    time plus field 22 of ``/proc/<pid>/stat``), or None when that cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _writer_alive(entry: os.DirEntry[str], pid: str) -> bool:
+    """True when the process that names the temp file ``entry`` (``desk.image.<pid>.tmp``)
+    may still be writing it: that pid runs, is not this process, and started before the file
+    was last written (a pid reused since, by a process started later, is not its writer)."""
+    if not pid.isdigit() or int(pid) == os.getpid() or not process_running(int(pid)):
+        return False
+    started = _started_at(int(pid))
+    try:
+        written = entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    return started is None or started <= written + 1.0  # 1 s: the boot time's rounding
+
+
 def _died_loading(path: Path) -> str | None:
     """Why the image at ``path`` must not be read again: a start died reading it (its
     ``.loading`` marker is left and its process is gone, or its pid now belongs to another
@@ -641,7 +668,7 @@ def _remove_temps(d: Path) -> None:
             if not (name.startswith(IMAGE + ".") and name.endswith(".tmp")):
                 continue
             pid = name[len(IMAGE) + 1:-len(".tmp")]
-            if pid.isdigit() and int(pid) != os.getpid() and process_running(int(pid)):
+            if _writer_alive(entry, pid):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
