@@ -701,3 +701,32 @@ def test_a_killed_writers_temp_file_whose_pid_came_back_is_not_waited_for(
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_desk_process_that_cannot_finish_reading_stops_without_a_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest of the image unreadable and the store's reload failing too (as a failing disk
+    would): the desk in memory is not whole, so the desk process stops (exit 1) without
+    writing it over the snapshot; the next start reads the snapshot and loses nothing."""
+    from tui.server.server import serve
+
+    want = closed_with_image(tmp_path)
+    snapshot = tmp_path / "desk.json"
+    before = snapshot.read_bytes()
+    desk = opened_serving(tmp_path)
+    assert desk.reading_image
+
+    def broken() -> bool:
+        raise OSError("Input/output error")
+
+    monkeypatch.setattr(desk, "load_later", broken)
+    said: list[str] = []
+    assert serve(desk, tmp_path, ready=said.append) == 1
+    assert said and said[0].startswith("ready")
+    assert snapshot.read_bytes() == before  # no checkpoint of the half-read desk
+    assert desk.store.closed  # the data directory is free again
+    again = opened(tmp_path)
+    got = state_of(again)
+    for key in want:
+        assert got[key] == want[key], key
+    close_desk(again, maintain=False)

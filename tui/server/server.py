@@ -871,19 +871,31 @@ async def _serve(desk: Desk, data_dir: Path, *, config: Any, sources: list[Any],
     if ready is not None:
         ready(f"ready {os.getpid()}")
     log.info("desk process %d serving %s", os.getpid(), server.path)
-    await _load_later(desk, stop)
-    watcher = asyncio.create_task(_idle_watch(server, stop, idle_seconds))
-    ticker = asyncio.create_task(_ticker(server))
+    tasks: list[asyncio.Task[None]] = []
+    broken = False
     try:
-        await runner.run(until=stop)
+        try:
+            await _load_later(desk, stop)
+        except Exception:
+            # The desk in memory is not whole: a checkpoint would write it over the snapshot.
+            # The snapshot and the journal stay the record; the next start reads them.
+            log.exception("desk process %d: the rest of the state image could not be read, "
+                          "nor the store instead; stopping without a checkpoint",
+                          os.getpid())
+            broken = True
+        else:
+            tasks = [asyncio.create_task(_idle_watch(server, stop, idle_seconds)),
+                     asyncio.create_task(_ticker(server))]
+            await runner.run(until=stop)
     finally:
-        watcher.cancel()
-        ticker.cancel()
+        for task in tasks:
+            task.cancel()
         await server.close()
-        for problem in close_desk(desk, checkpoint=True, image=image):
+        for problem in close_desk(desk, checkpoint=not broken, maintain=not broken,
+                                  image=None if broken else image):
             log.error("%s", problem)
     log.info("desk process %d stopped", os.getpid())
-    return 0
+    return 1 if broken else 0
 
 
 async def _load_later(desk: Desk, stop: asyncio.Event) -> None:
