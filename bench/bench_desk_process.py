@@ -749,7 +749,7 @@ def main() -> None:
                          "first screen), attach (a), cold (a, the cold start alone), "
                          "fanout (b), keys (k), stall (c), archive (d)")
     ap.add_argument("--cache", type=Path, help="keep built data directories here")
-    ap.add_argument("--repeat", type=int, default=5, help="runs per figure of `first`")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per figure of `first` and `cold`")
     args = ap.parse_args()
     CACHE = args.cache
     if CACHE is not None:
@@ -763,7 +763,7 @@ def main() -> None:
             bench_attach(n)
     if "cold" in only:
         for n in sizes:
-            bench_cold(n)
+            bench_cold(n, args.repeat)
     if "fanout" in only:
         for frozen in (False, True):
             bench_fanout(args.clients, args.rate, args.seconds, frozen)

@@ -168,7 +168,7 @@ def test_the_later_part_is_read_a_frame_a_step_and_gives_the_same_desk(
 
 @pytest.mark.parametrize("asked", ["customers", "index", "current", "mention_conv",
                                    "mention_seq"])
-def test_asking_for_a_later_part_before_it_is_read_reads_the_rest_at_once(
+def test_asking_for_a_later_part_before_its_turn_reads_up_to_it_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str) -> None:
     monkeypatch.setattr(image, "CHUNK", 4)
     want = closed_with_image(tmp_path)
