@@ -601,7 +601,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return ("blank", width)
         label, state = self._countdown(conv)
         return (conv_id, width, conv_id == self.selected, self._versions.get(conv_id, 0),
-                label, state, conv_id in self.desk.drafts,
+                label, state, self.desk.own_draft(conv_id) is not None,
                 self.presence.get(conv_id, " ") if self.presence is not None else None)
 
     def render_line(self, y: int) -> Strip:
@@ -693,7 +693,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         marks = [(m.symbol if m.shows(conv) else " ",
                   "queue-view--unread" if m.name == "unread" else "queue-view--marker")
                  for m in MARKERS]
-        marks.append(("✎" if conv.id in self.desk.drafts else " ", "queue-view--marker"))
+        drafted = self.desk.own_draft(conv.id) is not None  # this agent's own draft
+        marks.append(("✎" if drafted else " ", "queue-view--marker"))
         if self.presence is not None:
             marks.append((self.presence.get(conv.id, " "), "queue-view--unread"))
         # Wider terminals get more columns and roomier ones (issue 12 item 14): the category

@@ -120,15 +120,17 @@ def test_accept(capsys, desk_dir: Path) -> None:
     assert code == 0 and "took #1 offline" in out and "handed #1 to safety as CASE-00001" in out
 
 
-def _draft(desk_dir: Path, conv_id: str, text: str) -> None:
+def _draft(desk_dir: Path, conv_id: str, text: str, agent: str = "night-op") -> None:
     d, store = reopen(desk_dir)
-    d.save_draft(conv_id, text)
+    d.save_draft(conv_id, text, agent=agent)
     store.close()
 
 
-def _drafts(desk_dir: Path) -> dict:
+def _drafts(desk_dir: Path, agent: str = "night-op") -> dict:
+    """conversation id -> ``agent``'s draft on it (night-op: the agent ``run`` acts as)."""
     d, store = reopen(desk_dir)
-    drafts = dict(d.drafts)
+    drafts = {c: d.own_draft(c, agent) for c in d.conversations
+              if d.own_draft(c, agent) is not None}
     store.close()
     return drafts
 
@@ -138,11 +140,14 @@ def _drafts(desk_dir: Path) -> dict:
 def test_sending_from_the_cli_leaves_no_stale_draft(capsys, desk_dir: Path, args) -> None:
     _draft(desk_dir, "2", "an old half-written answer")
     _draft(desk_dir, "1", "a draft on another conversation")
+    _draft(desk_dir, "2", "a colleague's own words", agent="day-op")
     code, _, err = run(capsys, desk_dir, *args)
     assert code == 0, err
     drafts = _drafts(desk_dir)
     assert "2" not in drafts  # the next `r` starts fresh instead of reopening sent text
     assert drafts["1"]["text"] == "a draft on another conversation"
+    # The sender's draft went; another agent's draft on the conversation is theirs to keep.
+    assert _drafts(desk_dir, "day-op")["2"]["text"] == "a colleague's own words"
 
 
 def test_refusals_and_errors_have_clear_messages_and_codes(capsys, desk_dir: Path) -> None:

@@ -97,7 +97,7 @@ async def test_reply_sends_the_suggested_reply(desk):
         assert [(i["kind"], i["text"], i["status"]) for i in items] == [
             ("reply", suggested, "pending")]
         assert any(f"replied on #{conv_id}" in n for n in notifications(app))
-        assert conv_id not in desk.drafts
+        assert desk.own_draft(conv_id) is None
 
 
 async def test_reply_refusals_are_shown_in_the_composer(desk):
@@ -157,7 +157,7 @@ async def test_draft_is_saved_and_comes_back(desk):
         app.screen.query_one("#reply-text", TextArea).text = "Working on it — half written"
         await pilot.press("escape")
         await pilot.pause()
-        assert desk.drafts[conv_id]["text"] == "Working on it — half written"
+        assert desk.own_draft(conv_id)["text"] == "Working on it — half written"
         await pilot.press("r")
         assert app.screen.query_one("#reply-text", TextArea).text == \
             "Working on it — half written"
@@ -175,7 +175,7 @@ async def test_draft_saved_while_typing(desk):
         # Debounced: written once typing pauses, without closing the composer.
         timer = app.screen._draft_timer
         await timer._task  # the timer fires once and ends
-        assert desk.drafts[conv_id]["text"] == "ok"
+        assert desk.own_draft(conv_id)["text"] == "ok"
 
 
 async def test_canned_reply_search_swaps_in_a_rendered_reply(desk):
@@ -411,7 +411,7 @@ async def test_accept_leaves_no_stale_draft(desk):
         desk.save_draft(conv_id, "an old half-written answer")
         await pilot.press("A")
         await pilot.pause()
-        assert kinds(desk, conv_id) and conv_id not in desk.drafts
+        assert kinds(desk, conv_id) and desk.own_draft(conv_id) is None
         await pilot.press("r")  # the next reply does not reopen text that went out
         await pilot.pause()
         assert isinstance(app.screen, ComposerScreen)
@@ -540,7 +540,7 @@ async def test_quit_flushes_and_restart_restores_everything(make_desk, tmp_path)
         assert list(again.queue) == queue_before
         assert {c: (again.get(c).status, again.get(c).case_id, kinds(again, c))
                 for c in (first, second, third)} == before
-        assert again.drafts[third]["text"] == "half a reply"
+        assert again.own_draft(third)["text"] == "half a reply"
         assert again.get(third).snoozed_until == desk.get(third).snoozed_until
         assert again.get(second).case_id == "CASE-00001"
         app2 = make_app(again)
@@ -709,12 +709,12 @@ async def test_quit_right_after_typing_keeps_the_composer_draft(make_desk, tmp_p
         app.screen.query_one("#reply-text", TextArea).text = ""
         await pilot.press(*"typed then quit")
         # Quit at once: the 0.5 s draft debounce has not fired.
-        assert conv_id not in desk.drafts
+        assert desk.own_draft(conv_id) is None
         await pilot.press("ctrl+q")
         await pilot.pause()
     again = make_desk(data_dir=tmp_path / "d")  # the same data dir, reopened
     try:
-        assert again.drafts[conv_id]["text"] == "typed then quit"
+        assert again.own_draft(conv_id)["text"] == "typed then quit"
     finally:
         again.store.close()
 
@@ -734,7 +734,7 @@ async def test_quit_with_take_offline_open_keeps_the_dm(make_desk, tmp_path):
         await pilot.pause()
     again = make_desk(data_dir=tmp_path / "d")  # the same data dir, reopened
     try:
-        assert again.drafts[conv_id]["text"] == "DM me your booking ref pleaseq"
+        assert again.own_draft(conv_id)["text"] == "DM me your booking ref pleaseq"
     finally:
         again.store.close()
 
@@ -830,7 +830,7 @@ async def test_escape_keeps_the_edited_offline_dm(desk):
         # Opened and closed untouched: nothing is written down.
         await pilot.press("escape")
         await pilot.pause()
-        assert conv_id not in desk.drafts
+        assert desk.own_draft(conv_id) is None
         await pilot.press("o")
         await pilot.pause()
         dm = app.screen.query_one("#dm-text", TextArea)
@@ -838,7 +838,7 @@ async def test_escape_keeps_the_edited_offline_dm(desk):
         dm.text = "Sorry about this: please DM your booking ref"
         await pilot.press("escape")
         await pilot.pause()
-        assert desk.drafts[conv_id]["text"] == "Sorry about this: please DM your booking ref"
+        assert desk.own_draft(conv_id)["text"] == "Sorry about this: please DM your booking ref"
         await pilot.press("o")
         await pilot.pause()
         assert app.screen.query_one("#dm-text", TextArea).text == \
@@ -865,7 +865,7 @@ async def test_a_dm_draft_never_fills_a_public_reply(desk):
             app.screen.query_one("#composer-meta").render())
         await pilot.press("escape")  # closed untouched: the DM draft is still there
         await pilot.pause()
-        assert desk.drafts[conv_id]["text"] == "Please DM me your card's last 4 digits"
+        assert desk.own_draft(conv_id)["text"] == "Please DM me your card's last 4 digits"
         await pilot.press("o")
         await pilot.pause()
         assert app.screen.query_one("#dm-text", TextArea).text == \

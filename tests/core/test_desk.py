@@ -405,7 +405,7 @@ def test_state_survives_restart(clock, make_desk, tmp_path) -> None:
     assert after == before
     assert list(d2.queue) == queue_before
     assert d2.outbox.items == outbox_before
-    assert d2.drafts[c]["text"] == "Draft in progress"
+    assert d2.own_draft(c)["text"] == "Draft in progress"
     # counters continue: new ids and case ids are never reused
     assert d2.handoff(b, "refunds").details["case_id"] == "CASE-00002"
     new = d2.ingest([mention(REFUND, "new")])[0].conv_id
@@ -695,7 +695,7 @@ def test_undoing_a_take_offline_keeps_the_dm_as_a_dm_draft(make_desk):
     c = d.queue[0]
     d.take_offline(c, "We've sent you a DM.", "Send me the last 4 digits of the card, please")
     d.undo()
-    assert d.drafts[c]["audience"] == "direct"
+    assert d.own_draft(c)["audience"] == "direct"
     assert d.draft_for(c, "public") is None  # never a public reply
     assert d.draft_for(c, "direct")["text"] == "Send me the last 4 digits of the card, please"
     d.save_draft(c, "Sorry for the double charge", audience="public")

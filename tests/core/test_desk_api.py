@@ -61,19 +61,25 @@ def test_owning_team_is_the_hand_off_team_else_the_triage_team() -> None:
 @pytest.mark.parametrize("how", ["reply", "take_offline", "accept"])
 def test_sending_clears_the_draft_for_every_client(tmp_path, how: str) -> None:
     store = Store(tmp_path / "d")
+    """The sender's draft is gone for every client (a replica asks the same desk); another
+    agent's draft on the conversation is theirs and stays."""
     d = new_desk(store)
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.save_draft(cid, "half written, then sent")
+    d.save_draft(cid, "a colleague's own words", agent="kim")
     if how == "reply":
         d.reply(cid, "half written, then sent")
     elif how == "take_offline":
         d.take_offline(cid, "We've sent you a DM", "half written, then sent")
     else:
         d.accept(cid)
-    assert cid not in d.drafts
+    assert d.own_draft(cid) is None
+    assert d.own_draft(cid, "kim")["text"] == "a colleague's own words"
     store.close()
     store = Store(tmp_path / "d")  # and the journal agrees after a restart
-    assert cid not in new_desk(store).drafts
+    again = new_desk(store)
+    assert again.own_draft(cid) is None
+    assert again.own_draft(cid, "kim")["text"] == "a colleague's own words"
     store.close()
 
 
@@ -81,9 +87,9 @@ def test_undoing_a_held_reply_gives_its_words_back_as_the_draft() -> None:
     d = new_desk()
     cid = d.ingest([mention(REFUND, "rita")])[0].conv_id
     d.reply(cid, "Refund approved, 3 to 5 days")
-    assert cid not in d.drafts
+    assert d.own_draft(cid) is None
     d.undo(conv_id=cid)
-    assert d.drafts[cid]["text"] == "Refund approved, 3 to 5 days"
+    assert d.own_draft(cid)["text"] == "Refund approved, 3 to 5 days"
 
 
 def test_stale_check_is_a_typed_refusal_with_the_count_and_force_sends() -> None:

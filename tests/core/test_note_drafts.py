@@ -20,7 +20,7 @@ def test_a_note_draft_survives_a_restart_and_never_becomes_a_reply_draft(make_de
     d.save_note_draft(c, "handoff", "refund of 12.50 approved by Sam", team="refunds")
     # internal words never fill a reply of any audience
     assert d.draft_for(c, "public") is None and d.draft_for(c, "direct") is None
-    assert c not in d.drafts
+    assert d.own_draft(c) is None and not d.drafts
     store.close()  # as a crash leaves it: the journal holds the drafts
 
     d2 = make_desk(Store(tmp_path))

@@ -257,16 +257,23 @@ def test_a_note_draft_reaches_the_desk_process_and_goes_with_the_note(desk_dir: 
     try:
         sam.save_note_draft(first, "note", "refund of 12.50 approved")
         sam.save_note_draft(first, "handoff", "for refunds", team="refunds")
-        kim = attach(desk_dir, "kim")  # a fresh replica: from the desk process's tables
+        # A fresh replica of the same agent (another console): from the desk process's tables.
+        other = attach(desk_dir, "sam")
+        kim = attach(desk_dir, "kim")
         try:
-            assert kim.note_draft_for(first, "note")["text"] == "refund of 12.50 approved"
-            assert kim.note_draft_for(first, "handoff")["team"] == "refunds"
-            assert kim.draft_for(first, "direct") is None  # never a reply draft
+            assert other.agent == "sam" and kim.agent == "kim"
+            assert other.note_draft_for(first, "note")["text"] == "refund of 12.50 approved"
+            assert other.note_draft_for(first, "handoff")["team"] == "refunds"
+            assert other.draft_for(first, "direct") is None  # never a reply draft
+            # A note draft belongs to its agent: kim never gets sam's words.
+            assert kim.note_draft_for(first, "note") is None
+            assert kim.note_draft_for(first, "handoff") is None
         finally:
+            other.close()
             kim.close()
         sam.note(first, "refund of 12.50 approved")
         assert sam.note_draft_for(first, "note") is None
-        again = attach(desk_dir, "kim")
+        again = attach(desk_dir, "sam")
         try:
             assert again.note_draft_for(first, "note") is None
             assert again.note_draft_for(first, "handoff") is not None
@@ -274,6 +281,42 @@ def test_a_note_draft_reaches_the_desk_process_and_goes_with_the_note(desk_dir: 
             again.close()
     finally:
         sam.close()
+
+
+def test_two_agents_drafting_one_conversation_keep_their_own_words(desk_dir: Path) -> None:
+    """A real desk process, two real clients of two agents on one conversation: each gets
+    back only their own draft (also a fresh console of the same agent), the second's typing
+    never overwrites the first's, and one sending leaves the other's draft alone."""
+    (first,) = seed(desk_dir, ["where is my refund"])
+    start_server(desk_dir)
+    sam, kim = attach(desk_dir, "sam"), attach(desk_dir, "kim")
+    try:
+        assert (sam.agent, kim.agent) == ("sam", "kim")
+        sam.save_draft(first, "sam: refund approved, 3 to 5 days")
+        kim.save_draft(first, "kim: checking with finance")  # kim goes on past the soft lock
+        assert sam.draft_for(first, "public")["text"] == "sam: refund approved, 3 to 5 days"
+        assert kim.draft_for(first, "public")["text"] == "kim: checking with finance"
+        for name, words in (("sam", "sam: refund approved, 3 to 5 days"),
+                            ("kim", "kim: checking with finance")):
+            fresh = attach(desk_dir, name)  # from the desk process's tables
+            try:
+                assert fresh.draft_for(first, "public")["text"] == words
+            finally:
+                fresh.close()
+        kim.reply(first, "kim: checking with finance, back within the hour")
+        fresh_sam, fresh_kim = attach(desk_dir, "sam"), attach(desk_dir, "kim")
+        try:
+            assert fresh_sam.draft_for(first, "public")["text"] == \
+                "sam: refund approved, 3 to 5 days"
+            assert fresh_kim.draft_for(first, "direct") is None
+        finally:
+            fresh_sam.close()
+            fresh_kim.close()
+    finally:
+        sam.close()
+        kim.close()
+    drafts = stored(desk_dir)["drafts"]
+    assert [d["text"] for d in drafts.values()] == ["sam: refund approved, 3 to 5 days"]
 
 
 def test_a_rules_reload_reaches_every_attached_console(desk_dir: Path, tmp_path: Path) -> None:

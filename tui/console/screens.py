@@ -464,7 +464,7 @@ class ComposerScreen(DebouncedDraft, ActionModal):
         self.channel = desk.reply_channel(self.conv)
         draft = desk.draft_for(conv_id, self.channel)
         # A DM draft is never put in a public reply: it waits for take-offline (o).
-        self.held_back = draft is None and conv_id in desk.drafts
+        self.held_back = draft is None and desk.own_draft(conv_id) is not None
         if draft:
             self.initial, self.reply_key = draft["text"], draft.get("reply_key")
         else:

@@ -50,6 +50,7 @@ from .conversation import (  # noqa: F401  (re-exported: the desk's vocabulary)
 from .indexes import DeadlineIndex
 from .model import DIRECT, PUBLIC, Mention, Triage, dm_closed_reason, iso, parse_time, utcnow
 from .outbox import CANCELLED, FAILED, OPEN_STATES, PENDING, SENDING, SENT, Outbox
+from .persist import drafts_of, own_doc, owned_key
 from .queue import Queue
 from .replies import DEFAULT_LIMITS, Limit, Replies, ReplyRefused, check_reply, network_of
 from .rules import Rules
@@ -902,7 +903,7 @@ class Desk:
         details.update(self._case_told(conv, text))
         ev = self._event(conv, "reply", agent, details, group)
         self._post(conv, ev, "reply" if channel == PUBLIC else "dm", channel, text, target)
-        self._drop_draft(conv.id)  # sent: the next reply starts from the suggestion, not this
+        self._drop_draft(conv.id, agent)  # sent: the next reply starts from the suggestion
         return self._commit(conv, ev)
 
     def take_offline(self, conv_id: str, public_text: str | None, dm_text: str, *,
@@ -934,7 +935,7 @@ class Desk:
         dm = self._post(conv, ev, "dm", DIRECT, dm_text, target)
         if public_text and public_target is not None:
             self._post(conv, ev, "bridge", PUBLIC, public_text, public_target, after=dm["id"])
-        self._drop_draft(conv.id)  # the draft was the DM (or a reply): it has been sent
+        self._drop_draft(conv.id, agent)  # the draft was the DM (or a reply): it was sent
         return self._commit(conv, ev)
 
     def handoff(self, conv_id: str, team: str, note: str = "", *, agent: str | None = None,
@@ -950,7 +951,7 @@ class Desk:
             self._next("case")
         ev = self._event(conv, "handoff", agent, {"team": team, "note": note,
                                                   "case_id": case_id}, group)
-        self._drop_note_draft(conv.id, "handoff")  # handed off: the note went with it
+        self._drop_note_draft(conv.id, "handoff", agent)  # handed off: the note went with it
         return self._commit(conv, ev)
 
     def resolve(self, conv_id: str, close_loop: str | None = None, *,
@@ -1036,7 +1037,7 @@ class Desk:
         if not text.strip():
             raise ActionRefused("a note cannot be empty")
         ev = self._event(conv, "note", agent, {"text": text}, None)
-        self._drop_note_draft(conv.id, "note")  # saved: the draft is done (journalled with it)
+        self._drop_note_draft(conv.id, "note", agent)  # saved: the draft is done (journalled)
         return self._commit(conv, ev)
 
     def accept(self, conv_id: str, *, agent: str | None = None,
@@ -1125,14 +1126,14 @@ class Desk:
             text = e.details.get("text") if e.kind == "reply" else (
                 e.details.get("dm") if e.kind == "offline" else None)
             audience = e.details.get("channel", PUBLIC) if e.kind == "reply" else DIRECT
-            if text and e.conv not in self.drafts:
-                # The unsent words come back as the draft, as "undo send" does in a mail client,
-                # for the audience they were written for (a DM never becomes a public draft).
-                self.drafts[e.conv] = {"conv": e.conv, "text": text,
-                                       "reply_key": e.details.get("reply_key"),
-                                       "audience": audience, "at": iso(self.clock())}
-                if self.store is not None:
-                    self.store.put("drafts", e.conv, self.drafts[e.conv])
+            if text and self.own_draft(e.conv, agent) is None:
+                # The unsent words come back as the undoing agent's draft, as "undo send" does
+                # in a mail client, for the audience they were written for (a DM never becomes
+                # a public draft); another agent's draft on the conversation is not touched.
+                self._put_own(self.drafts, "drafts", e.conv, agent, {
+                    "conv": e.conv, "agent": agent, "text": text,
+                    "reply_key": e.details.get("reply_key"), "audience": audience,
+                    "at": iso(self.clock())})
         conv = self.conversations[target.conv]
         undo_ev = self._event(conv, "undo", agent, {
             "undid": [e.id for e in group], "kinds": [e.kind for e in group]}, None)
@@ -1171,28 +1172,40 @@ class Desk:
         return conv.last_seq
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
-                   audience: str = PUBLIC) -> None:
-        """Keep the agent's half-written reply (flushed: it is work worth keeping); empty text
-        drops the draft.  Sending a reply or a DM drops it by itself.  ``audience``: PUBLIC or
-        DIRECT, who the words were written for (see :meth:`draft_for`)."""
+                   audience: str = PUBLIC, *, agent: str | None = None) -> None:
+        """Keep ``agent``'s (default: the desk's agent) half-written reply (flushed: it is work
+        worth keeping); empty text drops it.  A draft belongs to the agent who wrote it
+        (``persist.owned_key``): saving never touches another agent's draft on the
+        conversation; a draft saved before drafts had owners is taken over by the agent
+        saving.  Sending a reply or a DM drops the sender's draft by itself.  ``audience``:
+        PUBLIC or DIRECT, who the words were written for (see :meth:`draft_for`)."""
+        me = agent or self.agent
         if text.strip():
-            self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
-                                    "audience": audience, "at": iso(self.clock())}
+            self._put_own(self.drafts, "drafts", conv_id, me, {
+                "conv": conv_id, "agent": me, "text": text, "reply_key": reply_key,
+                "audience": audience, "at": iso(self.clock())})
             if self.store is not None:
-                self.store.put("drafts", conv_id, self.drafts[conv_id])
                 self._flush_quietly()
-        elif self._drop_draft(conv_id) and self.store is not None:
+        elif self._drop_draft(conv_id, me) and self.store is not None:
             self._flush_quietly()
 
-    def draft_for(self, conv_id: str, audience: str) -> dict[str, Any] | None:
-        """The conversation's draft if it may fill a composer for ``audience`` (PUBLIC/DIRECT).
+    def own_draft(self, conv_id: str, agent: str | None = None) -> dict[str, Any] | None:
+        """``agent``'s (default: the desk's agent) reply draft on ``conv_id`` whatever its
+        audience ({"conv", "agent", "text", "reply_key", "audience", "at"}), or None.  A draft
+        saved before drafts had owners (no "agent") is offered to any agent until one saves."""
+        return own_doc(self.drafts, conv_id, agent or self.agent)
+
+    def draft_for(self, conv_id: str, audience: str, *,
+                  agent: str | None = None) -> dict[str, Any] | None:
+        """``agent``'s (default: the desk's agent) draft on the conversation if it may fill a
+        composer for ``audience`` (PUBLIC/DIRECT); another agent's draft never does.
 
         Words never reach a wider audience than the one they were written for (policy: take a
         conversation offline when personal data must be exchanged): a draft written as a DM
         (an undone take-offline, the offline dialog) never fills a public reply; a public draft
         may fill a DM.  A draft saved before drafts recorded their audience counts as a DM.
         """
-        draft = self.drafts.get(conv_id)
+        draft = self.own_draft(conv_id, agent)
         if draft is None:
             return None
         if audience == DIRECT or draft.get("audience") == PUBLIC:
@@ -1200,46 +1213,65 @@ class Desk:
         return None
 
     def save_note_draft(self, conv_id: str, kind: str, text: str, *,
-                        team: str | None = None) -> None:
-        """Keep a half-written internal note (flushed, like a reply draft); empty text drops
-        it.  ``kind``: NOTE_DRAFT_KINDS — "note" (the note dialog) or "handoff" (a hand-off's
-        note for the team, with the ``team`` picked).  Kept apart from reply drafts
-        (:attr:`note_drafts`, table ``note_drafts``): internal words never become a public
-        reply.  Raises KeyError for an unknown conversation, ValueError for an unknown kind."""
+                        team: str | None = None, agent: str | None = None) -> None:
+        """Keep ``agent``'s (default: the desk's agent) half-written internal note (flushed,
+        like a reply draft, and like it owned by its agent); empty text drops it.  ``kind``:
+        NOTE_DRAFT_KINDS — "note" (the note dialog) or "handoff" (a hand-off's note for the
+        team, with the ``team`` picked).  Kept apart from reply drafts (:attr:`note_drafts`,
+        table ``note_drafts``): internal words never become a public reply.  Raises KeyError
+        for an unknown conversation, ValueError for an unknown kind."""
         if kind not in NOTE_DRAFT_KINDS:
             raise ValueError(f"unknown note draft kind {kind!r} (one of {NOTE_DRAFT_KINDS})")
         self.get(conv_id)
-        key = f"{conv_id}/{kind}"
+        me = agent or self.agent
         if text.strip():
-            self.note_drafts[key] = {"conv": conv_id, "kind": kind, "text": text,
-                                     "team": team, "at": iso(self.clock())}
+            self._put_own(self.note_drafts, "note_drafts", f"{conv_id}/{kind}", me, {
+                "conv": conv_id, "kind": kind, "agent": me, "text": text, "team": team,
+                "at": iso(self.clock())})
             if self.store is not None:
-                self.store.put("note_drafts", key, self.note_drafts[key])
                 self._flush_quietly()
-        elif self._drop_note_draft(conv_id, kind) and self.store is not None:
+        elif self._drop_note_draft(conv_id, kind, me) and self.store is not None:
             self._flush_quietly()
 
-    def note_draft_for(self, conv_id: str, kind: str) -> dict[str, Any] | None:
-        """The conversation's unsaved internal note of ``kind`` ({"text", "team", "at", ...})
-        or None."""
-        return self.note_drafts.get(f"{conv_id}/{kind}")
+    def note_draft_for(self, conv_id: str, kind: str, *,
+                       agent: str | None = None) -> dict[str, Any] | None:
+        """``agent``'s (default: the desk's agent) unsaved internal note of ``kind`` on the
+        conversation ({"text", "team", "at", ...}) or None; never another agent's."""
+        return own_doc(self.note_drafts, f"{conv_id}/{kind}", agent or self.agent)
 
-    def _drop_note_draft(self, conv_id: str, kind: str) -> bool:
-        """Forget a note draft (journalled, not flushed).  True if there was one."""
-        key = f"{conv_id}/{kind}"
-        if self.note_drafts.pop(key, None) is None:
-            return False
+    def _put_own(self, table: dict[str, dict[str, Any]], name: str, base: str, agent: str,
+                 doc: dict[str, Any]) -> None:
+        """Keep ``doc`` as ``agent``'s draft under ``base`` (journalled, not flushed); a draft
+        from before drafts had owners (key ``base``) is taken over: it goes."""
+        key = owned_key(base, agent)
+        table[key] = doc
         if self.store is not None:
-            self.store.delete("note_drafts", key)
-        return True
+            self.store.put(name, key, doc)
+        if table.pop(base, None) is not None and self.store is not None:
+            self.store.delete(name, base)
 
-    def _drop_draft(self, conv_id: str) -> bool:
-        """Forget the conversation's draft (journalled, not flushed).  True if there was one."""
-        if self.drafts.pop(conv_id, None) is None:
-            return False
-        if self.store is not None:
-            self.store.delete("drafts", conv_id)
-        return True
+    def _drop_own(self, table: dict[str, dict[str, Any]], name: str, base: str,
+                  agent: str) -> bool:
+        """Forget ``agent``'s draft under ``base`` and an ownerless one from before drafts
+        had owners (the one this agent was offered); journalled, not flushed.  True if there
+        was one."""
+        dropped = False
+        for key in (owned_key(base, agent), base):
+            if table.pop(key, None) is not None:
+                dropped = True
+                if self.store is not None:
+                    self.store.delete(name, key)
+        return dropped
+
+    def _drop_note_draft(self, conv_id: str, kind: str, agent: str | None = None) -> bool:
+        """Forget ``agent``'s note draft (journalled, not flushed).  True if there was one."""
+        return self._drop_own(self.note_drafts, "note_drafts", f"{conv_id}/{kind}",
+                              agent or self.agent)
+
+    def _drop_draft(self, conv_id: str, agent: str | None = None) -> bool:
+        """Forget ``agent``'s draft on the conversation (journalled, not flushed); other
+        agents' drafts stay.  True if there was one."""
+        return self._drop_own(self.drafts, "drafts", conv_id, agent or self.agent)
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance the clocks: wake snoozed conversations, raise 75%-of-target warnings."""
@@ -1518,11 +1550,11 @@ class Desk:
                     store.delete("mentions" if tag == MENTION else "events", key)
                 for item in self.outbox.for_conversation(conv.id):
                     store.delete("outbox", item["id"])
-                if conv.id in self.drafts:
-                    store.delete("drafts", conv.id)
-                for kind in NOTE_DRAFT_KINDS:
-                    if f"{conv.id}/{kind}" in self.note_drafts:
-                        store.delete("note_drafts", f"{conv.id}/{kind}")
+            gone = {conv.id for conv in batch}
+            for key in drafts_of(self.drafts, gone):
+                store.delete("drafts", key)
+            for key in drafts_of(self.note_drafts, gone):
+                store.delete("note_drafts", key)
             if time.monotonic() - flushed >= 0.5 or start + ARCHIVE_STEP >= len(old):
                 self._flush_quietly()
                 flushed = time.monotonic()
@@ -1600,9 +1632,10 @@ class Desk:
                 self.events.pop(key, None)
         for item in self.outbox.for_conversation(conv.id):
             self.outbox.forget(item["id"])
-        self.drafts.pop(conv.id, None)
-        for kind in NOTE_DRAFT_KINDS:
-            self.note_drafts.pop(f"{conv.id}/{kind}", None)
+        for key in drafts_of(self.drafts, {conv.id}):
+            del self.drafts[key]
+        for key in drafts_of(self.note_drafts, {conv.id}):
+            del self.note_drafts[key]
         del self.conversations[conv.id]
         if self.current.get(conv.customer) == conv.id:
             del self.current[conv.customer]
@@ -1851,12 +1884,10 @@ class Desk:
                 out["customers"][conv.customer] = self._customer_doc(conv.customer)
             for item in self.outbox.for_conversation(cid):
                 out["outbox"][item["id"]] = item
-            if cid in self.drafts:
-                out["drafts"][cid] = self.drafts[cid]
-            for kind in NOTE_DRAFT_KINDS:
-                key = f"{cid}/{kind}"
-                if key in self.note_drafts:
-                    out["note_drafts"][key] = self.note_drafts[key]
+            for key in drafts_of(self.drafts, {cid}):
+                out["drafts"][key] = self.drafts[key]
+            for key in drafts_of(self.note_drafts, {cid}):
+                out["note_drafts"][key] = self.note_drafts[key]
         for aid, item in self.approvals.items():
             if item.get("conv_id") in out["conversations"]:
                 out["approvals"][aid] = item

@@ -3,7 +3,9 @@
 Store tables (``tui.core.store``): ``mentions`` (key -> mention doc + conv, seq, triage),
 ``events`` (id -> ``Event.to_dict``), ``conversations`` (id -> ``Conversation.header``),
 ``customers`` (customer key -> profile with ISO contact times), ``outbox``, ``drafts`` (reply
-drafts), ``note_drafts`` ("<conv>/<kind>" -> an unsaved internal note, ``Desk.save_note_draft``),
+drafts: ``owned_key(conv, agent)`` -> {conv, agent, text, reply_key, audience, at}),
+``note_drafts`` (``owned_key("<conv>/<kind>", agent)`` -> an unsaved internal note,
+``Desk.save_note_draft``; a draft key without "|" is one saved before drafts had owners),
 ``approvals`` (approval id -> a reply waiting for a lead, see ``Desk.request_approval``),
 ``meta`` (``counters``: last seq / conversation / case numbers; ``last_action``: agent -> event
 id) and ``seen`` (archived mention keys -> {conv, at}).  Pure: no store calls here.
@@ -16,12 +18,39 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from .conversation import EVENT, MENTION, Conversation, Event
 from .model import Mention, Triage, iso, parse_time
 
 Doc = dict[str, Any]
 Tables = dict[str, dict[str, Doc]]
+
+
+def owned_key(base: str, agent: str) -> str:
+    """The store key of ``agent``'s draft under ``base`` (a conversation id for a reply draft,
+    "<conv>/<kind>" for a note draft): ``base|agent`` with the agent's name percent-encoded
+    (``urllib.parse.quote``, nothing kept), so that no name — config names may hold "/", "|"
+    or "%" — makes two drafts share a key or changes the conversation a key names."""
+    return f"{base}|{quote(agent, safe='')}"
+
+
+def draft_conv(key: str) -> str:
+    """The conversation id a ``drafts``/``note_drafts`` key belongs to (owned or not)."""
+    return key.split("|", 1)[0].split("/", 1)[0]
+
+
+def drafts_of(table: dict[str, Doc], conv_ids: set[str]) -> list[str]:
+    """The keys of ``table`` (drafts or note drafts) on the conversations ``conv_ids``: every
+    agent's, and one from before drafts had owners."""
+    return [k for k in table if draft_conv(k) in conv_ids]
+
+
+def own_doc(table: dict[str, Doc], base: str, agent: str) -> Doc | None:
+    """``agent``'s draft under ``base``, else the ownerless one saved before drafts had owners
+    (offered to whichever agent opens it first), else None."""
+    doc = table.get(owned_key(base, agent))
+    return doc if doc is not None else table.get(base)
 
 
 def mention_doc(m: Mention, conv_id: str, seq: int, t: Triage) -> Doc:
@@ -196,13 +225,14 @@ def load(tables: Tables, counters: dict[str, int],
             continue
         out.outbox[k] = v
     for k, v in tables.get("drafts", {}).items():
-        if k in convs and isinstance(v, dict):
+        conv_id = draft_conv(k)
+        if conv_id in convs and isinstance(v, dict):
             out.drafts[k] = v
-        elif k not in archived_convs:
-            aside.append(("drafts", k, v, f"its conversation #{k} is missing"))
+        elif conv_id not in archived_convs:
+            aside.append(("drafts", k, v, f"its conversation #{conv_id} is missing"))
     for k, v in tables.get("note_drafts", {}).items():
-        conv_id = v.get("conv") if isinstance(v, dict) else None
-        if conv_id in convs and isinstance(v.get("text"), str):
+        conv_id = draft_conv(k)
+        if conv_id in convs and isinstance(v, dict) and isinstance(v.get("text"), str):
             out.note_drafts[k] = v
         elif conv_id not in archived_convs:
             aside.append(("note_drafts", k, v, f"its conversation #{conv_id} is missing"))

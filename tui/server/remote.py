@@ -548,14 +548,15 @@ class RemoteDesk(Desk):
         return event
 
     def _forget_note_draft(self, conv_id: str, kind: str) -> None:
-        self.note_drafts.pop(f"{conv_id}/{kind}", None)
+        self._drop_note_draft(conv_id, kind)  # this agent's (no store here)
         self._unsent_note_drafts.pop((conv_id, kind), None)
 
     def save_note_draft(self, conv_id: str, kind: str, text: str, *,
-                        team: str | None = None) -> None:
+                        team: str | None = None, agent: str | None = None) -> None:
         """Kept here at once and in the desk process when it is reachable (offline: sent once
         it is back), as :meth:`save_draft`; arguments and errors as ``Desk.save_note_draft``."""
-        Desk.save_note_draft(self, conv_id, kind, text, team=team)  # checks; no store here
+        Desk.save_note_draft(self, conv_id, kind, text, team=team,
+                             agent=self.agent)  # checks; no store here
         self._unsent_note_drafts[(conv_id, kind)] = (text, team)
         self._send_unsent_drafts()
 
@@ -585,15 +586,12 @@ class RemoteDesk(Desk):
         return int(value.get("value") or conv.last_seq)
 
     def save_draft(self, conv_id: str, text: str, reply_key: str | None = None,
-                   audience: str = PUBLIC) -> None:
+                   audience: str = PUBLIC, *, agent: str | None = None) -> None:
         """Kept here at once (the open dialog and a reconnect keep it) and in the desk process
         when it is reachable; offline, sent once it is back.  ``audience`` as in
         ``Desk.save_draft``."""
-        if text.strip():
-            self.drafts[conv_id] = {"conv": conv_id, "text": text, "reply_key": reply_key,
-                                    "audience": audience, "at": iso(self.clock())}
-        else:
-            self.drafts.pop(conv_id, None)
+        # The core's rule (this agent's draft, never another's); no store here.
+        Desk.save_draft(self, conv_id, text, reply_key, audience, agent=self.agent)
         self._unsent_drafts[conv_id] = (text, reply_key, audience)
         self._send_unsent_drafts()
 

@@ -92,8 +92,9 @@ DESK_OPS: dict[str, tuple[str, ...]] = {
     "save_draft": ("conv_id", "text", "reply_key", "audience"),
     "save_note_draft": ("conv_id", "kind", "text", "team"),
 }
-# Operations that record no agent (the desk's methods take no ``agent=``).
-UNATTRIBUTED_OPS = ("mark_read", "save_draft", "save_note_draft")
+# Operations that record no agent (the desk's methods take no ``agent=``).  Saving a draft
+# is attributed: a draft belongs to the client's agent (``Desk.save_draft``).
+UNATTRIBUTED_OPS = ("mark_read",)
 ANSWER_OPS = ("reply", "take_offline", "accept")
 ANSWER_COMMANDS = ("reply", "offline", "accept")
 
