@@ -1761,7 +1761,7 @@ class Desk:
 
     def load_later(self) -> bool:
         """Read one more frame of what the state image left for later (at most
-        ``tui.core.image.CHUNK`` items: 10-35 ms at 100,000 conversations); True while more
+        ``tui.core.image.CHUNK`` items: 2-7 ms at 100,000 conversations); True while more
         remains.  The desk process calls it between serving its clients right after it
         started (issue 9: cold start).  A part that cannot be read (it passed the image's
         CRC-32, so only a bug) is logged and the desk is read from the store instead."""

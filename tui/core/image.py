@@ -370,7 +370,7 @@ class Image:
         """The desk state the image holds, or None (logged) when it is damaged.
 
         The names written as ``later`` are not in it yet: ``body["later"]`` is a generator that
-        reads them a frame (at most ``CHUNK`` items, 10-35 ms at 100,000 conversations) per step,
+        reads them a frame (at most ``CHUNK`` items, 2-7 ms at 100,000 conversations) per step,
         yielding None after each frame and ``(name, value)`` as each part is complete, in the order
         they were written, so a desk process can serve while it finishes loading
         (``Desk.load_later``).  The file is mapped, not copied (0.2 s saved at 100 MB), and checked
