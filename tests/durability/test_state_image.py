@@ -730,3 +730,20 @@ def test_a_desk_process_that_cannot_finish_reading_stops_without_a_checkpoint(
     for key in want:
         assert got[key] == want[key], key
     close_desk(again, maintain=False)
+
+
+def test_a_replicas_documents_need_no_map_of_the_image_and_match_the_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console attaching right after a cold start gets its conversations' documents without
+    waiting for the image's maps (``mention_conv``, ``mention_seq``, the index), and they are
+    the documents the store is written from."""
+    monkeypatch.setattr(image, "CHUNK", 4)
+    closed_with_image(tmp_path)
+    desk = opened_serving(tmp_path)
+    docs = desk.conversation_docs(list(desk.conversations))
+    assert {"mention_conv", "mention_seq", "index", "current"} <= desk._pending
+    desk.finish_loading()
+    # the documents the store is written from (``_mention_doc``: through the maps)
+    assert docs["mentions"] == {key: desk._mention_doc(key) for key in desk.mentions}
+    assert len(docs["mentions"]) == len(desk.mentions) > 40
+    close_desk(desk, maintain=False)

@@ -1875,9 +1875,13 @@ class Desk:
             if conv is None:
                 continue
             out["conversations"][cid] = conv.header()
-            for _, kind, key in conv.timeline:
+            for seq, kind, key in conv.timeline:
                 if kind == MENTION:
-                    out["mentions"][key] = self._mention_doc(key)
+                    # Its conversation and seq from the timeline, not from ``mention_conv`` /
+                    # ``mention_seq`` (the same values): a replica attaching right after a
+                    # cold start need not wait for a state image's maps (``IMAGE_LATER``).
+                    out["mentions"][key] = persist.mention_doc(self.mentions[key], cid, seq,
+                                                               self.triages[key])
                 else:
                     out["events"][key] = self.events[key].to_dict()
             if conv.customer in self.customers:
