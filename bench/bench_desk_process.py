@@ -37,8 +37,10 @@
     under the same load; also how long the whole checkpoint took.
 (d) ``archive``: the same while it archives: N conversations, half of them resolved two days
     ago (so due for the archive), checkpointed in the background.
-``cold``: the desk process's cold start alone.  ``--cache DIR`` keeps the built data
-directories (a 100,000-conversation desk takes minutes to build) and copies them per run.
+``cold``: the desk process's cold start alone.  ``coldconsole``: ``mentiondesk`` on a pty to its
+first screen when no desk process runs (stopped cleanly: it starts from its state image).
+``--cache DIR`` keeps the built data directories (a 100,000-conversation desk takes minutes to
+build) and copies them per run.
 """
 
 from __future__ import annotations
@@ -492,6 +494,49 @@ def bench_cold(n: int, repeat: int = 3) -> None:
               f"after ready")
 
 
+def bench_cold_console(n: int, repeat: int = 3) -> None:
+    """``mentiondesk --data-dir DIR`` on an 80x24 pseudo-terminal, no desk process running
+    (stopped cleanly: its state image written), to the console's first screen: the console
+    spawns the desk process, which starts from its image while the console imports, and
+    attaches when it is ready — what the first agent sees after a reboot.  With .pyc (a
+    warm-up run first)."""
+    from tui.core.image import image_path
+
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times: list[float] = []
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
+        d = Path(tmp) / "desk"
+        os.environ["MENTIONDESK_CACHE_DIR"] = env["MENTIONDESK_CACHE_DIR"] = str(
+            Path(tmp) / "cache")
+        build(d, n)
+
+        def stopped_with_image() -> bool:
+            try:
+                after = image_path(d).stat().st_mtime + 1e-6
+            except OSError:
+                after = time.time() - 1
+            stop(d)
+            while lock_holder(d) is not None:
+                time.sleep(0.2)
+            return _image_written(d, after)
+
+        start_server(d)
+        for i in range(repeat + 1):
+            if not stopped_with_image():
+                print(f"(a) {n:>7,} open: no state image was written (see {d}/server.log)")
+                return
+            shown = first_screen(str(d), env, timeout=120)
+            if i and shown is not None:  # the first run writes the .pyc files
+                times.append(shown)
+        stopped_with_image()
+        used = (d / "server.log").read_text().count("opened from its state image")
+    print(f"(a) {n:>7,} open: `mentiondesk` (80x24 pty) to its first screen, the desk process "
+          f"cold (stopped cleanly before; the console starts it): median "
+          f"{statistics.median(times):.2f} s (each: {', '.join(f'{t:.2f}' for t in times)}; "
+          f"desk starts from its image: {used} of {repeat + 1}; load {load()})")
+
+
 def bench_fanout(clients: int, rate: float, seconds: float, frozen: bool,
                  replica: bool = False) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="mdb") as tmp:
@@ -747,6 +792,7 @@ def main() -> None:
     ap.add_argument("--only", default="first,attach,fanout,keys,stall,archive",
                     help="comma-separated parts: first (`mentiondesk` alone to the demo's "
                          "first screen), attach (a), cold (a, the cold start alone), "
+                         "coldconsole (a, a console's first screen after one), "
                          "fanout (b), keys (k), stall (c), archive (d)")
     ap.add_argument("--cache", type=Path, help="keep built data directories here")
     ap.add_argument("--repeat", type=int, default=5, help="runs per figure of `first` and `cold`")
@@ -764,6 +810,9 @@ def main() -> None:
     if "cold" in only:
         for n in sizes:
             bench_cold(n, args.repeat)
+    if "coldconsole" in only:
+        for n in sizes:
+            bench_cold_console(n, min(args.repeat, 3))
     if "fanout" in only:
         for frozen in (False, True):
             bench_fanout(args.clients, args.rate, args.seconds, frozen)
