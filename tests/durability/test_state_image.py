@@ -84,6 +84,13 @@ def state_of(desk: Desk) -> dict[str, Any]:
     }
 
 
+def assert_same_state(desk: Desk, want: dict[str, Any]) -> None:
+    """``desk`` holds, part by part, the state ``want`` (``state_of`` of another desk)."""
+    got = state_of(desk)
+    for key in want:
+        assert got[key] == want[key], key
+
+
 def opened(data_dir: Path) -> Desk:
     return open_desk(Options(data_dir=str(data_dir)), clock=lambda: NOW)
 
@@ -115,9 +122,7 @@ def test_the_image_is_used_and_gives_the_state_the_snapshot_gives(tmp_path: Path
     want = closed_with_image(tmp_path)
     desk = opened(tmp_path)
     assert desk.from_image and desk.store.from_image
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     # and it goes on as any desk: an action is saved, the next start (no image) has it
     fay = desk.current["demo|fay"]
     desk.reply(fay, "An engineer is on the way", again=True)
@@ -160,9 +165,7 @@ def test_the_later_part_is_read_a_frame_a_step_and_gives_the_same_desk(
     assert [desk.counts(t) for t in times] == early  # the index's own counts, the same
     assert len({tuple(sorted(c.items())) for c in early}) > 2  # the times do tell apart
     desk.finish_start()
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     close_desk(desk, maintain=False)
 
 
@@ -182,9 +185,7 @@ def test_asking_for_a_later_part_before_its_turn_reads_up_to_it_at_once(
     desk.finish_loading()
     assert not desk.reading_image
     desk.finish_start()
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     # and an action that needs the later parts works before anything else read them
     close_desk(desk, maintain=False)
     desk = opened_serving(tmp_path)
@@ -227,9 +228,7 @@ def test_an_image_a_start_died_reading_is_never_read_again(
     assert not desk.from_image
     assert "a start died while reading it" in caplog.text
     assert not path.exists() and not marker.exists()
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     close_desk(desk, maintain=False)
 
 
@@ -571,9 +570,7 @@ def test_a_start_killed_while_it_checks_the_image_never_reads_it_again(
     assert not desk.from_image
     assert caplog.text.count("a start died while reading it") == 1
     assert sorted(p.name for p in image.image_dir(tmp_path).iterdir()) == []
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     close_desk(desk, maintain=False)
 
 
@@ -599,9 +596,7 @@ def test_a_marker_whose_pid_came_back_is_the_dead_start_s(
     assert not desk.from_image
     assert caplog.text.count("a start died while reading it") == 1
     assert sorted(p.name for p in d.iterdir()) == []
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     close_desk(desk, maintain=False)
 
 
@@ -645,9 +640,7 @@ def test_a_later_part_that_cannot_be_read_is_read_from_the_store_once_and_never_
             pass
         desk.finish_start()
     assert caplog.text.count("its later part could not be read") == 1
-    got = state_of(desk)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(desk, want)
     close_desk(desk, maintain=False)
     assert sorted(p.name for p in image.image_dir(tmp_path).iterdir()) == []
     caplog.clear()
@@ -726,9 +719,7 @@ def test_a_desk_process_that_cannot_finish_reading_stops_without_a_checkpoint(
     assert snapshot.read_bytes() == before  # no checkpoint of the half-read desk
     assert desk.store.closed  # the data directory is free again
     again = opened(tmp_path)
-    got = state_of(again)
-    for key in want:
-        assert got[key] == want[key], key
+    assert_same_state(again, want)
     close_desk(again, maintain=False)
 
 

@@ -480,15 +480,23 @@ def wait_for_writer(data_dir: Path | str, timeout: float = WRITER_WAIT) -> float
     return time.monotonic() - started
 
 
-def _live_writer(d: Path) -> int | None:
-    """The pid of a live process (not this one) writing an image in ``d``, or None."""
+def _side_files(d: Path, suffix: str) -> list[tuple[os.DirEntry[str], str]]:
+    """The files ``desk.image.<pid><suffix>`` in ``d`` (writers' ``.tmp``, readers'
+    ``.loading``) with the pid part of their names (not checked to be digits)."""
+    found = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(d):
             name = entry.name
-            if name.startswith(IMAGE + ".") and name.endswith(".tmp"):
-                pid = name[len(IMAGE) + 1:-len(".tmp")]
-                if _writer_alive(entry, pid):
-                    return int(pid)
+            if name.startswith(IMAGE + ".") and name.endswith(suffix):
+                found.append((entry, name[len(IMAGE) + 1:-len(suffix)]))
+    return found
+
+
+def _live_writer(d: Path) -> int | None:
+    """The pid of a live process (not this one) writing an image in ``d``, or None."""
+    for entry, pid in _side_files(d, ".tmp"):
+        if _writer_alive(entry, pid):
+            return int(pid)
     return None
 
 
@@ -539,18 +547,27 @@ def open_image(data_dir: Path | str, rules: Any) -> Image | None:
     return Image(path, header, fd, body_len, crc)
 
 
+def _start_ticks(pid: int) -> str | None:
+    """Process ``pid``'s start time: clock ticks since boot, field 22 of ``/proc/<pid>/stat``
+    (man 5 proc); None when that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _process_identity(pid: int) -> str:
     """What tells process ``pid`` from a later one given the same pid (a restarted container's
-    desk process is pid 1 again): Linux's boot id and the process's start time (clock ticks
-    since boot, field 22 of ``/proc/<pid>/stat``).  "" when that cannot be read."""
+    desk process is pid 1 again): Linux's boot id and the process's start time
+    (``_start_ticks``).  "" when that cannot be read."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
-        with open(f"/proc/{pid}/stat") as f:
-            started = f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+    except OSError:
         return ""
-    return f"{boot} {started}"
+    started = _start_ticks(pid)
+    return "" if started is None else f"{boot} {started}"
 
 
 def _put_marker(marker: Path) -> None:
@@ -583,15 +600,14 @@ def _marker_alive(entry: os.DirEntry[str], pid: str) -> bool:
 
 def _started_at(pid: int) -> float | None:
     """When process ``pid`` started (UTC POSIX seconds, to a clock tick: Linux's /proc boot
-    time plus field 22 of ``/proc/<pid>/stat``), or None when that cannot be read."""
+    time plus ``_start_ticks``), or None when that cannot be read."""
+    ticks = _start_ticks(pid)
     try:
         with open("/proc/stat") as f:
             boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
-        with open(f"/proc/{pid}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError, StopIteration):
         return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _writer_alive(entry: os.DirEntry[str], pid: str) -> bool:
@@ -612,14 +628,8 @@ def _died_loading(path: Path) -> str | None:
     """Why the image at ``path`` must not be read again: a start died reading it (its
     ``.loading`` marker is left and its process is gone, or its pid now belongs to another
     process).  The image and the marker go."""
-    dead = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(path.parent):
-            name = entry.name
-            if name.startswith(IMAGE + ".") and name.endswith(".loading"):
-                pid = name[len(IMAGE) + 1:-len(".loading")]
-                if not _marker_alive(entry, pid):
-                    dead.append(entry.path)
+    dead = [entry.path for entry, pid in _side_files(path.parent, ".loading")
+            if not _marker_alive(entry, pid)]
     if not dead:
         return None
     for name in (*dead, str(path)):
@@ -663,14 +673,8 @@ def remove(data_dir: Path | str) -> None:
 
 def _remove_temps(d: Path) -> None:
     """Temp files of writers that are gone (killed half-way); a live writer's is left alone."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(d):
-            name = entry.name
-            if not (name.startswith(IMAGE + ".") and name.endswith(".tmp")):
-                continue
-            pid = name[len(IMAGE) + 1:-len(".tmp")]
-            if _writer_alive(entry, pid):
-                continue
+    for entry, pid in _side_files(d, ".tmp"):
+        if not _writer_alive(entry, pid):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
 
