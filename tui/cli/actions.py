@@ -19,12 +19,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all, markers
+from ..core.api import MARKERS, ActionRefused, AlreadyAnswering, describe, describe_all
 from ..core.conversation import Conversation
 from ..core.desk import Desk
 from ..core.model import DIRECT, PUBLIC, iso, parse_time
 from ..core.replies import ReplyRefused
-from ..core.rows import conversation_row
+from ..core.rows import conversation_row, row_due_text
 from ..core.text import cell_len, one_line
 from ..core.when import due_text, need_reply_text
 from ..setup.boot import BootError, desk_session, options_from
@@ -65,33 +65,40 @@ def cmd_queue(desk: Desk, args: argparse.Namespace) -> int:
     ids = list(desk.queue) if not args.all else sorted(
         desk.conversations, key=lambda c: desk.sort_key(desk.conversations[c]))
     ids = ids[: args.limit] if args.limit else ids
-    rows = [conv_summary(desk, desk.conversations[c], now) for c in ids]
+    print_queue([conv_summary(desk, desk.conversations[c], now) for c in ids],
+                desk.counts(now), args)
+    return OK
+
+
+def print_queue(rows: list[dict[str, Any]], counts: dict[str, int],
+                args: argparse.Namespace) -> None:
+    """``mentiondesk queue``'s output from the queue's rows (``tui.core.rows``, most urgent
+    first) and the desk's counts — the same whether the rows came from the desk here or
+    streamed from the desk process (``via.route``): one JSON object a row with ``--json``,
+    else one line a row fitted to the terminal and a line of counts."""
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
-        return OK
+        return
     if not rows:
         print("the queue is empty")
-        return OK
+        return
     # Lines fit the terminal (a care agent on an 80-column SSH session): the category column
     # only from 100 columns, the message text takes what is left.  Piped: 120 columns.
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
     handle_w = 16 if width < 100 else 20
     category_w = 18 if width >= 100 else 0
-    lefts = [fmt_left(desk, desk.conversations[r["id"]], now) for r in rows]
+    lefts = [row_due_text(r) or "-" for r in rows]
     left_w = max(16, *(cell_len(t) for t in lefts))  # "23h59 (Wed 11:51)" is 17: one column
     for r, left in zip(rows, lefts, strict=True):
-        conv = desk.conversations[r["id"]]
         line = (f"{r['id']:>6} {r['urgency'][:4]:4} {left:>{left_w}} "
-                f"{'DM' if r['channel'] == DIRECT else 'pub':3} {markers(conv)} "
+                f"{'DM' if r['channel'] == DIRECT else 'pub':3} {r['markers']} "
                 f"@{fit(r['handle'], handle_w)} ")
         if category_w:
             line += fit(r["category"], category_w) + " "
         print(line + fit(r["text"], max(10, width - 1 - cell_len(line)), pad=False))
-    counts = desk.counts(now)
     print(f"-- {counts['open']} open, {need_reply_text(counts)}, "
           f"{counts['at_risk']} at risk, {counts['breached']} breached")
-    return OK
 
 
 def cmd_show(desk: Desk, args: argparse.Namespace) -> int:

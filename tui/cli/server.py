@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def _status(where: Any, agent: str | None) -> int:
     try:
         with DeskClient.connect(where, agent=agent) as client:
-            snap = client.request("snapshot")
+            snap = client.request("snapshot", limit=0)  # counts and presence: no rows
     except NotRunning:
         print(f"no desk process serves {where}")
         return REFUSED

@@ -18,12 +18,14 @@ import sys
 from typing import Any
 
 from ..server.autostart import AUTOSTART_IDLE, passed_on, uses_desk_process
-from ..server.client import NotRunning, connect_or_start, wait_connect
+from ..server.client import DeskClient, NotRunning, connect_or_start, wait_connect
 from ..server.protocol import Refused
 from ..setup.boot import BootError, data_dir, holds_desk, load_config, options_from
-from .common import LOCKED, REFUSED, USAGE
+from .common import LOCKED, OK, REFUSED, USAGE
 
 __all__ = ["AUTOSTART_IDLE", "jsonable", "passed_on", "route"]
+
+QUEUE_FIRST = 100  # rows in the first message of a routed `queue` (the rest stream after it)
 
 def jsonable(args: argparse.Namespace) -> dict[str, Any]:
     out = {}
@@ -34,6 +36,21 @@ def jsonable(args: argparse.Namespace) -> dict[str, Any]:
             continue
         out[key] = value
     return out
+
+
+def _queue(client: DeskClient, args: argparse.Namespace) -> int:
+    """``mentiondesk queue`` from the desk process's rows, printed here: the rows stream in
+    chunks the desk process builds between serving its consoles (run as one command there,
+    100,000 rows held every console for ~17 s), and the lines fit this terminal."""
+    from .actions import print_queue
+
+    # A small first message, the rest as the desk process builds it a slice at a time.
+    snap = client.attach(limit=QUEUE_FIRST, gather=args.limit or True)
+    rows = [row for row in snap["rows"] if row is not None]
+    for row in rows:
+        row.pop("approval", None)  # (the desk process's addition: not in `queue --json`)
+    print_queue(rows, snap["counts"], args)
+    return OK
 
 
 def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
@@ -67,6 +84,8 @@ def route(args: argparse.Namespace, *, wait: bool = False) -> int | None:
     for note in client.welcome.get("notes") or []:  # what the store repaired on opening
         print(f"mentiondesk: {note}", file=sys.stderr)
     with client:
+        if args.command == "queue" and not getattr(args, "all", False):
+            return _queue(client, args)
         try:
             result = client.request("command", name=args.command, argv=jsonable(args))
         except Refused as exc:

@@ -3,15 +3,17 @@ prints, and what the desk process sends its clients.  Times are ISO 8601 UTC; ``
 is seconds until the response deadline in office-hours time (negative once breached, None
 without a deadline); ``due_local`` (ISO) and ``due`` (short text) are the deadline's wall-clock
 time in the office's time zone; ``seq`` is the newest timeline sequence number (a client
-sending with ``seen_seq=seq`` is refused if the conversation changed in between)."""
+sending with ``seen_seq=seq`` is refused if the conversation changed in between); ``markers``
+the queue's marker column (``api.markers``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .api import markers
 from .model import iso
-from .when import local_time
+from .when import format_time_left, local_time
 
 
 def conversation_row(desk: Any, conv: Any, now: datetime) -> dict[str, Any]:
@@ -41,4 +43,13 @@ def conversation_row(desk: Any, conv: Any, now: datetime) -> dict[str, Any]:
         "assigned": conv.assigned, "unread": conv.unread, "tags": conv.tags,
         "score": conv.score, "text": latest.text if latest else "",
         "seq": conv.timeline[-1][0] if conv.timeline else 0, "last_event": last_ev,
+        "markers": markers(conv),
     }
+
+
+def row_due_text(row: dict[str, Any]) -> str:
+    """A row's countdown with its wall-clock due time, ``14m (09:30)`` (``when.due_text`` from
+    the row's ``seconds_left`` and ``due``); empty without a deadline."""
+    if row.get("deadline") is None or row.get("seconds_left") is None:
+        return ""
+    return f"{format_time_left(timedelta(seconds=row['seconds_left']))} ({row['due']})"

@@ -136,39 +136,56 @@ class DeskClient:
         ``inbox``."""
         self._next += 1
         rid = self._next
+        if op == "command":
+            args = {**args, "chunked": True}  # a long output comes as "output" messages first
         self.send({"type": "request", "id": rid, "op": op, "args": args})
+        pieces: dict[str, list[str]] = {"stdout": [], "stderr": []}
         while True:
             message = self.read()
-            if message.get("type") == "result" and message.get("id") == rid:
+            kind, mid = message.get("type"), message.get("id")
+            if kind == "output" and mid == rid and message.get("stream") in pieces:
+                pieces[message["stream"]].append(str(message.get("text") or ""))
+                continue
+            if kind == "result" and mid == rid:
                 if message.get("ok"):
-                    return message.get("value")
+                    value = message.get("value")
+                    for stream, parts in pieces.items():
+                        if parts and isinstance(value, dict):
+                            value[stream] = "".join(parts) + str(value.get(stream) or "")
+                    return value
                 refusal = message.get("refusal") or {}
                 raise Refused.from_dict(refusal)
             self.inbox.append(message)
 
-    def attach(self, limit: int | None = None) -> dict[str, Any]:
+    def attach(self, limit: int | None = None, *,
+               gather: int | bool = False) -> dict[str, Any]:
         """Ask for the change stream; returns the initial snapshot.  With ``limit``, its first
         ``limit`` rows (the ``more`` others follow as ``rows`` messages for the caller to
         read); without, every row of the queue, most urgent first — gathered here from the
         snapshot and the ``rows`` messages after it (one message holds at most the server's
-        ``SNAPSHOT_ROWS``); changes that arrive meanwhile wait in ``inbox``."""
+        ``SNAPSHOT_ROWS``).  ``gather`` with a ``limit``: every row gathered so all the same
+        (True), or the first ``gather`` (the others are not read).  Changes that arrive
+        meanwhile wait in ``inbox``."""
         self.send({"type": "attach"} if limit is None else {"type": "attach", "limit": limit})
         while True:
             message = self.read()
             if message.get("type") == "snapshot":
                 break
             self.inbox.append(message)
-        if limit is not None:
+        if limit is not None and gather is False:
             return message
+        want = None if gather is True or gather is False else int(gather)
         rows = message["rows"]
         more = int(message.get("more") or 0)
-        while more:
+        while more and (want is None or len(rows) < want):
             part = self.read()
             if part.get("type") != "rows":
                 self.inbox.append(part)
                 continue
             rows.extend(row for row in part["rows"].values() if row is not None)
             more = int(part.get("more") or 0)
+        if want is not None:
+            del rows[want:]
         message["more"] = 0
         return message
 

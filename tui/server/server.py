@@ -64,12 +64,19 @@ from .protocol import (
 log = logging.getLogger("mentiondesk.server")
 
 SEND_BUDGET = 4 * 1024 * 1024  # bytes queued per client before its backlog is dropped
-SNAPSHOT_ROWS = 5_000  # rows at most in one snapshot message (~2 MB; MAX_LINE is 8 MB)
-ROWS_CHUNK = 250  # rows per "rows" message after a limited snapshot (~10 ms of the loop each)
+# Rows at most in one snapshot message, asked for or not (each ~0.1-0.2 ms of the loop at
+# 100,000 conversations: the others follow as "rows" messages built a slice at a time).
+SNAPSHOT_ROWS = 500
+ROWS_CHUNK = 250  # rows at most per "rows" message after a limited snapshot
+ROWS_SLICE = 0.005  # seconds of the loop one "rows" message may take to build (a row of a
+# 100,000-conversation desk: ~0.1-0.2 ms; a `queue` of all of it no longer holds the consoles)
 STATE_CHUNK = 64  # conversations per "state" message of a replica's snapshot: each is built
 # when the client's sender gets to it (a few ms of the desk's loop) and applied by the console
 # in one turn of its loop (~10-20 ms: keys are handled between two)
 FIRST_SCREEN = 200  # queue rows a replica's first "state" message holds when it asks no limit
+# Characters of a CLI command's output per message (JSON escaping at most 6 bytes each: under
+# the protocol's MAX_LINE of 8 MB).
+OUTPUT_CHUNK = 1_000_000
 SEND_BATCH = 256 * 1024  # bytes of queued messages joined into one socket write
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
@@ -131,6 +138,7 @@ class Client:
     state_at: int = 0
     state_sent: set[str] = field(default_factory=set)
     state_due: bool = False  # "state" messages still to send (the last one says "more": 0)
+    answering: Any = None  # the id of the request being answered
 
     def send(self, data: bytes, *, droppable: bool = True, budget: int = SEND_BUDGET) -> None:
         if self.closed:
@@ -289,17 +297,18 @@ class DeskServer:
     def snapshot(self, *, resync: bool = False, limit: int | None = None,
                  client: Client | None = None) -> dict[str, Any]:
         """What a client needs to draw: the open queue's rows (most urgent first; the first
-        ``limit`` when given, ``more`` says how many follow as ``rows`` messages, queued on
-        ``client``), counts, sources' health, presence, approvals waiting.  A replica's has no
-        rows (it builds them from the documents of its "state" messages)."""
+        ``limit`` when given, never more than ``SNAPSHOT_ROWS``; ``more`` says how many follow
+        as ``rows`` messages, queued on ``client``), counts, sources' health, presence,
+        approvals waiting.  A replica's has no rows (it builds them from the documents of its
+        "state" messages)."""
         now = self.desk.clock()
         if client is not None and client.replica:
             first, rest = [], []  # (not the queue's ids: 100,000 of them cost ~20 ms)
         else:
             ids = list(self.desk.queue)
-            # Without a limit, still at most SNAPSHOT_ROWS in this one line: 100,000 rows
-            # would pass the protocol's line limit (MAX_LINE); "more" says what follows.
-            cap = SNAPSHOT_ROWS if limit is None else limit
+            # At most SNAPSHOT_ROWS in this one line, asked for or not: building them holds
+            # the loop (and 100,000 would pass MAX_LINE); "more" says what follows.
+            cap = SNAPSHOT_ROWS if limit is None else min(limit, SNAPSHOT_ROWS)
             first, rest = ids[:cap], ids[cap:]
         if client is not None:
             client.rest = rest
@@ -423,12 +432,23 @@ class DeskServer:
         client.state_swept, client.state_at = True, 0
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
-        """The next rows after a limited snapshot, as they are now (a row sent later than a
-        change of the same conversation is fresher than it: the stream stays consistent)."""
-        chunk, client.rest = client.rest[:size], client.rest[size:]
+        """The next rows after a limited snapshot (at most ``size``, and no more than
+        ``ROWS_SLICE`` seconds of building: the loop serves the others between two), as they
+        are now (a row sent later than a change of the same conversation is fresher than it:
+        the stream stays consistent)."""
         now = self.desk.clock()
-        return encode({"type": "rows", "rows": {cid: self.row(cid, now) for cid in chunk},
-                       "more": len(client.rest)})
+        rest = client.rest
+        rows: dict[str, Any] = {}
+        until = time.perf_counter() + ROWS_SLICE
+        taken = 0
+        while taken < min(size, len(rest)):
+            cid = rest[taken]
+            rows[cid] = self.row(cid, now)
+            taken += 1
+            if not taken % 8 and time.perf_counter() >= until:
+                break
+        del rest[:taken]
+        return encode({"type": "rows", "rows": rows, "more": len(rest)})
 
     def _take_notes(self) -> list[str]:
         notes, self.untold_notes = self.untold_notes, []
@@ -618,6 +638,7 @@ class DeskServer:
         rid = message.get("id")
         op = message.get("op")
         args = message.get("args") or {}
+        client.answering = rid
         self.stats["requests"] += 1
         try:
             if not isinstance(op, str) or not isinstance(args, dict):
@@ -651,8 +672,9 @@ class DeskServer:
             others = [p for p in self.presence() if p["client"] != client.id
                       and p["conv"] == client.focus and p["doing"] == "writing"]
             return {"writing": [p["agent"] for p in others]}
-        if op == "snapshot":
-            return self.snapshot()
+        if op == "snapshot":  # (``limit``: rows wanted; ``server --status`` wants none)
+            limit = args.get("limit")
+            return self.snapshot(limit=limit if isinstance(limit, int) and limit >= 0 else None)
         if op == "docs":
             # A replica still loading asks for a conversation it does not hold yet.
             ids = args.get("conv_ids")
@@ -678,7 +700,8 @@ class DeskServer:
                                     conv_id=str(conv_id) if conv_id is not None else None)
             return ev.to_dict() if ev is not None else None
         if op == "command":
-            return self._command(ident, str(args.get("name")), dict(args.get("argv") or {}))
+            value = self._command(ident, str(args.get("name")), dict(args.get("argv") or {}))
+            return self._stream_output(client, args, value)
         if op in ("approve", "reject"):
             return self._approval(ident, op, args)
         if op in DESK_OPS:
@@ -738,6 +761,31 @@ class DeskServer:
         with self.acting_as(ident):
             code, out, err = self.execute(self.desk, name, argv)
         return {"code": code, "stdout": out, "stderr": err}
+
+    def _stream_output(self, client: Client, args: dict[str, Any],
+                       value: dict[str, Any]) -> dict[str, Any]:
+        """A command's output longer than ``OUTPUT_CHUNK`` characters (``queue`` or ``export``
+        of a 100,000-conversation desk: 10 MB and more, past the protocol's line limit) goes
+        first as ``output`` messages of the request (``{"id", "stream", "text"}``), in order,
+        the result holding the last piece — to a client that said it reads them
+        (``"chunked": true``); another is refused with the reason."""
+        pieces: list[tuple[str, str]] = []
+        for stream in ("stdout", "stderr"):
+            text = str(value.get(stream) or "")
+            if len(text) <= OUTPUT_CHUNK:
+                continue
+            if not args.get("chunked"):
+                raise Refused("usage", f"the output of this command ({len(text):,} characters) "
+                                       "is longer than this client reads in one message: run "
+                                       "the same mentiondesk version as the desk process")
+            cut = (len(text) - 1) // OUTPUT_CHUNK * OUTPUT_CHUNK  # the rest: in the result
+            pieces += [(stream, text[i:i + OUTPUT_CHUNK]) for i in range(0, cut, OUTPUT_CHUNK)]
+            value[stream] = text[cut:]
+        rid = client.answering
+        for stream, text in pieces:
+            client.send(encode({"type": "output", "id": rid, "stream": stream, "text": text}),
+                        droppable=False)
+        return value
 
     # ==== approvals =============================================================================
 
