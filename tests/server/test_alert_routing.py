@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tui.server.identity import login_of
 from tui.server.protocol import VERSION, decode, encode
@@ -36,21 +37,24 @@ async def next_alert(reader: asyncio.StreamReader, timeout: float = 10.0) -> dic
         return None
 
 
-async def test_alerts_go_to_the_routed_team_and_leads_and_to_the_hook(
-        desk_dir: Path, make_desk, tmp_path: Path) -> None:
-    me = login_of(os.getuid())
+def paging_config(tmp_path: Path, agents: str) -> tuple[Path, Any]:
+    """A config with ``agents`` (YAML lines under ``agents:``) and an on_alert hook appending
+    each alert it gets to the file returned."""
     out = tmp_path / "paged.jsonl"
     hook = tmp_path / "hook.py"
     hook.write_text(f"import sys\nopen({str(out)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"""
-agents:
+    cfg.write_text(f"agents:{agents}\non_alert: [{sys.executable}, {hook}]\n")
+    return out, load_config(cfg)
+
+
+async def test_alerts_go_to_the_routed_team_and_leads_and_to_the_hook(
+        desk_dir: Path, make_desk, tmp_path: Path) -> None:
+    me = login_of(os.getuid())
+    out, config = paging_config(tmp_path, f"""
   ana: {{os_user: {me}, role: agent, teams: [safety]}}
   sam: {{os_user: {me}, role: agent, teams: [operations]}}
-  lee: {{os_user: {me}, role: lead}}
-on_alert: [{sys.executable}, {hook}]
-""")
-    config = load_config(cfg)
+  lee: {{os_user: {me}, role: lead}}""")
     desk = make_desk()
     server = DeskServer(desk, desk_dir, config=config)
     await server.start()
@@ -83,3 +87,37 @@ async def test_a_hung_hook_is_killed_and_a_missing_one_is_reported() -> None:
     assert await run_hook([sys.executable, "-c", "import sys, json; "
                            "sys.exit(0 if json.load(sys.stdin)['kind'] == 'breach' else 3)"],
                           {"kind": "breach"}) == 0
+
+
+async def test_a_backlog_of_critical_mentions_runs_the_hook_once_per_alert_not_per_mention(
+        desk_dir: Path, make_desk, tmp_path: Path) -> None:
+    """A source catching up 40 critical mentions after downtime: the consoles and the hook get
+    the first ALERT_BURST by name and one counted alert, not 40."""
+    from deskkit import mention
+
+    from tui.core.desk import ALERT_BURST
+
+    out, config = paging_config(tmp_path, f"""
+  lee: {{os_user: {login_of(os.getuid())}, role: lead}}""")
+    desk = make_desk()
+    server = DeskServer(desk, desk_dir, config=config)
+    await server.start()
+    try:
+        reader, writer = await attach(server.path, "lee")
+        results = desk.ingest([mention("The doors closed on my child at Leeds, this is unsafe!",
+                                       f"kid{i}") for i in range(40)])
+        server.ingested(results)
+        got = [await next_alert(reader) for _ in range(ALERT_BURST + 1)]
+        assert [a["count"] for a in got] == [1] * ALERT_BURST + [40 - ALERT_BURST]
+        assert await next_alert(reader, 0.5) is None
+        for _ in range(400):  # each hook run appends a line
+            if out.exists() and len(out.read_text().splitlines()) >= ALERT_BURST + 1:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # (a 12th would have started with the others)
+        paged = [json.loads(line) for line in out.read_text().splitlines() if line]
+        assert len(paged) == ALERT_BURST + 1
+        assert sorted(p["count"] for p in paged)[-1] == 40 - ALERT_BURST
+        writer.close()
+    finally:
+        await server.close()

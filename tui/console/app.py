@@ -953,11 +953,10 @@ class MentionDesk(App[int]):
         alerts = self.desk.tick(now)
         if alerts and self.desk_server is not None:
             # Consoles attached to this one hear its alerts too (the on-duty group).
+            from ..server.server import alert_message  # (loaded: it serves)
+
             for a in alerts:
-                conv = self.desk.conversations.get(a.conv_id)
-                self.desk_server.alert({"kind": a.kind, "conv_id": a.conv_id,
-                                        "message": a.message},
-                                       self.desk.owning_team(conv) if conv else None)
+                self.desk_server.alert(alert_message(a), a.team)
         if alerts:
             self.alert("at_risk", [AlertLine(a.message, "", a.conv_id) for a in alerts])
         queue = self._pane(QueueView)

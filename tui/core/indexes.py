@@ -20,6 +20,8 @@ from .conversation import OPEN, SNOOZED, Conversation
 _LAST = "\uffff"  # sorts after every conversation id: bisect_right((ts, _LAST)) counts <= ts
 
 
+RISKS_POPPED = 64  # risk entries popped one by one in a tick before one pass takes the rest
+
 class DeadlineIndex:
     """Conversations waiting for an answer (open or snoozed) by deadline and by risk time
     (75 % of the response time used), the snoozed ones, and the heaps the tick pops."""
@@ -153,8 +155,21 @@ class DeadlineIndex:
         """(conversation id, deadline ts) pairs whose risk time is at or before ``ts`` and not
         yet warned about for that deadline (popped; the caller checks it still applies and
         calls :meth:`warned`)."""
-        while self._risk_heap and self._risk_heap[0][0] <= ts:
-            _, cid, deadline_ts = heapq.heappop(self._risk_heap)
+        heap = self._risk_heap
+        popped = 0
+        while heap and heap[0][0] <= ts:
+            if popped == RISKS_POPPED:
+                # Many at once (a start after hours closed: every open conversation late):
+                # one pass and one heapify instead of 100,000 pops (~0.8 s at 100,000).
+                reached = [e for e in heap if e[0] <= ts]
+                heap[:] = [e for e in heap if e[0] > ts]
+                heapq.heapify(heap)
+                for _, cid, deadline_ts in reached:
+                    if self._alerted.get(cid) != deadline_ts:
+                        yield cid, deadline_ts
+                return
+            _, cid, deadline_ts = heapq.heappop(heap)
+            popped += 1
             if self._alerted.get(cid) != deadline_ts:
                 yield cid, deadline_ts
 

@@ -39,6 +39,15 @@ class Queue:
     def __getitem__(self, index: int) -> str:
         return self._items[index][-1]
 
+    def slice(self, start: int, stop: int) -> list[str]:
+        """The ids at positions ``start`` to ``stop`` (excluded): O(log n + k)."""
+        return [item[-1] for item in self._items.islice(start, stop)]
+
+    def ordered(self, conv_ids: Iterable[str]) -> list[str]:
+        """Those of ``conv_ids`` in the queue, in its order."""
+        keys = self._keys
+        return [item[-1] for item in sorted((*keys[c], c) for c in conv_ids if c in keys)]
+
     def update(self, conv_id: str, key: Key | None, conv: Any = None) -> bool:
         """Insert, move or remove ``conv_id``.  ``key=None`` (or a failing predicate) removes it.
 

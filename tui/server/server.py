@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import grp
 import io
+import itertools
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.api import ActionRefused, AlreadyAnswered, AlreadyAnswering, NotSaving, Outgrown
-from ..core.desk import Desk
+from ..core.desk import Alert, Desk
 from ..core.model import parse_time
 from ..core.replies import ReplyRefused
 from ..core.rows import conversation_row
@@ -122,9 +123,11 @@ class Client:
     focus: str | None = None  # conversation on screen
     doing: str | None = None  # "viewing" | "writing" | "noting"
     replica: bool = False  # a console holding a replica: snapshots and changes carry documents
-    # A replica's load still to send (conversation ids, most urgent first; ``state_at`` is the
-    # next one) and the ids already sent in its "state" messages.
+    # A replica's load: first the queue walked by position (``state_at``, most urgent first),
+    # then a sweep of every conversation not sent by then (``state_ids``, built when the walk
+    # ends; ``state_at`` is then the next of them); the ids already sent in "state" messages.
     state_ids: list[str] = field(default_factory=list)
+    state_swept: bool = False
     state_at: int = 0
     state_sent: set[str] = field(default_factory=set)
     state_due: bool = False  # "state" messages still to send (the last one says "more": 0)
@@ -327,33 +330,28 @@ class DeskServer:
         if not client.replica:
             return [encode(snap)]
         desk = self.desk
-        queue = list(desk.queue)
-        client.state_ids = queue
-        if len(desk.conversations) > len(queue):  # (none else on a desk with every one open)
-            in_queue = set(queue)
-            client.state_ids = queue + [cid for cid in desk.conversations if cid not in in_queue]
+        # Only what the first screen needs is looked up here: listing the whole load (the
+        # queue's 100,000 ids and those not queued) cost ~60 ms of a first screen at 100,000
+        # in the desk process; state_chunk walks the queue a chunk at a time.
+        client.state_ids, client.state_swept = [], False
         client.state_at = 0
         client.state_sent = set()
         client.state_due = True
         limit = FIRST_SCREEN if client.limit is None else client.limit
         agent = client.identity.agent if client.identity is not None else None
-        first = queue[:limit]
-        if agent is not None:
-            first += [cid for cid in queue if desk.conversations[cid].assigned == agent]
+        first = list(itertools.islice(desk.queue, limit))
+        if agent is not None:  # its "assigned to me" view and ``n`` need them at once
+            first += desk.assigned_to(agent)
         first += [str(item.get("conv_id")) for item in desk.approvals_waiting()]
         tables = self._state_tables(client, first)
         tables["meta"] = {"counters": dict(desk.meta), "last_action": dict(desk.last_action)}
-        # What was sent stays in state_ids (filtering 100,000 ids here cost ~30 ms of the first
-        # screen): state_chunk skips it.  Every id sent is in state_ids, so the count of those
-        # still to send is the difference.
         snap["state"] = True
-        snap["conversations"] = len(client.state_ids)
-        more = len(client.state_ids) - len(client.state_sent)
+        snap["conversations"] = len(desk.conversations)
+        more = max(0, len(desk.conversations) - len(client.state_sent))
         part = {"type": "state", "tables": tables, "more": more}
         if not more:
             client.state_ids, client.state_sent = [], set()
             client.state_due = False
-            part["more"] = 0
         return [encode(snap), encode(part)]
 
     def _state_tables(self, client: Client, conv_ids: Iterable[str]) -> dict[str, Any]:
@@ -381,21 +379,48 @@ class DeskServer:
         not sent yet, as they are now — sent after every change queued before it, so it is
         never older than a change the client already has."""
         size = STATE_CHUNK if size is None else size
-        ids, sent = client.state_ids, client.state_sent
+        desk = self.desk
+        sent = client.state_sent
         chunk: list[str] = []
-        end = client.state_at
-        while end < len(ids) and len(chunk) < size:
-            if ids[end] not in sent:  # (sent already: with an earlier one of its customer)
-                chunk.append(ids[end])
-            end += 1
-        client.state_at = end
+        while len(chunk) < size:
+            if not client.state_swept:
+                # The queue by position (O(log n) a slice): a conversation that moves up past
+                # the walk meanwhile is caught by the sweep, one sent twice is skipped.
+                if client.state_at >= len(desk.queue):
+                    self._sweep(client, chunk)
+                    continue
+                want = size - len(chunk)
+                chunk += [c for c in desk.queue.slice(client.state_at, client.state_at + want)
+                          if c not in sent]
+                client.state_at += want
+            elif client.state_at < len(client.state_ids):
+                cid = client.state_ids[client.state_at]
+                client.state_at += 1
+                if cid not in sent:  # (sent already: with an earlier one of its customer)
+                    chunk.append(cid)
+            else:
+                break
         tables = self._state_tables(client, chunk)
-        # (one archived meanwhile is never sent: the end of the list ends the load too)
-        more = len(ids) - len(sent) if end < len(ids) else 0
+        if not client.state_swept and client.state_at >= len(desk.queue):
+            self._sweep(client, ())
+        ids = client.state_ids
+        while client.state_swept and client.state_at < len(ids) and ids[client.state_at] in sent:
+            client.state_at += 1  # (sent with a customer's other ones)
+        # Exact while every conversation sent is still on the desk (one archived meanwhile
+        # makes it an estimate: only the end of the sweep ends the load).
+        more = (0 if client.state_swept and client.state_at >= len(ids)
+                else max(1, len(desk.conversations) - len(sent)))
         if not more:
             client.state_due = False
             client.state_ids, client.state_sent = [], set()
         return encode({"type": "state", "tables": tables, "more": more})
+
+    def _sweep(self, client: Client, taken: Iterable[str]) -> None:
+        """The end of a replica's walk of the queue: every conversation not sent yet (nor in
+        ``taken``, the chunk being built) is listed for the rest of its load."""
+        skip = client.state_sent.union(taken)
+        client.state_ids = [c for c in self.desk.conversations if c not in skip]
+        client.state_swept, client.state_at = True, 0
 
     def rows_chunk(self, client: Client, size: int = ROWS_CHUNK) -> bytes:
         """The next rows after a limited snapshot, as they are now (a row sent later than a
@@ -437,15 +462,10 @@ class DeskServer:
             task.add_done_callback(self._tasks.discard)
 
     def ingested(self, results: list[Any]) -> None:
-        """New critical mentions filed by the sources: an alert to the on-duty group."""
-        for r in results:
-            if getattr(r, "alert", None) != "critical":
-                continue
-            conv = self.desk.conversations.get(r.conv_id)
-            team = self.desk.owning_team(conv) if conv is not None else None
-            self.alert({"kind": "critical", "conv_id": r.conv_id,
-                        "message": f"#{r.conv_id} @{r.mention.author.handle} "
-                                   f"({r.triage.category}): {r.mention.text[:120]}"}, team)
+        """New critical mentions filed by the sources: alerts to the on-duty group (by name up
+        to ``ALERT_BURST`` a batch, the others counted: ``Desk.critical_alerts``)."""
+        for alert in self.desk.critical_alerts(results):
+            self.alert(alert_message(alert), alert.team)
 
     # ==== connections ===========================================================================
 
@@ -936,6 +956,13 @@ def reload_rules(desk: Desk, data_dir: Path, server: DeskServer | None = None) -
         server.rules_reloaded(str(target), text)
 
 
+def alert_message(alert: Alert) -> dict[str, Any]:
+    """An alert as clients and the ``on_alert`` hook receive it (``count``: the conversations
+    it stands for — more than one when it counts those beyond ``ALERT_BURST``)."""
+    return {"kind": alert.kind, "conv_id": alert.conv_id, "message": alert.message,
+            "count": alert.count}
+
+
 async def _ticker(server: DeskServer) -> None:
     """Once a second: the desk's clocks (snooze wake-ups, at-risk and critical alerts) — alerts
     go to every attached console, not only the one that saw them."""
@@ -943,11 +970,7 @@ async def _ticker(server: DeskServer) -> None:
         await asyncio.sleep(1.0)
         try:
             for alert in server.desk.tick():
-                conv = server.desk.conversations.get(alert.conv_id)
-                team = (conv.team or (conv.triage.team if conv and conv.triage else None)
-                        if conv else None)
-                server.alert({"kind": alert.kind, "conv_id": alert.conv_id,
-                              "message": alert.message}, team)
+                server.alert(alert_message(alert), alert.team)
         except Exception:
             log.exception("desk tick")
 
