@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import EPOCH, Clock, new_desk
 from deskkit import mention
-from serverkit import HELPERS, ROOT, cli, seed
+from serverkit import HELPERS, ROOT, alive, cli, seed
 
 from tui.core import image
 from tui.core.desk import Desk
@@ -461,7 +461,7 @@ def test_a_desk_process_stopped_cleanly_starts_from_its_image(desk_dir: Path) ->
         pid = client.server_pid
     os.kill(pid, 9)
     deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:  # a zombie until this process reaps it
         time.sleep(0.02)
     start_server(desk_dir)
     assert (desk_dir / "server.log").read_text().count("opened from its state image") == 1
@@ -511,9 +511,15 @@ def test_a_slow_writer_never_replaces_a_newer_image_with_a_stale_one(tmp_path: P
     close_desk(again, maintain=False)
 
 
-def test_a_live_writers_temp_file_is_left_alone(tmp_path: Path) -> None:
+def test_a_live_writers_temp_file_is_left_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two image writers at once (two desk processes stopped one after the other): neither
     removes the other's temp file; a dead writer's is cleared."""
+    # The start waits for the live "writer" (which never finishes) before it reads the image:
+    # a short wait instead of the 15 s the real one allows (the wait itself is
+    # test_a_start_waits_for_the_image_still_being_written's point).
+    wait = image.wait_for_writer
+    monkeypatch.setattr(image, "wait_for_writer", lambda d: wait(d, timeout=0.2))
     closed_with_image(tmp_path)
     d = image.image_dir(tmp_path)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
