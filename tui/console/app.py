@@ -391,8 +391,7 @@ class MentionDesk(App[int]):
                             markup=False)
             self.remote.watchers.append(self._remote_message)
             # The first screen is drawn from the replica's first part; the rest of it (and the
-            # changes meanwhile) is applied from the first refresh on, one part per turn.
-            self.call_after_refresh(self._start_remote)
+            # changes meanwhile) is applied once it is on screen (on_ready), one part per turn.
         if self.serve_execute is not None and self.desk.store is not None:
             self.serve_desk()
         # Rules change without a restart: on SIGUSR1 (`mentiondesk rules reload`) and when the
@@ -427,6 +426,12 @@ class MentionDesk(App[int]):
         self.desk_server = server
 
     # ==== attached to a desk process ===========================================================
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal (Textual's ``Ready``): apply the rest of the
+        replica from now on — applying a part first delayed the first screen ~40 ms at
+        100,000 conversations."""
+        self._start_remote()
 
     def _start_remote(self) -> None:
         if self.remote is not None and not self.closed:
