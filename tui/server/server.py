@@ -77,6 +77,7 @@ FIRST_SCREEN = 200  # queue rows a replica's first "state" message holds when it
 # Characters of a CLI command's output per message (JSON escaping at most 6 bytes each: under
 # the protocol's MAX_LINE of 8 MB).
 OUTPUT_CHUNK = 1_000_000
+OUTPUT_BACKLOG = 32 * 1024 * 1024  # bytes unread by a client before its next long output waits
 SEND_BATCH = 256 * 1024  # bytes of queued messages joined into one socket write
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
@@ -781,6 +782,10 @@ class DeskServer:
             cut = (len(text) - 1) // OUTPUT_CHUNK * OUTPUT_CHUNK  # the rest: in the result
             pieces += [(stream, text[i:i + OUTPUT_CHUNK]) for i in range(0, cut, OUTPUT_CHUNK)]
             value[stream] = text[cut:]
+        if pieces and sum(len(data) for data, _ in client.out) > OUTPUT_BACKLOG:
+            # A client asking again and again without reading would hold the desk's memory.
+            raise Refused("refused", "the output of an earlier command is still unread: read it "
+                                     "first, then ask again")
         rid = client.answering
         for stream, text in pieces:
             client.send(encode({"type": "output", "id": rid, "stream": stream, "text": text}),
