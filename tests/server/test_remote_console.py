@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app_fixtures import make_app, notifications, screen_text, show
-from serverkit import alive, cli, holder_pid, seed
+from serverkit import ROOT, alive, cli, holder_pid, seed
 
 from tui.core.store import Store
 from tui.server.client import start_server
@@ -378,3 +378,34 @@ async def test_what_the_store_repaired_shows_on_the_console_attached(desk_dir: P
             settle(app)
     finally:
         desk.close()
+
+
+
+def test_a_start_that_finds_a_stopping_desk_process_goes_on_when_it_has_gone(
+        desk_dir: Path) -> None:
+    """What a console's reconnect meets after `server --stop` on a large desk: the stopping
+    desk process still holds the data directory for seconds (its checkpoint and state image)
+    and will never listen again.  A real process holding the store's lock as one (a
+    ``server`` argv) stands in for it; the start must go on once it has gone — not wait out
+    the 60 s start timeout."""
+    import subprocess
+    import sys
+
+    from tui.server.client import connect_or_start
+
+    seed(desk_dir, ["my train was cancelled"])
+    holding = "import sys, time; from tui.core.store import Store; s = Store(sys.argv[2]); " \
+              "print('held', flush=True); time.sleep(3); s.close()"
+    holder = subprocess.Popen([sys.executable, "-c", holding, "server", str(desk_dir)],
+                              stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        client = connect_or_start(desk_dir, client="console")
+        took = time.monotonic() - started
+        client.close()
+        assert took < 20, f"attached after {took:.1f} s"
+        assert holder.wait(10) == 0
+    finally:
+        holder.kill()
+        holder.wait()

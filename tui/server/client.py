@@ -358,25 +358,47 @@ def connect_or_start(data_dir: Path | str, *, agent: str | None = None, client: 
 def _holder_may_listen(data_dir: Path) -> bool:
     """False when the process in the data directory's lock file is known not to be a desk
     process (a console listens at once, ``ingest`` never): no use waiting; True when unsure."""
+    pid = _lock_pid(data_dir)
     try:
-        pid = int((data_dir / "lock").read_text().strip())
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
+    except OSError:
         return True
     return b"server" in argv
+
+
+def _lock_pid(data_dir: Path) -> int | None:
+    """The pid in the data directory's lock file (the holder, or the last one), if any."""
+    try:
+        return int((data_dir / "lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _gone(pid: int | None) -> bool:
+    """True when ``pid`` has exited (or is a zombie nobody collected yet)."""
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
 
 
 def wait_connect(data_dir: Path | str, *, agent: str | None = None, client: str = "cli",
                  wait: float = ATTACH_WAIT) -> DeskClient:
     """Connect, retrying for ``wait`` seconds (a desk process that holds the lock is still
-    opening the desk)."""
+    opening the desk) — not once the lock's holder has exited without listening (a desk
+    process that was stopping: the caller starts the next one at once instead of waiting out
+    ``wait``)."""
     deadline = time.monotonic() + wait
+    holder = _lock_pid(Path(data_dir))
     delay = 0.01
     while True:
         try:
             return DeskClient.connect(data_dir, agent=agent, client=client)
         except NotRunning:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or _gone(holder):
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
