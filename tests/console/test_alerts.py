@@ -44,6 +44,25 @@ def test_a_summary_names_the_first_few_and_counts_them_all() -> None:
     assert f"#{ALERT_NAMED} @" not in toast.message
 
 
+def test_a_counted_alert_counts_its_conversations_and_is_not_named() -> None:
+    """The desk names ALERT_BURST alerts and counts the rest per team (``Alert.count``): the
+    toast's total is every conversation, its names the named ones."""
+    batches = AlertBatches(clock=Ticks())
+    batches.add("at_risk", [AlertLine("#1 @amy: LATE by 8m", conv="1"),
+                            AlertLine("#2 @bob: LATE by 9m", conv="2"),
+                            AlertLine("430 more conversations for safety near or past their "
+                                      "response target (430 late)", conv="7", count=430)])
+    toast = batches.take("at_risk")
+    assert toast is not None
+    assert toast.message.startswith("AT RISK: 432 at risk — #1 @amy: LATE by 8m, #2 @bob")
+    assert toast.message.endswith(", and 430 more (n: most urgent first)")
+    assert "for safety" not in toast.message
+    batches.add("at_risk", [AlertLine("30 more for refunds", conv="3", count=30),
+                            AlertLine("12 more for safety", conv="4", count=12)])
+    only = batches.take("at_risk")
+    assert only is not None and only.message == "AT RISK: 42 at risk (n: most urgent first)"
+
+
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(KeyError):
         AlertBatches().add("minor", [AlertLine("#1")])

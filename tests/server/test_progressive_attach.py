@@ -24,7 +24,8 @@ from tui.setup.boot import Options
 
 WAIT = 10.0  # seconds at most for the rest of the replica (a loaded 2-core machine)
 TEXTS = ["my train was cancelled and nobody helps", "where is my refund",
-         "lost my bag at the station", "thanks for the quick answer", "the app crashes at login"]
+         "lost my bag at the station", "thanks for the quick answer", "the app crashes at login",
+         "The doors closed on my child at Leeds, this is unsafe!"]  # critical: more than FIRST
 FIRST = 5  # conversations in the first part (FIRST_SCREEN, made small here)
 
 
@@ -82,6 +83,11 @@ async def test_the_first_screen_comes_from_the_first_part_then_the_whole_queue(
             assert list(sam.queue) == order
             assert set(sam.conversations) == set(ids)
             assert sam.counts()["open"] == len(order)  # its own counts from now on
+            # "‼ N critical unread" counts every one, not those of the first part alone
+            critical = app.unread_criticals()
+            assert len(critical) > FIRST and app.critical_unread >= critical
+            assert f"‼ {len(app.critical_unread)} critical" in str(
+                app.query_one("#status").render())
             assert app.selected == top["id"]  # the cursor stayed where the agent left it
             await pilot.press("end")  # the last row of the whole queue is reachable
             await pilot.pause()
@@ -167,3 +173,21 @@ async def test_an_attach_without_a_limit_gets_every_row_in_messages_under_the_li
         assert everything["more"] == 0
     finally:
         await server.close()
+
+
+def test_an_alert_is_told_at_once_not_behind_a_loading_replica(tmp_path: Path) -> None:
+    """A loading replica applies one ``state`` part per turn of the console's loop (1,500 of
+    them at 100,000): an alert that arrives behind them is told on the next turn, not after."""
+    from conftest import policy
+
+    rules, replies = policy()
+    remote = RemoteDesk(rules, replies, tmp_path, start=False)
+    told: list[dict[str, Any]] = []
+    remote.watchers.append(told.append)
+    for left in range(5, 0, -1):
+        remote._arrive({"type": "state", "tables": {}, "more": left})
+    remote._arrive({"type": "alert", "kind": "at_risk", "conv_id": "9", "message": "#9 late",
+                    "count": 1})
+    remote.pump(parts=1)
+    assert [m["type"] for m in told if m["type"] == "alert"] == ["alert"]
+    assert len(remote.inbox) == 4  # the other parts wait for their turns

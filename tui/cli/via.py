@@ -19,7 +19,7 @@ from typing import Any
 
 from ..server.autostart import AUTOSTART_IDLE, passed_on, uses_desk_process
 from ..server.client import DeskClient, NotRunning, connect_or_start, wait_connect
-from ..server.protocol import Refused
+from ..server.protocol import ProtocolError, Refused
 from ..setup.boot import BootError, data_dir, holds_desk, load_config, options_from
 from .common import LOCKED, OK, REFUSED, USAGE
 
@@ -45,7 +45,12 @@ def _queue(client: DeskClient, args: argparse.Namespace) -> int:
     from .actions import print_queue
 
     # A small first message, the rest as the desk process builds it a slice at a time.
-    snap = client.attach(limit=QUEUE_FIRST, gather=args.limit or True)
+    try:
+        snap = client.attach(limit=QUEUE_FIRST, gather=args.limit or True)
+    except (ConnectionError, OSError, ProtocolError) as exc:
+        print(f"mentiondesk: the desk process went away while the queue was read ({exc}); "
+              "run it again", file=sys.stderr)
+        return LOCKED
     rows = [row for row in snap["rows"] if row is not None]
     for row in rows:
         row.pop("approval", None)  # (the desk process's addition: not in `queue --json`)

@@ -24,6 +24,7 @@ class AlertLine:
     who: str
     what: str = ""
     conv: str = ""  # the conversation id: a toast names each conversation once
+    count: int = 1  # conversations it stands for (a counted alert: ``tui.core.desk.Alert``)
 
 
 @dataclass(slots=True)
@@ -48,10 +49,15 @@ class AlertBatch:
         if len(alerts) == 1:
             a = alerts[0]
             return f"{self.title} {a.who}" + (f": {a.what}" if a.what else "")
-        named = ", ".join(a.who for a in alerts[:ALERT_NAMED])
-        more = len(alerts) - ALERT_NAMED
-        return (f"{self.title}: {len(alerts)} {self.noun} — {named}"
-                + (f", and {more} more" if more > 0 else "") + " (n: most urgent first)")
+        # A counted alert ("430 more ... for safety") counts its conversations, never named.
+        singles = [a for a in alerts if a.count == 1]
+        total = sum(max(1, a.count) for a in alerts)
+        named = ", ".join(a.who for a in singles[:ALERT_NAMED])
+        more = total - len(singles[:ALERT_NAMED])
+        if not named:
+            return f"{self.title}: {total:,} {self.noun} (n: most urgent first)"
+        return (f"{self.title}: {total:,} {self.noun} — {named}"
+                + (f", and {more:,} more" if more > 0 else "") + " (n: most urgent first)")
 
 
 @dataclass(frozen=True, slots=True)

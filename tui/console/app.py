@@ -455,9 +455,12 @@ class MentionDesk(App[int]):
             conv_id = str(message.get("conv_id") or "")
             if batch == "critical" and conv_id:
                 self.critical_unread.add(conv_id)
+            count = message.get("count")
             self.alert(batch, [AlertLine(one_line(message.get("message") or what, 300), "",
-                                         conv_id)])
+                                         conv_id, count if isinstance(count, int) else 1)])
         elif kind == "_loaded":  # the whole replica is here: its own counts from now on
+            # At mount only the replica's first part was here (200 rows): count them all now.
+            self.critical_unread |= self.unread_criticals()
             self.redraw_status()
         elif kind == "rules":
             if message.get("problems"):
@@ -963,7 +966,7 @@ class MentionDesk(App[int]):
             for a in alerts:
                 self.desk_server.alert(alert_message(a), a.team)
         if alerts:
-            self.alert("at_risk", [AlertLine(a.message, "", a.conv_id) for a in alerts])
+            self.alert("at_risk", [AlertLine(a.message, "", a.conv_id, a.count) for a in alerts])
         queue = self._pane(QueueView)
         if queue is not None:
             queue.refresh_countdowns(now)

@@ -77,7 +77,6 @@ FIRST_SCREEN = 200  # queue rows a replica's first "state" message holds when it
 # Characters of a CLI command's output per message (JSON escaping at most 6 bytes each: under
 # the protocol's MAX_LINE of 8 MB).
 OUTPUT_CHUNK = 1_000_000
-OUTPUT_BACKLOG = 32 * 1024 * 1024  # bytes unread by a client before its next long output waits
 SEND_BATCH = 256 * 1024  # bytes of queued messages joined into one socket write
 HELLO_TIMEOUT = 10.0  # seconds a new connection has to say hello
 HOOK_TIMEOUT = 10.0  # seconds the on_alert command may run before it is killed
@@ -121,6 +120,7 @@ class Client:
     attached: bool = False
     out: deque[tuple[bytes, bool]] = field(default_factory=deque)
     out_bytes: int = 0
+    held_bytes: int = 0  # bytes of its answers (never dropped) not written yet
     resync: bool = False
     resyncs: int = 0
     dropped: int = 0  # messages dropped from its backlog
@@ -160,6 +160,8 @@ class Client:
         self.out.append((data, droppable))
         if droppable:  # the budget bounds the stream; a client's own answers always go
             self.out_bytes += len(data)
+        else:
+            self.held_bytes += len(data)
         self.wake.set()
 
 
@@ -551,6 +553,8 @@ class DeskServer:
                             data, droppable = client.out.popleft()
                             if droppable:
                                 client.out_bytes -= len(data)
+                            else:
+                                client.held_bytes -= len(data)
                             if not data:
                                 end = True
                                 break
@@ -630,6 +634,13 @@ class DeskServer:
                     # its replica by the time it hears the action was done.
                     self._fan_out()
                 client.send(encode(answer), droppable=False)
+                # The others get the loop between one client's pipelined requests (readline
+                # returns at once while its buffer holds more); and a client leaving its
+                # answers unread has no more of its requests read until they are written
+                # (answers are never dropped: the desk would hold every one).
+                await asyncio.sleep(0)
+                while client.held_bytes > SEND_BUDGET and not client.closed:
+                    await asyncio.sleep(0.01)
             else:
                 raise ProtocolError(f"unknown message type {kind!r}")
 
@@ -647,6 +658,13 @@ class DeskServer:
             value = self._do(client, op, args)
             return {"type": "result", "id": rid, "ok": True, "value": value}
         except Refused as refusal:
+            return {"type": "result", "id": rid, "ok": False, "refusal": refusal.to_dict()}
+        except ProtocolError:
+            raise
+        except Exception as exc:  # a bug, or arguments no handler expected: say so, go on
+            log.exception("request %r (%s) failed", op, type(exc).__name__)
+            refusal = Refused("error", f"the desk process could not do {op!r}: "
+                                       f"{type(exc).__name__}: {exc} (see server.log)")
             return {"type": "result", "id": rid, "ok": False, "refusal": refusal.to_dict()}
 
     def _do(self, client: Client, op: str, args: dict[str, Any]) -> Any:
@@ -782,10 +800,6 @@ class DeskServer:
             cut = (len(text) - 1) // OUTPUT_CHUNK * OUTPUT_CHUNK  # the rest: in the result
             pieces += [(stream, text[i:i + OUTPUT_CHUNK]) for i in range(0, cut, OUTPUT_CHUNK)]
             value[stream] = text[cut:]
-        if pieces and sum(len(data) for data, _ in client.out) > OUTPUT_BACKLOG:
-            # A client asking again and again without reading would hold the desk's memory.
-            raise Refused("refused", "the output of an earlier command is still unread: read it "
-                                     "first, then ask again")
         rid = client.answering
         for stream, text in pieces:
             client.send(encode({"type": "output", "id": rid, "stream": stream, "text": text}),
