@@ -4,6 +4,7 @@ note that reaches the author; the customer's clock keeps running meanwhile."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def wait_for(client: DeskClient, kind: str) -> dict:
 def test_agent_reply_waits_for_a_lead_then_approve_and_reject(desk_dir: Path) -> None:
     config = team_config(desk_dir)
     try:
-        a, b = seed(desk_dir, ["my train was cancelled", "where is my refund"])
+        a, b, c = seed(desk_dir, ["my train was cancelled", "where is my refund",
+                                  "the lift at Leeds is broken again"])
         start_server(desk_dir, ["--config", str(config)])
         lead = DeskClient.connect(desk_dir, agent="lee", client="console")
         lead.attach()
@@ -85,6 +87,16 @@ def test_agent_reply_waits_for_a_lead_then_approve_and_reject(desk_dir: Path) ->
         lead_reply = cli(desk_dir, "reply", b, "Refunds are paid within 5 days.", "--agent",
                          "lee", *opts)
         assert lead_reply.stdout.startswith(f"replied on #{b}"), lead_reply.stdout
+        # "--suggested": the lead sees (and approves) the words, rendered when it was asked
+        held = cli(desk_dir, "reply", c, "--suggested", "--agent", "sam", *opts)
+        assert "waiting for a lead's approval" in held.stdout, held.stderr
+        listed = cli(desk_dir, "approvals", "--json", "--agent", "lee", *opts).stdout
+        [item] = [json.loads(line) for line in listed.splitlines()]
+        words = item["args"]["argv"]["text"]
+        assert words and item["args"]["argv"]["suggested"] is False
+        assert words[:30] in cli(desk_dir, "approvals", "--agent", "lee", *opts).stdout
+        assert cli(desk_dir, "approve", item["id"], "--agent", "lee", *opts).returncode == 0
+        assert words[:30] in cli(desk_dir, "outbox", "--json", *opts).stdout
         lead.close()
         author.close()
     finally:

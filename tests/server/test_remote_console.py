@@ -180,7 +180,6 @@ async def test_approval_between_an_agent_console_and_a_lead_console(desk_dir: Pa
         sam, lee = console("sam"), console("lee")
         assert (sam.role, lee.role) == ("agent", "lead")
         app_sam, app_lee = make_app(sam), make_app(lee)
-        opts = ("--config", str(config))
         async with app_sam.run_test(size=(120, 30)) as ps, \
                 app_lee.run_test(size=(120, 30)) as pl:
             await show(app_sam, ps, a)
@@ -194,21 +193,34 @@ async def test_approval_between_an_agent_console_and_a_lead_console(desk_dir: Pa
             await until(pl, lambda: any("APPROVAL" in n and f"#{a}" in n
                                         for n in notifications(app_lee)),
                         "the lead's console shows the approval waiting")
-            aid = next(iter(lee.approvals))
-            done = await asyncio.to_thread(cli, desk_dir, "approve", aid, "--agent", "lee",
-                                           *opts)
-            assert done.returncode == 0, done.stderr
+            # The lead approves it in the console: P lists what waits, with its words.
+            [item] = lee.approvals_waiting()
+            await pl.press("P")
+            await until(pl, lambda: type(app_lee.screen).__name__ == "ApprovalsScreen",
+                        "the approvals open")
+            words = lee.approval_text(item)
+            assert words and words[:25] in screen_text(app_lee)
+            assert f"#{a}" in screen_text(app_lee) and "by sam" in screen_text(app_lee)
+            await pl.press("a")
             await until(ps, lambda: not sam.get(a).needs_reply,
                         "the approved reply reaches sam's console as his reply")
+            await until(pl, lambda: "no reply waits for approval" in screen_text(app_lee),
+                        "the lead's list empties")
+            await pl.press("escape")
             # Rejected with a note: the note reaches the author's console.
             await show(app_sam, ps, b)
             await ps.press("r")
             await ps.press("ctrl+s")
             await until(pl, lambda: len(lee.approvals_waiting()) == 1, "the second one waits")
-            aid = lee.approvals_waiting()[0]["id"]
-            done = await asyncio.to_thread(cli, desk_dir, "reject", aid, "--note",
-                                           "use the refunds reply", "--agent", "lee", *opts)
-            assert done.returncode == 0, done.stderr
+            await pl.press("P")  # returned with a note, in the console too
+            await until(pl, lambda: type(app_lee.screen).__name__ == "ApprovalsScreen",
+                        "the approvals open again")
+            await until(pl, lambda: f"#{b}" in screen_text(app_lee), "the second one shows")
+            await pl.press("r")
+            await pl.press("enter")  # no note: refused, said in the dialog
+            await until(pl, lambda: "say why in a note" in screen_text(app_lee),
+                        "a return needs a note")
+            await pl.press(*"use the refunds reply", "enter")
             await until(ps, lambda: any("use the refunds reply" in n
                                         for n in notifications(app_sam)),
                         "the lead's note reaches sam's console")

@@ -323,10 +323,8 @@ def cmd_approvals(desk: Desk, args: argparse.Namespace) -> int:
     for item in items:
         conv = desk.conversations.get(item["conv_id"])
         left = fmt_left(desk, conv, now) if conv is not None else "-"
-        what = item["args"].get("argv", item["args"])
-        text = what.get("text") or what.get("dm") or what.get("dm_text") or ""
         print(f"{item['id']:8} #{item['conv_id']} by {item['agent']} (due in {left}): "
-              f"{one_line(str(text), 80)}")
+              f"{one_line(desk.approval_text(item), 80)}")
     if not items:
         print("no reply waits for approval")
     return OK

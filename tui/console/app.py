@@ -1335,6 +1335,9 @@ class MentionDesk(App[int]):
     def action_outbox(self) -> None:
         self.push_screen(screens().OutboxScreen(self.desk), lambda _r: self.done(None))
 
+    def action_approvals(self) -> None:
+        self.push_screen(screens().ApprovalsScreen(self.desk), lambda _r: self.done(None))
+
     def action_reopen(self) -> None:
         conv_id = self.current()
         if conv_id is not None:

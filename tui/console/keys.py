@@ -31,6 +31,8 @@ DESK_KEYS: tuple[tuple[str, str, str, str, str, bool], ...] = (
      "Views: snoozed, waiting, resolved, outbox…", True),
     ("desk.reopen", "U", "reopen", "Reopen", "Reopen / un-snooze the conversation", False),
     ("desk.outbox", "b", "outbox", "Outbox", "Outbox: failed posts, retry / cancel", False),
+    ("desk.approvals", "P", "approvals", "Approvals",
+     "Approvals: replies waiting for a lead — approve, or return with a note", False),
     ("desk.dismiss", "d", "dismiss", "Dismiss", "Dismiss the notifications on screen", False),
     ("desk.help", "question_mark", "help", "Help", "Help: every key", True),
     ("desk.quit", "q", "quit", "Quit", "Quit (saves everything)", True),

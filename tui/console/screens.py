@@ -1028,3 +1028,104 @@ def filter_help(desk: Desk) -> list[Content]:
              for name, values in filter_fields(desk.rules)]
     lines.append(assemble(("other words match the handle and the messages; empty clears", "dim")))
     return lines
+
+
+class ApprovalsScreen(ModalScreen[None]):
+    """Replies waiting for a lead (issue 9, approval), oldest first: who wrote it, on which
+    conversation, the time left to its target (the customer's clock keeps running) and the
+    words that would go out.  ``a`` approves (the desk process sends it through the outbox),
+    ``r`` returns it to its author with a note; the list follows the desk live."""
+
+    BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="approvals.close"),
+                Binding("a", "approve", "Approve", id="approvals.approve"),
+                Binding("r", "return_it", "Return with a note", id="approvals.return")]
+
+    def __init__(self, desk: Any) -> None:
+        super().__init__()
+        self.desk = desk
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog outbox"):
+            yield Static(assemble(("Approvals", "bold"), ("   a approve · r return with a "
+                                                          "note · escape closes", "dim")),
+                         classes="title")
+            yield OptionList(id="approvals-list")
+            yield Static(Content(""), classes="errors")
+
+    def on_mount(self) -> None:
+        self.query_one(".errors", Static).display = False
+        self.refill()
+        self.query_one("#approvals-list", OptionList).focus()
+        self.set_interval(1.0, self.refill, name="approvals-refill")
+
+    def refill(self) -> None:
+        from ..core.when import format_time_left
+
+        listing = self.query_one("#approvals-list", OptionList)
+        keep = listing.highlighted
+        now = self.desk.clock()
+        items = sorted(self.desk.approvals_waiting(), key=lambda i: (i.get("at") or "", i["id"]))
+        listing.clear_options()
+        for item in items:
+            conv = self.desk.conversations.get(item["conv_id"])
+            left = format_time_left(self.desk.time_left(conv, now)) if conv is not None else "-"
+            handle = one_line(conv.handle, 24) if conv is not None else "?"
+            listing.add_option(Option(assemble(
+                (f"{item['id']:<8}", "bold"), f" #{item['conv_id']} @{handle} ",
+                ("by ", "dim"), (one_line(item.get("agent") or "", 20), "bold"),
+                (f"  due {left}  ", "$warning"),
+                one_line(self.desk.approval_text(item), 200) or ("(no text)", "dim")),
+                id=item["id"]))
+        if not listing.option_count:
+            listing.add_option(Option(Content("no reply waits for approval"), id="",
+                                      disabled=True))
+        else:
+            listing.highlighted = min(keep or 0, listing.option_count - 1)
+
+    def selected_id(self) -> str | None:
+        listing = self.query_one("#approvals-list", OptionList)
+        if listing.highlighted is None:
+            return None
+        return listing.get_option_at_index(listing.highlighted).id or None
+
+    def say(self, text: str, error: bool = True) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(plain(text))
+        errors.display = bool(text)
+
+    def _decide(self, act: Callable[[], str]) -> None:
+        if not hasattr(self.desk, "approve"):
+            self.say("replies are approved through the desk process of a team desk")
+            return
+        try:
+            self.say(act())
+        except (ActionRefused, KeyError) as exc:
+            reasons = getattr(exc, "reasons", None) or [str(exc)]
+            self.say("; ".join(str(r) for r in reasons))
+        self.refill()
+
+    def action_approve(self) -> None:
+        aid = self.selected_id()
+        if aid is not None:
+            self._decide(lambda: self.desk.approve(aid))
+
+    def action_return_it(self) -> None:
+        aid = self.selected_id()
+        if aid is None:
+            return
+        if not hasattr(self.desk, "reject"):
+            self.say("replies are approved through the desk process of a team desk")
+            return
+
+        def returned(note: str) -> str:
+            message = self.desk.reject(aid, note)
+            self.refill()
+            return message
+
+        self.app.push_screen(PromptScreen(f"Return {aid} to its author — why?",
+                                          placeholder="a note for the author (required)",
+                                          act=returned),
+                             lambda message: self.say(message or "", error=False))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -599,6 +599,13 @@ class Desk:
     def approvals_waiting(self) -> list[dict[str, Any]]:
         return [dict(i) for i in self.approvals.values() if i["status"] == "waiting"]
 
+    @staticmethod
+    def approval_text(item: dict[str, Any]) -> str:
+        """The words an approval ``item`` would send: its reply, or its DM when taken
+        offline (a CLI command's options, or a console's operation's arguments)."""
+        what = item.get("args", {}).get("argv", item.get("args", {}))
+        return str(what.get("text") or what.get("dm") or what.get("dm_text") or "")
+
     def _put_approval(self, item: dict[str, Any]) -> None:
         self.approvals[item["id"]] = item
         if self.store is not None:

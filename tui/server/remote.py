@@ -502,6 +502,16 @@ class RemoteDesk(Desk):
             return result.get("value")
         raise as_desk_error(Refused.from_dict(result.get("refusal") or {}))
 
+    def approve(self, aid: str) -> str:
+        """A lead approves the reply ``aid``: the desk process sends it through the outbox.
+        Returns what was done; raises ``ActionRefused`` (not a lead, decided already...)."""
+        return str((self._request("approve", id=aid) or {}).get("message") or "approved")
+
+    def reject(self, aid: str, note: str) -> str:
+        """A lead returns the reply ``aid`` to its author with ``note`` (required)."""
+        return str((self._request("reject", id=aid, note=note) or {}).get("message")
+                   or "returned")
+
     def _events(self, op: str, **args: Any) -> list[Event]:
         value = self._request(op, **args)
         return [Event.from_dict(e) for e in (value or {}).get("events", [])]

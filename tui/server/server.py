@@ -768,7 +768,7 @@ class DeskServer:
             raise Refused("usage", "this desk process runs no CLI commands")
         if name in ANSWER_COMMANDS and argv.get("id") is not None:
             held = self._hold_for_approval(ident, str(argv["id"]), "command",
-                                           {"name": name, "argv": argv})
+                                           {"name": name, "argv": self._words_now(name, argv)})
             if held is not None:
                 return {"code": 0, "stdout": f"#{argv['id']}: waiting for a lead's approval "
                                              f"({held['approval']})\n", "stderr": ""}
@@ -807,6 +807,25 @@ class DeskServer:
         return value
 
     # ==== approvals =============================================================================
+
+    def _words_now(self, name: str, argv: dict[str, Any]) -> dict[str, Any]:
+        """A reply asked for as ``--suggested`` or ``--key KEY``, with its words rendered now:
+        the lead approves the words the customer will get, not "the suggestion" as it may be
+        by then."""
+        if name != "reply" or argv.get("text"):
+            return argv
+        conv_id = str(argv.get("id"))
+        with refusals():
+            key = argv.get("key")
+            if key:
+                text = self.desk.render_reply(conv_id, str(key))
+            elif argv.get("suggested"):
+                suggestion = self.desk.suggestion(conv_id)
+                text, key = suggestion.text, suggestion.reply_key
+            else:
+                return argv
+        # (the key stays: the reply records which canned reply it was)
+        return {**argv, "text": text, "suggested": False, "key": key} if text else argv
 
     def _hold_for_approval(self, ident: Identity, conv_id: str, op: str,
                            args: dict[str, Any]) -> dict[str, Any] | None:
