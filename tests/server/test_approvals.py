@@ -97,6 +97,12 @@ def test_agent_reply_waits_for_a_lead_then_approve_and_reject(desk_dir: Path) ->
         assert words[:30] in cli(desk_dir, "approvals", "--agent", "lee", *opts).stdout
         assert cli(desk_dir, "approve", item["id"], "--agent", "lee", *opts).returncode == 0
         assert words[:30] in cli(desk_dir, "outbox", "--json", *opts).stdout
+        # the audit export names the OS login behind every agent's action
+        export = cli(desk_dir, "export", *opts).stdout.splitlines()
+        done_by = {(r["who"], r["details"].get("os_user"))
+                   for r in map(json.loads, export) if r["type"] == "event"}
+        me = login_of(os.getuid())
+        assert ("lee", me) in done_by and ("sam", me) in done_by
         lead.close()
         author.close()
     finally:

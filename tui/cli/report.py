@@ -328,7 +328,7 @@ def _event_row(e: EventRow, t: Any) -> dict[str, Any]:
             "urgency": t.urgency if t else None, "team": d.get("team") or (t.team if t else None),
             "rule": t.why if t else None, "case_id": d.get("case_id"),
             "status": "undone" if e.undone else "done", "undone": e.undone,
-            "details": {**d, "group": e.group, "seq": e.seq}}
+            "details": {**d, "group": e.group, "seq": e.seq, "os_user": e.os_user}}
 
 
 def _outbox_row(i: dict[str, Any], agent: str | None) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class EventRow:
     details: dict[str, Any]
     group: str | None
     undone: bool
+    os_user: str | None = None  # the OS login that did it (issue 9: who is who)
 
 
 @dataclass(slots=True)
@@ -165,7 +166,8 @@ def live_records(desk: Desk) -> list[ConvRecord]:
             else:
                 e = desk.events[key]
                 rec.timeline.append((seq, "e", EventRow(
-                    e.id, e.conv, e.seq, e.kind, e.agent, e.at, e.details, e.group, e.undone)))
+                    e.id, e.conv, e.seq, e.kind, e.agent, e.at, e.details, e.group, e.undone,
+                    e.os_user)))
         rec.outbox = sorted(posts.get(conv.id, ()), key=lambda i: i["created_at"])
         out.append(rec)
     return out
@@ -249,7 +251,8 @@ def _records(part: dict[str, dict[str, dict[str, Any]]], since: datetime | None,
         for at, d in events.get(cid, ()):
             rec.timeline.append((d["seq"], "e", EventRow(
                 d["id"], cid, d["seq"], d["kind"], d.get("agent", ""), at,
-                d.get("details") or {}, d.get("group"), bool(d.get("undone")))))
+                d.get("details") or {}, d.get("group"), bool(d.get("undone")),
+                d.get("os_user"))))
         rec.timeline.sort(key=lambda item: item[0])
     if outbox and recs:
         for d in part.get("outbox", {}).values():
