@@ -180,13 +180,13 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class OutboxScreen(ModalScreen[None]):
-    """The outbox, newest first: pending, sending, sent, failed (with the reason), cancelled.
-    ``r`` retries a failed post, ``c`` cancels one not yet sending; the list follows."""
+class ListScreen(ModalScreen[None]):
+    """A dialog listing the desk's items of one kind (``refill`` fills ``#LIST_ID``) with a
+    title, its keys, and a line for what an action said."""
 
-    BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="outbox.close"),
-                Binding("r", "retry", "Retry", id="outbox.retry"),
-                Binding("c", "cancel_item", "Cancel", id="outbox.cancel")]
+    TITLE = ""
+    KEYS = ""  # the keys' hint after the title
+    LIST_ID = ""
 
     def __init__(self, desk: Any) -> None:
         super().__init__()
@@ -194,16 +194,45 @@ class OutboxScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog outbox"):
-            yield Static(assemble(("Outbox", "bold"), ("   r retry a failed post · c cancel a "
-                                                       "pending one · escape closes", "dim")),
+            yield Static(assemble((self.TITLE, "bold"), ("   " + self.KEYS, "dim")),
                          classes="title")
-            yield OptionList(id="outbox-list")
+            yield OptionList(id=self.LIST_ID)
             yield Static(Content(""), classes="errors")
 
     def on_mount(self) -> None:
         self.query_one(".errors", Static).display = False
         self.refill()
-        self.query_one("#outbox-list", OptionList).focus()
+        self.query_one(f"#{self.LIST_ID}", OptionList).focus()
+
+    def refill(self) -> None:
+        raise NotImplementedError
+
+    def selected_id(self) -> str | None:
+        """The id of the highlighted item (None: nothing, or the "empty" line)."""
+        listing = self.query_one(f"#{self.LIST_ID}", OptionList)
+        if listing.highlighted is None:
+            return None
+        return listing.get_option_at_index(listing.highlighted).id or None
+
+    def say(self, text: str) -> None:
+        errors = self.query_one(".errors", Static)
+        errors.update(plain(text))
+        errors.display = bool(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class OutboxScreen(ListScreen):
+    """The outbox, newest first: pending, sending, sent, failed (with the reason), cancelled.
+    ``r`` retries a failed post, ``c`` cancels one not yet sending; the list follows."""
+
+    BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="outbox.close"),
+                Binding("r", "retry", "Retry", id="outbox.retry"),
+                Binding("c", "cancel_item", "Cancel", id="outbox.cancel")]
+    TITLE = "Outbox"
+    KEYS = "r retry a failed post · c cancel a pending one · escape closes"
+    LIST_ID = "outbox-list"
 
     def items(self) -> list[dict[str, Any]]:
         """Newest first; posts queued in the same instant, the later-queued first (ids are
@@ -244,16 +273,8 @@ class OutboxScreen(ModalScreen[None]):
             listing.highlighted = min(keep, listing.option_count - 1)
 
     def selected_item(self) -> dict[str, Any] | None:
-        listing = self.query_one("#outbox-list", OptionList)
-        if listing.highlighted is None:
-            return None
-        item_id = listing.get_option_at_index(listing.highlighted).id
+        item_id = self.selected_id()
         return self.desk.outbox.items.get(item_id) if item_id else None
-
-    def say(self, text: str) -> None:
-        errors = self.query_one(".errors", Static)
-        errors.update(plain(text))
-        errors.display = bool(text)
 
     def action_retry(self) -> None:
         item = self.selected_item()
@@ -280,9 +301,6 @@ class OutboxScreen(ModalScreen[None]):
             return
         self.say("")
         self.refill()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class NoteScreen(DebouncedDraft, ModalScreen[str | None]):
@@ -1030,7 +1048,7 @@ def filter_help(desk: Desk) -> list[Content]:
     return lines
 
 
-class ApprovalsScreen(ModalScreen[None]):
+class ApprovalsScreen(ListScreen):
     """Replies waiting for a lead (issue 9, approval), oldest first: who wrote it, on which
     conversation, the time left to its target (the customer's clock keeps running) and the
     words that would go out.  ``a`` approves (the desk process sends it through the outbox),
@@ -1039,23 +1057,12 @@ class ApprovalsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,ctrl+g,q", "close", "Close", id="approvals.close"),
                 Binding("a", "approve", "Approve", id="approvals.approve"),
                 Binding("r", "return_it", "Return with a note", id="approvals.return")]
-
-    def __init__(self, desk: Any) -> None:
-        super().__init__()
-        self.desk = desk
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog outbox"):
-            yield Static(assemble(("Approvals", "bold"), ("   a approve · r return with a "
-                                                          "note · escape closes", "dim")),
-                         classes="title")
-            yield OptionList(id="approvals-list")
-            yield Static(Content(""), classes="errors")
+    TITLE = "Approvals"
+    KEYS = "a approve · r return with a note · escape closes"
+    LIST_ID = "approvals-list"
 
     def on_mount(self) -> None:
-        self.query_one(".errors", Static).display = False
-        self.refill()
-        self.query_one("#approvals-list", OptionList).focus()
+        super().on_mount()
         self.set_interval(1.0, self.refill, name="approvals-refill")
 
     def refill(self) -> None:
@@ -1081,17 +1088,6 @@ class ApprovalsScreen(ModalScreen[None]):
                                       disabled=True))
         else:
             listing.highlighted = min(keep or 0, listing.option_count - 1)
-
-    def selected_id(self) -> str | None:
-        listing = self.query_one("#approvals-list", OptionList)
-        if listing.highlighted is None:
-            return None
-        return listing.get_option_at_index(listing.highlighted).id or None
-
-    def say(self, text: str, error: bool = True) -> None:
-        errors = self.query_one(".errors", Static)
-        errors.update(plain(text))
-        errors.display = bool(text)
 
     def _decide(self, act: Callable[[], str]) -> None:
         if not hasattr(self.desk, "approve"):
@@ -1125,7 +1121,4 @@ class ApprovalsScreen(ModalScreen[None]):
         self.app.push_screen(PromptScreen(f"Return {aid} to its author — why?",
                                           placeholder="a note for the author (required)",
                                           act=returned),
-                             lambda message: self.say(message or "", error=False))
-
-    def action_close(self) -> None:
-        self.dismiss(None)
+                             lambda message: self.say(message or ""))
