@@ -1,5 +1,6 @@
 """Alerts reach the on-duty group (the routed team's consoles and every lead, idle or not) over
-real sockets, and the on_alert hook gets the alert as JSON on stdin, time-limited."""
+real sockets, and the on_alert hook gets the alert as JSON on stdin, time-limited; the sources'
+health reaches every attached client as it changes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tui.server.identity import login_of
 from tui.server.protocol import VERSION, decode, encode
@@ -119,5 +122,43 @@ async def test_a_backlog_of_critical_mentions_runs_the_hook_once_per_alert_not_p
         assert len(paged) == ALERT_BURST + 1
         assert sorted(p["count"] for p in paged)[-1] == 40 - ALERT_BURST
         writer.close()
+    finally:
+        await server.close()
+
+
+async def test_a_change_of_source_health_reaches_every_attached_client(
+        desk_dir: Path, make_desk, tmp_path: Path) -> None:
+    """A source connecting, then failing and retrying: each attached client is told when the
+    health changes (a console's status bar and `i` follow it), not only in its snapshot."""
+    from conftest import policy
+
+    from tui.server.remote import RemoteDesk
+
+    health = [{"name": "mastodon:care@example.org", "state": "connecting", "detail": ""}]
+    server = DeskServer(make_desk(), desk_dir, health=lambda: [dict(h) for h in health])
+    await server.start()
+    try:
+        reader, writer = await attach(server.path, "lee")
+        server.tell_health()  # as the ticker does each second: nothing changed yet
+        health[0].update(state="error", detail="HTTP 503 from the server, retrying in 4 s")
+        server.tell_health()
+        told = None
+        while told is None:
+            message = decode(await asyncio.wait_for(reader.readline(), 10))
+            if message["type"] == "sources":
+                told = message
+        assert told["sources"][0]["state"] == "error" and "503" in told["sources"][0]["detail"]
+        server.tell_health()  # unchanged: not sent again
+        with pytest.raises(TimeoutError):
+            while True:
+                again = decode(await asyncio.wait_for(reader.readline(), 0.3))
+                assert again["type"] != "sources"
+        writer.close()
+        # a console's copy takes it as its sources' health
+        rules, replies = policy()
+        remote = RemoteDesk(rules, replies, tmp_path, start=False)
+        remote._arrive(told)
+        remote.pump()
+        assert remote.source_health == told["sources"]
     finally:
         await server.close()

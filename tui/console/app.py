@@ -448,6 +448,8 @@ class MentionDesk(App[int]):
         kind = message.get("type")
         if kind == "presence":
             self._show_presence()
+        elif kind == "sources":  # the desk process's sources: the status bar follows
+            self.redraw_status()
         elif kind == "alert":
             what = str(message.get("kind") or "")
             batch = {"critical": "critical", "approval": "approval", "rejected": "rejected"
@@ -834,13 +836,8 @@ class MentionDesk(App[int]):
             self._arrivals.popleft()
         per_minute = float(sum(n for _, n in self._arrivals))
         oh = self.desk.rules.office_hours
-        if self.remote is not None:  # the desk process runs the sources
-            lines = [SourceLine(str(s.get("name")), str(s.get("state")), str(s.get("detail") or ""))
-                     for s in self.remote.source_health]
-        else:
-            lines = [SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources]
         bar.show(
-            sources=lines, others=self.others_on_desk(),
+            sources=self.source_lines(), others=self.others_on_desk(),
             per_minute=per_minute, counts=self.desk.counts(now), agent=self.desk.agent,
             office_open=bool(oh.is_open(now)) if oh is not None else True,
             filter_text=self.filter_text or None, critical=self._critical_unread(),
@@ -1424,16 +1421,24 @@ class MentionDesk(App[int]):
                  if isinstance(b, Binding)]
         return help_sections(self.keys, queue)
 
+    def source_lines(self) -> list[SourceLine]:
+        """Each source's name, state and last message: this console's own, or — attached to a
+        desk process, which runs the sources — the desk process's (its snapshot's, then each
+        ``sources`` message)."""
+        if self.remote is not None:
+            return [SourceLine(str(s.get("name")), str(s.get("state")),
+                               str(s.get("detail") or "")) for s in self.remote.source_health]
+        return [SourceLine(s.name, s.status.state, s.status.detail) for s in self.sources]
+
     def action_sources(self) -> None:
         """Every source by its full name, with its state and the server's last message (the
         status bar shows only a short name and a symbol when space is short)."""
         lines = []
-        for src in self.sources:
-            state = src.status.state
+        for src in self.source_lines():
             lines.append(assemble((one_line(src.name, 200), "bold"), "  ",
-                                  (state, STATE_STYLE.get(state, ""))))
-            if src.status.detail:
-                lines.append(assemble(("  ", ""), plain(src.status.detail, limit=600)))
+                                  (src.state, STATE_STYLE.get(src.state, ""))))
+            if src.detail:
+                lines.append(assemble(("  ", ""), plain(src.detail, limit=600)))
         if not lines:
             lines = [Content("no source is running (a CLI desk, or tests)")]
         self.push_screen(screens().InfoScreen("Source health", lines))

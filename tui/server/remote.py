@@ -356,6 +356,8 @@ class RemoteDesk(Desk):
             return
         if kind == "presence":
             self.presence = list(message.get("presence") or [])
+        elif kind == "sources":  # the desk process's sources' health changed
+            self.source_health = list(message.get("sources") or [])
         elif kind == "rules":
             self._follow_rules(message, tell=True)
             return

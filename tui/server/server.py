@@ -182,6 +182,7 @@ class DeskServer:
         self.config = config
         self.execute = execute
         self.health = health or (lambda: [])
+        self._told_health: list[dict[str, Any]] | None = None  # what clients were last sent
         self.send_budget = send_budget
         self.default_agent = default_agent or desk.agent
         self.on_stop = on_stop
@@ -322,6 +323,18 @@ class DeskServer:
         if self.rules_text is not None:
             snap["rules"] = self.rules_text
         return snap
+
+    def tell_health(self) -> None:
+        """Send every client the sources' health when it changed since they were last told
+        (a source connecting, failing and retrying, back): the status bar of a console
+        attached to this desk process follows it (the ticker calls this once a second)."""
+        rows = self.health()
+        if self._told_health is None:
+            self._told_health = rows  # what every snapshot carries until it changes
+            return
+        if rows != self._told_health:
+            self._told_health = rows
+            self._broadcast({"type": "sources", "sources": rows})
 
     def rules_reloaded(self, path: str, text: str) -> None:
         """Tell every client the rules this process now runs (after ``rules reload``): a
@@ -1057,6 +1070,7 @@ async def _ticker(server: DeskServer) -> None:
         try:
             for alert in server.desk.tick():
                 server.alert(alert_message(alert), alert.team)
+            server.tell_health()
         except Exception:
             log.exception("desk tick")
 
