@@ -32,6 +32,12 @@ def _raw(desk_dir: Path) -> socket.socket:
     return s
 
 
+def snapshots(requests: int) -> bytes:
+    """``requests`` pipelined ``snapshot`` requests in one write (read by the desk at once)."""
+    return b"".join(encode({"type": "request", "id": i, "op": "snapshot", "args": {}})
+                    for i in range(requests))
+
+
 async def test_a_client_that_never_reads_its_answers_cannot_grow_the_desk_process_without_bound(
         desk_dir: Path, make_desk: Any) -> None:
     """Results are never dropped (droppable=False) and the session reads the next request
@@ -48,8 +54,7 @@ async def test_a_client_that_never_reads_its_answers_cannot_grow_the_desk_proces
     try:
         def flood_then_ping() -> None:
             hostile = _raw(desk_dir)
-            hostile.sendall(b"".join(encode({"type": "request", "id": i, "op": "snapshot",
-                                             "args": {}}) for i in range(requests)))
+            hostile.sendall(snapshots(requests))
             with DeskClient.connect(desk_dir) as other:
                 other.request("ping")
             # (hostile stays open, reading nothing, until the end of the test)
@@ -86,8 +91,7 @@ async def test_another_client_is_served_between_one_clients_pipelined_requests(
         def flood_then_ping() -> int:
             hostile = _raw(desk_dir)
             with DeskClient.connect(desk_dir) as other:  # connected before the flood
-                hostile.sendall(b"".join(encode({"type": "request", "id": i, "op": "snapshot",
-                                                 "args": {}}) for i in range(requests)))
+                hostile.sendall(snapshots(requests))
                 other.request("ping")
                 answered = server.stats["requests"] - 1  # (the ping itself)
             hostile.close()
